@@ -1,0 +1,713 @@
+// The Node-API glue: unwraps JS arguments into the plain structs of native/core, checks
+// them once more (so a direct call into the addon cannot crash the process either),
+// dispatches to the backend of the tensors' device, and turns nf::Error into JS Errors
+// with a `code`. No op semantics live here.
+#include <napi.h>
+
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../core/backend.h"
+#include "../core/error.h"
+#include "../core/tensor.h"
+#ifdef NODEFORMERS_WITH_CUDA
+#include "../cuda/cuda_backend.h"
+#endif
+
+namespace nf::addon {
+namespace {
+
+// ---- errors ---------------------------------------------------------------------------
+
+[[noreturn]] void throw_js(Napi::Env env, const char* code, const std::string& message, bool type_error = false) {
+  Napi::Error err = type_error ? Napi::TypeError::New(env, message) : Napi::Error::New(env, message);
+  err.Set("code", Napi::String::New(env, code));
+  throw err;
+}
+
+// Runs fn, turning native exceptions into JS Errors that name `op`.
+template <typename Fn>
+auto guarded(Napi::Env env, const char* op, Fn&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const Error& e) {
+    throw_js(env, error_code_name(e.code()), std::string(op) + ": " + e.what(), e.code() == ErrorCode::InvalidArg);
+  } catch (const std::bad_alloc&) {
+    throw_js(env, "ERR_OUT_OF_MEMORY", std::string(op) + ": out of host memory");
+  } catch (const std::exception& e) {
+    throw_js(env, "ERR_INTERNAL", std::string(op) + ": " + e.what());
+  }
+}
+
+// ---- per-context state ----------------------------------------------------------------
+
+class Addon;
+
+struct Device {
+  DeviceKind kind = DeviceKind::CPU;
+  int index = 0;
+};
+
+// ---- Storage: a Buffer owned by a JS object ---------------------------------------------
+
+class Storage : public Napi::ObjectWrap<Storage> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Storage",
+                       {InstanceMethod("dispose", &Storage::Dispose), InstanceAccessor("bytes", &Storage::Bytes, nullptr),
+                        InstanceAccessor("device", &Storage::DeviceName, nullptr),
+                        InstanceAccessor("disposed", &Storage::Disposed, nullptr),
+                        InstanceMethod("upload", &Storage::Upload), InstanceMethod("readSync", &Storage::ReadSync),
+                        InstanceMethod("read", &Storage::Read)});
+  }
+  explicit Storage(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Storage>(info) {}
+
+  void Init(std::shared_ptr<Buffer> buffer) { buffer_ = std::move(buffer); }
+  Buffer* buffer() const { return buffer_ ? buffer_.get() : nullptr; }
+  bool alive() const { return buffer_ && !buffer_->released(); }
+
+ private:
+  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    if (buffer_) buffer_->release();
+    return info.Env().Undefined();
+  }
+  Napi::Value Bytes(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), buffer_ ? static_cast<double>(buffer_->bytes()) : 0);
+  }
+  Napi::Value DeviceName(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), buffer_ ? buffer_->backend().name() : "none");
+  }
+  Napi::Value Disposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !alive()); }
+
+  // Checks that [byte_offset, byte_offset + length) lies inside the live buffer.
+  void check_range(Napi::Env env, const char* op, double byte_offset, size_t length) const {
+    if (!alive()) throw_js(env, "ERR_INVALID_ARG", std::string(op) + ": the tensor's storage has been disposed", true);
+    if (!(byte_offset >= 0) || byte_offset != std::floor(byte_offset) ||
+        byte_offset + static_cast<double>(length) > static_cast<double>(buffer_->bytes())) {
+      throw_js(env, "ERR_INVALID_ARG", std::string(op) + ": byte range is outside the storage", true);
+    }
+  }
+
+  static Napi::Uint8Array bytes_arg(const Napi::CallbackInfo& info, size_t i, const char* op) {
+    if (info.Length() <= i || !info[i].IsTypedArray() ||
+        info[i].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+      throw_js(info.Env(), "ERR_INVALID_ARG", std::string(op) + ": expected a Uint8Array", true);
+    }
+    return info[i].As<Napi::Uint8Array>();
+  }
+
+  // upload(byteOffset, bytes: Uint8Array)
+  Napi::Value Upload(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const double offset = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
+    Napi::Uint8Array src = bytes_arg(info, 1, "upload");
+    check_range(env, "upload", offset, src.ByteLength());
+    guarded(env, "upload", [&] {
+      buffer_->backend().copy_from_host(static_cast<char*>(buffer_->data()) + static_cast<size_t>(offset), src.Data(),
+                                        src.ByteLength());
+      return 0;
+    });
+    return env.Undefined();
+  }
+
+  // readSync(byteOffset, into: Uint8Array): blocks until the bytes are there.
+  Napi::Value ReadSync(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const double offset = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
+    Napi::Uint8Array dst = bytes_arg(info, 1, "readSync");
+    check_range(env, "readSync", offset, dst.ByteLength());
+    guarded(env, "readSync", [&] {
+      buffer_->backend().copy_to_host(dst.Data(), static_cast<char*>(buffer_->data()) + static_cast<size_t>(offset),
+                                      dst.ByteLength());
+      return 0;
+    });
+    return env.Undefined();
+  }
+
+  // read(byteOffset, into: Uint8Array) -> Promise<void>. On a GPU the bytes are first
+  // snapshotted on the stream (so later in-place ops cannot change what is read), then a
+  // worker thread waits for them: the event loop never blocks.
+  Napi::Value Read(const Napi::CallbackInfo& info);
+
+  std::shared_ptr<Buffer> buffer_;
+};
+
+class ReadWorker : public Napi::AsyncWorker {
+ public:
+  ReadWorker(Napi::Env env, std::shared_ptr<Buffer> snapshot, Napi::Uint8Array dst)
+      : Napi::AsyncWorker(env, "nodeformers.read"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        snapshot_(std::move(snapshot)),
+        dst_(Napi::Persistent(dst)),
+        dst_data_(dst.Data()),
+        bytes_(dst.ByteLength()) {}
+  Napi::Promise promise() const { return deferred_.Promise(); }
+
+  void Execute() override {
+    try {
+      snapshot_->backend().copy_to_host(dst_data_, snapshot_->data(), bytes_);
+    } catch (const Error& e) {
+      code_ = error_code_name(e.code());
+      SetError(std::string("read: ") + e.what());
+    }
+  }
+  void OnOK() override {
+    snapshot_->release();
+    deferred_.Resolve(Env().Undefined());
+  }
+  void OnError(const Napi::Error& e) override {
+    snapshot_->release();
+    Napi::Error err = Napi::Error::New(Env(), e.Message());
+    err.Set("code", Napi::String::New(Env(), code_));
+    deferred_.Reject(err.Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::shared_ptr<Buffer> snapshot_;
+  Napi::Reference<Napi::Uint8Array> dst_;
+  void* dst_data_;
+  size_t bytes_;
+  std::string code_ = "ERR_CUDA";
+};
+
+Napi::Value Storage::Read(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const double offset = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
+  Napi::Uint8Array dst = bytes_arg(info, 1, "read");
+  check_range(env, "read", offset, dst.ByteLength());
+  Backend& backend = buffer_->backend();
+  if (backend.kind() == DeviceKind::CPU || dst.ByteLength() == 0) {
+    ReadSync(info);
+    auto deferred = Napi::Promise::Deferred::New(env);
+    deferred.Resolve(env.Undefined());
+    return deferred.Promise();
+  }
+  return guarded(env, "read", [&]() -> Napi::Value {
+    auto snapshot = std::make_shared<Buffer>(buffer_->backend_ptr(), dst.ByteLength());
+    TensorView src, dst_view;
+    src.data = static_cast<char*>(buffer_->data()) + static_cast<size_t>(offset);
+    dst_view.data = snapshot->data();
+    src.dtype = dst_view.dtype = DType::UInt8;
+    src.ndim = dst_view.ndim = 1;
+    src.shape[0] = dst_view.shape[0] = static_cast<int64_t>(dst.ByteLength());
+    src.strides[0] = dst_view.strides[0] = 1;
+    backend.copy(dst_view, src);
+    auto* worker = new ReadWorker(env, std::move(snapshot), dst);
+    Napi::Promise promise = worker->promise();
+    worker->Queue();
+    return promise;
+  });
+}
+
+// ---- the addon instance -----------------------------------------------------------------
+
+class Addon : public Napi::Addon<Addon> {
+ public:
+  Addon(Napi::Env env, Napi::Object exports) {
+    cpu_ = make_cpu_backend();
+    storage_ctor_ = Napi::Persistent(Storage::Define(env));
+    DefineAddon(exports,
+                {
+                    InstanceMethod("backends", &Addon::Backends),
+                    InstanceMethod("allocate", &Addon::Allocate),
+                    InstanceMethod("copy", &Addon::Copy),
+                    InstanceMethod("fill", &Addon::Fill),
+                    InstanceMethod("gemm", &Addon::Gemm),
+                    InstanceMethod("norm", &Addon::Norm),
+                    InstanceMethod("softmax", &Addon::Softmax),
+                    InstanceMethod("biasActivation", &Addon::BiasActivation),
+                    InstanceMethod("binary", &Addon::Binary),
+                    InstanceMethod("mean", &Addon::Mean),
+                    InstanceMethod("patchGather", &Addon::PatchGather),
+                    InstanceMethod("synchronize", &Addon::Synchronize),
+                    InstanceMethod("cudaDeviceCount", &Addon::CudaDeviceCount),
+                    InstanceMethod("cudaMemory", &Addon::CudaMemory),
+                    InstanceMethod("cudaResetPeak", &Addon::CudaResetPeak),
+                    InstanceMethod("cudaDeviceInfo", &Addon::CudaDeviceInfo),
+                    InstanceMethod("cudaTimeRegion", &Addon::CudaTimeRegion),
+                    InstanceValue("buildInfo", BuildInfo(env)),
+                });
+  }
+
+ private:
+  static Napi::Object BuildInfo(Napi::Env env) {
+    Napi::Object o = Napi::Object::New(env);
+#ifdef NODEFORMERS_WITH_CUDA
+    o.Set("cuda", true);
+    o.Set("cudaArchitectures", NODEFORMERS_CUDA_ARCHITECTURES);
+#else
+    o.Set("cuda", false);
+#endif
+    o.Set("napiVersion", NAPI_VERSION);
+    return o;
+  }
+
+  // -- devices --
+
+  static Device parse_device(Napi::Env env, const Napi::Value& v, const char* op) {
+    if (!v.IsString()) throw_js(env, "ERR_INVALID_ARG", std::string(op) + ": device must be a string", true);
+    const std::string s = v.As<Napi::String>().Utf8Value();
+    Device d;
+    if (s == "cpu") return d;
+    if (s == "cuda") { d.kind = DeviceKind::CUDA; return d; }
+    if (s.rfind("cuda:", 0) == 0 && s.size() > 5 && s.size() < 9 && s.find_first_not_of("0123456789", 5) == std::string::npos) {
+      d.kind = DeviceKind::CUDA;
+      d.index = std::stoi(s.substr(5));
+      return d;
+    }
+    throw_js(env, "ERR_INVALID_ARG", std::string(op) + ": unknown device '" + s + "' (expected 'cpu', 'cuda' or 'cuda:N')", true);
+  }
+
+  std::shared_ptr<Backend> backend_for(Napi::Env env, const Device& d, const char* op) {
+    if (d.kind == DeviceKind::CPU) return cpu_;
+#ifdef NODEFORMERS_WITH_CUDA
+    if (static_cast<size_t>(d.index) >= cuda_.size()) cuda_.resize(d.index + 1);
+    if (!cuda_[d.index]) cuda_[d.index] = guarded(env, op, [&] { return make_cuda_backend(d.index); });
+    return cuda_[d.index];
+#else
+    throw_js(env, "ERR_INVALID_ARG",
+             std::string(op) + ": this build of nodeformers has no CUDA backend (built without nvcc or cuBLASLt)", true);
+#endif
+  }
+
+#ifdef NODEFORMERS_WITH_CUDA
+  cuda::CudaBackend& cuda_backend(const Napi::CallbackInfo& info, const char* op) {
+    const Device d = info.Length() > 0 && !info[0].IsUndefined() ? parse_device(info.Env(), info[0], op)
+                                                                   : Device{DeviceKind::CUDA, 0};
+    if (d.kind != DeviceKind::CUDA) throw_js(info.Env(), "ERR_INVALID_ARG", std::string(op) + ": not a CUDA device", true);
+    return static_cast<cuda::CudaBackend&>(*backend_for(info.Env(), d, op));
+  }
+#endif
+
+  Napi::Value Backends(const Napi::CallbackInfo& info) {
+    Napi::Array a = Napi::Array::New(info.Env());
+    a.Set(0u, "cpu");
+#ifdef NODEFORMERS_WITH_CUDA
+    if (cuda_device_count() > 0) a.Set(1u, "cuda");
+#endif
+    return a;
+  }
+
+  Napi::Value CudaDeviceCount(const Napi::CallbackInfo& info) {
+#ifdef NODEFORMERS_WITH_CUDA
+    return Napi::Number::New(info.Env(), cuda_device_count());
+#else
+    return Napi::Number::New(info.Env(), 0);
+#endif
+  }
+
+  // allocate(device, bytes) -> Storage
+  Napi::Value Allocate(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const Device d = parse_device(env, info[0], "allocate");
+    const double bytes = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : -1;
+    if (!(bytes >= 0) || bytes != std::floor(bytes) || bytes > 9007199254740991.0) {
+      throw_js(env, "ERR_INVALID_ARG", "allocate: byte count must be a non-negative integer", true);
+    }
+    auto backend = backend_for(env, d, "allocate");
+    auto buffer = guarded(env, "allocate", [&] { return std::make_shared<Buffer>(backend, static_cast<size_t>(bytes)); });
+    Napi::Object obj = storage_ctor_.New({});
+    Storage::Unwrap(obj)->Init(std::move(buffer));
+    return obj;
+  }
+
+  // -- tensors --
+
+  struct Arg {
+    TensorView view;
+    Buffer* buffer = nullptr;
+  };
+
+  // Reads a tensor as the TS Tensor class lays it out: { _storage, offset, shape, strides,
+  // dtype }, and checks that every element it can address lies inside its live storage.
+  static Arg tensor_arg(Napi::Env env, const Napi::Value& v, const char* op, const char* name) {
+    auto fail = [&](const std::string& why) -> void {
+      throw_js(env, "ERR_INVALID_ARG", std::string(op) + ": " + name + " " + why, true);
+    };
+    if (!v.IsObject()) fail("must be a Tensor");
+    Napi::Object o = v.As<Napi::Object>();
+    Napi::Value storage_v = o.Get("_storage");
+    Storage* storage = nullptr;
+    if (storage_v.IsObject()) {
+      napi_value raw = storage_v;
+      void* unwrapped = nullptr;
+      if (napi_unwrap(env, raw, &unwrapped) == napi_ok) storage = static_cast<Storage*>(unwrapped);
+    }
+    if (storage == nullptr) fail("must be a Tensor");
+    if (!storage->alive()) fail("has been disposed");
+    Arg arg;
+    arg.buffer = storage->buffer();
+    Napi::Value dtype_v = o.Get("dtype");
+    if (!dtype_v.IsString() || !dtype_from_name(dtype_v.As<Napi::String>().Utf8Value(), &arg.view.dtype)) fail("has an unknown dtype");
+    Napi::Value shape_v = o.Get("shape"), strides_v = o.Get("strides"), offset_v = o.Get("offset");
+    if (!shape_v.IsArray() || !strides_v.IsArray() || !offset_v.IsNumber()) fail("must be a Tensor");
+    Napi::Array shape = shape_v.As<Napi::Array>(), strides = strides_v.As<Napi::Array>();
+    if (shape.Length() > static_cast<uint32_t>(kMaxDims) || strides.Length() != shape.Length()) fail("has a bad rank");
+    arg.view.ndim = static_cast<int>(shape.Length());
+    const double offset = offset_v.As<Napi::Number>().DoubleValue();
+    if (!(offset >= 0) || offset != std::floor(offset)) fail("has a bad offset");
+    double last = offset;  // the furthest element the view can address
+    bool empty = false;
+    for (int d = 0; d < arg.view.ndim; ++d) {
+      Napi::Value s = shape.Get(d), st = strides.Get(d);
+      if (!s.IsNumber() || !st.IsNumber()) fail("has a bad shape");
+      const double sv = s.As<Napi::Number>().DoubleValue(), stv = st.As<Napi::Number>().DoubleValue();
+      if (!(sv >= 0) || sv != std::floor(sv) || !(stv >= 0) || stv != std::floor(stv) || sv > 9e15 || stv > 9e15) {
+        fail("has a bad shape or strides");
+      }
+      arg.view.shape[d] = static_cast<int64_t>(sv);
+      arg.view.strides[d] = static_cast<int64_t>(stv);
+      if (sv == 0) empty = true;
+      else last += (sv - 1) * stv;
+    }
+    const size_t elem = dtype_size(arg.view.dtype);
+    if (!empty && (last + 1) * static_cast<double>(elem) > static_cast<double>(arg.buffer->bytes())) {
+      fail("addresses elements outside its storage");
+    }
+    arg.view.data = static_cast<char*>(arg.buffer->data()) + static_cast<size_t>(offset) * elem;
+    return arg;
+  }
+
+  static const void* optional_pointer(Napi::Env env, const Napi::Value& v, const char* op, const char* name,
+                                      const Arg& like, int64_t length, Backend** backend) {
+    if (v.IsNull() || v.IsUndefined()) return nullptr;
+    Arg a = tensor_arg(env, v, op, name);
+    if (&a.buffer->backend() != *backend) throw_js(env, "ERR_INVALID_ARG", std::string(op) + ": " + name + " is on another device", true);
+    if (a.view.dtype != like.view.dtype || a.view.numel() != length || !a.view.is_contiguous()) {
+      throw_js(env, "ERR_INVALID_ARG", std::string(op) + ": " + name + " must be contiguous, of length " + std::to_string(length) + " and dtype " + dtype_name(like.view.dtype), true);
+    }
+    return a.view.data;
+  }
+
+  // All tensors of one op must share a device; returns its backend.
+  static Backend& same_backend(Napi::Env env, const char* op, std::initializer_list<const Arg*> args) {
+    Backend* b = nullptr;
+    for (const Arg* a : args) {
+      if (b == nullptr) b = &a->buffer->backend();
+      else if (&a->buffer->backend() != b) {
+        throw_js(env, "ERR_INVALID_ARG", std::string(op) + ": tensors are on different devices (" + b->name() + " and " + a->buffer->backend().name() + ")", true);
+      }
+    }
+    return *b;
+  }
+
+  static void require(Napi::Env env, bool ok, const char* op, const std::string& what) {
+    if (!ok) throw_js(env, "ERR_INVALID_ARG", std::string(op) + ": " + what, true);
+  }
+  static bool same_shape(const TensorView& a, const TensorView& b) {
+    if (a.ndim != b.ndim) return false;
+    for (int d = 0; d < a.ndim; ++d) if (a.shape[d] != b.shape[d]) return false;
+    return true;
+  }
+  static double number_arg(Napi::Env env, const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
+    if (info.Length() <= i || !info[i].IsNumber()) throw_js(env, "ERR_INVALID_ARG", std::string(op) + ": " + name + " must be a number", true);
+    return info[i].As<Napi::Number>().DoubleValue();
+  }
+  static ActivationSpec activation_arg(Napi::Env env, const Napi::CallbackInfo& info, size_t i, const char* op) {
+    ActivationSpec a;
+    const double kind = number_arg(env, info, i, op, "activation");
+    require(env, kind >= 0 && kind <= 7 && kind == std::floor(kind), op, "unknown activation");
+    a.kind = static_cast<Activation>(static_cast<int>(kind));
+    a.param = static_cast<float>(number_arg(env, info, i + 1, op, "activation parameter"));
+    a.param2 = static_cast<float>(number_arg(env, info, i + 2, op, "activation parameter"));
+    return a;
+  }
+
+  // copy(dst, src): same shape, any dtypes and strides.
+  Napi::Value Copy(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Arg dst = tensor_arg(env, info[0], "copy", "dst"), src = tensor_arg(env, info[1], "copy", "src");
+    require(env, same_shape(dst.view, src.view), "copy", "dst and src shapes differ");
+    Backend& b = same_backend(env, "copy", {&dst, &src});
+    guarded(env, "copy", [&] { b.copy(dst.view, src.view); return 0; });
+    return env.Undefined();
+  }
+
+  // fill(dst, value)
+  Napi::Value Fill(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Arg dst = tensor_arg(env, info[0], "fill", "dst");
+    const double value = number_arg(env, info, 1, "fill", "value");
+    guarded(env, "fill", [&] { dst.buffer->backend().fill(dst.view, value); return 0; });
+    return env.Undefined();
+  }
+
+  // gemm(a, b, c, bias|null, transA, transB, alpha, activation, param, param2, allowTF32)
+  // a, b, c are 3-D views [batch, rows, cols] with unit last stride; a batch stride of 0
+  // broadcasts. c is [batch, m, n] contiguous.
+  Napi::Value Gemm(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const char* op = "gemm";
+    Arg a = tensor_arg(env, info[0], op, "a"), b = tensor_arg(env, info[1], op, "b"), c = tensor_arg(env, info[2], op, "c");
+    Backend* backend = &same_backend(env, op, {&a, &b, &c});
+    require(env, a.view.ndim == 3 && b.view.ndim == 3 && c.view.ndim == 3, op, "a, b and c must be 3-D views");
+    require(env, is_float(a.view.dtype) && a.view.dtype == b.view.dtype && a.view.dtype == c.view.dtype, op, "a, b and c must share one float dtype");
+    require(env, a.view.strides[2] == 1 && b.view.strides[2] == 1 && c.view.is_contiguous(), op, "matrices need a unit last stride and c must be contiguous");
+    GemmParams p;
+    p.dtype = a.view.dtype;
+    p.trans_a = info[4].ToBoolean();
+    p.trans_b = info[5].ToBoolean();
+    p.batch = c.view.shape[0];
+    p.m = c.view.shape[1];
+    p.n = c.view.shape[2];
+    p.k = p.trans_a ? a.view.shape[1] : a.view.shape[2];
+    const int64_t am = p.trans_a ? a.view.shape[2] : a.view.shape[1];
+    const int64_t bk = p.trans_b ? b.view.shape[2] : b.view.shape[1];
+    const int64_t bn = p.trans_b ? b.view.shape[1] : b.view.shape[2];
+    require(env, am == p.m && bk == p.k && bn == p.n, op, "inner dimensions do not agree");
+    require(env, (a.view.shape[0] == p.batch || (a.view.shape[0] == 1 && a.view.strides[0] == 0)) &&
+                     (b.view.shape[0] == p.batch || (b.view.shape[0] == 1 && b.view.strides[0] == 0)),
+            op, "batch sizes do not agree");
+    p.a = a.view.data;
+    p.b = b.view.data;
+    p.c = c.view.data;
+    p.lda = a.view.strides[1];
+    p.ldb = b.view.strides[1];
+    p.ldc = c.view.strides[1];
+    p.batch_stride_a = a.view.shape[0] == 1 ? 0 : a.view.strides[0];
+    p.batch_stride_b = b.view.shape[0] == 1 ? 0 : b.view.strides[0];
+    p.batch_stride_c = c.view.strides[0];
+    require(env, p.lda >= std::max<int64_t>(1, a.view.shape[2]) && p.ldb >= std::max<int64_t>(1, b.view.shape[2]), op, "leading dimensions are too small");
+    p.bias = optional_pointer(env, info[3], op, "bias", c, p.n, &backend);
+    p.alpha = static_cast<float>(number_arg(env, info, 6, op, "alpha"));
+    p.activation = activation_arg(env, info, 7, op);
+    p.allow_tf32 = info[10].ToBoolean();
+    guarded(env, op, [&] { backend->gemm(p); return 0; });
+    return env.Undefined();
+  }
+
+  // norm(out, x, weight|null, bias|null, eps, rms): x and out contiguous, same shape.
+  Napi::Value Norm(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const char* op = "norm";
+    Arg out = tensor_arg(env, info[0], op, "out"), x = tensor_arg(env, info[1], op, "x");
+    Backend* backend = &same_backend(env, op, {&out, &x});
+    require(env, same_shape(out.view, x.view) && x.view.ndim >= 1, op, "out and x must have one shape of rank >= 1");
+    require(env, out.view.is_contiguous() && x.view.is_contiguous(), op, "out and x must be contiguous");
+    require(env, is_float(x.view.dtype) && out.view.dtype == x.view.dtype, op, "out and x must share one float dtype");
+    NormParams p;
+    p.out = out.view;
+    p.x = x.view;
+    p.weight = optional_pointer(env, info[2], op, "weight", x, x.view.cols(), &backend);
+    p.bias = optional_pointer(env, info[3], op, "bias", x, x.view.cols(), &backend);
+    p.eps = static_cast<float>(number_arg(env, info, 4, op, "eps"));
+    p.rms = info[5].ToBoolean();
+    guarded(env, op, [&] { backend->norm(p); return 0; });
+    return env.Undefined();
+  }
+
+  // softmax(out, x, mask|null, scale): the mask a uint8 view broadcast to x's shape.
+  Napi::Value Softmax(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const char* op = "softmax";
+    Arg out = tensor_arg(env, info[0], op, "out"), x = tensor_arg(env, info[1], op, "x");
+    require(env, same_shape(out.view, x.view) && x.view.ndim >= 1, op, "out and x must have one shape of rank >= 1");
+    require(env, out.view.is_contiguous() && x.view.is_contiguous(), op, "out and x must be contiguous");
+    require(env, is_float(x.view.dtype) && out.view.dtype == x.view.dtype, op, "out and x must share one float dtype");
+    SoftmaxParams p;
+    p.out = out.view;
+    p.x = x.view;
+    Backend* backend = &same_backend(env, op, {&out, &x});
+    if (!info[2].IsNull() && !info[2].IsUndefined()) {
+      Arg mask = tensor_arg(env, info[2], op, "mask");
+      same_backend(env, op, {&out, &mask});
+      require(env, mask.view.dtype == DType::UInt8 && same_shape(mask.view, x.view), op, "mask must be uint8 and broadcast to x's shape");
+      p.has_mask = true;
+      p.mask = mask.view;
+    }
+    p.scale = static_cast<float>(number_arg(env, info, 3, op, "scale"));
+    guarded(env, op, [&] { backend->softmax(p); return 0; });
+    return env.Undefined();
+  }
+
+  // biasActivation(out, x, bias|null, activation, param, param2)
+  Napi::Value BiasActivation(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const char* op = "biasActivation";
+    Arg out = tensor_arg(env, info[0], op, "out"), x = tensor_arg(env, info[1], op, "x");
+    Backend* backend = &same_backend(env, op, {&out, &x});
+    require(env, same_shape(out.view, x.view), op, "out and x shapes differ");
+    require(env, out.view.is_contiguous() && x.view.is_contiguous(), op, "out and x must be contiguous");
+    require(env, is_float(x.view.dtype) && out.view.dtype == x.view.dtype, op, "out and x must share one float dtype");
+    BiasActivationParams p;
+    p.out = out.view;
+    p.x = x.view;
+    p.bias = optional_pointer(env, info[2], op, "bias", x, x.view.cols(), &backend);
+    p.activation = activation_arg(env, info, 3, op);
+    guarded(env, op, [&] { backend->bias_activation(p); return 0; });
+    return env.Undefined();
+  }
+
+  // binary(out, a, b, op, alpha): a and b views broadcast to out's shape; out contiguous.
+  Napi::Value Binary(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const char* op = "binary";
+    Arg out = tensor_arg(env, info[0], op, "out"), a = tensor_arg(env, info[1], op, "a"), b = tensor_arg(env, info[2], op, "b");
+    Backend& backend = same_backend(env, op, {&out, &a, &b});
+    require(env, same_shape(out.view, a.view) && same_shape(out.view, b.view), op, "a and b must be broadcast to out's shape");
+    require(env, out.view.is_contiguous(), op, "out must be contiguous");
+    require(env, is_float(out.view.dtype) && a.view.dtype == out.view.dtype && b.view.dtype == out.view.dtype, op, "out, a and b must share one float dtype");
+    BinaryParams p;
+    p.out = out.view;
+    p.a = a.view;
+    p.b = b.view;
+    const double kind = number_arg(env, info, 3, op, "op");
+    require(env, kind >= 0 && kind <= 2 && kind == std::floor(kind), op, "unknown binary op");
+    p.op = static_cast<BinaryOp>(static_cast<int>(kind));
+    p.alpha = static_cast<float>(number_arg(env, info, 4, op, "alpha"));
+    guarded(env, op, [&] { backend.binary(p); return 0; });
+    return env.Undefined();
+  }
+
+  // mean(out, x, outer, n, inner): x contiguous [outer, n, inner], out contiguous [outer, inner].
+  Napi::Value Mean(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const char* op = "mean";
+    Arg out = tensor_arg(env, info[0], op, "out"), x = tensor_arg(env, info[1], op, "x");
+    Backend& backend = same_backend(env, op, {&out, &x});
+    MeanParams p;
+    p.out = out.view;
+    p.x = x.view;
+    p.outer = static_cast<int64_t>(number_arg(env, info, 2, op, "outer"));
+    p.n = static_cast<int64_t>(number_arg(env, info, 3, op, "n"));
+    p.inner = static_cast<int64_t>(number_arg(env, info, 4, op, "inner"));
+    require(env, p.outer >= 0 && p.n >= 0 && p.inner >= 0 && x.view.numel() == p.outer * p.n * p.inner &&
+                     out.view.numel() == p.outer * p.inner,
+            op, "sizes do not match the tensors");
+    require(env, out.view.is_contiguous() && x.view.is_contiguous(), op, "out and x must be contiguous");
+    require(env, is_float(x.view.dtype) && out.view.dtype == x.view.dtype, op, "out and x must share one float dtype");
+    guarded(env, op, [&] { backend.mean(p); return 0; });
+    return env.Undefined();
+  }
+
+  // patchGather(out, images, patch)
+  Napi::Value PatchGather(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const char* op = "patchGather";
+    Arg out = tensor_arg(env, info[0], op, "out"), images = tensor_arg(env, info[1], op, "images");
+    Backend& backend = same_backend(env, op, {&out, &images});
+    PatchGatherParams p;
+    p.out = out.view;
+    p.images = images.view;
+    const double patch = number_arg(env, info, 2, op, "patch");
+    require(env, patch >= 1 && patch == std::floor(patch), op, "patch must be a positive integer");
+    p.patch = static_cast<int64_t>(patch);
+    const TensorView& im = images.view;
+    require(env, im.ndim == 4 && im.is_contiguous() && out.view.ndim == 3 && out.view.is_contiguous(), op, "images must be contiguous [B, C, H, W] and out contiguous 3-D");
+    require(env, im.shape[2] % p.patch == 0 && im.shape[3] % p.patch == 0, op, "image size must be a multiple of the patch");
+    require(env, out.view.shape[0] == im.shape[0] && out.view.shape[1] == (im.shape[2] / p.patch) * (im.shape[3] / p.patch) &&
+                     out.view.shape[2] == im.shape[1] * p.patch * p.patch,
+            op, "out must be [B, patches, C * P * P]");
+    require(env, is_float(im.dtype) && is_float(out.view.dtype), op, "images and out must be float tensors");
+    guarded(env, op, [&] { backend.patch_gather(p); return 0; });
+    return env.Undefined();
+  }
+
+  // synchronize(device)
+  Napi::Value Synchronize(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const Device d = parse_device(env, info[0], "synchronize");
+    auto backend = backend_for(env, d, "synchronize");
+    guarded(env, "synchronize", [&] { backend->synchronize(); return 0; });
+    return env.Undefined();
+  }
+
+  Napi::Value CudaMemory(const Napi::CallbackInfo& info) {
+#ifdef NODEFORMERS_WITH_CUDA
+    Napi::Env env = info.Env();
+    const cuda::MemoryStats m = guarded(env, "cuda.memory", [&] { return cuda_backend(info, "cuda.memory").memory(); });
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("allocated", static_cast<double>(m.allocated));
+    o.Set("reserved", static_cast<double>(m.reserved));
+    o.Set("peak", static_cast<double>(m.peak));
+    return o;
+#else
+    throw_js(info.Env(), "ERR_INVALID_ARG", "cuda.memory: this build has no CUDA backend", true);
+#endif
+  }
+
+  Napi::Value CudaResetPeak(const Napi::CallbackInfo& info) {
+#ifdef NODEFORMERS_WITH_CUDA
+    guarded(info.Env(), "cuda.resetPeak", [&] { cuda_backend(info, "cuda.resetPeak").reset_peak(); return 0; });
+    return info.Env().Undefined();
+#else
+    throw_js(info.Env(), "ERR_INVALID_ARG", "cuda.resetPeak: this build has no CUDA backend", true);
+#endif
+  }
+
+  Napi::Value CudaDeviceInfo(const Napi::CallbackInfo& info) {
+#ifdef NODEFORMERS_WITH_CUDA
+    Napi::Env env = info.Env();
+    const cuda::DeviceInfo d = guarded(env, "cuda.device", [&] { return cuda_backend(info, "cuda.device").info(); });
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("name", d.name);
+    o.Set("computeCapability", std::to_string(d.major) + "." + std::to_string(d.minor));
+    o.Set("totalMemory", static_cast<double>(d.total_memory));
+    o.Set("smCount", d.sm_count);
+    o.Set("l2CacheBytes", d.l2_bytes);
+    o.Set("runtimeVersion", d.runtime_version);
+    o.Set("driverVersion", d.driver_version);
+    o.Set("cublasLtVersion", static_cast<double>(d.cublaslt_version));
+    return o;
+#else
+    throw_js(info.Env(), "ERR_INVALID_ARG", "cuda.device: this build has no CUDA backend", true);
+#endif
+  }
+
+  // cudaTimeRegion(device, fn): records an event, calls fn (which enqueues work), records a
+  // second event, waits for it, and returns the milliseconds between the two.
+  Napi::Value CudaTimeRegion(const Napi::CallbackInfo& info) {
+#ifdef NODEFORMERS_WITH_CUDA
+    Napi::Env env = info.Env();
+    cuda::CudaBackend& b = cuda_backend(info, "cuda.time");
+    if (info.Length() < 2 || !info[1].IsFunction()) throw_js(env, "ERR_INVALID_ARG", "cuda.time: expected a function", true);
+    cudaEvent_t start = nullptr, stop = nullptr;
+    float ms = 0;
+    guarded(env, "cuda.time", [&] {
+      b.activate();
+      if (cudaEventCreate(&start) != cudaSuccess || cudaEventCreate(&stop) != cudaSuccess) throw Error(ErrorCode::Cuda, "cudaEventCreate failed");
+      cudaEventRecord(start, b.stream());
+      return 0;
+    });
+    Napi::Value result;
+    try {
+      result = info[1].As<Napi::Function>().Call({});
+    } catch (...) {
+      cudaEventDestroy(start);
+      cudaEventDestroy(stop);
+      throw;
+    }
+    guarded(env, "cuda.time", [&] {
+      b.activate();
+      const cudaError_t e1 = cudaEventRecord(stop, b.stream());
+      const cudaError_t e2 = e1 == cudaSuccess ? cudaEventSynchronize(stop) : e1;
+      const cudaError_t e3 = e2 == cudaSuccess ? cudaEventElapsedTime(&ms, start, stop) : e2;
+      cudaEventDestroy(start);
+      cudaEventDestroy(stop);
+      if (e3 != cudaSuccess) cuda::throw_cuda(e3, "cuda event timing", __FILE__, __LINE__);
+      return 0;
+    });
+    return Napi::Number::New(env, ms);
+#else
+    throw_js(info.Env(), "ERR_INVALID_ARG", "cuda.time: this build has no CUDA backend", true);
+#endif
+  }
+
+  std::shared_ptr<Backend> cpu_;
+#ifdef NODEFORMERS_WITH_CUDA
+  std::vector<std::shared_ptr<Backend>> cuda_;
+#endif
+  Napi::FunctionReference storage_ctor_;
+};
+
+}  // namespace
+}  // namespace nf::addon
+
+using NodeformersAddon = nf::addon::Addon;
+NODE_API_ADDON(NodeformersAddon)

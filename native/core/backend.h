@@ -1,0 +1,81 @@
+// The interface each backend (CPU, CUDA) implements. The addon dispatches an op to the
+// backend of the device its tensors live on; views passed in are already checked (same
+// device, shapes agree, storage large enough).
+#pragma once
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "ops.h"
+#include "tensor.h"
+
+namespace nf {
+
+enum class DeviceKind { CPU, CUDA };
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual DeviceKind kind() const = 0;
+  virtual int device_index() const { return 0; }
+  virtual std::string name() const = 0;  // "cpu", "cuda:0"
+
+  // Memory. allocate(0) may return null; a failed allocation throws nf::Error.
+  virtual void* allocate(size_t bytes) = 0;
+  virtual void deallocate(void* ptr) = 0;
+  virtual void copy_from_host(void* dst, const void* src, size_t bytes) = 0;
+  // Copies to host memory and waits until the bytes are there.
+  virtual void copy_to_host(void* dst, const void* src, size_t bytes) = 0;
+  // Waits until all work queued so far has finished.
+  virtual void synchronize() = 0;
+
+  // Elementwise ops over views of equal shape: strided copy with dtype conversion
+  // (cast, contiguous, permute, slice, concat are all this), and fill.
+  virtual void copy(const TensorView& dst, const TensorView& src) = 0;
+  virtual void fill(const TensorView& dst, double value) = 0;
+
+  virtual void gemm(const GemmParams& p) = 0;
+  virtual void norm(const NormParams& p) = 0;
+  virtual void softmax(const SoftmaxParams& p) = 0;
+  virtual void bias_activation(const BiasActivationParams& p) = 0;
+  virtual void binary(const BinaryParams& p) = 0;
+  virtual void mean(const MeanParams& p) = 0;
+  virtual void patch_gather(const PatchGatherParams& p) = 0;
+};
+
+// A block of memory on one backend's device, freed once: by release() or on destruction.
+// It keeps its backend alive, so memory outlives nothing it needs.
+class Buffer {
+ public:
+  Buffer(std::shared_ptr<Backend> backend, size_t bytes)
+      : backend_(std::move(backend)), bytes_(bytes), data_(backend_->allocate(bytes)) {}
+  ~Buffer() { release(); }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+
+  void release() {
+    if (data_ != nullptr) backend_->deallocate(data_);
+    data_ = nullptr;
+    released_ = true;
+  }
+  bool released() const { return released_; }
+  void* data() const { return data_; }
+  size_t bytes() const { return bytes_; }
+  Backend& backend() const { return *backend_; }
+  const std::shared_ptr<Backend>& backend_ptr() const { return backend_; }
+
+ private:
+  std::shared_ptr<Backend> backend_;
+  size_t bytes_;
+  void* data_;
+  bool released_ = false;
+};
+
+std::shared_ptr<Backend> make_cpu_backend();
+#ifdef NODEFORMERS_WITH_CUDA
+// Throws nf::Error when the device cannot be used.
+std::shared_ptr<Backend> make_cuda_backend(int device);
+int cuda_device_count();  // 0 when no driver or device
+#endif
+
+}  // namespace nf

@@ -1,0 +1,96 @@
+// Parameters of every op a backend implements, as plain structs: the addon fills them
+// from checked JS arguments, and a backend's kernels see nothing else.
+#pragma once
+#include <cstdint>
+
+#include "tensor.h"
+
+namespace nf {
+
+enum class Activation : int32_t {
+  None = 0,
+  ReLU = 1,
+  GELU = 2,         // x * Phi(x), with erf
+  GELUTanh = 3,     // the tanh approximation
+  LeakyReLU = 4,    // param: negative slope
+  SquaredReLU = 5,  // relu(x)^2
+  SmeLU = 6,        // param: beta
+  StarReLU = 7,     // param: scale, param2: bias  (scale * relu(x)^2 + bias)
+};
+
+struct ActivationSpec {
+  Activation kind = Activation::None;
+  float param = 0.f;
+  float param2 = 0.f;
+};
+
+// C[b] = alpha * op(A[b]) @ op(B[b]) (+ bias[n]) then activation, row-major matrices.
+// A(m, k) is a[m * lda + k], or a[k * lda + m] when trans_a; B likewise with ldb. Batch
+// strides of 0 broadcast one matrix over the batch. All three share `dtype`.
+struct GemmParams {
+  DType dtype = DType::Float32;
+  const void* a = nullptr;
+  const void* b = nullptr;
+  void* c = nullptr;
+  const void* bias = nullptr;  // [n], same dtype, or null
+  int64_t batch = 1, m = 0, n = 0, k = 0;
+  bool trans_a = false, trans_b = false;
+  int64_t lda = 0, ldb = 0, ldc = 0;
+  int64_t batch_stride_a = 0, batch_stride_b = 0, batch_stride_c = 0;
+  float alpha = 1.f;
+  ActivationSpec activation;
+  bool allow_tf32 = false;  // float32 only: let the tensor cores round inputs to tf32
+};
+
+// out = (x - mean) / sqrt(var + eps) * weight + bias over the last dim (rms: x / rms(x) * weight).
+// x and out contiguous [rows, cols]; weight and bias [cols] or null; float32 statistics.
+struct NormParams {
+  TensorView out, x;
+  const void* weight = nullptr;
+  const void* bias = nullptr;
+  float eps = 1e-5f;
+  bool rms = false;
+};
+
+// out = softmax(x * scale, masked) over the last dim; x and out contiguous. The mask, when
+// given, is a uint8 view broadcast to x's shape (strides 0 where broadcast), 1 = keep.
+// A row with nothing kept gives zeros.
+struct SoftmaxParams {
+  TensorView out, x;
+  bool has_mask = false;
+  TensorView mask;
+  float scale = 1.f;
+};
+
+// out = act(x + bias) elementwise; x and out contiguous [rows, cols], bias [cols] or null.
+struct BiasActivationParams {
+  TensorView out, x;
+  const void* bias = nullptr;
+  ActivationSpec activation;
+};
+
+enum class BinaryOp : int32_t { Add = 0, Mul = 1, Sub = 2 };
+
+// out = a (op) b * alpha, elementwise; a and b are views broadcast to out's shape (any
+// strides), out contiguous. out may alias a (the residual add into the stream).
+struct BinaryParams {
+  TensorView out, a, b;
+  BinaryOp op = BinaryOp::Add;
+  float alpha = 1.f;
+};
+
+// out[o, i] = mean over j of x[o, j, i]: x contiguous, viewed as [outer, n, inner].
+struct MeanParams {
+  TensorView out, x;
+  int64_t outer = 1, n = 1, inner = 1;
+};
+
+// Gathers the P x P patches of images [B, C, H, W] (contiguous) into
+// out [B, (H/P) * (W/P), C * P * P], each patch's values in (c, py, px) order, so that a
+// GEMM with the conv weight [E, C * P * P] gives the patch embedding.
+struct PatchGatherParams {
+  TensorView out, images;
+  int64_t patch = 16;
+};
+
+}  // namespace nf

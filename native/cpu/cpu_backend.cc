@@ -1,0 +1,221 @@
+// The CPU backend: the reference every CUDA kernel is held against and the fallback where
+// no GPU is. Plain loops, float32 or float64 accumulation, written to be read.
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "../core/activation.h"
+#include "../core/backend.h"
+#include "../core/error.h"
+#include "elementwise.h"
+
+namespace nf {
+namespace {
+
+using cpu::for_each_offset;
+using cpu::load;
+using cpu::store;
+
+// Copies an [rows, cols] matrix, read through (row_stride, col_stride), into float32.
+std::vector<float> to_float_matrix(const void* base, DType t, int64_t rows, int64_t cols, int64_t row_stride,
+                                   int64_t col_stride) {
+  std::vector<float> out(static_cast<size_t>(rows * cols));
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) out[r * cols + c] = static_cast<float>(load(base, t, r * row_stride + c * col_stride));
+  return out;
+}
+
+class CpuBackend final : public Backend {
+ public:
+  DeviceKind kind() const override { return DeviceKind::CPU; }
+  std::string name() const override { return "cpu"; }
+
+  void* allocate(size_t bytes) override {
+    if (bytes == 0) return nullptr;
+    // 64-byte alignment for vector loads; round the size up as aligned_alloc requires.
+    void* p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (p == nullptr) throw Error(ErrorCode::InvalidArg, "cpu: out of host memory allocating " + std::to_string(bytes) + " bytes");
+    return p;
+  }
+  void deallocate(void* ptr) override { std::free(ptr); }
+  void copy_from_host(void* dst, const void* src, size_t bytes) override { if (bytes) std::memcpy(dst, src, bytes); }
+  void copy_to_host(void* dst, const void* src, size_t bytes) override { if (bytes) std::memcpy(dst, src, bytes); }
+  void synchronize() override {}
+
+  void copy(const TensorView& dst, const TensorView& src) override {
+    const TensorView* views[2] = {&dst, &src};
+    if (dst.dtype == src.dtype) {
+      const size_t size = dtype_size(dst.dtype);
+      char* d = static_cast<char*>(dst.data);
+      const char* s = static_cast<const char*>(src.data);
+      for_each_offset<2>(dst, views, [&](int64_t od, int64_t os) { std::memcpy(d + od * size, s + os * size, size); });
+      return;
+    }
+    for_each_offset<2>(dst, views, [&](int64_t od, int64_t os) { store(dst.data, dst.dtype, od, load(src.data, src.dtype, os)); });
+  }
+
+  void fill(const TensorView& dst, double value) override {
+    const TensorView* views[1] = {&dst};
+    for_each_offset<1>(dst, views, [&](int64_t o) { store(dst.data, dst.dtype, o, value); });
+  }
+
+  // A blocked GEMM over float32 copies of the operands: good enough for tests and small
+  // models on a few cores, and simple enough to trust as a reference.
+  void gemm(const GemmParams& p) override {
+    const int64_t m = p.m, n = p.n, k = p.k;
+    std::vector<float> acc(static_cast<size_t>(m * n));
+    for (int64_t b = 0; b < p.batch; ++b) {
+      const char* a_base = static_cast<const char*>(p.a) + b * p.batch_stride_a * dtype_size(p.dtype);
+      const char* b_base = static_cast<const char*>(p.b) + b * p.batch_stride_b * dtype_size(p.dtype);
+      // A as [m, k] and B as [k, n], both row-major float32.
+      const std::vector<float> A = p.trans_a ? to_float_matrix(a_base, p.dtype, m, k, 1, p.lda)
+                                             : to_float_matrix(a_base, p.dtype, m, k, p.lda, 1);
+      const std::vector<float> B = p.trans_b ? to_float_matrix(b_base, p.dtype, k, n, 1, p.ldb)
+                                             : to_float_matrix(b_base, p.dtype, k, n, p.ldb, 1);
+      std::fill(acc.begin(), acc.end(), 0.f);
+      constexpr int64_t kBlockK = 128, kBlockN = 512;
+      for (int64_t k0 = 0; k0 < k; k0 += kBlockK) {
+        const int64_t k1 = std::min(k, k0 + kBlockK);
+        for (int64_t n0 = 0; n0 < n; n0 += kBlockN) {
+          const int64_t n1 = std::min(n, n0 + kBlockN);
+          for (int64_t i = 0; i < m; ++i) {
+            float* c_row = acc.data() + i * n;
+            for (int64_t kk = k0; kk < k1; ++kk) {
+              const float a = A[i * k + kk];
+              const float* b_row = B.data() + kk * n;
+              for (int64_t j = n0; j < n1; ++j) c_row[j] += a * b_row[j];
+            }
+          }
+        }
+      }
+      char* c_base = static_cast<char*>(p.c) + b * p.batch_stride_c * dtype_size(p.dtype);
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < n; ++j) {
+          float v = p.alpha * acc[i * n + j];
+          if (p.bias) v += static_cast<float>(load(p.bias, p.dtype, j));
+          store(c_base, p.dtype, i * p.ldc + j, apply_activation(v, p.activation));
+        }
+    }
+  }
+
+  void norm(const NormParams& p) override {
+    const int64_t rows = p.x.rows(), cols = p.x.cols();
+    for (int64_t r = 0; r < rows; ++r) {
+      double mean = 0, sq = 0;
+      for (int64_t c = 0; c < cols; ++c) {
+        const double v = load(p.x.data, p.x.dtype, r * cols + c);
+        mean += v;
+        sq += v * v;
+      }
+      mean /= cols;
+      double inv;
+      if (p.rms) {
+        inv = 1.0 / std::sqrt(sq / cols + p.eps);
+        mean = 0;
+      } else {
+        double var = 0;
+        for (int64_t c = 0; c < cols; ++c) {
+          const double d = load(p.x.data, p.x.dtype, r * cols + c) - mean;
+          var += d * d;
+        }
+        inv = 1.0 / std::sqrt(var / cols + p.eps);
+      }
+      for (int64_t c = 0; c < cols; ++c) {
+        double v = (load(p.x.data, p.x.dtype, r * cols + c) - mean) * inv;
+        if (p.weight) v *= load(p.weight, p.x.dtype, c);
+        if (p.bias) v += load(p.bias, p.x.dtype, c);
+        store(p.out.data, p.out.dtype, r * cols + c, v);
+      }
+    }
+  }
+
+  void softmax(const SoftmaxParams& p) override {
+    const int64_t rows = p.x.rows(), cols = p.x.cols();
+    std::vector<double> row(static_cast<size_t>(cols));
+    std::vector<uint8_t> keep(static_cast<size_t>(cols), 1);
+    for (int64_t r = 0; r < rows; ++r) {
+      if (p.has_mask) {
+        // Offset of this row in the broadcast mask view: unravel r over the leading dims.
+        int64_t rem = r, mask_offset = 0;
+        for (int d = p.x.ndim - 2; d >= 0; --d) {
+          mask_offset += (rem % p.x.shape[d]) * p.mask.strides[d];
+          rem /= p.x.shape[d];
+        }
+        const uint8_t* m = static_cast<const uint8_t*>(p.mask.data) + mask_offset;
+        for (int64_t c = 0; c < cols; ++c) keep[c] = m[c * p.mask.strides[p.mask.ndim - 1]] != 0;
+      }
+      double mx = -INFINITY;
+      for (int64_t c = 0; c < cols; ++c) {
+        row[c] = load(p.x.data, p.x.dtype, r * cols + c) * p.scale;
+        if (keep[c]) mx = std::max(mx, row[c]);
+      }
+      double sum = 0;
+      for (int64_t c = 0; c < cols; ++c) {
+        row[c] = keep[c] && mx > -INFINITY ? std::exp(row[c] - mx) : 0.0;
+        sum += row[c];
+      }
+      const double inv = sum > 0 ? 1.0 / sum : 0.0;
+      for (int64_t c = 0; c < cols; ++c) store(p.out.data, p.out.dtype, r * cols + c, row[c] * inv);
+    }
+  }
+
+  void bias_activation(const BiasActivationParams& p) override {
+    const int64_t rows = p.x.rows(), cols = p.x.cols();
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c) {
+        float v = static_cast<float>(load(p.x.data, p.x.dtype, r * cols + c));
+        if (p.bias) v += static_cast<float>(load(p.bias, p.x.dtype, c));
+        store(p.out.data, p.out.dtype, r * cols + c, apply_activation(v, p.activation));
+      }
+  }
+
+  void binary(const BinaryParams& p) override {
+    const TensorView* views[3] = {&p.out, &p.a, &p.b};
+    for_each_offset<3>(p.out, views, [&](int64_t oo, int64_t oa, int64_t ob) {
+      const double a = load(p.a.data, p.a.dtype, oa);
+      const double b = load(p.b.data, p.b.dtype, ob) * p.alpha;
+      double v = 0;
+      switch (p.op) {
+        case BinaryOp::Add: v = a + b; break;
+        case BinaryOp::Mul: v = a * b; break;
+        case BinaryOp::Sub: v = a - b; break;
+      }
+      store(p.out.data, p.out.dtype, oo, v);
+    });
+  }
+
+  void mean(const MeanParams& p) override {
+    for (int64_t o = 0; o < p.outer; ++o)
+      for (int64_t i = 0; i < p.inner; ++i) {
+        double s = 0;
+        for (int64_t j = 0; j < p.n; ++j) s += load(p.x.data, p.x.dtype, (o * p.n + j) * p.inner + i);
+        store(p.out.data, p.out.dtype, o * p.inner + i, p.n > 0 ? s / p.n : NAN);
+      }
+  }
+
+  void patch_gather(const PatchGatherParams& p) override {
+    const int64_t B = p.images.shape[0], C = p.images.shape[1], H = p.images.shape[2], W = p.images.shape[3];
+    const int64_t P = p.patch, gh = H / P, gw = W / P, patch_len = C * P * P;
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t py = 0; py < gh; ++py)
+        for (int64_t px = 0; px < gw; ++px) {
+          const int64_t out_row = (b * gh * gw + py * gw + px) * patch_len;
+          for (int64_t c = 0; c < C; ++c)
+            for (int64_t y = 0; y < P; ++y)
+              for (int64_t x = 0; x < P; ++x) {
+                const int64_t src = ((b * C + c) * H + py * P + y) * W + px * P + x;
+                store(p.out.data, p.out.dtype, out_row + (c * P + y) * P + x, load(p.images.data, p.images.dtype, src));
+              }
+        }
+  }
+};
+
+}  // namespace
+
+std::shared_ptr<Backend> make_cpu_backend() { return std::make_shared<CpuBackend>(); }
+
+}  // namespace nf

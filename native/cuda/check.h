@@ -1,0 +1,33 @@
+// Every CUDA and cuBLASLt call goes through these: a failure becomes an nf::Error with the
+// call, the file and line, and CUDA's own message, and the sticky error state is cleared.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <string>
+
+#include "../core/error.h"
+
+namespace nf::cuda {
+
+[[noreturn]] inline void throw_cuda(cudaError_t err, const char* what, const char* file, int line) {
+  cudaGetLastError();  // clear a non-sticky error so later calls start clean
+  const ErrorCode code = err == cudaErrorMemoryAllocation ? ErrorCode::CudaOom : ErrorCode::Cuda;
+  throw Error(code, std::string(what) + " failed: " + cudaGetErrorName(err) + " (" + cudaGetErrorString(err) + ") at " +
+                        file + ":" + std::to_string(line));
+}
+
+// After a kernel launch: reports a bad launch configuration at once, naming the kernel.
+inline void check_launch(const char* kernel, const char* file, int line) {
+  const cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess) throw_cuda(err, kernel, file, line);
+}
+
+}  // namespace nf::cuda
+
+#define NF_CUDA_CHECK(expr)                                                          \
+  do {                                                                               \
+    const cudaError_t nf_err_ = (expr);                                              \
+    if (nf_err_ != cudaSuccess) ::nf::cuda::throw_cuda(nf_err_, #expr, __FILE__, __LINE__); \
+  } while (0)
+
+#define NF_CHECK_LAUNCH(kernel) ::nf::cuda::check_launch(kernel, __FILE__, __LINE__)

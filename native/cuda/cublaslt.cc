@@ -1,0 +1,180 @@
+// cuBLASLt GEMMs for GemmParams. Our matrices are row-major and cuBLASLt's column-major, so
+// C = op(A) op(B) is computed as C^T = op(B)^T op(A)^T: the row-major [m, n] output is the
+// column-major [n, m] matrix with the same leading dimension, and likewise for A and B.
+// The bias is then a vector along the rows of C^T, which is what cuBLASLt's bias epilogue
+// adds. GELU (tanh) and ReLU fuse as epilogues; other activations are left to the caller.
+#include "cublaslt.h"
+
+#include <cublasLt.h>
+
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <string>
+#include <tuple>
+
+#include "check.h"
+#include "cuda_backend.h"
+
+namespace nf::cuda {
+namespace {
+
+constexpr size_t kWorkspaceBytes = 32u << 20;  // what cuBLASLt suggests for Hopper
+
+void check_lt(cublasStatus_t status, const char* what) {
+  if (status == CUBLAS_STATUS_SUCCESS) return;
+  const ErrorCode code = status == CUBLAS_STATUS_ALLOC_FAILED ? ErrorCode::CudaOom : ErrorCode::Cuda;
+  throw Error(code, std::string("cuBLASLt ") + what + " failed: " + cublasLtGetStatusString(status));
+}
+
+cudaDataType_t data_type(DType t) {
+  switch (t) {
+    case DType::Float32: return CUDA_R_32F;
+    case DType::Float16: return CUDA_R_16F;
+    case DType::BFloat16: return CUDA_R_16BF;
+    default: throw_invalid(std::string("gemm: dtype ") + dtype_name(t) + " is not supported");
+  }
+}
+
+uint32_t alignment(const void* p) {
+  const auto addr = reinterpret_cast<uintptr_t>(p);
+  uint32_t a = 256;
+  while (a > 1 && addr % a != 0) a /= 2;
+  return a;
+}
+
+// Everything that shapes a plan. Pointers enter only through their alignment.
+using PlanKey = std::tuple<int, int64_t, int64_t, int64_t, int64_t, bool, bool, int64_t, int64_t, int64_t, int64_t,
+                           int64_t, int64_t, int, bool, bool, uint32_t, uint32_t, uint32_t, uint32_t>;
+
+struct Plan {
+  cublasLtMatmulDesc_t op = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+  cublasLtMatmulAlgo_t algo{};
+  bool fused_activation = false;
+};
+
+}  // namespace
+
+struct LtContext::Impl {
+  CudaBackend& backend;
+  cublasLtHandle_t handle = nullptr;
+  void* workspace = nullptr;
+  std::map<PlanKey, Plan> plans;
+
+  explicit Impl(CudaBackend& b) : backend(b) {
+    check_lt(cublasLtCreate(&handle), "create");
+    workspace = backend.allocate(kWorkspaceBytes);
+  }
+  ~Impl() {
+    for (auto& [key, plan] : plans) {
+      cublasLtMatrixLayoutDestroy(plan.a);
+      cublasLtMatrixLayoutDestroy(plan.b);
+      cublasLtMatrixLayoutDestroy(plan.c);
+      cublasLtMatmulDescDestroy(plan.op);
+    }
+    backend.deallocate(workspace);
+    cublasLtDestroy(handle);
+  }
+
+  static cublasLtMatrixLayout_t layout(cudaDataType_t type, int64_t rows, int64_t cols, int64_t ld, int64_t batch,
+                                       int64_t batch_stride) {
+    cublasLtMatrixLayout_t l = nullptr;
+    check_lt(cublasLtMatrixLayoutCreate(&l, type, rows, cols, ld), "matrix layout");
+    if (batch > 1) {
+      const int32_t count = static_cast<int32_t>(batch);
+      check_lt(cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof(count)), "batch count");
+      check_lt(cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &batch_stride,
+                                                sizeof(batch_stride)),
+               "batch stride");
+    }
+    return l;
+  }
+
+  Plan& plan_for(const GemmParams& p, cublasLtEpilogue_t epilogue, bool fused_activation) {
+    const PlanKey key{static_cast<int>(p.dtype), p.batch, p.m, p.n, p.k, p.trans_a, p.trans_b, p.lda, p.ldb, p.ldc,
+                      p.batch_stride_a, p.batch_stride_b, p.batch_stride_c, static_cast<int>(epilogue), p.allow_tf32,
+                      p.bias != nullptr, alignment(p.a), alignment(p.b), alignment(p.c),
+                      p.bias ? alignment(p.bias) : 256u};
+    auto found = plans.find(key);
+    if (found != plans.end()) return found->second;
+
+    const cudaDataType_t type = data_type(p.dtype);
+    const cublasComputeType_t compute =
+        p.dtype == DType::Float32 && p.allow_tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+    Plan plan;
+    plan.fused_activation = fused_activation;
+    check_lt(cublasLtMatmulDescCreate(&plan.op, compute, CUDA_R_32F), "matmul desc");
+    // Column-major roles: A' = our B, B' = our A (see the file comment).
+    const cublasOperation_t op_a = p.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+    const cublasOperation_t op_b = p.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+    check_lt(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof(op_a)), "transa");
+    check_lt(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof(op_b)), "transb");
+    check_lt(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)), "epilogue");
+    if (p.bias) {
+      check_lt(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &type, sizeof(type)), "bias type");
+    }
+    // A' is op_a(B): stored column-major as [n, k] (not transposed) or [k, n] (transposed).
+    plan.a = p.trans_b ? layout(type, p.k, p.n, p.ldb, p.batch, p.batch_stride_b)
+                       : layout(type, p.n, p.k, p.ldb, p.batch, p.batch_stride_b);
+    plan.b = p.trans_a ? layout(type, p.m, p.k, p.lda, p.batch, p.batch_stride_a)
+                       : layout(type, p.k, p.m, p.lda, p.batch, p.batch_stride_a);
+    plan.c = layout(type, p.n, p.m, p.ldc, p.batch, p.batch_stride_c);
+
+    cublasLtMatmulPreference_t pref = nullptr;
+    check_lt(cublasLtMatmulPreferenceCreate(&pref), "preference");
+    const uint64_t ws = kWorkspaceBytes;
+    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws));
+    const uint32_t align_a = alignment(p.b), align_b = alignment(p.a), align_c = alignment(p.c);
+    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &align_a, sizeof(align_a));
+    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &align_b, sizeof(align_b));
+    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &align_c, sizeof(align_c));
+    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &align_c, sizeof(align_c));
+    cublasLtMatmulHeuristicResult_t result{};
+    int found_count = 0;
+    const cublasStatus_t status =
+        cublasLtMatmulAlgoGetHeuristic(handle, plan.op, plan.a, plan.b, plan.c, plan.c, pref, 1, &result, &found_count);
+    cublasLtMatmulPreferenceDestroy(pref);
+    if (status != CUBLAS_STATUS_SUCCESS || found_count == 0) {
+      cublasLtMatrixLayoutDestroy(plan.a);
+      cublasLtMatrixLayoutDestroy(plan.b);
+      cublasLtMatrixLayoutDestroy(plan.c);
+      cublasLtMatmulDescDestroy(plan.op);
+      throw Error(ErrorCode::Cuda, "cuBLASLt found no algorithm for gemm " + std::to_string(p.m) + "x" +
+                                       std::to_string(p.n) + "x" + std::to_string(p.k) + " (" + dtype_name(p.dtype) +
+                                       "): " + cublasLtGetStatusString(status));
+    }
+    plan.algo = result.algo;
+    return plans.emplace(key, plan).first->second;
+  }
+};
+
+LtContext::LtContext(CudaBackend& backend) : impl_(std::make_unique<Impl>(backend)) {}
+LtContext::~LtContext() = default;
+
+bool LtContext::gemm(const GemmParams& p) {
+  bool fuse = true;
+  cublasLtEpilogue_t epilogue;
+  switch (p.activation.kind) {
+    case Activation::None: epilogue = p.bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT; break;
+    case Activation::ReLU: epilogue = p.bias ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU; break;
+    case Activation::GELUTanh: epilogue = p.bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU; break;
+    default:
+      fuse = false;
+      epilogue = p.bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+  }
+  Plan& plan = impl_->plan_for(p, epilogue, fuse);
+  if (p.bias) {
+    check_lt(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &p.bias, sizeof(p.bias)),
+             "bias pointer");
+  }
+  const float alpha = p.alpha, beta = 0.f;
+  check_lt(cublasLtMatmul(impl_->handle, plan.op, &alpha, p.b, plan.a, p.a, plan.b, &beta, p.c, plan.c, p.c, plan.c,
+                          &plan.algo, impl_->workspace, kWorkspaceBytes, impl_->backend.stream()),
+           "matmul");
+  return plan.fused_activation;
+}
+
+size_t lt_version() { return cublasLtGetVersion(); }
+
+}  // namespace nf::cuda

@@ -1,0 +1,30 @@
+// The one file that talks to cuBLASLt. LtContext owns the handle, a workspace and a cache
+// of matmul plans (descriptors and the heuristic's algorithm) keyed by everything that
+// shapes the plan, so repeated GEMMs of one shape pay for the heuristic once.
+#pragma once
+#include <cstddef>
+#include <memory>
+
+#include "../core/ops.h"
+
+namespace nf::cuda {
+
+class CudaBackend;
+
+class LtContext {
+ public:
+  explicit LtContext(CudaBackend& backend);
+  ~LtContext();
+  // Runs the GEMM (k > 0) with its bias fused as an epilogue, and the activation too where
+  // cuBLASLt has an epilogue for it. Returns whether the activation was applied; when not,
+  // the caller applies it alone to the output.
+  bool gemm(const GemmParams& p);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+size_t lt_version();
+
+}  // namespace nf::cuda

@@ -1,0 +1,158 @@
+// CudaBackend: memory from the device's default stream-ordered pool (cudaMallocAsync, with
+// a release threshold high enough that freed memory stays in the pool for reuse), one
+// non-blocking stream, and dispatch of each op to its kernel family.
+#include "cuda_backend.h"
+
+#include <cstdint>
+#include <string>
+
+#include "check.h"
+#include "cublaslt.h"
+#include "kernels.h"
+
+namespace nf::cuda {
+
+CudaBackend::CudaBackend(int device) : device_(device) {
+  int count = 0;
+  NF_CUDA_CHECK(cudaGetDeviceCount(&count));
+  if (device < 0 || device >= count) {
+    throw Error(ErrorCode::InvalidArg, "cuda:" + std::to_string(device) + " does not exist: this machine has " +
+                                           std::to_string(count) + " CUDA device" + (count == 1 ? "" : "s"));
+  }
+  NF_CUDA_CHECK(cudaSetDevice(device));
+  NF_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  NF_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool_, device));
+  uint64_t threshold = UINT64_MAX;
+  NF_CUDA_CHECK(cudaMemPoolSetAttribute(pool_, cudaMemPoolAttrReleaseThreshold, &threshold));
+  lt_ = std::make_unique<LtContext>(*this);
+}
+
+CudaBackend::~CudaBackend() {
+  cudaSetDevice(device_);
+  lt_.reset();
+  if (stream_) {
+    cudaStreamSynchronize(stream_);
+    cudaStreamDestroy(stream_);
+  }
+}
+
+void CudaBackend::activate() const { NF_CUDA_CHECK(cudaSetDevice(device_)); }
+
+void* CudaBackend::allocate(size_t bytes) {
+  if (bytes == 0) return nullptr;
+  activate();
+  void* ptr = nullptr;
+  const cudaError_t err = cudaMallocAsync(&ptr, bytes, stream_);
+  if (err == cudaErrorMemoryAllocation) {
+    cudaGetLastError();
+    size_t free_bytes = 0, total_bytes = 0;
+    cudaMemGetInfo(&free_bytes, &total_bytes);
+    const MemoryStats m = memory();
+    throw Error(ErrorCode::CudaOom, "out of memory on " + name() + ": asked for " + std::to_string(bytes) +
+                                        " bytes; the device has " + std::to_string(free_bytes) + " of " +
+                                        std::to_string(total_bytes) + " bytes free, and the pool holds " +
+                                        std::to_string(m.reserved - m.allocated) + " unused bytes");
+  }
+  if (err != cudaSuccess) throw_cuda(err, "cudaMallocAsync", __FILE__, __LINE__);
+  return ptr;
+}
+
+void CudaBackend::deallocate(void* ptr) {
+  if (ptr == nullptr) return;
+  // Called from finalizers too: never throw, but leave no sticky error behind.
+  if (cudaSetDevice(device_) != cudaSuccess || cudaFreeAsync(ptr, stream_) != cudaSuccess) cudaGetLastError();
+}
+
+void CudaBackend::copy_from_host(void* dst, const void* src, size_t bytes) {
+  if (bytes == 0) return;
+  activate();
+  NF_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_));
+}
+
+void CudaBackend::copy_to_host(void* dst, const void* src, size_t bytes) {
+  activate();
+  if (bytes != 0) NF_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
+  NF_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+void CudaBackend::synchronize() {
+  activate();
+  NF_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+MemoryStats CudaBackend::memory() const {
+  MemoryStats m;
+  NF_CUDA_CHECK(cudaMemPoolGetAttribute(pool_, cudaMemPoolAttrUsedMemCurrent, &m.allocated));
+  NF_CUDA_CHECK(cudaMemPoolGetAttribute(pool_, cudaMemPoolAttrReservedMemCurrent, &m.reserved));
+  NF_CUDA_CHECK(cudaMemPoolGetAttribute(pool_, cudaMemPoolAttrUsedMemHigh, &m.peak));
+  return m;
+}
+
+void CudaBackend::reset_peak() {
+  uint64_t zero = 0;  // the pool resets the high-water mark to the current use
+  NF_CUDA_CHECK(cudaMemPoolSetAttribute(pool_, cudaMemPoolAttrUsedMemHigh, &zero));
+}
+
+DeviceInfo CudaBackend::info() const {
+  cudaDeviceProp prop{};
+  NF_CUDA_CHECK(cudaGetDeviceProperties(&prop, device_));
+  DeviceInfo d;
+  d.name = prop.name;
+  d.major = prop.major;
+  d.minor = prop.minor;
+  d.total_memory = prop.totalGlobalMem;
+  d.sm_count = prop.multiProcessorCount;
+  d.l2_bytes = prop.l2CacheSize;
+  NF_CUDA_CHECK(cudaRuntimeGetVersion(&d.runtime_version));
+  NF_CUDA_CHECK(cudaDriverGetVersion(&d.driver_version));
+  d.cublaslt_version = lt_version();
+  return d;
+}
+
+void CudaBackend::copy(const TensorView& dst, const TensorView& src) { activate(); launch_copy(dst, src, stream_); }
+void CudaBackend::fill(const TensorView& dst, double value) { activate(); launch_fill(dst, value, stream_); }
+
+void CudaBackend::gemm(const GemmParams& p) {
+  activate();
+  if (p.m == 0 || p.n == 0 || p.batch == 0) return;
+  const bool fused = p.k > 0 && lt_->gemm(p);
+  if (fused) return;
+  // What cuBLASLt cannot do (k = 0, or an activation it has no epilogue for) finishes in
+  // our bias + activation kernel over the contiguous output.
+  if (p.ldc != p.n || (p.batch > 1 && p.batch_stride_c != p.m * p.n))
+    throw_invalid("gemm: an unfused activation needs a contiguous output");
+  TensorView c;
+  c.data = p.c;
+  c.dtype = p.dtype;
+  c.ndim = 2;
+  c.shape[0] = p.batch * p.m;
+  c.shape[1] = p.n;
+  c.strides[0] = p.n;
+  c.strides[1] = 1;
+  if (p.k == 0) launch_fill(c, 0.0, stream_);
+  BiasActivationParams act;
+  act.out = c;
+  act.x = c;
+  act.bias = p.k == 0 ? p.bias : nullptr;  // with k > 0 cuBLASLt has added the bias already
+  act.activation = p.activation;
+  launch_bias_activation(act, stream_);
+}
+void CudaBackend::norm(const NormParams& p) { activate(); launch_norm(p, stream_); }
+void CudaBackend::softmax(const SoftmaxParams& p) { activate(); launch_softmax(p, stream_); }
+void CudaBackend::bias_activation(const BiasActivationParams& p) { activate(); launch_bias_activation(p, stream_); }
+void CudaBackend::binary(const BinaryParams& p) { activate(); launch_binary(p, stream_); }
+void CudaBackend::mean(const MeanParams& p) { activate(); launch_mean(p, stream_); }
+void CudaBackend::patch_gather(const PatchGatherParams& p) { activate(); launch_patch_gather(p, stream_); }
+
+}  // namespace nf::cuda
+
+std::shared_ptr<nf::Backend> nf::make_cuda_backend(int device) { return std::make_shared<cuda::CudaBackend>(device); }
+
+int nf::cuda_device_count() {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return count;
+}

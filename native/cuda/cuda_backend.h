@@ -1,0 +1,72 @@
+// The CUDA backend of one device: its stream, its share of the device's stream-ordered
+// memory pool, and the cuBLASLt context. Everything is enqueued on the stream; only
+// copy_to_host and synchronize wait.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "../core/backend.h"
+
+namespace nf::cuda {
+
+class LtContext;  // cublaslt.cc
+
+struct MemoryStats {
+  uint64_t allocated = 0;  // bytes handed out by the pool now
+  uint64_t reserved = 0;   // bytes the pool holds from the driver
+  uint64_t peak = 0;       // high-water mark of allocated since the last reset
+};
+
+struct DeviceInfo {
+  std::string name;
+  int major = 0, minor = 0;
+  uint64_t total_memory = 0;
+  int sm_count = 0;
+  int l2_bytes = 0;
+  int runtime_version = 0, driver_version = 0;
+  size_t cublaslt_version = 0;
+};
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(int device);
+  ~CudaBackend() override;
+
+  DeviceKind kind() const override { return DeviceKind::CUDA; }
+  int device_index() const override { return device_; }
+  std::string name() const override { return "cuda:" + std::to_string(device_); }
+
+  void* allocate(size_t bytes) override;
+  void deallocate(void* ptr) override;
+  void copy_from_host(void* dst, const void* src, size_t bytes) override;
+  void copy_to_host(void* dst, const void* src, size_t bytes) override;
+  void synchronize() override;
+
+  void copy(const TensorView& dst, const TensorView& src) override;
+  void fill(const TensorView& dst, double value) override;
+  void gemm(const GemmParams& p) override;
+  void norm(const NormParams& p) override;
+  void softmax(const SoftmaxParams& p) override;
+  void bias_activation(const BiasActivationParams& p) override;
+  void binary(const BinaryParams& p) override;
+  void mean(const MeanParams& p) override;
+  void patch_gather(const PatchGatherParams& p) override;
+
+  cudaStream_t stream() const { return stream_; }
+  MemoryStats memory() const;
+  void reset_peak();
+  DeviceInfo info() const;
+  // Makes this backend's device current on the calling thread (worker threads too).
+  void activate() const;
+
+ private:
+  int device_;
+  cudaStream_t stream_ = nullptr;
+  cudaMemPool_t pool_ = nullptr;
+  std::unique_ptr<LtContext> lt_;
+};
+
+}  // namespace nf::cuda

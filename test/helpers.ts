@@ -1,0 +1,61 @@
+// What every test file shares: the devices to run on (CUDA cases skip without a GPU, and
+// fail instead under NODEFORMERS_REQUIRE_CUDA=1), tolerances that mean something, poison.
+import * as assert from 'node:assert/strict';
+import { backends, Device, DType, Tensor } from '../ts/index';
+import { native } from '../ts/native';
+
+export const REQUIRE_CUDA = process.env.NODEFORMERS_REQUIRE_CUDA === '1';
+export const DEVICES: Device[] = ['cpu', 'cuda:0'];
+
+/** describe() for one device: on CUDA without a GPU it skips, saying so, or fails when CUDA is required. */
+export function describeDevice(device: Device, title: string, body: () => void): void {
+  describe(`${title} [${device}]`, function () {
+    before(function () {
+      if (device === 'cpu' || backends().includes('cuda')) return;
+      if (REQUIRE_CUDA) throw new Error('NODEFORMERS_REQUIRE_CUDA=1 but no CUDA backend or GPU is available');
+      console.log(`      (skipping CUDA cases: ${native().buildInfo.cuda ? 'no GPU found' : 'built without CUDA'})`);
+      this.skip();
+    });
+    body();
+  });
+}
+
+/** Per-dtype relative tolerances for float32-accumulated results against float64. */
+export const TOLERANCE: Record<DType, number> = { float32: 1e-5, float16: 2e-3, bfloat16: 1.6e-2, int32: 0, uint8: 0 };
+
+/** ‖a − b‖ / ‖b‖ (with ‖b‖ = 0 giving ‖a‖); NaN anywhere gives Infinity. */
+export function relativeError(actual: ArrayLike<number>, reference: ArrayLike<number>): number {
+  assert.equal(actual.length, reference.length, 'length mismatch');
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < actual.length; i++) {
+    const a = actual[i];
+    const r = reference[i];
+    if (Number.isNaN(a) || Number.isNaN(r)) return Infinity;
+    num += (a - r) ** 2;
+    den += r * r;
+  }
+  return den === 0 ? Math.sqrt(num) : Math.sqrt(num / den);
+}
+
+export function assertClose(actual: ArrayLike<number>, reference: ArrayLike<number>, tolerance: number, label = ''): void {
+  const err = relativeError(actual, reference);
+  if (!(err <= tolerance)) {
+    let first = -1;
+    for (let i = 0; i < actual.length && first < 0; i++) {
+      if (!(Math.abs(actual[i] - reference[i]) <= tolerance * Math.max(1, Math.abs(reference[i])))) first = i;
+    }
+    assert.fail(`${label} relative error ${err.toExponential(3)} > ${tolerance}` +
+      (first >= 0 ? `; first mismatch at ${first}: ${actual[first]} vs ${reference[first]}` : ''));
+  }
+}
+
+/** Fills a tensor with NaN (floats) or a sentinel, so an element the op leaves unwritten fails. */
+export function poison(t: Tensor): void {
+  native().fill(t, t.dtype === 'int32' ? -123456 : t.dtype === 'uint8' ? 0xcd : NaN);
+}
+
+/** Fresh seeds for every run: a failing seed is printed by the test's label. */
+export function freshSeed(): number {
+  return (Math.random() * 2 ** 31) >>> 0;
+}

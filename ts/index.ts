@@ -1,0 +1,7 @@
+// nodeformers: xFormers-style Transformer building blocks for Node.js.
+export { DTYPES, FLOAT_DTYPES } from './dtype';
+export type { DType, FloatDType, Device, DeviceLike, DataFor } from './dtype';
+export { Tensor, tensor, empty, zeros, ones, full, randn, rand, tidy, keep } from './tensor';
+export type { TensorOptions, RandomOptions } from './tensor';
+export { backends, cuda } from './cuda';
+export type { CudaMemory, CudaDeviceInfo } from './cuda';
