@@ -14,6 +14,7 @@
 #include "../core/error.h"
 #include "../core/tensor.h"
 #ifdef NODEFORMERS_WITH_CUDA
+#include "../cuda/check.h"
 #include "../cuda/cuda_backend.h"
 #endif
 
