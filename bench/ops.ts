@@ -1,0 +1,113 @@
+// Fused-op benchmark (issue 3): layerNorm, softmax, bias+GELU bandwidth and linear
+// throughput on CUDA, beside the device-to-device copy bandwidth and PyTorch's figures for
+// the same cases measured in the same run (bench/peers/ops.py, same blocked-autorange
+// method with CUDA events). Usage: node --import tsx bench/ops.ts [--out file.json] [--no-peers]
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { cuda, empty, randn, Tensor, FloatDType } from '../ts/index';
+import { biasActivation, layerNorm, linear, softmax } from '../ts/ops';
+import { benchmark } from '../ts/bench/timer';
+import { native } from '../ts/native';
+
+interface Case { op: string; dtype: FloatDType; shape?: number[]; m?: number; k?: number; n?: number; activation?: string; minRunTime?: number }
+
+const args = process.argv.slice(2);
+const outPath = args.includes('--out') ? args[args.indexOf('--out') + 1] : '';
+const peers = !args.includes('--no-peers');
+
+const cases: Case[] = [];
+for (const dtype of ['float16', 'float32'] as FloatDType[]) {
+  for (const shape of [[65536, 768], [12608, 96]]) {
+    cases.push({ op: 'copy', dtype, shape });
+    cases.push({ op: 'layerNorm', dtype, shape });
+    cases.push({ op: 'softmax', dtype, shape });
+    cases.push({ op: 'biasGelu', dtype, shape });
+  }
+}
+for (const dtype of ['float16', 'float32'] as FloatDType[]) {
+  cases.push({ op: 'linear', dtype, m: 12608, k: 96, n: 288 });
+  cases.push({ op: 'linear', dtype, m: 12608, k: 96, n: 96 });
+  cases.push({ op: 'linear', dtype, m: 12608, k: 96, n: 288, activation: 'gelu' });
+  cases.push({ op: 'linear', dtype, m: 12608, k: 288, n: 96 });
+}
+cases.push({ op: 'linear', dtype: 'float16', m: 8192, k: 4096, n: 4096 });
+
+const bytesOf = (dtype: FloatDType) => (dtype === 'float32' ? 4 : 2);
+
+function work(c: Case): { fn: () => void; bytes: number; flops: number; tensors: Tensor[] } {
+  const device = 'cuda';
+  const seed = 1;
+  if (c.op === 'linear') {
+    const x = randn([c.m!, c.k!], { device, dtype: c.dtype, seed });
+    const w = randn([c.n!, c.k!], { device, dtype: c.dtype, seed: seed + 1 });
+    const b = randn([c.n!], { device, dtype: c.dtype, seed: seed + 2 });
+    const out = empty([c.m!, c.n!], { device, dtype: c.dtype });
+    const activation = (c.activation ?? 'none') as 'gelu' | 'none';
+    return {
+      fn: () => { linear(x, w, b, { activation, out }); },
+      bytes: (c.m! * c.k! + c.n! * c.k! + c.m! * c.n!) * bytesOf(c.dtype),
+      flops: 2 * c.m! * c.n! * c.k!,
+      tensors: [x, w, b, out],
+    };
+  }
+  const [rows, cols] = c.shape!;
+  const x = randn([rows, cols], { device, dtype: c.dtype, seed });
+  const w = randn([cols], { device, dtype: c.dtype, seed: seed + 1 });
+  const b = randn([cols], { device, dtype: c.dtype, seed: seed + 2 });
+  const out = empty([rows, cols], { device, dtype: c.dtype });
+  const bytes = 2 * rows * cols * bytesOf(c.dtype);
+  const fns: Record<string, () => void> = {
+    layerNorm: () => { layerNorm(x, w, b, 1e-5, { out }); },
+    softmax: () => { softmax(x, { out }); },
+    biasGelu: () => { biasActivation(x, b, 'gelu', { out }); },
+  };
+  if (c.op === 'copy') return { fn: () => native().copy(out, x), bytes, flops: 0, tensors: [x, w, b, out] };
+  return { fn: fns[c.op], bytes, flops: 0, tensors: [x, w, b, out] };
+}
+
+function describeCase(c: Case): string {
+  return c.op === 'linear' ? `${c.m}x${c.k} -> ${c.n}${c.activation ? ` +${c.activation}` : ''}` : `[${c.shape!.join(', ')}]`;
+}
+
+function main(): void {
+  const device = cuda.device();
+  const date = new Date().toISOString().slice(0, 10);
+  const ours = cases.map((c) => {
+    const w = work(c);
+    const m = benchmark(w.fn, { device: 'cuda', minRunTime: c.minRunTime ?? 0.5, label: c.op, subLabel: describeCase(c) });
+    w.tensors.forEach((t) => t.dispose());
+    return { ...c, median: m.median, q1: m.q1, q3: m.q3, measurements: m.measurements, runsPerMeasurement: m.runsPerMeasurement, bytes: w.bytes, flops: w.flops };
+  });
+  let theirs: { torch: string; results: { median: number }[] } | null = null;
+  if (peers) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nf-bench-'));
+    fs.writeFileSync(path.join(dir, 'cases.json'), JSON.stringify(cases));
+    try {
+      execFileSync('python3', [path.join(__dirname, 'peers', 'ops.py'), path.join(dir, 'cases.json'), path.join(dir, 'out.json')], { stdio: 'inherit' });
+      theirs = JSON.parse(fs.readFileSync(path.join(dir, 'out.json'), 'utf8'));
+    } catch (e) {
+      console.log(`PyTorch peer not run: ${(e as Error).message.split('\n')[0]}`);
+    }
+  }
+  const copyBw = new Map<string, number>();
+  for (const r of ours) if (r.op === 'copy') copyBw.set(`${r.dtype}${r.shape}`, r.bytes / r.median);
+  console.log(`\n${device.name}, ${date}, nodeformers vs PyTorch ${theirs?.torch ?? '(not run)'}; median of blocked autorange with CUDA events\n`);
+  console.log('| op | shape | dtype | ours | ours rate | PyTorch | PyTorch rate | ours / PyTorch time | % of copy bw |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  const rate = (r: { bytes: number; flops: number }, t: number) =>
+    r.flops ? `${(r.flops / t / 1e12).toFixed(1)} TFLOP/s` : `${(r.bytes / t / 1e9).toFixed(0)} GB/s`;
+  ours.forEach((r, i) => {
+    const p = theirs?.results[i]?.median;
+    const copy = r.flops ? '' : `${((r.bytes / r.median / copyBw.get(`${r.dtype}${r.shape}`)!) * 100).toFixed(0)}%`;
+    console.log(`| ${r.op} | ${describeCase(r)} | ${r.dtype} | ${(r.median * 1e6).toFixed(1)} us | ${rate(r, r.median)} | ` +
+      `${p ? `${(p * 1e6).toFixed(1)} us` : '-'} | ${p ? rate(r, p) : '-'} | ${p ? (r.median / p).toFixed(2) : '-'} | ${copy} |`);
+  });
+  const record = { date, device, torch: theirs?.torch ?? null, ours, peers: theirs?.results ?? null };
+  const file = outPath || path.join(__dirname, 'results', `${date}-${device.name.replace(/\W+/g, '_')}-ops.json`);
+  fs.writeFileSync(file, JSON.stringify(record, null, 1));
+  console.log(`\nwrote ${file}`);
+}
+
+main();
