@@ -5,3 +5,5 @@ export { Tensor, tensor, empty, zeros, ones, full, randn, rand, tidy, keep } fro
 export type { TensorOptions, RandomOptions } from './tensor';
 export { backends, cuda } from './cuda';
 export type { CudaMemory, CudaDeviceInfo } from './cuda';
+export { attention, splitQkv, registerAttention, attentionMechanisms } from './attention';
+export type { AttentionOptions, AttentionMechanism, AttentionInputs } from './attention';

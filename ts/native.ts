@@ -52,6 +52,7 @@ export interface NativeAddon {
   binary(out: T, a: T, b: T, op: number, alpha: number): void;
   mean(out: T, x: T, outer: number, n: number, inner: number): void;
   patchGather(out: T, images: T, patch: number): void;
+  attention(out: T, q: T, k: T, v: T, mask: Maybe, bias: Maybe, scale: number, causal: boolean): void;
   synchronize(device: string): void;
   cudaDeviceCount(): number;
   cudaMemory(device?: string): NativeCudaMemory;

@@ -226,6 +226,7 @@ class Addon : public Napi::Addon<Addon> {
                     InstanceMethod("binary", &Addon::Binary),
                     InstanceMethod("mean", &Addon::Mean),
                     InstanceMethod("patchGather", &Addon::PatchGather),
+                    InstanceMethod("attention", &Addon::Attention),
                     InstanceMethod("synchronize", &Addon::Synchronize),
                     InstanceMethod("cudaDeviceCount", &Addon::CudaDeviceCount),
                     InstanceMethod("cudaMemory", &Addon::CudaMemory),
@@ -607,6 +608,57 @@ class Addon : public Napi::Addon<Addon> {
             op, "out must be [B, patches, C * P * P]");
     require(env, is_float(im.dtype) && is_float(out.view.dtype), op, "images and out must be float tensors");
     guarded(env, op, [&] { backend.patch_gather(p); return 0; });
+    return env.Undefined();
+  }
+
+  // attention(out, q, k, v, mask|null, bias|null, scale, causal): q, k, v, out are [B, N, H, D]
+  // views with unit last stride; mask (uint8) and bias (float) are [B, H, Nq, Nk] views,
+  // stride 0 where broadcast.
+  Napi::Value Attention(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const char* op = "attention";
+    Arg out = tensor_arg(env, info[0], op, "out"), q = tensor_arg(env, info[1], op, "q"), k = tensor_arg(env, info[2], op, "k"),
+        v = tensor_arg(env, info[3], op, "v");
+    Backend& backend = same_backend(env, op, {&out, &q, &k, &v});
+    const TensorView &qv = q.view, &kv = k.view, &vv = v.view, &ov = out.view;
+    require(env, qv.ndim == 4 && kv.ndim == 4 && vv.ndim == 4 && ov.ndim == 4, op, "q, k, v and out must be [B, N, H, D]");
+    require(env, qv.strides[3] == 1 && kv.strides[3] == 1 && vv.strides[3] == 1 && ov.strides[3] == 1, op, "q, k, v and out need a unit stride along D");
+    require(env, is_float(qv.dtype) && kv.dtype == qv.dtype && vv.dtype == qv.dtype && ov.dtype == qv.dtype, op, "q, k, v and out must share one float dtype");
+    require(env, same_shape(qv, ov) && same_shape(kv, vv) && kv.shape[0] == qv.shape[0] && kv.shape[2] == qv.shape[2] && kv.shape[3] == qv.shape[3],
+            op, "shapes disagree: q and out [B, Nq, H, D], k and v [B, Nk, H, D]");
+    AttentionParams p;
+    p.dtype = qv.dtype;
+    p.q = qv.data; p.k = kv.data; p.v = vv.data; p.out = ov.data;
+    p.batch = qv.shape[0]; p.nq = qv.shape[1]; p.heads = qv.shape[2]; p.head_dim = qv.shape[3]; p.nk = kv.shape[1];
+    for (int d = 0; d < 3; ++d) {
+      p.q_strides[d] = qv.strides[d]; p.k_strides[d] = kv.strides[d]; p.v_strides[d] = vv.strides[d]; p.out_strides[d] = ov.strides[d];
+    }
+    const int64_t expect[4] = {p.batch, p.heads, p.nq, p.nk};
+    // Reads an optional [B, H, Nq, Nk] broadcast view into `a`; false when absent.
+    auto broadcast_view = [&](const Napi::Value& value, const char* name, Arg& a, int64_t* strides) {
+      if (value.IsNull() || value.IsUndefined()) return false;
+      a = tensor_arg(env, value, op, name);
+      same_backend(env, op, {&out, &a});
+      require(env, a.view.ndim == 4, op, std::string(name) + " must be a [B, H, Nq, Nk] view");
+      for (int d = 0; d < 4; ++d) {
+        require(env, a.view.shape[d] == expect[d], op, std::string(name) + " must be broadcast to [B, H, Nq, Nk]");
+        strides[d] = a.view.strides[d];
+      }
+      return true;
+    };
+    Arg mask, bias;
+    if (broadcast_view(info[4], "mask", mask, p.mask_strides)) {
+      require(env, mask.view.dtype == DType::UInt8, op, "mask must be uint8");
+      p.mask = static_cast<const uint8_t*>(mask.view.data);
+    }
+    if (broadcast_view(info[5], "bias", bias, p.bias_strides)) {
+      require(env, is_float(bias.view.dtype), op, "bias must be a float tensor");
+      p.bias = bias.view.data;
+      p.bias_dtype = bias.view.dtype;
+    }
+    p.scale = static_cast<float>(number_arg(env, info, 6, op, "scale"));
+    p.causal = info[7].ToBoolean();
+    guarded(env, op, [&] { backend.attention(p); return 0; });
     return env.Undefined();
   }
 

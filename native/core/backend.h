@@ -13,7 +13,7 @@ namespace nf {
 
 enum class DeviceKind { CPU, CUDA };
 
-class Backend {
+class Backend : public std::enable_shared_from_this<Backend> {
  public:
   virtual ~Backend() = default;
   virtual DeviceKind kind() const = 0;
@@ -41,6 +41,7 @@ class Backend {
   virtual void binary(const BinaryParams& p) = 0;
   virtual void mean(const MeanParams& p) = 0;
   virtual void patch_gather(const PatchGatherParams& p) = 0;
+  virtual void attention(const AttentionParams& p) = 0;
 };
 
 // A block of memory on one backend's device, freed once: by release() or on destruction.

@@ -94,3 +94,32 @@ struct PatchGatherParams {
 };
 
 }  // namespace nf
+
+namespace nf {
+
+// Exact attention, never storing the [nq, nk] score matrix (the memory-efficient kernel):
+//   out[b, i, h, :] = sum_j p_ij v[b, j, h, :],  p_i = softmax_j(scale * q[b, i, h, :] . k[b, j, h, :] + bias[b, h, i, j])
+// over the keys j that are allowed: mask[b, h, i, j] != 0 (when a mask is given) and
+// j <= i when causal (top-left aligned, as torch's is_causal). A query row with no allowed
+// key gives zeros. q, k, v, out are [B, N, H, D] views with unit stride along D and any
+// strides along B, N, H (so a fused qkv projection [B, N, 3, H, D] is read in place);
+// out is written through its strides too. mask (uint8) and bias (float, its own dtype)
+// are [B, H, Nq, Nk] views with stride 0 along broadcast dims.
+struct AttentionParams {
+  DType dtype = DType::Float32;  // of q, k, v and out
+  const void* q = nullptr;
+  const void* k = nullptr;
+  const void* v = nullptr;
+  void* out = nullptr;
+  int64_t batch = 0, heads = 0, nq = 0, nk = 0, head_dim = 0;
+  int64_t q_strides[3] = {}, k_strides[3] = {}, v_strides[3] = {}, out_strides[3] = {};  // along B, N, H
+  float scale = 1.f;
+  bool causal = false;
+  const uint8_t* mask = nullptr;
+  int64_t mask_strides[4] = {};  // along B, H, Nq, Nk
+  const void* bias = nullptr;
+  DType bias_dtype = DType::Float32;
+  int64_t bias_strides[4] = {};  // along B, H, Nq, Nk
+};
+
+}  // namespace nf

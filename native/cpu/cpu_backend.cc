@@ -212,6 +212,77 @@ class CpuBackend final : public Backend {
               }
         }
   }
+
+  // Memory-efficient attention in tiles: for each (batch, head) and block of query rows,
+  // walk the keys a tile at a time, keeping a running max, sum and output per row (the
+  // online softmax). Only a [kTileQ, kTileK] block of scores ever exists.
+  void attention(const AttentionParams& p) override {
+    constexpr int64_t kTileQ = 32, kTileK = 128;
+    const int64_t D = p.head_dim;
+    std::vector<float> q_tile(static_cast<size_t>(kTileQ * D)), k_tile(static_cast<size_t>(kTileK * D)),
+        v_tile(static_cast<size_t>(kTileK * D)), acc(static_cast<size_t>(kTileQ * D)), scores(kTileQ * kTileK);
+    std::vector<float> row_max(kTileQ), row_sum(kTileQ);
+    const size_t elem = dtype_size(p.dtype);
+    auto at = [&](const void* base, const int64_t* strides, int64_t b, int64_t n, int64_t h) {
+      return static_cast<const char*>(base) + (b * strides[0] + n * strides[1] + h * strides[2]) * elem;
+    };
+    for (int64_t b = 0; b < p.batch; ++b)
+      for (int64_t h = 0; h < p.heads; ++h)
+        for (int64_t i0 = 0; i0 < p.nq; i0 += kTileQ) {
+          const int64_t rows = std::min(kTileQ, p.nq - i0);
+          for (int64_t r = 0; r < rows; ++r)
+            for (int64_t d = 0; d < D; ++d) q_tile[r * D + d] = static_cast<float>(load(at(p.q, p.q_strides, b, i0 + r, h), p.dtype, d));
+          std::fill(acc.begin(), acc.end(), 0.f);
+          std::fill(row_max.begin(), row_max.end(), -INFINITY);
+          std::fill(row_sum.begin(), row_sum.end(), 0.f);
+          const int64_t key_end = p.causal ? std::min(p.nk, i0 + rows) : p.nk;
+          for (int64_t j0 = 0; j0 < key_end; j0 += kTileK) {
+            const int64_t cols = std::min(kTileK, key_end - j0);
+            for (int64_t c = 0; c < cols; ++c)
+              for (int64_t d = 0; d < D; ++d) {
+                k_tile[c * D + d] = static_cast<float>(load(at(p.k, p.k_strides, b, j0 + c, h), p.dtype, d));
+                v_tile[c * D + d] = static_cast<float>(load(at(p.v, p.v_strides, b, j0 + c, h), p.dtype, d));
+              }
+            for (int64_t r = 0; r < rows; ++r) {
+              const int64_t i = i0 + r;
+              float tile_max = -INFINITY;
+              for (int64_t c = 0; c < cols; ++c) {
+                const int64_t j = j0 + c;
+                const int64_t mb = b * p.mask_strides[0] + h * p.mask_strides[1] + i * p.mask_strides[2] + j * p.mask_strides[3];
+                bool allowed = !(p.causal && j > i) && (p.mask == nullptr || p.mask[mb] != 0);
+                float s = -INFINITY;
+                if (allowed) {
+                  float dot = 0.f;
+                  for (int64_t d = 0; d < D; ++d) dot += q_tile[r * D + d] * k_tile[c * D + d];
+                  s = dot * p.scale;
+                  if (p.bias) {
+                    const int64_t bb = b * p.bias_strides[0] + h * p.bias_strides[1] + i * p.bias_strides[2] + j * p.bias_strides[3];
+                    s += static_cast<float>(load(p.bias, p.bias_dtype, bb));
+                  }
+                }
+                scores[r * kTileK + c] = s;
+                tile_max = std::max(tile_max, s);
+              }
+              const float new_max = std::max(row_max[r], tile_max);
+              if (new_max == -INFINITY) continue;  // nothing allowed yet in this row
+              const float correction = std::exp(row_max[r] - new_max);  // exp(-inf) = 0 on the first tile
+              row_sum[r] *= correction;
+              for (int64_t d = 0; d < D; ++d) acc[r * D + d] *= correction;
+              for (int64_t c = 0; c < cols; ++c) {
+                const float w = std::exp(scores[r * kTileK + c] - new_max);
+                row_sum[r] += w;
+                for (int64_t d = 0; d < D; ++d) acc[r * D + d] += w * v_tile[c * D + d];
+              }
+              row_max[r] = new_max;
+            }
+          }
+          for (int64_t r = 0; r < rows; ++r) {
+            const float inv = row_sum[r] > 0.f ? 1.f / row_sum[r] : 0.f;
+            char* o = static_cast<char*>(p.out) + (b * p.out_strides[0] + (i0 + r) * p.out_strides[1] + h * p.out_strides[2]) * elem;
+            for (int64_t d = 0; d < D; ++d) store(o, p.dtype, d, acc[r * D + d] * inv);
+          }
+        }
+  }
 };
 
 }  // namespace

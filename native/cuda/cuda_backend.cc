@@ -21,6 +21,7 @@ CudaBackend::CudaBackend(int device) : device_(device) {
   }
   NF_CUDA_CHECK(cudaSetDevice(device));
   NF_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  NF_CUDA_CHECK(cudaDeviceGetAttribute(&sm_count_, cudaDevAttrMultiProcessorCount, device));
   NF_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool_, device));
   uint64_t threshold = UINT64_MAX;
   NF_CUDA_CHECK(cudaMemPoolSetAttribute(pool_, cudaMemPoolAttrReleaseThreshold, &threshold));
@@ -143,6 +144,15 @@ void CudaBackend::bias_activation(const BiasActivationParams& p) { activate(); l
 void CudaBackend::binary(const BinaryParams& p) { activate(); launch_binary(p, stream_); }
 void CudaBackend::mean(const MeanParams& p) { activate(); launch_mean(p, stream_); }
 void CudaBackend::patch_gather(const PatchGatherParams& p) { activate(); launch_patch_gather(p, stream_); }
+
+void CudaBackend::attention(const AttentionParams& p) {
+  activate();
+  // The split-KV workspace, when the kernel splits the keys: stream-ordered, so freeing it
+  // right after the launch is safe.
+  const size_t bytes = attention_workspace_bytes(p, sm_count_);
+  Buffer workspace(shared_from_this(), bytes);
+  launch_attention(p, workspace.data(), sm_count_, stream_);
+}
 
 }  // namespace nf::cuda
 

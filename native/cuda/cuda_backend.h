@@ -54,6 +54,7 @@ class CudaBackend final : public Backend {
   void binary(const BinaryParams& p) override;
   void mean(const MeanParams& p) override;
   void patch_gather(const PatchGatherParams& p) override;
+  void attention(const AttentionParams& p) override;
 
   cudaStream_t stream() const { return stream_; }
   MemoryStats memory() const;
@@ -64,6 +65,7 @@ class CudaBackend final : public Backend {
 
  private:
   int device_;
+  int sm_count_ = 0;
   cudaStream_t stream_ = nullptr;
   cudaMemPool_t pool_ = nullptr;
   std::unique_ptr<LtContext> lt_;

@@ -23,5 +23,11 @@ void launch_binary(const BinaryParams& p, cudaStream_t stream);
 void launch_mean(const MeanParams& p, cudaStream_t stream);
 // patch_embed.cu: the patch gather before the patch-embedding GEMM.
 void launch_patch_gather(const PatchGatherParams& p, cudaStream_t stream);
+// attention_dense.cu: the fused memory-efficient (flash-style) attention kernel.
+// `sm_count` sizes the split of the key range when batch * heads * query tiles is too few
+// to fill the GPU; `workspace` (at least attention_workspace_bytes(p, sm_count) bytes, or
+// null when that is 0) holds the partial results of such a split.
+size_t attention_workspace_bytes(const AttentionParams& p, int sm_count);
+void launch_attention(const AttentionParams& p, void* workspace, int sm_count, cudaStream_t stream);
 
 }  // namespace nf::cuda

@@ -1,0 +1,112 @@
+// attention(q, k, v, options): the one entry point. Checks every argument, broadcasts the
+// mask and bias to [B, H, Nq, Nk] views (no copies), then runs the named mechanism.
+import { checkBoolean, checkNumber, invalidParameterError, rangeError } from '../errors';
+import { isFloat } from '../dtype';
+import { checkTensor, Tensor } from '../tensor';
+import { memoryEfficient, vanilla } from './dense';
+import { AttentionInputs, attentionMechanisms, getAttention, registerAttention } from './registry';
+
+registerAttention('memory_efficient', memoryEfficient);
+registerAttention('vanilla', vanilla);
+
+export interface AttentionOptions {
+  /** A registered mechanism: 'memory_efficient' (default), 'vanilla', or one registered later. */
+  mechanism?: string;
+  /** Multiplies q . k; default 1 / sqrt(D). */
+  scale?: number;
+  /** uint8, 1 = attend: [Nq, Nk] or broadcastable to [B, H, Nq, Nk]. */
+  mask?: Tensor | null;
+  /** Additive float scores, broadcastable to [B, H, Nq, Nk]. */
+  bias?: Tensor | null;
+  /** Key j is attended by query i only when j <= i (top-left aligned). */
+  causal?: boolean;
+  /** Mechanism-specific options. */
+  [key: string]: unknown;
+}
+
+/** A view of `t` broadcast to `shape` (numpy rules, aligned at the right), with stride 0 where broadcast. */
+export function broadcastView(fn: string, name: string, t: Tensor, shape: readonly number[]): Tensor {
+  if (t.rank > shape.length) throw rangeError(fn, `${name} of shape [${t.shape.join(', ')}] has more dimensions than [${shape.join(', ')}]`);
+  const lead = shape.length - t.rank;
+  const strides = shape.map((size, i) => {
+    if (i < lead) return 0;
+    const own = t.shape[i - lead];
+    if (own === size) return t.strides[i - lead];
+    if (own === 1) return 0;
+    throw rangeError(fn, `${name} of shape [${t.shape.join(', ')}] does not broadcast to [${shape.join(', ')}]`);
+  });
+  return t._view(shape, strides);
+}
+
+/**
+ * softmax(q kᵀ · scale + bias, masked) v per batch and head.
+ * q: [B, Nq, H, D], k and v: [B, Nk, H, D] (xFormers' BMHK layout; strided views such as
+ * those of splitQkv() are read in place). Returns a contiguous [B, Nq, H, D] tensor in q's
+ * dtype. A query row with no allowed key (all masked) gives zeros, never NaN.
+ */
+export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Tensor {
+  const fn = 'attention';
+  checkTensor(fn, 'q', q);
+  checkTensor(fn, 'k', k);
+  checkTensor(fn, 'v', v);
+  if (options === null || typeof options !== 'object') throw invalidParameterError(fn, 'options', 'an object', options);
+  for (const [name, t] of [['q', q], ['k', k], ['v', v]] as const) {
+    if (t.rank !== 4) throw rangeError(fn, `${name} must be [B, N, H, D], got [${t.shape.join(', ')}]`);
+    if (t.strides[3] !== 1 && t.shape[3] > 1) throw rangeError(fn, `${name} needs a unit stride along D`);
+  }
+  if (!isFloat(q.dtype)) throw invalidParameterError(fn, 'q.dtype', 'a float dtype', q.dtype);
+  if (k.dtype !== q.dtype || v.dtype !== q.dtype) throw new TypeError(`${fn}: q, k and v must share one dtype, got ${q.dtype}, ${k.dtype}, ${v.dtype}`);
+  if (k.device !== q.device || v.device !== q.device) throw new TypeError(`${fn}: q, k and v must be on one device, got ${q.device}, ${k.device}, ${v.device}`);
+  const [B, Nq, H, D] = q.shape;
+  const Nk = k.shape[1];
+  if (k.shape[0] !== B || k.shape[2] !== H || k.shape[3] !== D || v.shape.some((s, i) => s !== k.shape[i])) {
+    throw rangeError(fn, `shapes disagree: q [${q.shape.join(', ')}], k [${k.shape.join(', ')}], v [${v.shape.join(', ')}]`);
+  }
+  const { mechanism = 'memory_efficient', scale = 1 / Math.sqrt(Math.max(D, 1)), mask = null, bias = null, causal = false, ...extra } = options;
+  checkNumber(fn, 'options.scale', scale);
+  checkBoolean(fn, 'options.causal', causal);
+  const full = [B, H, Nq, Nk];
+  let maskView: Tensor | null = null;
+  if (mask !== null && mask !== undefined) {
+    checkTensor(fn, 'options.mask', mask);
+    if (mask.dtype !== 'uint8') throw invalidParameterError(fn, 'options.mask', 'a uint8 tensor (1 = attend)', mask);
+    if (mask.device !== q.device) throw new TypeError(`${fn}: options.mask is on ${mask.device} but q is on ${q.device}`);
+    maskView = broadcastView(fn, 'options.mask', mask, full);
+  }
+  let biasView: Tensor | null = null;
+  if (bias !== null && bias !== undefined) {
+    checkTensor(fn, 'options.bias', bias);
+    if (!isFloat(bias.dtype)) throw invalidParameterError(fn, 'options.bias', 'a float tensor', bias);
+    if (bias.device !== q.device) throw new TypeError(`${fn}: options.bias is on ${bias.device} but q is on ${q.device}`);
+    biasView = broadcastView(fn, 'options.bias', bias, full);
+  }
+  if (typeof mechanism !== 'string') throw invalidParameterError(fn, 'options.mechanism', 'a string', mechanism);
+  const impl = getAttention(mechanism);
+  if (!impl) throw invalidParameterError(fn, 'options.mechanism', `one of ${attentionMechanisms().map((m) => `'${m}'`).join(', ')}`, mechanism);
+  const inputs: AttentionInputs = { q, k, v, scale, causal, mask: maskView, bias: biasView, extra };
+  try {
+    const reasons = impl.notSupportedReasons(inputs);
+    if (reasons.length > 0) {
+      throw new Error(`${fn}: mechanism '${mechanism}' cannot serve these inputs (q [${q.shape.join(', ')}] ${q.dtype} on ${q.device}):\n` +
+        reasons.map((r) => `  - ${r}`).join('\n'));
+    }
+    return impl.forward(inputs);
+  } finally {
+    maskView?.dispose();
+    biasView?.dispose();
+  }
+}
+
+/**
+ * Splits a fused qkv projection [B, N, 3, H, D] into q, k and v views [B, N, H, D] of the
+ * same storage: no copy; attention() reads them in place.
+ */
+export function splitQkv(qkv: Tensor): { q: Tensor; k: Tensor; v: Tensor } {
+  const fn = 'splitQkv';
+  checkTensor(fn, 'qkv', qkv);
+  if (qkv.rank !== 5 || qkv.shape[2] !== 3) throw rangeError(fn, `qkv must be [B, N, 3, H, D], got [${qkv.shape.join(', ')}]`);
+  const [B, N, , H, D] = qkv.shape;
+  const s = qkv.strides;
+  const view = (i: number) => qkv._view([B, N, H, D], [s[0], s[1], s[3], s[4]], qkv.offset + i * s[2]);
+  return { q: view(0), k: view(1), v: view(2) };
+}

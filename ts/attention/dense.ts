@@ -1,0 +1,74 @@
+// The two dense mechanisms. memory_efficient is one fused native kernel (tiles with an
+// online softmax; the [Nq, Nk] matrix never exists). vanilla materializes the scores the
+// plain way — batched GEMM, fused scale + mask + softmax, batched GEMM — the baseline.
+import { native } from '../native';
+import { empty, tensor, Tensor, tidy } from '../tensor';
+import { AttentionInputs, AttentionMechanism } from './registry';
+
+function commonReasons(inputs: AttentionInputs): string[] {
+  const reasons: string[] = [];
+  if (inputs.bias && inputs.bias.device !== inputs.q.device) reasons.push('bias is on another device');
+  return reasons;
+}
+
+export const memoryEfficient: AttentionMechanism = {
+  notSupportedReasons(inputs) {
+    const reasons = commonReasons(inputs);
+    const d = inputs.q.shape[3];
+    if (d > 256) reasons.push(`head dim ${d} is above 256`);
+    return reasons;
+  },
+  forward({ q, k, v, scale, causal, mask, bias }) {
+    const [B, Nq, H, D] = q.shape;
+    const out = empty([B, Nq, H, D], { dtype: q.dtype, device: q.device });
+    native().attention(out, q, k, v, mask, bias, scale, causal);
+    return out;
+  },
+};
+
+/** Views [B, N, H, D] as [B*H, N, D] by copying it to [B, H, N, D]. */
+function headsFirst(x: Tensor): Tensor {
+  const [B, N, H, D] = x.shape;
+  const copy = empty([B, H, N, D], { dtype: x.dtype, device: x.device });
+  native().copy(copy, x.permute([0, 2, 1, 3]));
+  return copy.reshape([B * H, N, D]);
+}
+
+/** A [Nq, Nk] uint8 lower-triangular mask (key j allowed for query i iff j <= i), combined with `mask`. */
+function causalMask(inputs: AttentionInputs): Tensor {
+  const [B, Nq, H] = inputs.q.shape;
+  const Nk = inputs.k.shape[1];
+  const tril = new Uint8Array(B * H * Nq * Nk);
+  const user = inputs.mask?.dataSync();
+  for (let i = 0; i < tril.length; i++) {
+    const row = Math.floor(i / Nk) % Nq;
+    const col = i % Nk;
+    tril[i] = col <= row && (user === undefined || user[i] !== 0) ? 1 : 0;
+  }
+  return tensor(tril, [B, H, Nq, Nk], { dtype: 'uint8', device: inputs.q.device });
+}
+
+export const vanilla: AttentionMechanism = {
+  notSupportedReasons: commonReasons,
+  forward(inputs) {
+    const { q, k, v, scale } = inputs;
+    const [B, Nq, H, D] = q.shape;
+    const Nk = k.shape[1];
+    const out = empty([B, Nq, H, D], { dtype: q.dtype, device: q.device });
+    tidy(() => {
+      const qh = headsFirst(q);
+      const kh = headsFirst(k);
+      const vh = headsFirst(v);
+      const scores = empty([B * H, Nq, Nk], { dtype: q.dtype, device: q.device });
+      native().gemm(qh, kh, scores, null, false, true, scale, 0, 0, 0, false);
+      const scores4 = scores.reshape([B, H, Nq, Nk]);
+      if (inputs.bias) native().binary(scores4, scores4, inputs.bias.dtype === q.dtype ? inputs.bias : inputs.bias.cast(q.dtype), 0, 1);
+      const mask = inputs.causal ? causalMask(inputs) : inputs.mask;
+      native().softmax(scores4, scores4, mask, 1);
+      const outHeads = empty([B * H, Nq, D], { dtype: q.dtype, device: q.device });
+      native().gemm(scores, vh, outHeads, null, false, false, 1, 0, 0, 0, false);
+      native().copy(out.permute([0, 2, 1, 3]), outHeads.reshape([B, H, Nq, D]));
+    });
+    return out;
+  },
+};

@@ -1,0 +1,4 @@
+export { attention, splitQkv, broadcastView } from './attention';
+export type { AttentionOptions } from './attention';
+export { registerAttention, attentionMechanisms } from './registry';
+export type { AttentionMechanism, AttentionInputs } from './registry';

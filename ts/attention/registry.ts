@@ -1,0 +1,50 @@
+// The attention registry: a name maps to a mechanism, so a model names its mechanism in
+// plain configuration data and swapping it changes nothing else. Each mechanism says why
+// it cannot serve given inputs (xFormers' not_supported_reasons); attention() picks the
+// named one and, when it cannot serve, throws an Error listing every reason.
+import type { Tensor } from '../tensor';
+
+/** Everything a mechanism sees: checked tensors and resolved options. */
+export interface AttentionInputs {
+  /** [B, Nq, H, D] */
+  q: Tensor;
+  /** [B, Nk, H, D] */
+  k: Tensor;
+  /** [B, Nk, H, D] */
+  v: Tensor;
+  scale: number;
+  causal: boolean;
+  /** uint8 (1 = attend), a view broadcast to [B, H, Nq, Nk]; or null. */
+  mask: Tensor | null;
+  /** float, a view broadcast to [B, H, Nq, Nk]; or null. */
+  bias: Tensor | null;
+  /** Mechanism-specific options, passed through untouched (e.g. a sparse mask or layout). */
+  extra: Record<string, unknown>;
+}
+
+export interface AttentionMechanism {
+  /** Why this mechanism cannot serve these inputs; empty when it can. */
+  notSupportedReasons(inputs: AttentionInputs): string[];
+  /** Computes the attention: returns a contiguous [B, Nq, H, D] tensor in q's dtype. */
+  forward(inputs: AttentionInputs): Tensor;
+}
+
+const mechanisms = new Map<string, AttentionMechanism>();
+
+/** Registers (or replaces) a mechanism under `name`. */
+export function registerAttention(name: string, mechanism: AttentionMechanism): void {
+  if (typeof name !== 'string' || name.length === 0) throw new TypeError('registerAttention: expected name to be a non-empty string');
+  if (!mechanism || typeof mechanism.forward !== 'function' || typeof mechanism.notSupportedReasons !== 'function') {
+    throw new TypeError('registerAttention: expected mechanism to have forward() and notSupportedReasons()');
+  }
+  mechanisms.set(name, mechanism);
+}
+
+/** The registered mechanism names. */
+export function attentionMechanisms(): string[] {
+  return [...mechanisms.keys()];
+}
+
+export function getAttention(name: string): AttentionMechanism | undefined {
+  return mechanisms.get(name);
+}
