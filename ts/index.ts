@@ -7,3 +7,5 @@ export { backends, cuda } from './cuda';
 export type { CudaMemory, CudaDeviceInfo } from './cuda';
 export { attention, splitQkv, registerAttention, attentionMechanisms } from './attention';
 export type { AttentionOptions, AttentionMechanism, AttentionInputs } from './attention';
+export { readSafetensors, parseSafetensors, saveSafetensors, serializeSafetensors, entryToTensor, entryValues } from './io/safetensors';
+export type { SafetensorsFile, SafetensorsEntry, SafetensorsDType } from './io/safetensors';
