@@ -1,11 +1,15 @@
 // What every test file shares: the devices to run on (CUDA cases skip without a GPU, and
 // fail instead under NODEFORMERS_REQUIRE_CUDA=1), tolerances that mean something, poison.
 import * as assert from 'node:assert/strict';
+import * as path from 'node:path';
 import { backends, Device, DType, Tensor } from '../ts/index';
 import { native } from '../ts/native';
 
 export const REQUIRE_CUDA = process.env.NODEFORMERS_REQUIRE_CUDA === '1';
 export const DEVICES: Device[] = ['cpu', 'cuda:0'];
+
+/** ../shared/fixtures, or where NODEFORMERS_FIXTURES points (the GPU machine carries them). */
+export const FIXTURES = process.env.NODEFORMERS_FIXTURES ?? path.join(__dirname, '..', '..', 'shared', 'fixtures');
 
 /** describe() for one device: on CUDA without a GPU it skips, saying so, or fails when CUDA is required. */
 export function describeDevice(device: Device, title: string, body: () => void): void {

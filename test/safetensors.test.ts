@@ -3,9 +3,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randn, tensor } from '../ts/index';
+import { FIXTURES } from './helpers';
 import { entryToTensor, entryValues, parseSafetensors, readSafetensors, saveSafetensors, serializeSafetensors } from '../ts/io/safetensors';
 
-export const FIXTURES = process.env.NODEFORMERS_FIXTURES ?? path.join(__dirname, '..', '..', 'shared', 'fixtures');
 
 function file(header: object | string, data = new Uint8Array(0), lengthOverride?: bigint): Uint8Array {
   const json = new TextEncoder().encode(typeof header === 'string' ? header : JSON.stringify(header));

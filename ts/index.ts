@@ -9,3 +9,4 @@ export { attention, splitQkv, registerAttention, attentionMechanisms } from './a
 export type { AttentionOptions, AttentionMechanism, AttentionInputs } from './attention';
 export { readSafetensors, parseSafetensors, saveSafetensors, serializeSafetensors, entryToTensor, entryValues } from './io/safetensors';
 export type { SafetensorsFile, SafetensorsEntry, SafetensorsDType } from './io/safetensors';
+export * from './ops';

@@ -475,7 +475,7 @@ class Addon : public Napi::Addon<Addon> {
     p.batch_stride_a = a.view.shape[0] == 1 ? 0 : a.view.strides[0];
     p.batch_stride_b = b.view.shape[0] == 1 ? 0 : b.view.strides[0];
     p.batch_stride_c = c.view.strides[0];
-    require(env, p.lda >= std::max<int64_t>(1, a.view.shape[2]) && p.ldb >= std::max<int64_t>(1, b.view.shape[2]), op, "leading dimensions are too small");
+    require(env, p.lda >= a.view.shape[2] && p.ldb >= b.view.shape[2], op, "leading dimensions are too small");
     p.bias = optional_pointer(env, info[3], op, "bias", c, p.n, &backend);
     p.alpha = static_cast<float>(number_arg(env, info, 6, op, "alpha"));
     p.activation = activation_arg(env, info, 7, op);

@@ -33,7 +33,12 @@ struct TensorView {
     return true;
   }
   // Rows of the last dimension when the view is contiguous.
-  int64_t rows() const { return ndim == 0 ? 1 : numel() / shape[ndim - 1]; }
+  int64_t rows() const {
+    if (ndim == 0) return 1;
+    int64_t n = 1;
+    for (int i = 0; i < ndim - 1; ++i) n *= shape[i];
+    return n;
+  }
   int64_t cols() const { return ndim == 0 ? 1 : shape[ndim - 1]; }
   template <typename T>
   T* ptr() const { return static_cast<T*>(data); }

@@ -51,7 +51,6 @@ struct Plan {
   cublasLtMatmulDesc_t op = nullptr;
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
   cublasLtMatmulAlgo_t algo{};
-  bool fused_activation = false;
 };
 
 }  // namespace
@@ -91,7 +90,7 @@ struct LtContext::Impl {
     return l;
   }
 
-  Plan& plan_for(const GemmParams& p, cublasLtEpilogue_t epilogue, bool fused_activation) {
+  Plan& plan_for(const GemmParams& p, cublasLtEpilogue_t epilogue) {
     const PlanKey key{static_cast<int>(p.dtype), p.batch, p.m, p.n, p.k, p.trans_a, p.trans_b, p.lda, p.ldb, p.ldc,
                       p.batch_stride_a, p.batch_stride_b, p.batch_stride_c, static_cast<int>(epilogue), p.allow_tf32,
                       p.bias != nullptr, alignment(p.a), alignment(p.b), alignment(p.c),
@@ -103,7 +102,6 @@ struct LtContext::Impl {
     const cublasComputeType_t compute =
         p.dtype == DType::Float32 && p.allow_tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
     Plan plan;
-    plan.fused_activation = fused_activation;
     check_lt(cublasLtMatmulDescCreate(&plan.op, compute, CUDA_R_32F), "matmul desc");
     // Column-major roles: A' = our B, B' = our A (see the file comment).
     const cublasOperation_t op_a = p.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
@@ -163,7 +161,7 @@ bool LtContext::gemm(const GemmParams& p) {
       fuse = false;
       epilogue = p.bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
   }
-  Plan& plan = impl_->plan_for(p, epilogue, fuse);
+  Plan& plan = impl_->plan_for(p, epilogue);
   if (p.bias) {
     check_lt(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &p.bias, sizeof(p.bias)),
              "bias pointer");
@@ -172,7 +170,7 @@ bool LtContext::gemm(const GemmParams& p) {
   check_lt(cublasLtMatmul(impl_->handle, plan.op, &alpha, p.b, plan.a, p.a, plan.b, &beta, p.c, plan.c, p.c, plan.c,
                           &plan.algo, impl_->workspace, kWorkspaceBytes, impl_->backend.stream()),
            "matmul");
-  return plan.fused_activation;
+  return fuse;  // not a property of the cached plan: one plan serves every unfused activation
 }
 
 size_t lt_version() { return cublasLtGetVersion(); }

@@ -1,0 +1,129 @@
+// The patch gather before the patch-embedding GEMM:
+//   out[b, py * gw + px, (c * P + y) * P + x] = images[b, c, py * P + y, px * P + x]
+// images [B, C, H, W] and out [B, gh * gw, C * P * P] contiguous (gh = H / P, gw = W / P),
+// dtypes may differ (converted through float).
+//
+// patch_gather_kernel: a block of (tx, ty) threads takes ty output rows (patches) at a
+// time, grid-stride over the B * gh * gw rows; the tx threads of a row walk its C * P * P
+// values in vectors of kVec consecutive x (16 bytes of the wider dtype when P, W and both
+// pointers allow, else 2 or 1), kUnroll vectors a thread loaded before any is stored.
+// Writes are fully coalesced; reads come in runs of P contiguous elements, one per (c, y).
+#include <cstdint>
+#include <type_traits>
+
+#include "check.h"
+#include "dtype_traits.cuh"
+#include "kernels.h"
+
+namespace nf::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kUnroll = 4;
+
+template <typename T, int N>
+struct alignas(sizeof(T) * N) Pack {
+  T v[N];
+};
+
+struct PatchShape {
+  int64_t rows;              // B * gh * gw
+  int64_t image_stride;      // C * H * W
+  int64_t H, W;
+  int patches, gw;           // gh * gw, W / P
+  int P, PP, patch_len;      // P, P * P, C * P * P
+};
+
+template <typename In, typename Out, int kVec>
+__global__ void __launch_bounds__(kThreads)
+patch_gather_kernel(Out* __restrict__ out, const In* __restrict__ images, PatchShape s) {
+  const int vecs = s.patch_len / kVec;
+  for (int64_t row = static_cast<int64_t>(blockIdx.x) * blockDim.y + threadIdx.y; row < s.rows;
+       row += static_cast<int64_t>(gridDim.x) * blockDim.y) {
+    const int64_t b = row / s.patches;
+    const int pr = static_cast<int>(row - b * s.patches);
+    const int py = pr / s.gw, px = pr - py * s.gw;
+    // images[b, 0, py * P, px * P]
+    const In* src = images + b * s.image_stride + static_cast<int64_t>(py) * s.P * s.W + static_cast<int64_t>(px) * s.P;
+    Out* dst = out + row * s.patch_len;
+    // kUnroll vectors a step, all loaded before any is stored.
+    for (int v0 = threadIdx.x; v0 < vecs; v0 += kUnroll * blockDim.x) {
+      Pack<In, kVec> in[kUnroll];
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        const int k = (v0 + u * static_cast<int>(blockDim.x)) * kVec;
+        if (k < s.patch_len) {
+          const int c = k / s.PP, rem = k - c * s.PP;
+          const int y = rem / s.P, x = rem - y * s.P;
+          in[u] = *reinterpret_cast<const Pack<In, kVec>*>(src + (c * s.H + y) * s.W + x);
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        const int k = (v0 + u * static_cast<int>(blockDim.x)) * kVec;
+        if (k < s.patch_len) {
+          Pack<Out, kVec> o;
+#pragma unroll
+          for (int j = 0; j < kVec; ++j) {
+            if constexpr (std::is_same_v<In, Out>) o.v[j] = in[u].v[j];
+            else o.v[j] = from_float<Out>(to_float(in[u].v[j]));
+          }
+          *reinterpret_cast<Pack<Out, kVec>*>(dst + k) = o;
+        }
+      }
+    }
+  }
+}
+
+bool aligned(const void* p, size_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
+
+template <typename In, typename Out, int kVec>
+void launch_typed(const PatchGatherParams& p, const PatchShape& s, cudaStream_t stream) {
+  // 32 threads to a row (each kUnroll vectors a step), 8 rows to a block; fewer rows when
+  // the patches are so long that a row has more than 32 * kUnroll vectors.
+  const int vecs = s.patch_len / kVec;
+  int tx = 32;
+  while (tx < kThreads && tx * kUnroll * 2 <= vecs) tx *= 2;
+  const int ty = kThreads / tx;
+  int64_t blocks = (s.rows + ty - 1) / ty;
+  if (blocks > (int64_t{1} << 20)) blocks = int64_t{1} << 20;
+  patch_gather_kernel<In, Out, kVec><<<static_cast<unsigned>(blocks), dim3(tx, ty), 0, stream>>>(
+      static_cast<Out*>(p.out.data), static_cast<const In*>(p.images.data), s);
+}
+
+}  // namespace
+
+void launch_patch_gather(const PatchGatherParams& p, cudaStream_t stream) {
+  if (p.out.numel() == 0 || p.images.numel() == 0) return;
+  if (p.images.ndim != 4 || p.out.ndim != 3 || p.patch < 1) throw_invalid("patch_gather: images must be 4-D, out 3-D");
+  const int64_t B = p.images.shape[0], C = p.images.shape[1], H = p.images.shape[2], W = p.images.shape[3];
+  const int64_t P = p.patch;
+  if (H % P != 0 || W % P != 0) throw_invalid("patch_gather: image size must be a multiple of the patch");
+  if (C * P * P > INT32_MAX || (H / P) * (W / P) > INT32_MAX) throw_invalid("patch_gather: patches too large");
+  PatchShape s;
+  s.patches = static_cast<int>((H / P) * (W / P));
+  s.rows = B * s.patches;
+  s.image_stride = C * H * W;
+  s.H = H;
+  s.W = W;
+  s.gw = static_cast<int>(W / P);
+  s.P = static_cast<int>(P);
+  s.PP = static_cast<int>(P * P);
+  s.patch_len = static_cast<int>(C * P * P);
+  dispatch_float(p.images.dtype, "patch_gather", [&](auto in_tag) {
+    using In = decltype(in_tag);
+    dispatch_float(p.out.dtype, "patch_gather", [&](auto out_tag) {
+      using Out = decltype(out_tag);
+      constexpr int kVec = 16 / (sizeof(In) > sizeof(Out) ? sizeof(In) : sizeof(Out));
+      auto fits = [&](int64_t v) {
+        return P % v == 0 && W % v == 0 && aligned(p.images.data, v * sizeof(In)) && aligned(p.out.data, v * sizeof(Out));
+      };
+      if (fits(kVec)) launch_typed<In, Out, kVec>(p, s, stream);
+      else if (fits(2)) launch_typed<In, Out, 2>(p, s, stream);
+      else launch_typed<In, Out, 1>(p, s, stream);
+    });
+  });
+  NF_CHECK_LAUNCH("patch_gather_kernel");
+}
+
+}  // namespace nf::cuda

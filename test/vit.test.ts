@@ -1,0 +1,115 @@
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Device, FloatDType, registerAttention, attention, tensor, Tensor } from '../ts/index';
+import { entryToTensor, entryValues, readSafetensors, saveSafetensors } from '../ts/io/safetensors';
+import { buildViT, loadTimmViT, sweep, ViTConfig } from '../ts/models/vit';
+import { DEVICES, FIXTURES, describeDevice, relativeError } from './helpers';
+
+const NOTEBOOK: ViTConfig = {
+  img_size: 224, patch_size: 16, embed_dim: 96, depth: 8, num_heads: 8, mlp_ratio: 3, qkv_bias: false, num_classes: 1000, norm_eps: 1e-5,
+};
+
+const have = fs.existsSync(path.join(FIXTURES, 'vit_notebook.weights.safetensors'));
+
+async function io(name: string) {
+  const f = await readSafetensors(path.join(FIXTURES, `${name}.io.safetensors`));
+  return {
+    input: f.tensors.get('input')!,
+    embed: entryValues(f.tensors.get('embed_out')!),
+    block0: entryValues(f.tensors.get('block0_out')!),
+    logits: entryValues(f.tensors.get('logits_f64')!),
+    mask: f.tensors.get('attn_mask'),
+  };
+}
+
+const BOUND: Record<FloatDType, number> = { float32: 1e-4, float16: 2e-2, bfloat16: 2e-2 };
+
+for (const device of DEVICES) {
+  describeDevice(device, 'ViT against timm fixtures', () => {
+    before(function () { if (!have) this.skip(); });
+    const dtypes: FloatDType[] = device === 'cpu' ? ['float32'] : ['float32', 'float16', 'bfloat16'];
+    for (const mechanism of ['memory_efficient', 'vanilla']) {
+      for (const dtype of dtypes) {
+        it(`vit_notebook with ${mechanism} in ${dtype}: embed, block 0 and logits within ${BOUND[dtype]} of float64`, async () => {
+          const ref = await io('vit_notebook');
+          const model = await loadTimmViT(path.join(FIXTURES, 'vit_notebook.weights.safetensors'), NOTEBOOK, { device, dtype, attention: { mechanism } });
+          const images = entryToTensor(ref.input, { device });
+          const embed = model.embed(images);
+          const block0 = model.blocks[0].forward(embed);
+          const logits = model.forward(images);
+          const errs = [relativeError(embed.dataSync(), ref.embed), relativeError(block0.dataSync(), ref.block0), relativeError(logits.dataSync(), ref.logits)];
+          console.log(`      relative errors: embed ${errs[0].toExponential(2)}, block0 ${errs[1].toExponential(2)}, logits ${errs[2].toExponential(2)}`);
+          for (const e of errs) assert.ok(e <= BOUND[dtype], `relative error ${e}`);
+          for (const t of [embed, block0, logits, images]) t.dispose();
+          model.dispose();
+        });
+      }
+    }
+    for (const mechanism of ['memory_efficient', 'vanilla']) {
+      it(`vit_notebook_sparse: the notebook mask as a dense mask with ${mechanism}, float32`, async () => {
+        const ref = await io('vit_notebook_sparse');
+        const mask = entryToTensor(ref.mask!, { device, dtype: 'uint8' });
+        const model = await loadTimmViT(path.join(FIXTURES, 'vit_notebook_sparse.weights.safetensors'), NOTEBOOK, { device, attention: { mechanism, mask } });
+        const images = entryToTensor(ref.input, { device });
+        const err = relativeError(model.forward(images).dataSync(), ref.logits);
+        console.log(`      relative error of logits ${err.toExponential(2)}`);
+        assert.ok(err <= 1e-4);
+        model.dispose();
+      });
+    }
+  });
+}
+
+describe('ViT construction and loading', () => {
+  it('buildViT makes a model of the configured shape and forward gives [B, classes]', () => {
+    const model = buildViT({ img_size: 32, patch_size: 16, embed_dim: 24, depth: 2, num_heads: 2, num_classes: 5 }, { seed: 1 });
+    const out = model.forward(tensor(new Float32Array(2 * 3 * 32 * 32).fill(0.5), [2, 3, 32, 32]));
+    assert.deepEqual(out.shape, [2, 5]);
+    assert.ok(Array.from(out.dataSync()).every(Number.isFinite));
+    assert.equal(model.parameters().get('blocks.1.mlp.fc2.weight')?.shape[0], 24);
+    model.dispose();
+  });
+
+  it('loader errors list missing, unexpected and mis-shaped tensors; a missing file says so', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nf-vit-'));
+    const small: ViTConfig = { img_size: 32, patch_size: 16, embed_dim: 24, depth: 1, num_heads: 2, num_classes: 5 };
+    const model = buildViT(small, { seed: 1 });
+    const params = model.parameters();
+    const state: Record<string, Tensor> = {};
+    for (const [k, v] of params) if (k !== 'head.bias') state[k] = v;
+    state['extra.weight'] = tensor([1], [1]);
+    state['norm.weight'] = tensor([1, 2], [2]);
+    const file = path.join(dir, 'bad.safetensors');
+    await saveSafetensors(file, state);
+    await assert.rejects(loadTimmViT(file, small), (e: Error) => {
+      assert.match(e.message, /missing: head.bias/);
+      assert.match(e.message, /wrong shape: norm.weight: expected \[24\], got \[2\]/);
+      assert.match(e.message, /unexpected: extra.weight/);
+      return true;
+    });
+    await assert.rejects(loadTimmViT(path.join(dir, 'nope.safetensors'), small), /no such file/);
+    fs.writeFileSync(path.join(dir, 'junk.safetensors'), 'not a safetensors file');
+    await assert.rejects(loadTimmViT(path.join(dir, 'junk.safetensors'), small), /safetensors: .*junk.safetensors/);
+    model.dispose();
+  });
+
+  it('a mechanism registered from TypeScript is used by the ViT by name', () => {
+    let calls = 0;
+    registerAttention('counting', { notSupportedReasons: () => [], forward: (i) => { calls++; return attention(i.q, i.k, i.v); } });
+    const model = buildViT({ img_size: 32, patch_size: 16, embed_dim: 24, depth: 3, num_heads: 2, num_classes: 5, attention: { mechanism: 'counting' } }, { seed: 1 });
+    model.forward(tensor(new Float32Array(3 * 32 * 32).fill(0.1), [1, 3, 32, 32])).dispose();
+    assert.equal(calls, 3);
+    model.dispose();
+  });
+
+  it('sweep yields every combination', () => {
+    const all = [...sweep({ embed_dim: [96, 192], depth: [4, 8, 12] }, NOTEBOOK)];
+    assert.equal(all.length, 6);
+    assert.deepEqual(all.map((c) => `${c.embed_dim}/${c.depth}`), ['96/4', '96/8', '96/12', '192/4', '192/8', '192/12']);
+    assert.equal(all[0].num_heads, 8);
+  });
+});
+
+void (null as unknown as Device);

@@ -1,0 +1,180 @@
+// The Vision Transformer, built from plain configuration data with timm's keyword names,
+// and the loader of timm checkpoints (safetensors, timm's own parameter names and layouts).
+import { checkDevice, Device, DeviceLike, FloatDType } from '../dtype';
+import { invalidParameterError } from '../errors';
+import { entryToTensor, readSafetensors } from '../io/safetensors';
+import { AttentionConfig, EncoderBlock, InitOptions, LayerNorm, Linear, PatchEmbed } from '../nn/layers';
+import { Module, ModuleList } from '../nn/module';
+import { add, concat, mean, mul, slice } from '../ops';
+import type { ActivationSpec } from '../ops';
+import { checkTensor, randn, Tensor, tidy } from '../tensor';
+
+/** timm VisionTransformer keywords, plus this library's attention/activation/norm_eps. */
+export interface ViTConfig {
+  img_size?: number;
+  patch_size?: number;
+  in_chans?: number;
+  num_classes?: number;
+  embed_dim?: number;
+  depth?: number;
+  num_heads?: number;
+  mlp_ratio?: number;
+  qkv_bias?: boolean;
+  class_token?: boolean;
+  global_pool?: 'token' | 'avg';
+  pre_norm?: boolean;
+  init_values?: number | null;
+  attention?: AttentionConfig;
+  activation?: ActivationSpec;
+  norm_eps?: number;
+}
+
+const DEFAULTS: Required<Omit<ViTConfig, 'attention' | 'init_values'>> & { init_values: number | null; attention: AttentionConfig } = {
+  img_size: 224, patch_size: 16, in_chans: 3, num_classes: 1000, embed_dim: 768, depth: 12, num_heads: 12, mlp_ratio: 4,
+  qkv_bias: true, class_token: true, global_pool: 'token', pre_norm: false, init_values: null, attention: { mechanism: 'memory_efficient' },
+  activation: 'gelu', norm_eps: 1e-6,
+};
+
+export type ResolvedViTConfig = typeof DEFAULTS;
+
+export class VisionTransformer extends Module {
+  readonly config: ResolvedViTConfig;
+  readonly patch_embed: PatchEmbed;
+  readonly blocks: EncoderBlock[];
+  readonly norm: LayerNorm;
+  readonly head: Linear | null;
+  readonly numTokens: number;
+
+  constructor(config: ViTConfig = {}, o: InitOptions = {}) {
+    super();
+    const c = { ...DEFAULTS, ...config } as ResolvedViTConfig;
+    if (c.img_size % c.patch_size !== 0) throw new RangeError(`VisionTransformer: img_size ${c.img_size} is not a multiple of patch_size ${c.patch_size}`);
+    if (c.pre_norm) throw new RangeError('VisionTransformer: pre_norm (a norm before the blocks) is not supported');
+    this.config = c;
+    const E = c.embed_dim;
+    const grid = c.img_size / c.patch_size;
+    this.numTokens = grid * grid + (c.class_token ? 1 : 0);
+    this.patch_embed = this.child('patch_embed', new PatchEmbed(c.patch_size, c.in_chans, E, o));
+    if (c.class_token) this.param('cls_token', scaled([1, 1, E], 1e-6, o));
+    this.param('pos_embed', scaled([1, this.numTokens, E], 0.02, o));
+    const blocks = this.child('blocks', new ModuleList<EncoderBlock>());
+    for (let i = 0; i < c.depth; i++) {
+      blocks.push(new EncoderBlock(E, c.num_heads, {
+        ...o, mlpRatio: c.mlp_ratio, qkvBias: c.qkv_bias, activation: c.activation, normEps: c.norm_eps,
+        layerScale: c.init_values, attention: c.attention,
+      }));
+    }
+    this.blocks = blocks.items;
+    this.norm = this.child('norm', new LayerNorm(E, c.norm_eps, o));
+    this.head = c.num_classes > 0 ? this.child('head', new Linear(E, c.num_classes, o)) : null;
+  }
+
+  /** Sets the attention of every block (mechanism by registry name, mask or layout). */
+  setAttention(cfg: AttentionConfig): void {
+    for (const b of this.blocks) b.attn.attentionConfig = cfg;
+  }
+
+  /** images [B, C, H, W] -> tokens after the final norm [B, N, E]. */
+  forwardFeatures(images: Tensor): Tensor {
+    const fn = 'VisionTransformer.forwardFeatures';
+    checkTensor(fn, 'images', images);
+    const c = this.config;
+    if (images.rank !== 4 || images.shape[1] !== c.in_chans || images.shape[2] !== c.img_size || images.shape[3] !== c.img_size) {
+      throw new RangeError(`${fn}: expected images [B, ${c.in_chans}, ${c.img_size}, ${c.img_size}], got [${images.shape.join(', ')}]`);
+    }
+    return tidy(() => {
+      let x = this.embed(images);
+      for (const block of this.blocks) x = block.forward(x);
+      return this.norm.forward(x);
+    });
+  }
+
+  /** images -> tokens entering block 0: patch embedding, class token, position embedding. */
+  embed(images: Tensor): Tensor {
+    return tidy(() => {
+      const dtype = this.get('pos_embed').dtype;
+      const input = images.dtype === dtype ? images : images.cast(dtype);
+      const patches = this.patch_embed.forward(input);
+      const B = images.shape[0];
+      const E = this.config.embed_dim;
+      const cls = this.getOptional('cls_token');
+      const tokens = cls ? concat([cls._view([B, 1, E], [0, 0, 1]), patches], 1) : patches;
+      return add(tokens, this.get('pos_embed'));
+    });
+  }
+
+  /** images [B, C, H, W] -> logits [B, num_classes] (or pooled features without a head). */
+  forward(images: Tensor): Tensor {
+    return tidy(() => {
+      const x = this.forwardFeatures(images);
+      const pooled = this.pool(x);
+      return this.head ? this.head.forward(pooled) : pooled;
+    });
+  }
+
+  /** Class-token or average pooling of the final tokens. */
+  pool(x: Tensor): Tensor {
+    const [B, N, E] = x.shape;
+    if (this.config.global_pool === 'avg') {
+      const prefix = this.config.class_token ? 1 : 0;
+      return mean(slice(x, 1, prefix, N), 1);
+    }
+    return slice(x, 1, 0, 1).reshape([B, E]);
+  }
+}
+
+function scaled(shape: number[], std: number, o: InitOptions): Tensor {
+  return tidy(() => {
+    const t = randn(shape, { device: o.device, dtype: 'float32', seed: (o.seed ?? 0) + shape.length * 7919 + shape[shape.length - 2] });
+    const s = mul(t, std);
+    return o.dtype && o.dtype !== 'float32' ? s.cast(o.dtype) : s;
+  });
+}
+
+export interface BuildOptions {
+  device?: DeviceLike;
+  dtype?: FloatDType;
+  seed?: number;
+}
+
+/** A ViT with random (seeded) weights. */
+export function buildViT(config: ViTConfig = {}, opts: BuildOptions = {}): VisionTransformer {
+  const device: Device = checkDevice('buildViT', opts.device ?? 'cpu', 'options.device');
+  return new VisionTransformer(config, { device, dtype: opts.dtype, seed: opts.seed ?? 0 });
+}
+
+/**
+ * Loads a timm VisionTransformer checkpoint from a safetensors file (timm's names and
+ * layouts). Missing, unexpected or mis-shaped tensors throw an Error listing them.
+ */
+export async function loadTimmViT(file: string, config: ViTConfig, opts: BuildOptions & { attention?: AttentionConfig } = {}): Promise<VisionTransformer> {
+  if (typeof file !== 'string') throw invalidParameterError('loadTimmViT', 'file', 'a path', file);
+  const st = await readSafetensors(file);
+  const model = buildViT({ ...config, ...(opts.attention ? { attention: opts.attention } : {}) }, opts);
+  const state = new Map<string, Tensor>();
+  try {
+    for (const [name, entry] of st.tensors) state.set(name, entryToTensor(entry, { device: opts.device ?? 'cpu' }));
+    model.loadStateDict(state);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  } finally {
+    for (const t of state.values()) t.dispose();
+  }
+  return model;
+}
+
+/** Every combination of the listed values over a base configuration (xFormers' sweep-friendly construction). */
+export function* sweep(axes: { [K in keyof ViTConfig]?: ViTConfig[K][] }, base: ViTConfig = {}): Generator<ViTConfig> {
+  const keys = Object.keys(axes) as (keyof ViTConfig)[];
+  const at = new Array(keys.length).fill(0);
+  if (keys.some((k) => (axes[k] ?? []).length === 0)) return;
+  for (;;) {
+    const config: ViTConfig = { ...base };
+    keys.forEach((k, i) => { (config as Record<string, unknown>)[k] = (axes[k] as unknown[])[at[i]]; });
+    yield config;
+    let i = keys.length - 1;
+    while (i >= 0 && ++at[i] === (axes[keys[i]] as unknown[]).length) at[i--] = 0;
+    if (i < 0) return;
+  }
+}

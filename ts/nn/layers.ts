@@ -1,0 +1,172 @@
+// The ViT's building blocks as modules over the typed ops. Parameters are created with
+// random values (seeded) and replaced by loadStateDict() when weights are loaded.
+import { attention, splitQkv } from '../attention';
+import { Device, FloatDType } from '../dtype';
+import { layerNorm, linear, mul, patchEmbed, residualAdd } from '../ops';
+import type { ActivationSpec } from '../ops';
+import { randn, ones, zeros, Tensor, tidy } from '../tensor';
+import { Module } from './module';
+
+export interface InitOptions {
+  device?: Device;
+  dtype?: FloatDType;
+  /** Seeds the random initial values; each parameter draws from seed + its index. */
+  seed?: number;
+}
+
+let seedCounter = 0;
+function init(shape: number[], std: number, o: InitOptions): Tensor {
+  const t = randn(shape, { device: o.device, dtype: 'float32', seed: (o.seed ?? 0) * 1000003 + seedCounter++ });
+  const scaled = tidy(() => mul(t, std));
+  t.dispose();
+  if ((o.dtype ?? 'float32') === 'float32') return scaled;
+  const c = scaled.cast(o.dtype!);
+  scaled.dispose();
+  return c;
+}
+
+export class Linear extends Module {
+  constructor(readonly inFeatures: number, readonly outFeatures: number, { bias = true, ...o }: InitOptions & { bias?: boolean } = {}) {
+    super();
+    this.param('weight', init([outFeatures, inFeatures], 1 / Math.sqrt(inFeatures), o));
+    this.param('bias', bias ? zeros([outFeatures], { device: o.device, dtype: o.dtype }) : null);
+  }
+  get weight(): Tensor { return this.get('weight'); }
+  get bias(): Tensor | null { return this.getOptional('bias'); }
+  forward(x: Tensor, activation?: ActivationSpec): Tensor {
+    return linear(x, this.weight, this.bias, { activation });
+  }
+}
+
+export class LayerNorm extends Module {
+  constructor(readonly features: number, readonly eps = 1e-5, o: InitOptions = {}) {
+    super();
+    this.param('weight', ones([features], { device: o.device, dtype: o.dtype }));
+    this.param('bias', zeros([features], { device: o.device, dtype: o.dtype }));
+  }
+  forward(x: Tensor): Tensor {
+    return layerNorm(x, this.get('weight'), this.get('bias'), this.eps);
+  }
+}
+
+export class MLP extends Module {
+  readonly fc1: Linear;
+  readonly fc2: Linear;
+  constructor(dim: number, hidden: number, readonly activation: ActivationSpec = 'gelu', o: InitOptions = {}) {
+    super();
+    this.fc1 = this.child('fc1', new Linear(dim, hidden, o));
+    this.fc2 = this.child('fc2', new Linear(hidden, dim, o));
+  }
+  forward(x: Tensor): Tensor {
+    const h = this.fc1.forward(x, this.activation);
+    const out = this.fc2.forward(h);
+    h.dispose();
+    return out;
+  }
+}
+
+/** Attention options a model carries: the mechanism by registry name and its extras. */
+export interface AttentionConfig {
+  mechanism?: string;
+  /** A uint8 [N, N] mask (1 = attend) or any object the mechanism accepts (e.g. a SparseMask). */
+  mask?: unknown;
+  layout?: unknown;
+  [key: string]: unknown;
+}
+
+export class MultiHeadAttention extends Module {
+  readonly qkv: Linear;
+  readonly proj: Linear;
+  constructor(readonly dim: number, readonly numHeads: number, { qkvBias = false, attention: cfg = {}, ...o }: InitOptions & { qkvBias?: boolean; attention?: AttentionConfig } = {}) {
+    super();
+    if (dim % numHeads !== 0) throw new RangeError(`MultiHeadAttention: dim ${dim} is not a multiple of numHeads ${numHeads}`);
+    this.qkv = this.child('qkv', new Linear(dim, 3 * dim, { ...o, bias: qkvBias }));
+    this.proj = this.child('proj', new Linear(dim, dim, o));
+    this.attentionConfig = cfg;
+  }
+  attentionConfig: AttentionConfig;
+
+  /** x [B, N, C] -> [B, N, C]. The qkv projection [B, N, 3, H, D] is read in place. */
+  forward(x: Tensor): Tensor {
+    const [B, N, C] = x.shape;
+    const D = C / this.numHeads;
+    return tidy(() => {
+      const qkv = this.qkv.forward(x).reshape([B, N, 3, this.numHeads, D]);
+      const { q, k, v } = splitQkv(qkv);
+      const o = attention(q, k, v, this.attentionConfig as never);
+      return this.proj.forward(o.reshape([B, N, C]));
+    });
+  }
+}
+
+export class EncoderBlock extends Module {
+  readonly norm1: LayerNorm;
+  readonly attn: MultiHeadAttention;
+  readonly norm2: LayerNorm;
+  readonly mlp: MLP;
+  constructor(dim: number, numHeads: number, {
+    mlpRatio = 4, qkvBias = false, activation = 'gelu' as ActivationSpec, normEps = 1e-5, preNorm = true, layerScale = null as number | null,
+    attention: cfg = {} as AttentionConfig, ...o
+  }: InitOptions & { mlpRatio?: number; qkvBias?: boolean; activation?: ActivationSpec; normEps?: number; preNorm?: boolean; layerScale?: number | null; attention?: AttentionConfig } = {}) {
+    super();
+    this.preNorm = preNorm;
+    this.norm1 = this.child('norm1', new LayerNorm(dim, normEps, o));
+    this.attn = this.child('attn', new MultiHeadAttention(dim, numHeads, { ...o, qkvBias, attention: cfg }));
+    this.norm2 = this.child('norm2', new LayerNorm(dim, normEps, o));
+    this.mlp = this.child('mlp', new MLP(dim, Math.round(dim * mlpRatio), activation, o));
+    if (layerScale !== null) {
+      this.param('ls1', tidy(() => mul(ones([dim], { device: o.device, dtype: o.dtype }), layerScale)));
+      this.param('ls2', tidy(() => mul(ones([dim], { device: o.device, dtype: o.dtype }), layerScale)));
+    }
+  }
+  readonly preNorm: boolean;
+
+  private addBranch(x: Tensor, branch: Tensor, scale: Tensor | null): void {
+    if (scale) {
+      const scaled = mul(branch, scale);
+      residualAdd(x, scaled);
+      scaled.dispose();
+    } else {
+      residualAdd(x, branch);
+    }
+  }
+
+  /** x [B, N, C] -> [B, N, C]; pre-norm: x + attn(norm1(x)), then + mlp(norm2(x)). Post-norm normalizes after each sum. */
+  forward(x: Tensor): Tensor {
+    return tidy(() => {
+      const out = x.clone();
+      if (this.preNorm) {
+        this.addBranch(out, this.attn.forward(this.norm1.forward(out)), this.getOptional('ls1'));
+        this.addBranch(out, this.mlp.forward(this.norm2.forward(out)), this.getOptional('ls2'));
+        return out;
+      }
+      this.addBranch(out, this.attn.forward(out), this.getOptional('ls1'));
+      const mid = this.norm1.forward(out);
+      this.addBranch(mid, this.mlp.forward(mid), this.getOptional('ls2'));
+      return this.norm2.forward(mid);
+    });
+  }
+}
+
+/** The patch convolution's parameters: weight [E, C, P, P] and bias [E] (timm's "proj"). */
+class PatchProjection extends Module {
+  constructor(embedDim: number, inChans: number, patchSize: number, o: InitOptions) {
+    super();
+    this.param('weight', init([embedDim, inChans, patchSize, patchSize], 1 / Math.sqrt(inChans * patchSize * patchSize), o));
+    this.param('bias', zeros([embedDim], { device: o.device, dtype: o.dtype }));
+  }
+  get weight(): Tensor { return this.get('weight'); }
+  get bias(): Tensor | null { return this.getOptional('bias'); }
+}
+
+export class PatchEmbed extends Module {
+  readonly proj: PatchProjection;
+  constructor(readonly patchSize: number, readonly inChans: number, readonly embedDim: number, o: InitOptions = {}) {
+    super();
+    this.proj = this.child('proj', new PatchProjection(embedDim, inChans, patchSize, o));
+  }
+  /** images [B, C, H, W] -> [B, (H/P)(W/P), E] */
+  forward(images: Tensor): Tensor {
+    return patchEmbed(images, this.proj.weight, this.proj.bias, this.patchSize);
+  }
+}

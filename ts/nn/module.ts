@@ -1,0 +1,122 @@
+// Module: named parameters in a tree, as PyTorch names them ("blocks.0.attn.qkv.weight"),
+// so timm state dicts load by name. Moving and casting replace parameters in place.
+import { DeviceLike, FloatDType } from '../dtype';
+import { Tensor } from '../tensor';
+
+export abstract class Module {
+  /** Direct parameters by local name (null for an absent optional one, e.g. a bias). */
+  protected params = new Map<string, Tensor | null>();
+  /** Direct children by local name. */
+  protected children = new Map<string, Module>();
+
+  protected param(name: string, t: Tensor | null): Tensor | null {
+    this.params.set(name, t);
+    return t;
+  }
+  protected child<M extends Module>(name: string, m: M): M {
+    this.children.set(name, m);
+    return m;
+  }
+  /** The current tensor of a direct parameter. */
+  protected get(name: string): Tensor {
+    const t = this.params.get(name);
+    if (!t) throw new Error(`${this.constructor.name}: parameter '${name}' is not set`);
+    return t;
+  }
+  protected getOptional(name: string): Tensor | null {
+    return this.params.get(name) ?? null;
+  }
+
+  /** Every parameter, by its full dotted name. */
+  parameters(prefix = ''): Map<string, Tensor> {
+    const out = new Map<string, Tensor>();
+    for (const [name, t] of this.params) if (t) out.set(prefix + name, t);
+    for (const [name, m] of this.children) for (const [n, t] of m.parameters(`${prefix}${name}.`)) out.set(n, t);
+    return out;
+  }
+
+  /** Replaces each parameter by f(parameter), disposing the old one. */
+  protected mapParameters(f: (t: Tensor) => Tensor): void {
+    for (const [name, t] of this.params) {
+      if (!t) continue;
+      const next = f(t);
+      if (next !== t) t.dispose();
+      this.params.set(name, next);
+    }
+    for (const m of this.children.values()) m.mapParameters(f);
+  }
+
+  /**
+   * Copies values into the parameters by name (each converted to the parameter's dtype and
+   * device). With strict (the default), missing, unexpected and mis-shaped entries throw
+   * one Error that lists them all.
+   */
+  loadStateDict(state: Map<string, Tensor>, { strict = true }: { strict?: boolean } = {}): void {
+    const own = this.parametersWithSlots();
+    const missing: string[] = [];
+    const misShaped: string[] = [];
+    for (const [name, slot] of own) {
+      const src = state.get(name);
+      if (!src) { missing.push(name); continue; }
+      if (src.shape.length !== slot.current.shape.length || src.shape.some((d, i) => d !== slot.current.shape[i])) {
+        misShaped.push(`${name}: expected [${slot.current.shape.join(', ')}], got [${src.shape.join(', ')}]`);
+      }
+    }
+    const unexpected = [...state.keys()].filter((n) => !own.has(n));
+    const problems = [
+      ...(missing.length ? [`missing: ${missing.join(', ')}`] : []),
+      ...(misShaped.length ? [`wrong shape: ${misShaped.join('; ')}`] : []),
+      ...(strict && unexpected.length ? [`unexpected: ${unexpected.join(', ')}`] : []),
+    ];
+    if (misShaped.length || (strict && problems.length)) {
+      throw new Error(`loadStateDict: the state dict does not fit ${this.constructor.name}:\n  ${problems.join('\n  ')}`);
+    }
+    for (const [name, slot] of own) {
+      const src = state.get(name);
+      if (!src) continue;
+      const moved = src.device === slot.current.device ? src : src.to(slot.current.device);
+      const cast = moved.dtype === slot.current.dtype ? moved.clone() : moved.cast(slot.current.dtype);
+      if (moved !== src) moved.dispose();
+      slot.set(cast);
+    }
+  }
+
+  /** Full name -> the current tensor and a setter that replaces (and disposes) it. */
+  private parametersWithSlots(prefix = ''): Map<string, { current: Tensor; set: (t: Tensor) => void }> {
+    const out = new Map<string, { current: Tensor; set: (t: Tensor) => void }>();
+    for (const [name, t] of this.params) {
+      if (!t) continue;
+      out.set(prefix + name, { current: t, set: (next) => { this.params.get(name)?.dispose(); this.params.set(name, next); } });
+    }
+    for (const [name, m] of this.children) for (const [n, s] of m.parametersWithSlots(`${prefix}${name}.`)) out.set(n, s);
+    return out;
+  }
+
+  /** Moves every parameter to `device`. */
+  to(device: DeviceLike): this {
+    this.mapParameters((t) => t.to(device));
+    return this;
+  }
+
+  /** Casts every parameter to a float dtype. */
+  cast(dtype: FloatDType): this {
+    this.mapParameters((t) => (t.dtype === dtype ? t : t.cast(dtype)));
+    return this;
+  }
+
+  /** Frees every parameter. */
+  dispose(): void {
+    for (const t of this.params.values()) t?.dispose();
+    for (const m of this.children.values()) m.dispose();
+  }
+}
+
+/** An ordered list of modules named "0", "1", ... (PyTorch's ModuleList). */
+export class ModuleList<M extends Module> extends Module {
+  readonly items: M[] = [];
+  push(m: M): M {
+    this.child(String(this.items.length), m);
+    this.items.push(m);
+    return m;
+  }
+}

@@ -1,0 +1,212 @@
+// Elementwise arithmetic with numpy broadcasting, the in-place residual add, and the shape
+// ops a model needs: concat, slice (a view), permute/transpose (materialized), mean.
+import { checkInteger, invalidParameterError, rangeError } from '../errors';
+import { native } from '../native';
+import { checkTensor, full, normalizeDim, Tensor } from '../tensor';
+import {
+  broadcastShapes, broadcastTo, checkBroadcastsTo, checkFinite, checkFloatTensor, checkLike, checkMinRank, checkOptionalBoolean,
+  checkOptions, contiguousIn, fill, OutOptions, prepareOutput, product, shapeString,
+} from './checks';
+
+// Native codes: native/core/ops.h, enum class BinaryOp.
+const ADD = 0;
+const MUL = 1;
+const SUB = 2;
+
+export interface BinaryOptions extends OutOptions {
+  /** Multiplies b before the operation. Default 1. */
+  alpha?: number;
+}
+
+// out = a (op) b·alpha over the broadcast shape; b may be a number.
+function binary(fn: string, op: number, a: Tensor, b: Tensor | number, options: BinaryOptions | undefined): Tensor {
+  const ta = checkFloatTensor(fn, 'a', a);
+  const scalar = typeof b === 'number';
+  if (!scalar && !(b instanceof Tensor)) throw invalidParameterError(fn, 'b', 'a Tensor or a number', b);
+  const tb = scalar ? null : checkLike(fn, 'b', b, ta, 'a');
+  if (scalar) checkFinite(fn, 'b', b);
+  const o = checkOptions(fn, options);
+  const alpha = o.alpha === undefined ? 1 : checkFinite(fn, 'options.alpha', o.alpha);
+  const shape = tb ? broadcastShapes(fn, 'a', ta.shape, 'b', tb.shape) : [...ta.shape];
+  const out = prepareOutput(fn, o.out, shape, ta);
+  return fill(out, (temps) => {
+    if (out.out.size === 0) return;
+    // A number b is a broadcast 1 (exact in every dtype) with the number folded into alpha.
+    const bt = tb ?? full([], 1, { dtype: ta.dtype, device: ta.device });
+    if (!tb) temps.push(bt);
+    const av = broadcastTo(fn, 'a', ta, shape);
+    const bv = broadcastTo(fn, 'b', bt, shape);
+    temps.push(av, bv);
+    native().binary(out.out, av, bv, op, scalar ? alpha * (b as number) : alpha);
+  });
+}
+
+/**
+ * a + b·alpha, elementwise with numpy broadcasting: a a float tensor, b a tensor of a's
+ * dtype and device or a number; any strides. Returns a contiguous tensor of the broadcast
+ * shape (or writes options.out). alpha defaults to 1.
+ */
+export function add(a: Tensor, b: Tensor | number, options?: BinaryOptions): Tensor {
+  return binary('add', ADD, a, b, options);
+}
+
+/** a − b·alpha, elementwise with numpy broadcasting (as add). alpha defaults to 1. */
+export function sub(a: Tensor, b: Tensor | number, options?: BinaryOptions): Tensor {
+  return binary('sub', SUB, a, b, options);
+}
+
+/** a · b · alpha, elementwise with numpy broadcasting (as add). alpha defaults to 1. */
+export function mul(a: Tensor, b: Tensor | number, options?: BinaryOptions): Tensor {
+  return binary('mul', MUL, a, b, options);
+}
+
+/**
+ * x += branch · scale, in place (the residual connection): x a contiguous float tensor,
+ * branch of x's dtype and device broadcastable to x's shape, any strides. scale defaults
+ * to 1. Returns x.
+ */
+export function residualAdd(x: Tensor, branch: Tensor, options?: { scale?: number }): Tensor {
+  const fn = 'residualAdd';
+  const tx = checkFloatTensor(fn, 'x', x);
+  const tb = checkLike(fn, 'branch', branch, tx, 'x');
+  if (!tx.isContiguous) throw rangeError(fn, 'x must be contiguous: it is updated in place');
+  checkBroadcastsTo(fn, 'branch', tb.shape, tx.shape);
+  const o = checkOptions(fn, options);
+  const scale = o.scale === undefined ? 1 : checkFinite(fn, 'options.scale', o.scale);
+  if (tx.size === 0) return tx;
+  const bv = broadcastTo(fn, 'branch', tb, tx.shape);
+  try {
+    native().binary(tx, tx, bv, ADD, scale);
+  } finally {
+    bv.dispose();
+  }
+  return tx;
+}
+
+/**
+ * Joins tensors along `dim` (negative counts from the end): all of one dtype and device
+ * and one rank ≥ 1, equal in every other dim; any strides (stride-0 broadcast views too).
+ * Returns a contiguous tensor, or writes options.out.
+ */
+export function concat(tensors: readonly Tensor[], dim: number, options?: OutOptions): Tensor {
+  const fn = 'concat';
+  if (!Array.isArray(tensors) || tensors.length === 0) throw invalidParameterError(fn, 'tensors', 'a non-empty array of Tensors', tensors);
+  const first = checkTensor(fn, 'tensors[0]', tensors[0]);
+  checkMinRank(fn, 'tensors[0]', first, 1, 'at least 1-D');
+  const d = normalizeDim(fn, dim, first.rank);
+  let total = 0;
+  tensors.forEach((value, i) => {
+    const t = checkLike(fn, `tensors[${i}]`, value, first, 'tensors[0]');
+    if (t.rank !== first.rank || t.shape.some((s, j) => j !== d && s !== first.shape[j])) {
+      throw rangeError(fn, `tensors[${i}] ${shapeString(t.shape)} does not match tensors[0] ${shapeString(first.shape)} outside dim ${d}`);
+    }
+    total += t.shape[d];
+  });
+  const shape = first.shape.map((s, j) => (j === d ? total : s));
+  const out = prepareOutput(fn, checkOptions(fn, options).out, shape, first, tensors);
+  return fill(out, (temps) => {
+    let at = 0;
+    for (const t of tensors) {
+      if (t.size > 0) {
+        const dst = out.out._view(t.shape, out.out.strides, out.out.offset + at * out.out.strides[d]);
+        temps.push(dst);
+        native().copy(dst, t);
+      }
+      at += t.shape[d];
+    }
+  });
+}
+
+/**
+ * x[..., start:end, ...] along `dim`: a VIEW of x's storage (no copy, no out option),
+ * usually not contiguous. Negative dim, start and end count from the end; end defaults to
+ * the dim's size; 0 ≤ start ≤ end ≤ size after that, else a RangeError (no clamping).
+ */
+export function slice(x: Tensor, dim: number, start: number, end?: number): Tensor {
+  const fn = 'slice';
+  const t = checkTensor(fn, 'x', x);
+  checkMinRank(fn, 'x', t, 1, 'at least 1-D');
+  const d = normalizeDim(fn, dim, t.rank);
+  const size = t.shape[d];
+  const index = (name: string, v: unknown) => {
+    const i = checkInteger(fn, name, v, -Infinity);
+    return i < 0 ? i + size : i;
+  };
+  const s = index('start', start);
+  const e = end === undefined ? size : index('end', end);
+  if (!(s >= 0 && s <= e && e <= size)) {
+    throw rangeError(fn, `[${start}, ${end ?? size}) is not a range within dim ${d} of size ${size} (x ${shapeString(t.shape)})`);
+  }
+  return t._view(t.shape.map((n, j) => (j === d ? e - s : n)), t.strides, t.offset + s * t.strides[d]);
+}
+
+function checkPermutation(fn: string, dims: unknown, rank: number): number[] {
+  const expected = `a permutation of 0..${rank - 1} (negative dims count from the end)`;
+  if (!Array.isArray(dims) || dims.length !== rank || dims.some((v) => !Number.isInteger(v) || v < -rank || v >= rank)) {
+    throw invalidParameterError(fn, 'dims', expected, dims);
+  }
+  const norm = dims.map((v: number) => (v < 0 ? v + rank : v));
+  if (new Set(norm).size !== rank) throw invalidParameterError(fn, 'dims', expected, dims);
+  return norm;
+}
+
+function materialize(fn: string, t: Tensor, dims: number[], options: OutOptions | undefined): Tensor {
+  const shape = dims.map((d) => t.shape[d]);
+  const out = prepareOutput(fn, checkOptions(fn, options).out, shape, t, [t]);
+  return fill(out, (temps) => {
+    if (out.out.size === 0) return;
+    const v = t._view(shape, dims.map((d) => t.strides[d]));
+    temps.push(v);
+    native().copy(out.out, v);
+  });
+}
+
+/**
+ * x with its dims reordered (out dim i is x's dim dims[i]), as a contiguous COPY (or into
+ * options.out). Tensor.permute() gives the same values as a view, without a copy.
+ */
+export function permute(x: Tensor, dims: readonly number[], options?: OutOptions): Tensor {
+  const fn = 'permute';
+  const t = checkTensor(fn, 'x', x);
+  return materialize(fn, t, checkPermutation(fn, dims, t.rank), options);
+}
+
+/**
+ * x with dims dim0 and dim1 swapped (defaults −2 and −1), as a contiguous COPY (or into
+ * options.out). Tensor.transpose() gives the same values as a view, without a copy.
+ */
+export function transpose(x: Tensor, dim0 = -2, dim1 = -1, options?: OutOptions): Tensor {
+  const fn = 'transpose';
+  const t = checkTensor(fn, 'x', x);
+  const a = normalizeDim(fn, dim0, t.rank);
+  const b = normalizeDim(fn, dim1, t.rank);
+  const dims = t.shape.map((_, i) => i);
+  [dims[a], dims[b]] = [dims[b], dims[a]];
+  return materialize(fn, t, dims, options);
+}
+
+export interface MeanOptions extends OutOptions {
+  /** Keep `dim` with size 1 in the result. Default false. */
+  keepDim?: boolean;
+}
+
+/**
+ * The mean over `dim` (negative counts from the end) of a float tensor, any strides,
+ * accumulated in float32 or better. Returns a contiguous tensor without that dim (or with
+ * it as 1 under keepDim), or writes options.out. The mean over an empty dim is NaN.
+ */
+export function mean(x: Tensor, dim: number, options?: MeanOptions): Tensor {
+  const fn = 'mean';
+  const t = checkFloatTensor(fn, 'x', x);
+  checkMinRank(fn, 'x', t, 1, 'at least 1-D');
+  const d = normalizeDim(fn, dim, t.rank);
+  const o = checkOptions(fn, options);
+  const keepDim = checkOptionalBoolean(fn, 'options.keepDim', o.keepDim, false);
+  const shape = keepDim ? t.shape.map((s, i) => (i === d ? 1 : s)) : t.shape.filter((_, i) => i !== d);
+  const out = prepareOutput(fn, o.out, shape, t, [t]);
+  return fill(out, (temps) => {
+    if (out.out.size === 0) return;
+    const xc = contiguousIn(t, temps);
+    native().mean(out.out, xc, product(t.shape.slice(0, d)), t.shape[d], product(t.shape.slice(d + 1)));
+  });
+}

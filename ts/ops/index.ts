@@ -1,0 +1,14 @@
+// The typed functional ops: every argument is checked here, before native code runs.
+export {
+  activation, biasActivation, relu, gelu, geluTanh, leakyRelu, squaredRelu, smelu, starRelu, ACTIVATIONS, ACTIVATION_DEFAULTS,
+} from './activation';
+export type { ActivationName, ActivationConfig, ActivationSpec } from './activation';
+export { linear, matmul } from './linear';
+export type { LinearOptions, MatmulOptions } from './linear';
+export { layerNorm, rmsNorm } from './norm';
+export { softmax } from './softmax';
+export type { SoftmaxOptions } from './softmax';
+export { add, sub, mul, residualAdd, concat, slice, permute, transpose, mean } from './elementwise';
+export type { BinaryOptions, MeanOptions } from './elementwise';
+export { patchEmbed } from './patch';
+export type { OutOptions } from './checks';
