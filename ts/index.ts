@@ -10,3 +10,8 @@ export type { AttentionOptions, AttentionMechanism, AttentionInputs } from './at
 export { readSafetensors, parseSafetensors, saveSafetensors, serializeSafetensors, entryToTensor, entryValues } from './io/safetensors';
 export type { SafetensorsFile, SafetensorsEntry, SafetensorsDType } from './io/safetensors';
 export * from './ops';
+export * from './nn';
+export { VisionTransformer, buildViT, loadTimmViT, sweep } from './models/vit';
+export type { ViTConfig, BuildOptions } from './models/vit';
+export { benchmark, Measurement } from './bench/timer';
+export type { BenchmarkOptions } from './bench/timer';
