@@ -1,7 +1,7 @@
 // Fused-op benchmark (issue 3): layerNorm, softmax, bias+GELU bandwidth and linear
 // throughput on CUDA, beside the device-to-device copy bandwidth and PyTorch's figures for
 // the same cases measured in the same run (bench/peers/ops.py, same blocked-autorange
-// method with CUDA events). Usage: node --import tsx bench/ops.ts [--out file.json] [--no-peers]
+// method with CUDA events). Usage: node --import tsx bench/ops.ts [--only op,op] [--out file.json] [--no-peers]
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -16,6 +16,7 @@ interface Case { op: string; dtype: FloatDType; shape?: number[]; m?: number; k?
 const args = process.argv.slice(2);
 const outPath = args.includes('--out') ? args[args.indexOf('--out') + 1] : '';
 const peers = !args.includes('--no-peers');
+const only = args.includes('--only') ? args[args.indexOf('--only') + 1].split(',') : null;
 
 const cases: Case[] = [];
 for (const dtype of ['float16', 'float32'] as FloatDType[]) {
@@ -33,6 +34,7 @@ for (const dtype of ['float16', 'float32'] as FloatDType[]) {
   cases.push({ op: 'linear', dtype, m: 12608, k: 288, n: 96 });
 }
 cases.push({ op: 'linear', dtype: 'float16', m: 8192, k: 4096, n: 4096 });
+if (only) cases.splice(0, cases.length, ...cases.filter((c) => only.includes(c.op)));
 
 const bytesOf = (dtype: FloatDType) => (dtype === 'float32' ? 4 : 2);
 

@@ -8,6 +8,7 @@
 // incrementally (plus the grid stride modulo the row, wrapped once) rather than divided.
 // The activation is a template parameter, so each kernel holds one formula.
 #include <cstdint>
+#include <type_traits>
 
 #include "../core/activation.h"
 #include "check.h"
@@ -25,19 +26,62 @@ struct alignas(sizeof(T) * N) Pack {
   T v[N];
 };
 
+// Vectors move as packs of raw bits: __half and __nv_bfloat16 have user-provided
+// assignment, and a pack of them would be stored one element at a time.
+template <typename T>
+using Bits = std::conditional_t<sizeof(T) == 4, uint32_t, uint16_t>;
+
+template <typename T>
+__device__ __forceinline__ Bits<T> to_bits(T v) {
+  if constexpr (std::is_same_v<T, float>) return __float_as_uint(v);
+  else if constexpr (std::is_same_v<T, __half>) return __half_as_ushort(v);
+  else return __bfloat16_as_ushort(v);
+}
+
+template <typename T>
+__device__ __forceinline__ T from_bits(Bits<T> b) {
+  if constexpr (std::is_same_v<T, float>) return __uint_as_float(b);
+  else if constexpr (std::is_same_v<T, __half>) return __ushort_as_half(b);
+  else return __ushort_as_bfloat16(b);
+}
+
+
 template <int N, typename T>
 __device__ __forceinline__ void load_vec(const T* p, float (&dst)[N]) {
-  const Pack<T, N> pk = *reinterpret_cast<const Pack<T, N>*>(p);
+  const Pack<Bits<T>, N> pk = *reinterpret_cast<const Pack<Bits<T>, N>*>(p);
 #pragma unroll
-  for (int j = 0; j < N; ++j) dst[j] = to_float(pk.v[j]);
+  for (int j = 0; j < N; ++j) dst[j] = to_float(from_bits<T>(pk.v[j]));
+}
+
+// Packs N elements of T into 32-bit words and stores them in one instruction.
+template <typename T, int N>
+__device__ __forceinline__ void store_bits(T* p, const Bits<T> (&b)[N]) {
+  constexpr int kBytes = N * static_cast<int>(sizeof(T));
+  if constexpr (kBytes % 4 != 0) {
+#pragma unroll
+    for (int j = 0; j < N; ++j) p[j] = from_bits<T>(b[j]);
+  } else {
+    uint32_t w[kBytes / 4];
+#pragma unroll
+    for (int k = 0; k < kBytes / 4; ++k) {
+      if constexpr (sizeof(T) == 4) w[k] = b[k];
+      else w[k] = static_cast<uint32_t>(b[2 * k]) | (static_cast<uint32_t>(b[2 * k + 1]) << 16);
+    }
+    // __stwb is one st.global.v4 / .v2 by construction: a plain uint4 store is sometimes
+    // split into 32-bit stores when the compiler loses track of the alignment.
+    if constexpr (kBytes == 16) __stwb(reinterpret_cast<uint4*>(p), make_uint4(w[0], w[1], w[2], w[3]));
+    else if constexpr (kBytes == 8) __stwb(reinterpret_cast<uint2*>(p), make_uint2(w[0], w[1]));
+    else if constexpr (kBytes == 4) __stwb(reinterpret_cast<unsigned int*>(p), w[0]);
+    else static_assert(kBytes == 16, "unsupported vector size");
+  }
 }
 
 template <int N, typename T>
 __device__ __forceinline__ void store_vec(T* p, const float (&src)[N]) {
-  Pack<T, N> pk;
+  Bits<T> b[N];
 #pragma unroll
-  for (int j = 0; j < N; ++j) pk.v[j] = from_float<T>(src[j]);
-  *reinterpret_cast<Pack<T, N>*>(p) = pk;
+  for (int j = 0; j < N; ++j) b[j] = to_bits(from_float<T>(src[j]));
+  store_bits<T, N>(p, b);
 }
 
 // nvec vectors of kVec elements, row_vecs of them to a row. x and out may alias.
@@ -50,7 +94,7 @@ bias_act_kernel(T* out, const T* x, const T* __restrict__ bias, int64_t nvec, in
   int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   int64_t col = bias != nullptr ? i % row_vecs : 0;
   for (; i < nvec; i += kUnroll * stride) {
-    Pack<T, kVec> raw[kUnroll];  // converted at use: half the registers of floats
+    Pack<Bits<T>, kVec> raw[kUnroll];  // converted at use: half the registers of floats
     int64_t cols[kUnroll];
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
@@ -58,7 +102,7 @@ bias_act_kernel(T* out, const T* x, const T* __restrict__ bias, int64_t nvec, in
       cols[u] = col;
       col += step;
       if (col >= row_vecs) col -= row_vecs;
-      if (idx < nvec) raw[u] = reinterpret_cast<const Pack<T, kVec>*>(x)[idx];
+      if (idx < nvec) raw[u] = reinterpret_cast<const Pack<Bits<T>, kVec>*>(x)[idx];
     }
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
@@ -66,7 +110,7 @@ bias_act_kernel(T* out, const T* x, const T* __restrict__ bias, int64_t nvec, in
       if (idx < nvec) {
         float v[kVec];
 #pragma unroll
-        for (int j = 0; j < kVec; ++j) v[j] = to_float(raw[u].v[j]);
+        for (int j = 0; j < kVec; ++j) v[j] = to_float(from_bits<T>(raw[u].v[j]));
         if (bias != nullptr) {
           float b[kVec];
           load_vec<kVec>(bias + cols[u] * kVec, b);

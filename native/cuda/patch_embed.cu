@@ -26,6 +26,57 @@ struct alignas(sizeof(T) * N) Pack {
   T v[N];
 };
 
+// Vectors move as packs of raw bits: __half and __nv_bfloat16 have user-provided
+// assignment, and a pack of them would be stored one element at a time.
+template <typename T>
+using Bits = std::conditional_t<sizeof(T) == 4, uint32_t, uint16_t>;
+
+template <typename T>
+__device__ __forceinline__ Bits<T> to_bits(T v) {
+  if constexpr (std::is_same_v<T, float>) return __float_as_uint(v);
+  else if constexpr (std::is_same_v<T, __half>) return __half_as_ushort(v);
+  else return __bfloat16_as_ushort(v);
+}
+
+template <typename T>
+__device__ __forceinline__ T from_bits(Bits<T> b) {
+  if constexpr (std::is_same_v<T, float>) return __uint_as_float(b);
+  else if constexpr (std::is_same_v<T, __half>) return __ushort_as_half(b);
+  else return __ushort_as_bfloat16(b);
+}
+
+// Packs N elements of T into 32-bit words and stores them in one instruction.
+template <typename T, int N>
+__device__ __forceinline__ void store_bits(T* p, const Bits<T> (&b)[N]) {
+  constexpr int kBytes = N * static_cast<int>(sizeof(T));
+  if constexpr (kBytes % 4 != 0) {
+#pragma unroll
+    for (int j = 0; j < N; ++j) p[j] = from_bits<T>(b[j]);
+  } else {
+    uint32_t w[kBytes / 4];
+#pragma unroll
+    for (int k = 0; k < kBytes / 4; ++k) {
+      if constexpr (sizeof(T) == 4) w[k] = b[k];
+      else w[k] = static_cast<uint32_t>(b[2 * k]) | (static_cast<uint32_t>(b[2 * k + 1]) << 16);
+    }
+    // __stwb is one st.global.v4 / .v2 by construction: a plain uint4 store is sometimes
+    // split into 32-bit stores when the compiler loses track of the alignment.
+    if constexpr (kBytes == 16) __stwb(reinterpret_cast<uint4*>(p), make_uint4(w[0], w[1], w[2], w[3]));
+    else if constexpr (kBytes == 8) __stwb(reinterpret_cast<uint2*>(p), make_uint2(w[0], w[1]));
+    else if constexpr (kBytes == 4) __stwb(reinterpret_cast<unsigned int*>(p), w[0]);
+    else static_assert(kBytes == 16, "unsupported vector size");
+  }
+}
+
+template <int N, typename T>
+__device__ __forceinline__ void store_vec(T* p, const float (&src)[N]) {
+  Bits<T> b[N];
+#pragma unroll
+  for (int j = 0; j < N; ++j) b[j] = to_bits(from_float<T>(src[j]));
+  store_bits<T, N>(p, b);
+}
+
+
 struct PatchShape {
   int64_t rows;              // B * gh * gw
   int64_t image_stride;      // C * H * W
@@ -35,7 +86,7 @@ struct PatchShape {
 };
 
 template <typename In, typename Out, int kVec>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, 2)
 patch_gather_kernel(Out* __restrict__ out, const In* __restrict__ images, PatchShape s) {
   const int vecs = s.patch_len / kVec;
   for (int64_t row = static_cast<int64_t>(blockIdx.x) * blockDim.y + threadIdx.y; row < s.rows;
@@ -46,29 +97,31 @@ patch_gather_kernel(Out* __restrict__ out, const In* __restrict__ images, PatchS
     // images[b, 0, py * P, px * P]
     const In* src = images + b * s.image_stride + static_cast<int64_t>(py) * s.P * s.W + static_cast<int64_t>(px) * s.P;
     Out* dst = out + row * s.patch_len;
-    // kUnroll vectors a step, all loaded before any is stored.
+    // kUnroll vectors a step, all loaded before any is stored: raw bits when the dtypes
+    // agree, else converted to float at the load.
+    using Held = std::conditional_t<std::is_same_v<In, Out>, Bits<In>, float>;
     for (int v0 = threadIdx.x; v0 < vecs; v0 += kUnroll * blockDim.x) {
-      Pack<In, kVec> in[kUnroll];
+      Held held[kUnroll][kVec];
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) {
         const int k = (v0 + u * static_cast<int>(blockDim.x)) * kVec;
         if (k < s.patch_len) {
           const int c = k / s.PP, rem = k - c * s.PP;
           const int y = rem / s.P, x = rem - y * s.P;
-          in[u] = *reinterpret_cast<const Pack<In, kVec>*>(src + (c * s.H + y) * s.W + x);
+          const Pack<Bits<In>, kVec> pk = *reinterpret_cast<const Pack<Bits<In>, kVec>*>(src + (c * s.H + y) * s.W + x);
+#pragma unroll
+          for (int j = 0; j < kVec; ++j) {
+            if constexpr (std::is_same_v<In, Out>) held[u][j] = pk.v[j];
+            else held[u][j] = to_float(from_bits<In>(pk.v[j]));
+          }
         }
       }
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) {
         const int k = (v0 + u * static_cast<int>(blockDim.x)) * kVec;
         if (k < s.patch_len) {
-          Pack<Out, kVec> o;
-#pragma unroll
-          for (int j = 0; j < kVec; ++j) {
-            if constexpr (std::is_same_v<In, Out>) o.v[j] = in[u].v[j];
-            else o.v[j] = from_float<Out>(to_float(in[u].v[j]));
-          }
-          *reinterpret_cast<Pack<Out, kVec>*>(dst + k) = o;
+          if constexpr (std::is_same_v<In, Out>) store_bits<Out, kVec>(dst + k, held[u]);
+          else store_vec<kVec>(dst + k, held[u]);
         }
       }
     }
