@@ -26,8 +26,8 @@ struct alignas(sizeof(T) * N) Pack {
   T v[N];
 };
 
-// Vectors move as packs of raw bits: __half and __nv_bfloat16 have user-provided
-// assignment, and a pack of them would be stored one element at a time.
+// Vectors move as raw bits (loaded as a Pack, stored as 32-bit words with store_bits),
+// converted to and from float one element at a time.
 template <typename T>
 using Bits = std::conditional_t<sizeof(T) == 4, uint32_t, uint16_t>;
 
@@ -44,7 +44,6 @@ __device__ __forceinline__ T from_bits(Bits<T> b) {
   else if constexpr (std::is_same_v<T, __half>) return __ushort_as_half(b);
   else return __ushort_as_bfloat16(b);
 }
-
 
 template <int N, typename T>
 __device__ __forceinline__ void load_vec(const T* p, float (&dst)[N]) {

@@ -6,14 +6,17 @@
 // attention_tc_kernel (float16, bfloat16): one block per (query tile of kBM rows, batch *
 // head, key split); warp w owns query rows [16 * kMTiles * w, 16 * kMTiles * (w + 1)) of
 // the tile. Q comes into shared memory once; K and V tiles of kBN keys stream in with
-// 16-byte cp.async (K[t + 1] during P V[t], V[t] during Q K[t]^T). Shared rows are
+// 16-byte cp.async, either through a ring of kStages tiles (tile t + kStages - 1 copied while
+// tile t is computed, one barrier per tile) or, kStages == 1, FA2's interleaving of one K
+// and one V buffer (V[t] copied during Q K[t]^T, K[t + 1] during P V[t]). Shared rows are
 // XOR-swizzled in 16-byte chunks so that ldmatrix reads them without bank conflicts. Each
-// warp computes S = Q K^T with mma.sync m16n8k16 (float32 accumulators), masks and scales S
-// in registers, updates the online softmax in log2 units (exp2, scale folded in), packs P to
-// 16 bits in the registers that held S and accumulates O += P V (ldmatrix.trans of V):
+// warp computes S = Q K^T with mma.sync m16n8k16 (float32 accumulators), masks S in
+// registers, updates the online softmax in log2 units (exp2, the scale folded into its
+// FFMA), packs P to 16 bits in registers and accumulates O += P V (ldmatrix.trans of V):
 // S, P and O never leave registers. The head dim is padded to the bucket kD (16, 32, 64,
 // 128, 256): padded columns load as zeros and are never stored. O goes out through shared
-// memory (reusing Q's rows) as 16-byte stores when the view's alignment allows.
+// memory (reusing Q's rows) as 16-byte stores when the view's alignment allows; views whose
+// base, strides or D are not 16-byte multiples take 8-, 4- or 2-byte copies instead.
 //
 // attention_simt_kernel (float32): exact float32 FMA, no tensor cores. 256 threads as a
 // 16 x 16 grid over a [kBM = 16 * kTM, kBN = 16 * kTN] score tile, each thread holding
@@ -51,27 +54,39 @@ constexpr int ilog2(int x) { return x <= 1 ? 0 : 1 + ilog2(x / 2); }
 // ---- compile-time choices ------------------------------------------------------------------
 
 // Tensor-core path: kD the padded head dim, kWarps warps of 16 * kMTiles query rows each,
-// kBN keys per tile. Two row tiles per warp halve the shared-memory reads of K and V per
-// mma (each B fragment feeds both). Shared memory: Q [kBM][kD] + K [kBN][kD] + V [kBN][kD]
-// 16-bit elements, all configurations under the 99 KB that sm_86/sm_89 allow.
-template <int D, int Warps, int MTiles, int BN, int MinBlocks>
+// kBN keys per tile, kStages as above. Two row tiles per warp halve the shared-memory reads
+// of K and V per mma (each B fragment feeds both); 64-row tiles and a deep ring suit small
+// head dims, where a block's time is mostly copy latency. Shared memory: Q [kBM][kD] +
+// kStages x (K, V) [kBN][kD] 16-bit elements, all under the 99 KB sm_86/sm_89 allow.
+// kBN = 64 at kD = 128 (FA2's shape) does not fit 255 registers here: it spills. Skipping
+// the O rescale when a warp's alpha is all 1 (a vote and a branch per row) cost 5-8%.
+// Measured on one H100 SXM, 2026-11-25, float16, median of 20 (FA2 = torch's flash SDPA there):
+//   B8 H16 N4096 D64   297 TFLOP/s with 3 stages, 290 with 2 (FA2: 294); causal 269 (FA2: 265)
+//   B8 H16 N4096 D128  312 TFLOP/s with 2 or 3 stages (FA2: 351); causal 291 (FA2: 312)
+//   B2 H16 N4096 D256  312 TFLOP/s interleaved at kBN = 64; 261 with a 2-stage ring at kBN = 32
+//   B64 H8 N197 D12    0.041 ms, qkv read in place (FA2 at D16: 0.061 ms); 8 warps of 16 rows
+//                      for D <= 64 were slower (0.045 ms; D64 219 TFLOP/s)
+template <int D, int Warps, int MTiles, int BN, int Stages, int MinBlocks>
 struct TcTraits {
-  static constexpr int kD = D, kWarps = Warps, kMTiles = MTiles, kBN = BN, kMinBlocks = MinBlocks;
+  static constexpr int kD = D, kWarps = Warps, kMTiles = MTiles, kBN = BN, kStages = Stages, kMinBlocks = MinBlocks;
   static constexpr int kThreads = 32 * kWarps;
   static constexpr int kBM = 16 * kMTiles * kWarps;
-  static constexpr size_t kSmemBytes = static_cast<size_t>(kBM + 2 * kBN) * kD * 2;
+  static constexpr int kTileElems = kBN * kD;  // one K or V tile
+  static constexpr size_t kSmemBytes = (static_cast<size_t>(kBM) * kD + 2 * kStages * kTileElems) * 2;  // kStages >= 1
   static_assert(kD >= 16 && kD <= 256 && (kD & (kD - 1)) == 0, "kD: a power of two in [16, 256]");
   static_assert(kBN % 16 == 0, "kBN: whole k16 steps of P V, whole x4 ldmatrix pairs of K");
+  static_assert(kStages >= 1 && kStages <= 8, "1 (interleaved K and V buffers) or a ring of 2 to 8 K/V tiles");
   static_assert(kSmemBytes <= 99 * 1024, "shared memory over what sm_86/sm_89 allow");
 };
-using Tc16 = TcTraits<16, 4, 1, 64, 4>;    // D <= 16 (ViT's 12): 64-row tiles, many blocks
-using Tc32 = TcTraits<32, 4, 1, 64, 4>;
-using Tc64 = TcTraits<64, 4, 2, 64, 2>;    // 128 x 64 tiles, 32 KB
-using Tc128 = TcTraits<128, 4, 2, 32, 2>;  // 128 x 32 tiles, 48 KB
-using Tc256 = TcTraits<256, 4, 1, 64, 1>;  // 64 x 64 tiles, 96 KB
+using Tc16 = TcTraits<16, 4, 1, 64, 4, 4>;    // D <= 16 (ViT's 12): 64 x 64 tiles, 4 stages, 18 KB
+using Tc32 = TcTraits<32, 4, 1, 64, 3, 4>;    // 64 x 64 tiles, 3 stages, 28 KB
+using Tc64 = TcTraits<64, 4, 2, 64, 3, 2>;    // 128 x 64 tiles, 3 stages, 64 KB
+using Tc128 = TcTraits<128, 4, 2, 32, 2, 2>;  // 128 x 32 tiles, 2 stages, 64 KB
+using Tc256 = TcTraits<256, 4, 1, 64, 1, 1>;  // 64 x 64 tiles, interleaved, 96 KB
 
 // float32 SIMT path: 256 threads, a [16 kTM, 16 kTN] score tile, rows padded by 4 floats
-// (16-byte aligned, and conflict-free for the float4 reads of the score loop).
+// (16-byte aligned, and conflict-free for the float4 reads of the score loop). Measured on
+// the H100 above: B8 H16 N1024 D64 23.8 TFLOP/s; B64 H8 N197 D12 0.19 ms.
 template <int D, int TM, int TN>
 struct SimtTraits {
   static constexpr int kD = D, kTM = TM, kTN = TN;
@@ -140,7 +155,9 @@ __device__ __forceinline__ void cp_async(uint32_t dst, const void* src, bool val
   }
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
+template <int kPending>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending) : "memory"); }
+__device__ __forceinline__ void cp_async_wait_all() { cp_async_wait<0>(); }
 
 __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], uint32_t addr) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
@@ -183,6 +200,12 @@ __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
     memcpy(&r, &v, 4);
   }
   return r;
+}
+
+// x, through a move the compiler cannot see through or hoist out of a loop.
+__device__ __forceinline__ int opaque(int x) {
+  asm volatile("" : "+r"(x));
+  return x;
 }
 
 // 2^x; ex2.approx of -inf is +0.
@@ -240,7 +263,7 @@ struct Padded {
 // >= rows_valid and columns >= d_valid as zeros. 2^vec_shift elements per copy: 16 bytes is
 // the fast path; 8 and 4 bytes also go through cp.async; single 16-bit elements (an unaligned
 // view) are copied with plain loads. The host picks vec_shift so that copies never straddle
-// d_valid and stay aligned. Completion: cp_async_wait_all then a barrier.
+// d_valid and stay aligned. Completion: cp.async.wait_group, then a barrier.
 template <typename T, int kRows, int kD, int kThreads, typename Layout>
 __device__ __forceinline__ void load_tile(T* s, const T* g, int64_t row_stride, int rows_valid, int d_valid,
                                           int vec_shift, int tid) {
@@ -346,10 +369,12 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_tc_ker
   constexpr int kDT = kD / 8;   // 8-wide column tiles of O
   using Layout = Swizzled<kD>;
 
+  constexpr int kStages = Tr::kStages, kTileElems = Tr::kTileElems;
+
   extern __shared__ __align__(128) unsigned char smem[];
   T* sQ = reinterpret_cast<T*>(smem);
-  T* sK = sQ + kBM * kD;
-  T* sV = sK + kBN * kD;
+  T* sK = sQ + kBM * kD;               // stage s: sK + 2 s kTileElems
+  T* sV = sK + kTileElems;             // stage s: sV + 2 s kTileElems
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int g = lane >> 2, t4 = lane & 3;  // the mma fragment's row group and column pair
@@ -360,12 +385,31 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_tc_ker
   const T* gk = static_cast<const T*>(p.k) + w.b * p.k_s[0] + w.h * p.k_s[2];
   const T* gv = static_cast<const T*>(p.v) + w.b * p.v_s[0] + w.h * p.v_s[2];
 
+  // K and V of tile t into ring stage `stage`.
+  auto load_kv = [&](int t, int stage) {
+    const int n0 = t * kBN;
+    T* k_dst = sK + 2 * stage * kTileElems;
+    load_tile<T, kBN, kD, kThreads, Layout>(k_dst, gk + n0 * p.k_s[1], p.k_s[1], p.nk - n0, d, p.vec_k, tid);
+    load_tile<T, kBN, kD, kThreads, Layout>(k_dst + kTileElems, gv + n0 * p.v_s[1], p.v_s[1], p.nk - n0, d, p.vec_v, tid);
+  };
+
+  // Prologue: copy groups 0 .. kStages - 2 hold Q + tile t_begin, then the next tiles (empty
+  // groups past t_end keep the count uniform for cp.async.wait_group). kStages == 1 (FA2's
+  // interleaving, one K and one V buffer): group 0 holds Q and K[t_begin]; V[t] is copied
+  // during Q K[t]^T and K[t + 1] during P V[t].
   load_tile<T, kBM, kD, kThreads, Layout>(sQ, gq, p.q_s[1], w.rows_valid, d, p.vec_q, tid);
-  if (w.t_begin < w.t_end) {
-    const int n0 = w.t_begin * kBN;
-    load_tile<T, kBN, kD, kThreads, Layout>(sK, gk + n0 * p.k_s[1], p.k_s[1], p.nk - n0, d, p.vec_k, tid);
+  if constexpr (kStages == 1) {
+    if (w.t_begin < w.t_end) {
+      const int n0 = w.t_begin * kBN;
+      load_tile<T, kBN, kD, kThreads, Layout>(sK, gk + n0 * p.k_s[1], p.k_s[1], p.nk - n0, d, p.vec_k, tid);
+    }
+    cp_async_commit();
   }
-  cp_async_commit();
+#pragma unroll
+  for (int s = 0; s < kStages - 1; ++s) {
+    if (w.t_begin + s < w.t_end) load_kv(w.t_begin + s, s);
+    cp_async_commit();
+  }
 
   // Per-lane ldmatrix addresses. Every row a lane addresses is (lane & 7) plus a multiple of
   // 8, so its swizzle is one per-lane constant, and the 16-byte chunk 2 i + cbit of that row
@@ -389,12 +433,22 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_tc_ker
     row_l[mi][0] = row_l[mi][1] = 0.f;
   }
 
+  int stage = 0;  // (t - t_begin) % kStages
   for (int t = w.t_begin; t < w.t_end; ++t) {
     const int n0 = t * kBN;
-    cp_async_wait_all();
-    __syncthreads();  // K[t] (and Q) landed for all; every warp is done with V[t - 1]
-    load_tile<T, kBN, kD, kThreads, Layout>(sV, gv + n0 * p.v_s[1], p.v_s[1], p.nk - n0, d, p.vec_v, tid);
-    cp_async_commit();
+    if constexpr (kStages == 1) {
+      cp_async_wait_all();  // K[t] (and Q)
+      __syncthreads();      // ... for everyone; and every warp is done with V[t - 1]
+      load_tile<T, kBN, kD, kThreads, Layout>(sV, gv + n0 * p.v_s[1], p.v_s[1], p.nk - n0, d, p.vec_v, tid);
+      cp_async_commit();
+    } else {
+      cp_async_wait<kStages - 2>();  // this thread's copies of tile t (and Q) are done
+      __syncthreads();  // ... everyone's; and every warp is done with tile t - 1's stage
+      const int ahead = stage == 0 ? kStages - 1 : stage - 1;  // tile t - 1's stage, free now
+      if (t + kStages - 1 < w.t_end) load_kv(t + kStages - 1, ahead);
+      cp_async_commit();
+    }
+    const uint32_t stage_off = static_cast<uint32_t>(stage * 2 * kTileElems * 2);  // bytes
 
     // S = Q K^T
     float acc_s[kMT][kNT][4];
@@ -410,7 +464,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_tc_ker
 #pragma unroll
       for (int nn = 0; nn < kBN / 16; ++nn) {
         uint32_t bk[4];
-        ldmatrix_x4(bk, chunk_addr(k_base, kk) + nn * 16 * kD * 2);
+        ldmatrix_x4(bk, chunk_addr(k_base, kk) + stage_off + nn * 16 * kD * 2);
 #pragma unroll
         for (int mi = 0; mi < kMT; ++mi) {
           mma_16816<T>(acc_s[mi][2 * nn], a[mi], bk[0], bk[1]);
@@ -435,16 +489,30 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_tc_ker
           for (int e = 0; e < 4; ++e) acc_s[mi][j][e] *= p.scale_log2;
     }
     if constexpr (kMaskBias) {
+      // Branch-free: every load is in bounds (row and column clamped; clamped entries are
+      // disallowed or belong to rows that are never stored), the tests are selects. The row
+      // index goes through an opaque move so that the per-row offsets are recomputed here
+      // instead of being hoisted out of the key loop, where they would hold ~30 registers.
 #pragma unroll
       for (int mi = 0; mi < kMT; ++mi)
 #pragma unroll
         for (int hh = 0; hh < 2; ++hh) {
-          const int row = w.m0 + warp_row0 + mi * 16 + g + 8 * hh;
+          const int row = opaque(w.m0 + warp_row0 + mi * 16 + g + 8 * hh);
+          const int lim = (p.causal ? min(p.nk, row + 1) : p.nk) - n0 - 2 * t4;
+          const int64_t row_c = min(row, p.nq - 1);
+          const int col0 = n0 + 2 * t4;
 #pragma unroll
           for (int j = 0; j < kNT; ++j)
 #pragma unroll
             for (int e = 0; e < 2; ++e) {
-              acc_s[mi][j][2 * hh + e] = masked_score(p, w.b, w.h, acc_s[mi][j][2 * hh + e], row, n0 + 8 * j + 2 * t4 + e);
+              const int64_t col_c = min(col0 + 8 * j + e, p.nk - 1);
+              bool ok = 8 * j + e < lim;
+              float v = acc_s[mi][j][2 * hh + e];
+              if (p.mask != nullptr) ok = ok && p.mask[w.b * p.mask_s[0] + w.h * p.mask_s[1] + row_c * p.mask_s[2] + col_c * p.mask_s[3]] != 0;
+              if (p.bias != nullptr) {
+                v = fmaf(load_bias(p.bias, p.bias_dtype, w.b * p.bias_s[0] + w.h * p.bias_s[1] + row_c * p.bias_s[2] + col_c * p.bias_s[3]), kLog2e, v);
+              }
+              acc_s[mi][j][2 * hh + e] = ok ? v : -INFINITY;
             }
         }
     } else if (n0 + kBN > p.nk || (p.causal && n0 + kBN - 1 > w.m0)) {
@@ -508,13 +576,15 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_tc_ker
         pa[mi][kk][3] = pack2<T>(acc_s[mi][2 * kk + 1][2], acc_s[mi][2 * kk + 1][3]);
       }
 
-    cp_async_wait_all();
-    __syncthreads();  // V[t] landed for all; every warp is done with K[t]
-    if (t + 1 < w.t_end) {
-      const int n1 = n0 + kBN;
-      load_tile<T, kBN, kD, kThreads, Layout>(sK, gk + n1 * p.k_s[1], p.k_s[1], p.nk - n1, d, p.vec_k, tid);
+    if constexpr (kStages == 1) {
+      cp_async_wait_all();  // V[t]
+      __syncthreads();      // ... for everyone; and every warp is done with K[t]
+      if (t + 1 < w.t_end) {
+        const int n1 = n0 + kBN;
+        load_tile<T, kBN, kD, kThreads, Layout>(sK, gk + n1 * p.k_s[1], p.k_s[1], p.nk - n1, d, p.vec_k, tid);
+      }
+      cp_async_commit();
     }
-    cp_async_commit();
 
     // O += P V
 #pragma unroll
@@ -522,7 +592,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_tc_ker
 #pragma unroll
       for (int dd = 0; dd < kD / 16; ++dd) {
         uint32_t bv[4];
-        ldmatrix_x4_trans(bv, chunk_addr(v_base, dd) + kk * 16 * kD * 2);
+        ldmatrix_x4_trans(bv, chunk_addr(v_base, dd) + stage_off + kk * 16 * kD * 2);
 #pragma unroll
         for (int mi = 0; mi < kMT; ++mi) {
           mma_16816<T>(acc_o[mi][2 * dd], pa[mi][kk], bv[0], bv[1]);
@@ -530,6 +600,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_tc_ker
         }
       }
     }
+    stage = stage + 1 >= kStages ? 0 : stage + 1;
   }
 
   // Row sums over the quad (all lanes take part, before any lane-dependent branch).
@@ -568,7 +639,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_tc_ker
   }
 
   // Normalize, stage O in Q's rows (16-bit), then store coalesced.
-  __syncthreads();  // every warp is done reading Q
+  __syncthreads();  // every thread's Q copies have landed (no key tiles: they were pending)
 #pragma unroll
   for (int mi = 0; mi < kMT; ++mi)
 #pragma unroll

@@ -16,14 +16,15 @@
 // kVec, else as scalars (they stay in L1/L2).
 //
 // The host picks one of three kernels by the row length:
-//  - norm_group_kernel (cols <= 1024): a group of kWidth lanes of one warp owns a row
-//    (kWidth = 32, or a smaller power of two >= kVec for short rows, so a warp holds
-//    32 / kWidth rows). Each lane keeps kChunks body vectors in registers (lane l: vectors
-//    l, l + kWidth, ...); statistics by warp shuffles only. 128-thread blocks.
+//  - norm_group_kernel (cols <= 1024): a group of kWidth lanes of one warp owns a row,
+//    each lane keeping kChunks body vectors in registers (lane l: vectors l, l + kWidth,
+//    ...); statistics by warp shuffles only. kWidth is the power of two >= vectors / 4
+//    (at least kVec, at most 32), so a lane has about four 16-byte loads in flight even on
+//    short rows and a warp holds 32 / kWidth rows. 128-thread blocks.
 //  - norm_block_kernel (cols <= 16384 with vectors): one block (<= 512 threads) per row,
-//    each thread keeping kChunks vectors (at most 32 elements; 16 with scalar loads) in
-//    registers; block reductions through shared memory, double-buffered so each costs one
-//    __syncthreads.
+//    each thread keeping kChunks vectors (at least 4 where the type allows, at most 32
+//    elements; 16 with scalar loads) in registers; block reductions through shared
+//    memory, double-buffered so each costs one __syncthreads.
 //  - norm_long_kernel (longer rows): one 512-thread block per row and three passes over
 //    the row in global memory (sum, squared deviations, write); the re-reads hit L2.
 #include <cstdint>
@@ -47,20 +48,63 @@ struct alignas(sizeof(T) * N) Pack {
   T v[N];
 };
 
+// Vectors move as raw bits (loaded as a Pack, stored as 32-bit words with store_bits),
+// converted to and from float one element at a time.
+template <typename T>
+using Bits = std::conditional_t<sizeof(T) == 4, uint32_t, uint16_t>;
+
+template <typename T>
+__device__ __forceinline__ Bits<T> to_bits(T v) {
+  if constexpr (std::is_same_v<T, float>) return __float_as_uint(v);
+  else if constexpr (std::is_same_v<T, __half>) return __half_as_ushort(v);
+  else return __bfloat16_as_ushort(v);
+}
+
+template <typename T>
+__device__ __forceinline__ T from_bits(Bits<T> b) {
+  if constexpr (std::is_same_v<T, float>) return __uint_as_float(b);
+  else if constexpr (std::is_same_v<T, __half>) return __ushort_as_half(b);
+  else return __ushort_as_bfloat16(b);
+}
+
+
 // Loads N consecutive elements (one aligned vector) as float.
 template <int N, typename T>
 __device__ __forceinline__ void load_vec(const T* p, float (&dst)[N]) {
-  const Pack<T, N> pk = *reinterpret_cast<const Pack<T, N>*>(p);
+  const Pack<Bits<T>, N> pk = *reinterpret_cast<const Pack<Bits<T>, N>*>(p);
 #pragma unroll
-  for (int j = 0; j < N; ++j) dst[j] = to_float(pk.v[j]);
+  for (int j = 0; j < N; ++j) dst[j] = to_float(from_bits<T>(pk.v[j]));
+}
+
+// Packs N elements of T into 32-bit words and stores them in one instruction.
+template <typename T, int N>
+__device__ __forceinline__ void store_bits(T* p, const Bits<T> (&b)[N]) {
+  constexpr int kBytes = N * static_cast<int>(sizeof(T));
+  if constexpr (kBytes % 4 != 0) {
+#pragma unroll
+    for (int j = 0; j < N; ++j) p[j] = from_bits<T>(b[j]);
+  } else {
+    uint32_t w[kBytes / 4];
+#pragma unroll
+    for (int k = 0; k < kBytes / 4; ++k) {
+      if constexpr (sizeof(T) == 4) w[k] = b[k];
+      else w[k] = static_cast<uint32_t>(b[2 * k]) | (static_cast<uint32_t>(b[2 * k + 1]) << 16);
+    }
+    // __stwb is one st.global.v4 / .v2 by construction: a plain uint4 store is sometimes
+    // split into 32-bit stores when the compiler loses track of the alignment.
+    if constexpr (kBytes == 16) __stwb(reinterpret_cast<uint4*>(p), make_uint4(w[0], w[1], w[2], w[3]));
+    else if constexpr (kBytes == 8) __stwb(reinterpret_cast<uint2*>(p), make_uint2(w[0], w[1]));
+    else if constexpr (kBytes == 4) __stwb(reinterpret_cast<unsigned int*>(p), w[0]);
+    else static_assert(kBytes == 16, "unsupported vector size");
+  }
 }
 
 template <int N, typename T>
 __device__ __forceinline__ void store_vec(T* p, const float (&src)[N]) {
-  Pack<T, N> pk;
+  Bits<T> b[N];
 #pragma unroll
-  for (int j = 0; j < N; ++j) pk.v[j] = from_float<T>(src[j]);
-  *reinterpret_cast<Pack<T, N>*>(p) = pk;
+  for (int j = 0; j < N; ++j) b[j] = to_bits(from_float<T>(src[j]));
+  store_bits<T, N>(p, b);
 }
 
 // A row as head scalars, body vectors of kVec (16-byte aligned) and tail scalars.
@@ -363,39 +407,49 @@ void launch_rows(const NormParams& p, int64_t rows, int64_t cols, cudaStream_t s
 
   if (cols <= kGroupMaxCols) {
     const int c = static_cast<int>(cols);
-    if (vecs <= 32) {
-      // A group of at least kVec lanes, so that the head and tail scalars have owners.
-      const int width = next_pow2(vecs) > kVec ? next_pow2(vecs) : kVec;
-      launched = dispatch_int<kVec, 32, true>(width, [&](auto wd) {
-        constexpr int kWidth = decltype(wd)::value;
-        constexpr int64_t kRowsPerBlock = kGroupThreads / kWidth;
-        norm_group_kernel<T, kVec, 1, kWidth><<<grid_for((rows + kRowsPerBlock - 1) / kRowsPerBlock), kGroupThreads, 0,
-                                                stream>>>(out, x, w, b, wvec_ok, rows, c, p.eps, p.rms);
+    auto launch = [&](auto wd, auto ch) {
+      constexpr int kWidth = decltype(wd)::value, kChunks = decltype(ch)::value;
+      constexpr int64_t kRowsPerBlock = kGroupThreads / kWidth;
+      norm_group_kernel<T, kVec, kChunks, kWidth><<<grid_for((rows + kRowsPerBlock - 1) / kRowsPerBlock),
+                                                    kGroupThreads, 0, stream>>>(out, x, w, b, wvec_ok, rows, c, p.eps,
+                                                                                p.rms);
+    };
+    if constexpr (kVec > 1) {
+      // About four vectors a lane, so that a warp has several 16-byte loads in flight per
+      // lane even on short rows: the group is the power of two >= vecs / 4, at least kVec
+      // lanes (owners for the head and tail scalars) and at most a warp.
+      int width = next_pow2((vecs + 3) / 4);
+      width = width < kVec ? kVec : width > 32 ? 32 : width;
+      const int chunks = vecs == 0 ? 1 : static_cast<int>((vecs + width - 1) / width);
+      const bool width_ok = dispatch_int<kVec, 32, true>(width, [&](auto wd) {
+        constexpr int kMax = decltype(wd)::value < 32 ? 4 : kGroupMaxCols / (32 * kVec);
+        launched = dispatch_int<1, kMax, false>(chunks, [&](auto ch) { launch(wd, ch); });
       });
+      launched = launched && width_ok;
     } else {
-      constexpr int kMaxChunks = kGroupMaxCols / (32 * kVec);
-      auto launch = [&](auto chunks) {
-        constexpr int kChunks = decltype(chunks)::value;
-        constexpr int64_t kRowsPerBlock = kGroupThreads / 32;
-        norm_group_kernel<T, kVec, kChunks, 32><<<grid_for((rows + kRowsPerBlock - 1) / kRowsPerBlock), kGroupThreads, 0,
-                                                  stream>>>(out, x, w, b, wvec_ok, rows, c, p.eps, p.rms);
-      };
-      const int chunks = static_cast<int>((vecs + 31) / 32);
-      // Vector rows come in every multiple of 32 vectors; scalar rows (kVec = 1, only when
-      // x and out are misaligned differently) round up to a power of two chunks.
-      if constexpr (kVec > 1) launched = dispatch_int<2, kMaxChunks, false>(chunks, launch);
-      else launched = dispatch_int<2, kMaxChunks, true>(next_pow2(chunks), launch);
+      // Scalar rows (only when x and out are misaligned differently): one element a lane up
+      // to 32, then a power of two chunks, to bound the number of instantiations.
+      if (vecs <= 32) {
+        launched = dispatch_int<1, 32, true>(next_pow2(vecs),
+                                             [&](auto wd) { launch(wd, std::integral_constant<int, 1>{}); });
+      } else {
+        launched = dispatch_int<2, kGroupMaxCols / 32, true>(next_pow2((vecs + 31) / 32), [&](auto ch) {
+          launch(std::integral_constant<int, 32>{}, ch);
+        });
+      }
     }
     if (!launched) throw Error(ErrorCode::Internal, "norm: no group kernel for cols " + std::to_string(cols));
     NF_CHECK_LAUNCH("norm_group_kernel");
     return;
   }
 
-  // One block per row, the row in registers: the fewest chunks that fit 256 threads, else 512.
+  // One block per row, the row in registers: at least four chunks a thread where possible
+  // (64 bytes in flight), the fewest beyond that which fit 256 threads, else 512.
   constexpr int kMaxChunks = kVec == 1 ? kMaxScalarChunks : kMaxPerThread / kVec;
+  constexpr int kFirstChunks = kMaxChunks < 4 ? kMaxChunks : 4;
   int chunks = 0, threads = 0;
   for (int limit : {256, kBlockMaxThreads}) {
-    for (int ch = 1; ch <= kMaxChunks && chunks == 0; ch *= 2) {
+    for (int ch = kFirstChunks; ch <= kMaxChunks && chunks == 0; ch *= 2) {
       const int64_t t = ((vecs + ch - 1) / ch + 31) / 32 * 32;
       if (t <= limit) {
         chunks = ch;
@@ -404,7 +458,7 @@ void launch_rows(const NormParams& p, int64_t rows, int64_t cols, cudaStream_t s
     }
   }
   if (chunks != 0) {
-    launched = dispatch_int<1, kMaxChunks, true>(chunks, [&](auto ch) {
+    launched = dispatch_int<kFirstChunks, kMaxChunks, true>(chunks, [&](auto ch) {
       constexpr int kChunks = decltype(ch)::value;
       norm_block_kernel<T, kVec, kChunks><<<grid_for(rows), threads, 0, stream>>>(out, x, w, b, wvec_ok, rows,
                                                                                   static_cast<int>(cols), p.eps, p.rms);
