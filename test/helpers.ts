@@ -2,7 +2,8 @@
 // fail instead under NODEFORMERS_REQUIRE_CUDA=1), tolerances that mean something, poison.
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { backends, Device, DType, Tensor } from '../ts/index';
+import { ActivationSpec, backends, Device, DType, empty, Tensor } from '../ts/index';
+import type { ActivationParams } from './reference';
 import { native } from '../ts/native';
 
 export const REQUIRE_CUDA = process.env.NODEFORMERS_REQUIRE_CUDA === '1';
@@ -63,3 +64,32 @@ export function poison(t: Tensor): void {
 export function freshSeed(): number {
   return (Math.random() * 2 ** 31) >>> 0;
 }
+
+/** A tensor's float values (every float dtype reads back as a Float32Array). */
+export const host = (t: Tensor) => t.dataSync() as Float32Array;
+
+/** An uninitialized output, poisoned. */
+export function poisoned(shape: readonly number[], dtype: DType, device: Device): Tensor {
+  const t = empty(shape, { dtype, device });
+  poison(t);
+  return t;
+}
+
+/** Awkward last dims (1, 12, 96, 97, 768, 4099), N = 197 rows, an empty leading dim, 1-D and 3-D. */
+export const AWKWARD_SHAPES = [[197, 1], [197, 12], [197, 96], [197, 97], [197, 768], [3, 4099], [0, 96], [96], [2, 197, 96]];
+
+/** Every activation, with its defaults and with non-default parameters. */
+export interface ActivationVariant { label: string; spec: ActivationSpec; name: string; params: ActivationParams }
+export const ACTIVATION_VARIANTS: ActivationVariant[] = [
+  { label: 'none', spec: 'none', name: 'none', params: {} },
+  { label: 'relu', spec: 'relu', name: 'relu', params: {} },
+  { label: 'gelu', spec: 'gelu', name: 'gelu', params: {} },
+  { label: 'gelu_tanh', spec: 'gelu_tanh', name: 'gelu_tanh', params: {} },
+  { label: 'leaky_relu', spec: 'leaky_relu', name: 'leaky_relu', params: {} },
+  { label: 'leaky_relu slope 0.2', spec: { name: 'leaky_relu', slope: 0.2 }, name: 'leaky_relu', params: { slope: 0.2 } },
+  { label: 'squared_relu', spec: 'squared_relu', name: 'squared_relu', params: {} },
+  { label: 'smelu', spec: 'smelu', name: 'smelu', params: {} },
+  { label: 'smelu beta 0.5', spec: { name: 'smelu', beta: 0.5 }, name: 'smelu', params: { beta: 0.5 } },
+  { label: 'star_relu', spec: 'star_relu', name: 'star_relu', params: {} },
+  { label: 'star_relu scale 1.5 bias 0.25', spec: { name: 'star_relu', scale: 1.5, bias: 0.25 }, name: 'star_relu', params: { scale: 1.5, bias: 0.25 } },
+];

@@ -3,36 +3,15 @@ import {
   activation, ActivationSpec, biasActivation, Device, empty, FLOAT_DTYPES, FloatDType, gelu, geluTanh, leakyRelu, randn, relu,
   smelu, squaredRelu, starRelu, Tensor, tensor,
 } from '../../ts/index';
-import { DEVICES, TOLERANCE, assertClose, describeDevice, freshSeed, poison } from '../helpers';
+import { DEVICES, TOLERANCE, assertClose, describeDevice, freshSeed, poisoned, host, AWKWARD_SHAPES, ACTIVATION_VARIANTS, ActivationVariant } from '../helpers';
 import { ActivationParams, biasActivationRef, erf } from '../reference';
 
-const host = (t: Tensor) => t.dataSync() as Float32Array;
-
-function poisoned(shape: readonly number[], dtype: FloatDType, device: Device): Tensor {
-  const t = empty(shape, { dtype, device });
-  poison(t);
-  return t;
-}
-
 // Awkward last dims (1, 12, 96, 97, 768, 4099), N = 197 rows, an empty leading dim, 1-D and 3-D.
-const SHAPES = [[197, 1], [197, 12], [197, 96], [197, 97], [197, 768], [3, 4099], [0, 96], [96], [2, 197, 96]];
+const SHAPES = AWKWARD_SHAPES;
 // The shapes every activation variant runs over (the wide ones are covered by gelu above).
 const VARIANT_SHAPES = [[197, 1], [197, 97], [3, 4099], [0, 96], [12]];
 
-interface Variant { label: string; spec: ActivationSpec; name: string; params: ActivationParams }
-const VARIANTS: Variant[] = [
-  { label: 'none', spec: 'none', name: 'none', params: {} },
-  { label: 'relu', spec: 'relu', name: 'relu', params: {} },
-  { label: 'gelu', spec: 'gelu', name: 'gelu', params: {} },
-  { label: 'gelu_tanh', spec: 'gelu_tanh', name: 'gelu_tanh', params: {} },
-  { label: 'leaky_relu', spec: 'leaky_relu', name: 'leaky_relu', params: {} },
-  { label: 'leaky_relu slope 0.2', spec: { name: 'leaky_relu', slope: 0.2 }, name: 'leaky_relu', params: { slope: 0.2 } },
-  { label: 'squared_relu', spec: 'squared_relu', name: 'squared_relu', params: {} },
-  { label: 'smelu', spec: 'smelu', name: 'smelu', params: {} },
-  { label: 'smelu beta 0.5', spec: { name: 'smelu', beta: 0.5 }, name: 'smelu', params: { beta: 0.5 } },
-  { label: 'star_relu', spec: 'star_relu', name: 'star_relu', params: {} },
-  { label: 'star_relu scale 1.5 bias 0.25', spec: { name: 'star_relu', scale: 1.5, bias: 0.25 }, name: 'star_relu', params: { scale: 1.5, bias: 0.25 } },
-];
+const VARIANTS = ACTIVATION_VARIANTS;
 
 type Standalone = [string, (x: Tensor, out: Tensor) => Tensor, string, ActivationParams];
 const STANDALONE: Standalone[] = [
@@ -54,7 +33,7 @@ function input(shape: readonly number[], dtype: FloatDType, device: Device, seed
   return tensor(values, shape, { dtype, device });
 }
 
-function checkBiasActivation(device: Device, dtype: FloatDType, shape: readonly number[], v: Variant, withBias = true): void {
+function checkBiasActivation(device: Device, dtype: FloatDType, shape: readonly number[], v: ActivationVariant, withBias = true): void {
   const seed = freshSeed();
   const cols = shape[shape.length - 1];
   const x = input(shape, dtype, device, seed);

@@ -1,21 +1,15 @@
 import * as assert from 'node:assert/strict';
 import {
-  add, concat, Device, DType, empty, FLOAT_DTYPES, FloatDType, mean, mul, permute, randn, residualAdd, slice, sub, Tensor, tensor,
+  add, concat, Device, empty, FLOAT_DTYPES, FloatDType, mean, mul, permute, randn, residualAdd, slice, sub, Tensor, tensor,
   transpose,
 } from '../../ts/index';
-import { DEVICES, TOLERANCE, assertClose, describeDevice, freshSeed, poison } from '../helpers';
+import { DEVICES, TOLERANCE, assertClose, describeDevice, freshSeed, poisoned, AWKWARD_SHAPES } from '../helpers';
 import { binaryRef, concatRef, meanRef, permuteRef } from '../reference';
 
 const host = (t: Tensor) => t.dataSync() as Float32Array | Int32Array | Uint8Array;
 const list = (t: Tensor) => Array.from(t.dataSync());
 
-function poisoned(shape: readonly number[], dtype: DType, device: Device): Tensor {
-  const t = empty(shape, { dtype, device });
-  poison(t);
-  return t;
-}
-
-const SHAPES = [[197, 1], [197, 12], [197, 96], [197, 97], [197, 768], [3, 4099], [0, 96], [96], [2, 197, 96]];
+const SHAPES = AWKWARD_SHAPES;
 const BROADCASTS: [number[], number[]][] = [
   [[197, 96], [96]], [[2, 1, 97], [3, 1]], [[1], [197, 12]], [[197, 1], [1, 96]], [[2, 3, 197, 197], [197, 197]],
   [[3, 4099], [3, 1]], [[0, 96], [96]], [[197, 12], [0, 1, 12]], [[2, 197, 96], [2, 1, 96]],

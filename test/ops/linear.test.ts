@@ -2,16 +2,8 @@ import * as assert from 'node:assert/strict';
 import {
   ActivationSpec, Device, empty, FLOAT_DTYPES, FloatDType, linear, matmul, randn, slice, Tensor, tensor,
 } from '../../ts/index';
-import { DEVICES, TOLERANCE, assertClose, describeDevice, freshSeed, poison, relativeError } from '../helpers';
-import { ActivationParams, linearRef, matmulRef } from '../reference';
-
-const host = (t: Tensor) => t.dataSync() as Float32Array;
-
-function poisoned(shape: readonly number[], dtype: FloatDType, device: Device): Tensor {
-  const t = empty(shape, { dtype, device });
-  poison(t);
-  return t;
-}
+import { DEVICES, TOLERANCE, assertClose, describeDevice, freshSeed, relativeError, poisoned, host, ACTIVATION_VARIANTS, ActivationVariant } from '../helpers';
+import { linearRef, matmulRef } from '../reference';
 
 /** randn · scale in `dtype` (rounded on the device; the reference reads the rounded values back). */
 function input(shape: readonly number[], dtype: FloatDType, device: Device, seed: number, scale = 1): Tensor {
@@ -27,22 +19,9 @@ const LINEAR_CPU: [number[], number][] = [
 // On a GPU also long reductions in float16/bfloat16 (K = 4099, 2048) against the same bounds.
 const LINEAR_CUDA: [number[], number][] = [...LINEAR_CPU, [[197, 4099], 97], [[256, 2048], 512], [[4, 197, 768], 768]];
 
-interface Variant { label: string; spec: ActivationSpec; name: string; params: ActivationParams }
-const ACTIVATIONS: Variant[] = [
-  { label: 'none', spec: 'none', name: 'none', params: {} },
-  { label: 'relu', spec: 'relu', name: 'relu', params: {} },
-  { label: 'gelu', spec: 'gelu', name: 'gelu', params: {} },
-  { label: 'gelu_tanh', spec: 'gelu_tanh', name: 'gelu_tanh', params: {} },
-  { label: 'leaky_relu', spec: 'leaky_relu', name: 'leaky_relu', params: {} },
-  { label: 'leaky_relu slope 0.2', spec: { name: 'leaky_relu', slope: 0.2 }, name: 'leaky_relu', params: { slope: 0.2 } },
-  { label: 'squared_relu', spec: 'squared_relu', name: 'squared_relu', params: {} },
-  { label: 'smelu', spec: 'smelu', name: 'smelu', params: {} },
-  { label: 'smelu beta 0.5', spec: { name: 'smelu', beta: 0.5 }, name: 'smelu', params: { beta: 0.5 } },
-  { label: 'star_relu', spec: 'star_relu', name: 'star_relu', params: {} },
-  { label: 'star_relu scale 1.5 bias 0.25', spec: { name: 'star_relu', scale: 1.5, bias: 0.25 }, name: 'star_relu', params: { scale: 1.5, bias: 0.25 } },
-];
+const ACTIVATIONS = ACTIVATION_VARIANTS;
 
-interface LinearCase { act?: Variant; bias?: boolean; allowTF32?: boolean; tolerance?: number }
+interface LinearCase { act?: ActivationVariant; bias?: boolean; allowTF32?: boolean; tolerance?: number }
 
 /** linear(x, weight, bias) on x [..., K] → [..., N], weight ~ N(0, 1/K) so outputs are O(1). Returns the output values. */
 function checkLinear(device: Device, dtype: FloatDType, xShape: readonly number[], N: number, c: LinearCase = {}): Float32Array {

@@ -1,17 +1,9 @@
 import * as assert from 'node:assert/strict';
 import { Device, empty, FLOAT_DTYPES, FloatDType, layerNorm, randn, rmsNorm, Tensor, tensor } from '../../ts/index';
-import { DEVICES, TOLERANCE, assertClose, describeDevice, freshSeed, poison } from '../helpers';
+import { DEVICES, TOLERANCE, assertClose, describeDevice, freshSeed, poisoned, host, AWKWARD_SHAPES } from '../helpers';
 import { normRef } from '../reference';
 
-const host = (t: Tensor) => t.dataSync() as Float32Array;
-
-function poisoned(shape: readonly number[], dtype: FloatDType, device: Device): Tensor {
-  const t = empty(shape, { dtype, device });
-  poison(t);
-  return t;
-}
-
-const SHAPES = [[197, 1], [197, 12], [197, 96], [197, 97], [197, 768], [3, 4099], [0, 96], [96], [2, 197, 96]];
+const SHAPES = AWKWARD_SHAPES;
 
 interface Case { rms: boolean; weight: boolean; bias: boolean; eps?: number; offset?: number; strided?: boolean }
 

@@ -1,15 +1,7 @@
 import * as assert from 'node:assert/strict';
-import { Device, empty, FLOAT_DTYPES, FloatDType, patchEmbed, randn, Tensor, tensor } from '../../ts/index';
-import { DEVICES, TOLERANCE, assertClose, describeDevice, freshSeed, poison } from '../helpers';
+import { Device, empty, FLOAT_DTYPES, FloatDType, patchEmbed, randn, tensor } from '../../ts/index';
+import { DEVICES, TOLERANCE, assertClose, describeDevice, freshSeed, poisoned, host } from '../helpers';
 import { patchEmbedRef } from '../reference';
-
-const host = (t: Tensor) => t.dataSync() as Float32Array;
-
-function poisoned(shape: readonly number[], dtype: FloatDType, device: Device): Tensor {
-  const t = empty(shape, { dtype, device });
-  poison(t);
-  return t;
-}
 
 interface Case { B: number; C: number; H: number; W: number; P: number; E: number; bias?: boolean; strided?: boolean }
 
