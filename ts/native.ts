@@ -2,6 +2,19 @@
 // a .node file to load instead of the usual build output (CI uses it for the node-gyp build).
 import * as path from 'node:path';
 
+/** The block_sparse part of attention(): see AttentionParams in native/core/ops.h. */
+export interface BlockSparseArgs {
+  /** uint8 [1 or H, ceil(Nq / block), ceil(Nk / block)], or null. */
+  layout: NativeTensorArg | null;
+  block: number;
+  /** int32 [(1 or H) * ceil(Nq / tileM) + 1], or null. */
+  tileOffsets: NativeTensorArg | null;
+  /** int32, entries (key tile << 1) | partial. */
+  tileCols: NativeTensorArg | null;
+  tileM: number;
+  tileN: number;
+}
+
 /** A block of device or host memory owned by the addon. @internal */
 export interface NativeStorage {
   readonly bytes: number;
@@ -52,7 +65,12 @@ export interface NativeAddon {
   binary(out: T, a: T, b: T, op: number, alpha: number): void;
   mean(out: T, x: T, outer: number, n: number, inner: number): void;
   patchGather(out: T, images: T, patch: number): void;
-  attention(out: T, q: T, k: T, v: T, mask: Maybe, bias: Maybe, scale: number, causal: boolean): void;
+  attention(out: T, q: T, k: T, v: T, mask: Maybe, bias: Maybe, scale: number, causal: boolean, blockSparse?: BlockSparseArgs): void;
+  /** CSR attention; see SparseAttentionParams in native/core/ops.h for the schedule's records. */
+  sparseAttention(out: T, q: T, k: T, v: T, rowOffsets: T, colIndices: T, maskHeads: number, items: T, merges: T,
+    slots: number, scale: number): void;
+  /** [tileM, tileN] of the attention kernel serving dtype and head dim on device ([0, 0] on the CPU). */
+  attentionTileShape(device: string, dtype: string, headDim: number): [number, number];
   synchronize(device: string): void;
   cudaDeviceCount(): number;
   cudaMemory(device?: string): NativeCudaMemory;

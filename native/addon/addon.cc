@@ -227,6 +227,8 @@ class Addon : public Napi::Addon<Addon> {
                     InstanceMethod("mean", &Addon::Mean),
                     InstanceMethod("patchGather", &Addon::PatchGather),
                     InstanceMethod("attention", &Addon::Attention),
+                    InstanceMethod("sparseAttention", &Addon::SparseAttention),
+                    InstanceMethod("attentionTileShape", &Addon::AttentionTileShape),
                     InstanceMethod("synchronize", &Addon::Synchronize),
                     InstanceMethod("cudaDeviceCount", &Addon::CudaDeviceCount),
                     InstanceMethod("cudaMemory", &Addon::CudaMemory),
@@ -611,9 +613,9 @@ class Addon : public Napi::Addon<Addon> {
     return env.Undefined();
   }
 
-  // attention(out, q, k, v, mask|null, bias|null, scale, causal): q, k, v, out are [B, N, H, D]
-  // views with unit last stride; mask (uint8) and bias (float) are [B, H, Nq, Nk] views,
-  // stride 0 where broadcast.
+  // attention(out, q, k, v, mask|null, bias|null, scale, causal, blockSparse?): q, k, v, out
+  // are [B, N, H, D] views with unit last stride; mask (uint8) and bias (float) are
+  // [B, H, Nq, Nk] views, stride 0 where broadcast; blockSparse as block_sparse_args says.
   Napi::Value Attention(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const char* op = "attention";
@@ -658,8 +660,128 @@ class Addon : public Napi::Addon<Addon> {
     }
     p.scale = static_cast<float>(number_arg(env, info, 6, op, "scale"));
     p.causal = info[7].ToBoolean();
+    Arg layout, tile_offsets, tile_cols;
+    if (info.Length() > 8 && info[8].IsObject()) block_sparse_args(env, info[8].As<Napi::Object>(), out, p, layout, tile_offsets, tile_cols);
     guarded(env, op, [&] { backend.attention(p); return 0; });
     return env.Undefined();
+  }
+
+  // The block_sparse part of attention(): { layout: uint8 [LH, rows, cols] | null, block,
+  // tileOffsets: int32 | null, tileCols: int32 | null, tileM, tileN }. Sizes are checked
+  // here; the kernels clamp every offset and index they read from the lists, so forged
+  // contents cannot make them read outside q, k, v or the lists.
+  static void block_sparse_args(Napi::Env env, Napi::Object o, Arg& out, AttentionParams& p, Arg& layout, Arg& offsets, Arg& cols) {
+    const char* op = "attention";
+    auto integer = [&](const char* name) {
+      Napi::Value v = o.Get(name);
+      require(env, v.IsNumber(), op, std::string("block-sparse ") + name + " must be a number");
+      const double d = v.As<Napi::Number>().DoubleValue();
+      require(env, d >= 0 && d == std::floor(d) && d < 2147483648.0, op, std::string("block-sparse ") + name + " must be a non-negative integer");
+      return static_cast<int64_t>(d);
+    };
+    Napi::Value lv = o.Get("layout");
+    if (!lv.IsNull() && !lv.IsUndefined()) {
+      layout = tensor_arg(env, lv, op, "layout");
+      same_backend(env, op, {&out, &layout});
+      p.layout_block = integer("block");
+      require(env, p.layout_block >= 1, op, "layout block size must be positive");
+      p.layout_rows = (p.nq + p.layout_block - 1) / p.layout_block;
+      p.layout_cols = (p.nk + p.layout_block - 1) / p.layout_block;
+      const TensorView& l = layout.view;
+      require(env, l.dtype == DType::UInt8 && l.ndim == 3 && l.is_contiguous() && (l.shape[0] == 1 || l.shape[0] == p.heads) &&
+                       l.shape[1] == p.layout_rows && l.shape[2] == p.layout_cols,
+              op, "layout must be a contiguous uint8 [1 or H, ceil(Nq / block), ceil(Nk / block)] tensor");
+      p.layout = static_cast<const uint8_t*>(l.data);
+      p.layout_heads = l.shape[0];
+    }
+    Napi::Value ov = o.Get("tileOffsets"), cv = o.Get("tileCols");
+    if (!ov.IsNull() && !ov.IsUndefined()) {
+      offsets = tensor_arg(env, ov, op, "tileOffsets");
+      cols = tensor_arg(env, cv, op, "tileCols");
+      same_backend(env, op, {&out, &offsets, &cols});
+      p.tile_m = integer("tileM");
+      p.tile_n = integer("tileN");
+      require(env, p.tile_m >= 1 && p.tile_n >= 1, op, "tile sizes must be positive");
+      const int64_t m_tiles = (p.nq + p.tile_m - 1) / p.tile_m;
+      const TensorView &ot = offsets.view, &ct = cols.view;
+      require(env, ot.dtype == DType::Int32 && ct.dtype == DType::Int32 && ot.ndim == 1 && ct.ndim == 1 && ot.is_contiguous() && ct.is_contiguous(),
+              op, "tileOffsets and tileCols must be contiguous 1-D int32 tensors");
+      require(env, ot.shape[0] == m_tiles + 1 || ot.shape[0] == p.heads * m_tiles + 1, op,
+              "tileOffsets must hold (1 or H) * ceil(Nq / tileM) + 1 entries");
+      p.tile_heads = m_tiles == 0 ? 1 : (ot.shape[0] - 1) / m_tiles;
+      p.tile_offsets = static_cast<const int32_t*>(ot.data);
+      p.tile_cols = static_cast<const int32_t*>(ct.data);
+      p.tile_cols_count = ct.shape[0];
+    }
+  }
+
+  // sparseAttention(out, q, k, v, rowOffsets, colIndices, maskHeads, items, merges, slots, scale):
+  // q, k, v, out as attention(); the CSR mask and its schedule as SparseAttentionParams says,
+  // each an int32 contiguous 1-D tensor (items and merges may be empty).
+  Napi::Value SparseAttention(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const char* op = "sparseAttention";
+    Arg out = tensor_arg(env, info[0], op, "out"), q = tensor_arg(env, info[1], op, "q"), k = tensor_arg(env, info[2], op, "k"),
+        v = tensor_arg(env, info[3], op, "v"), offsets = tensor_arg(env, info[4], op, "rowOffsets"),
+        cols = tensor_arg(env, info[5], op, "colIndices"), items = tensor_arg(env, info[7], op, "items"),
+        merges = tensor_arg(env, info[8], op, "merges");
+    Backend& backend = same_backend(env, op, {&out, &q, &k, &v, &offsets, &cols, &items, &merges});
+    const TensorView &qv = q.view, &kv = k.view, &vv = v.view, &ov = out.view;
+    require(env, qv.ndim == 4 && kv.ndim == 4 && vv.ndim == 4 && ov.ndim == 4, op, "q, k, v and out must be [B, N, H, D]");
+    require(env, qv.strides[3] == 1 && kv.strides[3] == 1 && vv.strides[3] == 1 && ov.strides[3] == 1, op, "q, k, v and out need a unit stride along D");
+    require(env, is_float(qv.dtype) && kv.dtype == qv.dtype && vv.dtype == qv.dtype && ov.dtype == qv.dtype, op, "q, k, v and out must share one float dtype");
+    require(env, same_shape(qv, ov) && same_shape(kv, vv) && kv.shape[0] == qv.shape[0] && kv.shape[2] == qv.shape[2] && kv.shape[3] == qv.shape[3],
+            op, "shapes disagree: q and out [B, Nq, H, D], k and v [B, Nk, H, D]");
+    SparseAttentionParams p;
+    p.dtype = qv.dtype;
+    p.q = qv.data; p.k = kv.data; p.v = vv.data; p.out = ov.data;
+    p.batch = qv.shape[0]; p.nq = qv.shape[1]; p.heads = qv.shape[2]; p.head_dim = qv.shape[3]; p.nk = kv.shape[1];
+    for (int d = 0; d < 3; ++d) {
+      p.q_strides[d] = qv.strides[d]; p.k_strides[d] = kv.strides[d]; p.v_strides[d] = vv.strides[d]; p.out_strides[d] = ov.strides[d];
+    }
+    for (const Arg* a : {&offsets, &cols, &items, &merges}) {
+      require(env, a->view.dtype == DType::Int32 && a->view.ndim == 1 && a->view.is_contiguous(), op,
+              "rowOffsets, colIndices, items and merges must be contiguous 1-D int32 tensors");
+    }
+    const double mask_heads = number_arg(env, info, 6, op, "maskHeads");
+    require(env, mask_heads == 1 || mask_heads == static_cast<double>(p.heads), op, "maskHeads must be 1 or H");
+    p.mask_heads = static_cast<int64_t>(mask_heads);
+    require(env, offsets.view.shape[0] == p.mask_heads * p.nq + 1, op, "rowOffsets must hold maskHeads * Nq + 1 entries");
+    require(env, items.view.shape[0] % 4 == 0 && merges.view.shape[0] % 3 == 0, op, "items must hold 4 int32 a record and merges 3");
+    require(env, cols.view.shape[0] < 2147483648LL, op, "a mask holds at most 2^31 - 1 entries");
+    p.row_offsets = static_cast<const int32_t*>(offsets.view.data);
+    p.col_indices = static_cast<const int32_t*>(cols.view.data);
+    p.nnz = cols.view.shape[0];
+    p.items = static_cast<const int32_t*>(items.view.data);
+    p.num_items = items.view.shape[0] / 4;
+    p.merges = static_cast<const int32_t*>(merges.view.data);
+    p.num_merges = merges.view.shape[0] / 3;
+    const double slots = number_arg(env, info, 9, op, "slots");
+    require(env, slots >= 0 && slots == std::floor(slots) && slots < 2147483648.0, op, "slots must be a non-negative integer");
+    p.num_slots = static_cast<int64_t>(slots);
+    p.scale = static_cast<float>(number_arg(env, info, 10, op, "scale"));
+    guarded(env, op, [&] { backend.sparse_attention(p); return 0; });
+    return env.Undefined();
+  }
+
+  // attentionTileShape(device, dtype, headDim) -> [tileM, tileN] of the kernel serving them
+  // there ([0, 0] on the CPU, which needs no tile lists).
+  Napi::Value AttentionTileShape(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const char* op = "attentionTileShape";
+    const Device d = parse_device(env, info[0], op);
+    auto backend = backend_for(env, d, op);
+    DType dtype = DType::Float32;
+    require(env, info.Length() > 1 && info[1].IsString() && dtype_from_name(info[1].As<Napi::String>().Utf8Value(), &dtype) && is_float(dtype),
+            op, "dtype must be a float dtype name");
+    const double head_dim = number_arg(env, info, 2, op, "headDim");
+    require(env, head_dim >= 1 && head_dim <= 256 && head_dim == std::floor(head_dim), op, "headDim must be an integer in [1, 256]");
+    int64_t tm = 0, tn = 0;
+    guarded(env, op, [&] { backend->attention_tile_shape(dtype, static_cast<int64_t>(head_dim), &tm, &tn); return 0; });
+    Napi::Array a = Napi::Array::New(env, 2);
+    a.Set(0u, static_cast<double>(tm));
+    a.Set(1u, static_cast<double>(tn));
+    return a;
   }
 
   // synchronize(device)

@@ -42,6 +42,10 @@ class Backend : public std::enable_shared_from_this<Backend> {
   virtual void mean(const MeanParams& p) = 0;
   virtual void patch_gather(const PatchGatherParams& p) = 0;
   virtual void attention(const AttentionParams& p) = 0;
+  virtual void sparse_attention(const SparseAttentionParams& p) = 0;
+  // The [tile_m, tile_n] tiling of the attention kernel that serves this dtype and head dim
+  // (what AttentionParams' tile lists are built for); the CPU backend's is [1, 1].
+  virtual void attention_tile_shape(DType dtype, int64_t head_dim, int64_t* tile_m, int64_t* tile_n) = 0;
 };
 
 // A block of memory on one backend's device, freed once: by release() or on destruction.

@@ -120,6 +120,59 @@ struct AttentionParams {
   const void* bias = nullptr;
   DType bias_dtype = DType::Float32;
   int64_t bias_strides[4] = {};  // along B, H, Nq, Nk
+
+  // Block layout (the block_sparse mechanism), or null: key j is allowed for query i only when
+  //   layout[(hl * layout_rows + i / layout_block) * layout_cols + j / layout_block] != 0,
+  // hl = h when layout_heads == heads, 0 when layout_heads == 1 (one layout for every head).
+  // layout_rows = ceil(nq / layout_block), layout_cols = ceil(nk / layout_block).
+  const uint8_t* layout = nullptr;
+  int64_t layout_heads = 1, layout_block = 0, layout_rows = 0, layout_cols = 0;
+  // Tile lists, or null: the key tiles worth visiting at a kernel's [tile_m, tile_n] tiling
+  // (attention_tile_shape()); the CUDA backend needs them whenever `layout` is set, and uses
+  // them to skip tiles of a sparse element mask too. Query tile t of list head hl
+  // (tile_heads: 1 or heads, as layout_heads) visits the key tiles
+  //   tile_cols[tile_offsets[hl * m_tiles + t] .. tile_offsets[hl * m_tiles + t + 1]),
+  // m_tiles = ceil(nq / tile_m), ascending, each entry (key tile index << 1) | partial:
+  // partial = 1 when the layout leaves some of that tile's (i, j) off, so the kernel must
+  // test the layout per element there; 0 when the layout allows the whole tile (or there is
+  // no layout). Every (i, j) allowed by layout and mask must lie in a listed tile.
+  const int32_t* tile_offsets = nullptr;
+  const int32_t* tile_cols = nullptr;
+  int64_t tile_cols_count = 0;  // entries in tile_cols
+  int64_t tile_heads = 1, tile_m = 0, tile_n = 0;
+};
+
+// Attention over a CSR mask (the sparse mechanism): for each batch b, head h and query i,
+//   out[b, i, h, :] = sum_{j in row(h, i)} p_ij v[b, j, h, :],
+//   p_ij = softmax over j in row(h, i) of scale * q[b, i, h, :] . k[b, j, h, :],
+// row(h, i) = col_indices[row_offsets[r] .. row_offsets[r + 1]), r = hm * nq + i with
+// hm = h when mask_heads == heads and 0 when mask_heads == 1 (one mask for every head).
+// Column indices are in [0, nk) and ascending within a row. A row without entries gives
+// zeros. q, k, v, out as in AttentionParams (views [B, N, H, D], unit stride along D).
+//
+// The work schedule (how the CUDA kernel balances rows of very different lengths; the CPU
+// ignores it): `items` holds num_items records of 4 int32 {r, begin, end, slot}, sorted
+// longest first: CSR entries [begin, end) of mask row r. slot < 0: the item is the whole row
+// and writes out; otherwise it writes a partial result (row max, row sum, unnormalized
+// output) into partial slot `slot` of num_slots, and `merges` holds num_merges records of 3
+// int32 {r, first_slot, slot_count} that combine a split row's consecutive slots into out.
+struct SparseAttentionParams {
+  DType dtype = DType::Float32;  // of q, k, v and out
+  const void* q = nullptr;
+  const void* k = nullptr;
+  const void* v = nullptr;
+  void* out = nullptr;
+  int64_t batch = 0, heads = 0, nq = 0, nk = 0, head_dim = 0;
+  int64_t q_strides[3] = {}, k_strides[3] = {}, v_strides[3] = {}, out_strides[3] = {};  // along B, N, H
+  float scale = 1.f;
+  int64_t mask_heads = 1;
+  const int32_t* row_offsets = nullptr;  // [mask_heads * nq + 1]
+  const int32_t* col_indices = nullptr;  // [nnz]
+  int64_t nnz = 0;
+  const int32_t* items = nullptr;
+  int64_t num_items = 0;
+  const int32_t* merges = nullptr;
+  int64_t num_merges = 0, num_slots = 0;
 };
 
 }  // namespace nf

@@ -283,6 +283,15 @@ class CpuBackend final : public Backend {
           }
         }
   }
+
+  void sparse_attention(const SparseAttentionParams&) override {
+    throw Error(ErrorCode::InvalidArg, "sparseAttention: not implemented on the CPU yet");  // TODO(sparse): CPU CSR kernel
+  }
+
+  void attention_tile_shape(DType, int64_t, int64_t* tile_m, int64_t* tile_n) override {
+    *tile_m = 0;  // the CPU kernels test the layout per element and need no tile lists
+    *tile_n = 0;
+  }
 };
 
 }  // namespace

@@ -154,6 +154,17 @@ void CudaBackend::attention(const AttentionParams& p) {
   launch_attention(p, workspace.data(), sm_count_, stream_);
 }
 
+void CudaBackend::sparse_attention(const SparseAttentionParams& p) {
+  activate();
+  // Partial results of split rows: stream-ordered like the dense workspace.
+  Buffer workspace(shared_from_this(), sparse_attention_workspace_bytes(p));
+  launch_sparse_attention(p, workspace.data(), stream_);
+}
+
+void CudaBackend::attention_tile_shape(DType dtype, int64_t head_dim, int64_t* tile_m, int64_t* tile_n) {
+  attention_tile_shape_for(dtype, head_dim, tile_m, tile_n);
+}
+
 }  // namespace nf::cuda
 
 std::shared_ptr<nf::Backend> nf::make_cuda_backend(int device) { return std::make_shared<cuda::CudaBackend>(device); }

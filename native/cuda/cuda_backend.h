@@ -55,6 +55,8 @@ class CudaBackend final : public Backend {
   void mean(const MeanParams& p) override;
   void patch_gather(const PatchGatherParams& p) override;
   void attention(const AttentionParams& p) override;
+  void sparse_attention(const SparseAttentionParams& p) override;
+  void attention_tile_shape(DType dtype, int64_t head_dim, int64_t* tile_m, int64_t* tile_n) override;
 
   cudaStream_t stream() const { return stream_; }
   MemoryStats memory() const;

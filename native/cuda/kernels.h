@@ -29,5 +29,12 @@ void launch_patch_gather(const PatchGatherParams& p, cudaStream_t stream);
 // null when that is 0) holds the partial results of such a split.
 size_t attention_workspace_bytes(const AttentionParams& p, int sm_count);
 void launch_attention(const AttentionParams& p, void* workspace, int sm_count, cudaStream_t stream);
+// The [tile_m, tile_n] tiling launch_attention uses for this dtype and head dim: what the
+// block-sparse tile lists of AttentionParams must be built for.
+void attention_tile_shape_for(DType dtype, int64_t head_dim, int64_t* tile_m, int64_t* tile_n);
+// attention_sparse.cu: the fused CSR attention kernel; `workspace` holds the partial results
+// of split rows (sparse_attention_workspace_bytes(p) bytes, or null when that is 0).
+size_t sparse_attention_workspace_bytes(const SparseAttentionParams& p);
+void launch_sparse_attention(const SparseAttentionParams& p, void* workspace, cudaStream_t stream);
 
 }  // namespace nf::cuda
