@@ -7,6 +7,8 @@ export { backends, cuda } from './cuda';
 export type { CudaMemory, CudaDeviceInfo } from './cuda';
 export { attention, splitQkv, registerAttention, attentionMechanisms } from './attention';
 export type { AttentionOptions, AttentionMechanism, AttentionInputs } from './attention';
+export { patterns } from './attention';
+export type { Pattern, PatternLike, ProbabilityMatrix } from './attention';
 export { readSafetensors, parseSafetensors, saveSafetensors, serializeSafetensors, entryToTensor, entryValues } from './io/safetensors';
 export type { SafetensorsFile, SafetensorsEntry, SafetensorsDType } from './io/safetensors';
 export * from './ops';
