@@ -127,6 +127,12 @@ struct KernelParams {
   int bh;                          // batch * heads
   float* ws_o;                     // [splits][bh][nq][d] partial outputs, or null (no split)
   float* ws_ml;                    // [splits][bh][nq][2] row max (log2 units), row sum
+  // Block sparsity (AttentionParams' tile lists and layout), or nulls.
+  const int32_t* tile_offsets;
+  const int32_t* tile_cols;
+  int tile_cols_count, tile_heads;
+  const uint8_t* layout;
+  int layout_heads, layout_shift, layout_rows, layout_cols;  // layout_shift = log2(block)
 };
 
 struct CombineParams {
@@ -225,10 +231,16 @@ __device__ __forceinline__ float load_bias(const void* bias, int dtype, int64_t 
 // disallowed. Everything but (b, h, row, col) is read from the kernel parameters (constant
 // bank), so the masked path holds no extra registers across the key loop. Rows >= nq (never
 // stored) read no mask or bias.
-__device__ __forceinline__ float masked_score(const KernelParams& p, int b, int h, float s, int row, int col) {
+__device__ __forceinline__ bool layout_allows(const KernelParams& p, int h, int64_t row, int64_t col) {
+  const int64_t hl = p.layout_heads == 1 ? 0 : h;
+  return p.layout[(hl * p.layout_rows + (row >> p.layout_shift)) * p.layout_cols + (col >> p.layout_shift)] != 0;
+}
+
+__device__ __forceinline__ float masked_score(const KernelParams& p, int b, int h, float s, int row, int col, bool partial) {
   bool ok = col < p.nk && !(p.causal && col > row);
   if (ok && row < p.nq) {
-    if (p.mask != nullptr) {
+    if (partial) ok = layout_allows(p, h, row, col);
+    if (ok && p.mask != nullptr) {
       ok = p.mask[b * p.mask_s[0] + h * p.mask_s[1] + row * p.mask_s[2] + col * p.mask_s[3]] != 0;
     }
     if (ok && p.bias != nullptr) {
@@ -337,11 +349,27 @@ __device__ __forceinline__ void store_tile(T* g, int64_t row_stride, const T* s,
   }
 }
 
-// Which query tile, (b, h) and key-tile range a block takes. Causal grids run the query
-// tiles last-first: those have the most keys, so the long blocks start first.
+// Which query tile, (b, h) and key tiles a block takes: positions [t_begin, t_end) of its
+// tile list (block sparse), or key tiles [t_begin, t_end) themselves. Causal grids run the
+// query tiles last-first: those have the most keys, so the long blocks start first.
 struct BlockWork {
   int b, h, bh, m0, rows_valid, t_begin, t_end;
 };
+
+// The key tile at position idx of the block's walk, and whether the layout must be tested
+// per element there. A list entry outside [0, key tiles) becomes the first tile past nk,
+// which loads nothing and allows nothing.
+template <int kBN>
+__device__ __forceinline__ int key_tile(const KernelParams& p, int idx, bool* partial) {
+  if (p.tile_cols == nullptr) {
+    *partial = false;
+    return idx;
+  }
+  const int e = p.tile_cols[idx];
+  *partial = (e & 1) != 0 && p.layout != nullptr;
+  const unsigned t = static_cast<unsigned>(e) >> 1, n_tiles = static_cast<unsigned>((p.nk + kBN - 1) / kBN);
+  return static_cast<int>(t < n_tiles ? t : n_tiles);
+}
 template <int kBM, int kBN>
 __device__ __forceinline__ BlockWork block_work(const KernelParams& p) {
   BlockWork w;
@@ -354,6 +382,15 @@ __device__ __forceinline__ BlockWork block_work(const KernelParams& p) {
   w.rows_valid = min(kBM, p.nq - w.m0);
   // Causal: row i sees keys j <= i, so the tile's last valid row bounds the keys.
   const int n_end = p.causal ? min(p.nk, min(p.nq, w.m0 + kBM)) : p.nk;
+  if (p.tile_offsets != nullptr) {
+    // Block sparse (never split): this query tile's list, clamped into tile_cols; causal
+    // drops the tail of tiles that start past the tile's last row.
+    const int64_t o = static_cast<int64_t>(p.tile_heads == 1 ? 0 : w.h) * p.m_tiles + m_tile;
+    w.t_begin = min(max(p.tile_offsets[o], 0), p.tile_cols_count);
+    w.t_end = min(max(p.tile_offsets[o + 1], w.t_begin), p.tile_cols_count);
+    while (w.t_end > w.t_begin && static_cast<int64_t>(static_cast<unsigned>(p.tile_cols[w.t_end - 1]) >> 1) * kBN >= n_end) --w.t_end;
+    return w;
+  }
   const int t_total = (n_end + kBN - 1) / kBN;
   w.t_begin = static_cast<int>(blockIdx.z) * p.tiles_per_split;
   w.t_end = min(t_total, w.t_begin + p.tiles_per_split);
@@ -385,9 +422,10 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_tc_ker
   const T* gk = static_cast<const T*>(p.k) + w.b * p.k_s[0] + w.h * p.k_s[2];
   const T* gv = static_cast<const T*>(p.v) + w.b * p.v_s[0] + w.h * p.v_s[2];
 
-  // K and V of tile t into ring stage `stage`.
-  auto load_kv = [&](int t, int stage) {
-    const int n0 = t * kBN;
+  // K and V of the key tile at walk position idx into ring stage `stage`.
+  auto load_kv = [&](int idx, int stage) {
+    bool partial;
+    const int n0 = key_tile<kBN>(p, idx, &partial) * kBN;
     T* k_dst = sK + 2 * stage * kTileElems;
     load_tile<T, kBN, kD, kThreads, Layout>(k_dst, gk + n0 * p.k_s[1], p.k_s[1], p.nk - n0, d, p.vec_k, tid);
     load_tile<T, kBN, kD, kThreads, Layout>(k_dst + kTileElems, gv + n0 * p.v_s[1], p.v_s[1], p.nk - n0, d, p.vec_v, tid);
@@ -400,7 +438,8 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_tc_ker
   load_tile<T, kBM, kD, kThreads, Layout>(sQ, gq, p.q_s[1], w.rows_valid, d, p.vec_q, tid);
   if constexpr (kStages == 1) {
     if (w.t_begin < w.t_end) {
-      const int n0 = w.t_begin * kBN;
+      bool partial;
+      const int n0 = key_tile<kBN>(p, w.t_begin, &partial) * kBN;
       load_tile<T, kBN, kD, kThreads, Layout>(sK, gk + n0 * p.k_s[1], p.k_s[1], p.nk - n0, d, p.vec_k, tid);
     }
     cp_async_commit();
@@ -435,7 +474,8 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_tc_ker
 
   int stage = 0;  // (t - t_begin) % kStages
   for (int t = w.t_begin; t < w.t_end; ++t) {
-    const int n0 = t * kBN;
+    bool partial;  // the block layout must be tested per element in this tile
+    const int n0 = key_tile<kBN>(p, t, &partial) * kBN;
     if constexpr (kStages == 1) {
       cp_async_wait_all();  // K[t] (and Q)
       __syncthreads();      // ... for everyone; and every warp is done with V[t - 1]
@@ -473,11 +513,10 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_tc_ker
       }
     }
 
-    // Disallowed scores become -inf. Without mask and bias, only a tile that crosses nk or the
-    // causal diagonal needs a per-element test: key col is allowed for row iff
-    // col < min(nk, causal ? row + 1 : nk); and with a positive scale the raw dot products
-    // stay unscaled, the scale folding into the exponent's FFMA below (sc). Otherwise the
-    // scores are scaled to log2 units here and sc = 1.
+    // Disallowed scores become -inf. Without mask, bias and layout, only the boundary test
+    // below runs, and with a positive scale the raw dot products stay unscaled, the scale
+    // folding into the exponent's FFMA (sc). Otherwise the scores are scaled to log2 units
+    // here and sc = 1.
     const bool prescale = kMaskBias || !(p.scale_log2 > 0.f);
     const float sc = prescale ? 1.f : p.scale_log2;
     if (prescale) {
@@ -488,34 +527,9 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_tc_ker
 #pragma unroll
           for (int e = 0; e < 4; ++e) acc_s[mi][j][e] *= p.scale_log2;
     }
-    if constexpr (kMaskBias) {
-      // Branch-free: every load is in bounds (row and column clamped; clamped entries are
-      // disallowed or belong to rows that are never stored), the tests are selects. The row
-      // index goes through an opaque move so that the per-row offsets are recomputed here
-      // instead of being hoisted out of the key loop, where they would hold ~30 registers.
-#pragma unroll
-      for (int mi = 0; mi < kMT; ++mi)
-#pragma unroll
-        for (int hh = 0; hh < 2; ++hh) {
-          const int row = opaque(w.m0 + warp_row0 + mi * 16 + g + 8 * hh);
-          const int lim = (p.causal ? min(p.nk, row + 1) : p.nk) - n0 - 2 * t4;
-          const int64_t row_c = min(row, p.nq - 1);
-          const int col0 = n0 + 2 * t4;
-#pragma unroll
-          for (int j = 0; j < kNT; ++j)
-#pragma unroll
-            for (int e = 0; e < 2; ++e) {
-              const int64_t col_c = min(col0 + 8 * j + e, p.nk - 1);
-              bool ok = 8 * j + e < lim;
-              float v = acc_s[mi][j][2 * hh + e];
-              if (p.mask != nullptr) ok = ok && p.mask[w.b * p.mask_s[0] + w.h * p.mask_s[1] + row_c * p.mask_s[2] + col_c * p.mask_s[3]] != 0;
-              if (p.bias != nullptr) {
-                v = fmaf(load_bias(p.bias, p.bias_dtype, w.b * p.bias_s[0] + w.h * p.bias_s[1] + row_c * p.bias_s[2] + col_c * p.bias_s[3]), kLog2e, v);
-              }
-              acc_s[mi][j][2 * hh + e] = ok ? v : -INFINITY;
-            }
-        }
-    } else if (n0 + kBN > p.nk || (p.causal && n0 + kBN - 1 > w.m0)) {
+    // A tile that crosses nk or the causal diagonal needs the boundary test: key col is
+    // allowed for row iff col < min(nk, causal ? row + 1 : nk).
+    auto mask_boundary = [&] {
 #pragma unroll
       for (int mi = 0; mi < kMT; ++mi)
 #pragma unroll
@@ -529,6 +543,43 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_tc_ker
               if (8 * j + e >= lim) acc_s[mi][j][2 * hh + e] = -INFINITY;
             }
         }
+    };
+    const bool boundary = n0 + kBN > p.nk || (p.causal && n0 + kBN - 1 > w.m0);
+    if constexpr (kMaskBias) {
+      if (p.mask != nullptr || p.bias != nullptr || partial) {
+        // Per element, branch-free: every load is in bounds (row and column clamped; clamped
+        // entries are disallowed or belong to rows that are never stored), the tests are
+        // selects. The row index goes through an opaque move so that the per-row offsets are
+        // recomputed here instead of being hoisted out of the key loop, where they would hold
+        // ~30 registers.
+#pragma unroll
+        for (int mi = 0; mi < kMT; ++mi)
+#pragma unroll
+          for (int hh = 0; hh < 2; ++hh) {
+            const int row = opaque(w.m0 + warp_row0 + mi * 16 + g + 8 * hh);
+            const int lim = (p.causal ? min(p.nk, row + 1) : p.nk) - n0 - 2 * t4;
+            const int64_t row_c = min(row, p.nq - 1);
+            const int col0 = n0 + 2 * t4;
+#pragma unroll
+            for (int j = 0; j < kNT; ++j)
+#pragma unroll
+              for (int e = 0; e < 2; ++e) {
+                const int64_t col_c = min(col0 + 8 * j + e, p.nk - 1);
+                bool ok = 8 * j + e < lim;
+                float v = acc_s[mi][j][2 * hh + e];
+                if (partial) ok = ok && layout_allows(p, w.h, row_c, col_c);
+                if (p.mask != nullptr) ok = ok && p.mask[w.b * p.mask_s[0] + w.h * p.mask_s[1] + row_c * p.mask_s[2] + col_c * p.mask_s[3]] != 0;
+                if (p.bias != nullptr) {
+                  v = fmaf(load_bias(p.bias, p.bias_dtype, w.b * p.bias_s[0] + w.h * p.bias_s[1] + row_c * p.bias_s[2] + col_c * p.bias_s[3]), kLog2e, v);
+                }
+                acc_s[mi][j][2 * hh + e] = ok ? v : -INFINITY;
+              }
+          }
+      } else if (boundary) {
+        mask_boundary();
+      }
+    } else if (boundary) {
+      mask_boundary();
     }
 
     // Online softmax: each row lives in the 4 lanes of one quad.
@@ -580,7 +631,8 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_tc_ker
       cp_async_wait_all();  // V[t]
       __syncthreads();      // ... for everyone; and every warp is done with K[t]
       if (t + 1 < w.t_end) {
-        const int n1 = n0 + kBN;
+        bool next_partial;
+        const int n1 = key_tile<kBN>(p, t + 1, &next_partial) * kBN;
         load_tile<T, kBN, kD, kThreads, Layout>(sK, gk + n1 * p.k_s[1], p.k_s[1], p.nk - n1, d, p.vec_k, tid);
       }
       cp_async_commit();
@@ -695,7 +747,8 @@ __global__ void __launch_bounds__(Tr::kThreads, 1) attention_simt_kernel(const _
   }
 
   for (int t = w.t_begin; t < w.t_end; ++t) {
-    const int n0 = t * kBN;
+    bool partial;  // the block layout must be tested per element in this tile
+    const int n0 = key_tile<kBN>(p, t, &partial) * kBN;
     load_tile<float, kBN, kD, kThreads, Layout>(sK, gk + n0 * p.k_s[1], p.k_s[1], p.nk - n0, d, p.vec_k, tid);
     load_tile<float, kBN, kD, kThreads, Layout>(sV, gv + n0 * p.v_s[1], p.v_s[1], p.nk - n0, d, p.vec_v, tid);
     cp_async_commit();
@@ -725,14 +778,14 @@ __global__ void __launch_bounds__(Tr::kThreads, 1) attention_simt_kernel(const _
         }
     }
 
-    const bool plain = !has_mask_or_bias && n0 + kBN <= p.nk && !(p.causal && n0 + kBN - 1 > w.m0);
+    const bool plain = !has_mask_or_bias && !partial && n0 + kBN <= p.nk && !(p.causal && n0 + kBN - 1 > w.m0);
 #pragma unroll
     for (int i = 0; i < kTM; ++i) {
       const int row = w.m0 + ty + 16 * i;
 #pragma unroll
       for (int j = 0; j < kTN; ++j) {
         s[i][j] *= p.scale_log2;
-        if (!plain) s[i][j] = masked_score(p, w.b, w.h, s[i][j], row, n0 + tx + 16 * j);
+        if (!plain) s[i][j] = masked_score(p, w.b, w.h, s[i][j], row, n0 + tx + 16 * j, partial);
       }
     }
 
@@ -888,7 +941,7 @@ Split choose_split(const AttentionParams& p, int bm, int bn, int sm_count) {
   Split s;
   const int64_t n_tiles = (p.nk + bn - 1) / bn;
   s.tiles_per_split = static_cast<int>(std::max<int64_t>(n_tiles, 1));
-  if (sm_count <= 0 || n_tiles < 4) return s;
+  if (sm_count <= 0 || n_tiles < 4 || p.tile_offsets != nullptr) return s;  // tile lists: never split
   const int64_t blocks = (p.nq + bm - 1) / bm * p.batch * p.heads;
   const int64_t target = 2 * static_cast<int64_t>(sm_count);
   if (blocks <= 0 || blocks >= target) return s;
@@ -922,6 +975,17 @@ int vec_shift(const void* ptr, const int64_t* strides, int64_t batch, int64_t n,
 }
 
 }  // namespace
+
+void attention_tile_shape_for(DType dtype, int64_t head_dim, int64_t* tile_m, int64_t* tile_n) {
+  AttentionParams p;
+  p.dtype = dtype;
+  p.head_dim = head_dim;
+  dispatch_kernel(p, [&](auto, auto traits) {
+    using Tr = decltype(traits);
+    *tile_m = Tr::kBM;
+    *tile_n = Tr::kBN;
+  });
+}
 
 size_t attention_workspace_bytes(const AttentionParams& p, int sm_count) {
   if (p.batch <= 0 || p.heads <= 0 || p.nq <= 0 || p.nk <= 0 || p.head_dim <= 0 || p.head_dim > 256) return 0;
@@ -975,10 +1039,34 @@ void launch_attention(const AttentionParams& p, void* workspace, int sm_count, c
   kp.vec_v = vec_shift(p.v, p.v_strides, p.batch, p.nk, p.heads, d, elem);
   kp.vec_o = vec_shift(p.out, p.out_strides, p.batch, p.nq, p.heads, d, elem);
   kp.bh = static_cast<int>(p.batch * p.heads);
+  if (p.layout != nullptr) {
+    if (p.tile_offsets == nullptr) throw_invalid("attention: a block layout needs tile lists (attentionTileShape)");
+    const int64_t bs = p.layout_block;
+    if (bs < 1 || (bs & (bs - 1)) != 0 || bs > (int64_t{1} << 30)) throw_invalid("attention: the layout's block size must be a power of two");
+    if (p.layout_heads != 1 && p.layout_heads != p.heads) throw_invalid("attention: layout heads must be 1 or H");
+    if (p.layout_rows != (p.nq + bs - 1) / bs || p.layout_cols != (p.nk + bs - 1) / bs) throw_invalid("attention: layout size does not match Nq, Nk");
+    kp.layout = p.layout;
+    kp.layout_heads = static_cast<int>(p.layout_heads);
+    kp.layout_shift = ilog2(static_cast<int>(bs));
+    kp.layout_rows = static_cast<int>(p.layout_rows);
+    kp.layout_cols = static_cast<int>(p.layout_cols);
+  }
+  if (p.tile_offsets != nullptr) {
+    if (p.tile_cols_count > INT_MAX) throw_invalid("attention: tile lists over 2^31 entries");
+    if (p.tile_heads != 1 && p.tile_heads != p.heads) throw_invalid("attention: tile lists must be for 1 or H heads");
+    kp.tile_offsets = p.tile_offsets;
+    kp.tile_cols = p.tile_cols;
+    kp.tile_cols_count = static_cast<int>(p.tile_cols_count);
+    kp.tile_heads = static_cast<int>(p.tile_heads);
+  }
 
   dispatch_kernel(p, [&](auto tag, auto traits) {
     using T = decltype(tag);
     using Tr = decltype(traits);
+    if (p.tile_offsets != nullptr && (p.tile_m != Tr::kBM || p.tile_n != Tr::kBN)) {
+      throw_invalid("attention: tile lists were built for [" + std::to_string(p.tile_m) + ", " + std::to_string(p.tile_n) +
+                    "] tiles, the kernel uses [" + std::to_string(Tr::kBM) + ", " + std::to_string(Tr::kBN) + "]");
+    }
     Split split = choose_split(p, Tr::kBM, Tr::kBN, sm_count);
     if (workspace == nullptr) split = Split{1, static_cast<int>(std::max<int64_t>((p.nk + Tr::kBN - 1) / Tr::kBN, 1))};
     const int64_t m_tiles = (p.nq + Tr::kBM - 1) / Tr::kBM;
@@ -1000,7 +1088,7 @@ void launch_attention(const AttentionParams& p, void* workspace, int sm_count, c
       attention_simt_kernel<Tr><<<grid, Tr::kThreads, smem, stream>>>(kp);
       NF_CHECK_LAUNCH("attention_simt_kernel");
     } else {
-      auto kernel = (p.mask != nullptr || p.bias != nullptr) ? attention_tc_kernel<T, Tr, true>
+      auto kernel = (p.mask != nullptr || p.bias != nullptr || p.layout != nullptr) ? attention_tc_kernel<T, Tr, true>
                                                              : attention_tc_kernel<T, Tr, false>;
       if (smem > 48 * 1024) {
         NF_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));

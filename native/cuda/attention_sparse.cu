@@ -1,0 +1,424 @@
+// Fused attention over a CSR mask (the `sparse` mechanism); the exact semantics are
+// SparseAttentionParams' comment in ../core/ops.h. One pass per query row: the scores of the
+// row's nonzero keys, the online softmax and the V accumulation, nothing written to memory
+// but the output.
+//
+// sparse_attention_kernel: one warp per work unit = (schedule item, batch b, head group).
+// An item is a run of one mask row's CSR entries (a whole row, or a piece of a long row: the
+// schedule cuts rows longer than a segment into pieces so that a dense row does not leave
+// one warp running long after the others). The warp's 32 lanes are laid out as
+//   lane = (slot * kHeads + head) * kDimLanes + dim_lane,
+// kDimLanes lanes sharing one head's D (kDimChunk dims each: a score is their partial dot
+// products summed with shuffles), `heads` heads of the group side by side, and the rest as
+// `slots` that take every slots-th entry of the run. When one mask serves every head, the
+// heads of a group read the same column indices and their K and V rows sit side by side in
+// memory ([B, N, H, D]), so one column index brings in one contiguous run of H * D values:
+// the mask is read once per (row, batch), not once per head. With per-head masks each unit
+// is one head. Each lane keeps its own running max, sum and output over the entries it
+// sees, four entries at a time (their loads in flight together); at the end the slots of a
+// head are merged with shuffles. A unit writes out, or (a piece of a split row) its partial
+// max/sum/output to the workspace, which sparse_merge_kernel combines, one warp per (split
+// row, batch, head).
+//
+// Every index read from the mask and the schedule is clamped or skipped when out of range,
+// so forged lists cannot make a kernel read outside q, k, v or the lists themselves.
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <type_traits>
+
+#include "check.h"
+#include "dtype_traits.cuh"
+#include "kernels.h"
+
+namespace nf::cuda {
+namespace {
+
+constexpr float kLog2e = 1.4426950408889634f;
+constexpr int kWarpsPerBlock = 4;
+constexpr int kChunk = 4;  // entries a lane has in flight at once
+
+struct SparseKernelParams {
+  const void* q;
+  const void* k;
+  const void* v;
+  void* out;
+  int batch, heads, nq, nk, d;
+  int64_t q_s[3], k_s[3], v_s[3], o_s[3];  // along B, N, H, in elements
+  float scale_log2;                        // scale * log2(e)
+  int mask_heads;
+  int mask_rows;  // mask_heads * nq
+  const int32_t* row_offsets;
+  const int32_t* col_indices;
+  int nnz;
+  const int32_t* items;
+  int num_items;
+  int heads_per_group;  // heads in one unit: a power of two, 1 for per-head masks
+  int head_groups;      // ceil(heads / heads_per_group)
+  int slots;            // 32 / (heads_per_group * kDimLanes)
+  int num_slots;        // partial slots in the workspace
+  float* ws_o;          // [num_slots][batch][heads][d]
+  float* ws_ml;         // [num_slots][batch][heads][2]: row max (log2 units), row sum
+};
+
+struct MergeParams {
+  void* out;
+  int batch, heads, nq, d;
+  int64_t o_s[3];
+  int mask_heads, mask_rows;
+  const int32_t* merges;
+  int num_merges, num_slots;
+  const float* ws_o;
+  const float* ws_ml;
+};
+
+// 2^x; ex2.approx of -inf is +0.
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
+template <int kBytes> struct VecType;
+template <> struct VecType<16> { using type = uint4; };
+template <> struct VecType<8> { using type = uint2; };
+template <> struct VecType<4> { using type = uint32_t; };
+template <> struct VecType<2> { using type = uint16_t; };
+
+// x[c] = p[c] for c < valid, 0 beyond, kVec elements per access. The host picks kVec so
+// that it divides d and keeps every access aligned; valid is then a multiple of kVec.
+constexpr int kDimChunk = 8;  // dims per lane: 16 bytes of a 16-bit row, 32 of a float32 one
+
+// x[c] = p[c] for c < valid, 0 beyond, kVec elements per access, kept in storage precision
+// (two 16-bit values a register) until used. The host picks kVec so that it divides d and
+// keeps every access aligned; valid is then a multiple of kVec (or <= 0).
+template <typename T, int kVec>
+__device__ __forceinline__ void load_chunk(const T* p, int valid, T (&x)[kDimChunk]) {
+  using V = typename VecType<kVec * sizeof(T)>::type;
+#pragma unroll
+  for (int c = 0; c < kDimChunk; c += kVec) {
+    if (c < valid) {
+      *reinterpret_cast<V*>(x + c) = *reinterpret_cast<const V*>(p + c);
+    } else {
+#pragma unroll
+      for (int i = 0; i < kVec; ++i) x[c + i] = from_float<T>(0.f);
+    }
+  }
+}
+
+template <typename T, int kVec>
+__device__ __forceinline__ void store_chunk(T* p, int valid, const float (&x)[kDimChunk]) {
+  using V = typename VecType<kVec * sizeof(T)>::type;
+#pragma unroll
+  for (int c = 0; c < kDimChunk; c += kVec) {
+    if (c < valid) {
+      T e[kVec];
+#pragma unroll
+      for (int i = 0; i < kVec; ++i) e[i] = from_float<T>(x[c + i]);
+      *reinterpret_cast<V*>(p + c) = *reinterpret_cast<const V*>(e);
+    }
+  }
+}
+
+template <typename T, int kDimLanes, int kVec>
+__global__ void __launch_bounds__(32 * kWarpsPerBlock) sparse_attention_kernel(const __grid_constant__ SparseKernelParams p) {
+  const int lane = threadIdx.x & 31;
+  const int64_t unit = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5);
+  // Units: items fastest, so the warps of a block (and neighbouring blocks) take
+  // neighbouring rows of one (batch, head group), whose keys overlap in local patterns.
+  const int64_t units = static_cast<int64_t>(p.num_items) * p.batch * p.head_groups;
+  if (unit >= units) return;
+  const int item = static_cast<int>(unit % p.num_items);
+  const int bg = static_cast<int>(unit / p.num_items);
+  const int b = bg / p.head_groups, group = bg - b * p.head_groups;
+
+  const int r = p.items[4 * item];
+  if (r < 0 || r >= p.mask_rows) return;
+  const int begin = min(max(p.items[4 * item + 1], 0), p.nnz);
+  const int end = min(max(p.items[4 * item + 2], begin), p.nnz);
+  const int slot_out = p.items[4 * item + 3];
+  if (slot_out >= p.num_slots) return;
+  const int hm = r / p.nq, i = r - hm * p.nq;
+
+  const int dim_lane = lane % kDimLanes;
+  const int head_in_group = (lane / kDimLanes) % p.heads_per_group;
+  const int slot = lane / (kDimLanes * p.heads_per_group);
+  const int h = p.mask_heads == 1 ? group * p.heads_per_group + head_in_group : hm;
+  const bool active = h < p.heads;  // the last group of a shared mask may be short
+  const int hh = active ? h : 0;   // lanes past the last head compute on head 0 and never store
+  const int d0 = dim_lane * kDimChunk;
+  const int valid = min(kDimChunk, p.d - d0);  // dims of this lane's chunk inside D (may be <= 0)
+
+  const T* gk = static_cast<const T*>(p.k) + b * p.k_s[0] + hh * p.k_s[2] + d0;
+  const T* gv = static_cast<const T*>(p.v) + b * p.v_s[0] + hh * p.v_s[2] + d0;
+
+  float qx[kDimChunk];
+  {
+    T raw[kDimChunk];
+    load_chunk<T, kVec>(static_cast<const T*>(p.q) + b * p.q_s[0] + i * p.q_s[1] + hh * p.q_s[2] + d0, valid, raw);
+#pragma unroll
+    for (int c = 0; c < kDimChunk; ++c) qx[c] = to_float(raw[c]) * p.scale_log2;
+  }
+
+  float acc[kDimChunk];
+#pragma unroll
+  for (int c = 0; c < kDimChunk; ++c) acc[c] = 0.f;
+  float m = -INFINITY, l = 0.f;
+
+  // Each step takes kChunk * slots entries: this lane's are base + slot + u * slots. The
+  // trip count is the same for every lane, so the shuffles below see the whole warp.
+  const int step = kChunk * p.slots;
+  for (int base = begin; base < end; base += step) {
+    int col[kChunk];
+#pragma unroll
+    for (int u = 0; u < kChunk; ++u) {
+      const int e = base + slot + u * p.slots;
+      const int c = e < end ? p.col_indices[e] : -1;
+      col[u] = c >= 0 && c < p.nk ? c : -1;
+    }
+    T kx[kChunk][kDimChunk], vx[kChunk][kDimChunk];
+#pragma unroll
+    for (int u = 0; u < kChunk; ++u) {
+      const int64_t n = max(col[u], 0);
+      load_chunk<T, kVec>(gk + n * p.k_s[1], col[u] >= 0 ? valid : 0, kx[u]);
+      load_chunk<T, kVec>(gv + n * p.v_s[1], col[u] >= 0 ? valid : 0, vx[u]);
+    }
+    float s[kChunk];
+#pragma unroll
+    for (int u = 0; u < kChunk; ++u) {
+      float dot = 0.f;
+#pragma unroll
+      for (int c = 0; c < kDimChunk; ++c) dot = fmaf(qx[c], to_float(kx[u][c]), dot);
+#pragma unroll
+      for (int o = 1; o < kDimLanes; o <<= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
+      s[u] = col[u] >= 0 ? dot : -INFINITY;
+    }
+    float mx = m;
+#pragma unroll
+    for (int u = 0; u < kChunk; ++u) mx = fmaxf(mx, s[u]);
+    const float m_sub = mx == -INFINITY ? 0.f : mx;  // nothing allowed yet: exp2(-inf) = 0
+    const float alpha = fast_exp2(m - m_sub);
+    m = mx;
+    l *= alpha;
+#pragma unroll
+    for (int c = 0; c < kDimChunk; ++c) acc[c] *= alpha;
+#pragma unroll
+    for (int u = 0; u < kChunk; ++u) {
+      const float pu = fast_exp2(s[u] - m_sub);
+      l += pu;
+#pragma unroll
+      for (int c = 0; c < kDimChunk; ++c) acc[c] = fmaf(pu, to_float(vx[u][c]), acc[c]);
+    }
+  }
+
+  // Merge the slots of each head: lanes kDimLanes * heads_per_group * 2^k apart.
+  for (int o = kDimLanes * p.heads_per_group; o < 32; o <<= 1) {
+    const float m_o = __shfl_xor_sync(0xffffffffu, m, o);
+    const float l_o = __shfl_xor_sync(0xffffffffu, l, o);
+    const float mx = fmaxf(m, m_o);
+    const float m_sub = mx == -INFINITY ? 0.f : mx;
+    const float a = fast_exp2(m - m_sub), a_o = fast_exp2(m_o - m_sub);
+    l = l * a + l_o * a_o;
+#pragma unroll
+    for (int c = 0; c < kDimChunk; ++c) acc[c] = acc[c] * a + __shfl_xor_sync(0xffffffffu, acc[c], o) * a_o;
+    m = mx;
+  }
+  if (slot != 0 || !active || valid <= 0) return;
+
+  if (slot_out < 0) {
+    const float inv = l > 0.f ? 1.f / l : 0.f;
+#pragma unroll
+    for (int c = 0; c < kDimChunk; ++c) acc[c] *= inv;
+    store_chunk<T, kVec>(static_cast<T*>(p.out) + b * p.o_s[0] + i * p.o_s[1] + h * p.o_s[2] + d0, valid, acc);
+    return;
+  }
+  const int64_t row = (static_cast<int64_t>(slot_out) * p.batch + b) * p.heads + h;
+  float* o = p.ws_o + row * p.d + d0;
+#pragma unroll
+  for (int c = 0; c < kDimChunk; ++c) {
+    if (c < valid) o[c] = acc[c];
+  }
+  if (dim_lane == 0) {
+    p.ws_ml[row * 2] = m;
+    p.ws_ml[row * 2 + 1] = l;
+  }
+}
+
+// out = sum_s 2^(m_s - M) O_s / sum_s 2^(m_s - M) l_s over a split row's slots, M = max m_s:
+// one warp per (merge record, batch, head), lanes along D.
+template <typename T>
+__global__ void __launch_bounds__(128) sparse_merge_kernel(const __grid_constant__ MergeParams p) {
+  const int64_t unit = static_cast<int64_t>(blockIdx.x) * 4 + (threadIdx.x >> 5);
+  const int lane = threadIdx.x & 31;
+  const int64_t per_record = static_cast<int64_t>(p.batch) * p.heads;
+  if (unit >= per_record * p.num_merges) return;
+  const int rec = static_cast<int>(unit / per_record);
+  const int bh = static_cast<int>(unit - rec * per_record);
+  const int b = bh / p.heads, h = bh - b * p.heads;
+  const int r = p.merges[3 * rec];
+  const int first = p.merges[3 * rec + 1], count = p.merges[3 * rec + 2];
+  if (r < 0 || r >= p.mask_rows || first < 0 || count < 0 || first > p.num_slots - count) return;
+  const int hm = r / p.nq, i = r - hm * p.nq;
+  if (p.mask_heads != 1 && h != hm) return;  // a per-head mask row belongs to one head
+  float m_max = -INFINITY;
+  for (int s = first; s < first + count; ++s) m_max = fmaxf(m_max, p.ws_ml[((static_cast<int64_t>(s) * p.batch + b) * p.heads + h) * 2]);
+  const float m_sub = m_max == -INFINITY ? 0.f : m_max;
+  float l_sum = 0.f;
+  for (int s = first; s < first + count; ++s) {
+    const int64_t row = (static_cast<int64_t>(s) * p.batch + b) * p.heads + h;
+    l_sum += exp2f(p.ws_ml[row * 2] - m_sub) * p.ws_ml[row * 2 + 1];
+  }
+  const float inv = l_sum > 0.f ? 1.f / l_sum : 0.f;
+  T* o = static_cast<T*>(p.out) + b * p.o_s[0] + i * p.o_s[1] + h * p.o_s[2];
+  for (int c = lane; c < p.d; c += 32) {
+    float acc = 0.f;
+    for (int s = first; s < first + count; ++s) {
+      const int64_t row = (static_cast<int64_t>(s) * p.batch + b) * p.heads + h;
+      acc = fmaf(exp2f(p.ws_ml[row * 2] - m_sub), p.ws_o[row * p.d + c], acc);
+    }
+    o[c] = from_float<T>(acc * inv);
+  }
+}
+
+// ---- host side ------------------------------------------------------------------------------
+
+// The most elements (up to 16 bytes) per access that keep every access of a [batch, n,
+// heads, d] view aligned: divides d, the base address and each stride of a dim longer than 1.
+int vec_elems(const void* ptr, const int64_t* strides, int64_t batch, int64_t n, int64_t heads, int64_t d, size_t elem) {
+  const int64_t extents[3] = {batch, n, heads};
+  for (int64_t v = static_cast<int64_t>(16 / elem); v > 1; v /= 2) {
+    bool ok = d % v == 0 && reinterpret_cast<uintptr_t>(ptr) % (v * elem) == 0;
+    for (int i = 0; i < 3; ++i) ok = ok && (extents[i] <= 1 || strides[i] % v == 0);
+    if (ok) return static_cast<int>(v);
+  }
+  return 1;
+}
+
+template <typename T, int kDimLanes, int kVec>
+void launch_unit_kernel(const SparseKernelParams& kp, unsigned blocks, cudaStream_t stream) {
+  sparse_attention_kernel<T, kDimLanes, kVec><<<blocks, 32 * kWarpsPerBlock, 0, stream>>>(kp);
+  NF_CHECK_LAUNCH("sparse_attention_kernel");
+}
+
+// Picks the kernel for (dtype, lanes per head, vector width): the widest access every view
+// allows, else 8 bytes (D = 12 in 16-bit), else one element.
+template <typename T, int kDimLanes>
+void launch_by_vec(const SparseKernelParams& kp, int vec, unsigned blocks, cudaStream_t stream) {
+  constexpr int kFull = 16 / sizeof(T), kHalf = 8 / sizeof(T);
+  if (vec >= kFull) launch_unit_kernel<T, kDimLanes, kFull>(kp, blocks, stream);
+  else if (vec >= kHalf) launch_unit_kernel<T, kDimLanes, kHalf>(kp, blocks, stream);
+  else launch_unit_kernel<T, kDimLanes, 1>(kp, blocks, stream);
+}
+
+template <typename T>
+void launch_typed(const SparseAttentionParams& p, SparseKernelParams kp, int dim_lanes, int vec, void* workspace,
+                  cudaStream_t stream) {
+  const int64_t units = static_cast<int64_t>(kp.num_items) * kp.batch * kp.head_groups;
+  if (units > 0) {
+    const int64_t blocks = (units + kWarpsPerBlock - 1) / kWarpsPerBlock;
+    if (blocks > INT_MAX) throw_invalid("sparseAttention: too many work units for one grid");
+    const unsigned grid = static_cast<unsigned>(blocks);
+    switch (dim_lanes) {
+      case 1: launch_by_vec<T, 1>(kp, vec, grid, stream); break;
+      case 2: launch_by_vec<T, 2>(kp, vec, grid, stream); break;
+      case 4: launch_by_vec<T, 4>(kp, vec, grid, stream); break;
+      case 8: launch_by_vec<T, 8>(kp, vec, grid, stream); break;
+      case 16: launch_by_vec<T, 16>(kp, vec, grid, stream); break;
+      default: launch_by_vec<T, 32>(kp, vec, grid, stream); break;
+    }
+  }
+  if (p.num_merges > 0 && workspace != nullptr) {
+    MergeParams mp{};
+    mp.out = p.out;
+    mp.batch = kp.batch;
+    mp.heads = kp.heads;
+    mp.nq = kp.nq;
+    mp.d = kp.d;
+    for (int i = 0; i < 3; ++i) mp.o_s[i] = p.out_strides[i];
+    mp.mask_heads = kp.mask_heads;
+    mp.mask_rows = kp.mask_rows;
+    mp.merges = p.merges;
+    mp.num_merges = static_cast<int>(p.num_merges);
+    mp.num_slots = kp.num_slots;
+    mp.ws_o = kp.ws_o;
+    mp.ws_ml = kp.ws_ml;
+    const int64_t merge_units = p.num_merges * p.batch * p.heads;
+    sparse_merge_kernel<T><<<static_cast<unsigned>((merge_units + 3) / 4), 128, 0, stream>>>(mp);
+    NF_CHECK_LAUNCH("sparse_merge_kernel");
+  }
+}
+
+}  // namespace
+
+size_t sparse_attention_workspace_bytes(const SparseAttentionParams& p) {
+  if (p.num_slots <= 0 || p.num_merges <= 0 || p.batch <= 0 || p.heads <= 0 || p.head_dim <= 0) return 0;
+  return static_cast<size_t>(p.num_slots) * p.batch * p.heads * (static_cast<size_t>(p.head_dim) + 2) * 4;
+}
+
+void launch_sparse_attention(const SparseAttentionParams& p, void* workspace, cudaStream_t stream) {
+  if (p.batch <= 0 || p.heads <= 0 || p.nq <= 0 || p.head_dim == 0) return;  // nothing to write
+  if (p.head_dim < 0 || p.head_dim > 256) {
+    throw_invalid("sparseAttention: head dim " + std::to_string(p.head_dim) + " is not supported (1 to 256)");
+  }
+  if (p.nq > INT_MAX || p.nk > INT_MAX || p.nk < 0 || p.batch > INT_MAX || p.heads > INT_MAX || p.nnz > INT_MAX ||
+      p.num_items > INT_MAX || p.num_merges > INT_MAX || p.num_slots > INT_MAX || p.mask_heads * p.nq > INT_MAX) {
+    throw_invalid("sparseAttention: sizes must each be under 2^31");
+  }
+  if (p.mask_heads != 1 && p.mask_heads != p.heads) throw_invalid("sparseAttention: mask heads must be 1 or H");
+  const size_t elem = dtype_size(p.dtype);
+  const int64_t d = p.head_dim;
+  int dim_lanes = 1;
+  while (dim_lanes * kDimChunk < d) dim_lanes *= 2;  // 1 .. 32 lanes a head (D <= 256)
+
+  SparseKernelParams kp{};
+  kp.q = p.q;
+  kp.k = p.k;
+  kp.v = p.v;
+  kp.out = p.out;
+  kp.batch = static_cast<int>(p.batch);
+  kp.heads = static_cast<int>(p.heads);
+  kp.nq = static_cast<int>(p.nq);
+  kp.nk = static_cast<int>(p.nk);
+  kp.d = static_cast<int>(d);
+  for (int i = 0; i < 3; ++i) {
+    kp.q_s[i] = p.q_strides[i];
+    kp.k_s[i] = p.k_strides[i];
+    kp.v_s[i] = p.v_strides[i];
+    kp.o_s[i] = p.out_strides[i];
+  }
+  kp.scale_log2 = p.scale * kLog2e;
+  kp.mask_heads = static_cast<int>(p.mask_heads);
+  kp.mask_rows = static_cast<int>(p.mask_heads * p.nq);
+  kp.row_offsets = p.row_offsets;
+  kp.col_indices = p.col_indices;
+  kp.nnz = static_cast<int>(p.nnz);
+  kp.items = p.items;
+  kp.num_items = static_cast<int>(p.num_items);
+  // Heads per unit: with a shared mask, as many as fit beside the lanes of one head (a power
+  // of two, at most 32 / dim_lanes), leaving the other lanes as slots.
+  int group = 1;
+  if (p.mask_heads == 1) {
+    while (group * 2 <= 32 / dim_lanes && group < p.heads) group *= 2;
+  }
+  kp.heads_per_group = group;
+  kp.head_groups = static_cast<int>((p.heads + group - 1) / group);
+  kp.slots = 32 / (dim_lanes * group);
+  kp.num_slots = workspace != nullptr ? static_cast<int>(p.num_slots) : 0;
+  if (workspace != nullptr) {
+    const size_t rows = static_cast<size_t>(p.num_slots) * p.batch * p.heads;
+    kp.ws_o = static_cast<float*>(workspace);
+    kp.ws_ml = kp.ws_o + rows * static_cast<size_t>(d);
+  }
+  int vec = vec_elems(p.q, p.q_strides, p.batch, p.nq, p.heads, d, elem);
+  vec = std::min(vec, vec_elems(p.k, p.k_strides, p.batch, p.nk, p.heads, d, elem));
+  vec = std::min(vec, vec_elems(p.v, p.v_strides, p.batch, p.nk, p.heads, d, elem));
+  vec = std::min(vec, vec_elems(p.out, p.out_strides, p.batch, p.nq, p.heads, d, elem));
+  dispatch_float(p.dtype, "sparseAttention", [&](auto tag) {
+    using T = decltype(tag);
+    launch_typed<T>(p, kp, dim_lanes, vec, workspace, stream);
+  });
+}
+
+}  // namespace nf::cuda
