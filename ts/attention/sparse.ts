@@ -278,7 +278,8 @@ export class SparseMask {
   /**
    * A SparseMask from a dense mask (nonzero = attend): a Uint8Array with `shape`, a uint8
    * Tensor (shape inferred, values read back), or a pattern { rows, cols, data }. shape is
-   * [Nq, Nk] (every batch and head) or [H, Nq, Nk] (one mask per head).
+   * [Nq, Nk] (every batch and head) or [H, Nq, Nk] (one mask per head). Where the shape is
+   * inferred, the options may come second: fromDense(pattern, { device }).
    */
   static fromDense(mask: DenseInput, shape?: readonly number[] | SparseMaskOptions, options?: SparseMaskOptions): SparseMask {
     const fn = 'SparseMask.fromDense';
