@@ -5,10 +5,16 @@ export { Tensor, tensor, empty, zeros, ones, full, randn, rand, tidy, keep } fro
 export type { TensorOptions, RandomOptions } from './tensor';
 export { backends, cuda } from './cuda';
 export type { CudaMemory, CudaDeviceInfo } from './cuda';
-export { attention, splitQkv, registerAttention, attentionMechanisms } from './attention';
-export type { AttentionOptions, AttentionMechanism, AttentionInputs } from './attention';
 export { patterns } from './attention';
 export type { Pattern, PatternLike, ProbabilityMatrix } from './attention';
+export {
+  attention, splitQkv, registerAttention, attentionMechanisms,
+  SparseMask, BlockSparseLayout, buildSparseSchedule, SPARSE_SEGMENT, SPARSE_BLOCK_MIN_DENSITY, SPARSE_BLOCK_MIN_FILL, BLOCK_SIZES,
+} from './attention';
+export type {
+  AttentionOptions, AttentionMechanism, AttentionInputs,
+  SparseSchedule, SparseExplanation, SparseMaskOptions, BlockSparseLayoutOptions, SparsePath, DensePattern, DenseInput, QueryLike,
+} from './attention';
 export { readSafetensors, parseSafetensors, saveSafetensors, serializeSafetensors, entryToTensor, entryValues } from './io/safetensors';
 export type { SafetensorsFile, SafetensorsEntry, SafetensorsDType } from './io/safetensors';
 export * from './ops';

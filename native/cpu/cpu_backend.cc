@@ -227,7 +227,8 @@ class CpuBackend final : public Backend {
       return static_cast<const char*>(base) + (b * strides[0] + n * strides[1] + h * strides[2]) * elem;
     };
     for (int64_t b = 0; b < p.batch; ++b)
-      for (int64_t h = 0; h < p.heads; ++h)
+      for (int64_t h = 0; h < p.heads; ++h) {
+        const int64_t hl = p.layout_heads == p.heads ? h : 0;  // this head's block layout
         for (int64_t i0 = 0; i0 < p.nq; i0 += kTileQ) {
           const int64_t rows = std::min(kTileQ, p.nq - i0);
           for (int64_t r = 0; r < rows; ++r)
@@ -249,7 +250,8 @@ class CpuBackend final : public Backend {
               for (int64_t c = 0; c < cols; ++c) {
                 const int64_t j = j0 + c;
                 const int64_t mb = b * p.mask_strides[0] + h * p.mask_strides[1] + i * p.mask_strides[2] + j * p.mask_strides[3];
-                bool allowed = !(p.causal && j > i) && (p.mask == nullptr || p.mask[mb] != 0);
+                bool allowed = !(p.causal && j > i) && (p.mask == nullptr || p.mask[mb] != 0) &&
+                               (p.layout == nullptr || p.layout[(hl * p.layout_rows + i / p.layout_block) * p.layout_cols + j / p.layout_block] != 0);
                 float s = -INFINITY;
                 if (allowed) {
                   float dot = 0.f;
@@ -282,14 +284,56 @@ class CpuBackend final : public Backend {
             for (int64_t d = 0; d < D; ++d) store(o, p.dtype, d, acc[r * D + d] * inv);
           }
         }
+      }
   }
 
-  void sparse_attention(const SparseAttentionParams&) override {
-    throw Error(ErrorCode::InvalidArg, "sparseAttention: not implemented on the CPU yet");  // TODO(sparse): CPU CSR kernel
+  // CSR attention, one query row at a time: walk the row's column indices with an online
+  // softmax (running max, sum and output in float32), so only the mask's entries are ever
+  // scored. The work schedule is for the CUDA kernel and is ignored here. Row offsets are
+  // clamped to [0, nnz] and kept monotonic, and column indices outside [0, nk) are skipped,
+  // so a forged mask cannot make this read outside the tensors.
+  void sparse_attention(const SparseAttentionParams& p) override {
+    const int64_t D = p.head_dim;
+    const size_t elem = dtype_size(p.dtype);
+    std::vector<float> q_row(static_cast<size_t>(D)), acc(static_cast<size_t>(D));
+    auto at = [&](const void* base, const int64_t* strides, int64_t b, int64_t n, int64_t h) {
+      return static_cast<const char*>(base) + (b * strides[0] + n * strides[1] + h * strides[2]) * elem;
+    };
+    auto offset = [&](int64_t r) { return std::min<int64_t>(std::max<int64_t>(p.row_offsets[r], 0), p.nnz); };
+    for (int64_t b = 0; b < p.batch; ++b)
+      for (int64_t h = 0; h < p.heads; ++h) {
+        const int64_t hm = p.mask_heads == p.heads ? h : 0;  // this head's mask
+        for (int64_t i = 0; i < p.nq; ++i) {
+          const int64_t r = hm * p.nq + i;
+          const int64_t begin = offset(r), end = std::max(begin, offset(r + 1));
+          for (int64_t d = 0; d < D; ++d) q_row[d] = static_cast<float>(load(at(p.q, p.q_strides, b, i, h), p.dtype, d));
+          std::fill(acc.begin(), acc.end(), 0.f);
+          float row_max = -INFINITY, row_sum = 0.f;
+          for (int64_t e = begin; e < end; ++e) {
+            const int64_t j = p.col_indices[e];
+            if (j < 0 || j >= p.nk) continue;
+            const char* k_row = at(p.k, p.k_strides, b, j, h);
+            float dot = 0.f;
+            for (int64_t d = 0; d < D; ++d) dot += q_row[d] * static_cast<float>(load(k_row, p.dtype, d));
+            const float s = dot * p.scale;
+            const float new_max = std::max(row_max, s);
+            if (new_max == -INFINITY) continue;  // nothing scored above -inf yet
+            const float correction = std::exp(row_max - new_max);  // exp(-inf) = 0 on the first entry
+            const float w = std::exp(s - new_max);
+            row_sum = row_sum * correction + w;
+            const char* v_row = at(p.v, p.v_strides, b, j, h);
+            for (int64_t d = 0; d < D; ++d) acc[d] = acc[d] * correction + w * static_cast<float>(load(v_row, p.dtype, d));
+            row_max = new_max;
+          }
+          const float inv = row_sum > 0.f ? 1.f / row_sum : 0.f;
+          char* o = static_cast<char*>(p.out) + (b * p.out_strides[0] + i * p.out_strides[1] + h * p.out_strides[2]) * elem;
+          for (int64_t d = 0; d < D; ++d) store(o, p.dtype, d, acc[d] * inv);
+        }
+      }
   }
 
   void attention_tile_shape(DType, int64_t, int64_t* tile_m, int64_t* tile_n) override {
-    *tile_m = 0;  // the CPU kernels test the layout per element and need no tile lists
+    *tile_m = 0;  // the CPU kernels test the layout per element and ignore tile lists
     *tile_n = 0;
   }
 };

@@ -1,25 +1,36 @@
 // attention(q, k, v, options): the one entry point. Checks every argument, broadcasts the
-// mask and bias to [B, H, Nq, Nk] views (no copies), then runs the named mechanism.
+// mask and bias to [B, H, Nq, Nk] views (no copies), then runs the named mechanism. A
+// SparseMask is not broadcast: it goes to mechanism 'sparse' as extra.sparseMask.
 import { checkBoolean, checkNumber, invalidParameterError, rangeError } from '../errors';
 import { isFloat } from '../dtype';
 import { checkTensor, Tensor } from '../tensor';
 import { memoryEfficient, vanilla } from './dense';
 import { AttentionInputs, attentionMechanisms, getAttention, registerAttention } from './registry';
+import { blockSparse, BlockSparseLayout, sparse, SparseMask, SparsePath } from './sparse';
 
 registerAttention('memory_efficient', memoryEfficient);
 registerAttention('vanilla', vanilla);
+registerAttention('sparse', sparse);
+registerAttention('block_sparse', blockSparse);
 
 export interface AttentionOptions {
-  /** A registered mechanism: 'memory_efficient' (default), 'vanilla', or one registered later. */
+  /** A registered mechanism: 'memory_efficient' (default), 'vanilla', 'sparse', 'block_sparse', or one registered later. */
   mechanism?: string;
   /** Multiplies q . k; default 1 / sqrt(D). */
   scale?: number;
-  /** uint8, 1 = attend: [Nq, Nk] or broadcastable to [B, H, Nq, Nk]. */
-  mask?: Tensor | null;
+  /**
+   * uint8, 1 = attend: [Nq, Nk] or broadcastable to [B, H, Nq, Nk]. For mechanism 'sparse'
+   * a SparseMask instead (and only there: other mechanisms take mask.toDense()).
+   */
+  mask?: Tensor | SparseMask | null;
   /** Additive float scores, broadcastable to [B, H, Nq, Nk]. */
   bias?: Tensor | null;
   /** Key j is attended by query i only when j <= i (top-left aligned). */
   causal?: boolean;
+  /** 'block_sparse': the blocks to attend. */
+  layout?: BlockSparseLayout;
+  /** 'sparse': 'auto' (default; SparseMask.explain() says what it picks), 'csr' or 'block'. */
+  sparsePath?: SparsePath;
   /** Mechanism-specific options. */
   [key: string]: unknown;
 }
@@ -67,7 +78,13 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
   checkBoolean(fn, 'options.causal', causal);
   const full = [B, H, Nq, Nk];
   let maskView: Tensor | null = null;
-  if (mask !== null && mask !== undefined) {
+  if (mask instanceof SparseMask) {
+    if (mechanism !== 'sparse') {
+      throw new TypeError(`${fn}: options.mask is a SparseMask, which only mechanism 'sparse' reads; pass mask.toDense() to '${String(mechanism)}'`);
+    }
+    mask.assertAlive(fn, 'options.mask');
+    extra.sparseMask = mask;
+  } else if (mask !== null && mask !== undefined) {
     checkTensor(fn, 'options.mask', mask);
     if (mask.dtype !== 'uint8') throw invalidParameterError(fn, 'options.mask', 'a uint8 tensor (1 = attend)', mask);
     if (mask.device !== q.device) throw new TypeError(`${fn}: options.mask is on ${mask.device} but q is on ${q.device}`);
@@ -85,6 +102,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
   if (!impl) throw invalidParameterError(fn, 'options.mechanism', `one of ${attentionMechanisms().map((m) => `'${m}'`).join(', ')}`, mechanism);
   const inputs: AttentionInputs = { q, k, v, scale, causal, mask: maskView, bias: biasView, extra };
   try {
+    impl.checkInputs?.(fn, inputs);
     const reasons = impl.notSupportedReasons(inputs);
     if (reasons.length > 0) {
       throw new Error(`${fn}: mechanism '${mechanism}' cannot serve these inputs (q [${q.shape.join(', ')}] ${q.dtype} on ${q.device}):\n` +

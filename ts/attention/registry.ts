@@ -23,6 +23,11 @@ export interface AttentionInputs {
 }
 
 export interface AttentionMechanism {
+  /**
+   * Optional: throws a TypeError or RangeError naming `fn` when the mechanism-specific
+   * options (inputs.extra) are malformed; attention() calls it before notSupportedReasons().
+   */
+  checkInputs?(fn: string, inputs: AttentionInputs): void;
   /** Why this mechanism cannot serve these inputs; empty when it can. */
   notSupportedReasons(inputs: AttentionInputs): string[];
   /** Computes the attention: returns a contiguous [B, Nq, H, D] tensor in q's dtype. */
