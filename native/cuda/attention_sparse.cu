@@ -26,6 +26,7 @@
 #include <climits>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 #include <type_traits>
 
@@ -38,7 +39,6 @@ namespace {
 
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr int kWarpsPerBlock = 4;
-constexpr int kChunk = 4;  // entries a lane has in flight at once
 
 struct SparseKernelParams {
   const void* q;
@@ -55,6 +55,7 @@ struct SparseKernelParams {
   int nnz;
   const int32_t* items;
   int num_items;
+  int units;            // num_items * batch * head_groups
   int heads_per_group;  // heads in one unit: a power of two, 1 for per-head masks
   int head_groups;      // ceil(heads / heads_per_group)
   int slots;            // 32 / (heads_per_group * kDimLanes)
@@ -89,12 +90,14 @@ template <> struct VecType<2> { using type = uint16_t; };
 
 // x[c] = p[c] for c < valid, 0 beyond, kVec elements per access. The host picks kVec so
 // that it divides d and keeps every access aligned; valid is then a multiple of kVec.
-constexpr int kDimChunk = 8;  // dims per lane: 16 bytes of a 16-bit row, 32 of a float32 one
+// Dims per lane: D itself when D <= 16 (one lane per head: no shuffles in the dot product,
+// no idle dims for D = 12), else chunks of 8 (16 bytes of a 16-bit row) over 2 to 32 lanes.
+constexpr int kWideChunk = 8;
 
 // x[c] = p[c] for c < valid, 0 beyond, kVec elements per access, kept in storage precision
 // (two 16-bit values a register) until used. The host picks kVec so that it divides d and
 // keeps every access aligned; valid is then a multiple of kVec (or <= 0).
-template <typename T, int kVec>
+template <typename T, int kVec, int kDimChunk>
 __device__ __forceinline__ void load_chunk(const T* p, int valid, T (&x)[kDimChunk]) {
   using V = typename VecType<kVec * sizeof(T)>::type;
 #pragma unroll
@@ -108,7 +111,7 @@ __device__ __forceinline__ void load_chunk(const T* p, int valid, T (&x)[kDimChu
   }
 }
 
-template <typename T, int kVec>
+template <typename T, int kVec, int kDimChunk>
 __device__ __forceinline__ void store_chunk(T* p, int valid, const float (&x)[kDimChunk]) {
   using V = typename VecType<kVec * sizeof(T)>::type;
 #pragma unroll
@@ -122,16 +125,17 @@ __device__ __forceinline__ void store_chunk(T* p, int valid, const float (&x)[kD
   }
 }
 
-template <typename T, int kDimLanes, int kVec>
+template <typename T, int kDimLanes, int kDimChunk, int kVec, int kChunk>
 __global__ void __launch_bounds__(32 * kWarpsPerBlock) sparse_attention_kernel(const __grid_constant__ SparseKernelParams p) {
+  static_assert(kDimChunk % kVec == 0, "whole vector accesses per chunk");
   const int lane = threadIdx.x & 31;
-  const int64_t unit = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5);
-  // Units: items fastest, so the warps of a block (and neighbouring blocks) take
-  // neighbouring rows of one (batch, head group), whose keys overlap in local patterns.
-  const int64_t units = static_cast<int64_t>(p.num_items) * p.batch * p.head_groups;
-  if (unit >= units) return;
-  const int item = static_cast<int>(unit % p.num_items);
-  const int bg = static_cast<int>(unit / p.num_items);
+  // Units (under 2^31: the host checks): items fastest, so the warps of a block (and
+  // neighbouring blocks) take neighbouring rows of one (batch, head group), whose keys
+  // overlap in local patterns.
+  const int unit = static_cast<int>(blockIdx.x) * kWarpsPerBlock + static_cast<int>(threadIdx.x >> 5);
+  if (unit >= p.units) return;
+  const int item = unit % p.num_items;
+  const int bg = unit / p.num_items;
   const int b = bg / p.head_groups, group = bg - b * p.head_groups;
 
   const int r = p.items[4 * item];
@@ -157,7 +161,7 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) sparse_attention_kernel(c
   float qx[kDimChunk];
   {
     T raw[kDimChunk];
-    load_chunk<T, kVec>(static_cast<const T*>(p.q) + b * p.q_s[0] + i * p.q_s[1] + hh * p.q_s[2] + d0, valid, raw);
+    load_chunk<T, kVec, kDimChunk>(static_cast<const T*>(p.q) + b * p.q_s[0] + i * p.q_s[1] + hh * p.q_s[2] + d0, valid, raw);
 #pragma unroll
     for (int c = 0; c < kDimChunk; ++c) qx[c] = to_float(raw[c]) * p.scale_log2;
   }
@@ -182,8 +186,8 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) sparse_attention_kernel(c
 #pragma unroll
     for (int u = 0; u < kChunk; ++u) {
       const int64_t n = max(col[u], 0);
-      load_chunk<T, kVec>(gk + n * p.k_s[1], col[u] >= 0 ? valid : 0, kx[u]);
-      load_chunk<T, kVec>(gv + n * p.v_s[1], col[u] >= 0 ? valid : 0, vx[u]);
+      load_chunk<T, kVec, kDimChunk>(gk + n * p.k_s[1], col[u] >= 0 ? valid : 0, kx[u]);
+      load_chunk<T, kVec, kDimChunk>(gv + n * p.v_s[1], col[u] >= 0 ? valid : 0, vx[u]);
     }
     float s[kChunk];
 #pragma unroll
@@ -231,7 +235,7 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) sparse_attention_kernel(c
     const float inv = l > 0.f ? 1.f / l : 0.f;
 #pragma unroll
     for (int c = 0; c < kDimChunk; ++c) acc[c] *= inv;
-    store_chunk<T, kVec>(static_cast<T*>(p.out) + b * p.o_s[0] + i * p.o_s[1] + h * p.o_s[2] + d0, valid, acc);
+    store_chunk<T, kVec, kDimChunk>(static_cast<T*>(p.out) + b * p.o_s[0] + i * p.o_s[1] + h * p.o_s[2] + d0, valid, acc);
     return;
   }
   const int64_t row = (static_cast<int64_t>(slot_out) * p.batch + b) * p.heads + h;
@@ -296,20 +300,29 @@ int vec_elems(const void* ptr, const int64_t* strides, int64_t batch, int64_t n,
   return 1;
 }
 
-template <typename T, int kDimLanes, int kVec>
+// Entries a lane has in flight per step: 2 with one lane per head (4 slots of 8 heads then
+// cover 8 entries a step, little waste on rows of ~40), 4 when a head spans lanes.
+template <typename T, int kDimLanes, int kDimChunk, int kVec>
 void launch_unit_kernel(const SparseKernelParams& kp, unsigned blocks, cudaStream_t stream) {
-  sparse_attention_kernel<T, kDimLanes, kVec><<<blocks, 32 * kWarpsPerBlock, 0, stream>>>(kp);
-  NF_CHECK_LAUNCH("sparse_attention_kernel");
+  if constexpr (kDimChunk % kVec != 0) {
+    throw_invalid("sparseAttention: internal: vector width does not divide the chunk");
+  } else {
+    static const int chunk_override = [] { const char* e = getenv("NF_SPARSE_CHUNK"); return e ? atoi(e) : 0; }();
+    const int chunk = chunk_override == 2 || chunk_override == 4 ? chunk_override : (kDimLanes == 1 ? 2 : 4);
+    if (chunk == 2) sparse_attention_kernel<T, kDimLanes, kDimChunk, kVec, 2><<<blocks, 32 * kWarpsPerBlock, 0, stream>>>(kp);
+    else sparse_attention_kernel<T, kDimLanes, kDimChunk, kVec, 4><<<blocks, 32 * kWarpsPerBlock, 0, stream>>>(kp);
+    NF_CHECK_LAUNCH("sparse_attention_kernel");
+  }
 }
 
-// Picks the kernel for (dtype, lanes per head, vector width): the widest access every view
-// allows, else 8 bytes (D = 12 in 16-bit), else one element.
-template <typename T, int kDimLanes>
+// Picks the kernel for (dtype, lanes per head, dims per lane, vector width): the widest
+// access every view allows, else 8 bytes (D = 12 in 16-bit), else one element.
+template <typename T, int kDimLanes, int kDimChunk>
 void launch_by_vec(const SparseKernelParams& kp, int vec, unsigned blocks, cudaStream_t stream) {
   constexpr int kFull = 16 / sizeof(T), kHalf = 8 / sizeof(T);
-  if (vec >= kFull) launch_unit_kernel<T, kDimLanes, kFull>(kp, blocks, stream);
-  else if (vec >= kHalf) launch_unit_kernel<T, kDimLanes, kHalf>(kp, blocks, stream);
-  else launch_unit_kernel<T, kDimLanes, 1>(kp, blocks, stream);
+  if (vec >= kFull && kDimChunk % kFull == 0) launch_unit_kernel<T, kDimLanes, kDimChunk, kFull>(kp, blocks, stream);
+  else if (vec >= kHalf && kDimChunk % kHalf == 0) launch_unit_kernel<T, kDimLanes, kDimChunk, kHalf>(kp, blocks, stream);
+  else launch_unit_kernel<T, kDimLanes, kDimChunk, 1>(kp, blocks, stream);
 }
 
 template <typename T>
@@ -317,16 +330,21 @@ void launch_typed(const SparseAttentionParams& p, SparseKernelParams kp, int dim
                   cudaStream_t stream) {
   const int64_t units = static_cast<int64_t>(kp.num_items) * kp.batch * kp.head_groups;
   if (units > 0) {
-    const int64_t blocks = (units + kWarpsPerBlock - 1) / kWarpsPerBlock;
-    if (blocks > INT_MAX) throw_invalid("sparseAttention: too many work units for one grid");
-    const unsigned grid = static_cast<unsigned>(blocks);
-    switch (dim_lanes) {
-      case 1: launch_by_vec<T, 1>(kp, vec, grid, stream); break;
-      case 2: launch_by_vec<T, 2>(kp, vec, grid, stream); break;
-      case 4: launch_by_vec<T, 4>(kp, vec, grid, stream); break;
-      case 8: launch_by_vec<T, 8>(kp, vec, grid, stream); break;
-      case 16: launch_by_vec<T, 16>(kp, vec, grid, stream); break;
-      default: launch_by_vec<T, 32>(kp, vec, grid, stream); break;
+    if (units > INT_MAX - kWarpsPerBlock) throw_invalid("sparseAttention: too many work units (items * batch * head groups) for one grid");
+    kp.units = static_cast<int>(units);
+    const unsigned grid = static_cast<unsigned>((units + kWarpsPerBlock - 1) / kWarpsPerBlock);
+    if (dim_lanes == 1) {
+      if (kp.d <= 8) launch_by_vec<T, 1, 8>(kp, vec, grid, stream);
+      else if (kp.d <= 12) launch_by_vec<T, 1, 12>(kp, vec, grid, stream);
+      else launch_by_vec<T, 1, 16>(kp, vec, grid, stream);
+    } else {
+      switch (dim_lanes) {
+        case 2: launch_by_vec<T, 2, kWideChunk>(kp, vec, grid, stream); break;
+        case 4: launch_by_vec<T, 4, kWideChunk>(kp, vec, grid, stream); break;
+        case 8: launch_by_vec<T, 8, kWideChunk>(kp, vec, grid, stream); break;
+        case 16: launch_by_vec<T, 16, kWideChunk>(kp, vec, grid, stream); break;
+        default: launch_by_vec<T, 32, kWideChunk>(kp, vec, grid, stream); break;
+      }
     }
   }
   if (p.num_merges > 0 && workspace != nullptr) {
@@ -370,7 +388,7 @@ void launch_sparse_attention(const SparseAttentionParams& p, void* workspace, cu
   const size_t elem = dtype_size(p.dtype);
   const int64_t d = p.head_dim;
   int dim_lanes = 1;
-  while (dim_lanes * kDimChunk < d) dim_lanes *= 2;  // 1 .. 32 lanes a head (D <= 256)
+  if (d > 16) while (dim_lanes * kWideChunk < d) dim_lanes *= 2;  // 2 .. 32 lanes a head (D <= 256)
 
   SparseKernelParams kp{};
   kp.q = p.q;

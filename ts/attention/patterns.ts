@@ -330,6 +330,43 @@ export function randomFromProbability(matrix: ProbabilityMatrix, nnz: number, se
   return new Pattern(m.rows, m.cols, data);
 }
 
+/**
+ * For each token of the h x w grid, `perRow` distinct keys drawn from a 2-D normal (sigma in
+ * patches, both axes) centred on it, rounded to the nearest patch; draws off the grid or
+ * already taken are drawn again (at most 64 * perRow draws a row). The large-N counterpart of
+ * randomFromProbability(gaussian2d(h, w, sigma), nnz): that needs the (hw)² weight matrix
+ * (1.2 GB of float64 at 112 x 112), this only O(hw * perRow) work, with the same Gaussian
+ * fall-off but a fixed count per row instead of a global one.
+ */
+export function gaussianNeighbours(h: number, w: number, sigma: number, perRow: number, seed: number): Pattern {
+  const fn = 'gaussianNeighbours';
+  checkInteger(fn, 'h', h);
+  checkInteger(fn, 'w', w);
+  checkNumber(fn, 'sigma', sigma);
+  if (!(sigma > 0 && sigma < Infinity)) throw rangeError(fn, `sigma must be positive and finite, got ${sigma}`);
+  checkInteger(fn, 'perRow', perRow);
+  checkSeed(fn, seed);
+  const n = h * w;
+  checkEntries(fn, n, n);
+  if (perRow > n) throw rangeError(fn, `perRow ${perRow} is more than the ${n} tokens of the grid`);
+  const rng = new Random(seed);
+  const data = new Uint8Array(n * n);
+  for (let a = 0; a < n; a++) {
+    const ra = Math.floor(a / w), ca = a % w;
+    let taken = 0;
+    for (let draw = 0; draw < 64 * perRow && taken < perRow; draw++) {
+      const r = Math.round(ra + sigma * rng.normal()), c = Math.round(ca + sigma * rng.normal());
+      if (r < 0 || r >= h || c < 0 || c >= w) continue;
+      const k = a * n + r * w + c;
+      if (data[k] === 0) {
+        data[k] = 1;
+        taken++;
+      }
+    }
+  }
+  return new Pattern(n, n, data);
+}
+
 /** The rows and the columns of the given tokens dense, nothing else (xFormers' global_token_pattern). */
 export function globalTokens(n: number, indices: number[]): Pattern {
   const fn = 'globalTokens';
