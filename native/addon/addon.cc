@@ -386,10 +386,15 @@ class Addon : public Napi::Addon<Addon> {
     const size_t elem = dtype_size(arg.view.dtype);
     const double capacity = static_cast<double>(arg.buffer->bytes()) / static_cast<double>(elem);
     if (!empty && last + 1 > capacity) fail("addresses elements outside its storage");
-    // A view that is written, or read whole (q, k, v), may not repeat elements (stride 0
-    // where its size is above 1): it holds no more elements than its storage. Besides
-    // catching a forged output, this bounds every kernel's loop by the memory it touches.
-    if (!empty && dense && elements > capacity) fail("holds more elements than its storage (a broadcast view cannot be written)");
+    // A view that is written, or read whole (q, k, v), is no broadcast: no stride 0 where
+    // its size is above 1, and no more elements than its storage holds. Besides refusing
+    // a forged output (threads writing one element), this bounds every kernel's loop by
+    // the memory it touches.
+    if (!empty && dense) {
+      bool broadcast = elements > capacity;
+      for (int d = 0; d < arg.view.ndim; ++d) broadcast = broadcast || (arg.view.shape[d] > 1 && arg.view.strides[d] == 0);
+      if (broadcast) fail("is a broadcast view (stride 0), which cannot be written");
+    }
     // An empty view is never dereferenced: point it at the buffer, not past it.
     arg.view.data = empty ? arg.buffer->data() : static_cast<char*>(arg.buffer->data()) + static_cast<size_t>(offset) * elem;
     return arg;
