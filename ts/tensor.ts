@@ -8,10 +8,21 @@ import { checkInteger, checkShape, invalidParameterError, rangeError } from './e
 import { native, NativeStorage } from './native';
 import { Random, randomSeed } from './random';
 
+// Storages this context holds now (and their bytes): what the leak tests watch on any device.
+const live = { storages: 0, bytes: 0 };
+
+/** @internal Storages held now and their bytes, over every device. */
+export function liveStorage(): { storages: number; bytes: number } {
+  return { ...live };
+}
+
 /** Storage shared by a tensor and its views, freed when the last of them lets go. */
 class StorageRef {
   refs = 0;
-  constructor(readonly native: NativeStorage) {}
+  constructor(readonly native: NativeStorage) {
+    live.storages++;
+    live.bytes += native.bytes;
+  }
 }
 
 function retain(ref: StorageRef): void {
@@ -19,7 +30,11 @@ function retain(ref: StorageRef): void {
 }
 
 function release(ref: StorageRef): void {
-  if (--ref.refs === 0) ref.native.dispose();
+  if (--ref.refs === 0) {
+    live.storages--;
+    live.bytes -= ref.native.bytes;
+    ref.native.dispose();
+  }
 }
 
 // The backstop: a tensor that is dropped without dispose() lets go of its storage when
