@@ -14,14 +14,26 @@ import { DEVICES, describeDevice } from './helpers';
 const FORWARDS = Number(process.env.NODEFORMERS_LEAK_FORWARDS ?? 2000);
 const WARMUP = FORWARDS;
 
-/** RSS after a full collection (twice, with a turn of the event loop for finalizers between). */
+/**
+ * RSS after full collections, repeated (with turns of the event loop, where the
+ * FinalizationRegistry's callbacks run) until no more storages are freed: tensors that
+ * earlier tests dropped must not be freed inside a measurement.
+ */
 async function settledRss(): Promise<number> {
-  for (let i = 0; i < 3; i++) {
+  let last = -1;
+  for (let i = 0; i < 40; i++) {
     global.gc?.();
-    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setTimeout(r, 5));
+    const now = liveStorage().storages;
+    if (now === last && i >= 2) break;
+    last = now;
   }
   return process.memoryUsage().rss;
 }
+
+// Under AddressSanitizer (scripts/sanitize-cpu.sh) freed memory waits in ASan's quarantine
+// instead of going back to the OS, so RSS says nothing there; the byte counts still do.
+const RSS_MEANINGFUL = !process.env.ASAN_OPTIONS;
 
 /** Bytes allocated on the device now: the pool's counter on CUDA, the live storages on the CPU. */
 function deviceBytes(device: Device): number {
@@ -65,9 +77,9 @@ for (const device of DEVICES) {
         // of semi-space) around the 2000th forward of the tiny ViT: RSS steps up ~10-25 MiB
         // there with heapUsed flat at 7.4 MiB, then stays flat (measured over 4000 forwards).
         for (let i = 0; i < WARMUP; i++) forward();
+        const rss0 = await settledRss();
         const bytes0 = deviceBytes(device);
         const storages0 = liveStorage().storages;
-        const rss0 = await settledRss();
         const heap0 = process.memoryUsage().heapUsed;
         const t0 = Date.now();
         for (let i = 0; i < FORWARDS; i++) forward();
@@ -82,12 +94,13 @@ for (const device of DEVICES) {
         assert.equal(bytes1, bytes0, 'device bytes back at the baseline');
         assert.equal(liveStorage().storages, storages0, 'no storage left alive');
         // RSS only means something after the full warm-up (scripts/sanitize-cuda.sh runs 50 forwards).
-        if (FORWARDS >= 1000) assert.ok(growth <= 0.05, `RSS grew ${(growth * 100).toFixed(2)}%`);
+        if (FORWARDS >= 1000 && RSS_MEANINGFUL) assert.ok(growth <= 0.05, `RSS grew ${(growth * 100).toFixed(2)}%`);
       });
     }
 
     it('tensors dropped by the program (no dispose, no tidy) are freed by the FinalizationRegistry', async function () {
       if (typeof global.gc !== 'function') this.skip();
+      await settledRss();
       const bytes0 = deviceBytes(device);
       const storages0 = liveStorage().storages;
       (() => {
@@ -182,7 +195,7 @@ for (const device of DEVICES) {
       assert.equal(during.sum, 4);
       if (device === 'cpu') {
         assert.ok(during.rss - base.rss >= bytes * 0.9, 'the worker held the memory');
-        assert.ok(after.rss - base.rss < bytes * 0.25, `RSS still ${MiB(after.rss - base.rss)} above the baseline`);
+        if (RSS_MEANINGFUL) assert.ok(after.rss - base.rss < bytes * 0.25, `RSS still ${MiB(after.rss - base.rss)} above the baseline`);
       } else {
         assert.ok(during.device - base.device >= bytes, 'the worker held the device memory');
         assert.equal(after.device, base.device, 'the pool is back at the baseline');
