@@ -574,6 +574,7 @@ for (const device of DEVICES) {
       console.log(`      fuzz seed ${seed} (replay: NODEFORMERS_FUZZ_SEED=${SEED})`);
       const rng = new Rng(seed);
       const g = new Gen(rng, device, otherDevice(device));
+      if (device !== 'cpu') nf.cuda.synchronize(device); // earlier tests' frees are stream-ordered
       const before = device === 'cpu' ? null : nf.cuda.memory(device).allocated;
       const counts = { valid: 0, invalid: 0 };
       const perOp = new Map<string, { valid: number; invalid: number }>();
