@@ -73,4 +73,54 @@ describe('safetensors', () => {
     }, data)), /overlaps/);
     assert.ok(serializeSafetensors({}).byteLength >= 8);
   });
+
+  it('rejects the rest of the malformed cases (issue #8): identical and partial overlaps, odd offsets, fields of the wrong kind', () => {
+    const data = new Uint8Array(16);
+    const bad = (header: object | string, pattern: RegExp, bytes = data) => assert.throws(() => parseSafetensors(file(header, bytes), 'f.st'), (e: Error) => {
+      assert.ok(e instanceof Error);
+      assert.match(e.message, /^safetensors: f\.st: /);
+      assert.match(e.message, pattern);
+      return true;
+    });
+    const f32 = (begin: number, end: number, shape = [(end - begin) / 4]) => ({ dtype: 'F32', shape, data_offsets: [begin, end] });
+    bad({ a: f32(0, 8), b: f32(0, 8) }, /overlaps/);                    // the same range twice
+    bad({ a: f32(0, 16), b: f32(4, 8) }, /overlaps/);                   // one inside another
+    bad({ a: f32(8, 16), b: f32(0, 12) }, /overlaps/);                  // listed out of order
+    bad({ a: f32(0, 8), b: f32(16, 24) }, /run past the 16 data bytes/); // out of range
+    bad({ a: { dtype: 'F32', shape: [2], data_offsets: [0.5, 8.5] } }, /bad data_offsets/);
+    bad({ a: { dtype: 'F32', shape: [2], data_offsets: ['0', '8'] } }, /bad data_offsets/);
+    bad({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8, 16] } }, /bad data_offsets/);
+    bad({ a: { dtype: 'F32', shape: [2], data_offsets: [-8, 0] } }, /bad data_offsets/);
+    bad({ a: { dtype: 'F32', shape: [2] } }, /bad data_offsets/);
+    bad({ a: { dtype: 'F32', shape: [1.5], data_offsets: [0, 8] } }, /bad shape/);
+    bad({ a: { dtype: 'F32', shape: '2', data_offsets: [0, 8] } }, /bad shape/);
+    bad({ a: { dtype: 'F32', shape: [2 ** 30, 2 ** 30, 2 ** 30], data_offsets: [0, 8] } }, /holds 8 bytes but F32/);
+    bad({ a: { dtype: 'F16', shape: [2], data_offsets: [0, 8] } }, /holds 8 bytes but F16 \[2\] needs 4/);
+    bad({ a: { dtype: 42, shape: [2], data_offsets: [0, 8] } }, /unknown dtype 42/);
+    bad({ a: null }, /entry 'a' is not an object/);
+    bad({ a: 3 }, /entry 'a' is not an object/);
+    bad({ __metadata__: 'x', a: f32(0, 8) }, /__metadata__ is not an object/);
+    bad('"just a string"', /not a JSON object/);
+    bad('', /not valid JSON/);
+    // A header that is not UTF-8 (a stray 0xff byte).
+    const latin1 = new Uint8Array([...new TextEncoder().encode('{"a'), 0xff, ...new TextEncoder().encode('": 1}')]);
+    const notUtf8 = new Uint8Array(8 + latin1.length);
+    new DataView(notUtf8.buffer).setBigUint64(0, BigInt(latin1.length), true);
+    notUtf8.set(latin1, 8);
+    assert.throws(() => parseSafetensors(notUtf8), /not valid JSON/);
+    // Every prefix of a good file is refused (truncated anywhere), never read past its end.
+    const good = serializeSafetensors({ w: tensor([1, 2, 3, 4], [2, 2]), b: tensor([5, 6], [2]) });
+    for (let n = 0; n < good.byteLength; n++) assert.throws(() => parseSafetensors(good.subarray(0, n)), /safetensors: buffer: /, `prefix ${n}`);
+    assert.equal(parseSafetensors(good).tensors.size, 2);
+  });
+
+  it('a directory, and a malformed checkpoint given to the ViT loader, are clear Errors', async () => {
+    await assert.rejects(readSafetensors(os.tmpdir()), /safetensors: cannot read '.*': EISDIR/);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nf-st-'));
+    const target = path.join(dir, 'bad.safetensors');
+    fs.writeFileSync(target, file({ w: { dtype: 'F32', shape: [4], data_offsets: [0, 16] } }, new Uint8Array(8)));
+    const { loadTimmViT } = await import('../ts/index');
+    await assert.rejects(loadTimmViT(target, { img_size: 16, patch_size: 8, embed_dim: 8, depth: 1, num_heads: 2 }), /run past the 8 data bytes/);
+    fs.rmSync(dir, { recursive: true });
+  });
 });

@@ -146,10 +146,10 @@ for (const device of DEVICES) {
 describe('tensor argument errors', () => {
   it('rejects bad shapes, data lengths, dtypes and devices before native code runs', () => {
     assert.throws(() => tensor([1, 2, 3], [2, 2]), { name: 'RangeError', message: /tensor: data has 3 elements but shape \[2, 2\] needs 4/ });
-    assert.throws(() => zeros([-1]), { name: 'RangeError', message: /empty: shape must hold non-negative integers/ });
+    assert.throws(() => zeros([-1]), { name: 'RangeError', message: /zeros: shape must hold non-negative integers/ });
     assert.throws(() => zeros([1.5]), { name: 'RangeError' });
     assert.throws(() => zeros([NaN]), { name: 'RangeError' });
-    assert.throws(() => zeros('3' as unknown as number[]), { name: 'TypeError', message: /empty: expected shape/ });
+    assert.throws(() => zeros('3' as unknown as number[]), { name: 'TypeError', message: /zeros: expected shape/ });
     assert.throws(() => zeros([2], { dtype: 'float64' as DType }), { name: 'TypeError', message: /expected options.dtype to be one of/ });
     assert.throws(() => zeros([2], { device: 'tpu' as 'cpu' }), { name: 'TypeError', message: /expected options.device to be 'cpu', 'cuda' or 'cuda:N'/ });
     assert.throws(() => tensor(['a'] as unknown as number[]), { name: 'TypeError', message: /data\[0\]/ });

@@ -8,10 +8,21 @@ import { checkInteger, checkShape, invalidParameterError, rangeError } from './e
 import { native, NativeStorage } from './native';
 import { Random, randomSeed } from './random';
 
+// Storages this context holds now (and their bytes): what the leak tests watch on any device.
+const live = { storages: 0, bytes: 0 };
+
+/** @internal Storages held now and their bytes, over every device. */
+export function liveStorage(): { storages: number; bytes: number } {
+  return { ...live };
+}
+
 /** Storage shared by a tensor and its views, freed when the last of them lets go. */
 class StorageRef {
   refs = 0;
-  constructor(readonly native: NativeStorage) {}
+  constructor(readonly native: NativeStorage) {
+    live.storages++;
+    live.bytes += native.bytes;
+  }
 }
 
 function retain(ref: StorageRef): void {
@@ -19,7 +30,11 @@ function retain(ref: StorageRef): void {
 }
 
 function release(ref: StorageRef): void {
-  if (--ref.refs === 0) ref.native.dispose();
+  if (--ref.refs === 0) {
+    live.storages--;
+    live.bytes -= ref.native.bytes;
+    ref.native.dispose();
+  }
 }
 
 // The backstop: a tensor that is dropped without dispose() lets go of its storage when
@@ -198,7 +213,7 @@ export class Tensor<D extends DType = DType> {
     try {
       const bytes = new Uint8Array(src.size * DTYPE_BYTES[this.dtype]);
       src._readRaw(bytes);
-      return fromBytes(bytes, this.shape, this.dtype, target);
+      return fromBytes(bytes, this.shape, this.dtype, target, fn);
     } finally {
       src.dispose();
     }
@@ -262,11 +277,20 @@ function hostArray(bytes: Uint8Array, dtype: DType): TypedData {
 }
 
 function allocate(fn: string, shape: readonly number[], dtype: DType, device: Device): StorageRef {
-  return new StorageRef(native().allocate(device, sizeOf(shape) * DTYPE_BYTES[dtype]));
+  if (device !== 'cpu' && !native().buildInfo.cuda) {
+    throw new Error(`${fn}: cannot allocate on ${device}: this build of nodeformers has no CUDA backend (see backends())`);
+  }
+  try {
+    return new StorageRef(native().allocate(device, sizeOf(shape) * DTYPE_BYTES[dtype]));
+  } catch (e) {
+    // The addon's message (and code, e.g. ERR_CUDA_OOM), with the public function's name in front.
+    if (e instanceof Error) e.message = `${fn}: ${e.message}`;
+    throw e;
+  }
 }
 
-function fromBytes<D extends DType>(bytes: Uint8Array, shape: readonly number[], dtype: D, device: Device): Tensor<D> {
-  const t = new Tensor(allocate('tensor', shape, dtype, device), shape, contiguousStrides(shape), 0, dtype, device);
+function fromBytes<D extends DType>(bytes: Uint8Array, shape: readonly number[], dtype: D, device: Device, fn = 'tensor'): Tensor<D> {
+  const t = new Tensor(allocate(fn, shape, dtype, device), shape, contiguousStrides(shape), 0, dtype, device);
   t._storage?.upload(0, bytes);
   return t;
 }
@@ -279,27 +303,35 @@ function options(fn: string, opts: TensorOptions | undefined, defaultDType: DTyp
   };
 }
 
-/** An uninitialized tensor. */
-export function empty<D extends DType = 'float32'>(shape: readonly number[], opts?: TensorOptions & { dtype?: D }): Tensor<D> {
-  const fn = 'empty';
+// empty() under the name of the public function that called it (errors name that one).
+function emptyAs<D extends DType>(fn: string, shape: readonly number[], opts: TensorOptions | undefined): Tensor<D> {
   const s = checkShape(fn, shape);
   const { dtype, device } = options(fn, opts);
   return new Tensor(allocate(fn, s, dtype, device), s, contiguousStrides(s), 0, dtype as D, device);
 }
 
-export function full<D extends DType = 'float32'>(shape: readonly number[], value: number, opts?: TensorOptions & { dtype?: D }): Tensor<D> {
-  if (typeof value !== 'number') throw invalidParameterError('full', 'value', 'a number', value);
-  const t = empty(shape, opts);
+function fullAs<D extends DType>(fn: string, shape: readonly number[], value: number, opts: TensorOptions | undefined): Tensor<D> {
+  if (typeof value !== 'number') throw invalidParameterError(fn, 'value', 'a number', value);
+  const t = emptyAs<D>(fn, shape, opts);
   native().fill(t, value);
   return t;
 }
 
+/** An uninitialized tensor. */
+export function empty<D extends DType = 'float32'>(shape: readonly number[], opts?: TensorOptions & { dtype?: D }): Tensor<D> {
+  return emptyAs('empty', shape, opts);
+}
+
+export function full<D extends DType = 'float32'>(shape: readonly number[], value: number, opts?: TensorOptions & { dtype?: D }): Tensor<D> {
+  return fullAs('full', shape, value, opts);
+}
+
 export function zeros<D extends DType = 'float32'>(shape: readonly number[], opts?: TensorOptions & { dtype?: D }): Tensor<D> {
-  return full(shape, 0, opts);
+  return fullAs('zeros', shape, 0, opts);
 }
 
 export function ones<D extends DType = 'float32'>(shape: readonly number[], opts?: TensorOptions & { dtype?: D }): Tensor<D> {
-  return full(shape, 1, opts);
+  return fullAs('ones', shape, 1, opts);
 }
 
 type HostData = Float32Array | Float64Array | Int32Array | Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | number[];
@@ -313,7 +345,7 @@ export function tensor<D extends DType = 'float32'>(data: HostData, shape?: read
   const isTyped = ArrayBuffer.isView(data) && !(data instanceof DataView);
   if (!isTyped && !Array.isArray(data)) throw invalidParameterError(fn, 'data', 'a TypedArray or an array of numbers', data);
   const values = data as ArrayLike<number>;
-  const s = checkShape(fn, shape ?? [values.length]);
+  const s = checkShape(fn, shape === undefined ? [values.length] : shape);
   if (sizeOf(s) !== values.length) {
     throw rangeError(fn, `data has ${values.length} elements but shape [${s.join(', ')}] needs ${sizeOf(s)}`);
   }

@@ -21,6 +21,13 @@
 namespace nf::addon {
 namespace {
 
+// The largest element count, index, offset or stride a tensor argument may hold: 2^53, so
+// that every one is exact in a double and no product of them overflows int64_t.
+constexpr double kMaxIndex = 9007199254740992.0;
+
+// Marks the JS objects that wrap a Storage (Node-API type tagging).
+constexpr napi_type_tag kStorageTag = {0x6e6f6465666f726dULL, 0x73746f7261676531ULL};
+
 // ---- errors ---------------------------------------------------------------------------
 
 [[noreturn]] void throw_js(Napi::Env env, const char* code, const std::string& message, bool type_error = false) {
@@ -318,6 +325,7 @@ class Addon : public Napi::Addon<Addon> {
     auto buffer = guarded(env, "allocate", [&] { return std::make_shared<Buffer>(backend, static_cast<size_t>(bytes)); });
     Napi::Object obj = storage_ctor_.New({});
     Storage::Unwrap(obj)->Init(std::move(buffer));
+    obj.TypeTag(&kStorageTag);
     return obj;
   }
 
@@ -330,7 +338,7 @@ class Addon : public Napi::Addon<Addon> {
 
   // Reads a tensor as the TS Tensor class lays it out: { _storage, offset, shape, strides,
   // dtype }, and checks that every element it can address lies inside its live storage.
-  static Arg tensor_arg(Napi::Env env, const Napi::Value& v, const char* op, const char* name) {
+  static Arg tensor_arg(Napi::Env env, const Napi::Value& v, const char* op, const char* name, bool dense = false) {
     auto fail = [&](const std::string& why) -> void {
       throw_js(env, "ERR_INVALID_ARG", std::string(op) + ": " + name + " " + why, true);
     };
@@ -338,7 +346,9 @@ class Addon : public Napi::Addon<Addon> {
     Napi::Object o = v.As<Napi::Object>();
     Napi::Value storage_v = o.Get("_storage");
     Storage* storage = nullptr;
-    if (storage_v.IsObject()) {
+    // Only an object this addon made is unwrapped: the type tag rules out another addon's
+    // wrapped object (whose native pointer is no Storage).
+    if (storage_v.IsObject() && storage_v.As<Napi::Object>().CheckTypeTag(&kStorageTag)) {
       napi_value raw = storage_v;
       void* unwrapped = nullptr;
       if (napi_unwrap(env, raw, &unwrapped) == napi_ok) storage = static_cast<Storage*>(unwrapped);
@@ -355,26 +365,38 @@ class Addon : public Napi::Addon<Addon> {
     if (shape.Length() > static_cast<uint32_t>(kMaxDims) || strides.Length() != shape.Length()) fail("has a bad rank");
     arg.view.ndim = static_cast<int>(shape.Length());
     const double offset = offset_v.As<Napi::Number>().DoubleValue();
-    if (!(offset >= 0) || offset != std::floor(offset)) fail("has a bad offset");
+    if (!(offset >= 0) || offset != std::floor(offset) || offset > kMaxIndex) fail("has a bad offset");
     double last = offset;  // the furthest element the view can address
+    double elements = 1;   // the product of the non-zero sizes: bounded, so no int64 product overflows
     bool empty = false;
     for (int d = 0; d < arg.view.ndim; ++d) {
       Napi::Value s = shape.Get(d), st = strides.Get(d);
       if (!s.IsNumber() || !st.IsNumber()) fail("has a bad shape");
       const double sv = s.As<Napi::Number>().DoubleValue(), stv = st.As<Napi::Number>().DoubleValue();
-      if (!(sv >= 0) || sv != std::floor(sv) || !(stv >= 0) || stv != std::floor(stv) || sv > 9e15 || stv > 9e15) {
+      if (!(sv >= 0) || sv != std::floor(sv) || !(stv >= 0) || stv != std::floor(stv) || sv > kMaxIndex || stv > kMaxIndex) {
         fail("has a bad shape or strides");
       }
       arg.view.shape[d] = static_cast<int64_t>(sv);
       arg.view.strides[d] = static_cast<int64_t>(stv);
       if (sv == 0) empty = true;
-      else last += (sv - 1) * stv;
+      else elements *= sv;
+      if (sv != 0) last += (sv - 1) * stv;
     }
+    if (elements > kMaxIndex) fail("has too many elements");
     const size_t elem = dtype_size(arg.view.dtype);
-    if (!empty && (last + 1) * static_cast<double>(elem) > static_cast<double>(arg.buffer->bytes())) {
-      fail("addresses elements outside its storage");
+    const double capacity = static_cast<double>(arg.buffer->bytes()) / static_cast<double>(elem);
+    if (!empty && last + 1 > capacity) fail("addresses elements outside its storage");
+    // A view that is written, or read whole (q, k, v), is no broadcast: no stride 0 where
+    // its size is above 1, and no more elements than its storage holds. Besides refusing
+    // a forged output (threads writing one element), this bounds every kernel's loop by
+    // the memory it touches.
+    if (!empty && dense) {
+      bool broadcast = elements > capacity;
+      for (int d = 0; d < arg.view.ndim; ++d) broadcast = broadcast || (arg.view.shape[d] > 1 && arg.view.strides[d] == 0);
+      if (broadcast) fail("is a broadcast view (stride 0), which cannot be written");
     }
-    arg.view.data = static_cast<char*>(arg.buffer->data()) + static_cast<size_t>(offset) * elem;
+    // An empty view is never dereferenced: point it at the buffer, not past it.
+    arg.view.data = empty ? arg.buffer->data() : static_cast<char*>(arg.buffer->data()) + static_cast<size_t>(offset) * elem;
     return arg;
   }
 
@@ -426,7 +448,7 @@ class Addon : public Napi::Addon<Addon> {
   // copy(dst, src): same shape, any dtypes and strides.
   Napi::Value Copy(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    Arg dst = tensor_arg(env, info[0], "copy", "dst"), src = tensor_arg(env, info[1], "copy", "src");
+    Arg dst = tensor_arg(env, info[0], "copy", "dst", true), src = tensor_arg(env, info[1], "copy", "src");
     require(env, same_shape(dst.view, src.view), "copy", "dst and src shapes differ");
     Backend& b = same_backend(env, "copy", {&dst, &src});
     guarded(env, "copy", [&] { b.copy(dst.view, src.view); return 0; });
@@ -436,7 +458,7 @@ class Addon : public Napi::Addon<Addon> {
   // fill(dst, value)
   Napi::Value Fill(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    Arg dst = tensor_arg(env, info[0], "fill", "dst");
+    Arg dst = tensor_arg(env, info[0], "fill", "dst", true);
     const double value = number_arg(env, info, 1, "fill", "value");
     guarded(env, "fill", [&] { dst.buffer->backend().fill(dst.view, value); return 0; });
     return env.Undefined();
@@ -448,7 +470,7 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value Gemm(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const char* op = "gemm";
-    Arg a = tensor_arg(env, info[0], op, "a"), b = tensor_arg(env, info[1], op, "b"), c = tensor_arg(env, info[2], op, "c");
+    Arg a = tensor_arg(env, info[0], op, "a"), b = tensor_arg(env, info[1], op, "b"), c = tensor_arg(env, info[2], op, "c", true);
     Backend* backend = &same_backend(env, op, {&a, &b, &c});
     require(env, a.view.ndim == 3 && b.view.ndim == 3 && c.view.ndim == 3, op, "a, b and c must be 3-D views");
     require(env, is_float(a.view.dtype) && a.view.dtype == b.view.dtype && a.view.dtype == c.view.dtype, op, "a, b and c must share one float dtype");
@@ -490,7 +512,7 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value Norm(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const char* op = "norm";
-    Arg out = tensor_arg(env, info[0], op, "out"), x = tensor_arg(env, info[1], op, "x");
+    Arg out = tensor_arg(env, info[0], op, "out", true), x = tensor_arg(env, info[1], op, "x");
     Backend* backend = &same_backend(env, op, {&out, &x});
     require(env, same_shape(out.view, x.view) && x.view.ndim >= 1, op, "out and x must have one shape of rank >= 1");
     require(env, out.view.is_contiguous() && x.view.is_contiguous(), op, "out and x must be contiguous");
@@ -510,7 +532,7 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value Softmax(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const char* op = "softmax";
-    Arg out = tensor_arg(env, info[0], op, "out"), x = tensor_arg(env, info[1], op, "x");
+    Arg out = tensor_arg(env, info[0], op, "out", true), x = tensor_arg(env, info[1], op, "x");
     require(env, same_shape(out.view, x.view) && x.view.ndim >= 1, op, "out and x must have one shape of rank >= 1");
     require(env, out.view.is_contiguous() && x.view.is_contiguous(), op, "out and x must be contiguous");
     require(env, is_float(x.view.dtype) && out.view.dtype == x.view.dtype, op, "out and x must share one float dtype");
@@ -534,7 +556,7 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value BiasActivation(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const char* op = "biasActivation";
-    Arg out = tensor_arg(env, info[0], op, "out"), x = tensor_arg(env, info[1], op, "x");
+    Arg out = tensor_arg(env, info[0], op, "out", true), x = tensor_arg(env, info[1], op, "x");
     Backend* backend = &same_backend(env, op, {&out, &x});
     require(env, same_shape(out.view, x.view), op, "out and x shapes differ");
     require(env, out.view.is_contiguous() && x.view.is_contiguous(), op, "out and x must be contiguous");
@@ -552,7 +574,7 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value Binary(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const char* op = "binary";
-    Arg out = tensor_arg(env, info[0], op, "out"), a = tensor_arg(env, info[1], op, "a"), b = tensor_arg(env, info[2], op, "b");
+    Arg out = tensor_arg(env, info[0], op, "out", true), a = tensor_arg(env, info[1], op, "a"), b = tensor_arg(env, info[2], op, "b");
     Backend& backend = same_backend(env, op, {&out, &a, &b});
     require(env, same_shape(out.view, a.view) && same_shape(out.view, b.view), op, "a and b must be broadcast to out's shape");
     require(env, out.view.is_contiguous(), op, "out must be contiguous");
@@ -573,17 +595,23 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value Mean(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const char* op = "mean";
-    Arg out = tensor_arg(env, info[0], op, "out"), x = tensor_arg(env, info[1], op, "x");
+    Arg out = tensor_arg(env, info[0], op, "out", true), x = tensor_arg(env, info[1], op, "x");
     Backend& backend = same_backend(env, op, {&out, &x});
     MeanParams p;
     p.out = out.view;
     p.x = x.view;
-    p.outer = static_cast<int64_t>(number_arg(env, info, 2, op, "outer"));
-    p.n = static_cast<int64_t>(number_arg(env, info, 3, op, "n"));
-    p.inner = static_cast<int64_t>(number_arg(env, info, 4, op, "inner"));
-    require(env, p.outer >= 0 && p.n >= 0 && p.inner >= 0 && x.view.numel() == p.outer * p.n * p.inner &&
-                     out.view.numel() == p.outer * p.inner,
+    // Checked as doubles before any conversion: a NaN or huge size must neither convert
+    // (undefined behaviour) nor overflow a product into a match.
+    const double outer = number_arg(env, info, 2, op, "outer"), n = number_arg(env, info, 3, op, "n"),
+                 inner = number_arg(env, info, 4, op, "inner");
+    for (const double d : {outer, n, inner}) {
+      require(env, d >= 0 && d == std::floor(d) && d <= kMaxIndex, op, "outer, n and inner must be non-negative integers");
+    }
+    require(env, static_cast<double>(x.view.numel()) == outer * n * inner && static_cast<double>(out.view.numel()) == outer * inner,
             op, "sizes do not match the tensors");
+    p.outer = static_cast<int64_t>(outer);
+    p.n = static_cast<int64_t>(n);
+    p.inner = static_cast<int64_t>(inner);
     require(env, out.view.is_contiguous() && x.view.is_contiguous(), op, "out and x must be contiguous");
     require(env, is_float(x.view.dtype) && out.view.dtype == x.view.dtype, op, "out and x must share one float dtype");
     guarded(env, op, [&] { backend.mean(p); return 0; });
@@ -594,13 +622,13 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value PatchGather(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const char* op = "patchGather";
-    Arg out = tensor_arg(env, info[0], op, "out"), images = tensor_arg(env, info[1], op, "images");
+    Arg out = tensor_arg(env, info[0], op, "out", true), images = tensor_arg(env, info[1], op, "images");
     Backend& backend = same_backend(env, op, {&out, &images});
     PatchGatherParams p;
     p.out = out.view;
     p.images = images.view;
     const double patch = number_arg(env, info, 2, op, "patch");
-    require(env, patch >= 1 && patch == std::floor(patch), op, "patch must be a positive integer");
+    require(env, patch >= 1 && patch == std::floor(patch) && patch <= kMaxIndex, op, "patch must be a positive integer");
     p.patch = static_cast<int64_t>(patch);
     const TensorView& im = images.view;
     require(env, im.ndim == 4 && im.is_contiguous() && out.view.ndim == 3 && out.view.is_contiguous(), op, "images must be contiguous [B, C, H, W] and out contiguous 3-D");
@@ -619,8 +647,8 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value Attention(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const char* op = "attention";
-    Arg out = tensor_arg(env, info[0], op, "out"), q = tensor_arg(env, info[1], op, "q"), k = tensor_arg(env, info[2], op, "k"),
-        v = tensor_arg(env, info[3], op, "v");
+    Arg out = tensor_arg(env, info[0], op, "out", true), q = tensor_arg(env, info[1], op, "q", true), k = tensor_arg(env, info[2], op, "k", true),
+        v = tensor_arg(env, info[3], op, "v", true);
     Backend& backend = same_backend(env, op, {&out, &q, &k, &v});
     const TensorView &qv = q.view, &kv = k.view, &vv = v.view, &ov = out.view;
     require(env, qv.ndim == 4 && kv.ndim == 4 && vv.ndim == 4 && ov.ndim == 4, op, "q, k, v and out must be [B, N, H, D]");
