@@ -49,8 +49,8 @@ const SEED_CASES: [title: string, mechanism: string][] = [
  * is written on another branch. After merging it, replace the two require() calls with
  * static imports and check the names below against what landed:
  *   SparseMask.fromDense(pattern, undefined, { device }) and patterns.vitNotebook(14, 14, seed).
- * The mask is [N, N] over the 197 tokens? vitNotebook(14, 14) covers the 196 patches; if
- * the class token needs a row and column, build that here (the notebook prepends it).
+ * Check there whether vitNotebook(14, 14) covers the 197 tokens or only the 196 patches;
+ * in the latter case add the class token's row and column here.
  */
 export function sparseViTAttention(device: Device, seed = 0): AttentionConfig | string {
   if (!attentionMechanisms().includes('sparse')) return "no 'sparse' mechanism in this build";
