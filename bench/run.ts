@@ -1,17 +1,7 @@
-// npm run bench / bench:cuda: the notebook ViT benchmark, then the attention and fused-op
-// sweeps, each beside PyTorch where python3 with torch is present. Without a GPU it says so
-// (the CPU benchmarks belong to the benchmarking-API work).
-import { execFileSync } from 'node:child_process';
-import * as path from 'node:path';
-import { backends } from '../ts/index';
+// npm run bench / bench:cuda: the flow of ts/bench/suite/run.ts (also `npx nodeformers bench`):
+// the notebook ViT in the seed's format, a summary beside PyTorch, kernel sweeps, host-side
+// call costs, results JSON and plots in bench/results, and on CUDA BENCHMARKS.md's marked
+// section. Flags: see `npx nodeformers help`. On the CPU: a smaller batch and fewer cases.
+import { main } from '../ts/cli';
 
-const passThrough = process.argv.slice(2);
-if (!backends().includes('cuda')) {
-  const msg = 'bench: no CUDA backend or GPU here; the CUDA benchmarks need one';
-  if (process.env.NODEFORMERS_REQUIRE_CUDA === '1') throw new Error(msg);
-  console.log(msg);
-  process.exit(0);
-}
-for (const script of ['vit.ts', 'attention.ts', 'ops.ts']) {
-  execFileSync(process.execPath, ['--import', 'tsx', path.join(__dirname, script), ...passThrough], { stdio: 'inherit' });
-}
+main(['bench', ...process.argv.slice(2)]).then((code) => { process.exitCode = code; }, (e) => { console.error(e); process.exitCode = 1; });

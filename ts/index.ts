@@ -21,5 +21,11 @@ export * from './ops';
 export * from './nn';
 export { VisionTransformer, buildViT, loadTimmViT, sweep } from './models/vit';
 export type { ViTConfig, BuildOptions } from './models/vit';
-export { benchmark, Measurement } from './bench/timer';
-export type { BenchmarkOptions } from './bench/timer';
+export {
+  benchmark, Measurement, compare, Comparison, toMarkdown, toCSV, runSweep, plotMeasurements, hostBenchmark,
+  toJSON as measurementsToJSON, fromJSON as measurementsFromJSON,
+} from './bench';
+export type {
+  BenchmarkOptions, MeasurementJSON, MeasurementParams, CompareOptions, SweepOptions, SweepResult, SkippedCase, PlotOptions,
+  HostBenchmarkOptions, HostMeasurement,
+} from './bench';

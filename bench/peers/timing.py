@@ -53,4 +53,5 @@ def summary(times, number):
         "q3": quantile(times, 0.75),
         "measurements": len(times),
         "runsPerMeasurement": number,
+        "times": times,
     }

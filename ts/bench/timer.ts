@@ -3,7 +3,7 @@
 // time blocks until minRunTime is spent. On CUDA a block is timed with CUDA events on the
 // device's stream; on the CPU with the host clock (CPU ops are synchronous).
 import { checkDevice, DeviceLike, Device } from '../dtype';
-import { checkNumber, invalidParameterError } from '../errors';
+import { checkInteger, checkNumber, invalidParameterError } from '../errors';
 import { cuda } from '../cuda';
 
 export interface BenchmarkOptions {
@@ -16,6 +16,29 @@ export interface BenchmarkOptions {
   label?: string;
   subLabel?: string;
   description?: string;
+  /** What the case was (N, D, mechanism, dtype, ...): kept with the Measurement for tables and plots. */
+  params?: MeasurementParams;
+}
+
+/** Plain values that describe a measured case. */
+export type MeasurementParams = Readonly<Record<string, string | number | boolean | null>>;
+
+/** What Measurement.toJSON() writes and Measurement.fromJSON() reads. */
+export interface MeasurementJSON {
+  label: string;
+  subLabel: string;
+  description: string;
+  device: Device;
+  median: number;
+  mean: number;
+  q1: number;
+  q3: number;
+  iqr: number;
+  measurements: number;
+  runsPerMeasurement: number;
+  peakMemoryBytes: number | null;
+  times: number[];
+  params: Record<string, string | number | boolean | null>;
 }
 
 export class Measurement {
@@ -30,8 +53,10 @@ export class Measurement {
     readonly device: Device,
     /** Peak pool bytes allocated during the measured runs above what was allocated before (CUDA only). */
     readonly peakMemoryBytes: number | null,
+    readonly params: MeasurementParams = {},
   ) {
     this.times = Object.freeze([...times].sort((a, b) => a - b));
+    this.params = Object.freeze({ ...params });
   }
   get measurements(): number { return this.times.length; }
   get median(): number { return quantile(this.times, 0.5); }
@@ -40,9 +65,15 @@ export class Measurement {
   get iqr(): number { return this.q3 - this.q1; }
   get mean(): number { return this.times.reduce((a, b) => a + b, 0) / this.times.length; }
 
+  /** A copy with another label, sub-label, description or params (the times are shared). */
+  relabel(o: { label?: string; subLabel?: string; description?: string; params?: MeasurementParams }): Measurement {
+    return new Measurement(this.times, this.runsPerMeasurement, o.label ?? this.label, o.subLabel ?? this.subLabel,
+      o.description ?? this.description, this.device, this.peakMemoryBytes, o.params ?? this.params);
+  }
+
   /** The shape torch.utils.benchmark prints, with "Memory used" after it where known. */
   toString(): string {
-    const unit = pickUnit(this.median);
+    const unit = timeUnit(this.median);
     const f = (s: number) => (s / unit.scale).toFixed(2);
     const lines = [
       `${this.label}${this.subLabel ? `: ${this.subLabel}` : ''}`,
@@ -55,14 +86,38 @@ export class Measurement {
     return lines.join('\n');
   }
 
-  toJSON(): Record<string, unknown> {
+  /** Everything, raw times included; the summary fields are for readers of the file (fromJSON recomputes them). */
+  toJSON(): MeasurementJSON {
     return {
       label: this.label, subLabel: this.subLabel, description: this.description, device: this.device,
       median: this.median, mean: this.mean, q1: this.q1, q3: this.q3, iqr: this.iqr,
       measurements: this.measurements, runsPerMeasurement: this.runsPerMeasurement,
-      peakMemoryBytes: this.peakMemoryBytes, times: this.times,
+      peakMemoryBytes: this.peakMemoryBytes, times: [...this.times], params: { ...this.params },
     };
   }
+
+  /** The Measurement that toJSON() wrote (from the object or its JSON text). */
+  static fromJSON(json: string | Partial<MeasurementJSON>): Measurement {
+    const fn = 'Measurement.fromJSON';
+    const o = typeof json === 'string' ? JSON.parse(json) as Partial<MeasurementJSON> : json;
+    if (o === null || typeof o !== 'object') throw invalidParameterError(fn, 'json', 'an object from Measurement.toJSON()', o);
+    if (!Array.isArray(o.times) || o.times.length === 0 || o.times.some((t) => typeof t !== 'number')) {
+      throw invalidParameterError(fn, 'json.times', 'a non-empty array of numbers', o.times);
+    }
+    const device = checkDevice(fn, o.device ?? 'cpu', 'json.device');
+    return new Measurement(o.times, checkInteger(fn, 'json.runsPerMeasurement', o.runsPerMeasurement ?? 1, 1),
+      String(o.label ?? ''), String(o.subLabel ?? ''), String(o.description ?? ''), device,
+      typeof o.peakMemoryBytes === 'number' ? o.peakMemoryBytes : null, o.params ?? {});
+  }
+}
+
+/** The summary statistics of per-run times (seconds), as Measurement reports them. */
+export function summarize(times: readonly number[]): { median: number; q1: number; q3: number; iqr: number; mean: number; measurements: number } {
+  const sorted = [...times].sort((a, b) => a - b);
+  const q1 = quantile(sorted, 0.25);
+  const q3 = quantile(sorted, 0.75);
+  const mean = sorted.reduce((a, b) => a + b, 0) / sorted.length;
+  return { median: quantile(sorted, 0.5), q1, q3, iqr: q3 - q1, mean, measurements: sorted.length };
 }
 
 /** Linear-interpolated quantile of sorted values (numpy's default). */
@@ -74,7 +129,8 @@ export function quantile(sorted: readonly number[], q: number): number {
   return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
 }
 
-function pickUnit(seconds: number): { name: string; scale: number } {
+/** The unit torch.utils.benchmark would print `seconds` in: s, ms or us. */
+export function timeUnit(seconds: number): { name: 's' | 'ms' | 'us'; scale: number } {
   if (seconds >= 1) return { name: 's', scale: 1 };
   if (seconds >= 1e-3) return { name: 'ms', scale: 1e-3 };
   return { name: 'us', scale: 1e-6 };
@@ -113,7 +169,7 @@ export function benchmark(fn: () => unknown, opts: BenchmarkOptions = {}): Measu
   const name = 'benchmark';
   if (typeof fn !== 'function') throw invalidParameterError(name, 'fn', 'a function', fn);
   const minRunTime = opts.minRunTime === undefined ? 1 : checkNumber(name, 'options.minRunTime', opts.minRunTime);
-  const warmup = opts.warmup ?? 3;
+  const warmup = opts.warmup === undefined ? 3 : checkInteger(name, 'options.warmup', opts.warmup);
   const device = checkDevice(name, opts.device ?? 'cpu', 'options.device');
   for (let i = 0; i < warmup; i++) fn();
   if (device !== 'cpu') cuda.synchronize(device);
@@ -124,13 +180,22 @@ export function benchmark(fn: () => unknown, opts: BenchmarkOptions = {}): Measu
     base = cuda.memory(device).allocated;
     cuda.resetPeak(device);
   }
+  const times = timeBlocks((n) => timeBlock(fn, n, device), number, minRunTime);
+  const peak = device === 'cpu' ? null : cuda.memory(device).peak - base;
+  return new Measurement(times, number, opts.label ?? 'f()', opts.subLabel ?? '', opts.description ?? '', device, peak, opts.params ?? {});
+}
+
+/**
+ * Times blocks of `number` runs until minRunTime seconds are spent and at least 3 blocks
+ * exist; returns seconds per run for each block (in the order measured).
+ */
+export function timeBlocks(timeRuns: (n: number) => number, number: number, minRunTime: number): number[] {
   const times: number[] = [];
   let total = 0;
   while (total < minRunTime || times.length < 3) {
-    const t = timeBlock(fn, number, device);
+    const t = timeRuns(number);
     total += t;
     times.push(t / number);
   }
-  const peak = device === 'cpu' ? null : cuda.memory(device).peak - base;
-  return new Measurement(times, number, opts.label ?? 'f()', opts.subLabel ?? '', opts.description ?? '', device, peak);
+  return times;
 }

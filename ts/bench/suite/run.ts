@@ -1,0 +1,149 @@
+// The `npm run bench` / `npm run bench:cuda` / `npx nodeformers bench` flow: 1) the
+// notebook ViT in the seed's shape; 2) a summary table with ratios, PyTorch beside us;
+// 3) kernel sweeps (attention over N, D, dtype; layerNorm and softmax bandwidth); 4) the
+// host-side cost of tiny CPU calls; 5) results JSON, plots, and on CUDA the marked section
+// of BENCHMARKS.md. On the CPU it runs a smaller batch and fewer cases.
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { backends, cuda } from '../../cuda';
+import { Device, FloatDType } from '../../dtype';
+import { compare } from '../compare';
+import { formatInfo, info } from '../info';
+import { plotMeasurements } from '../plot';
+import { toJSON } from '../report';
+import { Measurement } from '../timer';
+import { benchHost } from './host';
+import { benchKernels } from './kernels';
+import { PACKAGE_ROOT } from './peers';
+import { benchViT } from './vit';
+
+export interface BenchRunOptions {
+  /** Default: float16 on CUDA, float32 on the CPU; `--dtype float32` adds nothing else. */
+  dtypes?: FloatDType[];
+  /** Default 64 on CUDA, 4 on the CPU (2 with quick). */
+  batch?: number;
+  /** Attention mechanisms for the ViT and the attention sweep (default all). */
+  attention?: string[];
+  /** Results JSON path (default bench/results/<date>-<gpu>.json). */
+  json?: string;
+  /** Where plots (and the default JSON) go: bench/results in the repo, else ./nodeformers-bench. */
+  outDir?: string;
+  peers?: boolean;
+  quick?: boolean;
+  /** Time timm under torch.compile too (CUDA; default on unless quick). */
+  compile?: boolean;
+  /** Refresh BENCHMARKS.md's marked section (CUDA, default on unless quick). */
+  updateBenchmarksMd?: boolean;
+  /** Fail when there is no CUDA backend (bench:cuda). */
+  requireCuda?: boolean;
+  log?: (line: string) => void;
+}
+
+export const MARK_BEGIN = '<!-- bench:cuda begin -->';
+export const MARK_END = '<!-- bench:cuda end -->';
+
+export async function runBench(o: BenchRunOptions = {}): Promise<{ json: string; plots: string[] }> {
+  const log = o.log ?? ((line: string) => console.log(line));
+  const gpu = backends().includes('cuda');
+  if (!gpu && o.requireCuda) throw new Error(`bench:cuda: no CUDA backend or GPU here (cuda: ${info().cudaUnavailable})`);
+  const device: Device = gpu ? 'cuda:0' : 'cpu';
+  const quick = o.quick ?? false;
+  const dtypes = o.dtypes ?? (gpu ? ['float16'] : ['float32']);
+  const batch = o.batch ?? (gpu ? 64 : quick ? 2 : 4);
+  const peers = (o.peers ?? true) && gpu;
+  const minRunTime = gpu ? (quick ? 0.25 : 1) : quick ? 0.1 : 0.5;
+  const date = new Date().toISOString().slice(0, 10);
+  const deviceName = gpu ? cuda.device().name : 'cpu';
+  const tag = `${date}-${deviceName.replace(/^NVIDIA\s+/, '').replace(/\W+/g, '_')}`;
+  const outDir = o.outDir ?? (fs.existsSync(path.join(PACKAGE_ROOT, 'bench', 'results')) ? path.join(PACKAGE_ROOT, 'bench', 'results') : path.resolve('nodeformers-bench'));
+  fs.mkdirSync(outDir, { recursive: true });
+
+  log(formatInfo());
+  log(`\n== 1. The notebook ViT, batch ${batch}, forward, ${dtypes.join(' and ')}, ${device}\n`);
+  const vit = benchViT({ device, dtypes, batch, minRunTime: gpu ? 2 * minRunTime : minRunTime, mechanisms: o.attention, peers, compile: o.compile ?? !quick, log });
+
+  log('== 2. Summary\n');
+  const peerNames = vit.summary.filter((m) => m.subLabel.startsWith('PyTorch')).map((m) => m.subLabel);
+  const baseline = peerNames.includes('PyTorch timm eager SDPA') ? 'PyTorch timm eager SDPA' : vit.summary[0]?.subLabel;
+  const summary = compare(vit.summary, { baseline });
+  log(summary.toString());
+  for (const s of vit.skipped) log(`skipped: ${s}`);
+
+  log('\n== 3. Kernel sweeps\n');
+  const kernels = await benchKernels({ device, dtypes, mechanisms: o.attention, quick, minRunTime: minRunTime / 2, peers, log });
+  const attentionTable = compare(kernels.attention, { baseline: kernels.attention[0]?.subLabel });
+  const opsTable = compare(kernels.ops, { baseline: 'nodeformers' });
+  log(attentionTable.toString());
+  log('');
+  log(opsTable.toString());
+  log('\nBandwidth (input read + output written):');
+  for (const m of kernels.ops) log(`  ${m.label} ${m.description} ${m.subLabel}: ${(m.params.GBps as number).toFixed(1)} GB/s`);
+  for (const s of kernels.skipped) log(`skipped: ${s}`);
+
+  log('\n== 4. Host-side cost of tiny CPU calls (Benchmark.js)\n');
+  const host = benchHost({ maxTime: quick ? 0.2 : 1, log });
+
+  log('\n== 5. Results\n');
+  const plots: string[] = [];
+  const plot = async (ms: Measurement[], name: string, opts: { x: string; series: string; title: string; y?: string }) => {
+    if (ms.length === 0) return;
+    const files = await plotMeasurements(ms, { ...opts, file: path.join(outDir, `${tag}-${name}`) });
+    plots.push(files.svg, files.png);
+  };
+  const vitPlotted = vit.summary.map((m) => m.relabel({ params: { ...m.params, series: m.subLabel } }));
+  await plot(vitPlotted, 'vit', { x: 'dtype', series: 'series', title: `Notebook ViT forward, batch ${batch}, ${deviceName}` });
+  for (const dtype of dtypes) {
+    for (const D of [...new Set(kernels.attention.map((m) => m.params.D))]) {
+      const ms = kernels.attention.filter((m) => m.params.dtype === dtype && m.params.D === D);
+      await plot(ms, `attention-${dtype}-D${D}`, { x: 'N', series: 'series', title: `Attention forward, ${dtype}, D ${D}, ${deviceName}` });
+    }
+  }
+  await plot(kernels.ops, 'norms', { x: 'shape', series: 'series', y: 'GBps', title: `layerNorm and softmax bandwidth (GB/s), ${deviceName}` });
+
+  const all = [...vit.measurements, ...vit.summary, ...kernels.attention, ...kernels.ops];
+  const json = o.json ?? path.join(outDir, `${tag}.json`);
+  const record = {
+    date, commit: gitCommit(), info: info(), options: { dtypes, batch, quick, peers, minRunTime },
+    torch: vit.peers[0]?.torch ?? null, timm: vit.peers[0]?.timm ?? null,
+    measurements: JSON.parse(toJSON(all)), skipped: [...vit.skipped, ...kernels.skipped],
+    host: host.map(({ toString: _, ...r }) => r),
+  };
+  fs.writeFileSync(json, JSON.stringify(record, null, 1));
+  log(`wrote ${json}`);
+  for (const p of plots) log(`wrote ${p}`);
+
+  const md = path.join(PACKAGE_ROOT, 'BENCHMARKS.md');
+  if (gpu && (o.updateBenchmarksMd ?? !quick) && fs.existsSync(md)) {
+    const section = [
+      `Last \`npm run bench:cuda\`: ${deviceName}, ${date}${record.commit ? `, commit ${record.commit}` : ''}` +
+        `${record.torch ? `, PyTorch ${record.torch}` : ''}; medians of blocked autorange with CUDA events. ` +
+        `Raw: \`${path.relative(PACKAGE_ROOT, json)}\`.`,
+      '',
+      summary.toMarkdown(),
+      attentionTable.toMarkdown(),
+      opsTable.toMarkdown(),
+      ...plots.filter((p) => p.endsWith('.svg')).map((p) => `![${path.basename(p, '.svg')}](${path.relative(PACKAGE_ROOT, p)})`),
+    ].join('\n');
+    fs.writeFileSync(md, replaceMarked(fs.readFileSync(md, 'utf8'), section));
+    log(`refreshed the ${MARK_BEGIN} section of ${md}`);
+  }
+  return { json, plots };
+}
+
+/** The text with what lies between the bench:cuda markers replaced (the section appended when absent). */
+export function replaceMarked(text: string, section: string): string {
+  const begin = text.indexOf(MARK_BEGIN);
+  const end = text.indexOf(MARK_END);
+  const block = `${MARK_BEGIN}\n${section.trim()}\n${MARK_END}`;
+  if (begin >= 0 && end > begin) return text.slice(0, begin) + block + text.slice(end + MARK_END.length);
+  return `${text.trimEnd()}\n\n## Latest run\n\n${block}\n`;
+}
+
+function gitCommit(): string | null {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: PACKAGE_ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+  } catch {
+    return null;
+  }
+}

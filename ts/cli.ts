@@ -1,0 +1,47 @@
+// `npx nodeformers <command>`: `info` (what runs here and why not) and `bench` (the
+// benchmark flow of ts/bench/suite/run.ts). bin/nodeformers.js loads this file.
+import { parseArgs } from 'node:util';
+import { FLOAT_DTYPES, FloatDType } from './dtype';
+import { formatInfo, info } from './bench/info';
+import { runBench } from './bench/suite/run';
+
+const USAGE = `Usage:
+  nodeformers info [--json]
+      backends, GPU, CUDA/cuBLASLt versions, attention mechanisms and what each kernel serves here
+  nodeformers bench [--dtype float16|float32|bfloat16[,...]] [--batch N] [--attention a,b,...]
+                    [--json file] [--out-dir dir] [--no-peers] [--no-compile] [--quick] [--require-cuda]
+      the notebook ViT in the seed's format, a summary beside PyTorch, kernel sweeps, plots`;
+
+/** Runs the CLI; returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === 'info') {
+    const { values } = parseArgs({ args: rest, options: { json: { type: 'boolean' } } });
+    console.log(values.json ? JSON.stringify(info(), null, 2) : formatInfo());
+    return 0;
+  }
+  if (command === 'bench') {
+    const { values } = parseArgs({
+      args: rest,
+      options: {
+        dtype: { type: 'string' }, batch: { type: 'string' }, attention: { type: 'string' }, json: { type: 'string' },
+        'out-dir': { type: 'string' }, 'no-peers': { type: 'boolean' }, 'no-compile': { type: 'boolean' }, quick: { type: 'boolean' },
+        'require-cuda': { type: 'boolean' },
+      },
+    });
+    const dtypes = values.dtype?.split(',');
+    if (dtypes && dtypes.some((d) => !(FLOAT_DTYPES as readonly string[]).includes(d))) {
+      throw new TypeError(`nodeformers bench: --dtype takes ${FLOAT_DTYPES.join(', ')}, got '${values.dtype}'`);
+    }
+    const batch = values.batch === undefined ? undefined : Number(values.batch);
+    if (batch !== undefined && (!Number.isInteger(batch) || batch < 1)) throw new RangeError(`nodeformers bench: --batch takes a positive integer, got '${values.batch}'`);
+    await runBench({
+      dtypes: dtypes as FloatDType[] | undefined, batch, attention: values.attention?.split(','), json: values.json, outDir: values['out-dir'],
+      peers: !values['no-peers'], compile: values['no-compile'] ? false : undefined, quick: values.quick,
+      requireCuda: values['require-cuda'] || process.env.NODEFORMERS_REQUIRE_CUDA === '1',
+    });
+    return 0;
+  }
+  console.log(USAGE);
+  return command === undefined || command === 'help' || command === '--help' ? 0 : 1;
+}
