@@ -2,7 +2,7 @@
 // bias), forward, printed in the seed's shape — "Benchmarking ViT", "Benchmarking Sparse
 // ViT", "Benchmarking Mem efficient ViT", each with its Measurement and "Memory used" —
 // then timm on PyTorch (eager SDPA, eager manual attention, torch.compile) in the same run.
-import { attentionMechanisms } from '../../attention';
+import { attentionMechanisms, patterns, SparseMask } from '../../attention';
 import { Device, FloatDType } from '../../dtype';
 import { buildViT, ViTConfig } from '../../models/vit';
 import type { AttentionConfig } from '../../nn/layers';
@@ -43,24 +43,14 @@ const SEED_CASES: [title: string, mechanism: string][] = [
 ];
 
 /**
- * The attention config of the notebook's Sparse ViT, or why it cannot be built here.
- *
- * TODO(sparse): the 'sparse' mechanism (ts/attention/sparse.ts, ts/attention/patterns.ts)
- * is written on another branch. After merging it, replace the two require() calls with
- * static imports and check the names below against what landed:
- *   SparseMask.fromDense(pattern, undefined, { device }) and patterns.vitNotebook(14, 14, seed).
- * Check there whether vitNotebook(14, 14) covers the 197 tokens or only the 196 patches;
- * in the latter case add the class token's row and column here.
+ * The attention config of the notebook's Sparse ViT: the notebook mask over all 197 tokens
+ * (patterns.vitNotebook covers the class token's row and column), as a SparseMask on the
+ * device; or why it cannot be built here.
  */
 export function sparseViTAttention(device: Device, seed = 0): AttentionConfig | string {
   if (!attentionMechanisms().includes('sparse')) return "no 'sparse' mechanism in this build";
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { SparseMask } = require('../../attention/sparse');
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { patterns } = require('../../attention/patterns');
-    const mask = SparseMask.fromDense(patterns.vitNotebook(14, 14, seed), undefined, { device });
-    return { mechanism: 'sparse', mask };
+    return { mechanism: 'sparse', mask: SparseMask.fromDense(patterns.vitNotebook(14, 14, seed), undefined, { device }) };
   } catch (e) {
     return `the sparse mask could not be built: ${(e as Error).message.split('\n')[0]}`;
   }
