@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { attentionMechanisms, buildViT, rand, sweep, ViTConfig } from '../ts/index';
+import { attentionMechanisms, buildViT, rand, SparseMask, sweep, ViTConfig } from '../ts/index';
 import {
   chooseBlockSize, compare, fromJSON, hostBenchmark, Measurement, plotMeasurements, quantile, runSweep, summarize, timeBlocks, toCSV,
   toJSON, toMarkdown,
@@ -284,10 +284,15 @@ describe('bench: info, the CLI and the bench flow', () => {
     });
   }
 
-  it('the Sparse ViT case says why it is skipped when no sparse mechanism is registered', () => {
+  it("the Sparse ViT case is the notebook mask over all 197 tokens as a SparseMask", () => {
     const r = sparseViTAttention('cpu');
-    if (typeof r === 'string') assert.equal(r, "no 'sparse' mechanism in this build");
-    else assert.equal(r.mechanism, 'sparse');
+    assert.notEqual(typeof r, 'string', String(r));
+    const config = r as { mechanism: string; mask: SparseMask };
+    assert.equal(config.mechanism, 'sparse');
+    assert.ok(config.mask instanceof SparseMask);
+    assert.deepEqual(config.mask.shape, [197, 197]);
+    assert.ok(Math.abs(config.mask.density - 0.194) < 0.02, `density ${config.mask.density}`);
+    config.mask.dispose();
   });
 
   it('replaceMarked rewrites only the bench:cuda section, or appends one', () => {
