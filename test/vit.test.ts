@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Device, FloatDType, registerAttention, attention, tensor, Tensor } from '../ts/index';
+import { Device, FloatDType, registerAttention, attention, tensor, Tensor, SparseMask } from '../ts/index';
 import { entryToTensor, entryValues, readSafetensors, saveSafetensors } from '../ts/io/safetensors';
 import { buildViT, loadTimmViT, sweep, ViTConfig } from '../ts/models/vit';
 import { DEVICES, FIXTURES, describeDevice, relativeError } from './helpers';
@@ -58,6 +58,22 @@ for (const device of DEVICES) {
         assert.ok(err <= 1e-4);
         model.dispose();
       });
+    }
+    for (const dtype of dtypes) {
+      for (const sparsePath of ['auto', 'csr', 'block'] as const) {
+        it(`vit_notebook_sparse with the sparse mechanism (path ${sparsePath}), ${dtype}: logits within ${BOUND[dtype]} of float64`, async () => {
+          const ref = await io('vit_notebook_sparse');
+          const mask = SparseMask.fromDense(entryToTensor(ref.mask!, { dtype: 'uint8' }), undefined, { device });
+          const model = await loadTimmViT(path.join(FIXTURES, 'vit_notebook_sparse.weights.safetensors'), NOTEBOOK,
+            { device, dtype, attention: { mechanism: 'sparse', mask, sparsePath } });
+          const images = entryToTensor(ref.input, { device });
+          const err = relativeError(model.forward(images).dataSync(), ref.logits);
+          console.log(`      relative error of logits ${err.toExponential(2)}`);
+          assert.ok(err <= BOUND[dtype], `relative error ${err}`);
+          model.dispose();
+          mask.dispose();
+        });
+      }
     }
   });
 }
