@@ -9,6 +9,7 @@ import * as assert from 'node:assert/strict';
 import * as nf from '../ts/index';
 import type { ActivationSpec, Device, DType, FloatDType, Tensor } from '../ts/index';
 import { native } from '../ts/native';
+import { liveStorage } from '../ts/tensor';
 import { attentionReference } from './attention_reference';
 import { ACTIVATION_VARIANTS, DEVICES, TOLERANCE, describeDevice, freshSeed } from './helpers';
 import {
@@ -576,6 +577,7 @@ for (const device of DEVICES) {
       const g = new Gen(rng, device, otherDevice(device));
       if (device !== 'cpu') nf.cuda.synchronize(device); // earlier tests' frees are stream-ordered
       const before = device === 'cpu' ? null : nf.cuda.memory(device).allocated;
+      let storagesBefore = liveStorage().storages;
       const counts = { valid: 0, invalid: 0 };
       const perOp = new Map<string, { valid: number; invalid: number }>();
       const failures: string[] = [];
@@ -626,6 +628,10 @@ for (const device of DEVICES) {
         }
         if (result && typeof result === 'object' && 'dispose' in result) (result as Tensor).dispose();
         g.free();
+        // A call that throws must not leave what it allocated to the garbage collector.
+        const storagesNow = liveStorage().storages;
+        if (storagesNow > storagesBefore) failures.push(`${label}: left ${storagesNow - storagesBefore} storage(s) alive${threw ? ` after throwing ${describeError(thrown)}` : ''}`);
+        storagesBefore = Math.min(storagesBefore, storagesNow); // an earlier test's garbage collected meanwhile
         if (failures.length >= 10) break;
       }
       const table = [...perOp.entries()].sort().map(([op, c]) => `${op} ${c.valid}/${c.invalid}`).join(', ');

@@ -35,6 +35,13 @@ export interface NativeTensorArg {
   readonly dtype: string;
 }
 
+/** An instantiated CUDA graph. @internal */
+export interface NativeGraph {
+  readonly disposed: boolean;
+  launch(): void;
+  dispose(): void;
+}
+
 type T = NativeTensorArg;
 type Maybe = NativeTensorArg | null;
 
@@ -77,6 +84,9 @@ export interface NativeAddon {
   cudaResetPeak(device?: string): void;
   cudaDeviceInfo(device?: string): NativeCudaDevice;
   cudaTimeRegion(device: string | undefined, fn: () => void): number;
+  cudaCaptureBegin(device: string): void;
+  cudaCaptureEnd(device: string): NativeGraph;
+  cudaCaptureAbort(device: string): void;
 }
 
 function load(): NativeAddon {

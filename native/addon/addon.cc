@@ -95,6 +95,9 @@ class Storage : public Napi::ObjectWrap<Storage> {
   // Checks that [byte_offset, byte_offset + length) lies inside the live buffer.
   void check_range(Napi::Env env, const char* op, double byte_offset, size_t length) const {
     if (!alive()) throw_js(env, "ERR_INVALID_ARG", std::string(op) + ": the tensor's storage has been disposed", true);
+    if (buffer_->backend().capturing()) {
+      throw_js(env, "ERR_INVALID_ARG", std::string(op) + ": host transfers cannot be captured into a CUDA graph (" + buffer_->backend().name() + " is capturing)", true);
+    }
     if (!(byte_offset >= 0) || byte_offset != std::floor(byte_offset) ||
         byte_offset + static_cast<double>(length) > static_cast<double>(buffer_->bytes())) {
       throw_js(env, "ERR_INVALID_ARG", std::string(op) + ": byte range is outside the storage", true);
@@ -213,6 +216,48 @@ Napi::Value Storage::Read(const Napi::CallbackInfo& info) {
   });
 }
 
+// ---- Graph: an instantiated CUDA graph owned by a JS object --------------------------------
+
+#ifdef NODEFORMERS_WITH_CUDA
+class Graph : public Napi::ObjectWrap<Graph> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Graph", {InstanceMethod("launch", &Graph::Launch), InstanceMethod("dispose", &Graph::Dispose),
+                                      InstanceAccessor("disposed", &Graph::Disposed, nullptr)});
+  }
+  explicit Graph(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Graph>(info) {}
+  ~Graph() override { destroy(); }
+
+  void Init(std::shared_ptr<Backend> backend, cudaGraphExec_t exec) {
+    backend_ = std::move(backend);
+    exec_ = exec;
+  }
+
+ private:
+  cuda::CudaBackend& cuda() const { return static_cast<cuda::CudaBackend&>(*backend_); }
+  // An executable graph still running is freed by the driver when it completes.
+  void destroy() {
+    if (exec_ == nullptr) return;
+    cuda().activate();
+    cudaGraphExecDestroy(exec_);
+    exec_ = nullptr;
+  }
+  Napi::Value Launch(const Napi::CallbackInfo& info) {
+    if (exec_ == nullptr) throw_js(info.Env(), "ERR_INVALID_ARG", "graph.launch: the graph has been disposed", true);
+    guarded(info.Env(), "graph.launch", [&] { cuda().launch_graph(exec_); return 0; });
+    return info.Env().Undefined();
+  }
+  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    guarded(info.Env(), "graph.dispose", [&] { destroy(); return 0; });
+    return info.Env().Undefined();
+  }
+  Napi::Value Disposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), exec_ == nullptr); }
+
+  std::shared_ptr<Backend> backend_;
+  cudaGraphExec_t exec_ = nullptr;
+};
+#endif
+
 // ---- the addon instance -----------------------------------------------------------------
 
 class Addon : public Napi::Addon<Addon> {
@@ -220,6 +265,9 @@ class Addon : public Napi::Addon<Addon> {
   Addon(Napi::Env env, Napi::Object exports) {
     cpu_ = make_cpu_backend();
     storage_ctor_ = Napi::Persistent(Storage::Define(env));
+#ifdef NODEFORMERS_WITH_CUDA
+    graph_ctor_ = Napi::Persistent(Graph::Define(env));
+#endif
     DefineAddon(exports,
                 {
                     InstanceMethod("backends", &Addon::Backends),
@@ -242,6 +290,9 @@ class Addon : public Napi::Addon<Addon> {
                     InstanceMethod("cudaResetPeak", &Addon::CudaResetPeak),
                     InstanceMethod("cudaDeviceInfo", &Addon::CudaDeviceInfo),
                     InstanceMethod("cudaTimeRegion", &Addon::CudaTimeRegion),
+                    InstanceMethod("cudaCaptureBegin", &Addon::CudaCaptureBegin),
+                    InstanceMethod("cudaCaptureEnd", &Addon::CudaCaptureEnd),
+                    InstanceMethod("cudaCaptureAbort", &Addon::CudaCaptureAbort),
                     InstanceValue("buildInfo", BuildInfo(env)),
                 });
   }
@@ -902,9 +953,42 @@ class Addon : public Napi::Addon<Addon> {
 #endif
   }
 
+  // cudaCaptureBegin(device): the device's stream records from now on (see CudaBackend).
+  Napi::Value CudaCaptureBegin(const Napi::CallbackInfo& info) {
+#ifdef NODEFORMERS_WITH_CUDA
+    guarded(info.Env(), "capture", [&] { cuda_backend(info, "capture").begin_capture(); return 0; });
+    return info.Env().Undefined();
+#else
+    throw_js(info.Env(), "ERR_INVALID_ARG", "capture: this build has no CUDA backend", true);
+#endif
+  }
+
+  // cudaCaptureEnd(device) -> Graph: ends the capture and instantiates what it recorded.
+  Napi::Value CudaCaptureEnd(const Napi::CallbackInfo& info) {
+#ifdef NODEFORMERS_WITH_CUDA
+    Napi::Env env = info.Env();
+    cuda::CudaBackend& b = cuda_backend(info, "capture");
+    cudaGraphExec_t exec = guarded(env, "capture", [&] { return b.end_capture(); });
+    Napi::Object obj = graph_ctor_.New({});
+    Graph::Unwrap(obj)->Init(b.shared_from_this(), exec);
+    return obj;
+#else
+    throw_js(info.Env(), "ERR_INVALID_ARG", "capture: this build has no CUDA backend", true);
+#endif
+  }
+
+  // cudaCaptureAbort(device): drops a capture (after an error in the captured code).
+  Napi::Value CudaCaptureAbort(const Napi::CallbackInfo& info) {
+#ifdef NODEFORMERS_WITH_CUDA
+    guarded(info.Env(), "capture", [&] { cuda_backend(info, "capture").abort_capture(); return 0; });
+#endif
+    return info.Env().Undefined();
+  }
+
   std::shared_ptr<Backend> cpu_;
 #ifdef NODEFORMERS_WITH_CUDA
   std::vector<std::shared_ptr<Backend>> cuda_;
+  Napi::FunctionReference graph_ctor_;
 #endif
   Napi::FunctionReference storage_ctor_;
 };

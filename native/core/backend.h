@@ -28,6 +28,8 @@ class Backend : public std::enable_shared_from_this<Backend> {
   virtual void copy_to_host(void* dst, const void* src, size_t bytes) = 0;
   // Waits until all work queued so far has finished.
   virtual void synchronize() = 0;
+  // True while the device's stream records a CUDA graph: nothing may wait on it then.
+  virtual bool capturing() const { return false; }
 
   // Elementwise ops over views of equal shape: strided copy with dtype conversion
   // (cast, contiguous, permute, slice, concat are all this), and fill.

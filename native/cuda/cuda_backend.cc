@@ -55,13 +55,73 @@ void* CudaBackend::allocate(size_t bytes) {
                                         std::to_string(m.reserved - m.allocated) + " unused bytes");
   }
   if (err != cudaSuccess) throw_cuda(err, "cudaMallocAsync", __FILE__, __LINE__);
+  if (capturing_) captured_allocations_.insert(ptr);
   return ptr;
 }
 
 void CudaBackend::deallocate(void* ptr) {
   if (ptr == nullptr) return;
+  if (capturing_ && captured_allocations_.erase(ptr) == 0) {
+    deferred_frees_.push_back(ptr);  // not the graph's to free
+    return;
+  }
   // Called from finalizers too: never throw, but leave no sticky error behind.
   if (cudaSetDevice(device_) != cudaSuccess || cudaFreeAsync(ptr, stream_) != cudaSuccess) cudaGetLastError();
+}
+
+void CudaBackend::begin_capture() {
+  if (capturing_) throw_invalid("a capture is already under way on " + name());
+  activate();
+  // Thread-local mode: only this thread's unsafe calls (a synchronize, say) break the capture.
+  NF_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+  capturing_ = true;
+}
+
+// Ends the stream's capture and performs the frees it held back.
+cudaGraph_t CudaBackend::finish_capture(cudaError_t* status) {
+  cudaGraph_t graph = nullptr;
+  *status = cudaStreamEndCapture(stream_, &graph);
+  capturing_ = false;
+  captured_allocations_.clear();
+  for (void* ptr : deferred_frees_) {
+    if (cudaFreeAsync(ptr, stream_) != cudaSuccess) cudaGetLastError();
+  }
+  deferred_frees_.clear();
+  return graph;
+}
+
+cudaGraphExec_t CudaBackend::end_capture() {
+  if (!capturing_) throw_invalid("no capture is under way on " + name());
+  activate();
+  cudaError_t status = cudaSuccess;
+  cudaGraph_t graph = finish_capture(&status);
+  if (status != cudaSuccess || graph == nullptr) {
+    if (graph) cudaGraphDestroy(graph);
+    cudaGetLastError();
+    throw Error(ErrorCode::Cuda, std::string("the capture failed (") + cudaGetErrorString(status) +
+                                     "): the captured code did something a CUDA graph cannot hold, such as reading data back to the host");
+  }
+  cudaGraphExec_t exec = nullptr;
+  // Allocations that outlive the graph (its outputs) are freed before each relaunch.
+  const cudaError_t err = cudaGraphInstantiateWithFlags(&exec, graph, cudaGraphInstantiateFlagAutoFreeOnLaunch);
+  cudaGraphDestroy(graph);
+  if (err != cudaSuccess) throw_cuda(err, "cudaGraphInstantiateWithFlags", __FILE__, __LINE__);
+  return exec;
+}
+
+void CudaBackend::abort_capture() {
+  if (!capturing_) return;
+  activate();
+  cudaError_t status = cudaSuccess;
+  cudaGraph_t graph = finish_capture(&status);
+  if (graph) cudaGraphDestroy(graph);
+  cudaGetLastError();
+}
+
+void CudaBackend::launch_graph(cudaGraphExec_t exec) {
+  if (capturing_) throw_invalid("a graph cannot be launched while a capture is under way on " + name());
+  activate();
+  NF_CUDA_CHECK(cudaGraphLaunch(exec, stream_));
 }
 
 void CudaBackend::copy_from_host(void* dst, const void* src, size_t bytes) {
@@ -86,12 +146,20 @@ MemoryStats CudaBackend::memory() const {
   NF_CUDA_CHECK(cudaMemPoolGetAttribute(pool_, cudaMemPoolAttrUsedMemCurrent, &m.allocated));
   NF_CUDA_CHECK(cudaMemPoolGetAttribute(pool_, cudaMemPoolAttrReservedMemCurrent, &m.reserved));
   NF_CUDA_CHECK(cudaMemPoolGetAttribute(pool_, cudaMemPoolAttrUsedMemHigh, &m.peak));
+  uint64_t graph_used = 0, graph_reserved = 0, graph_high = 0;
+  NF_CUDA_CHECK(cudaDeviceGetGraphMemAttribute(device_, cudaGraphMemAttrUsedMemCurrent, &graph_used));
+  NF_CUDA_CHECK(cudaDeviceGetGraphMemAttribute(device_, cudaGraphMemAttrReservedMemCurrent, &graph_reserved));
+  NF_CUDA_CHECK(cudaDeviceGetGraphMemAttribute(device_, cudaGraphMemAttrUsedMemHigh, &graph_high));
+  m.allocated += graph_used;
+  m.reserved += graph_reserved;
+  m.peak += graph_high;  // an upper bound: the two high-water marks may fall at different times
   return m;
 }
 
 void CudaBackend::reset_peak() {
-  uint64_t zero = 0;  // the pool resets the high-water mark to the current use
+  uint64_t zero = 0;  // each resets its high-water mark to the current use
   NF_CUDA_CHECK(cudaMemPoolSetAttribute(pool_, cudaMemPoolAttrUsedMemHigh, &zero));
+  NF_CUDA_CHECK(cudaDeviceSetGraphMemAttribute(device_, cudaGraphMemAttrUsedMemHigh, &zero));
 }
 
 DeviceInfo CudaBackend::info() const {

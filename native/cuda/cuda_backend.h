@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_set>
+#include <vector>
 
 #include "../core/backend.h"
 
@@ -59,6 +61,20 @@ class CudaBackend final : public Backend {
   void attention_tile_shape(DType dtype, int64_t head_dim, int64_t* tile_m, int64_t* tile_n) override;
 
   cudaStream_t stream() const { return stream_; }
+
+  // CUDA graphs. Between begin_capture and end_capture the stream records instead of
+  // running; allocations become the graph's own (freed in it, or, for what outlives the
+  // capture, before each relaunch). A free of memory from outside the capture is held back
+  // until the capture ends, so that no replay frees it. end_capture returns the
+  // instantiated graph (the caller destroys it), or throws what broke the capture;
+  // abort_capture drops a capture after an error.
+  void begin_capture();
+  cudaGraphExec_t end_capture();
+  void abort_capture();
+  bool capturing() const override { return capturing_; }
+  void launch_graph(cudaGraphExec_t exec);
+
+  // The pool's counters plus the memory of graph allocations (a separate pool of the driver's).
   MemoryStats memory() const;
   void reset_peak();
   DeviceInfo info() const;
@@ -66,11 +82,16 @@ class CudaBackend final : public Backend {
   void activate() const;
 
  private:
+  cudaGraph_t finish_capture(cudaError_t* status);  // ends the capture, performs the held-back frees
+
   int device_;
   int sm_count_ = 0;
   cudaStream_t stream_ = nullptr;
   cudaMemPool_t pool_ = nullptr;
   std::unique_ptr<LtContext> lt_;
+  bool capturing_ = false;
+  std::unordered_set<void*> captured_allocations_;  // made during the capture
+  std::vector<void*> deferred_frees_;               // freed during it, made before it
 };
 
 }  // namespace nf::cuda

@@ -76,32 +76,33 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
   const { mechanism = 'memory_efficient', scale = 1 / Math.sqrt(Math.max(D, 1)), mask = null, bias = null, causal = false, ...extra } = options;
   checkNumber(fn, 'options.scale', scale);
   checkBoolean(fn, 'options.causal', causal);
-  const full = [B, H, Nq, Nk];
-  let maskView: Tensor | null = null;
-  if (mask instanceof SparseMask) {
-    if (mechanism !== 'sparse') {
-      throw new TypeError(`${fn}: options.mask is a SparseMask, which only mechanism 'sparse' reads; pass mask.toDense() to '${String(mechanism)}'`);
-    }
-    mask.assertAlive(fn, 'options.mask');
-    extra.sparseMask = mask;
-  } else if (mask !== null && mask !== undefined) {
-    checkTensor(fn, 'options.mask', mask);
-    if (mask.dtype !== 'uint8') throw invalidParameterError(fn, 'options.mask', 'a uint8 tensor (1 = attend)', mask);
-    if (mask.device !== q.device) throw new TypeError(`${fn}: options.mask is on ${mask.device} but q is on ${q.device}`);
-    maskView = broadcastView(fn, 'options.mask', mask, full);
-  }
-  let biasView: Tensor | null = null;
-  if (bias !== null && bias !== undefined) {
-    checkTensor(fn, 'options.bias', bias);
-    if (!isFloat(bias.dtype)) throw invalidParameterError(fn, 'options.bias', 'a float tensor', bias);
-    if (bias.device !== q.device) throw new TypeError(`${fn}: options.bias is on ${bias.device} but q is on ${q.device}`);
-    biasView = broadcastView(fn, 'options.bias', bias, full);
-  }
   if (typeof mechanism !== 'string') throw invalidParameterError(fn, 'options.mechanism', 'a string', mechanism);
   const impl = getAttention(mechanism);
   if (!impl) throw invalidParameterError(fn, 'options.mechanism', `one of ${attentionMechanisms().map((m) => `'${m}'`).join(', ')}`, mechanism);
-  const inputs: AttentionInputs = { q, k, v, scale, causal, mask: maskView, bias: biasView, extra };
+  const full = [B, H, Nq, Nk];
+  // The broadcast views hold their storage: made inside the try, so a later throw frees them.
+  let maskView: Tensor | null = null;
+  let biasView: Tensor | null = null;
   try {
+    if (mask instanceof SparseMask) {
+      if (mechanism !== 'sparse') {
+        throw new TypeError(`${fn}: options.mask is a SparseMask, which only mechanism 'sparse' reads; pass mask.toDense() to '${String(mechanism)}'`);
+      }
+      mask.assertAlive(fn, 'options.mask');
+      extra.sparseMask = mask;
+    } else if (mask !== null && mask !== undefined) {
+      checkTensor(fn, 'options.mask', mask);
+      if (mask.dtype !== 'uint8') throw invalidParameterError(fn, 'options.mask', 'a uint8 tensor (1 = attend)', mask);
+      if (mask.device !== q.device) throw new TypeError(`${fn}: options.mask is on ${mask.device} but q is on ${q.device}`);
+      maskView = broadcastView(fn, 'options.mask', mask, full);
+    }
+    if (bias !== null && bias !== undefined) {
+      checkTensor(fn, 'options.bias', bias);
+      if (!isFloat(bias.dtype)) throw invalidParameterError(fn, 'options.bias', 'a float tensor', bias);
+      if (bias.device !== q.device) throw new TypeError(`${fn}: options.bias is on ${bias.device} but q is on ${q.device}`);
+      biasView = broadcastView(fn, 'options.bias', bias, full);
+    }
+    const inputs: AttentionInputs = { q, k, v, scale, causal, mask: maskView, bias: biasView, extra };
     impl.checkInputs?.(fn, inputs);
     const reasons = impl.notSupportedReasons(inputs);
     if (reasons.length > 0) {

@@ -3,6 +3,7 @@
 // plain way — batched GEMM, fused scale + mask + softmax, batched GEMM — the baseline.
 import { native } from '../native';
 import { empty, tensor, Tensor, tidy } from '../tensor';
+import { fill } from '../ops/checks';
 import { AttentionInputs, AttentionMechanism } from './registry';
 
 function commonReasons(inputs: AttentionInputs): string[] {
@@ -21,8 +22,7 @@ export const memoryEfficient: AttentionMechanism = {
   forward({ q, k, v, scale, causal, mask, bias }) {
     const [B, Nq, H, D] = q.shape;
     const out = empty([B, Nq, H, D], { dtype: q.dtype, device: q.device });
-    native().attention(out, q, k, v, mask, bias, scale, causal);
-    return out;
+    return fill({ out, given: false }, () => native().attention(out, q, k, v, mask, bias, scale, causal));
   },
 };
 
@@ -55,7 +55,7 @@ export const vanilla: AttentionMechanism = {
     const [B, Nq, H, D] = q.shape;
     const Nk = k.shape[1];
     const out = empty([B, Nq, H, D], { dtype: q.dtype, device: q.device });
-    tidy(() => {
+    return fill({ out, given: false }, () => tidy(() => {
       const qh = headsFirst(q);
       const kh = headsFirst(k);
       const vh = headsFirst(v);
@@ -68,7 +68,6 @@ export const vanilla: AttentionMechanism = {
       const outHeads = empty([B * H, Nq, D], { dtype: q.dtype, device: q.device });
       native().gemm(scores, vh, outHeads, null, false, false, 1, 0, 0, 0, false);
       native().copy(out.permute([0, 2, 1, 3]), outHeads.reshape([B, H, Nq, D]));
-    });
-    return out;
+    }));
   },
 };

@@ -8,6 +8,7 @@ import { Module, ModuleList } from '../nn/module';
 import { add, concat, mean, mul, slice } from '../ops';
 import type { ActivationSpec } from '../ops';
 import { checkTensor, randn, Tensor, tidy } from '../tensor';
+import { CapturedForward } from '../graph';
 
 /** timm VisionTransformer keywords, plus this library's attention/activation/norm_eps. */
 export interface ViTConfig {
@@ -110,6 +111,22 @@ export class VisionTransformer extends Module {
       const pooled = this.pool(x);
       return this.head ? this.head.forward(pooled) : pooled;
     });
+  }
+
+  /**
+   * The forward recorded as a CUDA graph for images of `shape` [B, C, H, W] in the model's
+   * dtype on its device: run(images) replays it with one launch (see CapturedForward). The
+   * model's weights and attention configuration must stay as they are while it is used.
+   */
+  capture(shape: readonly number[]): CapturedForward {
+    const fn = 'VisionTransformer.capture';
+    const c = this.config;
+    if (!Array.isArray(shape) || shape.length !== 4 || shape[1] !== c.in_chans || shape[2] !== c.img_size || shape[3] !== c.img_size ||
+      !Number.isInteger(shape[0]) || shape[0] < 1) {
+      throw new RangeError(`${fn}: expected a shape [B, ${c.in_chans}, ${c.img_size}, ${c.img_size}] with B >= 1, got ${JSON.stringify(shape)}`);
+    }
+    const like = this.get('pos_embed');
+    return new CapturedForward((x) => this.forward(x), shape, { dtype: like.dtype as FloatDType, device: like.device });
   }
 
   /** Class-token or average pooling of the final tokens. */

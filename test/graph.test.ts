@@ -1,0 +1,127 @@
+// CUDA graphs: the captured ViT forward equals the plain one (every mechanism the notebook
+// uses, float32 and float16, fresh inputs on each replay), its memory goes back when it is
+// disposed, and what a graph cannot hold (a read to the host) fails with a clear Error that
+// leaves the device usable. On the CPU, capture is a clear error.
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { add, captureGraph, cuda, FloatDType, patterns, randn, SparseMask } from '../ts/index';
+import { native } from '../ts/native';
+import { buildViT, loadTimmViT, ViTConfig } from '../ts/models/vit';
+import { entryToTensor, entryValues, readSafetensors } from '../ts/io/safetensors';
+import { describeDevice, FIXTURES, freshSeed, relativeError } from './helpers';
+
+const NOTEBOOK: ViTConfig = {
+  img_size: 224, patch_size: 16, embed_dim: 96, depth: 8, num_heads: 8, mlp_ratio: 3, qkv_bias: false, num_classes: 1000, norm_eps: 1e-5,
+};
+const have = fs.existsSync(path.join(FIXTURES, 'vit_notebook.weights.safetensors'));
+
+describeDevice('cpu', 'CUDA graph capture', () => {
+  it('capture on a CPU model throws an Error naming capture, and the model still runs', () => {
+    const model = buildViT({ ...NOTEBOOK, depth: 1 }, { device: 'cpu', seed: 1 });
+    assert.throws(() => model.capture([1, 3, 224, 224]), (e: Error) => e instanceof TypeError && /capture: .*CUDA device/.test(e.message));
+    assert.throws(() => captureGraph('cpu', () => 0), (e: Error) => /captureGraph: .*CUDA device/.test(e.message));
+    const y = model.forward(randn([1, 3, 224, 224], { seed: 2 }));
+    assert.deepEqual(y.shape, [1, 1000]);
+    y.dispose();
+    model.dispose();
+  });
+  it('capture refuses a shape the model cannot take', () => {
+    const model = buildViT({ ...NOTEBOOK, depth: 1 }, { device: 'cpu', seed: 1 });
+    for (const bad of [[1, 3, 224], [0, 3, 224, 224], [1, 1, 224, 224], [1, 3, 64, 64], [1.5, 3, 224, 224]]) {
+      assert.throws(() => model.capture(bad), (e: Error) => e instanceof RangeError && e.message.startsWith('VisionTransformer.capture:'));
+    }
+    model.dispose();
+  });
+});
+
+describeDevice('cuda:0', 'CUDA graph capture', () => {
+  const device = 'cuda:0';
+
+  for (const dtype of ['float32', 'float16'] as FloatDType[]) {
+    for (const mechanism of ['memory_efficient', 'vanilla', 'sparse']) {
+      it(`the captured notebook ViT (${mechanism}, ${dtype}, B4) equals the plain forward on fresh inputs, replay after replay`, async function () {
+        if (!have) this.skip();
+        const mask = mechanism === 'sparse' ? SparseMask.fromDense(patterns.vitNotebook(14, 14, 0), undefined, { device }) : undefined;
+        const model = await loadTimmViT(path.join(FIXTURES, 'vit_notebook.weights.safetensors'), NOTEBOOK,
+          { device, dtype, attention: mask ? { mechanism, mask } : { mechanism } });
+        cuda.synchronize(device);
+        const base = cuda.memory(device).allocated;
+        const captured = model.capture([4, 3, 224, 224]);
+        for (let rep = 0; rep < 3; rep++) {
+          const images = randn([4, 3, 224, 224], { device, dtype, seed: freshSeed() });
+          const plain = model.forward(images);
+          const replay = captured.run(images);
+          const err = relativeError(replay.dataSync(), plain.dataSync());
+          assert.ok(err <= 1e-6, `replay ${rep}: relative difference ${err} from the plain forward`);
+          for (const t of [images, plain, replay]) t.dispose();
+        }
+        captured.dispose();
+        cuda.synchronize(device);
+        assert.equal(cuda.memory(device).allocated, base, 'the capture gave its memory back');
+        model.dispose();
+        mask?.dispose();
+      });
+    }
+  }
+
+  it('the captured forward matches the float64 timm logits (float32, B as in the fixture)', async function () {
+    if (!have) this.skip();
+    const f = await readSafetensors(path.join(FIXTURES, 'vit_notebook.io.safetensors'));
+    const images = entryToTensor(f.tensors.get('input')!, { device });
+    const model = await loadTimmViT(path.join(FIXTURES, 'vit_notebook.weights.safetensors'), NOTEBOOK, { device, dtype: 'float32' });
+    const captured = model.capture(images.shape);
+    const logits = captured.run(images);
+    const err = relativeError(logits.dataSync(), entryValues(f.tensors.get('logits_f64')!));
+    console.log(`      relative error of the replayed logits ${err.toExponential(2)}`);
+    assert.ok(err <= 1e-4, `relative error ${err}`);
+    // run() without an argument replays on what the static input holds
+    const again = captured.run();
+    assert.ok(relativeError(again.dataSync(), logits.dataSync()) === 0);
+    for (const t of [images, logits, again]) t.dispose();
+    captured.dispose();
+    assert.throws(() => captured.run(), /CapturedForward.run: it has been disposed/);
+    model.dispose();
+  });
+
+  it('run() refuses inputs of another shape, dtype or device', async () => {
+    const model = buildViT({ ...NOTEBOOK, depth: 1 }, { device, dtype: 'float16', seed: 3 });
+    const captured = model.capture([2, 3, 224, 224]);
+    const wrongShape = randn([1, 3, 224, 224], { device, dtype: 'float16', seed: 1 });
+    const wrongDtype = randn([2, 3, 224, 224], { device, dtype: 'float32', seed: 1 });
+    const onCpu = randn([2, 3, 224, 224], { dtype: 'float16', seed: 1 });
+    assert.throws(() => captured.run(wrongShape), (e: Error) => e instanceof RangeError && /captured shape/.test(e.message));
+    assert.throws(() => captured.run(wrongDtype), (e: Error) => e instanceof TypeError && /float16 on cuda:0/.test(e.message));
+    assert.throws(() => captured.run(onCpu), (e: Error) => e instanceof TypeError);
+    for (const t of [wrongShape, wrongDtype, onCpu]) t.dispose();
+    captured.dispose();
+    model.dispose();
+  });
+
+  it('a captured function that reads to the host throws a clear Error, and the device works afterwards', () => {
+    const x = randn([64, 64], { device, seed: 5 });
+    assert.throws(() => captureGraph(device, () => add(x, x).dataSync()),
+      (e: Error) => /captureGraph: the captured function threw/.test(e.message) && /CUDA graph/.test(e.message));
+    const y = add(x, x);
+    const xs = x.dataSync(), ys = y.dataSync();
+    for (let i = 0; i < xs.length; i++) assert.equal(ys[i], xs[i] * 2);
+    x.dispose();
+    y.dispose();
+  });
+
+  it('captureGraph records a chain of ops that replays on new values of its input', () => {
+    const x = randn([1000], { device, seed: 7 });
+    add(x, x).dispose(); // warm
+    const { graph, result: y } = captureGraph(device, () => add(add(x, x), x));
+    const expect = (src: Float32Array) => Array.from(src).map((v) => Math.fround(Math.fround(v + v) + v));
+    graph.launch();
+    assert.deepEqual(Array.from(y.dataSync()), expect(x.dataSync()));
+    const fresh = randn([1000], { device, seed: 8 });
+    native().copy(x, fresh); // new values in the graph's input, in place
+    graph.launch();
+    assert.deepEqual(Array.from(y.dataSync()), expect(fresh.dataSync()));
+    graph.dispose();
+    assert.throws(() => graph.launch(), /CudaGraph.launch: the graph has been disposed/);
+    for (const t of [fresh, y, x]) t.dispose();
+  });
+});
