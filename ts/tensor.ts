@@ -16,12 +16,23 @@ export function liveStorage(): { storages: number; bytes: number } {
   return { ...live };
 }
 
+// The backstop: a storage whose tensors were all dropped without dispose() is freed when
+// its StorageRef is collected (every tensor and view holds the ref, so that is when the
+// last of them goes). Registered once per storage, not per view: a view costs no
+// registration. Releasing the last reference unregisters, so nothing is freed twice.
+const finalizer = new FinalizationRegistry<NativeStorage>((storage) => {
+  live.storages--;
+  live.bytes -= storage.bytes;
+  storage.dispose();
+});
+
 /** Storage shared by a tensor and its views, freed when the last of them lets go. */
 class StorageRef {
   refs = 0;
   constructor(readonly native: NativeStorage) {
     live.storages++;
     live.bytes += native.bytes;
+    finalizer.register(this, native, this);
   }
 }
 
@@ -31,15 +42,12 @@ function retain(ref: StorageRef): void {
 
 function release(ref: StorageRef): void {
   if (--ref.refs === 0) {
+    finalizer.unregister(ref);
     live.storages--;
     live.bytes -= ref.native.bytes;
     ref.native.dispose();
   }
 }
-
-// The backstop: a tensor that is dropped without dispose() lets go of its storage when
-// collected. Explicit dispose() unregisters, so nothing is released twice.
-const finalizer = new FinalizationRegistry<StorageRef>(release);
 
 // Open tidy() scopes, innermost last: each holds the tensors made while it was open.
 const scopes: Set<Tensor>[] = [];
@@ -74,24 +82,25 @@ export class Tensor<D extends DType = DType> {
   readonly dtype: D;
   readonly device: Device;
   private ref: StorageRef | null;
+  /**
+   * @internal The native storage, or null once disposed. Read by the addon: a plain field,
+   * since a getter would re-enter JavaScript on every native argument read.
+   */
+  _storage: NativeStorage | null;
 
   /** @internal Use tensor(), zeros(), empty() and friends. */
   constructor(ref: StorageRef, shape: readonly number[], strides: readonly number[], offset: number, dtype: D, device: Device) {
     this.ref = ref;
-    this.shape = Object.freeze([...shape]);
-    this.strides = Object.freeze([...strides]);
+    this._storage = ref.native;
+    this.shape = Object.freeze(shape.slice());
+    this.strides = Object.freeze(strides.slice());
     this.offset = offset;
     this.dtype = dtype;
     this.device = device;
     retain(ref);
-    finalizer.register(this, ref, this);
-    scopes[scopes.length - 1]?.add(this);
+    if (scopes.length > 0) scopes[scopes.length - 1].add(this);
   }
 
-  /** @internal The native storage, or null once disposed. Read by the addon. */
-  get _storage(): NativeStorage | null {
-    return this.ref?.native ?? null;
-  }
 
   get size(): number {
     return sizeOf(this.shape);
@@ -119,9 +128,9 @@ export class Tensor<D extends DType = DType> {
   /** Frees this tensor's hold on its storage now. Safe to call twice. */
   dispose(): void {
     if (this.ref === null) return;
-    finalizer.unregister(this);
     const ref = this.ref;
     this.ref = null;
+    this._storage = null;
     release(ref);
   }
   [Symbol.dispose](): void {

@@ -1,7 +1,8 @@
 """PyTorch + timm side of bench/vit.ts: the notebook ViT (224/16, embed 96, depth 8, 8 heads,
 mlp 3, no qkv bias, LayerNorm eps 1e-5), batch B, forward under no_grad, same method.
 
-Usage: python3 bench/peers/vit.py cases.json out.json   (cases: [{dtype, batch, compile?}])
+Usage: python3 bench/peers/vit.py cases.json out.json   (cases: [{dtype, batch, patch?, manual?, compile?}];
+compile adds torch.compile in its default mode and in mode='reduce-overhead', which replays CUDA graphs)
 """
 import json
 import sys
@@ -15,9 +16,9 @@ from timing import blocked_autorange, summary
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
-def notebook_vit(fused_attn):
+def notebook_vit(fused_attn, patch_size=16):
     model = timm.models.vision_transformer.VisionTransformer(
-        img_size=224, patch_size=16, embed_dim=96, depth=8, num_heads=8, mlp_ratio=3.0, qkv_bias=False,
+        img_size=224, patch_size=patch_size, embed_dim=96, depth=8, num_heads=8, mlp_ratio=3.0, qkv_bias=False,
         norm_layer=nn.LayerNorm)
     for block in model.blocks:
         block.attn.fused_attn = fused_attn
@@ -33,12 +34,15 @@ def main():
         dt = DTYPES[case["dtype"]]
         x = torch.rand(case["batch"], 3, 224, 224, device="cuda", dtype=dt)
         row = {}
-        variants = [("timm eager SDPA", True, False), ("timm eager manual attention", False, False)]
+        variants = [("timm eager SDPA", True, None)]
+        if case.get("manual", True):
+            variants.append(("timm eager manual attention", False, None))
         if case.get("compile"):
-            variants.append(("timm torch.compile", True, True))
-        for name, fused, compiled in variants:
-            model = notebook_vit(fused).to(dt)
-            fn_model = torch.compile(model) if compiled else model
+            variants.append(("timm torch.compile", True, "default"))
+            variants.append(("timm torch.compile CUDA graphs", True, "reduce-overhead"))
+        for name, fused, mode in variants:
+            model = notebook_vit(fused, case.get("patch", 16)).to(dt)
+            fn_model = torch.compile(model, mode=mode) if mode else model
             torch.cuda.synchronize()
             base = torch.cuda.memory_allocated()
             torch.cuda.reset_peak_memory_stats()

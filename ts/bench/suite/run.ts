@@ -61,7 +61,7 @@ export async function runBench(o: BenchRunOptions = {}): Promise<{ json: string;
 
   log(formatInfo());
   log(`\n== 1. The notebook ViT, batch ${batch}, forward, ${dtypes.join(' and ')}, ${device}\n`);
-  const vit = benchViT({ device, dtypes, batch, minRunTime: gpu ? 2 * minRunTime : minRunTime, mechanisms: o.attention, peers, compile: o.compile ?? !quick, log });
+  const vit = benchViT({ device, dtypes, batch, minRunTime: gpu ? 2 * minRunTime : minRunTime, mechanisms: o.attention, peers, compile: o.compile ?? !quick, scaling: !quick, log });
 
   log('== 2. Summary\n');
   const peerNames = vit.summary.filter((m) => m.subLabel.startsWith('PyTorch')).map((m) => m.subLabel);

@@ -6,6 +6,7 @@ import { attentionMechanisms, patterns, SparseMask } from '../../attention';
 import { Device, FloatDType } from '../../dtype';
 import { buildViT, ViTConfig } from '../../models/vit';
 import type { AttentionConfig } from '../../nn/layers';
+import { Random } from '../../random';
 import { rand } from '../../tensor';
 import { benchmark, Measurement } from '../timer';
 import { peerMeasurement, PeerOutput, runPeer } from './peers';
@@ -24,6 +25,10 @@ export interface ViTBenchOptions {
   peers: boolean;
   /** Also time timm under torch.compile (slow to compile). */
   compile: boolean;
+  /** On CUDA, also time each forward captured as a CUDA graph (default true). */
+  graphs?: boolean;
+  /** On CUDA, add the scaling case (patch 2, 12545 tokens, batch 8, sparse against dense). */
+  scaling?: boolean;
   log: (line: string) => void;
 }
 
@@ -56,6 +61,61 @@ export function sparseViTAttention(device: Device, seed = 0): AttentionConfig | 
   }
 }
 
+/**
+ * The scaling case's mask: patch 2 gives a 112 x 112 grid, 12545 tokens with the class
+ * token; each patch attends to 60 Gaussian neighbours (sigma 16 patches) plus 0.1% random
+ * keys, the class token's row and column dense: 99.4% sparse.
+ */
+export function scalingViTMask(device: Device, seed = 7): SparseMask {
+  const side = 112;
+  const seeds = new Random(seed);
+  const patches = patterns.union(patterns.gaussianNeighbours(side, side, 16, 60, seeds.nextUint32()), patterns.random(side * side, 0.001, seeds.nextUint32()));
+  return SparseMask.fromDense(patterns.withClassToken(patches), undefined, { device });
+}
+
+/**
+ * The scaling case of the summary: the notebook ViT at patch 2 (12545 tokens), batch 8,
+ * float16, sparse (the 99.4% sparse mask above, eager and as a CUDA graph) against our
+ * dense memory_efficient and timm's eager SDPA at the same size.
+ */
+function benchScaling(o: ViTBenchOptions, result: ViTBenchResult): void {
+  const dtype: FloatDType = 'float16', batch = 8;
+  const label = `Scaling: ViT patch 2 (12545 tokens), ${dtype}, batch ${batch}, ${o.device}`;
+  const mask = scalingViTMask(o.device);
+  const images = rand([batch, 3, 224, 224], { device: o.device, dtype, seed: 0 });
+  o.log(`Benchmarking Sparse ViT, patch 2 (12545 tokens, ${((1 - mask.density) * 100).toFixed(1)}% sparse mask), batch ${batch}, ${dtype}`);
+  try {
+    for (const [name, attention] of [['memory_efficient', { mechanism: 'memory_efficient' }], ['sparse', { mechanism: 'sparse', mask }]] as const) {
+      const model = buildViT({ ...NOTEBOOK_VIT, patch_size: 2, attention }, { device: o.device, dtype, seed: 0 });
+      try {
+        const m = benchmark(() => model.forward(images).dispose(), {
+          device: o.device, minRunTime: o.minRunTime, label: 'f(x)', description: `${name}, ${dtype}, batch ${batch}, patch 2`,
+          params: { model: 'vit-patch2', mechanism: name, dtype, batch, density: name === 'sparse' ? mask.density : 1 },
+        });
+        o.log(`${name}\n${m.toString()}\n`);
+        result.measurements.push(m);
+        result.summary.push(m.relabel({ label, subLabel: `nodeformers ${name}`, description: '' }));
+      } catch (e) {
+        if ((e as { code?: string }).code !== 'ERR_CUDA_OOM') throw e;
+        result.skipped.push(`scaling ${name}: out of memory`);
+      } finally {
+        model.dispose();
+      }
+    }
+  } finally {
+    images.dispose();
+    mask.dispose();
+  }
+  if (o.peers) {
+    const theirs = runPeer('vit.py', [{ dtype, batch, patch: 2, compile: false, manual: false, minRunTime: o.minRunTime }], o.log);
+    for (const [name, t] of Object.entries(theirs?.results[0]?.torch ?? {})) {
+      const m = peerMeasurement(t, label, `PyTorch ${name}`, '', o.device, { model: 'vit-patch2', mechanism: name, dtype, batch, torch: theirs!.torch });
+      if (m) result.summary.push(m);
+      else result.skipped.push(`scaling PyTorch ${name}: ${t.error ?? 'no result'}`);
+    }
+  }
+}
+
 export function benchViT(o: ViTBenchOptions): ViTBenchResult {
   const result: ViTBenchResult = { measurements: [], summary: [], skipped: [], peers: [] };
   const wanted = o.mechanisms ?? SEED_CASES.map(([, m]) => m);
@@ -80,6 +140,21 @@ export function benchViT(o: ViTBenchOptions): ViTBenchResult {
           o.log(`${title}\n${m.toString()}${m.peakMemoryBytes === null ? `\nMemory used: n/a (${o.device} has no pool counters)` : ''}\n`);
           result.measurements.push(m);
           result.summary.push(m.relabel({ label, subLabel: `nodeformers ${mechanism}`, description: '' }));
+          if (o.device !== 'cpu' && o.graphs !== false) {
+            // The same forward replayed as one CUDA graph: no per-op host cost.
+            const captured = model.capture(images.shape);
+            try {
+              const g = benchmark(() => captured.run(images).dispose(), {
+                device: o.device, minRunTime: o.minRunTime, label: 'f(x)', description: `${mechanism}, ${dtype}, batch ${o.batch}, CUDA graph`,
+                params: { model: 'vit', mechanism, dtype, batch: o.batch, graph: true },
+              });
+              o.log(`${title} (CUDA graph)\n${g.toString()}\n`);
+              result.measurements.push(g);
+              result.summary.push(g.relabel({ label, subLabel: `nodeformers ${mechanism}, CUDA graph`, description: '' }));
+            } finally {
+              captured.dispose();
+            }
+          }
         } catch (e) {
           if ((e as { code?: string }).code !== 'ERR_CUDA_OOM') throw e;
           o.log(`${title}: skipped (out of memory: ${(e as Error).message.split('\n')[0]})\n`);
@@ -103,5 +178,6 @@ export function benchViT(o: ViTBenchOptions): ViTBenchResult {
       }
     }
   }
+  if (o.scaling && o.device !== 'cpu' && (o.mechanisms === undefined || o.mechanisms.includes('sparse'))) benchScaling(o, result);
   return result;
 }
