@@ -45,6 +45,10 @@ describeDevice('cuda:0', 'CUDA graph capture', () => {
         const mask = mechanism === 'sparse' ? SparseMask.fromDense(patterns.vitNotebook(14, 14, 0), undefined, { device }) : undefined;
         const model = await loadTimmViT(path.join(FIXTURES, 'vit_notebook.weights.safetensors'), NOTEBOOK,
           { device, dtype, attention: mask ? { mechanism, mask } : { mechanism } });
+        // a plain forward first: the mask's device lists and the GEMM plans are made on first use
+        const warm = randn([4, 3, 224, 224], { device, dtype, seed: 1 });
+        model.forward(warm).dispose();
+        warm.dispose();
         cuda.synchronize(device);
         const base = cuda.memory(device).allocated;
         const captured = model.capture([4, 3, 224, 224]);

@@ -117,11 +117,16 @@ export class CapturedForward {
     return this.output.clone();
   }
 
+  /**
+   * Frees the graph, its memory and the static tensors. Waits for the device: the driver
+   * keeps graph memory mapped until it is trimmed, which it can only be once the frees ran.
+   */
   dispose(): void {
     if (this.graph.disposed) return;
     this.graph.dispose();
     this.output.dispose();
     this.input.dispose();
+    native().cudaGraphMemTrim(this.graph.device);
   }
   [Symbol.dispose](): void {
     this.dispose();

@@ -87,6 +87,7 @@ export interface NativeAddon {
   cudaCaptureBegin(device: string): void;
   cudaCaptureEnd(device: string): NativeGraph;
   cudaCaptureAbort(device: string): void;
+  cudaGraphMemTrim(device: string): void;
 }
 
 function load(): NativeAddon {

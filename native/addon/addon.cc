@@ -293,6 +293,7 @@ class Addon : public Napi::Addon<Addon> {
                     InstanceMethod("cudaCaptureBegin", &Addon::CudaCaptureBegin),
                     InstanceMethod("cudaCaptureEnd", &Addon::CudaCaptureEnd),
                     InstanceMethod("cudaCaptureAbort", &Addon::CudaCaptureAbort),
+                    InstanceMethod("cudaGraphMemTrim", &Addon::CudaGraphMemTrim),
                     InstanceValue("buildInfo", BuildInfo(env)),
                 });
   }
@@ -981,6 +982,14 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value CudaCaptureAbort(const Napi::CallbackInfo& info) {
 #ifdef NODEFORMERS_WITH_CUDA
     guarded(info.Env(), "capture", [&] { cuda_backend(info, "capture").abort_capture(); return 0; });
+#endif
+    return info.Env().Undefined();
+  }
+
+  // cudaGraphMemTrim(device): waits for the device, then returns unused graph memory.
+  Napi::Value CudaGraphMemTrim(const Napi::CallbackInfo& info) {
+#ifdef NODEFORMERS_WITH_CUDA
+    guarded(info.Env(), "capture", [&] { cuda_backend(info, "capture").trim_graph_memory(); return 0; });
 #endif
     return info.Env().Undefined();
   }

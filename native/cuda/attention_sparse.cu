@@ -20,12 +20,19 @@
 // max/sum/output to the workspace, which sparse_merge_kernel combines, one warp per (split
 // row, batch, head).
 //
+// sparse_attention_staged_kernel: the same units for short sequences with one lane per head
+// and a shared mask (the notebook ViT: N = 197, D = 12). A block takes a run of items of one
+// (batch, head group), first copies all of that group's K and V rows into shared memory
+// (75.6 KB at N 197, 8 heads, D 12 in 16-bit), then its 8 warps take the items in turn, so a
+// key row is read from memory once per block rather than once per query that attends to it.
+//
 // Every index read from the mask and the schedule is clamped or skipped when out of range,
 // so forged lists cannot make a kernel read outside q, k, v or the lists themselves.
 #include <algorithm>
 #include <climits>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 #include <type_traits>
 
@@ -288,25 +295,36 @@ __global__ void __launch_bounds__(32 * kStagedWarps) sparse_attention_staged_ker
   const int chunks = (p.num_items + p.items_per_block - 1) / p.items_per_block;
   const int bg = static_cast<int>(blockIdx.x) / chunks, chunk = static_cast<int>(blockIdx.x) - bg * chunks;
   const int b = bg / p.head_groups, group = bg - b * p.head_groups;
-  // The copy, kVec elements per access: entry e = ((kv * nk + n) * heads_per_group + h) * (d / kVec) + c.
+  // The copy, kVec elements per access, kFillUnroll loads in flight per thread: entry
+  // e = (kv * nk + n) * per_key + j, j = h_in * (d / kVec) + chunk.
   using V = typename VecType<kVec * sizeof(T)>::type;
+  constexpr int kThreads = 32 * kStagedWarps, kFillUnroll = 8;
   const int vecs_per_head = p.d / kVec;
   const int per_key = p.heads_per_group * vecs_per_head;
   const int total = 2 * p.nk * per_key;
-  for (int e = static_cast<int>(threadIdx.x); e < total; e += 32 * kStagedWarps) {
-    const int kv = e / (p.nk * per_key);
-    const int rest = e - kv * p.nk * per_key;
-    const int n = rest / per_key;
-    const int h_in = (rest - n * per_key) / vecs_per_head;
-    const int c = (rest - n * per_key - h_in * vecs_per_head) * kVec;
-    const int h = group * p.heads_per_group + h_in;
-    V x{};
-    if (h < p.heads) {
-      const T* src = kv == 0 ? static_cast<const T*>(p.k) + b * p.k_s[0] + static_cast<int64_t>(n) * p.k_s[1] + h * p.k_s[2]
-                             : static_cast<const T*>(p.v) + b * p.v_s[0] + static_cast<int64_t>(n) * p.v_s[1] + h * p.v_s[2];
-      x = *reinterpret_cast<const V*>(src + c);
+  for (int base = static_cast<int>(threadIdx.x); base < total; base += kThreads * kFillUnroll) {
+    V x[kFillUnroll];
+#pragma unroll
+    for (int u = 0; u < kFillUnroll; ++u) {
+      const int e = base + u * kThreads;
+      x[u] = V{};
+      if (e < total) {
+        const int row = e / per_key, j = e - row * per_key;
+        const int kv = row >= p.nk ? 1 : 0, n = row - kv * p.nk;
+        const int h_in = j / vecs_per_head, c = (j - h_in * vecs_per_head) * kVec;
+        const int h = group * p.heads_per_group + h_in;
+        if (h < p.heads) {
+          const T* src = kv == 0 ? static_cast<const T*>(p.k) + b * p.k_s[0] + static_cast<int64_t>(n) * p.k_s[1] + h * p.k_s[2]
+                                 : static_cast<const T*>(p.v) + b * p.v_s[0] + static_cast<int64_t>(n) * p.v_s[1] + h * p.v_s[2];
+          x[u] = *reinterpret_cast<const V*>(src + c);
+        }
+      }
     }
-    *reinterpret_cast<V*>(stage + static_cast<int64_t>(e) * kVec) = x;
+#pragma unroll
+    for (int u = 0; u < kFillUnroll; ++u) {
+      const int e = base + u * kThreads;
+      if (e < total) *reinterpret_cast<V*>(stage + static_cast<int64_t>(e) * kVec) = x[u];
+    }
   }
   __syncthreads();
   const int first = chunk * p.items_per_block;
@@ -430,16 +448,24 @@ void launch_typed(const SparseAttentionParams& p, SparseKernelParams kp, int dim
     SparseGrid grid;
     grid.blocks = static_cast<unsigned>((units + kWarpsPerBlock - 1) / kWarpsPerBlock);
     // Staged when one lane holds a head's D, one mask serves every head, and a (b, group)'s K
-    // and V fit: then blocks enough for two an SM, each over a run of items.
+    // and V fit (NODEFORMERS_SPARSE_STAGED=0 turns it off, to compare the two).
+    static const bool staging = [] { const char* e = std::getenv("NODEFORMERS_SPARSE_STAGED"); return e == nullptr || std::string(e) != "0"; }();
     const size_t stage_bytes = 2 * static_cast<size_t>(kp.nk) * kp.heads_per_group * kp.d * sizeof(T);
-    if (dim_lanes == 1 && kp.mask_heads == 1 && kp.nk > 0 && stage_bytes <= kMaxStageBytes) {
-      static const int sms = [] {
-        int dev = 0, n = 0;
-        if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) n = 132;
-        return n;
+    if (staging && dim_lanes == 1 && kp.mask_heads == 1 && kp.nk > 0 && stage_bytes <= kMaxStageBytes) {
+      // One wave: as many blocks as fit on the SMs at once (by shared memory, 1 KB of it
+      // reserved per block, and by threads), split evenly over the (b, group)s.
+      static const int2 sm = [] {
+        int dev = 0, n = 132, smem = 228 << 10;
+        if (cudaGetDevice(&dev) == cudaSuccess) {
+          cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev);
+          cudaDeviceGetAttribute(&smem, cudaDevAttrMaxSharedMemoryPerMultiprocessor, dev);
+        }
+        cudaGetLastError();
+        return int2{n, smem};
       }();
+      const int64_t per_sm = std::max<int64_t>(1, std::min<int64_t>(2048 / (32 * kStagedWarps), sm.y / static_cast<int64_t>(stage_bytes + 1024)));
       const int64_t groups = static_cast<int64_t>(kp.batch) * kp.head_groups;
-      const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>((2 * sms + groups - 1) / groups, (kp.num_items + kStagedWarps - 1) / kStagedWarps));
+      const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(per_sm * sm.x / groups, (kp.num_items + kStagedWarps - 1) / kStagedWarps));
       kp.items_per_block = static_cast<int>((kp.num_items + chunks - 1) / chunks);
       const int64_t blocks = groups * ((kp.num_items + kp.items_per_block - 1) / kp.items_per_block);
       if (blocks <= INT_MAX) {

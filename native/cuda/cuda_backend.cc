@@ -118,6 +118,12 @@ void CudaBackend::abort_capture() {
   cudaGetLastError();
 }
 
+void CudaBackend::trim_graph_memory() {
+  activate();
+  NF_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  NF_CUDA_CHECK(cudaDeviceGraphMemTrim(device_));
+}
+
 void CudaBackend::launch_graph(cudaGraphExec_t exec) {
   if (capturing_) throw_invalid("a graph cannot be launched while a capture is under way on " + name());
   activate();

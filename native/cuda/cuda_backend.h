@@ -73,6 +73,8 @@ class CudaBackend final : public Backend {
   void abort_capture();
   bool capturing() const override { return capturing_; }
   void launch_graph(cudaGraphExec_t exec);
+  // Waits for the stream, then gives the driver back the graph memory no graph uses any more.
+  void trim_graph_memory();
 
   // The pool's counters plus the memory of graph allocations (a separate pool of the driver's).
   MemoryStats memory() const;

@@ -4,6 +4,7 @@
 // then timm on PyTorch (eager SDPA, eager manual attention, torch.compile) in the same run.
 import { attentionMechanisms, patterns, SparseMask } from '../../attention';
 import { Device, FloatDType } from '../../dtype';
+import { cuda } from '../../cuda';
 import { buildViT, ViTConfig } from '../../models/vit';
 import type { AttentionConfig } from '../../nn/layers';
 import { Random } from '../../random';
@@ -142,13 +143,18 @@ export function benchViT(o: ViTBenchOptions): ViTBenchResult {
           result.summary.push(m.relabel({ label, subLabel: `nodeformers ${mechanism}`, description: '' }));
           if (o.device !== 'cpu' && o.graphs !== false) {
             // The same forward replayed as one CUDA graph: no per-op host cost.
+            cuda.synchronize(o.device);
+            const before = cuda.memory(o.device).allocated;
             const captured = model.capture(images.shape);
             try {
+              cuda.synchronize(o.device);
+              // The graph's memory is taken at capture, not during the timed runs: report it.
+              const graphBytes = cuda.memory(o.device).allocated - before;
               const g = benchmark(() => captured.run(images).dispose(), {
                 device: o.device, minRunTime: o.minRunTime, label: 'f(x)', description: `${mechanism}, ${dtype}, batch ${o.batch}, CUDA graph`,
-                params: { model: 'vit', mechanism, dtype, batch: o.batch, graph: true },
+                params: { model: 'vit', mechanism, dtype, batch: o.batch, graph: true, graphMemoryBytes: graphBytes },
               });
-              o.log(`${title} (CUDA graph)\n${g.toString()}\n`);
+              o.log(`${title} (CUDA graph)\n${g.toString()}\nMemory held by the graph: ${(graphBytes / 1e6).toFixed(1)} MB\n`);
               result.measurements.push(g);
               result.summary.push(g.relabel({ label, subLabel: `nodeformers ${mechanism}, CUDA graph`, description: '' }));
             } finally {
