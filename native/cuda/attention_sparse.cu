@@ -20,19 +20,12 @@
 // max/sum/output to the workspace, which sparse_merge_kernel combines, one warp per (split
 // row, batch, head).
 //
-// sparse_attention_staged_kernel: the same units for short sequences with one lane per head
-// and a shared mask (the notebook ViT: N = 197, D = 12). A block takes a run of items of one
-// (batch, head group), first copies all of that group's K and V rows into shared memory
-// (75.6 KB at N 197, 8 heads, D 12 in 16-bit), then its 8 warps take the items in turn, so a
-// key row is read from memory once per block rather than once per query that attends to it.
-//
 // Every index read from the mask and the schedule is clamped or skipped when out of range,
 // so forged lists cannot make a kernel read outside q, k, v or the lists themselves.
 #include <algorithm>
 #include <climits>
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
 #include <string>
 #include <type_traits>
 
@@ -45,8 +38,6 @@ namespace {
 
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr int kWarpsPerBlock = 4;
-constexpr int kStagedWarps = 8;                   // warps of a block of the staged kernel
-constexpr size_t kMaxStageBytes = 100u << 10;     // shared memory for K and V: two blocks an SM
 
 struct SparseKernelParams {
   const void* q;
@@ -68,7 +59,6 @@ struct SparseKernelParams {
   int heads_per_group;  // heads in one unit: a power of two, 1 for per-head masks
   int head_groups;      // ceil(heads / heads_per_group)
   int slots;            // 32 / (heads_per_group * kDimLanes)
-  int items_per_block;  // the staged kernel's items per block
   int num_slots;        // partial slots in the workspace
   float* ws_o;          // [num_slots][batch][heads][d]
   float* ws_ml;         // [num_slots][batch][heads][2]: row max (log2 units), row sum
@@ -137,13 +127,19 @@ __device__ __forceinline__ void store_chunk(T* p, int valid, const float (&x)[kD
 
 // kExact: D == kDimLanes * kDimChunk, so every lane's chunk lies inside D and the loads in
 // the key loop need no predicates (D = 8, 12, 16, 32, 64, 128, 256).
-// One work unit (schedule item, batch b, head group) on one warp. K and V rows come from
-// global memory, or with kStaged from the block's shared copy `stage` of this (b, group):
-// K as [nk][heads_per_group * d], then V likewise.
-template <typename T, int kDimLanes, int kDimChunk, int kVec, int kChunk, bool kExact, bool kStaged>
-__device__ __forceinline__ void sparse_unit(const SparseKernelParams& p, int item, int b, int group, const T* stage) {
+template <typename T, int kDimLanes, int kDimChunk, int kVec, int kChunk, bool kExact>
+__global__ void __launch_bounds__(32 * kWarpsPerBlock) sparse_attention_kernel(const __grid_constant__ SparseKernelParams p) {
   static_assert(kDimChunk % kVec == 0, "whole vector accesses per chunk");
   const int lane = threadIdx.x & 31;
+  // Units (under 2^31: the host checks): items fastest, so the warps of a block (and
+  // neighbouring blocks) take neighbouring rows of one (batch, head group), whose keys
+  // overlap in local patterns.
+  const int unit = static_cast<int>(blockIdx.x) * kWarpsPerBlock + static_cast<int>(threadIdx.x >> 5);
+  if (unit >= p.units) return;
+  const int item = unit % p.num_items;
+  const int bg = unit / p.num_items;
+  const int b = bg / p.head_groups, group = bg - b * p.head_groups;
+
   const int r = p.items[4 * item];
   if (r < 0 || r >= p.mask_rows) return;
   const int begin = min(max(p.items[4 * item + 1], 0), p.nnz);
@@ -161,20 +157,8 @@ __device__ __forceinline__ void sparse_unit(const SparseKernelParams& p, int ite
   const int d0 = dim_lane * kDimChunk;
   const int valid = kExact ? kDimChunk : min(kDimChunk, p.d - d0);  // dims of this lane's chunk inside D (may be <= 0)
 
-  const T* gk;
-  const T* gv;
-  int k_row, v_row;
-  if constexpr (kStaged) {
-    const int staged_row = p.heads_per_group * p.d;
-    gk = stage + (hh - group * p.heads_per_group) * p.d + d0;
-    gv = gk + static_cast<int64_t>(p.nk) * staged_row;
-    k_row = v_row = staged_row;
-  } else {
-    gk = static_cast<const T*>(p.k) + b * p.k_s[0] + hh * p.k_s[2] + d0;
-    gv = static_cast<const T*>(p.v) + b * p.v_s[0] + hh * p.v_s[2] + d0;
-    k_row = p.k_row;
-    v_row = p.v_row;
-  }
+  const T* gk = static_cast<const T*>(p.k) + b * p.k_s[0] + hh * p.k_s[2] + d0;
+  const T* gv = static_cast<const T*>(p.v) + b * p.v_s[0] + hh * p.v_s[2] + d0;
 
   float qx[kDimChunk];
   {
@@ -206,8 +190,8 @@ __device__ __forceinline__ void sparse_unit(const SparseKernelParams& p, int ite
 #pragma unroll
     for (int u = 0; u < kChunk; ++u) {
       const int n = max(col[u], 0);
-      load_chunk<T, kVec, kDimChunk>(gk + static_cast<int64_t>(n) * k_row, valid, kx[u]);
-      load_chunk<T, kVec, kDimChunk>(gv + static_cast<int64_t>(n) * v_row, valid, vx[u]);
+      load_chunk<T, kVec, kDimChunk>(gk + static_cast<int64_t>(n) * p.k_row, valid, kx[u]);
+      load_chunk<T, kVec, kDimChunk>(gv + static_cast<int64_t>(n) * p.v_row, valid, vx[u]);
     }
     float s[kChunk];
 #pragma unroll
@@ -270,70 +254,6 @@ __device__ __forceinline__ void sparse_unit(const SparseKernelParams& p, int ite
   }
 }
 
-// One warp per unit, K and V read from global memory (L2 for local patterns). Units
-// (under 2^31: the host checks) run items fastest, so the warps of a block (and neighbouring
-// blocks) take neighbouring rows of one (batch, head group), whose keys overlap in local
-// patterns.
-template <typename T, int kDimLanes, int kDimChunk, int kVec, int kChunk, bool kExact>
-__global__ void __launch_bounds__(32 * kWarpsPerBlock) sparse_attention_kernel(const __grid_constant__ SparseKernelParams p) {
-  const int unit = static_cast<int>(blockIdx.x) * kWarpsPerBlock + static_cast<int>(threadIdx.x >> 5);
-  if (unit >= p.units) return;
-  const int item = unit % p.num_items;
-  const int bg = unit / p.num_items;
-  const int b = bg / p.head_groups, group = bg - b * p.head_groups;
-  sparse_unit<T, kDimLanes, kDimChunk, kVec, kChunk, kExact, false>(p, item, b, group, nullptr);
-}
-
-// Short sequences (all of one (b, head group)'s K and V fit in shared memory): a block takes
-// `items_per_block` consecutive items of one (b, group), first copies every key's K and V
-// rows of the group's heads into shared memory (each read from memory once per block instead
-// of once per query row that attends to it), then its warps take the items in turn.
-template <typename T, int kDimLanes, int kDimChunk, int kVec, int kChunk, bool kExact>
-__global__ void __launch_bounds__(32 * kStagedWarps) sparse_attention_staged_kernel(const __grid_constant__ SparseKernelParams p) {
-  extern __shared__ __align__(16) unsigned char stage_bytes[];
-  T* stage = reinterpret_cast<T*>(stage_bytes);
-  const int chunks = (p.num_items + p.items_per_block - 1) / p.items_per_block;
-  const int bg = static_cast<int>(blockIdx.x) / chunks, chunk = static_cast<int>(blockIdx.x) - bg * chunks;
-  const int b = bg / p.head_groups, group = bg - b * p.head_groups;
-  // The copy, kVec elements per access, kFillUnroll loads in flight per thread: entry
-  // e = (kv * nk + n) * per_key + j, j = h_in * (d / kVec) + chunk.
-  using V = typename VecType<kVec * sizeof(T)>::type;
-  constexpr int kThreads = 32 * kStagedWarps, kFillUnroll = 8;
-  const int vecs_per_head = p.d / kVec;
-  const int per_key = p.heads_per_group * vecs_per_head;
-  const int total = 2 * p.nk * per_key;
-  for (int base = static_cast<int>(threadIdx.x); base < total; base += kThreads * kFillUnroll) {
-    V x[kFillUnroll];
-#pragma unroll
-    for (int u = 0; u < kFillUnroll; ++u) {
-      const int e = base + u * kThreads;
-      x[u] = V{};
-      if (e < total) {
-        const int row = e / per_key, j = e - row * per_key;
-        const int kv = row >= p.nk ? 1 : 0, n = row - kv * p.nk;
-        const int h_in = j / vecs_per_head, c = (j - h_in * vecs_per_head) * kVec;
-        const int h = group * p.heads_per_group + h_in;
-        if (h < p.heads) {
-          const T* src = kv == 0 ? static_cast<const T*>(p.k) + b * p.k_s[0] + static_cast<int64_t>(n) * p.k_s[1] + h * p.k_s[2]
-                                 : static_cast<const T*>(p.v) + b * p.v_s[0] + static_cast<int64_t>(n) * p.v_s[1] + h * p.v_s[2];
-          x[u] = *reinterpret_cast<const V*>(src + c);
-        }
-      }
-    }
-#pragma unroll
-    for (int u = 0; u < kFillUnroll; ++u) {
-      const int e = base + u * kThreads;
-      if (e < total) *reinterpret_cast<V*>(stage + static_cast<int64_t>(e) * kVec) = x[u];
-    }
-  }
-  __syncthreads();
-  const int first = chunk * p.items_per_block;
-  const int last = min(first + p.items_per_block, p.num_items);
-  for (int item = first + static_cast<int>(threadIdx.x >> 5); item < last; item += kStagedWarps) {
-    sparse_unit<T, kDimLanes, kDimChunk, kVec, kChunk, kExact, true>(p, item, b, group, stage);
-  }
-}
-
 // out = sum_s 2^(m_s - M) O_s / sum_s 2^(m_s - M) l_s over a split row's slots, M = max m_s:
 // one warp per (merge record, batch, head), lanes along D.
 template <typename T>
@@ -387,39 +307,13 @@ int vec_elems(const void* ptr, const int64_t* strides, int64_t batch, int64_t n,
 // Entries a lane has in flight per step: 2 with one lane per head (4 slots of 8 heads then
 // cover 8 entries a step, little waste on rows of ~40; the notebook case ran 40.0 us against
 // 42.2 us with 4 on the H100, 2026-11-25), 4 when a head spans lanes.
-// How a launch covers the units: one warp each (blocks of kWarpsPerBlock), or staged
-// (blocks of kStagedWarps over items_per_block items each, stage_bytes of shared memory).
-struct SparseGrid {
-  unsigned blocks = 0;
-  bool staged = false;
-  size_t stage_bytes = 0;
-};
-
-template <typename T, int kDimLanes, int kDimChunk, int kVec, int kChunk, bool kExact>
-void launch_staged(const SparseKernelParams& kp, const SparseGrid& g, cudaStream_t stream) {
-  auto kernel = sparse_attention_staged_kernel<T, kDimLanes, kDimChunk, kVec, kChunk, kExact>;
-  if (g.stage_bytes > (48u << 10)) {  // past the default limit (set on every call: it is per device)
-    NF_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(g.stage_bytes)));
-  }
-  kernel<<<g.blocks, 32 * kStagedWarps, g.stage_bytes, stream>>>(kp);
-}
-
 template <typename T, int kDimLanes, int kDimChunk, int kVec>
-void launch_unit_kernel(const SparseKernelParams& kp, const SparseGrid& g, cudaStream_t stream) {
+void launch_unit_kernel(const SparseKernelParams& kp, unsigned blocks, cudaStream_t stream) {
   constexpr int kChunk = kDimLanes == 1 ? 2 : 4;
-  const bool exact = kp.d == kDimLanes * kDimChunk;
-  if constexpr (kDimLanes == 1) {
-    if (g.staged) {
-      if (exact) launch_staged<T, kDimLanes, kDimChunk, kVec, kChunk, true>(kp, g, stream);
-      else launch_staged<T, kDimLanes, kDimChunk, kVec, kChunk, false>(kp, g, stream);
-      NF_CHECK_LAUNCH("sparse_attention_staged_kernel");
-      return;
-    }
-  }
-  if (exact) {
-    sparse_attention_kernel<T, kDimLanes, kDimChunk, kVec, kChunk, true><<<g.blocks, 32 * kWarpsPerBlock, 0, stream>>>(kp);
+  if (kp.d == kDimLanes * kDimChunk) {
+    sparse_attention_kernel<T, kDimLanes, kDimChunk, kVec, kChunk, true><<<blocks, 32 * kWarpsPerBlock, 0, stream>>>(kp);
   } else {
-    sparse_attention_kernel<T, kDimLanes, kDimChunk, kVec, kChunk, false><<<g.blocks, 32 * kWarpsPerBlock, 0, stream>>>(kp);
+    sparse_attention_kernel<T, kDimLanes, kDimChunk, kVec, kChunk, false><<<blocks, 32 * kWarpsPerBlock, 0, stream>>>(kp);
   }
   NF_CHECK_LAUNCH("sparse_attention_kernel");
 }
@@ -427,7 +321,7 @@ void launch_unit_kernel(const SparseKernelParams& kp, const SparseGrid& g, cudaS
 // Picks the kernel for (dtype, lanes per head, dims per lane, vector width): the widest
 // access every view allows, else 8 bytes (D = 12 in 16-bit), else one element.
 template <typename T, int kDimLanes, int kDimChunk>
-void launch_by_vec(const SparseKernelParams& kp, int vec, const SparseGrid& blocks, cudaStream_t stream) {
+void launch_by_vec(const SparseKernelParams& kp, int vec, unsigned blocks, cudaStream_t stream) {
   constexpr int kFull = 16 / sizeof(T), kHalf = 8 / sizeof(T);
   if constexpr (kDimChunk % kFull == 0) {
     if (vec >= kFull) return launch_unit_kernel<T, kDimLanes, kDimChunk, kFull>(kp, blocks, stream);
@@ -445,35 +339,7 @@ void launch_typed(const SparseAttentionParams& p, SparseKernelParams kp, int dim
   if (units > 0) {
     if (units > INT_MAX - kWarpsPerBlock) throw_invalid("sparseAttention: too many work units (items * batch * head groups) for one grid");
     kp.units = static_cast<int>(units);
-    SparseGrid grid;
-    grid.blocks = static_cast<unsigned>((units + kWarpsPerBlock - 1) / kWarpsPerBlock);
-    // Staged when one lane holds a head's D, one mask serves every head, and a (b, group)'s K
-    // and V fit (NODEFORMERS_SPARSE_STAGED=0 turns it off, to compare the two).
-    static const bool staging = [] { const char* e = std::getenv("NODEFORMERS_SPARSE_STAGED"); return e == nullptr || std::string(e) != "0"; }();
-    const size_t stage_bytes = 2 * static_cast<size_t>(kp.nk) * kp.heads_per_group * kp.d * sizeof(T);
-    if (staging && dim_lanes == 1 && kp.mask_heads == 1 && kp.nk > 0 && stage_bytes <= kMaxStageBytes) {
-      // One wave: as many blocks as fit on the SMs at once (by shared memory, 1 KB of it
-      // reserved per block, and by threads), split evenly over the (b, group)s.
-      static const int2 sm = [] {
-        int dev = 0, n = 132, smem = 228 << 10;
-        if (cudaGetDevice(&dev) == cudaSuccess) {
-          cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev);
-          cudaDeviceGetAttribute(&smem, cudaDevAttrMaxSharedMemoryPerMultiprocessor, dev);
-        }
-        cudaGetLastError();
-        return int2{n, smem};
-      }();
-      const int64_t per_sm = std::max<int64_t>(1, std::min<int64_t>(2048 / (32 * kStagedWarps), sm.y / static_cast<int64_t>(stage_bytes + 1024)));
-      const int64_t groups = static_cast<int64_t>(kp.batch) * kp.head_groups;
-      const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(per_sm * sm.x / groups, (kp.num_items + kStagedWarps - 1) / kStagedWarps));
-      kp.items_per_block = static_cast<int>((kp.num_items + chunks - 1) / chunks);
-      const int64_t blocks = groups * ((kp.num_items + kp.items_per_block - 1) / kp.items_per_block);
-      if (blocks <= INT_MAX) {
-        grid.staged = true;
-        grid.blocks = static_cast<unsigned>(blocks);
-        grid.stage_bytes = stage_bytes;
-      }
-    }
+    const unsigned grid = static_cast<unsigned>((units + kWarpsPerBlock - 1) / kWarpsPerBlock);
     if (dim_lanes == 1) {
       if (kp.d <= 8) launch_by_vec<T, 1, 8>(kp, vec, grid, stream);
       else if (kp.d <= 12) launch_by_vec<T, 1, 12>(kp, vec, grid, stream);
