@@ -33,6 +33,8 @@ export interface BenchRunOptions {
   quick?: boolean;
   /** Time timm under torch.compile too (CUDA; default on unless quick). */
   compile?: boolean;
+  /** Run the kernel sweeps and host-call costs (sections 3 and 4; default true). */
+  sweeps?: boolean;
   /** Refresh BENCHMARKS.md's marked section (CUDA, default on unless quick). */
   updateBenchmarksMd?: boolean;
   /** Fail when there is no CUDA backend (bench:cuda). */
@@ -70,22 +72,58 @@ export async function runBench(o: BenchRunOptions = {}): Promise<{ json: string;
   log(summary.toString());
   for (const s of vit.skipped) log(`skipped: ${s}`);
 
-  log('\n== 3. Kernel sweeps\n');
-  const kernels = await benchKernels({ device, dtypes, mechanisms: o.attention, quick, minRunTime: minRunTime / 2, peers, log });
-  const attentionTable = compare(kernels.attention, { baseline: kernels.attention[0]?.subLabel });
-  const opsTable = compare(kernels.ops, { baseline: 'nodeformers' });
-  log(attentionTable.toString());
-  log('');
-  log(opsTable.toString());
-  log('\nBandwidth (input read + output written):');
-  for (const m of kernels.ops) log(`  ${m.label} ${m.description} ${m.subLabel}: ${(m.params.GBps as number).toFixed(1)} GB/s`);
-  for (const s of kernels.skipped) log(`skipped: ${s}`);
+  // Results are written now and again after each later section, so that a run cut short
+  // (a device call's time limit) keeps what it measured.
+  const json = o.json ?? path.join(outDir, `${tag}.json`);
+  const md = path.join(PACKAGE_ROOT, 'BENCHMARKS.md');
+  const plots: string[] = [];
+  const sections = { vit, summary, kernels: null as Awaited<ReturnType<typeof benchKernels>> | null, host: null as ReturnType<typeof benchHost> | null };
+  const write = (complete: boolean) => {
+    const k = sections.kernels;
+    const attentionTable = k ? compare(k.attention, { baseline: k.attention[0]?.subLabel }) : null;
+    const opsTable = k ? compare(k.ops, { baseline: 'nodeformers' }) : null;
+    const all = [...vit.measurements, ...vit.summary, ...(k?.attention ?? []), ...(k?.ops ?? [])];
+    const record = {
+      date, commit: gitCommit(), complete, info: info(), options: { dtypes, batch, quick, peers, minRunTime },
+      torch: vit.peers[0]?.torch ?? null, timm: vit.peers[0]?.timm ?? null,
+      measurements: JSON.parse(toJSON(all)), skipped: [...vit.skipped, ...(k?.skipped ?? [])],
+      host: (sections.host ?? []).map(({ toString: _, ...r }) => r),
+    };
+    fs.writeFileSync(json, JSON.stringify(record, null, 1));
+    if (gpu && (o.updateBenchmarksMd ?? !quick) && fs.existsSync(md)) {
+      const section = [
+        `Last \`npm run bench:cuda\`: ${deviceName}, ${date}${record.commit ? `, commit ${record.commit}` : ''}` +
+          `${record.torch ? `, PyTorch ${record.torch}` : ''}; medians of blocked autorange with CUDA events. ` +
+          `Raw: \`${path.relative(PACKAGE_ROOT, json)}\`.${complete ? '' : ' (Sections written so far: the run has not finished.)'}`,
+        '',
+        summary.toMarkdown(),
+        ...(attentionTable ? [attentionTable.toMarkdown()] : []),
+        ...(opsTable ? [opsTable.toMarkdown()] : []),
+        ...plots.filter((p) => p.endsWith('.svg')).map((p) => `![${path.basename(p, '.svg')}](${path.relative(PACKAGE_ROOT, p)})`),
+      ].join('\n');
+      fs.writeFileSync(md, replaceMarked(fs.readFileSync(md, 'utf8'), section));
+    }
+  };
+  write(false);
+  log(`wrote ${json} (the ViT sections)`);
 
-  log('\n== 4. Host-side cost of tiny CPU calls (Benchmark.js)\n');
-  const host = benchHost({ maxTime: quick ? 0.2 : 1, log });
+  if (o.sweeps ?? true) {
+    log('\n== 3. Kernel sweeps\n');
+    const kernels = await benchKernels({ device, dtypes, mechanisms: o.attention, quick, minRunTime: minRunTime / 2, peers, log });
+    sections.kernels = kernels;
+    log(compare(kernels.attention, { baseline: kernels.attention[0]?.subLabel }).toString());
+    log('');
+    log(compare(kernels.ops, { baseline: 'nodeformers' }).toString());
+    log('\nBandwidth (input read + output written):');
+    for (const m of kernels.ops) log(`  ${m.label} ${m.description} ${m.subLabel}: ${(m.params.GBps as number).toFixed(1)} GB/s`);
+    for (const s of kernels.skipped) log(`skipped: ${s}`);
+    write(false);
+
+    log('\n== 4. Host-side cost of tiny CPU calls (Benchmark.js)\n');
+    sections.host = benchHost({ maxTime: quick ? 0.2 : 1, log });
+  }
 
   log('\n== 5. Results\n');
-  const plots: string[] = [];
   const plot = async (ms: Measurement[], name: string, opts: { x: string; series: string; title: string; y?: string }) => {
     if (ms.length === 0) return;
     const files = await plotMeasurements(ms, { ...opts, file: path.join(outDir, `${tag}-${name}`) });
@@ -93,41 +131,20 @@ export async function runBench(o: BenchRunOptions = {}): Promise<{ json: string;
   };
   const vitPlotted = vit.summary.map((m) => m.relabel({ params: { ...m.params, series: m.subLabel } }));
   await plot(vitPlotted, 'vit', { x: 'dtype', series: 'series', title: `Notebook ViT forward, batch ${batch}, ${deviceName}` });
-  for (const dtype of dtypes) {
-    for (const D of [...new Set(kernels.attention.map((m) => m.params.D))]) {
-      const ms = kernels.attention.filter((m) => m.params.dtype === dtype && m.params.D === D);
-      await plot(ms, `attention-${dtype}-D${D}`, { x: 'N', series: 'series', title: `Attention forward, ${dtype}, D ${D}, ${deviceName}` });
+  const kernels = sections.kernels;
+  if (kernels) {
+    for (const dtype of dtypes) {
+      for (const D of [...new Set(kernels.attention.map((m) => m.params.D))]) {
+        const ms = kernels.attention.filter((m) => m.params.dtype === dtype && m.params.D === D);
+        await plot(ms, `attention-${dtype}-D${D}`, { x: 'N', series: 'series', title: `Attention forward, ${dtype}, D ${D}, ${deviceName}` });
+      }
     }
+    await plot(kernels.ops, 'norms', { x: 'shape', series: 'series', y: 'GBps', title: `layerNorm and softmax bandwidth (GB/s), ${deviceName}` });
   }
-  await plot(kernels.ops, 'norms', { x: 'shape', series: 'series', y: 'GBps', title: `layerNorm and softmax bandwidth (GB/s), ${deviceName}` });
-
-  const all = [...vit.measurements, ...vit.summary, ...kernels.attention, ...kernels.ops];
-  const json = o.json ?? path.join(outDir, `${tag}.json`);
-  const record = {
-    date, commit: gitCommit(), info: info(), options: { dtypes, batch, quick, peers, minRunTime },
-    torch: vit.peers[0]?.torch ?? null, timm: vit.peers[0]?.timm ?? null,
-    measurements: JSON.parse(toJSON(all)), skipped: [...vit.skipped, ...kernels.skipped],
-    host: host.map(({ toString: _, ...r }) => r),
-  };
-  fs.writeFileSync(json, JSON.stringify(record, null, 1));
+  write(true);
   log(`wrote ${json}`);
   for (const p of plots) log(`wrote ${p}`);
-
-  const md = path.join(PACKAGE_ROOT, 'BENCHMARKS.md');
-  if (gpu && (o.updateBenchmarksMd ?? !quick) && fs.existsSync(md)) {
-    const section = [
-      `Last \`npm run bench:cuda\`: ${deviceName}, ${date}${record.commit ? `, commit ${record.commit}` : ''}` +
-        `${record.torch ? `, PyTorch ${record.torch}` : ''}; medians of blocked autorange with CUDA events. ` +
-        `Raw: \`${path.relative(PACKAGE_ROOT, json)}\`.`,
-      '',
-      summary.toMarkdown(),
-      attentionTable.toMarkdown(),
-      opsTable.toMarkdown(),
-      ...plots.filter((p) => p.endsWith('.svg')).map((p) => `![${path.basename(p, '.svg')}](${path.relative(PACKAGE_ROOT, p)})`),
-    ].join('\n');
-    fs.writeFileSync(md, replaceMarked(fs.readFileSync(md, 'utf8'), section));
-    log(`refreshed the ${MARK_BEGIN} section of ${md}`);
-  }
+  if (gpu && (o.updateBenchmarksMd ?? !quick) && fs.existsSync(md)) log(`refreshed the ${MARK_BEGIN} section of ${md}`);
   return { json, plots };
 }
 
