@@ -87,7 +87,7 @@ export function plotSpec(measurements: readonly Measurement[], options: Omit<Plo
   const yScale = options.logY ? { type: 'log' } : { zero: true };
   const layers: unknown[] = [];
   if (mark === 'line') {
-    const x = { field: 'x', type: 'quantitative', title: xTitle, scale: logX ? { type: 'log', base: 2 } : { zero: false }, axis: { values: [...new Set(xs)] } };
+    const x = { field: 'x', type: 'quantitative', title: xTitle, scale: logX ? { type: 'log', base: 2 } : { zero: false }, axis: { values: [...new Set(xs)], format: '.4~g' } };
     layers.push({ mark: { type: 'line', point: true }, encoding: { x, y: { field: 'y', type: 'quantitative', title: yTitle, scale: yScale }, color } });
     if (y === 'median') layers.push({ mark: { type: 'rule' }, encoding: { x, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' }, color } });
   } else {

@@ -2,7 +2,8 @@
 // against N per mechanism, as xFormers' BENCHMARKS.md plots it), and the bandwidth of
 // layerNorm and softmax over shapes and dtypes. PyTorch SDPA and torch ops beside them
 // where python3 with torch and a GPU are present (bench/peers/attention.py, ops.py).
-import { attention, attentionMechanisms } from '../../attention';
+import { attention, attentionMechanisms, BlockSparseLayout, patterns, SparseMask } from '../../attention';
+import { Random } from '../../random';
 import { Device, FloatDType } from '../../dtype';
 import { empty, randn, Tensor } from '../../tensor';
 import { layerNorm, softmax } from '../../ops';
@@ -24,8 +25,12 @@ export interface KernelBenchOptions {
 export interface AttentionCase { B: number; N: number; H: number; D: number; dtype: FloatDType; mechanism: string }
 export interface NormCase { op: 'layerNorm' | 'softmax'; rows: number; cols: number; dtype: FloatDType }
 
+export interface SparseCase { B: number; N: number; H: number; D: number; dtype: FloatDType; density: number; mechanism: 'sparse' | 'block_sparse' }
+
 export interface KernelBenchResult {
   attention: Measurement[];
+  /** Sparse attention over density, beside memory_efficient on the same shape (density 1). */
+  sparse: Measurement[];
   ops: Measurement[];
   skipped: string[];
 }
@@ -46,6 +51,38 @@ export function attentionCases(o: Pick<KernelBenchOptions, 'device' | 'dtypes' |
   return cases;
 }
 
+const BLOCK = 64;
+
+/** The density sweep: random masks (CSR) and random block layouts at a handful of densities. */
+export function sparseCases(o: Pick<KernelBenchOptions, 'device' | 'dtypes' | 'mechanisms' | 'quick'>): SparseCase[] {
+  const gpu = o.device !== 'cpu';
+  const wanted = (['sparse', 'block_sparse'] as const).filter((m) => attentionMechanisms().includes(m) && (o.mechanisms === undefined || o.mechanisms.includes(m)));
+  const [B, N, H, D] = gpu ? [8, 1024, 8, 64] : [1, 256, 2, 32];
+  const densities = o.quick ? [0.05, 0.25] : [0.01, 0.05, 0.1, 0.25, 0.5];
+  const cases: SparseCase[] = [];
+  for (const dtype of o.dtypes) {
+    for (const mechanism of wanted) {
+      // block_sparse runs the tensor-core tiles: 16-bit dtypes only on CUDA
+      if (mechanism === 'block_sparse' && gpu && dtype === 'float32') continue;
+      for (const density of densities) cases.push({ B, N, H, D, dtype, density, mechanism });
+    }
+  }
+  return cases;
+}
+
+/** A [N/block]^2 layout with round(density * blocks) blocks on, chosen uniformly (seeded). */
+function randomLayout(n: number, block: number, density: number, seed: number, device: Device): BlockSparseLayout {
+  const side = Math.ceil(n / block), count = side * side, rng = new Random(seed);
+  const order = Array.from({ length: count }, (_, i) => i);
+  for (let i = count - 1; i > 0; i--) {
+    const j = rng.nextUint32() % (i + 1);
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  const blocks = new Uint8Array(count);
+  for (let i = 0; i < Math.max(1, Math.round(density * count)); i++) blocks[order[i]] = 1;
+  return BlockSparseLayout.fromDense(blocks, block, { device, shape: [side, side] });
+}
+
 export function normCases(o: Pick<KernelBenchOptions, 'device' | 'dtypes' | 'quick'>): NormCase[] {
   const gpu = o.device !== 'cpu';
   const shapes = gpu ? (o.quick ? [[65536, 768], [12608, 96]] : [[65536, 768], [16384, 1024], [4096, 4096], [12608, 96]]) : o.quick ? [[1024, 96]] : [[12608, 96], [1024, 768]];
@@ -58,7 +95,7 @@ const bytesOf = (dtype: FloatDType) => (dtype === 'float32' ? 4 : 2);
 const note = (s: SkippedCase<unknown>) => `${Object.entries(s.params).map(([k, v]) => `${k}=${v}`).join(' ')}: ${s.note}`;
 
 export async function benchKernels(o: KernelBenchOptions): Promise<KernelBenchResult> {
-  const result: KernelBenchResult = { attention: [], ops: [], skipped: [] };
+  const result: KernelBenchResult = { attention: [], sparse: [], ops: [], skipped: [] };
   const timing = { device: o.device, minRunTime: o.minRunTime, warmup: 2 };
 
   const aCases = attentionCases(o);
@@ -85,6 +122,41 @@ export async function benchKernels(o: KernelBenchOptions): Promise<KernelBenchRe
         if (m) result.attention.push(withRate(m));
       }
     });
+  }
+
+  const sCases = sparseCases(o);
+  if (sCases.length > 0) {
+    const [{ B, N, H, D }] = sCases;
+    const sparseLabel = (dtype: FloatDType) => `sparse attention over density, B ${B}, N ${N}, H ${H}, D ${D}, ${dtype}, ${o.device}`;
+    const dense = await runSweep(o.dtypes, (dtype) => {
+      const t = ['q', 'k', 'v'].map((_, i) => randn([B, N, H, D], { device: o.device, dtype, seed: i + 1 }));
+      return { run: () => attention(t[0], t[1], t[2]).dispose(), dispose: () => t.forEach((x) => x.dispose()) };
+    }, {
+      benchmark: timing, label: sparseLabel, subLabel: 'nodeformers memory_efficient (dense)', description: 'dense',
+      params: (dtype) => ({ B, N, H, D, dtype, density: 1, mechanism: 'memory_efficient', series: 'nodeformers memory_efficient (dense)' }),
+    });
+    // One dense measurement per dtype, shown in every density's column (and as a flat line
+    // in the plot), so that each column's ratios read against it.
+    const densities = [...new Set(sCases.map((c) => c.density))];
+    for (const m of dense.measurements) {
+      for (const d of densities) result.sparse.push(m.relabel({ description: `density=${d}`, params: { ...m.params, density: d } }));
+    }
+    result.skipped.push(...dense.skipped.map(note));
+    const sparse = await runSweep(sCases, (c) => {
+      const t = ['q', 'k', 'v'].map((_, i) => randn([c.B, c.N, c.H, c.D], { device: o.device, dtype: c.dtype, seed: i + 1 }));
+      const held = c.mechanism === 'sparse'
+        ? SparseMask.fromDense(patterns.random(c.N, c.density, 12), undefined, { device: o.device })
+        : randomLayout(c.N, BLOCK, c.density, 12, o.device);
+      const opts = held instanceof SparseMask ? { mechanism: 'sparse', mask: held } : { mechanism: 'block_sparse', layout: held };
+      return { run: () => attention(t[0], t[1], t[2], opts).dispose(), dispose: () => { t.forEach((x) => x.dispose()); held.dispose(); } };
+    }, {
+      benchmark: timing, label: (c) => sparseLabel(c.dtype),
+      subLabel: (c) => (c.mechanism === 'sparse' ? 'nodeformers sparse (random CSR mask)' : `nodeformers block_sparse (random ${BLOCK}-blocks)`),
+      description: (c) => `density=${c.density}`,
+      params: (c) => ({ ...c, series: c.mechanism }),
+    });
+    result.sparse.push(...sparse.measurements);
+    result.skipped.push(...sparse.skipped.map(note));
   }
 
   const nCases = normCases(o);

@@ -82,7 +82,8 @@ export async function runBench(o: BenchRunOptions = {}): Promise<{ json: string;
     const k = sections.kernels;
     const attentionTable = k ? compare(k.attention, { baseline: k.attention[0]?.subLabel }) : null;
     const opsTable = k ? compare(k.ops, { baseline: 'nodeformers' }) : null;
-    const all = [...vit.measurements, ...vit.summary, ...(k?.attention ?? []), ...(k?.ops ?? [])];
+    const sparseTable = k && k.sparse.length > 0 ? compare(k.sparse, { baseline: 'nodeformers memory_efficient (dense)' }) : null;
+    const all = [...vit.measurements, ...vit.summary, ...(k?.attention ?? []), ...(k?.sparse ?? []), ...(k?.ops ?? [])];
     const record = {
       date, commit: gitCommit(), complete, info: info(), options: { dtypes, batch, quick, peers, minRunTime },
       torch: vit.peers[0]?.torch ?? null, timm: vit.peers[0]?.timm ?? null,
@@ -98,6 +99,7 @@ export async function runBench(o: BenchRunOptions = {}): Promise<{ json: string;
         '',
         summary.toMarkdown(),
         ...(attentionTable ? [attentionTable.toMarkdown()] : []),
+        ...(sparseTable ? [sparseTable.toMarkdown()] : []),
         ...(opsTable ? [opsTable.toMarkdown()] : []),
         ...plots.filter((p) => p.endsWith('.svg')).map((p) => `![${path.basename(p, '.svg')}](${path.relative(PACKAGE_ROOT, p)})`),
       ].join('\n');
@@ -113,6 +115,10 @@ export async function runBench(o: BenchRunOptions = {}): Promise<{ json: string;
     sections.kernels = kernels;
     log(compare(kernels.attention, { baseline: kernels.attention[0]?.subLabel }).toString());
     log('');
+    if (kernels.sparse.length > 0) {
+      log(compare(kernels.sparse, { baseline: 'nodeformers memory_efficient (dense)' }).toString());
+      log('');
+    }
     log(compare(kernels.ops, { baseline: 'nodeformers' }).toString());
     log('\nBandwidth (input read + output written):');
     for (const m of kernels.ops) log(`  ${m.label} ${m.description} ${m.subLabel}: ${(m.params.GBps as number).toFixed(1)} GB/s`);
@@ -138,6 +144,10 @@ export async function runBench(o: BenchRunOptions = {}): Promise<{ json: string;
         const ms = kernels.attention.filter((m) => m.params.dtype === dtype && m.params.D === D);
         await plot(ms, `attention-${dtype}-D${D}`, { x: 'N', series: 'series', title: `Attention forward, ${dtype}, D ${D}, ${deviceName}` });
       }
+    }
+    for (const dtype of dtypes) {
+      const ms = kernels.sparse.filter((m) => m.params.dtype === dtype);
+      await plot(ms, `sparse-${dtype}`, { x: 'density', series: 'series', title: `Sparse attention over density, ${dtype}, ${deviceName}` });
     }
     await plot(kernels.ops, 'norms', { x: 'shape', series: 'series', y: 'GBps', title: `layerNorm and softmax bandwidth (GB/s), ${deviceName}` });
   }
