@@ -1,0 +1,111 @@
+// Data parallelism in one process: a replica of the model on each device, a batch split
+// across them, the outputs gathered on the first. Each device has its own stream, so the
+// replicas' forwards run at the same time: every chunk's forward is enqueued before any
+// output is gathered (a gather waits for its device).
+import { checkDevice, Device, DeviceLike, FloatDType } from '../dtype';
+import { invalidParameterError, rangeError } from '../errors';
+import { BlockSparseLayout, SparseMask } from '../attention';
+import type { AttentionConfig } from '../nn/layers';
+import { concat, slice } from '../ops';
+import { checkTensor, Tensor, tidy } from '../tensor';
+import { buildViT, VisionTransformer } from './vit';
+
+/** The attention configuration with its mask or layout on `device` (new objects where moved; `made` collects them). */
+function attentionOn(cfg: AttentionConfig, device: Device, made: { dispose(): void }[]): AttentionConfig {
+  const out: AttentionConfig = { ...cfg };
+  const { mask, layout } = cfg;
+  if (mask instanceof SparseMask && mask.device !== device) {
+    const dense = mask.toDense();
+    out.mask = SparseMask.fromDense(dense, { device });
+    dense.dispose();
+    made.push(out.mask as SparseMask);
+  } else if (mask instanceof Tensor && mask.device !== device) {
+    out.mask = mask.to(device);
+    made.push(out.mask as Tensor);
+  }
+  if (layout instanceof BlockSparseLayout && layout.device !== device) {
+    const dense = layout.toDense();
+    out.layout = BlockSparseLayout.fromDense(dense, layout.blockSize, { device });
+    dense.dispose();
+    made.push(out.layout as BlockSparseLayout);
+  }
+  return out;
+}
+
+/** The sizes of n nearly equal chunks of `total` (the first total % n one larger). */
+export function chunkSizes(total: number, n: number): number[] {
+  const parts = Math.min(n, total);
+  return Array.from({ length: parts }, (_, i) => Math.floor(total / parts) + (i < total % parts ? 1 : 0));
+}
+
+/**
+ * A VisionTransformer replicated on several devices. forward(images) splits the batch
+ * into one chunk per device (as even as possible), runs each on its replica, and returns
+ * the logits on the first device, in batch order. The first replica is the model itself
+ * when it lives on the first device; the others are copies of its weights and attention
+ * configuration, which dispose() frees (the model is left to its owner).
+ */
+export class DataParallel {
+  readonly devices: readonly Device[];
+  private readonly replicas: VisionTransformer[];
+  private readonly owned: { dispose(): void }[] = [];
+
+  constructor(readonly model: VisionTransformer, devices: readonly DeviceLike[]) {
+    const fn = 'dataParallel';
+    if (!(model instanceof VisionTransformer)) throw invalidParameterError(fn, 'model', 'a VisionTransformer', model);
+    if (!Array.isArray(devices) || devices.length === 0) throw invalidParameterError(fn, 'devices', 'a non-empty array of devices', devices);
+    this.devices = devices.map((d, i) => checkDevice(fn, d, `devices[${i}]`));
+    const params = model.parameters();
+    const like = params.get('pos_embed') as Tensor;
+    const dtype = like.dtype as FloatDType;
+    this.replicas = [];
+    try {
+      for (const device of this.devices) {
+        if (device === like.device && !this.replicas.includes(model)) {
+          this.replicas.push(model);
+          continue;
+        }
+        const attention = attentionOn(model.config.attention, device, this.owned);
+        const replica = buildViT({ ...model.config, attention }, { device, dtype });
+        this.owned.push(replica);
+        replica.loadStateDict(params);
+        this.replicas.push(replica);
+      }
+    } catch (e) {
+      this.dispose();
+      throw e;
+    }
+  }
+
+  /** images [B, C, H, W] on any device -> logits [B, classes] on devices[0]. */
+  forward(images: Tensor): Tensor {
+    const fn = 'DataParallel.forward';
+    checkTensor(fn, 'images', images);
+    if (images.rank !== 4) throw rangeError(fn, `images must be [B, C, H, W], got [${images.shape.join(', ')}]`);
+    const sizes = chunkSizes(images.shape[0], this.devices.length);
+    return tidy(() => {
+      const outputs: Tensor[] = [];
+      let start = 0;
+      for (let i = 0; i < sizes.length; i++) {
+        const chunk = slice(images, 0, start, start + sizes[i]);
+        start += sizes[i];
+        outputs.push(this.replicas[i].forward(chunk.to(this.devices[i])));
+      }
+      // Every forward is enqueued; now gather (each copy waits for its own device only).
+      return concat(outputs.map((o) => o.to(this.devices[0])), 0);
+    });
+  }
+
+  /** Frees the replicas and masks this made; the model itself stays. */
+  dispose(): void {
+    for (const o of this.owned.splice(0)) o.dispose();
+  }
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}
+
+/** Replicas of `model` on `devices` (e.g. ['cuda:0', 'cuda:1']); see DataParallel. */
+export function dataParallel(model: VisionTransformer, devices: readonly DeviceLike[]): DataParallel {
+  return new DataParallel(model, devices);
+}
