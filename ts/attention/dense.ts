@@ -34,18 +34,31 @@ function headsFirst(x: Tensor): Tensor {
   return copy.reshape([B * H, N, D]);
 }
 
-/** A [Nq, Nk] uint8 lower-triangular mask (key j allowed for query i iff j <= i), combined with `mask`. */
+/**
+ * The mask of causal attention for vanilla, as a [B, H, Nq, Nk] view: the lower triangle
+ * (key j allowed for query i iff j <= i) built once at [Nq, Nk] and broadcast over B and H
+ * when there is no other mask, else combined with `mask` on the host.
+ */
 function causalMask(inputs: AttentionInputs): Tensor {
   const [B, Nq, H] = inputs.q.shape;
   const Nk = inputs.k.shape[1];
-  const tril = new Uint8Array(B * H * Nq * Nk);
-  const user = inputs.mask?.dataSync();
-  for (let i = 0; i < tril.length; i++) {
+  const device = inputs.q.device;
+  if (!inputs.mask) {
+    const tril = new Uint8Array(Nq * Nk);
+    for (let i = 0; i < Nq; i++) tril.fill(1, i * Nk, i * Nk + Math.min(i + 1, Nk));
+    const t = tensor(tril, [Nq, Nk], { dtype: 'uint8', device });
+    const view = t._view([B, H, Nq, Nk], [0, 0, Nk, 1]);
+    t.dispose();
+    return view;
+  }
+  const combined = new Uint8Array(B * H * Nq * Nk);
+  const user = inputs.mask.dataSync();
+  for (let i = 0; i < combined.length; i++) {
     const row = Math.floor(i / Nk) % Nq;
     const col = i % Nk;
-    tril[i] = col <= row && (user === undefined || user[i] !== 0) ? 1 : 0;
+    combined[i] = col <= row && user[i] !== 0 ? 1 : 0;
   }
-  return tensor(tril, [B, H, Nq, Nk], { dtype: 'uint8', device: inputs.q.device });
+  return tensor(combined, [B, H, Nq, Nk], { dtype: 'uint8', device });
 }
 
 export const vanilla: AttentionMechanism = {
