@@ -35,6 +35,9 @@ for (const device of DEVICES) {
         check(device, dtype, { B: 2, C: 2, H: 3, W: 5, P: 1, E: 7 });
         check(device, dtype, { B: 2, C: 3, H: 32, W: 48, P: 16, E: 12, strided: true });
       });
+      it(`patchEmbed matches float64 when the batch is gathered in chunks (B=29, C=3, 224x224, P=16, E=8: 4.4M patch elements), ${dtype}`, () => {
+        check(device, dtype, { B: 29, C: 3, H: 224, W: 224, P: 16, E: 8 });
+      });
       it(`patchEmbed allocates [B, patches, E] without out, and handles B = 0, ${dtype}`, () => {
         const images = randn([1, 3, 16, 16], { dtype, device });
         const weight = randn([8, 3, 8, 8], { dtype, device });

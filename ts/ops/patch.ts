@@ -31,12 +31,29 @@ export function patchEmbed(images: Tensor, weight: Tensor, bias: Tensor | null |
   return fill(out, (temps) => {
     if (out.out.size === 0) return;
     const K = C * P * P;
-    const gathered = empty([B, patches, K], { dtype: im.dtype, device: im.device });
-    temps.push(gathered);
-    if (K > 0) native().patchGather(gathered, contiguousIn(im, temps), P);
+    const src = contiguousIn(im, temps);
     const wc = contiguousIn(w, temps);
     const w2 = wc._view([E, K], [K, 1]);
     temps.push(w2);
-    linearInto(out.out, gathered, w2, b, [0, 0, 0], false, temps);
+    // In chunks of images, so that the gathered patches (as large as the images) never
+    // take more than GATHER_BUDGET elements at once: the notebook ViT's batch of 64 would
+    // otherwise hold 19 MB of patches in float16, half of the forward's peak memory.
+    const chunks = Math.max(1, Math.ceil((B * patches * K) / GATHER_BUDGET));
+    const per = Math.ceil(B / chunks);
+    for (let b0 = 0; b0 < B; b0 += per) {
+      const n = Math.min(per, B - b0);
+      const images = src._view([n, C, H, W], src.strides, src.offset + b0 * src.strides[0]);
+      const gathered = empty([n, patches, K], { dtype: im.dtype, device: im.device });
+      const rows = out.out._view([n, patches, E], out.out.strides, out.out.offset + b0 * patches * E);
+      try {
+        if (K > 0) native().patchGather(gathered, images, P);
+        linearInto(rows, gathered, w2, b, [0, 0, 0], false, temps);
+      } finally {
+        for (const t of [images, gathered, rows]) t.dispose();
+      }
+    }
   });
 }
+
+/** The most elements of gathered patches patchEmbed holds at once (8 MB in float16). */
+export const GATHER_BUDGET = 1 << 22;
