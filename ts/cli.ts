@@ -9,9 +9,10 @@ const USAGE = `Usage:
   nodeformers info [--json]
       backends, GPU, CUDA/cuBLASLt versions, attention mechanisms and what each kernel serves here
   nodeformers bench [--dtype float16|float32|bfloat16[,...]] [--batch N] [--attention a,b,...]
-                    [--json file] [--out-dir dir] [--no-peers] [--no-compile] [--no-sweeps] [--quick] [--require-cuda]
+                    [--json file] [--out-dir dir] [--no-peers] [--no-compile] [--no-sweeps] [--no-vit] [--quick] [--require-cuda]
       the notebook ViT in the seed's format, a summary beside PyTorch, kernel sweeps, plots
-      (--no-sweeps: the ViT sections alone; results are written after each section)`;
+      (--no-sweeps: the ViT sections alone; --no-vit: the rest, keeping the ViT figures an earlier
+       run of the day wrote to the same JSON; results are written after each section)`;
 
 /** Runs the CLI; returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
@@ -27,7 +28,7 @@ export async function main(argv: string[]): Promise<number> {
       options: {
         dtype: { type: 'string' }, batch: { type: 'string' }, attention: { type: 'string' }, json: { type: 'string' },
         'out-dir': { type: 'string' }, 'no-peers': { type: 'boolean' }, 'no-compile': { type: 'boolean' }, quick: { type: 'boolean' },
-        'no-sweeps': { type: 'boolean' }, 'require-cuda': { type: 'boolean' },
+        'no-sweeps': { type: 'boolean' }, 'no-vit': { type: 'boolean' }, 'require-cuda': { type: 'boolean' },
       },
     });
     const dtypes = values.dtype?.split(',');
@@ -39,7 +40,7 @@ export async function main(argv: string[]): Promise<number> {
     await runBench({
       dtypes: dtypes as FloatDType[] | undefined, batch, attention: values.attention?.split(','), json: values.json, outDir: values['out-dir'],
       peers: !values['no-peers'], compile: values['no-compile'] ? false : undefined, quick: values.quick,
-      sweeps: !values['no-sweeps'],
+      sweeps: !values['no-sweeps'], vit: !values['no-vit'],
       requireCuda: values['require-cuda'] || process.env.NODEFORMERS_REQUIRE_CUDA === '1',
     });
     return 0;

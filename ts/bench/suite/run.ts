@@ -11,12 +11,12 @@ import { Device, FloatDType } from '../../dtype';
 import { compare } from '../compare';
 import { formatInfo, info } from '../info';
 import { plotMeasurements } from '../plot';
-import { toJSON } from '../report';
+import { fromJSON, toJSON } from '../report';
 import { Measurement } from '../timer';
 import { benchHost } from './host';
 import { benchKernels } from './kernels';
 import { PACKAGE_ROOT } from './peers';
-import { benchViT } from './vit';
+import { benchViT, ViTBenchResult } from './vit';
 
 export interface BenchRunOptions {
   /** Default: float16 on CUDA, float32 on the CPU; `--dtype float32` adds nothing else. */
@@ -35,6 +35,12 @@ export interface BenchRunOptions {
   compile?: boolean;
   /** Run the kernel sweeps and host-call costs (sections 3 and 4; default true). */
   sweeps?: boolean;
+  /**
+   * Run the ViT sections (1 and 2; default true). Without them the ViT figures come from
+   * the results JSON this run writes to, when an earlier run of the same day and device
+   * left one there: two shorter runs (`--no-sweeps`, then `--no-vit`) make one record.
+   */
+  vit?: boolean;
   /** Refresh BENCHMARKS.md's marked section (CUDA, default on unless quick). */
   updateBenchmarksMd?: boolean;
   /** Fail when there is no CUDA backend (bench:cuda). */
@@ -61,9 +67,16 @@ export async function runBench(o: BenchRunOptions = {}): Promise<{ json: string;
   const outDir = o.outDir ?? (fs.existsSync(path.join(PACKAGE_ROOT, 'bench', 'results')) ? path.join(PACKAGE_ROOT, 'bench', 'results') : path.resolve('nodeformers-bench'));
   fs.mkdirSync(outDir, { recursive: true });
 
+  const json = o.json ?? path.join(outDir, `${tag}.json`);
   log(formatInfo());
-  log(`\n== 1. The notebook ViT, batch ${batch}, forward, ${dtypes.join(' and ')}, ${device}\n`);
-  const vit = benchViT({ device, dtypes, batch, minRunTime: gpu ? 2 * minRunTime : minRunTime, mechanisms: o.attention, peers, compile: o.compile ?? !quick, scaling: !quick, log });
+  let vit: ViTBenchResult & { torch?: string };
+  if (o.vit ?? true) {
+    log(`\n== 1. The notebook ViT, batch ${batch}, forward, ${dtypes.join(' and ')}, ${device}\n`);
+    vit = benchViT({ device, dtypes, batch, minRunTime: gpu ? 2 * minRunTime : minRunTime, mechanisms: o.attention, peers, compile: o.compile ?? !quick, scaling: !quick, log });
+  } else {
+    vit = earlierViT(json);
+    log(`\n== 1. The notebook ViT: not run (${vit.summary.length > 0 ? `${vit.summary.length} figures kept from ${json}` : `no earlier results in ${json}`})\n`);
+  }
 
   log('== 2. Summary\n');
   const peerNames = vit.summary.filter((m) => m.subLabel.startsWith('PyTorch')).map((m) => m.subLabel);
@@ -74,7 +87,6 @@ export async function runBench(o: BenchRunOptions = {}): Promise<{ json: string;
 
   // Results are written now and again after each later section, so that a run cut short
   // (a device call's time limit) keeps what it measured.
-  const json = o.json ?? path.join(outDir, `${tag}.json`);
   const md = path.join(PACKAGE_ROOT, 'BENCHMARKS.md');
   const plots: string[] = [];
   const sections = { vit, summary, kernels: null as Awaited<ReturnType<typeof benchKernels>> | null, host: null as ReturnType<typeof benchHost> | null };
@@ -86,7 +98,7 @@ export async function runBench(o: BenchRunOptions = {}): Promise<{ json: string;
     const all = [...vit.measurements, ...vit.summary, ...(k?.attention ?? []), ...(k?.sparse ?? []), ...(k?.ops ?? [])];
     const record = {
       date, commit: gitCommit(), complete, info: info(), options: { dtypes, batch, quick, peers, minRunTime },
-      torch: vit.peers[0]?.torch ?? null, timm: vit.peers[0]?.timm ?? null,
+      torch: vit.peers[0]?.torch ?? vit.torch ?? null, timm: vit.peers[0]?.timm ?? null,
       measurements: JSON.parse(toJSON(all)), skipped: [...vit.skipped, ...(k?.skipped ?? [])],
       host: (sections.host ?? []).map(({ toString: _, ...r }) => r),
     };
@@ -156,6 +168,23 @@ export async function runBench(o: BenchRunOptions = {}): Promise<{ json: string;
   for (const p of plots) log(`wrote ${p}`);
   if (gpu && (o.updateBenchmarksMd ?? !quick) && fs.existsSync(md)) log(`refreshed the ${MARK_BEGIN} section of ${md}`);
   return { json, plots };
+}
+
+/** The ViT sections of an earlier run's results file (none when it is absent or unreadable). */
+function earlierViT(file: string): ViTBenchResult & { torch?: string } {
+  const none = { measurements: [], summary: [], skipped: [], peers: [] };
+  try {
+    const record = JSON.parse(fs.readFileSync(file, 'utf8')) as { torch?: string; measurements?: unknown[]; skipped?: string[] };
+    const all = fromJSON((record.measurements ?? []) as never);
+    const isViT = (m: Measurement) => typeof m.params.model === 'string' && String(m.params.model).startsWith('vit');
+    return {
+      measurements: all.filter((m) => isViT(m) && m.label === 'f(x)'),
+      summary: all.filter((m) => (isViT(m) || m.subLabel.startsWith('PyTorch timm')) && m.label !== 'f(x)'),
+      skipped: record.skipped ?? [], peers: [], torch: record.torch,
+    };
+  } catch {
+    return none;
+  }
 }
 
 /** The text with what lies between the bench:cuda markers replaced (the section appended when absent). */
