@@ -5,7 +5,7 @@ import {
   checkDType, checkDevice, DataFor, Device, DeviceLike, DType, DTYPE_BYTES, isFloat, TypedData, widen16,
 } from './dtype';
 import { checkInteger, checkShape, invalidParameterError, rangeError } from './errors';
-import { native, NativeStorage } from './native';
+import { native, NativeStorage, NativeTensorArg } from './native';
 import { Random, randomSeed } from './random';
 
 // Storages this context holds now (and their bytes): what the leak tests watch on any device.
@@ -51,6 +51,14 @@ function release(ref: StorageRef): void {
 
 // Open tidy() scopes, innermost last: each holds the tensors made while it was open.
 const scopes: Set<Tensor>[] = [];
+
+/**
+ * @internal A layout over `t`'s storage for one native call: a plain argument object, no
+ * Tensor and no reference held, so `t` must stay alive until the call returns.
+ */
+export function nativeView(t: Tensor, shape: readonly number[], strides: readonly number[], offset = t.offset): NativeTensorArg {
+  return { _storage: t._storage, offset, shape, strides, dtype: t.dtype };
+}
 
 export function contiguousStrides(shape: readonly number[]): number[] {
   const strides = new Array<number>(shape.length);

@@ -4,8 +4,8 @@
 // contiguous output. Operands are passed in place whenever their strides allow — a
 // transposed view becomes a transposed GEMM operand — and copied only when they do not.
 import { rangeError } from '../errors';
-import { native } from '../native';
-import { Tensor } from '../tensor';
+import { native, NativeTensorArg } from '../native';
+import { nativeView, Tensor } from '../tensor';
 import { ActivationSpec, activationCode } from './activation';
 import {
   broadcastShapes, broadcastStrides, checkFloatTensor, checkLike, checkMinRank, checkOptionalBoolean, checkOptions,
@@ -26,46 +26,47 @@ function mergedStride(shape: readonly number[], strides: readonly number[]): num
 }
 
 /**
- * A GEMM operand for the logical matrices `v` [...batch, R, C] (any strides, 0 where
- * broadcast): a 3-D view [batch, R, C] (trans false) or [batch, C, R] (trans true) with a
- * unit last stride, read in place when the strides allow, else from a contiguous copy.
+ * A logical matrix operand [...batch, R, C]: a shape and strides (0 where broadcast) over
+ * `owner`'s storage. Only a layout: no Tensor is made unless the operand must be copied.
  */
-function operand(v: Tensor, temps: Tensor[]): { view: Tensor; trans: boolean } {
-  const rank = v.rank;
+interface Logical { owner: Tensor; shape: readonly number[]; strides: readonly number[]; offset: number }
+
+/**
+ * The native GEMM argument for the logical matrices `v`: a 3-D layout [batch, R, C] (trans
+ * false) or [batch, C, R] (trans true) with a unit last stride, read in place when the
+ * strides allow, else from a contiguous copy (pushed to temps).
+ */
+function operand(v: Logical, temps: Tensor[]): { arg: NativeTensorArg; trans: boolean } {
+  const rank = v.shape.length;
   const [R, C] = [v.shape[rank - 2], v.shape[rank - 1]];
   const [rs, cs] = [v.strides[rank - 2], v.strides[rank - 1]];
-  const batch = product(v.shape.slice(0, rank - 2));
-  const bs = mergedStride(v.shape.slice(0, rank - 2), v.strides.slice(0, rank - 2));
-  let view: Tensor | null = null;
-  let trans = false;
+  const lead = v.shape.slice(0, rank - 2);
+  const batch = product(lead);
+  const bs = mergedStride(lead, v.strides.slice(0, rank - 2));
   if (bs !== null) {
     const n = bs === 0 ? 1 : batch; // one matrix read for every batch entry: [1, ...] with batch stride 0
     if ((cs === 1 || C === 1) && (rs >= C || R === 1)) {
-      view = v._view([n, R, C], [bs, R === 1 ? C : rs, 1]);
-    } else if ((rs === 1 || R === 1) && (cs >= R || C === 1)) {
-      view = v._view([n, C, R], [bs, C === 1 ? R : cs, 1]);
-      trans = true;
+      return { arg: nativeView(v.owner, [n, R, C], [bs, R === 1 ? C : rs, 1], v.offset), trans: false };
+    }
+    if ((rs === 1 || R === 1) && (cs >= R || C === 1)) {
+      return { arg: nativeView(v.owner, [n, C, R], [bs, C === 1 ? R : cs, 1], v.offset), trans: true };
     }
   }
-  if (view === null) {
-    // Copy the matrices: only one when every batch entry reads the same matrix.
-    const src = bs === 0 ? v._view([R, C], [rs, cs]) : v;
-    if (src !== v) temps.push(src);
-    const c = src.contiguous();
-    temps.push(c);
-    view = bs === 0 ? c._view([1, R, C], [0, C, 1]) : c._view([batch, R, C], [R * C, C, 1]);
-  }
-  temps.push(view);
-  return { view, trans };
+  // Copy the matrices: only one when every batch entry reads the same matrix.
+  const src = bs === 0 ? v.owner._view([R, C], [rs, cs], v.offset) : v.owner._view(v.shape, v.strides, v.offset);
+  temps.push(src);
+  const c = src.contiguous();
+  temps.push(c);
+  return { arg: bs === 0 ? nativeView(c, [1, R, C], [0, C, 1]) : nativeView(c, [batch, R, C], [R * C, C, 1]), trans: false };
 }
 
 /**
- * out [...batch, M, N] (contiguous) = act(a @ b + bias) for logical views a [...batch, M, K]
- * and b [...batch, K, N] (strides 0 where broadcast), all checked; temporaries go to `temps`.
+ * out (contiguous, `shape` [...batch, M, N]) = act(a @ b + bias) for logical a
+ * [...batch, M, K] and b [...batch, K, N], all checked; temporaries go to `temps`.
  */
-function gemmInto(out: Tensor, a: Tensor, b: Tensor, bias: Tensor | null, act: [number, number, number], allowTF32: boolean, temps: Tensor[]): void {
-  const rank = out.rank;
-  const [M, N] = [out.shape[rank - 2], out.shape[rank - 1]];
+function gemmInto(out: Tensor, shape: readonly number[], a: Logical, b: Logical, bias: Tensor | null, act: [number, number, number], allowTF32: boolean, temps: Tensor[]): void {
+  const rank = shape.length;
+  const [M, N] = [shape[rank - 2], shape[rank - 1]];
   const K = a.shape[rank - 1];
   if (out.size === 0) return;
   const bc = bias && contiguousIn(bias, temps);
@@ -78,9 +79,8 @@ function gemmInto(out: Tensor, a: Tensor, b: Tensor, bias: Tensor | null, act: [
   const A = operand(a, temps);
   const B = operand(b, temps);
   const batch = out.size / (M * N);
-  const c = out._view([batch, M, N], [M * N, N, 1]);
-  temps.push(c);
-  native().gemm(A.view, B.view, c, bc, A.trans, B.trans, 1, act[0], act[1], act[2], allowTF32);
+  const c = nativeView(out, [batch, M, N], [M * N, N, 1]);
+  native().gemm(A.arg, B.arg, c, bc, A.trans, B.trans, 1, act[0], act[1], act[2], allowTF32);
 }
 
 /** @internal linear after its arguments are checked: out [..., N] = act(x [..., K] Wᵀ + b). */
@@ -96,11 +96,9 @@ export function linearInto(out: Tensor, x: Tensor, weight: Tensor, bias: Tensor 
     temps.push(rows);
     rowStride = K;
   }
-  const a = rows._view([M, K], [rowStride, rows.strides[rows.rank - 1] ?? 1]);
-  const b = weight._view([K, N], [weight.strides[1], weight.strides[0]]); // Wᵀ
-  const c = out._view([M, N], [N, 1]);
-  temps.push(a, b, c);
-  gemmInto(c, a, b, bias, act, allowTF32, temps);
+  const a: Logical = { owner: rows, shape: [M, K], strides: [rowStride, rows.strides[rows.rank - 1] ?? 1], offset: rows.offset };
+  const b: Logical = { owner: weight, shape: [K, N], strides: [weight.strides[1], weight.strides[0]], offset: weight.offset }; // Wᵀ
+  gemmInto(out, [M, N], a, b, bias, act, allowTF32, temps);
 }
 
 export interface LinearOptions extends OutOptions {
@@ -174,11 +172,9 @@ export function matmul(a: Tensor, b: Tensor, options?: MatmulOptions): Tensor {
   const batch = broadcastShapes(fn, 'a\'s batch dims', la.lead, 'b\'s batch dims', lb.lead);
   const out = prepareOutput(fn, o.out, [...batch, M, N], ta, [ta, tb]);
   return fill(out, (temps) => {
-    const view = (t: Tensor, l: typeof la) => {
-      const v = t._view([...batch, ...l.dims], [...broadcastStrides({ shape: l.lead, strides: l.leadStrides }, batch), ...l.strides]);
-      temps.push(v);
-      return v;
-    };
-    gemmInto(out.out, view(ta, la), view(tb, lb), null, [0, 0, 0], tf32, temps);
+    const logical = (t: Tensor, l: typeof la): Logical => ({
+      owner: t, shape: [...batch, ...l.dims], strides: [...broadcastStrides({ shape: l.lead, strides: l.leadStrides }, batch), ...l.strides], offset: t.offset,
+    });
+    gemmInto(out.out, out.out.shape, logical(ta, la), logical(tb, lb), null, [0, 0, 0], tf32, temps);
   });
 }
