@@ -53,7 +53,7 @@ interface Call {
 
 /** Builds calls on one device: makes (and later frees) the input tensors, and applies one mutation when asked. */
 class Gen {
-  made: Tensor[] = [];
+  made: { dispose(): void }[] = [];
   constructor(readonly rng: Rng, readonly device: Device, readonly other: Device | null) {}
 
   dtype(): FloatDType { return this.rng.pick(FLOATS); }
@@ -62,7 +62,7 @@ class Gen {
     return Array.from({ length: this.rng.int(minRank, maxRank) }, () => this.dim(max));
   }
   seed(): number { return this.rng.int(0, 2 ** 31 - 1); }
-  track<T extends Tensor>(t: T): T { this.made.push(t); return t; }
+  track<T extends { dispose(): void }>(t: T): T { this.made.push(t); return t; }
   randn(shape: readonly number[], dtype: DType, device: Device = this.device): Tensor {
     if (dtype === 'int32' || dtype === 'uint8') {
       const values = Array.from({ length: numel(shape) }, () => this.rng.int(0, 1));
@@ -504,6 +504,63 @@ const attention: Builder = (g, invalid) => {
   };
 };
 
+// The sparse mechanisms: 'sparse' over a SparseMask (shared or per-head, any path) and
+// 'block_sparse' over a BlockSparseLayout of 16-blocks; invalid: a mask or layout of the
+// wrong size or head count, disposed, given to another mechanism, or with options the
+// mechanism refuses (bias or causal with 'sparse', a missing layout).
+const sparseAttention: Builder = (g, invalid) => {
+  const gpu = g.device !== 'cpu';
+  const blockSparse = g.rng.chance(0.35);
+  // block_sparse runs the tensor-core tiles on CUDA: 16-bit only there
+  const dtype = blockSparse && gpu ? g.rng.pick<FloatDType>(['float16', 'bfloat16']) : g.dtype();
+  const [B, Nq, Nk, H, D] = [g.rng.int(1, 2), g.rng.int(1, 40), g.rng.int(1, 40), g.rng.int(1, 3), g.rng.pick([4, 8, 12, 16])];
+  const bad = blockSparse
+    ? g.mutation(invalid, { layoutSize: true, layoutHeads: true, layoutDisposed: true, layoutMissing: true, headDim: true })
+    : g.mutation(invalid, { maskSize: true, maskHeads: true, maskDisposed: true, otherMechanism: true, bias: true, causal: true, sparsePath: true, device: g.other !== null });
+  const perHead = !blockSparse && (bad === 'maskHeads' || g.rng.chance(0.4));
+  let q = g.randn([B, Nq, H, D], dtype);
+  const k = g.randn([B, Nk, H, bad === 'headDim' ? D + 1 : D], dtype);
+  const v = g.randn([B, Nk, H, D], dtype);
+  if (bad === 'device') q = g.elsewhere(q);
+  let allowed: (h: number, i: number, j: number) => boolean;
+  let options: Record<string, unknown>;
+  if (blockSparse) {
+    const bs = 16;
+    const rows = Math.ceil(Nq / bs) + (bad === 'layoutSize' ? 1 : 0), cols = Math.ceil(Nk / bs);
+    const heads = bad === 'layoutHeads' ? H + 1 : g.rng.chance(0.5) ? 1 : H;
+    const blocks = Uint8Array.from({ length: heads * rows * cols }, () => (g.rng.chance(0.6) ? 1 : 0));
+    const layout = g.track(nf.BlockSparseLayout.fromDense(blocks, bs, { device: g.device, shape: heads === 1 ? [rows, cols] : [heads, rows, cols] }));
+    if (bad === 'layoutDisposed') layout.dispose();
+    allowed = (h, i, j) => blocks[((heads === 1 ? 0 : h) * rows + Math.floor(i / bs)) * cols + Math.floor(j / bs)] !== 0;
+    options = { mechanism: 'block_sparse', layout: bad === 'layoutMissing' ? undefined : layout };
+  } else {
+    const mh = perHead ? (bad === 'maskHeads' ? H + 1 : H) : 1;
+    const cols = Nk + (bad === 'maskSize' ? 1 : 0);
+    const dense = Uint8Array.from({ length: mh * Nq * cols }, () => (g.rng.chance(0.3) ? 1 : 0));
+    const mask = g.track(nf.SparseMask.fromDense(dense, perHead ? [mh, Nq, cols] : [Nq, cols], { device: g.device }));
+    if (bad === 'maskDisposed') mask.dispose();
+    allowed = (h, i, j) => dense[((perHead ? h : 0) * Nq + i) * cols + j] !== 0;
+    options = {
+      mechanism: bad === 'otherMechanism' ? 'memory_efficient' : 'sparse', mask,
+      sparsePath: bad === 'sparsePath' ? 'fast' : g.rng.pick(['auto', 'csr', ...(gpu && dtype === 'float32' ? [] : ['block'])]),
+      ...(bad === 'bias' ? { bias: g.randn([Nq, Nk], 'float32') } : {}),
+      ...(bad === 'causal' ? { causal: true } : {}),
+    };
+  }
+  return {
+    op: 'attention', bad, dtype,
+    run: () => nf.attention(q, k, v, options as nf.AttentionOptions),
+    reference: () => {
+      const full = Uint8Array.from({ length: B * H * Nq * Nk }, (_, x) => {
+        const j = x % Nk, i = Math.floor(x / Nk) % Nq, h = Math.floor(x / (Nk * Nq)) % H;
+        return allowed(h, i, j) ? 1 : 0;
+      });
+      const out = attentionReference({ B, Nq, Nk, H, D, scale: 1 / Math.sqrt(D), causal: false, mask: full, bias: null }, host(q), host(k), host(v));
+      return { out, shape: [B, Nq, H, D] };
+    },
+  };
+};
+
 // Creation, reshape and device moves: non-integer / negative / NaN dims, unknown dtypes and devices.
 const create: Builder = (g, invalid) => {
   const dtype = g.rng.pick<DType>(['float32', 'float16', 'bfloat16', 'int32', 'uint8']);
@@ -541,7 +598,7 @@ const BUILDERS: [string, Builder][] = [
   ['linear', linear], ['matmul', matmul], ['layerNorm', norm(false)], ['rmsNorm', norm(true)], ['softmax', softmax],
   ['activations', activations], ['biasActivation', biasActivation], ['binary', binary], ['residualAdd', residualAdd],
   ['concat', concat], ['slice', slice], ['permute', permute], ['mean', mean], ['cast', cast], ['patchEmbed', patchEmbed],
-  ['attention', attention], ['create', create],
+  ['attention', attention], ['sparseAttention', sparseAttention], ['create', create],
 ];
 
 /** ‖a − r‖ ≤ tol · max(‖r‖, √n): relative to the reference, or to unit-sized values when it cancels to nearly nothing. */
