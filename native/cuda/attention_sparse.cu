@@ -26,6 +26,7 @@
 #include <climits>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 #include <type_traits>
 
@@ -38,6 +39,7 @@ namespace {
 
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr int kWarpsPerBlock = 4;
+constexpr int kWideBlockWarps = 16;
 
 struct SparseKernelParams {
   const void* q;
@@ -127,14 +129,16 @@ __device__ __forceinline__ void store_chunk(T* p, int valid, const float (&x)[kD
 
 // kExact: D == kDimLanes * kDimChunk, so every lane's chunk lies inside D and the loads in
 // the key loop need no predicates (D = 8, 12, 16, 32, 64, 128, 256).
-template <typename T, int kDimLanes, int kDimChunk, int kVec, int kChunk, bool kExact>
-__global__ void __launch_bounds__(32 * kWarpsPerBlock) sparse_attention_kernel(const __grid_constant__ SparseKernelParams p) {
+// kWarps: warps a block (kWarpsPerBlock, or kWideBlockWarps for the one-lane-per-head path
+// when NODEFORMERS_SPARSE_WARPS=16 asks: see launch_unit_kernel).
+template <typename T, int kDimLanes, int kDimChunk, int kVec, int kChunk, bool kExact, int kWarps>
+__global__ void __launch_bounds__(32 * kWarps) sparse_attention_kernel(const __grid_constant__ SparseKernelParams p) {
   static_assert(kDimChunk % kVec == 0, "whole vector accesses per chunk");
   const int lane = threadIdx.x & 31;
   // Units (under 2^31: the host checks): items fastest, so the warps of a block (and
   // neighbouring blocks) take neighbouring rows of one (batch, head group), whose keys
   // overlap in local patterns.
-  const int unit = static_cast<int>(blockIdx.x) * kWarpsPerBlock + static_cast<int>(threadIdx.x >> 5);
+  const int unit = static_cast<int>(blockIdx.x) * kWarps + static_cast<int>(threadIdx.x >> 5);
   if (unit >= p.units) return;
   const int item = unit % p.num_items;
   const int bg = unit / p.num_items;
@@ -307,13 +311,30 @@ int vec_elems(const void* ptr, const int64_t* strides, int64_t batch, int64_t n,
 // Entries a lane has in flight per step: 2 with one lane per head (4 slots of 8 heads then
 // cover 8 entries a step, little waste on rows of ~40; the notebook case ran 40.0 us against
 // 42.2 us with 4 on the H100, 2026-11-25), 4 when a head spans lanes.
+//
+// Blocks of 4 warps (the measured default). An experiment not yet measured: with one lane
+// per head, NODEFORMERS_SPARSE_WARPS=16 launches blocks of 16 warps, so that the warps an SM
+// holds at once (2 such blocks) take consecutive rows of at most two batches and their K/V
+// rows (75 KB a batch in the notebook case) stay in L1, where 9 blocks of 4 warps spread
+// over ~9 batches do not.
 template <typename T, int kDimLanes, int kDimChunk, int kVec>
 void launch_unit_kernel(const SparseKernelParams& kp, unsigned blocks, cudaStream_t stream) {
   constexpr int kChunk = kDimLanes == 1 ? 2 : 4;
-  if (kp.d == kDimLanes * kDimChunk) {
-    sparse_attention_kernel<T, kDimLanes, kDimChunk, kVec, kChunk, true><<<blocks, 32 * kWarpsPerBlock, 0, stream>>>(kp);
+  const bool exact = kp.d == kDimLanes * kDimChunk;
+  if constexpr (kDimLanes == 1) {
+    static const bool wide = [] { const char* e = std::getenv("NODEFORMERS_SPARSE_WARPS"); return e != nullptr && std::string(e) == "16"; }();
+    if (wide) {
+      const unsigned wide_blocks = static_cast<unsigned>((static_cast<int64_t>(kp.units) + kWideBlockWarps - 1) / kWideBlockWarps);
+      if (exact) sparse_attention_kernel<T, kDimLanes, kDimChunk, kVec, kChunk, true, kWideBlockWarps><<<wide_blocks, 32 * kWideBlockWarps, 0, stream>>>(kp);
+      else sparse_attention_kernel<T, kDimLanes, kDimChunk, kVec, kChunk, false, kWideBlockWarps><<<wide_blocks, 32 * kWideBlockWarps, 0, stream>>>(kp);
+      NF_CHECK_LAUNCH("sparse_attention_kernel");
+      return;
+    }
+  }
+  if (exact) {
+    sparse_attention_kernel<T, kDimLanes, kDimChunk, kVec, kChunk, true, kWarpsPerBlock><<<blocks, 32 * kWarpsPerBlock, 0, stream>>>(kp);
   } else {
-    sparse_attention_kernel<T, kDimLanes, kDimChunk, kVec, kChunk, false><<<blocks, 32 * kWarpsPerBlock, 0, stream>>>(kp);
+    sparse_attention_kernel<T, kDimLanes, kDimChunk, kVec, kChunk, false, kWarpsPerBlock><<<blocks, 32 * kWarpsPerBlock, 0, stream>>>(kp);
   }
   NF_CHECK_LAUNCH("sparse_attention_kernel");
 }
@@ -337,7 +358,7 @@ void launch_typed(const SparseAttentionParams& p, SparseKernelParams kp, int dim
                   cudaStream_t stream) {
   const int64_t units = static_cast<int64_t>(kp.num_items) * kp.batch * kp.head_groups;
   if (units > 0) {
-    if (units > INT_MAX - kWarpsPerBlock) throw_invalid("sparseAttention: too many work units (items * batch * head groups) for one grid");
+    if (units > INT_MAX - kWideBlockWarps) throw_invalid("sparseAttention: too many work units (items * batch * head groups) for one grid");
     kp.units = static_cast<int>(units);
     const unsigned grid = static_cast<unsigned>((units + kWarpsPerBlock - 1) / kWarpsPerBlock);
     if (dim_lanes == 1) {
