@@ -317,40 +317,41 @@ int vec_elems(const void* ptr, const int64_t* strides, int64_t batch, int64_t n,
 // holds at once (2 such blocks) take consecutive rows of at most two batches and their K/V
 // rows (75 KB a batch in the notebook case) stay in L1, where 9 blocks of 4 warps spread
 // over ~9 batches do not.
-template <typename T, int kDimLanes, int kDimChunk, int kVec>
-void launch_unit_kernel(const SparseKernelParams& kp, unsigned blocks, cudaStream_t stream) {
+//
+// launch_blocks: one launch of kWarps-warp blocks over all units, exact or predicated by D.
+template <typename T, int kDimLanes, int kDimChunk, int kVec, int kWarps>
+void launch_blocks(const SparseKernelParams& kp, cudaStream_t stream) {
   constexpr int kChunk = kDimLanes == 1 ? 2 : 4;
-  const bool exact = kp.d == kDimLanes * kDimChunk;
-  if constexpr (kDimLanes == 1) {
-    static const bool wide = [] { const char* e = std::getenv("NODEFORMERS_SPARSE_WARPS"); return e != nullptr && std::string(e) == "16"; }();
-    if (wide) {
-      const unsigned wide_blocks = static_cast<unsigned>((static_cast<int64_t>(kp.units) + kWideBlockWarps - 1) / kWideBlockWarps);
-      if (exact) sparse_attention_kernel<T, kDimLanes, kDimChunk, kVec, kChunk, true, kWideBlockWarps><<<wide_blocks, 32 * kWideBlockWarps, 0, stream>>>(kp);
-      else sparse_attention_kernel<T, kDimLanes, kDimChunk, kVec, kChunk, false, kWideBlockWarps><<<wide_blocks, 32 * kWideBlockWarps, 0, stream>>>(kp);
-      NF_CHECK_LAUNCH("sparse_attention_kernel");
-      return;
-    }
-  }
-  if (exact) {
-    sparse_attention_kernel<T, kDimLanes, kDimChunk, kVec, kChunk, true, kWarpsPerBlock><<<blocks, 32 * kWarpsPerBlock, 0, stream>>>(kp);
+  const unsigned blocks = static_cast<unsigned>((static_cast<int64_t>(kp.units) + kWarps - 1) / kWarps);
+  if (kp.d == kDimLanes * kDimChunk) {
+    sparse_attention_kernel<T, kDimLanes, kDimChunk, kVec, kChunk, true, kWarps><<<blocks, 32 * kWarps, 0, stream>>>(kp);
   } else {
-    sparse_attention_kernel<T, kDimLanes, kDimChunk, kVec, kChunk, false, kWarpsPerBlock><<<blocks, 32 * kWarpsPerBlock, 0, stream>>>(kp);
+    sparse_attention_kernel<T, kDimLanes, kDimChunk, kVec, kChunk, false, kWarps><<<blocks, 32 * kWarps, 0, stream>>>(kp);
   }
   NF_CHECK_LAUNCH("sparse_attention_kernel");
+}
+
+template <typename T, int kDimLanes, int kDimChunk, int kVec>
+void launch_unit_kernel(const SparseKernelParams& kp, cudaStream_t stream) {
+  if constexpr (kDimLanes == 1) {
+    static const bool wide = [] { const char* e = std::getenv("NODEFORMERS_SPARSE_WARPS"); return e != nullptr && std::string(e) == "16"; }();
+    if (wide) return launch_blocks<T, kDimLanes, kDimChunk, kVec, kWideBlockWarps>(kp, stream);
+  }
+  launch_blocks<T, kDimLanes, kDimChunk, kVec, kWarpsPerBlock>(kp, stream);
 }
 
 // Picks the kernel for (dtype, lanes per head, dims per lane, vector width): the widest
 // access every view allows, else 8 bytes (D = 12 in 16-bit), else one element.
 template <typename T, int kDimLanes, int kDimChunk>
-void launch_by_vec(const SparseKernelParams& kp, int vec, unsigned blocks, cudaStream_t stream) {
+void launch_by_vec(const SparseKernelParams& kp, int vec, cudaStream_t stream) {
   constexpr int kFull = 16 / sizeof(T), kHalf = 8 / sizeof(T);
   if constexpr (kDimChunk % kFull == 0) {
-    if (vec >= kFull) return launch_unit_kernel<T, kDimLanes, kDimChunk, kFull>(kp, blocks, stream);
+    if (vec >= kFull) return launch_unit_kernel<T, kDimLanes, kDimChunk, kFull>(kp, stream);
   }
   if constexpr (kDimChunk % kHalf == 0) {
-    if (vec >= kHalf) return launch_unit_kernel<T, kDimLanes, kDimChunk, kHalf>(kp, blocks, stream);
+    if (vec >= kHalf) return launch_unit_kernel<T, kDimLanes, kDimChunk, kHalf>(kp, stream);
   }
-  launch_unit_kernel<T, kDimLanes, kDimChunk, 1>(kp, blocks, stream);
+  launch_unit_kernel<T, kDimLanes, kDimChunk, 1>(kp, stream);
 }
 
 template <typename T>
@@ -360,18 +361,17 @@ void launch_typed(const SparseAttentionParams& p, SparseKernelParams kp, int dim
   if (units > 0) {
     if (units > INT_MAX - kWideBlockWarps) throw_invalid("sparseAttention: too many work units (items * batch * head groups) for one grid");
     kp.units = static_cast<int>(units);
-    const unsigned grid = static_cast<unsigned>((units + kWarpsPerBlock - 1) / kWarpsPerBlock);
     if (dim_lanes == 1) {
-      if (kp.d <= 8) launch_by_vec<T, 1, 8>(kp, vec, grid, stream);
-      else if (kp.d <= 12) launch_by_vec<T, 1, 12>(kp, vec, grid, stream);
-      else launch_by_vec<T, 1, 16>(kp, vec, grid, stream);
+      if (kp.d <= 8) launch_by_vec<T, 1, 8>(kp, vec, stream);
+      else if (kp.d <= 12) launch_by_vec<T, 1, 12>(kp, vec, stream);
+      else launch_by_vec<T, 1, 16>(kp, vec, stream);
     } else {
       switch (dim_lanes) {
-        case 2: launch_by_vec<T, 2, kWideChunk>(kp, vec, grid, stream); break;
-        case 4: launch_by_vec<T, 4, kWideChunk>(kp, vec, grid, stream); break;
-        case 8: launch_by_vec<T, 8, kWideChunk>(kp, vec, grid, stream); break;
-        case 16: launch_by_vec<T, 16, kWideChunk>(kp, vec, grid, stream); break;
-        default: launch_by_vec<T, 32, kWideChunk>(kp, vec, grid, stream); break;
+        case 2: launch_by_vec<T, 2, kWideChunk>(kp, vec, stream); break;
+        case 4: launch_by_vec<T, 4, kWideChunk>(kp, vec, stream); break;
+        case 8: launch_by_vec<T, 8, kWideChunk>(kp, vec, stream); break;
+        case 16: launch_by_vec<T, 16, kWideChunk>(kp, vec, stream); break;
+        default: launch_by_vec<T, 32, kWideChunk>(kp, vec, stream); break;
       }
     }
   }
