@@ -1,10 +1,11 @@
 // The CUDA device: memory counters from the stream-ordered pool, peak reset, device facts,
 // synchronization and event timing. Every function takes an optional device ('cuda:N').
-import { checkDevice, DeviceLike } from './dtype';
+import { checkDevice, Device, DeviceLike } from './dtype';
 import { invalidParameterError } from './errors';
 import { native, NativeCudaDevice, NativeCudaMemory } from './native';
 
-function cudaDevice(fn: string, device: DeviceLike | undefined): string {
+/** @internal `device` (default 'cuda:0') checked to be a CUDA device this build can use; errors name `fn`. */
+export function cudaDevice(fn: string, device: DeviceLike | undefined): Device {
   const d = checkDevice(fn, device ?? 'cuda:0');
   if (d === 'cpu') throw invalidParameterError(fn, 'device', "a CUDA device ('cuda' or 'cuda:N')", device);
   if (!native().buildInfo.cuda) throw new Error(`${fn}: this build of nodeformers has no CUDA backend (see backends())`);

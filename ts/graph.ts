@@ -3,7 +3,8 @@
 // allocation, launch); a replay pays that once. CapturedForward wraps a forward for one
 // fixed input shape: a static input that each run() fills, a static output the graph
 // rewrites, and the graph itself.
-import { checkDevice, Device, DeviceLike, FloatDType } from './dtype';
+import { cudaDevice } from './cuda';
+import { Device, DeviceLike, FloatDType } from './dtype';
 import { invalidParameterError, rangeError } from './errors';
 import { native, NativeGraph } from './native';
 import { checkTensor, keep, Tensor, zeros } from './tensor';
@@ -29,13 +30,6 @@ export class CudaGraph {
   }
 }
 
-function cudaOnly(fn: string, device: DeviceLike): Device {
-  const d = checkDevice(fn, device);
-  if (d === 'cpu') throw invalidParameterError(fn, 'device', "a CUDA device: CUDA graphs record a GPU stream", device);
-  if (!native().buildInfo.cuda) throw new Error(`${fn}: this build of nodeformers has no CUDA backend (see backends())`);
-  return d;
-}
-
 /**
  * Runs `fn` once while the device's stream records, and returns what it returned with the
  * graph of the work it enqueued (not yet run: launch() it). Memory `fn` allocates and frees
@@ -45,7 +39,7 @@ function cudaOnly(fn: string, device: DeviceLike): Device {
  */
 export function captureGraph<T>(device: DeviceLike, fn: () => T): { graph: CudaGraph; result: T } {
   const fname = 'captureGraph';
-  const d = cudaOnly(fname, device);
+  const d = cudaDevice(fname, device);
   if (typeof fn !== 'function') throw invalidParameterError(fname, 'fn', 'a function', fn);
   const addon = native();
   addon.cudaCaptureBegin(d);
@@ -77,7 +71,7 @@ export class CapturedForward {
 
   constructor(forward: (x: Tensor) => Tensor, shape: readonly number[], options: CaptureOptions) {
     const fn = 'capture';
-    const device = cudaOnly(fn, options.device);
+    const device = cudaDevice(fn, options.device);
     const input = keep(zeros(shape, { dtype: options.dtype, device }));
     try {
       forward(input).dispose(); // plans (cuBLASLt algorithms, masks on the device) are made here, outside the graph
