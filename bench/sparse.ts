@@ -14,7 +14,8 @@ import * as path from 'node:path';
 import { attention, cuda, patterns, randn, splitQkv, BlockSparseLayout, SparseMask, Tensor } from '../ts/index';
 import type { PatternLike } from '../ts/index';
 import { benchmark } from '../ts/bench/timer';
-import { Random } from '../ts/random';
+import { randomBlocks } from '../ts/bench/suite/kernels';
+import { scalingViTMask } from '../ts/bench/suite/vit';
 
 const args = process.argv.slice(2);
 const outPath = args.includes('--out') ? args[args.indexOf('--out') + 1] : '';
@@ -28,19 +29,6 @@ const time = (fn: () => Tensor): Timing => {
   return { median: m.median, q1: m.q1, q3: m.q3, peakMemoryBytes: m.peakMemoryBytes };
 };
 const ms = (t: Timing | undefined) => (t ? `${(t.median * 1e3).toFixed(3)} ms` : '-');
-
-/** A block layout of exactly round(fraction * rows * cols) blocks on, chosen uniformly (seeded). */
-function exactLayout(rows: number, cols: number, fraction: number, seed: number): Uint8Array {
-  const n = rows * cols, on = Math.round(fraction * n), rng = new Random(seed);
-  const order = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = rng.nextUint32() % (i + 1);
-    [order[i], order[j]] = [order[j], order[i]];
-  }
-  const layout = new Uint8Array(n);
-  for (let i = 0; i < on; i++) layout[order[i]] = 1;
-  return layout;
-}
 
 function randomMask(n: number, density: number, seed: number): PatternLike {
   return patterns.random(n, density, seed);
@@ -85,10 +73,8 @@ function main(): void {
 
   // 2. N = 12545
   {
-    const side = 112, n = side * side;
-    const seeds = new Random(7);
-    const patches = patterns.union(patterns.gaussianNeighbours(side, side, 16, 60, seeds.nextUint32()), patterns.random(n, 0.001, seeds.nextUint32()));
-    const big = SparseMask.fromDense(patterns.withClassToken(patches), undefined, { device: 'cuda' });
+    const n = 112 * 112;
+    const big = scalingViTMask('cuda:0');
     const shape = [8, n + 1, 8, 12];
     const bq = randn(shape, { device: 'cuda', dtype: 'float16', seed: 2 });
     const bk = randn(shape, { device: 'cuda', dtype: 'float16', seed: 3 });
@@ -116,7 +102,7 @@ function main(): void {
     const dense = time(() => attention(q4, k4, v4));
     const rows: Record<string, unknown>[] = [];
     for (const fraction of [0.1, 0.5]) {
-      const blocks = exactLayout(32, 32, fraction, 11);
+      const blocks = randomBlocks(32 * 32, Math.round(fraction * 32 * 32), 11);
       const layout = BlockSparseLayout.fromDense(blocks, 128, { device: 'cuda', shape: [32, 32] });
       const t = time(() => attention(q4, k4, v4, { mechanism: 'block_sparse', layout }));
       rows.push({ fraction, activeBlocks: layout.activeBlocks, block_sparse: t });

@@ -70,16 +70,23 @@ export function sparseCases(o: Pick<KernelBenchOptions, 'device' | 'dtypes' | 'm
   return cases;
 }
 
-/** A [N/block]^2 layout with round(density * blocks) blocks on, chosen uniformly (seeded). */
-function randomLayout(n: number, block: number, density: number, seed: number, device: Device): BlockSparseLayout {
-  const side = Math.ceil(n / block), count = side * side, rng = new Random(seed);
+/** `on` of `count` blocks switched on, chosen uniformly by a seeded shuffle. */
+export function randomBlocks(count: number, on: number, seed: number): Uint8Array {
+  const rng = new Random(seed);
   const order = Array.from({ length: count }, (_, i) => i);
   for (let i = count - 1; i > 0; i--) {
     const j = rng.nextUint32() % (i + 1);
     [order[i], order[j]] = [order[j], order[i]];
   }
   const blocks = new Uint8Array(count);
-  for (let i = 0; i < Math.max(1, Math.round(density * count)); i++) blocks[order[i]] = 1;
+  for (let i = 0; i < on; i++) blocks[order[i]] = 1;
+  return blocks;
+}
+
+/** A [N/block]^2 layout with round(density * blocks) blocks on (at least one). */
+function randomLayout(n: number, block: number, density: number, seed: number, device: Device): BlockSparseLayout {
+  const side = Math.ceil(n / block), count = side * side;
+  const blocks = randomBlocks(count, Math.max(1, Math.round(density * count)), seed);
   return BlockSparseLayout.fromDense(blocks, block, { device, shape: [side, side] });
 }
 
