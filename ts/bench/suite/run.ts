@@ -14,7 +14,7 @@ import { plotMeasurements } from '../plot';
 import { fromJSON, toJSON } from '../report';
 import { Measurement } from '../timer';
 import { benchHost } from './host';
-import { benchKernels } from './kernels';
+import { benchKernels, KernelBenchResult } from './kernels';
 import { PACKAGE_ROOT } from './peers';
 import { benchViT, ViTBenchResult } from './vit';
 
@@ -89,12 +89,10 @@ export async function runBench(o: BenchRunOptions = {}): Promise<{ json: string;
   // (a device call's time limit) keeps what it measured.
   const md = path.join(PACKAGE_ROOT, 'BENCHMARKS.md');
   const plots: string[] = [];
-  const sections = { vit, summary, kernels: null as Awaited<ReturnType<typeof benchKernels>> | null, host: null as ReturnType<typeof benchHost> | null };
+  const sections = { kernels: null as KernelBenchResult | null, host: null as ReturnType<typeof benchHost> | null };
   const write = (complete: boolean) => {
     const k = sections.kernels;
-    const attentionTable = k ? compare(k.attention, { baseline: k.attention[0]?.subLabel }) : null;
-    const opsTable = k ? compare(k.ops, { baseline: 'nodeformers' }) : null;
-    const sparseTable = k && k.sparse.length > 0 ? compare(k.sparse, { baseline: 'nodeformers memory_efficient (dense)' }) : null;
+    const tables = k ? kernelTables(k) : [];
     const all = [...vit.measurements, ...vit.summary, ...(k?.attention ?? []), ...(k?.sparse ?? []), ...(k?.ops ?? [])];
     const record = {
       date, commit: gitCommit(), complete, info: info(), options: { dtypes, batch, quick, peers, minRunTime },
@@ -110,9 +108,7 @@ export async function runBench(o: BenchRunOptions = {}): Promise<{ json: string;
           `Raw: \`${path.relative(PACKAGE_ROOT, json)}\`.${complete ? '' : ' (Sections written so far: the run has not finished.)'}`,
         '',
         summary.toMarkdown(),
-        ...(attentionTable ? [attentionTable.toMarkdown()] : []),
-        ...(sparseTable ? [sparseTable.toMarkdown()] : []),
-        ...(opsTable ? [opsTable.toMarkdown()] : []),
+        ...tables.map((t) => t.toMarkdown()),
         ...plots.filter((p) => p.endsWith('.svg')).map((p) => `![${path.basename(p, '.svg')}](${path.relative(PACKAGE_ROOT, p)})`),
       ].join('\n');
       fs.writeFileSync(md, replaceMarked(fs.readFileSync(md, 'utf8'), section));
@@ -125,13 +121,7 @@ export async function runBench(o: BenchRunOptions = {}): Promise<{ json: string;
     log('\n== 3. Kernel sweeps\n');
     const kernels = await benchKernels({ device, dtypes, mechanisms: o.attention, quick, minRunTime: minRunTime / 2, peers, log });
     sections.kernels = kernels;
-    log(compare(kernels.attention, { baseline: kernels.attention[0]?.subLabel }).toString());
-    log('');
-    if (kernels.sparse.length > 0) {
-      log(compare(kernels.sparse, { baseline: 'nodeformers memory_efficient (dense)' }).toString());
-      log('');
-    }
-    log(compare(kernels.ops, { baseline: 'nodeformers' }).toString());
+    log(kernelTables(kernels).map((t) => t.toString()).join('\n\n'));
     log('\nBandwidth (input read + output written):');
     for (const m of kernels.ops) log(`  ${m.label} ${m.description} ${m.subLabel}: ${(m.params.GBps as number).toFixed(1)} GB/s`);
     for (const s of kernels.skipped) log(`skipped: ${s}`);
@@ -168,6 +158,15 @@ export async function runBench(o: BenchRunOptions = {}): Promise<{ json: string;
   for (const p of plots) log(`wrote ${p}`);
   if (gpu && (o.updateBenchmarksMd ?? !quick) && fs.existsSync(md)) log(`refreshed the ${MARK_BEGIN} section of ${md}`);
   return { json, plots };
+}
+
+/** The kernel section's tables: attention against its first mechanism, sparse against dense (when swept), norms against PyTorch. */
+function kernelTables(k: KernelBenchResult): ReturnType<typeof compare>[] {
+  return [
+    compare(k.attention, { baseline: k.attention[0]?.subLabel }),
+    ...(k.sparse.length > 0 ? [compare(k.sparse, { baseline: 'nodeformers memory_efficient (dense)' })] : []),
+    compare(k.ops, { baseline: 'nodeformers' }),
+  ];
 }
 
 /** The ViT sections of an earlier run's results file (none when it is absent or unreadable). */
