@@ -13,6 +13,7 @@
 import { checkDevice, Device, DeviceLike, DType, isFloat } from '../dtype';
 import { checkOneOf, checkShape, invalidParameterError, rangeError } from '../errors';
 import { native } from '../native';
+import { fill } from '../ops/checks';
 import { checkTensor, empty, keep, tensor, Tensor } from '../tensor';
 import type { AttentionInputs, AttentionMechanism } from './registry';
 
@@ -758,13 +759,7 @@ export const sparse: AttentionMechanism & { forwardInto(out: Tensor, inputs: Att
   forward(inputs) {
     const [B, Nq, H, D] = inputs.q.shape;
     const out = empty([B, Nq, H, D], { dtype: inputs.q.dtype, device: inputs.q.device });
-    try {
-      sparse.forwardInto(out, inputs);
-    } catch (e) {
-      out.dispose();
-      throw e;
-    }
-    return out;
+    return fill({ out, given: false }, () => sparse.forwardInto(out, inputs));
   },
   /** @internal forward() into a given contiguous [B, Nq, H, D] output (tests poison it first). */
   forwardInto(out, inputs) {
@@ -829,13 +824,7 @@ export const blockSparse: AttentionMechanism & { forwardInto(out: Tensor, inputs
   forward(inputs) {
     const [B, Nq, H, D] = inputs.q.shape;
     const out = empty([B, Nq, H, D], { dtype: inputs.q.dtype, device: inputs.q.device });
-    try {
-      blockSparse.forwardInto(out, inputs);
-    } catch (e) {
-      out.dispose();
-      throw e;
-    }
-    return out;
+    return fill({ out, given: false }, () => blockSparse.forwardInto(out, inputs));
   },
   /** @internal forward() into a given contiguous [B, Nq, H, D] output (tests poison it first). */
   forwardInto(out, inputs) {
