@@ -107,14 +107,22 @@ function benchScaling(o: ViTBenchOptions, result: ViTBenchResult): void {
     images.dispose();
     mask.dispose();
   }
-  if (o.peers) {
-    const theirs = runPeer('vit.py', [{ dtype, batch, patch: 2, compile: false, manual: false, minRunTime: o.minRunTime }], o.log);
-    for (const [name, t] of Object.entries(theirs?.results[0]?.torch ?? {})) {
-      const m = peerMeasurement(t, label, `PyTorch ${name}`, '', o.device, { model: 'vit-patch2', mechanism: name, dtype, batch, torch: theirs!.torch });
-      if (m) result.summary.push(m);
-      else result.skipped.push(`scaling PyTorch ${name}: ${t.error ?? 'no result'}`);
-    }
+  if (o.peers) timmPeers(o, result, { dtype, batch, patch: 2, compile: false, manual: false }, label, 'vit-patch2', (name) => `scaling PyTorch ${name}`);
+}
+
+/**
+ * Runs bench/peers/vit.py on one case and adds each of its timm figures to the summary under
+ * `label` (or a note to skipped, headed by `what(name)`); returns the peer's output.
+ */
+function timmPeers(o: ViTBenchOptions, result: ViTBenchResult, c: Record<string, unknown> & { dtype: FloatDType; batch: number }, label: string,
+  model: string, what: (name: string) => string): PeerOutput | null {
+  const theirs = runPeer('vit.py', [{ ...c, minRunTime: o.minRunTime }], o.log);
+  for (const [name, t] of Object.entries(theirs?.results[0]?.torch ?? {})) {
+    const m = peerMeasurement(t, label, `PyTorch ${name}`, '', o.device, { model, mechanism: name, dtype: c.dtype, batch: c.batch, torch: theirs!.torch });
+    if (m) result.summary.push(m);
+    else result.skipped.push(`${what(name)}: ${t.error ?? 'no result'}`);
   }
+  return theirs;
 }
 
 export function benchViT(o: ViTBenchOptions): ViTBenchResult {
@@ -173,15 +181,8 @@ export function benchViT(o: ViTBenchOptions): ViTBenchResult {
       images.dispose();
     }
     if (o.peers && o.device !== 'cpu') {
-      const theirs = runPeer('vit.py', [{ dtype, batch: o.batch, compile: o.compile, minRunTime: o.minRunTime }], o.log);
-      if (theirs) {
-        result.peers.push(theirs);
-        for (const [name, t] of Object.entries(theirs.results[0]?.torch ?? {})) {
-          const m = peerMeasurement(t, label, `PyTorch ${name}`, '', o.device, { model: 'vit', mechanism: name, dtype, batch: o.batch, torch: theirs.torch });
-          if (m) result.summary.push(m);
-          else result.skipped.push(`PyTorch ${name}, ${dtype}: ${t.error ?? 'no result'}`);
-        }
-      }
+      const theirs = timmPeers(o, result, { dtype, batch: o.batch, compile: o.compile }, label, 'vit', (name) => `PyTorch ${name}, ${dtype}`);
+      if (theirs) result.peers.push(theirs);
     }
   }
   if (o.scaling && o.device !== 'cpu' && (o.mechanisms === undefined || o.mechanisms.includes('sparse'))) benchScaling(o, result);
