@@ -42,12 +42,13 @@ function checkLinear(device: Device, dtype: FloatDType, xShape: readonly number[
   return got;
 }
 
-interface MatmulCase { a: number[]; b: number[]; transA?: boolean; transB?: boolean }
+/** selfDot: b holds a's values (a · a), for a single output that random signs could cancel. */
+interface MatmulCase { a: number[]; b: number[]; transA?: boolean; transB?: boolean; selfDot?: boolean }
 
 function checkMatmul(device: Device, dtype: FloatDType, m: MatmulCase): void {
   const seed = freshSeed();
   const a = randn(m.a, { dtype, device, seed });
-  const b = randn(m.b, { dtype, device, seed: seed + 1 });
+  const b = m.selfDot ? a.reshape(m.b).clone() : randn(m.b, { dtype, device, seed: seed + 1 });
   const ref = matmulRef(host(a), m.a, host(b), m.b, m.transA, m.transB);
   const out = poisoned(ref.shape, dtype, device);
   assert.equal(matmul(a, b, { transposeA: m.transA, transposeB: m.transB, out }), out);
@@ -66,7 +67,9 @@ const MATMULS: [string, MatmulCase][] = [
   ['transposeA: [3, 12, 33]ᵀ @ [3, 12, 45]', { a: [3, 12, 33], b: [3, 12, 45], transA: true }],
   ['transposeB: [3, 197, 12] @ [3, 197, 12]ᵀ (attention scores)', { a: [3, 197, 12], b: [3, 197, 12], transB: true }],
   ['both transposed, b broadcast: [2, 96, 33]ᵀ @ [45, 96]ᵀ', { a: [2, 96, 33], b: [45, 96], transA: true, transB: true }],
-  ['M = 1, N = 1: [1, 768] @ [768, 1]', { a: [1, 768], b: [768, 1] }],
+  // One output is one dot product: with independent random signs it can cancel to near 0, where a
+  // relative error measures luck, not the kernel (it failed CI at 1.9e-5 once). a · a cannot cancel.
+  ['M = 1, N = 1: [1, 768] @ [768, 1] (a · a)', { a: [1, 768], b: [768, 1], selfDot: true }],
   ['K = 1: [197, 1] @ [1, 97]', { a: [197, 1], b: [1, 97] }],
   ['K = 768: [2, 197, 768] @ [768, 96]', { a: [2, 197, 768], b: [768, 96] }],
   ['empty batch: [0, 5, 7] @ [7, 3]', { a: [0, 5, 7], b: [7, 3] }],
