@@ -1,24 +1,59 @@
-// Kernel-only timing of the notebook case (B64 N197 H8 D12 f16, qkv in place): 500 back-to-back
-// native calls into a preallocated output, CUDA events around the loop. Dev tool for tuning.
-import { attention, cuda, empty, patterns, randn, splitQkv, SparseMask } from '../ts/index';
+// Kernel-only timing of the notebook case (B64 N197 H8 D12 f16, q/k/v as views of one qkv
+// tensor, as in the ViT), a dev tool for tuning the sparse kernel. Two figures per kernel:
+//   host loop: 500 back-to-back native calls, CUDA events around the loop (bounded below by
+//              the host's cost per call, which on the GPU machine is near the kernels' time);
+//   graph:     the same 500 calls captured once as a CUDA graph and replayed: GPU time only.
+// The CSR output is checked against the dense kernel with the mask as an element mask.
+// The sparse kernel's variants are picked by environment (read once per process):
+//   NODEFORMERS_SPARSE_LAYOUT=rows   the row-layout kernel (else the slot layout)
+//   NODEFORMERS_SPARSE_WARPS=16      16-warp blocks (else 4)
+//   NODEFORMERS_SPARSE_CHUNK=8       8 entries a step in the row layout (else 4)
+// e.g. for l in slots rows; do for w in 4 16; do NODEFORMERS_SPARSE_LAYOUT=$l NODEFORMERS_SPARSE_WARPS=$w \
+//        node --import tsx bench/sparse_kernel_time.ts; done; done
+import { attention, captureGraph, cuda, empty, patterns, randn, splitQkv, SparseMask } from '../ts/index';
 import { native } from '../ts/native';
 
+const env = ['NODEFORMERS_SPARSE_LAYOUT', 'NODEFORMERS_SPARSE_WARPS', 'NODEFORMERS_SPARSE_CHUNK'].map((k) => `${k}=${process.env[k] ?? '-'}`).join(' ');
 const qkv = randn([64, 197, 3, 8, 12], { device: 'cuda', dtype: 'float16', seed: 5 });
 const { q, k, v } = splitQkv(qkv);
 const mask = SparseMask.fromDense(patterns.vitNotebook(14, 14, 0), undefined, { device: 'cuda' });
 const out = empty([64, 197, 8, 12], { dtype: 'float16', device: 'cuda' });
 const t = (mask as unknown as { tensors: Record<'rowOffsets' | 'colIndices' | 'items' | 'merges', never> }).tensors;
+const scale = 1 / Math.sqrt(12);
 const reps = 500;
-const time = (fn: () => void) => {
+
+/** Microseconds per call: the best of 3 timed loops of `reps` calls, after 20 warm-up calls. */
+function hostLoop(fn: () => void): number {
   for (let i = 0; i < 20; i++) fn();
-  const t = [0, 1, 2].map(() => cuda.time(() => { for (let i = 0; i < reps; i++) fn(); }) / reps);
-  return Math.min(...t) * 1e3;
-};
-const dense = time(() => native().attention(out, q, k, v, null, null, 1 / Math.sqrt(12), false));
-console.log(`dense kernel ${dense.toFixed(2)} us/call`);
-const csr = time(() => native().sparseAttention(out, q, k, v, t.rowOffsets, t.colIndices, 1, t.items, t.merges, mask.schedule.slots, 1 / Math.sqrt(12)));
-console.log(`csr kernel ${csr.toFixed(2)} us/call (density ${mask.density.toFixed(3)})`);
-const sparseAuto = time(() => attention(q, k, v, { mechanism: 'sparse', mask, sparsePath: 'csr' }).dispose());
-console.log(`sparse csr via attention() ${sparseAuto.toFixed(2)} us/call; explain: ${JSON.stringify(mask.explain(q))}`);
-const denseApi = time(() => attention(q, k, v).dispose());
-console.log(`dense via attention() ${denseApi.toFixed(2)} us/call`);
+  return Math.min(...[0, 1, 2].map(() => cuda.time(() => { for (let i = 0; i < reps; i++) fn(); }) / reps)) * 1e3;
+}
+
+/** Microseconds per call with `reps` calls replayed as one CUDA graph (best of 5 replays, after 2). */
+function graphed(fn: () => void): number {
+  fn();
+  const { graph } = captureGraph('cuda', () => { for (let i = 0; i < reps; i++) fn(); });
+  try {
+    for (let i = 0; i < 2; i++) graph.launch();
+    return Math.min(...[0, 1, 2, 3, 4].map(() => cuda.time(() => graph.launch()))) / reps * 1e3;
+  } finally {
+    graph.dispose();
+  }
+}
+
+const denseCall = () => native().attention(out, q, k, v, null, null, scale, false);
+const csrCall = () => native().sparseAttention(out, q, k, v, t.rowOffsets, t.colIndices, 1, t.items, t.merges, mask.schedule.slots, scale);
+
+// Parity of this process's CSR kernel variant with the dense kernel over the same mask.
+const dense = mask.toDense();
+const reference = attention(q, k, v, { mask: dense }).dataSync() as Float32Array;
+csrCall();
+const got = out.dataSync() as Float32Array;
+let maxDiff = 0;
+for (let i = 0; i < got.length; i++) maxDiff = Math.max(maxDiff, Number.isNaN(got[i]) ? Infinity : Math.abs(got[i] - reference[i]));
+console.log(`${env}: density ${mask.density.toFixed(3)}, CSR vs dense-masked max |diff| ${maxDiff.toExponential(2)}${maxDiff > 2e-3 ? '  MISMATCH' : ''}`);
+
+const rows: [string, () => void][] = [['dense kernel', denseCall], ['csr kernel', csrCall]];
+for (const [name, fn] of rows) console.log(`${env}: ${name}: host loop ${hostLoop(fn).toFixed(2)} us/call, graph ${graphed(fn).toFixed(2)} us/call`);
+const viaApi = hostLoop(() => attention(q, k, v, { mechanism: 'sparse', mask, sparsePath: 'csr' }).dispose());
+console.log(`${env}: sparse csr via attention(): host loop ${viaApi.toFixed(2)} us/call; dense via attention(): ${hostLoop(() => attention(q, k, v).dispose()).toFixed(2)} us/call`);
+for (const x of [qkv, mask, out, dense]) x.dispose();

@@ -20,6 +20,15 @@
 // max/sum/output to the workspace, which sparse_merge_kernel combines, one warp per (split
 // row, batch, head).
 //
+// sparse_rows_kernel (an experiment, NODEFORMERS_SPARSE_LAYOUT=rows; not the default until
+// measured): the same units for a shared mask and D <= 16 (a multiple of 4), with the lanes
+// laid out along one K row instead: lane = head * 4 + quad, four dims a lane, eight heads a
+// warp, every lane on the same entry. One warp-wide load then reads one contiguous K (or V)
+// row of the group's heads (192 bytes for 8 heads of D 12 in 16 bits, two cache lines)
+// where the slot layout above touches four rows (about eight lines) a load; a score costs
+// two shuffles within the quad. Each lane keeps max, sum and its four output dims; the four
+// lanes of a head see the same entries, so no merge of slots is needed at the end.
+//
 // Every index read from the mask and the schedule is clamped or skipped when out of range,
 // so forged lists cannot make a kernel read outside q, k, v or the lists themselves.
 #include <algorithm>
@@ -258,6 +267,112 @@ __global__ void __launch_bounds__(32 * kWarps) sparse_attention_kernel(const __g
   }
 }
 
+constexpr int kRowsHeads = 8;      // heads a warp of sparse_rows_kernel holds
+constexpr int kRowsDims = 4;       // dims a lane holds (4 lanes a head: D <= 16)
+
+// kChunk entries a step, all lanes on each; kVec = kRowsDims (the host checks alignment).
+template <typename T, int kChunk, int kWarps>
+__global__ void __launch_bounds__(32 * kWarps) sparse_rows_kernel(const __grid_constant__ SparseKernelParams p) {
+  const int lane = threadIdx.x & 31;
+  const int unit = static_cast<int>(blockIdx.x) * kWarps + static_cast<int>(threadIdx.x >> 5);
+  if (unit >= p.units) return;
+  const int item = unit % p.num_items;
+  const int bg = unit / p.num_items;
+  const int b = bg / p.head_groups, group = bg - b * p.head_groups;
+
+  const int i = p.items[4 * item];
+  if (i < 0 || i >= p.nq) return;  // a shared mask: rows are query rows
+  const int begin = min(max(p.items[4 * item + 1], 0), p.nnz);
+  const int end = min(max(p.items[4 * item + 2], begin), p.nnz);
+  const int slot_out = p.items[4 * item + 3];
+  if (slot_out >= p.num_slots) return;
+
+  const int quad = lane % 4;
+  const int h = group * kRowsHeads + lane / 4;
+  const bool active = h < p.heads;
+  const int hh = active ? h : 0;  // lanes past the last head compute on head 0 and never store
+  const int d0 = quad * kRowsDims;
+  const int valid = min(kRowsDims, p.d - d0);  // 4 or <= 0: D is a multiple of 4
+
+  const T* gk = static_cast<const T*>(p.k) + b * p.k_s[0] + hh * p.k_s[2] + d0;
+  const T* gv = static_cast<const T*>(p.v) + b * p.v_s[0] + hh * p.v_s[2] + d0;
+
+  float qx[kRowsDims];
+  {
+    T raw[kRowsDims];
+    load_chunk<T, kRowsDims, kRowsDims>(static_cast<const T*>(p.q) + b * p.q_s[0] + i * p.q_s[1] + hh * p.q_s[2] + d0, valid, raw);
+#pragma unroll
+    for (int c = 0; c < kRowsDims; ++c) qx[c] = to_float(raw[c]) * p.scale_log2;
+  }
+  float acc[kRowsDims];
+#pragma unroll
+  for (int c = 0; c < kRowsDims; ++c) acc[c] = 0.f;
+  float m = -INFINITY, l = 0.f;
+
+  // Entries base .. base + kChunk - 1, the same for every lane (so the shuffles see the
+  // whole warp); past `end`, or with a column outside [0, nk), an entry reads key row 0 and
+  // scores -inf.
+  for (int base = begin; base < end && p.nk > 0; base += kChunk) {
+    int col[kChunk];
+#pragma unroll
+    for (int u = 0; u < kChunk; ++u) {
+      const int e = base + u;
+      const int c = p.col_indices[min(e, end - 1)];
+      col[u] = e < end && c >= 0 && c < p.nk ? c : -1;
+    }
+    T kx[kChunk][kRowsDims], vx[kChunk][kRowsDims];
+#pragma unroll
+    for (int u = 0; u < kChunk; ++u) {
+      const int n = max(col[u], 0);
+      load_chunk<T, kRowsDims, kRowsDims>(gk + static_cast<int64_t>(n) * p.k_row, valid, kx[u]);
+      load_chunk<T, kRowsDims, kRowsDims>(gv + static_cast<int64_t>(n) * p.v_row, valid, vx[u]);
+    }
+    float s[kChunk];
+#pragma unroll
+    for (int u = 0; u < kChunk; ++u) {
+      float dot = 0.f;
+#pragma unroll
+      for (int c = 0; c < kRowsDims; ++c) dot = fmaf(qx[c], to_float(kx[u][c]), dot);
+      dot += __shfl_xor_sync(0xffffffffu, dot, 1);
+      dot += __shfl_xor_sync(0xffffffffu, dot, 2);
+      s[u] = col[u] >= 0 ? dot : -INFINITY;
+    }
+    float mx = m;
+#pragma unroll
+    for (int u = 0; u < kChunk; ++u) mx = fmaxf(mx, s[u]);
+    const float m_sub = mx == -INFINITY ? 0.f : mx;  // nothing allowed yet: exp2(-inf) = 0
+    const float alpha = fast_exp2(m - m_sub);
+    m = mx;
+    l *= alpha;
+#pragma unroll
+    for (int c = 0; c < kRowsDims; ++c) acc[c] *= alpha;
+#pragma unroll
+    for (int u = 0; u < kChunk; ++u) {
+      const float pu = fast_exp2(s[u] - m_sub);
+      l += pu;
+#pragma unroll
+      for (int c = 0; c < kRowsDims; ++c) acc[c] = fmaf(pu, to_float(vx[u][c]), acc[c]);
+    }
+  }
+  if (!active || valid <= 0) return;
+
+  if (slot_out < 0) {
+    const float inv = l > 0.f ? 1.f / l : 0.f;
+#pragma unroll
+    for (int c = 0; c < kRowsDims; ++c) acc[c] *= inv;
+    store_chunk<T, kRowsDims, kRowsDims>(static_cast<T*>(p.out) + b * p.o_s[0] + i * p.o_s[1] + h * p.o_s[2] + d0, valid, acc);
+    return;
+  }
+  const int64_t row = (static_cast<int64_t>(slot_out) * p.batch + b) * p.heads + h;
+  float* o = p.ws_o + row * p.d + d0;
+#pragma unroll
+  for (int c = 0; c < kRowsDims; ++c) o[c] = acc[c];
+  if (quad == 0) {
+    p.ws_ml[row * 2] = m;
+    p.ws_ml[row * 2 + 1] = l;
+  }
+}
+
 // out = sum_s 2^(m_s - M) O_s / sum_s 2^(m_s - M) l_s over a split row's slots, M = max m_s:
 // one warp per (merge record, batch, head), lanes along D.
 template <typename T>
@@ -340,6 +455,40 @@ void launch_unit_kernel(const SparseKernelParams& kp, cudaStream_t stream) {
   launch_blocks<T, kDimLanes, kDimChunk, kVec, kWarpsPerBlock>(kp, stream);
 }
 
+// The experimental row layout, when NODEFORMERS_SPARSE_LAYOUT=rows asks and it applies: one
+// mask for every head, D a multiple of 4 up to 16, and 4-element accesses aligned in every
+// view. Its units hold 8 heads each; NODEFORMERS_SPARSE_WARPS=16 and NODEFORMERS_SPARSE_CHUNK=8
+// pick wider blocks and 8 entries a step (the defaults: 4 warps, 4 entries).
+bool rows_layout_applies(const SparseKernelParams& kp, int vec) {
+  static const bool wanted = [] { const char* e = std::getenv("NODEFORMERS_SPARSE_LAYOUT"); return e != nullptr && std::string(e) == "rows"; }();
+  return wanted && kp.mask_heads == 1 && kp.d <= 4 * kRowsDims && kp.d % kRowsDims == 0 && vec >= kRowsDims;
+}
+
+template <typename T, int kChunk, int kWarps>
+void launch_rows_blocks(const SparseKernelParams& kp, cudaStream_t stream) {
+  const unsigned blocks = static_cast<unsigned>((static_cast<int64_t>(kp.units) + kWarps - 1) / kWarps);
+  sparse_rows_kernel<T, kChunk, kWarps><<<blocks, 32 * kWarps, 0, stream>>>(kp);
+  NF_CHECK_LAUNCH("sparse_rows_kernel");
+}
+
+template <typename T>
+void launch_rows(SparseKernelParams kp, cudaStream_t stream) {
+  static const bool wide = [] { const char* e = std::getenv("NODEFORMERS_SPARSE_WARPS"); return e != nullptr && std::string(e) == "16"; }();
+  static const bool chunk8 = [] { const char* e = std::getenv("NODEFORMERS_SPARSE_CHUNK"); return e != nullptr && std::string(e) == "8"; }();
+  kp.heads_per_group = kRowsHeads;
+  kp.head_groups = (kp.heads + kRowsHeads - 1) / kRowsHeads;
+  kp.slots = 1;
+  const int64_t units = static_cast<int64_t>(kp.num_items) * kp.batch * kp.head_groups;
+  if (units > INT_MAX - kWideBlockWarps) throw_invalid("sparseAttention: too many work units (items * batch * head groups) for one grid");
+  kp.units = static_cast<int>(units);
+  if (chunk8) {
+    if (wide) return launch_rows_blocks<T, 8, kWideBlockWarps>(kp, stream);
+    return launch_rows_blocks<T, 8, kWarpsPerBlock>(kp, stream);
+  }
+  if (wide) return launch_rows_blocks<T, 4, kWideBlockWarps>(kp, stream);
+  launch_rows_blocks<T, 4, kWarpsPerBlock>(kp, stream);
+}
+
 // Picks the kernel for (dtype, lanes per head, dims per lane, vector width): the widest
 // access every view allows, else 8 bytes (D = 12 in 16-bit), else one element.
 template <typename T, int kDimLanes, int kDimChunk>
@@ -361,7 +510,9 @@ void launch_typed(const SparseAttentionParams& p, SparseKernelParams kp, int dim
   if (units > 0) {
     if (units > INT_MAX - kWideBlockWarps) throw_invalid("sparseAttention: too many work units (items * batch * head groups) for one grid");
     kp.units = static_cast<int>(units);
-    if (dim_lanes == 1) {
+    if (rows_layout_applies(kp, vec)) {
+      launch_rows<T>(kp, stream);
+    } else if (dim_lanes == 1) {
       if (kp.d <= 8) launch_by_vec<T, 1, 8>(kp, vec, stream);
       else if (kp.d <= 12) launch_by_vec<T, 1, 12>(kp, vec, stream);
       else launch_by_vec<T, 1, 16>(kp, vec, stream);
