@@ -8,12 +8,15 @@
 //   NODEFORMERS_SPARSE_LAYOUT=rows   the row-layout kernel (else the slot layout)
 //   NODEFORMERS_SPARSE_WARPS=16      16-warp blocks (else 4)
 //   NODEFORMERS_SPARSE_CHUNK=8       8 entries a step in the row layout (else 4)
+//   NODEFORMERS_SPARSE_REPEAT=R      R rounds of units a block in the row layout (else 1)
 // e.g. for l in slots rows; do for w in 4 16; do NODEFORMERS_SPARSE_LAYOUT=$l NODEFORMERS_SPARSE_WARPS=$w \
 //        node --import tsx bench/sparse_kernel_time.ts; done; done
+// With --profile it runs the parity check and then each kernel 3 times, untimed: the
+// launches for `ncu -k regex:'attention|sparse' --launch-skip 2` (scripts/gpu-stage.sh).
 import { attention, captureGraph, cuda, empty, patterns, randn, splitQkv, SparseMask } from '../ts/index';
 import { native } from '../ts/native';
 
-const env = ['NODEFORMERS_SPARSE_LAYOUT', 'NODEFORMERS_SPARSE_WARPS', 'NODEFORMERS_SPARSE_CHUNK'].map((k) => `${k}=${process.env[k] ?? '-'}`).join(' ');
+const env = ['NODEFORMERS_SPARSE_LAYOUT', 'NODEFORMERS_SPARSE_WARPS', 'NODEFORMERS_SPARSE_CHUNK', 'NODEFORMERS_SPARSE_REPEAT'].map((k) => `${k}=${process.env[k] ?? '-'}`).join(' ');
 const qkv = randn([64, 197, 3, 8, 12], { device: 'cuda', dtype: 'float16', seed: 5 });
 const { q, k, v } = splitQkv(qkv);
 const mask = SparseMask.fromDense(patterns.vitNotebook(14, 14, 0), undefined, { device: 'cuda' });
@@ -53,6 +56,12 @@ for (let i = 0; i < got.length; i++) maxDiff = Math.max(maxDiff, Number.isNaN(go
 console.log(`${env}: density ${mask.density.toFixed(3)}, CSR vs dense-masked max |diff| ${maxDiff.toExponential(2)}${maxDiff > 2e-3 ? '  MISMATCH' : ''}`);
 
 const rows: [string, () => void][] = [['dense kernel', denseCall], ['csr kernel', csrCall]];
+if (process.argv.includes('--profile')) {
+  for (const [, fn] of rows) for (let i = 0; i < 3; i++) fn();
+  cuda.synchronize();
+  for (const x of [qkv, mask, out, dense]) x.dispose();
+  process.exit(0);
+}
 for (const [name, fn] of rows) console.log(`${env}: ${name}: host loop ${hostLoop(fn).toFixed(2)} us/call, graph ${graphed(fn).toFixed(2)} us/call`);
 const viaApi = hostLoop(() => attention(q, k, v, { mechanism: 'sparse', mask, sparsePath: 'csr' }).dispose());
 console.log(`${env}: sparse csr via attention(): host loop ${viaApi.toFixed(2)} us/call; dense via attention(): ${hostLoop(() => attention(q, k, v).dispose()).toFixed(2)} us/call`);

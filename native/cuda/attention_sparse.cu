@@ -73,6 +73,7 @@ struct SparseKernelParams {
   int num_slots;        // partial slots in the workspace
   float* ws_o;          // [num_slots][batch][heads][d]
   float* ws_ml;         // [num_slots][batch][heads][2]: row max (log2 units), row sum
+  int unit_repeat;      // sparse_rows_kernel: rounds of units a block takes (>= 1)
 };
 
 struct MergeParams {
@@ -270,12 +271,13 @@ __global__ void __launch_bounds__(32 * kWarps) sparse_attention_kernel(const __g
 constexpr int kRowsHeads = 8;      // heads a warp of sparse_rows_kernel holds
 constexpr int kRowsDims = 4;       // dims a lane holds (4 lanes a head: D <= 16)
 
-// kChunk entries a step, all lanes on each; kVec = kRowsDims (the host checks alignment).
-template <typename T, int kChunk, int kWarps>
-__global__ void __launch_bounds__(32 * kWarps) sparse_rows_kernel(const __grid_constant__ SparseKernelParams p) {
+// One unit of sparse_rows_kernel: kChunk entries a step, all lanes on each; 4-element
+// accesses (the host checks their alignment).
+template <typename T, int kChunk>
+__device__ __forceinline__ void rows_unit(const SparseKernelParams& p, int64_t unit64) {
+  if (unit64 >= p.units) return;
+  const int unit = static_cast<int>(unit64);
   const int lane = threadIdx.x & 31;
-  const int unit = static_cast<int>(blockIdx.x) * kWarps + static_cast<int>(threadIdx.x >> 5);
-  if (unit >= p.units) return;
   const int item = unit % p.num_items;
   const int bg = unit / p.num_items;
   const int b = bg / p.head_groups, group = bg - b * p.head_groups;
@@ -373,6 +375,15 @@ __global__ void __launch_bounds__(32 * kWarps) sparse_rows_kernel(const __grid_c
   }
 }
 
+// Block x takes units [x * kWarps * R, (x + 1) * kWarps * R), R = p.unit_repeat: in each of
+// R rounds its warps take kWarps consecutive units, so that a block stays on the rows of one
+// batch (whose K and V rows it then finds in L1) for R rounds.
+template <typename T, int kChunk, int kWarps>
+__global__ void __launch_bounds__(32 * kWarps) sparse_rows_kernel(const __grid_constant__ SparseKernelParams p) {
+  const int64_t first = static_cast<int64_t>(blockIdx.x) * p.unit_repeat * kWarps + (threadIdx.x >> 5);
+  for (int r = 0; r < p.unit_repeat; ++r) rows_unit<T, kChunk>(p, first + static_cast<int64_t>(r) * kWarps);
+}
+
 // out = sum_s 2^(m_s - M) O_s / sum_s 2^(m_s - M) l_s over a split row's slots, M = max m_s:
 // one warp per (merge record, batch, head), lanes along D.
 template <typename T>
@@ -457,8 +468,9 @@ void launch_unit_kernel(const SparseKernelParams& kp, cudaStream_t stream) {
 
 // The experimental row layout, when NODEFORMERS_SPARSE_LAYOUT=rows asks and it applies: one
 // mask for every head, D a multiple of 4 up to 16, and 4-element accesses aligned in every
-// view. Its units hold 8 heads each; NODEFORMERS_SPARSE_WARPS=16 and NODEFORMERS_SPARSE_CHUNK=8
-// pick wider blocks and 8 entries a step (the defaults: 4 warps, 4 entries).
+// view. Its units hold 8 heads each; NODEFORMERS_SPARSE_WARPS=16, NODEFORMERS_SPARSE_CHUNK=8
+// and NODEFORMERS_SPARSE_REPEAT=R pick wider blocks, 8 entries a step and R rounds of units
+// a block (the defaults: 4 warps, 4 entries, 1 round).
 bool rows_layout_applies(const SparseKernelParams& kp, int vec) {
   static const bool wanted = [] { const char* e = std::getenv("NODEFORMERS_SPARSE_LAYOUT"); return e != nullptr && std::string(e) == "rows"; }();
   return wanted && kp.mask_heads == 1 && kp.d <= 4 * kRowsDims && kp.d % kRowsDims == 0 && vec >= kRowsDims;
@@ -466,7 +478,8 @@ bool rows_layout_applies(const SparseKernelParams& kp, int vec) {
 
 template <typename T, int kChunk, int kWarps>
 void launch_rows_blocks(const SparseKernelParams& kp, cudaStream_t stream) {
-  const unsigned blocks = static_cast<unsigned>((static_cast<int64_t>(kp.units) + kWarps - 1) / kWarps);
+  const int64_t per_block = static_cast<int64_t>(kWarps) * kp.unit_repeat;
+  const unsigned blocks = static_cast<unsigned>((static_cast<int64_t>(kp.units) + per_block - 1) / per_block);
   sparse_rows_kernel<T, kChunk, kWarps><<<blocks, 32 * kWarps, 0, stream>>>(kp);
   NF_CHECK_LAUNCH("sparse_rows_kernel");
 }
@@ -475,6 +488,8 @@ template <typename T>
 void launch_rows(SparseKernelParams kp, cudaStream_t stream) {
   static const bool wide = [] { const char* e = std::getenv("NODEFORMERS_SPARSE_WARPS"); return e != nullptr && std::string(e) == "16"; }();
   static const bool chunk8 = [] { const char* e = std::getenv("NODEFORMERS_SPARSE_CHUNK"); return e != nullptr && std::string(e) == "8"; }();
+  static const int repeat = [] { const char* e = std::getenv("NODEFORMERS_SPARSE_REPEAT"); return e == nullptr ? 1 : std::min(std::max(std::atoi(e), 1), 16); }();
+  kp.unit_repeat = repeat;
   kp.heads_per_group = kRowsHeads;
   kp.head_groups = (kp.heads + kRowsHeads - 1) / kRowsHeads;
   kp.slots = 1;

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# A device call's work as a list of groups, run in the order given after one build, each
+# step under its own time cap so that the call can end inside the device tool's 600 s.
+# Logs go under $OUT (the device tool's folder; default build/gpu-out); the call ends by
+# packing bench/results, BENCHMARKS.md and RELIABILITY.md into $OUT/results.tar.gz (the
+# device machine keeps nothing) and printing one line per step.
+#   tests     npm run test:cuda                                          (~260 s on the H200)
+#   ab        the sparse kernel's variants on the notebook case: GPU time under a CUDA graph
+#             and the host loop, parity with the dense masked kernel      (~20 s each, 6 of them)
+#   rows      the sparse tests (CPU and CUDA) with the row-layout kernel (NODEFORMERS_SPARSE_LAYOUT=rows)
+#   ncu       Nsight Compute (--set full) over the notebook case's dense and CSR kernels, both layouts
+#   vit       bench:cuda --dtype float16,float32 --no-sweeps: the ViT sections with PyTorch
+#   sweeps    bench:cuda --no-vit: kernel sweeps, host costs, plots; keeps the ViT figures that
+#             `vit` wrote to bench/results/<date>-H200.json (copy that file back into the tree first)
+#   sanitize  scripts/sanitize-cuda.sh (memcheck + racecheck, ~8 min: a call of its own)
+# e.g. (device command) source .gpu/setup.sh && scripts/gpu-stage.sh tests ab
+set -uo pipefail
+cd "$(dirname "$0")/.."
+[[ $# -gt 0 ]] || { sed -n '2,17p' "$0"; exit 2; }
+OUT=${OUT:-build/gpu-out}
+mkdir -p "$OUT"
+t0=$SECONDS
+summary=()
+
+# step NAME CAP CMD...: runs CMD under a cap of CAP seconds, its output in $OUT/NAME.log.
+step() {
+  local name=$1 cap=$2
+  shift 2
+  local s=$SECONDS
+  timeout --signal=INT --kill-after=15 "$cap" "$@" > "$OUT/$name.log" 2>&1
+  local rc=$?
+  local status="rc $rc"
+  [[ $rc -eq 124 || $rc -eq 130 || $rc -eq 137 ]] && status="CUT at ${cap}s"
+  summary+=("$name: $status, $((SECONDS - s)) s")
+  echo "== $name: $status, $((SECONDS - s)) s"
+  return $rc
+}
+
+counts() { grep -E '^ +[0-9]+ (passing|failing|pending)' "$1"; grep -A8 -E '^  [0-9]+\) ' "$1" | head -60; }
+
+pack() {
+  tar -czf "$OUT/results.tar.gz" bench/results BENCHMARKS.md RELIABILITY.md 2>/dev/null
+  nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv > "$OUT/gpu.csv" 2>&1
+  echo "== $* : $((SECONDS - t0)) s in all"
+  printf '  %s\n' "${summary[@]}"
+}
+trap 'pack "$@"' EXIT
+
+step build 150 npm run build || { tail -30 "$OUT/build.log"; exit 1; }
+
+ncu=$(command -v ncu || echo /usr/local/cuda/bin/ncu)
+for group in "$@"; do
+  case $group in
+    tests)
+      step test-cuda 320 npm run test:cuda
+      counts "$OUT/test-cuda.log"
+      ;;
+    ab)
+      # layout:warps a block:entries a step:rounds of units a block (the last two: rows only)
+      for variant in slots:4:4:1 slots:16:4:1 rows:4:4:1 rows:16:4:1 rows:16:4:3 rows:4:8:1; do
+        IFS=: read -r layout warps chunk repeat <<< "$variant"
+        name="ab-$layout-w$warps-c$chunk-r$repeat"
+        NODEFORMERS_SPARSE_LAYOUT=$layout NODEFORMERS_SPARSE_WARPS=$warps NODEFORMERS_SPARSE_CHUNK=$chunk NODEFORMERS_SPARSE_REPEAT=$repeat \
+          step "$name" 60 node --import tsx bench/sparse_kernel_time.ts
+        cat "$OUT/$name.log"
+      done
+      ;;
+    rows)
+      NODEFORMERS_SPARSE_LAYOUT=rows NODEFORMERS_REQUIRE_CUDA=1 step tests-rows 150 npx mocha --grep 'sparse|Sparse'
+      counts "$OUT/tests-rows.log"
+      ;;
+    ncu)
+      for layout in slots rows; do
+        NODEFORMERS_SPARSE_LAYOUT=$layout step "ncu-$layout" 90 "$ncu" --clock-control none --set full \
+          -k 'regex:attention_tc_kernel|sparse_attention_kernel|sparse_rows_kernel' --launch-count 8 \
+          -o "$OUT/ncu-$layout" node --import tsx bench/sparse_kernel_time.ts --profile
+        "$ncu" --import "$OUT/ncu-$layout.ncu-rep" --page details > "$OUT/ncu-$layout.txt" 2>&1
+        grep -E '^  [a-z_]+.*\(|Duration|Memory Throughput|L1/TEX Hit Rate|L2 Hit Rate|Achieved Occupancy|Compute \(SM\) Throughput|Issue Slots Busy|L1/TEX Cache Throughput|L2 Cache Throughput|Registers Per Thread' \
+          "$OUT/ncu-$layout.txt" | head -100
+      done
+      ;;
+    vit)
+      step bench-vit 420 npm run bench:cuda -- --dtype float16,float32 --no-sweeps
+      sed -n '/== 2. Summary/,$p' "$OUT/bench-vit.log" | head -60
+      ;;
+    sweeps)
+      step bench-sweeps 420 npm run bench:cuda -- --no-vit
+      sed -n '/== 3. Kernel sweeps/,$p' "$OUT/bench-sweeps.log" | head -120
+      ;;
+    sanitize)
+      OUT_DIR="$OUT/sanitize" step sanitize 450 bash scripts/sanitize-cuda.sh
+      tail -20 "$OUT/sanitize.log"
+      ;;
+    *)
+      echo "unknown group $group"
+      ;;
+  esac
+done
