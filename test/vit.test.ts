@@ -2,7 +2,8 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Device, FloatDType, registerAttention, attention, tensor, Tensor, SparseMask } from '../ts/index';
+import { Device, FloatDType, registerAttention, attention, randn, tensor, Tensor, SparseMask } from '../ts/index';
+import { liveStorage, resetPeakLiveBytes } from '../ts/tensor';
 import { entryToTensor, entryValues, readSafetensors, saveSafetensors } from '../ts/io/safetensors';
 import { buildViT, loadTimmViT, sweep, ViTConfig } from '../ts/models/vit';
 import { DEVICES, FIXTURES, describeDevice, relativeError } from './helpers';
@@ -74,6 +75,46 @@ for (const device of DEVICES) {
           mask.dispose();
         });
       }
+    }
+  });
+}
+
+// What a forward holds at once, by the library's own count of live storage bytes (any
+// device): one stream is T = B·N·E elements. A pre-norm block needs its input, its output
+// and at most five streams of temporaries (norm, qkv three wide, attention out; or norm,
+// fc1 three wide, fc2 out), so the peak must not grow with depth; it was 5 T (vanilla 6 T)
+// higher at depth 8 than at depth 2 while every block's output stayed alive to the end of
+// the forward (2026-12-01).
+for (const device of DEVICES) {
+  describeDevice(device, 'ViT forward memory', () => {
+    for (const mechanism of ['memory_efficient', 'vanilla']) {
+      it(`the peak over weights + input does not grow with depth and stays within the embedding's or one block's needs, ${mechanism}`, () => {
+        const B = 2, img = 112, E = 96;
+        const N = (img / 16) ** 2 + 1;
+        const T = B * N * E * 4;
+        const peaks: number[] = [];
+        for (const depth of [2, 8]) {
+          const model = buildViT({ ...NOTEBOOK, img_size: img, depth, attention: { mechanism } }, { device, seed: 1 });
+          const images = randn([B, 3, img, img], { device, seed: 2 });
+          model.forward(images).dispose(); // plans and lazily built tensors, outside the count
+          const held = liveStorage().bytes;
+          resetPeakLiveBytes();
+          model.forward(images).dispose();
+          peaks.push(liveStorage().peakBytes - held);
+          assert.equal(liveStorage().bytes, held, 'the forward left storage behind');
+          images.dispose();
+          model.dispose();
+        }
+        console.log(`      peak over weights + input: depth 2 ${(peaks[0] / T).toFixed(2)} T, depth 8 ${(peaks[1] / T).toFixed(2)} T (T = ${T} bytes)`);
+        assert.equal(peaks[1], peaks[0], `peak at depth 8 (${peaks[1]} bytes) differs from depth 2 (${peaks[0]} bytes)`);
+        // The embedding's peak: the gathered patches (B·P·768 elements here, one chunk) and
+        // its output; a block's: 7 T; vanilla also holds scores and probabilities, B·H·N² each.
+        const P = N - 1;
+        const embedPeak = (B * P * 768 + B * P * E) * 4;
+        const scores = mechanism === 'vanilla' ? 2 * B * 8 * N * N * 4 : 0;
+        const bound = Math.max(embedPeak, 7 * T + scores);
+        assert.ok(peaks[0] <= bound, `peak ${(peaks[0] / T).toFixed(2)} T over the bound ${(bound / T).toFixed(2)} T`);
+      });
     }
   });
 }

@@ -84,8 +84,14 @@ export class VisionTransformer extends Module {
       throw new RangeError(`${fn}: expected images [B, ${c.in_chans}, ${c.img_size}, ${c.img_size}], got [${images.shape.join(', ')}]`);
     }
     return tidy(() => {
+      // Each block's input is freed as soon as the next is made: at most two [B, N, E]
+      // streams and one block's temporaries are held at once, not every block's output.
       let x = this.embed(images);
-      for (const block of this.blocks) x = block.forward(x);
+      for (const block of this.blocks) {
+        const next = block.forward(x);
+        x.dispose();
+        x = next;
+      }
       return this.norm.forward(x);
     });
   }

@@ -91,9 +91,12 @@ export class MultiHeadAttention extends Module {
     const [B, N, C] = x.shape;
     const D = C / this.numHeads;
     return tidy(() => {
-      const qkv = this.qkv.forward(x).reshape([B, N, 3, this.numHeads, D]);
-      const { q, k, v } = splitQkv(qkv);
-      const o = attention(q, k, v, this.attentionConfig as never);
+      // The inner scope frees qkv (three streams wide) before the projection runs.
+      const o = tidy(() => {
+        const qkv = this.qkv.forward(x).reshape([B, N, 3, this.numHeads, D]);
+        const { q, k, v } = splitQkv(qkv);
+        return attention(q, k, v, this.attentionConfig as never);
+      });
       return this.proj.forward(o.reshape([B, N, C]));
     });
   }
@@ -133,16 +136,19 @@ export class EncoderBlock extends Module {
 
   /** x [B, N, C] -> [B, N, C]; pre-norm: x + attn(norm1(x)), then + mlp(norm2(x)). Post-norm normalizes after each sum. */
   forward(x: Tensor): Tensor {
+    // Each branch runs in its own scope, so its norm output and its result are freed as
+    // soon as they are added in, before the next branch allocates.
     return tidy(() => {
       const out = x.clone();
       if (this.preNorm) {
-        this.addBranch(out, this.attn.forward(this.norm1.forward(out)), this.getOptional('ls1'));
-        this.addBranch(out, this.mlp.forward(this.norm2.forward(out)), this.getOptional('ls2'));
+        tidy(() => this.addBranch(out, this.attn.forward(this.norm1.forward(out)), this.getOptional('ls1')));
+        tidy(() => this.addBranch(out, this.mlp.forward(this.norm2.forward(out)), this.getOptional('ls2')));
         return out;
       }
-      this.addBranch(out, this.attn.forward(out), this.getOptional('ls1'));
+      tidy(() => this.addBranch(out, this.attn.forward(out), this.getOptional('ls1')));
       const mid = this.norm1.forward(out);
-      this.addBranch(mid, this.mlp.forward(mid), this.getOptional('ls2'));
+      out.dispose();
+      tidy(() => this.addBranch(mid, this.mlp.forward(mid), this.getOptional('ls2')));
       return this.norm2.forward(mid);
     });
   }
