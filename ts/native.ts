@@ -65,7 +65,7 @@ export interface NativeAddon {
   copy(dst: T, src: T): void;
   fill(dst: T, value: number): void;
   gemm(a: T, b: T, c: T, bias: Maybe, transA: boolean, transB: boolean, alpha: number, activation: number,
-    param: number, param2: number, allowTF32: boolean): void;
+    param: number, param2: number, allowTF32: boolean, residual?: Maybe): void;
   norm(out: T, x: T, weight: Maybe, bias: Maybe, eps: number, rms: boolean): void;
   softmax(out: T, x: T, mask: Maybe, scale: number): void;
   biasActivation(out: T, x: T, bias: Maybe, activation: number, param: number, param2: number): void;

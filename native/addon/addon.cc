@@ -516,7 +516,7 @@ class Addon : public Napi::Addon<Addon> {
     return env.Undefined();
   }
 
-  // gemm(a, b, c, bias|null, transA, transB, alpha, activation, param, param2, allowTF32)
+  // gemm(a, b, c, bias|null, transA, transB, alpha, activation, param, param2, allowTF32, residual|null)
   // a, b, c are 3-D views [batch, rows, cols] with unit last stride; a batch stride of 0
   // broadcasts. c is [batch, m, n] contiguous.
   Napi::Value Gemm(const Napi::CallbackInfo& info) {
@@ -556,6 +556,19 @@ class Addon : public Napi::Addon<Addon> {
     p.alpha = static_cast<float>(number_arg(env, info, 6, op, "alpha"));
     p.activation = activation_arg(env, info, 7, op);
     p.allow_tf32 = info[10].ToBoolean();
+    if (info.Length() > 11 && !info[11].IsNull() && !info[11].IsUndefined()) {
+      // Added into c: c's own layout, and either c itself (in place) or apart from it.
+      Arg r = tensor_arg(env, info[11], op, "residual");
+      same_backend(env, op, {&c, &r});
+      require(env, r.view.dtype == c.view.dtype && same_shape(r.view, c.view) && r.view.is_contiguous(), op,
+              "residual must be contiguous, of c's shape and dtype");
+      const auto* r0 = static_cast<const char*>(r.view.data);
+      const auto* c0 = static_cast<const char*>(c.view.data);
+      const int64_t bytes = c.view.numel() * static_cast<int64_t>(dtype_size(c.view.dtype));
+      require(env, r0 == c0 || r0 + bytes <= c0 || c0 + bytes <= r0, op, "residual must be c itself or not overlap it");
+      require(env, p.activation.kind == Activation::None, op, "a residual cannot be combined with an activation");
+      p.residual = r.view.data;
+    }
     guarded(env, op, [&] { backend->gemm(p); return 0; });
     return env.Undefined();
   }

@@ -24,15 +24,17 @@ struct ActivationSpec {
   float param2 = 0.f;
 };
 
-// C[b] = alpha * op(A[b]) @ op(B[b]) (+ bias[n]) then activation, row-major matrices.
+// C[b] = alpha * op(A[b]) @ op(B[b]) (+ bias[n]) then activation, row-major matrices; with
+// a residual, C[b] = alpha * op(A[b]) @ op(B[b]) + bias + R[b] rounded once, no activation.
 // A(m, k) is a[m * lda + k], or a[k * lda + m] when trans_a; B likewise with ldb. Batch
-// strides of 0 broadcast one matrix over the batch. All three share `dtype`.
+// strides of 0 broadcast one matrix over the batch. All share `dtype`.
 struct GemmParams {
   DType dtype = DType::Float32;
   const void* a = nullptr;
   const void* b = nullptr;
   void* c = nullptr;
   const void* bias = nullptr;  // [n], same dtype, or null
+  const void* residual = nullptr;  // C's layout exactly (it may be C itself: in place), or null
   int64_t batch = 1, m = 0, n = 0, k = 0;
   bool trans_a = false, trans_b = false;
   int64_t lda = 0, ldb = 0, ldc = 0;

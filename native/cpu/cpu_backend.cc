@@ -93,10 +93,13 @@ class CpuBackend final : public Backend {
         }
       }
       char* c_base = static_cast<char*>(p.c) + b * p.batch_stride_c * dtype_size(p.dtype);
+      // The residual has c's layout; each element is read before the same element is written.
+      const char* r_base = p.residual ? static_cast<const char*>(p.residual) + b * p.batch_stride_c * dtype_size(p.dtype) : nullptr;
       for (int64_t i = 0; i < m; ++i)
         for (int64_t j = 0; j < n; ++j) {
           float v = p.alpha * acc[i * n + j];
           if (p.bias) v += static_cast<float>(load(p.bias, p.dtype, j));
+          if (r_base) v += static_cast<float>(load(r_base, p.dtype, i * p.ldc + j));
           store(c_base, p.dtype, i * p.ldc + j, apply_activation(v, p.activation));
         }
     }

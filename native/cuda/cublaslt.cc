@@ -3,6 +3,8 @@
 // column-major [n, m] matrix with the same leading dimension, and likewise for A and B.
 // The bias is then a vector along the rows of C^T, which is what cuBLASLt's bias epilogue
 // adds. GELU (tanh) and ReLU fuse as epilogues; other activations are left to the caller.
+// A residual is cuBLASLt's C input with beta = 1 (D = alpha A B + C + bias, D our output),
+// in place when it is the output itself.
 #include "cublaslt.h"
 
 #include <cublasLt.h>
@@ -46,7 +48,7 @@ uint32_t alignment(const void* p) {
 
 // Everything that shapes a plan. Pointers enter only through their alignment.
 using PlanKey = std::tuple<int, int64_t, int64_t, int64_t, int64_t, bool, bool, int64_t, int64_t, int64_t, int64_t,
-                           int64_t, int64_t, int, bool, bool, uint32_t, uint32_t, uint32_t, uint32_t>;
+                           int64_t, int64_t, int, bool, bool, uint32_t, uint32_t, uint32_t, uint32_t, bool, uint32_t>;
 
 struct Plan {
   cublasLtMatmulDesc_t op = nullptr;
@@ -93,8 +95,9 @@ struct LtContext::Impl {
 
   // The heuristic's first pick is not always the fastest for small or skinny shapes: time
   // each candidate on this call's own buffers (the output is rewritten by the real call
-  // that follows) and keep the quickest. This runs once per plan, waits on the stream,
-  // and so belongs to the first call of a shape only.
+  // that follows; with a residual, which may be the output itself, the trials write a
+  // scratch output instead) and keep the quickest. This runs once per plan, waits on the
+  // stream, and so belongs to the first call of a shape only.
   cublasLtMatmulAlgo_t fastest(const GemmParams& p, Plan& plan, const cublasLtMatmulHeuristicResult_t* results, int count) {
     cudaStream_t stream = backend.stream();
     if (p.bias) {
@@ -103,13 +106,25 @@ struct LtContext::Impl {
     cudaEvent_t start = nullptr, stop = nullptr;
     NF_CUDA_CHECK(cudaEventCreate(&start));
     NF_CUDA_CHECK(cudaEventCreate(&stop));
-    const float alpha = p.alpha, beta = 0.f;
+    void* scratch = nullptr;
+    if (p.residual) {
+      try {
+        scratch = backend.allocate(static_cast<size_t>(p.batch * p.m * p.n) * dtype_size(p.dtype));
+      } catch (...) {
+        cudaEventDestroy(start);
+        cudaEventDestroy(stop);
+        throw;
+      }
+    }
+    void* d = p.residual ? scratch : p.c;
+    const void* c_in = p.residual ? p.residual : p.c;
+    const float alpha = p.alpha, beta = p.residual ? 1.f : 0.f;
     cublasLtMatmulAlgo_t best = results[0].algo;
     float best_ms = INFINITY;
     for (int i = 0; i < count; ++i) {
       if (results[i].state != CUBLAS_STATUS_SUCCESS) continue;
       auto run = [&] {
-        return cublasLtMatmul(handle, plan.op, &alpha, p.b, plan.a, p.a, plan.b, &beta, p.c, plan.c, p.c, plan.c,
+        return cublasLtMatmul(handle, plan.op, &alpha, p.b, plan.a, p.a, plan.b, &beta, c_in, plan.c, d, plan.c,
                               &results[i].algo, workspace, kWorkspaceBytes, stream);
       };
       if (run() != CUBLAS_STATUS_SUCCESS) continue;  // warm-up; a candidate that fails is skipped
@@ -126,6 +141,7 @@ struct LtContext::Impl {
     cudaGetLastError();
     cudaEventDestroy(start);
     cudaEventDestroy(stop);
+    if (scratch) backend.deallocate(scratch);
     return best;
   }
 
@@ -133,7 +149,8 @@ struct LtContext::Impl {
     const PlanKey key{static_cast<int>(p.dtype), p.batch, p.m, p.n, p.k, p.trans_a, p.trans_b, p.lda, p.ldb, p.ldc,
                       p.batch_stride_a, p.batch_stride_b, p.batch_stride_c, static_cast<int>(epilogue), p.allow_tf32,
                       p.bias != nullptr, alignment(p.a), alignment(p.b), alignment(p.c),
-                      p.bias ? alignment(p.bias) : 256u};
+                      p.bias ? alignment(p.bias) : 256u, p.residual != nullptr,
+                      p.residual ? alignment(p.residual) : 256u};
     auto found = plans.find(key);
     if (found != plans.end()) return found->second;
 
@@ -162,11 +179,13 @@ struct LtContext::Impl {
     check_lt(cublasLtMatmulPreferenceCreate(&pref), "preference");
     const uint64_t ws = kWorkspaceBytes;
     cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws));
-    const uint32_t align_a = alignment(p.b), align_b = alignment(p.a), align_c = alignment(p.c);
+    const uint32_t align_a = alignment(p.b), align_b = alignment(p.a), align_d = alignment(p.c);
+    // The scratch output of fastest()'s trials comes from the pool: 256-byte aligned, at least align_d.
+    const uint32_t align_c = p.residual ? alignment(p.residual) : align_d;
     cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &align_a, sizeof(align_a));
     cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &align_b, sizeof(align_b));
     cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &align_c, sizeof(align_c));
-    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &align_c, sizeof(align_c));
+    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &align_d, sizeof(align_d));
     constexpr int kCandidates = 8;
     cublasLtMatmulHeuristicResult_t results[kCandidates] = {};
     int found_count = 0;
@@ -207,8 +226,9 @@ bool LtContext::gemm(const GemmParams& p) {
     check_lt(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &p.bias, sizeof(p.bias)),
              "bias pointer");
   }
-  const float alpha = p.alpha, beta = 0.f;
-  check_lt(cublasLtMatmul(impl_->handle, plan.op, &alpha, p.b, plan.a, p.a, plan.b, &beta, p.c, plan.c, p.c, plan.c,
+  const float alpha = p.alpha, beta = p.residual ? 1.f : 0.f;
+  const void* c_in = p.residual ? p.residual : p.c;
+  check_lt(cublasLtMatmul(impl_->handle, plan.op, &alpha, p.b, plan.a, p.a, plan.b, &beta, c_in, plan.c, p.c, plan.c,
                           &plan.algo, impl_->workspace, kWorkspaceBytes, impl_->backend.stream()),
            "matmul");
   return fuse;  // not a property of the cached plan: one plan serves every unfused activation

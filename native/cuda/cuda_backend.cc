@@ -204,7 +204,12 @@ void CudaBackend::gemm(const GemmParams& p) {
   c.shape[1] = p.n;
   c.strides[0] = p.n;
   c.strides[1] = 1;
-  if (p.k == 0) launch_fill(c, 0.0, stream_);
+  if (p.k == 0 && p.residual == nullptr) launch_fill(c, 0.0, stream_);
+  if (p.k == 0 && p.residual != nullptr && p.residual != p.c) {
+    TensorView r = c;
+    r.data = const_cast<void*>(p.residual);
+    launch_copy(c, r, stream_);
+  }
   BiasActivationParams act;
   act.out = c;
   act.x = c;

@@ -4,6 +4,7 @@ import {
 } from '../../ts/index';
 import { DEVICES, TOLERANCE, assertClose, describeDevice, freshSeed, relativeError, poisoned, host, ACTIVATION_VARIANTS, ActivationVariant } from '../helpers';
 import { linearRef, matmulRef } from '../reference';
+import { native } from '../../ts/native';
 
 /** randn · scale in `dtype` (rounded on the device; the reference reads the rounded values back). */
 function input(shape: readonly number[], dtype: FloatDType, device: Device, seed: number, scale = 1): Tensor {
@@ -114,6 +115,55 @@ for (const device of DEVICES) {
         }
         for (const t of [w, bias, wide, wT, ...xs]) t.dispose();
       });
+      it(`linear with a residual adds it in the same GEMM: a new output, in place, without bias, batched, strided, ${dtype}`, () => {
+        const seed = freshSeed();
+        for (const [xShape, N, withBias] of [[[197, 96], 97, true], [[2, 197, 12], 96, false], [[1, 768], 5, true]] as const) {
+          const K = xShape[xShape.length - 1];
+          const M = xShape.slice(0, -1).reduce((p, q) => p * q, 1);
+          const outShape = [...xShape.slice(0, -1), N];
+          const x = input(xShape, dtype, device, seed);
+          const w = input([N, K], dtype, device, seed + 1, 1 / Math.sqrt(K));
+          const bias = withBias ? input([N], dtype, device, seed + 2, 0.5) : null;
+          const residual = randn(outShape, { dtype, device, seed: seed + 3 });
+          const before = Array.from(host(residual));
+          const product = linearRef(host(x), M, K, host(w), N, bias && host(bias));
+          const ref = product.map((v, i) => v + before[i]);
+          const label = `[${xShape}] -> ${N}${withBias ? ' with bias' : ''} ${dtype} seed ${seed}`;
+          // a new output; the residual is only read
+          const out = linear(x, w, bias, { residual });
+          assertClose(host(out), ref, TOLERANCE[dtype], `residual, new output, ${label}`);
+          assert.deepEqual(Array.from(host(residual)), before, 'the residual was written');
+          // into a given output apart from the residual (poisoned first)
+          const given = poisoned(outShape, dtype, device);
+          assert.equal(linear(x, w, bias, { residual, out: given }), given);
+          assertClose(host(given), ref, TOLERANCE[dtype], `residual, given output, ${label}`);
+          // in place: the residual stream updated
+          assert.equal(linear(x, w, bias, { residual, out: residual }), residual);
+          assertClose(host(residual), ref, TOLERANCE[dtype], `residual, in place, ${label}`);
+          for (const t of [x, w, bias, residual, out, given]) t?.dispose();
+        }
+        // a strided residual (a transposed view) is read through a contiguous copy
+        const x = input([197, 96], dtype, device, seed + 4);
+        const w = input([97, 96], dtype, device, seed + 5, 1 / Math.sqrt(96));
+        const rT = randn([97, 197], { dtype, device, seed: seed + 6 });
+        const r = rT.transpose();
+        const rValues = host(r);
+        const ref = linearRef(host(x), 197, 96, host(w), 97, null).map((v, i) => v + rValues[i]);
+        const out = linear(x, w, null, { residual: r });
+        assertClose(host(out), ref, TOLERANCE[dtype], `residual, transposed view, ${dtype} seed ${seed}`);
+        for (const t of [x, w, rT, r, out]) t.dispose();
+      });
+      it(`linear with K = 0 and a residual gives residual + bias, in place too, ${dtype}`, () => {
+        const x = empty([2, 0], { dtype, device });
+        const w = empty([3, 0], { dtype, device });
+        const bias = tensor([-1, 0.5, 2], [3], { dtype, device });
+        const residual = tensor([1, 2, 3, 4, 5, 6], [2, 3], { dtype, device });
+        const out = linear(x, w, bias, { residual });
+        assert.deepEqual(Array.from(host(out)), [0, 2.5, 5, 3, 5.5, 8]);
+        linear(x, w, bias, { residual, out: residual });
+        assert.deepEqual(Array.from(host(residual)), [0, 2.5, 5, 3, 5.5, 8]);
+        for (const t of [x, w, bias, residual, out]) t.dispose();
+      });
       it(`linear with K = 0 gives act(bias), ${dtype}`, () => {
         const x = empty([5, 0], { dtype, device });
         const w = empty([3, 0], { dtype, device });
@@ -222,6 +272,31 @@ describe('linear and matmul argument errors', () => {
     const sx = slice(shared, 1, 0, 6);
     assert.throws(() => linear(sx, w, null, { out: shared._view([4, 5], [5, 1]) }), { name: 'RangeError', message: /^linear: options.out must not share storage with an input/ });
   });
+  it('linear rejects a residual of the wrong shape, dtype or device, with an activation, disposed, or overlapping out', () => {
+    const r = randn([4, 5]);
+    assert.throws(() => linear(x, w, null, { residual: randn([4, 6]) }), { name: 'RangeError', message: /^linear: options.residual must have the output's shape \[4, 5\], got \[4, 6\]/ });
+    assert.throws(() => linear(x, w, null, { residual: randn([4, 5], { dtype: 'float16' }) }), { name: 'TypeError', message: /^linear: expected options.residual to be a float32 tensor like x/ });
+    assert.throws(() => linear(x, w, null, { residual: r, activation: 'gelu' }), { name: 'RangeError', message: /^linear: options.residual cannot be combined with an activation/ });
+    assert.throws(() => linear(x, w, null, { residual: [1] as unknown as Tensor }), { name: 'TypeError', message: /^linear: expected options.residual to be a Tensor/ });
+    const d = randn([4, 5]);
+    d.dispose();
+    assert.throws(() => linear(x, w, null, { residual: d }), { name: 'TypeError', message: /^linear: options.residual has been disposed/ });
+    const stream = empty([5, 5]);
+    const shifted = stream._view([4, 5], [5, 1], 5);
+    assert.throws(() => linear(x, w, null, { residual: shifted, out: stream._view([4, 5], [5, 1]) }),
+      { name: 'RangeError', message: /^linear: options.residual shares storage with options.out: it must be options.out itself \(in place\) or apart from it/ });
+    // the addon checks too: a residual overlapping c, of another shape, or with an activation
+    const c = { ...stream, _storage: stream._storage, offset: 0, shape: [1, 4, 5], strides: [20, 5, 1], dtype: 'float32' };
+    const a = { _storage: x._storage, offset: 0, shape: [1, 4, 6], strides: [24, 6, 1], dtype: 'float32' };
+    const b = { _storage: w._storage, offset: 0, shape: [1, 5, 6], strides: [30, 6, 1], dtype: 'float32' };
+    const overlapping = { ...c, offset: 5 };
+    assert.throws(() => native().gemm(a as never, b as never, c as never, null, false, true, 1, 0, 0, 0, false, overlapping as never), /gemm: residual must be c itself or not overlap it/);
+    assert.throws(() => native().gemm(a as never, b as never, c as never, null, false, true, 1, 0, 0, 0, false, { ...c, _storage: r._storage, shape: [1, 5, 4], strides: [20, 4, 1] } as never),
+      /gemm: residual must be contiguous, of c's shape and dtype/);
+    assert.throws(() => native().gemm(a as never, b as never, c as never, null, false, true, 1, 1, 0, 0, false, { ...c, _storage: r._storage } as never),
+      /gemm: a residual cannot be combined with an activation/);
+    for (const t of [r, stream, shifted]) t.dispose();
+  });
   it('matmul rejects wrong ranks, inner dims, batch dims that do not broadcast, dtypes and options', () => {
     assert.throws(() => matmul(randn([6]), w), { name: 'RangeError', message: /^matmul: a must be \[\.\.\., M, K\], got \[6\]/ });
     assert.throws(() => matmul(x, randn([6])), { name: 'RangeError', message: /^matmul: b must be \[\.\.\., K, N\], got \[6\]/ });
@@ -243,6 +318,7 @@ describeDevice('cuda:0', 'linear and matmul device mismatch', () => {
     assert.throws(() => linear(x, randn([5, 6])), { name: 'TypeError', message: /^linear: expected weight to be on cuda:0 like x/ });
     assert.throws(() => linear(x, w, randn([5])), { name: 'TypeError', message: /^linear: expected bias to be on cuda:0 like weight/ });
     assert.throws(() => linear(x, w, null, { out: empty([4, 5]) }), { name: 'TypeError', message: /^linear: expected options.out to be on cuda:0/ });
+    assert.throws(() => linear(x, w, null, { residual: randn([4, 5]) }), { name: 'TypeError', message: /^linear: expected options.residual to be on cuda:0 like x/ });
     assert.throws(() => matmul(x, randn([6, 5])), { name: 'TypeError', message: /^matmul: expected b to be on cuda:0 like a/ });
     x.dispose();
     w.dispose();

@@ -36,6 +36,10 @@ export class Linear extends Module {
   forward(x: Tensor, activation?: ActivationSpec): Tensor {
     return linear(x, this.weight, this.bias, { activation });
   }
+  /** residual + x Wᵀ + b in one GEMM (the residual read as its C input): a new tensor, or the residual updated in place. */
+  forwardAdd(x: Tensor, residual: Tensor, inPlace = false): Tensor {
+    return linear(x, this.weight, this.bias, { residual, out: inPlace ? residual : undefined });
+  }
 }
 
 export class LayerNorm extends Module {
@@ -57,11 +61,14 @@ export class MLP extends Module {
     this.fc1 = this.child('fc1', new Linear(dim, hidden, o));
     this.fc2 = this.child('fc2', new Linear(hidden, dim, o));
   }
-  forward(x: Tensor): Tensor {
+  /** fc2(act(fc1(x))); with a residual, residual + that, added in fc2's GEMM (into the residual when inPlace). */
+  forward(x: Tensor, residual: Tensor | null = null, inPlace = false): Tensor {
     const h = this.fc1.forward(x, this.activation);
-    const out = this.fc2.forward(h);
-    h.dispose();
-    return out;
+    try {
+      return residual ? this.fc2.forwardAdd(h, residual, inPlace) : this.fc2.forward(h);
+    } finally {
+      h.dispose();
+    }
   }
 }
 
@@ -86,8 +93,11 @@ export class MultiHeadAttention extends Module {
   }
   attentionConfig: AttentionConfig;
 
-  /** x [B, N, C] -> [B, N, C]. The qkv projection [B, N, 3, H, D] is read in place. */
-  forward(x: Tensor): Tensor {
+  /**
+   * x [B, N, C] -> [B, N, C]. The qkv projection [B, N, 3, H, D] is read in place. With a
+   * residual [B, N, C], residual + attn(x), added in the output projection's GEMM.
+   */
+  forward(x: Tensor, residual: Tensor | null = null): Tensor {
     const [B, N, C] = x.shape;
     const D = C / this.numHeads;
     return tidy(() => {
@@ -97,7 +107,8 @@ export class MultiHeadAttention extends Module {
         const { q, k, v } = splitQkv(qkv);
         return attention(q, k, v, this.attentionConfig as never);
       });
-      return this.proj.forward(o.reshape([B, N, C]));
+      const merged = o.reshape([B, N, C]);
+      return residual ? this.proj.forwardAdd(merged, residual) : this.proj.forward(merged);
     });
   }
 }
@@ -136,8 +147,22 @@ export class EncoderBlock extends Module {
 
   /** x [B, N, C] -> [B, N, C]; pre-norm: x + attn(norm1(x)), then + mlp(norm2(x)). Post-norm normalizes after each sum. */
   forward(x: Tensor): Tensor {
-    // Each branch runs in its own scope, so its norm output and its result are freed as
-    // soon as they are added in, before the next branch allocates.
+    // Without layer scale each residual add is the C input of the branch's last GEMM (proj,
+    // fc2): no copy of x, no separate add. Each branch runs in its own scope, so its norm
+    // output and temporaries are freed as soon as it is added in.
+    if (this.getOptional('ls1') === null) {
+      return tidy(() => {
+        const out = tidy(() => this.attn.forward(this.preNorm ? this.norm1.forward(x) : x, x)); // x + attn(·)
+        if (this.preNorm) {
+          tidy(() => this.mlp.forward(this.norm2.forward(out), out, true)); // out += mlp(norm2(out))
+          return out;
+        }
+        const mid = this.norm1.forward(out);
+        out.dispose();
+        tidy(() => this.mlp.forward(mid, mid, true)); // mid += mlp(mid)
+        return this.norm2.forward(mid);
+      });
+    }
     return tidy(() => {
       const out = x.clone();
       if (this.preNorm) {

@@ -9,7 +9,7 @@ import { nativeView, Tensor } from '../tensor';
 import { ActivationSpec, activationCode } from './activation';
 import {
   broadcastShapes, broadcastStrides, checkFloatTensor, checkLike, checkMinRank, checkOptionalBoolean, checkOptions,
-  checkVector, contiguousIn, fill, OutOptions, prepareOutput, product, shapeString,
+  checkVector, contiguousIn, fill, OutOptions, prepareOutput, product, sameShape, shapeString,
 } from './checks';
 
 /** The stride that walks dims `shape` (with `strides`) as one merged dim, or null when they do not merge. 0 when every size is 1. */
@@ -62,29 +62,35 @@ function operand(v: Logical, temps: Tensor[]): { arg: NativeTensorArg; trans: bo
 
 /**
  * out (contiguous, `shape` [...batch, M, N]) = act(a @ b + bias) for logical a
- * [...batch, M, K] and b [...batch, K, N], all checked; temporaries go to `temps`.
+ * [...batch, M, K] and b [...batch, K, N], all checked; temporaries go to `temps`. With a
+ * residual (contiguous, out's shape; out itself or apart from it; act none) out = a @ b +
+ * bias + residual, rounded once.
  */
-function gemmInto(out: Tensor, shape: readonly number[], a: Logical, b: Logical, bias: Tensor | null, act: [number, number, number], allowTF32: boolean, temps: Tensor[]): void {
+function gemmInto(out: Tensor, shape: readonly number[], a: Logical, b: Logical, bias: Tensor | null, act: [number, number, number], allowTF32: boolean,
+  temps: Tensor[], residual: Tensor | null = null): void {
   const rank = shape.length;
   const [M, N] = [shape[rank - 2], shape[rank - 1]];
   const K = a.shape[rank - 1];
   if (out.size === 0) return;
   const bc = bias && contiguousIn(bias, temps);
+  const batch = out.size / (M * N);
   if (K === 0) {
-    // An empty sum: act(0 + bias), without a GEMM (the addon refuses K = 0 operands: their row stride is below its minimum).
-    native().fill(out, 0);
+    // An empty sum: act(0 + bias) (+ residual), without a GEMM (the addon refuses K = 0 operands: their row stride is below its minimum).
+    if (residual === null) native().fill(out, 0);
+    else if (residual._storage !== out._storage || residual.offset !== out.offset) native().copy(out, residual);
     if (bc !== null || act[0] !== 0) native().biasActivation(out, out, bc, act[0], act[1], act[2]);
     return;
   }
   const A = operand(a, temps);
   const B = operand(b, temps);
-  const batch = out.size / (M * N);
   const c = nativeView(out, [batch, M, N], [M * N, N, 1]);
-  native().gemm(A.arg, B.arg, c, bc, A.trans, B.trans, 1, act[0], act[1], act[2], allowTF32);
+  const r = residual && nativeView(residual, [batch, M, N], [M * N, N, 1]);
+  native().gemm(A.arg, B.arg, c, bc, A.trans, B.trans, 1, act[0], act[1], act[2], allowTF32, r);
 }
 
-/** @internal linear after its arguments are checked: out [..., N] = act(x [..., K] Wᵀ + b). */
-export function linearInto(out: Tensor, x: Tensor, weight: Tensor, bias: Tensor | null, act: [number, number, number], allowTF32: boolean, temps: Tensor[]): void {
+/** @internal linear after its arguments are checked: out [..., N] = act(x [..., K] Wᵀ + b) (+ residual). */
+export function linearInto(out: Tensor, x: Tensor, weight: Tensor, bias: Tensor | null, act: [number, number, number], allowTF32: boolean, temps: Tensor[],
+  residual: Tensor | null = null): void {
   const K = x.shape[x.rank - 1];
   const N = weight.shape[0];
   const M = product(x.shape.slice(0, -1));
@@ -98,7 +104,7 @@ export function linearInto(out: Tensor, x: Tensor, weight: Tensor, bias: Tensor 
   }
   const a: Logical = { owner: rows, shape: [M, K], strides: [rowStride, rows.strides[rows.rank - 1] ?? 1], offset: rows.offset };
   const b: Logical = { owner: weight, shape: [K, N], strides: [weight.strides[1], weight.strides[0]], offset: weight.offset }; // Wᵀ
-  gemmInto(out, [M, N], a, b, bias, act, allowTF32, temps);
+  gemmInto(out, [M, N], a, b, bias, act, allowTF32, temps, residual);
 }
 
 export interface LinearOptions extends OutOptions {
@@ -106,6 +112,12 @@ export interface LinearOptions extends OutOptions {
   activation?: ActivationSpec;
   /** float32 only: let tensor cores round the inputs to tf32 (CUDA). Default false. */
   allowTF32?: boolean;
+  /**
+   * Added to the output in the same GEMM (cuBLASLt's C input, beta = 1): x Wᵀ + bias +
+   * residual, rounded once; of the output's shape, dtype and device. Give it as options.out
+   * too to update it in place (a transformer's residual stream). Not with an activation.
+   */
+  residual?: Tensor | null;
 }
 
 /**
@@ -126,8 +138,19 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null, options?
   const o = checkOptions(fn, options);
   const act = activationCode(fn, o.activation ?? 'none', 'options.activation');
   const tf32 = checkOptionalBoolean(fn, 'options.allowTF32', o.allowTF32, false);
-  const out = prepareOutput(fn, o.out, [...t.shape.slice(0, -1), w.shape[0]], t, [t, w, b]);
-  return fill(out, (temps) => linearInto(out.out, t, w, b, act, tf32, temps));
+  const shape = [...t.shape.slice(0, -1), w.shape[0]];
+  let residual: Tensor | null = null;
+  if (o.residual !== undefined && o.residual !== null) {
+    residual = checkLike(fn, 'options.residual', o.residual, t, 'x');
+    if (!sameShape(residual.shape, shape)) throw rangeError(fn, `options.residual must have the output's shape ${shapeString(shape)}, got ${shapeString(residual.shape)}`);
+    if (act[0] !== 0) throw rangeError(fn, 'options.residual cannot be combined with an activation (the residual is added after the bias, with nothing applied after it)');
+  }
+  const out = prepareOutput(fn, o.out, shape, t, [t, w, b]);
+  const inPlace = residual !== null && out.given && residual._storage === out.out._storage;
+  if (inPlace && (residual!.offset !== out.out.offset || !residual!.isContiguous)) {
+    throw rangeError(fn, 'options.residual shares storage with options.out: it must be options.out itself (in place) or apart from it');
+  }
+  return fill(out, (temps) => linearInto(out.out, t, w, b, act, tf32, temps, residual && contiguousIn(residual, temps)));
 }
 
 export interface MatmulOptions extends OutOptions {
