@@ -131,6 +131,21 @@ describe('bench: compare() and the writers', () => {
     ].join('\n'));
   });
 
+  it('adds a memory column when asked: the peak, and what a CUDA graph holds', () => {
+    const rows = [
+      new Measurement([0.001], 1, 'ViT', 'ours', '', 'cuda:0', 38.7e6),
+      new Measurement([0.0007], 1, 'ViT', 'ours, CUDA graph', '', 'cuda:0', 0.1e6, { graphMemoryBytes: 86.4e6 }),
+      new Measurement([0.002], 1, 'ViT', 'theirs', '', 'cuda:0', null),
+    ];
+    const text = compare(rows, { memory: true }).toString().split('\n');
+    assert.match(text[1], /\| +median +\| +memory$/);
+    assert.match(text[2], /ours +\| +1000\.00 \(1\.00x\) +\| +38\.7 MB$/);
+    assert.match(text[3], /ours, CUDA graph +\| +700\.00 \(0\.70x\) +\| +0\.1 MB, graph 86\.4 MB$/);
+    assert.match(text[4], /theirs +\| +2000\.00 \(2\.00x\) +\|$/);
+    assert.match(compare(rows, { memory: true }).toMarkdown(), /\| ours, CUDA graph \| 700\.00 \(0\.70x\) \| 0\.1 MB, graph 86\.4 MB \|/);
+    assert.ok(!compare(rows).toString().includes('memory'));
+  });
+
   it('toMarkdown of a comparison and of measurements', () => {
     assert.equal(toMarkdown(compare(ms.slice(0, 2))), [
       '**ViT** (median, ms; (x) = time / time of vanilla)', '',

@@ -10,6 +10,12 @@ export interface CompareOptions {
    * Default: the first sub-label seen in each table. `null`: no ratios.
    */
   baseline?: string | null;
+  /**
+   * Add a last column with each row's memory: the peak over the run (peakMemoryBytes) of
+   * the row's first measurement, and the memory a CUDA graph holds where its params say
+   * (graphMemoryBytes). For one-column tables such as the ViT summary. Default false.
+   */
+  memory?: boolean;
 }
 
 export interface ComparisonCell {
@@ -27,6 +33,19 @@ export interface ComparisonGroup {
   baseline: string | null;
   /** The unit the table prints times in, chosen from its smallest median. */
   unit: { name: 's' | 'ms' | 'us'; scale: number };
+  /** Whether the tables end with the memory column (CompareOptions.memory). */
+  memory: boolean;
+}
+
+/** A row's memory cell: "38.7 MB", "0.1 MB, graph 86.4 MB", or '' when nothing was measured. */
+function memoryCell(row: ComparisonGroup['rows'][number]): string {
+  const m = row.cells.find((c) => c !== null)?.measurement;
+  if (!m) return '';
+  const parts: string[] = [];
+  if (m.peakMemoryBytes !== null) parts.push(`${(m.peakMemoryBytes / 1e6).toFixed(1)} MB`);
+  const graph = m.params.graphMemoryBytes;
+  if (typeof graph === 'number') parts.push(`graph ${(graph / 1e6).toFixed(1)} MB`);
+  return parts.join(', ');
 }
 
 const UNIT_WORDS = { s: 'seconds (s)', ms: 'milliseconds (ms)', us: 'microseconds (us)' };
@@ -50,8 +69,8 @@ export class Comparison {
   toString(): string {
     const out: string[] = [];
     for (const g of this.groups) {
-      const header = ['', ...g.columns.map((c) => c || 'median')];
-      const body = g.rows.map((r) => [r.subLabel, ...r.cells.map((c) => formatCell(c, g))]);
+      const header = ['', ...g.columns.map((c) => c || 'median'), ...(g.memory ? ['memory'] : [])];
+      const body = g.rows.map((r) => [r.subLabel, ...r.cells.map((c) => formatCell(c, g)), ...(g.memory ? [memoryCell(r)] : [])]);
       const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i].length)));
       const line = (cells: string[]) =>
         cells.map((c, i) => (i === 0 ? `  ${c.padEnd(widths[0])}` : ` ${c.padStart(widths[i])} `)).join(' |').trimEnd();
@@ -71,8 +90,9 @@ export class Comparison {
     for (const g of this.groups) {
       const note = g.baseline === null ? '' : `; (x) = time / time of ${g.baseline}`;
       out.push(`**${g.label}** (median, ${g.unit.name}${note})`, '');
-      out.push(`| | ${g.columns.map((c) => c || 'median').join(' | ')} |`, `| --- |${' --- |'.repeat(g.columns.length)}`);
-      for (const r of g.rows) out.push(`| ${r.subLabel} | ${r.cells.map((c) => formatCell(c, g)).join(' | ')} |`);
+      const mem = g.memory ? ['memory'] : [];
+      out.push(`| | ${[...g.columns.map((c) => c || 'median'), ...mem].join(' | ')} |`, `| --- |${' --- |'.repeat(g.columns.length + mem.length)}`);
+      for (const r of g.rows) out.push(`| ${r.subLabel} | ${[...r.cells.map((c) => formatCell(c, g)), ...(g.memory ? [memoryCell(r)] : [])].join(' | ')} |`);
       out.push('');
     }
     return out.join('\n').trimEnd() + '\n';
@@ -117,7 +137,7 @@ export function compare(measurements: readonly Measurement[], options: CompareOp
       }),
     }));
     const unit = timeUnit(Math.min(...ms.map((m) => m.median)));
-    groups.push({ label, columns, rows, baseline: baseline !== null && base.some((b) => b) ? baseline : null, unit });
+    groups.push({ label, columns, rows, baseline: baseline !== null && base.some((b) => b) ? baseline : null, unit, memory: options.memory === true });
   }
   return new Comparison(groups);
 }

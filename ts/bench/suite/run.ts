@@ -81,7 +81,7 @@ export async function runBench(o: BenchRunOptions = {}): Promise<{ json: string;
   log('== 2. Summary\n');
   const peerNames = vit.summary.filter((m) => m.subLabel.startsWith('PyTorch')).map((m) => m.subLabel);
   const baseline = peerNames.includes('PyTorch timm eager SDPA') ? 'PyTorch timm eager SDPA' : vit.summary[0]?.subLabel;
-  const summary = compare(vit.summary, { baseline });
+  const summary = compare(vit.summary, { baseline, memory: true });
   log(summary.toString());
   for (const s of vit.skipped) log(`skipped: ${s}`);
 
