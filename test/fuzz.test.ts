@@ -114,12 +114,23 @@ const linear: Builder = (g, invalid) => {
   const bad = g.mutation(invalid, {
     disposed: true, intX: true, notTensor: true, weightDtype: true, weightRank: true, kMismatch: true, biasLength: true,
     activation: true, device: g.other !== null, options: true, scalarX: true,
+    residualShape: true, residualDtype: true, residualActivation: true,
   });
   let x = g.randn(bad === 'scalarX' ? [] : [...lead, K], bad === 'intX' ? 'int32' : dtype);
   let w: unknown = g.randn(bad === 'weightRank' ? [N, K, 1] : [N, bad === 'kMismatch' ? K + 1 : K], dtype);
   let b: Tensor | null = g.rng.chance(0.6) || bad === 'biasLength' ? g.randn([bad === 'biasLength' ? N + 1 : N], dtype) : null;
-  const act = pickActivation(g);
-  let options: unknown = { activation: bad === 'activation' ? g.rng.pick(BAD_ACTIVATIONS) : act.spec };
+  // A residual (added in the GEMM; in place half the time) on 30% of the valid calls and in its mutations.
+  const residualBad = bad !== null && bad.startsWith('residual');
+  let residual: Tensor | null = residualBad || (bad === null && g.rng.chance(0.3)) ? g.randn(bad === 'residualShape' ? [...lead, N + 1] : [...lead, N], dtype) : null;
+  if (bad === 'residualDtype') residual = g.otherDtype(residual as Tensor);
+  const residualValues = residual && !residualBad ? Float64Array.from(host(residual)) : null; // before an in-place call writes it
+  const inPlace = residual !== null && !residualBad && g.rng.chance(0.5);
+  const act = residual && bad !== 'residualActivation' ? { spec: 'none' as ActivationSpec, name: 'none', params: {} }
+    : bad === 'residualActivation' ? { ...pickActivation(g), spec: 'relu' as ActivationSpec } : pickActivation(g);
+  let options: unknown = {
+    activation: bad === 'activation' ? g.rng.pick(BAD_ACTIVATIONS) : act.spec,
+    ...(residual ? { residual, out: inPlace ? residual : undefined } : {}),
+  };
   if (bad === 'weightDtype') w = g.otherDtype(w as Tensor);
   if (bad === 'notTensor') w = g.rng.pick(NOT_TENSORS);
   if (bad === 'device') w = g.elsewhere(w as Tensor);
@@ -129,10 +140,10 @@ const linear: Builder = (g, invalid) => {
   return {
     op: 'linear', bad, dtype,
     run: () => nf.linear(x, weight, b, options as nf.LinearOptions),
-    reference: () => ({
-      out: linearRef(host(x), numel(lead), K, host(weight), N, b && host(b), act.name, act.params),
-      shape: [...lead, N],
-    }),
+    reference: () => {
+      const out = linearRef(host(x), numel(lead), K, host(weight), N, b && host(b), act.name, act.params);
+      return { out: residualValues ? out.map((v, i) => v + residualValues[i]) : out, shape: [...lead, N] };
+    },
   };
 };
 
@@ -760,6 +771,10 @@ function rawOps(device: Device): RawOp[] {
     {
       name: 'gemm',
       make: () => ({ args: [f32([1, 3, 4]), f32([1, 4, 5]), f32([1, 3, 5]), f32([5]), false, false, 1, 1, 0, 0, false], tensors: [0, 1, 2, 3], outputs: [2], numbers: [6, 7], optional: [3] }),
+    },
+    {
+      name: 'gemm', // with a residual (no activation then)
+      make: () => ({ args: [f32([1, 3, 4]), f32([1, 4, 5]), f32([1, 3, 5]), f32([5]), false, false, 1, 0, 0, 0, false, f32([1, 3, 5])], tensors: [0, 1, 2, 3, 11], outputs: [2], numbers: [6, 7], optional: [3, 11] }),
     },
     { name: 'norm', make: () => ({ args: [f32([2, 6]), f32([2, 6]), f32([6]), f32([6]), 1e-5, false], tensors: [0, 1, 2, 3], outputs: [0], numbers: [4], optional: [2, 3] }) },
     {
