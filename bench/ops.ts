@@ -1,12 +1,15 @@
 // Fused-op benchmark (issue 3): layerNorm, softmax, bias+GELU bandwidth and linear
 // throughput on CUDA, beside the device-to-device copy bandwidth and PyTorch's figures for
 // the same cases measured in the same run (bench/peers/ops.py, same blocked-autorange
-// method with CUDA events). Usage: node --import tsx bench/ops.ts [--only op,op] [--out file.json] [--no-peers]
+// method with CUDA events). Each case is timed twice on both sides: called eagerly (the
+// host's cost per call included, which dominates the small ViT shapes) and as GRAPH_CALLS
+// calls captured in one CUDA graph and replayed (GPU time only: the kernels themselves).
+// Usage: node --import tsx bench/ops.ts [--only op,op] [--out file.json] [--no-peers]
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { cuda, empty, randn, Tensor, FloatDType } from '../ts/index';
+import { captureGraph, cuda, empty, randn, Tensor, FloatDType } from '../ts/index';
 import { biasActivation, layerNorm, linear, softmax } from '../ts/ops';
 import { benchmark } from '../ts/bench/timer';
 import { native } from '../ts/native';
@@ -37,6 +40,20 @@ cases.push({ op: 'linear', dtype: 'float16', m: 8192, k: 4096, n: 4096 });
 if (only) cases.splice(0, cases.length, ...cases.filter((c) => only.includes(c.op)));
 
 const bytesOf = (dtype: FloatDType) => (dtype === 'float32' ? 4 : 2);
+/** Calls recorded in one CUDA graph for the graph timing (bench/peers/ops.py uses the same). */
+const GRAPH_CALLS = 20;
+
+/** Seconds per call of `fn` with GRAPH_CALLS calls replayed as one CUDA graph. */
+function graphed(fn: () => void, minRunTime: number): { median: number; q1: number; q3: number } {
+  fn();
+  const { graph } = captureGraph('cuda', () => { for (let i = 0; i < GRAPH_CALLS; i++) fn(); });
+  try {
+    const m = benchmark(() => graph.launch(), { device: 'cuda', minRunTime });
+    return { median: m.median / GRAPH_CALLS, q1: m.q1 / GRAPH_CALLS, q3: m.q3 / GRAPH_CALLS };
+  } finally {
+    graph.dispose();
+  }
+}
 
 function work(c: Case): { fn: () => void; bytes: number; flops: number; tensors: Tensor[] } {
   const device = 'cuda';
@@ -79,10 +96,11 @@ function main(): void {
   const ours = cases.map((c) => {
     const w = work(c);
     const m = benchmark(w.fn, { device: 'cuda', minRunTime: c.minRunTime ?? 0.5, label: c.op, subLabel: describeCase(c) });
+    const graph = graphed(w.fn, c.minRunTime ?? 0.5);
     w.tensors.forEach((t) => t.dispose());
-    return { ...c, median: m.median, q1: m.q1, q3: m.q3, measurements: m.measurements, runsPerMeasurement: m.runsPerMeasurement, bytes: w.bytes, flops: w.flops };
+    return { ...c, median: m.median, q1: m.q1, q3: m.q3, measurements: m.measurements, runsPerMeasurement: m.runsPerMeasurement, bytes: w.bytes, flops: w.flops, graph };
   });
-  let theirs: { torch: string; results: { median: number }[] } | null = null;
+  let theirs: { torch: string; results: { median: number; graph?: { median: number } }[] } | null = null;
   if (peers) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nf-bench-'));
     fs.writeFileSync(path.join(dir, 'cases.json'), JSON.stringify(cases));
@@ -100,12 +118,23 @@ function main(): void {
   console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   const rate = (r: { bytes: number; flops: number }, t: number) =>
     r.flops ? `${(r.flops / t / 1e12).toFixed(1)} TFLOP/s` : `${(r.bytes / t / 1e9).toFixed(0)} GB/s`;
-  ours.forEach((r, i) => {
-    const p = theirs?.results[i]?.median;
-    const copy = r.flops ? '' : `${((r.bytes / r.median / copyBw.get(`${r.dtype}${r.shape}`)!) * 100).toFixed(0)}%`;
-    console.log(`| ${r.op} | ${describeCase(r)} | ${r.dtype} | ${(r.median * 1e6).toFixed(1)} us | ${rate(r, r.median)} | ` +
-      `${p ? `${(p * 1e6).toFixed(1)} us` : '-'} | ${p ? rate(r, p) : '-'} | ${p ? (r.median / p).toFixed(2) : '-'} | ${copy} |`);
-  });
+  for (const mode of ['eager', 'graph'] as const) {
+    if (mode === 'graph') {
+      console.log(`\nThe same cases as ${GRAPH_CALLS} calls captured in one CUDA graph and replayed, per call (GPU time only), both sides:\n`);
+      console.log('| op | shape | dtype | ours | ours rate | PyTorch | PyTorch rate | ours / PyTorch time | % of copy bw |');
+      console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+    }
+    const copyGraphBw = new Map<string, number>();
+    for (const r of ours) if (r.op === 'copy') copyGraphBw.set(`${r.dtype}${r.shape}`, r.bytes / r.graph.median);
+    ours.forEach((r, i) => {
+      const t = mode === 'eager' ? r.median : r.graph.median;
+      const p = mode === 'eager' ? theirs?.results[i]?.median : theirs?.results[i]?.graph?.median;
+      const bw = (mode === 'eager' ? copyBw : copyGraphBw).get(`${r.dtype}${r.shape}`)!;
+      const copy = r.flops ? '' : `${((r.bytes / t / bw) * 100).toFixed(0)}%`;
+      console.log(`| ${r.op} | ${describeCase(r)} | ${r.dtype} | ${(t * 1e6).toFixed(1)} us | ${rate(r, t)} | ` +
+        `${p ? `${(p * 1e6).toFixed(1)} us` : '-'} | ${p ? rate(r, p) : '-'} | ${p ? (t / p).toFixed(2) : '-'} | ${copy} |`);
+    });
+  }
   const record = { date, device, torch: theirs?.torch ?? null, ours, peers: theirs?.results ?? null };
   const file = outPath || path.join(__dirname, 'results', `${date}-${device.name.replace(/\W+/g, '_')}-ops.json`);
   fs.writeFileSync(file, JSON.stringify(record, null, 1));

@@ -9,6 +9,8 @@
 #             and the host loop, parity with the dense masked kernel      (~20 s each, 6 of them)
 #   rows      the sparse tests (CPU and CUDA) with the row-layout kernel (NODEFORMERS_SPARSE_LAYOUT=rows)
 #   ncu       Nsight Compute (--set full) over the notebook case's dense and CSR kernels, both layouts
+#   ops       bench/ops.ts with PyTorch: layerNorm, softmax, bias+GELU, linear; eager and CUDA graph (~120 s)
+#   bench     npm run bench:cuda, the whole flow (float16; ~450 s: a call of its own)
 #   vit       bench:cuda --dtype float16,float32 --no-sweeps: the ViT sections with PyTorch
 #   sweeps    bench:cuda --no-vit: kernel sweeps, host costs, plots; keeps the ViT figures that
 #             `vit` wrote to bench/results/<date>-H200.json (copy that file back into the tree first)
@@ -16,7 +18,7 @@
 # e.g. (device command) source .gpu/setup.sh && scripts/gpu-stage.sh tests ab
 set -uo pipefail
 cd "$(dirname "$0")/.."
-[[ $# -gt 0 ]] || { sed -n '2,17p' "$0"; exit 2; }
+[[ $# -gt 0 ]] || { sed -n '2,19p' "$0"; exit 2; }
 OUT=${OUT:-build/gpu-out}
 mkdir -p "$OUT"
 t0=$SECONDS
@@ -78,6 +80,14 @@ for group in "$@"; do
         grep -E '^  [a-z_]+.*\(|Duration|Memory Throughput|L1/TEX Hit Rate|L2 Hit Rate|Achieved Occupancy|Compute \(SM\) Throughput|Issue Slots Busy|L1/TEX Cache Throughput|L2 Cache Throughput|Registers Per Thread' \
           "$OUT/ncu-$layout.txt" | head -100
       done
+      ;;
+    ops)
+      step bench-ops 200 node --import tsx bench/ops.ts
+      grep -E '^\||^The same|^NVIDIA|wrote' "$OUT/bench-ops.log" | head -70
+      ;;
+    bench)
+      step bench-cuda 520 npm run bench:cuda
+      sed -n '/== 2. Summary/,$p' "$OUT/bench-cuda.log" | head -150
       ;;
     vit)
       step bench-vit 420 npm run bench:cuda -- --dtype float16,float32 --no-sweeps
