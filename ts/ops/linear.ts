@@ -146,8 +146,8 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null, options?
     if (act[0] !== 0) throw rangeError(fn, 'options.residual cannot be combined with an activation (the residual is added after the bias, with nothing applied after it)');
   }
   const out = prepareOutput(fn, o.out, shape, t, [t, w, b]);
-  const inPlace = residual !== null && out.given && residual._storage === out.out._storage;
-  if (inPlace && (residual!.offset !== out.out.offset || !residual!.isContiguous)) {
+  const sharesOut = residual !== null && out.given && residual._storage === out.out._storage;
+  if (sharesOut && (residual!.offset !== out.out.offset || !residual!.isContiguous)) {
     throw rangeError(fn, 'options.residual shares storage with options.out: it must be options.out itself (in place) or apart from it');
   }
   return fill(out, (temps) => linearInto(out.out, t, w, b, act, tf32, temps, residual && contiguousIn(residual, temps)));
