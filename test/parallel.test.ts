@@ -4,7 +4,8 @@
 // machine has several); a device that does not exist and tensors on different devices are
 // clear Errors.
 import * as assert from 'node:assert/strict';
-import { add, backends, chunkSizes, cuda, dataParallel, patterns, randn, SparseMask } from '../ts/index';
+import { add, backends, chunkSizes, cuda, dataParallel, empty, ones, patterns, randn, SparseMask, tensor } from '../ts/index';
+import { native } from '../ts/native';
 import type { Device } from '../ts/index';
 import { buildViT, ViTConfig } from '../ts/models/vit';
 import { describeDevice, relativeError } from './helpers';
@@ -54,6 +55,17 @@ describeDevice('cpu', 'dataParallel', () => {
   });
 });
 
+describe('copyPeer [cpu]', () => {
+  it('refuses a pair on one device, strided tensors and mismatched dtypes or sizes', () => {
+    const a = randn([2, 3], { seed: 1 });
+    assert.throws(() => native().copyPeer(a, randn([2, 3], { seed: 2 })), { name: 'TypeError', message: /^copyPeer: dst and src are on one device/ });
+    assert.throws(() => native().copyPeer(a, randn([3, 2]).transpose()), /copyPeer: dst and src must be contiguous/);
+    assert.throws(() => native().copyPeer(a, randn([7])), /copyPeer: dst and src must have one dtype and size/);
+    assert.throws(() => native().copyPeer(a, {} as never), /copyPeer: src must be a Tensor/);
+    a.dispose();
+  });
+});
+
 describeDevice('cuda:0', 'several devices', () => {
   it('two replicas on cuda:0 give the single model\'s logits', () => checkParallel(['cuda:0', 'cuda:0'], 'memory_efficient'));
   it('a CPU and a CUDA replica give the same logits, gathered on the first device', () => checkParallel(['cuda:0', 'cpu'], 'sparse'));
@@ -73,6 +85,40 @@ describeDevice('cuda:0', 'several devices', () => {
     assert.throws(() => add(a, b), (e: Error) => /add: /.test(e.message) && /cpu/.test(e.message) && /cuda:0/.test(e.message));
     a.dispose();
     b.dispose();
+  });
+  it('copyPeer copies nothing and says so where there is no device-to-device path (a GPU and the CPU), and rejects bad pairs', () => {
+    const g = ones([2, 3], { device: 'cuda:0' });
+    const c = randn([2, 3], { seed: 1 });
+    assert.equal(native().copyPeer(g, c), false);
+    assert.deepEqual(Array.from(g.dataSync()), [1, 1, 1, 1, 1, 1]);
+    assert.throws(() => native().copyPeer(g, ones([2, 3], { device: 'cuda:0' })), /copyPeer: dst and src are on one device/);
+    assert.throws(() => native().copyPeer(g, randn([3, 2]).transpose()), /copyPeer: dst and src must be contiguous/);
+    assert.throws(() => native().copyPeer(g, randn([2, 3], { dtype: 'float16' })), /copyPeer: dst and src must have one dtype and size/);
+    for (const t of [g, c]) t.dispose();
+  });
+  it('across GPUs: to() copies device to device, exact in every dtype, and the source\'s later work cannot touch the copy (2 or more GPUs)', function () {
+    const n = cuda.deviceCount();
+    if (n < 2) {
+      console.log(`      (this machine has ${n} GPU: the copy between GPUs is not made here)`);
+      this.skip();
+    }
+    for (const dtype of ['float32', 'float16', 'bfloat16', 'int32', 'uint8'] as const) {
+      const values = Array.from({ length: 4099 }, (_, i) => (dtype === 'uint8' ? i % 251 : (i % 97) - 48));
+      const src = tensor(values, [4099], { dtype, device: 'cuda:0' });
+      const peer = empty([4099], { dtype, device: 'cuda:1' });
+      const direct = native().copyPeer(peer, src);
+      const there = src.to('cuda:1');
+      // Free the source and fill new memory on its device at once: stream-ordered, after the copy.
+      src.dispose();
+      const reuse = ones([4099 * 4], { dtype, device: 'cuda:0' });
+      assert.equal(there.device, 'cuda:1');
+      assert.deepEqual(Array.from(there.dataSync()), values, `${dtype}: to('cuda:1')`);
+      if (direct) assert.deepEqual(Array.from(peer.dataSync()), values, `${dtype}: copyPeer`);
+      const back = there.to('cuda:0');
+      assert.deepEqual(Array.from(back.dataSync()), values, `${dtype}: back to cuda:0`);
+      console.log(`      ${dtype}: device to device ${direct ? 'yes' : 'no (through the host: no peer access)'}`);
+      for (const t of [peer, there, reuse, back]) t.dispose();
+    }
   });
   it('across GPUs: replicas on every GPU give the single-GPU logits (runs only with 2 or more GPUs)', function () {
     const n = cuda.deviceCount();

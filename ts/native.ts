@@ -63,6 +63,8 @@ export interface NativeAddon {
   backends(): string[];
   allocate(device: string, bytes: number): NativeStorage;
   copy(dst: T, src: T): void;
+  /** Device to device between two devices where the pair allows it (true), else nothing (false). */
+  copyPeer(dst: T, src: T): boolean;
   fill(dst: T, value: number): void;
   gemm(a: T, b: T, c: T, bias: Maybe, transA: boolean, transB: boolean, alpha: number, activation: number,
     param: number, param2: number, allowTF32: boolean, residual?: Maybe): void;

@@ -235,6 +235,17 @@ export class Tensor<D extends DType = DType> {
     if (target === this.device) return this._view(this.shape, this.strides);
     const src = this.contiguous();
     try {
+      if (this.device !== 'cpu' && target !== 'cpu') {
+        // GPU to GPU: device to device where the pair has peer access, else through the host.
+        const out = empty(this.shape, { dtype: this.dtype, device: target });
+        let copied = false;
+        try {
+          copied = native().copyPeer(out, src);
+        } finally {
+          if (!copied) out.dispose();
+        }
+        if (copied) return out;
+      }
       const bytes = new Uint8Array(src.size * DTYPE_BYTES[this.dtype]);
       src._readRaw(bytes);
       return fromBytes(bytes, this.shape, this.dtype, target, fn);

@@ -273,6 +273,7 @@ class Addon : public Napi::Addon<Addon> {
                     InstanceMethod("backends", &Addon::Backends),
                     InstanceMethod("allocate", &Addon::Allocate),
                     InstanceMethod("copy", &Addon::Copy),
+                    InstanceMethod("copyPeer", &Addon::CopyPeer),
                     InstanceMethod("fill", &Addon::Fill),
                     InstanceMethod("gemm", &Addon::Gemm),
                     InstanceMethod("norm", &Addon::Norm),
@@ -505,6 +506,25 @@ class Addon : public Napi::Addon<Addon> {
     Backend& b = same_backend(env, "copy", {&dst, &src});
     guarded(env, "copy", [&] { b.copy(dst.view, src.view); return 0; });
     return env.Undefined();
+  }
+
+  // copyPeer(dst, src) -> boolean: dst and src contiguous, of one dtype and size, on two
+  // devices; copies device to device and returns true where the pair has a path for it
+  // (two GPUs with peer access), else false and copies nothing (the caller goes through
+  // the host).
+  Napi::Value CopyPeer(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const char* op = "copyPeer";
+    Arg dst = tensor_arg(env, info[0], op, "dst", true), src = tensor_arg(env, info[1], op, "src");
+    require(env, dst.view.is_contiguous() && src.view.is_contiguous(), op, "dst and src must be contiguous");
+    require(env, dst.view.dtype == src.view.dtype && dst.view.numel() == src.view.numel(), op, "dst and src must have one dtype and size");
+    Backend& to = dst.buffer->backend();
+    Backend& from = src.buffer->backend();
+    require(env, &to != &from, op, "dst and src are on one device (use copy)");
+    const size_t bytes = static_cast<size_t>(src.view.numel()) * dtype_size(src.view.dtype);
+    bool done = false;
+    guarded(env, op, [&] { done = to.copy_from_peer(dst.view.data, from, src.view.data, bytes); return 0; });
+    return Napi::Boolean::New(env, done);
   }
 
   // fill(dst, value)

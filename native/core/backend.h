@@ -30,6 +30,11 @@ class Backend : public std::enable_shared_from_this<Backend> {
   virtual void synchronize() = 0;
   // True while the device's stream records a CUDA graph: nothing may wait on it then.
   virtual bool capturing() const { return false; }
+  // Copies `bytes` from `src_ptr`, memory of another backend's device, to `dst` on this
+  // one's, device to device: after the work queued on both, and before the source's later
+  // work (a free of the source included). False when this pair has no such path (another
+  // kind of device, no peer access, a capture under way): the caller goes through the host.
+  virtual bool copy_from_peer(void* /*dst*/, Backend& /*src*/, const void* /*src_ptr*/, size_t /*bytes*/) { return false; }
 
   // Elementwise ops over views of equal shape: strided copy with dtype conversion
   // (cast, contiguous, permute, slice, concat are all this), and fill.

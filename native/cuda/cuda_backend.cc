@@ -69,6 +69,53 @@ void CudaBackend::deallocate(void* ptr) {
   if (cudaSetDevice(device_) != cudaSuccess || cudaFreeAsync(ptr, stream_) != cudaSuccess) cudaGetLastError();
 }
 
+namespace {
+// An event made on the current device, destroyed with its scope (after the work it marks,
+// if still pending: the driver keeps it until then).
+struct ScopedEvent {
+  cudaEvent_t event = nullptr;
+  ScopedEvent() { NF_CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming)); }
+  ~ScopedEvent() { cudaEventDestroy(event); }
+  ScopedEvent(const ScopedEvent&) = delete;
+  ScopedEvent& operator=(const ScopedEvent&) = delete;
+};
+}  // namespace
+
+void CudaBackend::grant_pool_access(int peer) {
+  if (pool_peers_.count(peer) != 0) return;
+  cudaMemAccessDesc desc{};
+  desc.location.type = cudaMemLocationTypeDevice;
+  desc.location.id = peer;
+  desc.flags = cudaMemAccessFlagsProtReadWrite;
+  NF_CUDA_CHECK(cudaMemPoolSetAccess(pool_, &desc, 1));
+  pool_peers_.insert(peer);
+}
+
+// The copy runs on this (the destination's) stream: it waits for an event recorded on the
+// source's stream, and the source's stream waits for an event after the copy, so neither
+// side's queued work races it and a stream-ordered free of the source comes after it.
+bool CudaBackend::copy_from_peer(void* dst, Backend& src_backend, const void* src_ptr, size_t bytes) {
+  if (src_backend.kind() != DeviceKind::CUDA || &src_backend == this) return false;
+  auto& src = static_cast<CudaBackend&>(src_backend);
+  if (capturing_ || src.capturing_) return false;
+  int can = 0;
+  NF_CUDA_CHECK(cudaDeviceCanAccessPeer(&can, device_, src.device_));
+  if (can == 0) return false;
+  if (bytes == 0) return true;
+  src.activate();
+  src.grant_pool_access(device_);  // stream-ordered allocations do not follow cudaDeviceEnablePeerAccess
+  ScopedEvent ready;
+  NF_CUDA_CHECK(cudaEventRecord(ready.event, src.stream_));
+  activate();
+  ScopedEvent done;
+  NF_CUDA_CHECK(cudaStreamWaitEvent(stream_, ready.event, 0));
+  NF_CUDA_CHECK(cudaMemcpyPeerAsync(dst, device_, src_ptr, src.device_, bytes, stream_));
+  NF_CUDA_CHECK(cudaEventRecord(done.event, stream_));
+  src.activate();
+  NF_CUDA_CHECK(cudaStreamWaitEvent(src.stream_, done.event, 0));
+  return true;
+}
+
 void CudaBackend::begin_capture() {
   if (capturing_) throw_invalid("a capture is already under way on " + name());
   activate();

@@ -72,6 +72,7 @@ class CudaBackend final : public Backend {
   cudaGraphExec_t end_capture();
   void abort_capture();
   bool capturing() const override { return capturing_; }
+  bool copy_from_peer(void* dst, Backend& src, const void* src_ptr, size_t bytes) override;
   void launch_graph(cudaGraphExec_t exec);
   // Waits for the stream, then gives the driver back the graph memory no graph uses any more.
   void trim_graph_memory();
@@ -85,6 +86,7 @@ class CudaBackend final : public Backend {
 
  private:
   cudaGraph_t finish_capture(cudaError_t* status);  // ends the capture, performs the held-back frees
+  void grant_pool_access(int peer);                 // lets device `peer` read and write this pool's memory
 
   int device_;
   int sm_count_ = 0;
@@ -94,6 +96,7 @@ class CudaBackend final : public Backend {
   bool capturing_ = false;
   std::unordered_set<void*> captured_allocations_;  // made during the capture
   std::vector<void*> deferred_frees_;               // freed during it, made before it
+  std::unordered_set<int> pool_peers_;              // devices granted access to pool_
 };
 
 }  // namespace nf::cuda
