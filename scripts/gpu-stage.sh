@@ -11,6 +11,7 @@
 #   ncu       Nsight Compute (--set full) over the notebook case's dense and CSR kernels, both layouts
 #   ops       bench/ops.ts with PyTorch: layerNorm, softmax, bias+GELU, linear; eager and CUDA graph (~120 s)
 #   bench     npm run bench:cuda, the whole flow (float16; ~450 s: a call of its own)
+#   parallel  bench/parallel.ts: the notebook ViT at batch 256 on 1 GPU and across 2 / all (issue 9)
 #   vit       bench:cuda --dtype float16,float32 --no-sweeps: the ViT sections with PyTorch
 #   sweeps    bench:cuda --no-vit: kernel sweeps, host costs, plots; keeps the ViT figures that
 #             `vit` wrote to bench/results/<date>-H200.json (copy that file back into the tree first)
@@ -18,7 +19,7 @@
 # e.g. (device command) source .gpu/setup.sh && scripts/gpu-stage.sh tests ab
 set -uo pipefail
 cd "$(dirname "$0")/.."
-[[ $# -gt 0 ]] || { sed -n '2,19p' "$0"; exit 2; }
+[[ $# -gt 0 ]] || { sed -n '2,20p' "$0"; exit 2; }
 OUT=${OUT:-build/gpu-out}
 mkdir -p "$OUT"
 t0=$SECONDS
@@ -84,6 +85,10 @@ for group in "$@"; do
     ops)
       step bench-ops 200 node --import tsx bench/ops.ts
       grep -E '^\||^The same|^NVIDIA|wrote' "$OUT/bench-ops.log" | head -70
+      ;;
+    parallel)
+      step bench-parallel 200 node --import tsx bench/parallel.ts
+      tail -25 "$OUT/bench-parallel.log"
       ;;
     bench)
       step bench-cuda 520 npm run bench:cuda

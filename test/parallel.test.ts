@@ -43,6 +43,13 @@ function checkParallel(devices: Device[], mechanism: 'memory_efficient' | 'spars
 describeDevice('cpu', 'dataParallel', () => {
   it('two CPU replicas give the single model\'s logits, batch 5 split 3 + 2', () => checkParallel(['cpu', 'cpu'], 'memory_efficient'));
   it('with a sparse mask, replicated with the model', () => checkParallel(['cpu', 'cpu'], 'sparse'));
+  it('capture() refuses a device that is not a GPU', () => {
+    const model = buildViT(SMALL, { seed: 4 });
+    const dp = dataParallel(model, ['cpu', 'cpu']);
+    assert.throws(() => dp.capture([4, 3, 32, 32]), { name: 'TypeError', message: /^DataParallel.capture: every device must be a CUDA device to capture a graph; cpu is not/ });
+    dp.dispose();
+    model.dispose();
+  });
   it('rejects an empty device list, an unknown device and a non-model', () => {
     const model = buildViT(SMALL, { seed: 1 });
     assert.throws(() => dataParallel(model, []), (e: Error) => e instanceof TypeError && /dataParallel: .*devices/.test(e.message));
@@ -69,6 +76,28 @@ describe('copyPeer [cpu]', () => {
 describeDevice('cuda:0', 'several devices', () => {
   it('two replicas on cuda:0 give the single model\'s logits', () => checkParallel(['cuda:0', 'cuda:0'], 'memory_efficient'));
   it('a CPU and a CUDA replica give the same logits, gathered on the first device', () => checkParallel(['cuda:0', 'cpu'], 'sparse'));
+  it('capture(): one CUDA graph per replica gives the eager logits, and refuses another shape', () => {
+    const model = buildViT(SMALL, { device: 'cuda:0', seed: 4 });
+    const dp = dataParallel(model, ['cuda:0', 'cuda:0']);
+    const images = randn([5, 3, 32, 32], { device: 'cuda:0', seed: 9 });
+    const eager = dp.forward(images);
+    const captured = dp.capture(images.shape);
+    for (let i = 0; i < 2; i++) {
+      const replayed = captured.run(images);
+      assert.equal(replayed.device, 'cuda:0');
+      assert.deepEqual(replayed.shape, [5, 10]);
+      const err = relativeError(replayed.dataSync(), eager.dataSync());
+      assert.ok(err <= 1e-6, `replay ${i}: relative difference ${err} from the eager data-parallel forward`);
+      replayed.dispose();
+    }
+    const other = randn([4, 3, 32, 32], { device: 'cuda:0', seed: 1 });
+    assert.throws(() => captured.run(other), /CapturedDataParallel.run: images must have the captured shape \[5, 3, 32, 32\]/);
+    assert.throws(() => dp.capture([0, 3, 32, 32]), /DataParallel.capture: shape must be \[B, C, H, W\] with B >= 1/);
+    captured.dispose();
+    for (const t of [images, eager, other]) t.dispose();
+    dp.dispose();
+    model.dispose();
+  });
   it('a device past the last one is a clear Error, and the process goes on', function () {
     const n = cuda.deviceCount();
     const missing = `cuda:${n}` as Device;

@@ -22,7 +22,7 @@ export type { SafetensorsFile, SafetensorsEntry, SafetensorsDType } from './io/s
 export * from './ops';
 export * from './nn';
 export { VisionTransformer, buildViT, loadTimmViT, sweep } from './models/vit';
-export { chunkSizes, dataParallel, DataParallel } from './models/parallel';
+export { CapturedDataParallel, chunkSizes, dataParallel, DataParallel } from './models/parallel';
 export type { ViTConfig, BuildOptions } from './models/vit';
 export {
   benchmark, Measurement, compare, Comparison, toMarkdown, toCSV, runSweep, plotMeasurements, hostBenchmark,
