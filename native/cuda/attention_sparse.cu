@@ -137,6 +137,96 @@ __device__ __forceinline__ void store_chunk(T* p, int valid, const float (&x)[kD
   }
 }
 
+// A lane's kDims query values (this lane's chunk of D), scaled by scale * log2(e).
+template <typename T, int kVec, int kDims>
+__device__ __forceinline__ void load_query(const T* q, int valid, float scale_log2, float (&qx)[kDims]) {
+  T raw[kDims];
+  load_chunk<T, kVec, kDims>(q, valid, raw);
+#pragma unroll
+  for (int c = 0; c < kDims; ++c) qx[c] = to_float(raw[c]) * scale_log2;
+}
+
+// A lane's part of one run of CSR entries [begin, end): it takes entries first + u * stride
+// of each step of kChunk * stride entries (u < kChunk), scores them against its kDims of the
+// query (the kLanes lanes of a head sum their partial dots with shuffles), and keeps the
+// online softmax of what it saw: running max m (log2 units), sum l and unnormalized output
+// acc. The trip count is the same for every lane, so the shuffles see the whole warp. The
+// loop is branch-free: an entry past `end` re-reads entry end - 1, and an entry past the
+// end or with a column outside [0, nk) reads key row 0 and scores -inf.
+template <typename T, int kVec, int kDims, int kChunk, int kLanes>
+__device__ __forceinline__ void attend_run(const SparseKernelParams& p, int begin, int end, int first, int stride, const T* gk,
+                                           const T* gv, int valid, const float (&qx)[kDims], float& m, float& l,
+                                           float (&acc)[kDims]) {
+  const int step = kChunk * stride;
+  for (int base = begin; base < end && p.nk > 0; base += step) {
+    int col[kChunk];
+#pragma unroll
+    for (int u = 0; u < kChunk; ++u) {
+      const int e = base + first + u * stride;
+      const int c = p.col_indices[min(e, end - 1)];
+      col[u] = e < end && c >= 0 && c < p.nk ? c : -1;
+    }
+    T kx[kChunk][kDims], vx[kChunk][kDims];
+#pragma unroll
+    for (int u = 0; u < kChunk; ++u) {
+      const int n = max(col[u], 0);
+      load_chunk<T, kVec, kDims>(gk + static_cast<int64_t>(n) * p.k_row, valid, kx[u]);
+      load_chunk<T, kVec, kDims>(gv + static_cast<int64_t>(n) * p.v_row, valid, vx[u]);
+    }
+    float s[kChunk];
+#pragma unroll
+    for (int u = 0; u < kChunk; ++u) {
+      float dot = 0.f;
+#pragma unroll
+      for (int c = 0; c < kDims; ++c) dot = fmaf(qx[c], to_float(kx[u][c]), dot);
+#pragma unroll
+      for (int o = 1; o < kLanes; o <<= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
+      s[u] = col[u] >= 0 ? dot : -INFINITY;
+    }
+    float mx = m;
+#pragma unroll
+    for (int u = 0; u < kChunk; ++u) mx = fmaxf(mx, s[u]);
+    const float m_sub = mx == -INFINITY ? 0.f : mx;  // nothing allowed yet: exp2(-inf) = 0
+    const float alpha = fast_exp2(m - m_sub);
+    m = mx;
+    l *= alpha;
+#pragma unroll
+    for (int c = 0; c < kDims; ++c) acc[c] *= alpha;
+#pragma unroll
+    for (int u = 0; u < kChunk; ++u) {
+      const float pu = fast_exp2(s[u] - m_sub);
+      l += pu;
+#pragma unroll
+      for (int c = 0; c < kDims; ++c) acc[c] = fmaf(pu, to_float(vx[u][c]), acc[c]);
+    }
+  }
+}
+
+// A lane's part of row i of (b, h) when done: acc / l into out (slot_out < 0), or, for a
+// piece of a split row, the unnormalized acc, with m and l (from `writes_ml` lanes), into
+// the workspace's slot_out. Only lanes with dims inside D (valid > 0) call it.
+template <typename T, int kVec, int kDims>
+__device__ __forceinline__ void write_row(const SparseKernelParams& p, int slot_out, int b, int i, int h, int d0, int valid,
+                                          float m, float l, float (&acc)[kDims], bool writes_ml) {
+  if (slot_out < 0) {
+    const float inv = l > 0.f ? 1.f / l : 0.f;
+#pragma unroll
+    for (int c = 0; c < kDims; ++c) acc[c] *= inv;
+    store_chunk<T, kVec, kDims>(static_cast<T*>(p.out) + b * p.o_s[0] + i * p.o_s[1] + h * p.o_s[2] + d0, valid, acc);
+    return;
+  }
+  const int64_t row = (static_cast<int64_t>(slot_out) * p.batch + b) * p.heads + h;
+  float* o = p.ws_o + row * p.d + d0;
+#pragma unroll
+  for (int c = 0; c < kDims; ++c) {
+    if (c < valid) o[c] = acc[c];
+  }
+  if (writes_ml) {
+    p.ws_ml[row * 2] = m;
+    p.ws_ml[row * 2 + 1] = l;
+  }
+}
+
 // kExact: D == kDimLanes * kDimChunk, so every lane's chunk lies inside D and the loads in
 // the key loop need no predicates (D = 8, 12, 16, 32, 64, 128, 256).
 // kWarps: warps a block (kWarpsPerBlock, or kWideBlockWarps for the one-lane-per-head path
@@ -175,65 +265,13 @@ __global__ void __launch_bounds__(32 * kWarps) sparse_attention_kernel(const __g
   const T* gv = static_cast<const T*>(p.v) + b * p.v_s[0] + hh * p.v_s[2] + d0;
 
   float qx[kDimChunk];
-  {
-    T raw[kDimChunk];
-    load_chunk<T, kVec, kDimChunk>(static_cast<const T*>(p.q) + b * p.q_s[0] + i * p.q_s[1] + hh * p.q_s[2] + d0, valid, raw);
-#pragma unroll
-    for (int c = 0; c < kDimChunk; ++c) qx[c] = to_float(raw[c]) * p.scale_log2;
-  }
-
+  load_query<T, kVec, kDimChunk>(static_cast<const T*>(p.q) + b * p.q_s[0] + i * p.q_s[1] + hh * p.q_s[2] + d0, valid, p.scale_log2, qx);
   float acc[kDimChunk];
 #pragma unroll
   for (int c = 0; c < kDimChunk; ++c) acc[c] = 0.f;
   float m = -INFINITY, l = 0.f;
-
-  // Each step takes kChunk * slots entries: this lane's are base + slot + u * slots. The
-  // trip count is the same for every lane, so the shuffles below see the whole warp. The
-  // loop is branch-free: an entry past `end` re-reads entry end - 1, and an entry past the
-  // end or with a column outside [0, nk) reads key row 0 and scores -inf.
-  const int step = kChunk * p.slots;
-  for (int base = begin; base < end && p.nk > 0; base += step) {
-    int col[kChunk];
-#pragma unroll
-    for (int u = 0; u < kChunk; ++u) {
-      const int e = base + slot + u * p.slots;
-      const int c = p.col_indices[min(e, end - 1)];
-      col[u] = e < end && c >= 0 && c < p.nk ? c : -1;
-    }
-    T kx[kChunk][kDimChunk], vx[kChunk][kDimChunk];
-#pragma unroll
-    for (int u = 0; u < kChunk; ++u) {
-      const int n = max(col[u], 0);
-      load_chunk<T, kVec, kDimChunk>(gk + static_cast<int64_t>(n) * p.k_row, valid, kx[u]);
-      load_chunk<T, kVec, kDimChunk>(gv + static_cast<int64_t>(n) * p.v_row, valid, vx[u]);
-    }
-    float s[kChunk];
-#pragma unroll
-    for (int u = 0; u < kChunk; ++u) {
-      float dot = 0.f;
-#pragma unroll
-      for (int c = 0; c < kDimChunk; ++c) dot = fmaf(qx[c], to_float(kx[u][c]), dot);
-#pragma unroll
-      for (int o = 1; o < kDimLanes; o <<= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
-      s[u] = col[u] >= 0 ? dot : -INFINITY;
-    }
-    float mx = m;
-#pragma unroll
-    for (int u = 0; u < kChunk; ++u) mx = fmaxf(mx, s[u]);
-    const float m_sub = mx == -INFINITY ? 0.f : mx;  // nothing allowed yet: exp2(-inf) = 0
-    const float alpha = fast_exp2(m - m_sub);
-    m = mx;
-    l *= alpha;
-#pragma unroll
-    for (int c = 0; c < kDimChunk; ++c) acc[c] *= alpha;
-#pragma unroll
-    for (int u = 0; u < kChunk; ++u) {
-      const float pu = fast_exp2(s[u] - m_sub);
-      l += pu;
-#pragma unroll
-      for (int c = 0; c < kDimChunk; ++c) acc[c] = fmaf(pu, to_float(vx[u][c]), acc[c]);
-    }
-  }
+  // kChunk * slots entries a step: this lane's are base + slot + u * slots.
+  attend_run<T, kVec, kDimChunk, kChunk, kDimLanes>(p, begin, end, slot, p.slots, gk, gv, valid, qx, m, l, acc);
 
   // Merge the slots of each head: lanes kDimLanes * heads_per_group * 2^k apart.
   for (int o = kDimLanes * p.heads_per_group; o < 32; o <<= 1) {
@@ -248,24 +286,7 @@ __global__ void __launch_bounds__(32 * kWarps) sparse_attention_kernel(const __g
     m = mx;
   }
   if (slot != 0 || !active || valid <= 0) return;
-
-  if (slot_out < 0) {
-    const float inv = l > 0.f ? 1.f / l : 0.f;
-#pragma unroll
-    for (int c = 0; c < kDimChunk; ++c) acc[c] *= inv;
-    store_chunk<T, kVec, kDimChunk>(static_cast<T*>(p.out) + b * p.o_s[0] + i * p.o_s[1] + h * p.o_s[2] + d0, valid, acc);
-    return;
-  }
-  const int64_t row = (static_cast<int64_t>(slot_out) * p.batch + b) * p.heads + h;
-  float* o = p.ws_o + row * p.d + d0;
-#pragma unroll
-  for (int c = 0; c < kDimChunk; ++c) {
-    if (c < valid) o[c] = acc[c];
-  }
-  if (dim_lane == 0) {
-    p.ws_ml[row * 2] = m;
-    p.ws_ml[row * 2 + 1] = l;
-  }
+  write_row<T, kVec, kDimChunk>(p, slot_out, b, i, h, d0, valid, m, l, acc, dim_lane == 0);
 }
 
 constexpr int kRowsHeads = 8;      // heads a warp of sparse_rows_kernel holds
@@ -300,79 +321,15 @@ __device__ __forceinline__ void rows_unit(const SparseKernelParams& p, int64_t u
   const T* gv = static_cast<const T*>(p.v) + b * p.v_s[0] + hh * p.v_s[2] + d0;
 
   float qx[kRowsDims];
-  {
-    T raw[kRowsDims];
-    load_chunk<T, kRowsDims, kRowsDims>(static_cast<const T*>(p.q) + b * p.q_s[0] + i * p.q_s[1] + hh * p.q_s[2] + d0, valid, raw);
-#pragma unroll
-    for (int c = 0; c < kRowsDims; ++c) qx[c] = to_float(raw[c]) * p.scale_log2;
-  }
+  load_query<T, kRowsDims, kRowsDims>(static_cast<const T*>(p.q) + b * p.q_s[0] + i * p.q_s[1] + hh * p.q_s[2] + d0, valid, p.scale_log2, qx);
   float acc[kRowsDims];
 #pragma unroll
   for (int c = 0; c < kRowsDims; ++c) acc[c] = 0.f;
   float m = -INFINITY, l = 0.f;
-
-  // Entries base .. base + kChunk - 1, the same for every lane (so the shuffles see the
-  // whole warp); past `end`, or with a column outside [0, nk), an entry reads key row 0 and
-  // scores -inf.
-  for (int base = begin; base < end && p.nk > 0; base += kChunk) {
-    int col[kChunk];
-#pragma unroll
-    for (int u = 0; u < kChunk; ++u) {
-      const int e = base + u;
-      const int c = p.col_indices[min(e, end - 1)];
-      col[u] = e < end && c >= 0 && c < p.nk ? c : -1;
-    }
-    T kx[kChunk][kRowsDims], vx[kChunk][kRowsDims];
-#pragma unroll
-    for (int u = 0; u < kChunk; ++u) {
-      const int n = max(col[u], 0);
-      load_chunk<T, kRowsDims, kRowsDims>(gk + static_cast<int64_t>(n) * p.k_row, valid, kx[u]);
-      load_chunk<T, kRowsDims, kRowsDims>(gv + static_cast<int64_t>(n) * p.v_row, valid, vx[u]);
-    }
-    float s[kChunk];
-#pragma unroll
-    for (int u = 0; u < kChunk; ++u) {
-      float dot = 0.f;
-#pragma unroll
-      for (int c = 0; c < kRowsDims; ++c) dot = fmaf(qx[c], to_float(kx[u][c]), dot);
-      dot += __shfl_xor_sync(0xffffffffu, dot, 1);
-      dot += __shfl_xor_sync(0xffffffffu, dot, 2);
-      s[u] = col[u] >= 0 ? dot : -INFINITY;
-    }
-    float mx = m;
-#pragma unroll
-    for (int u = 0; u < kChunk; ++u) mx = fmaxf(mx, s[u]);
-    const float m_sub = mx == -INFINITY ? 0.f : mx;  // nothing allowed yet: exp2(-inf) = 0
-    const float alpha = fast_exp2(m - m_sub);
-    m = mx;
-    l *= alpha;
-#pragma unroll
-    for (int c = 0; c < kRowsDims; ++c) acc[c] *= alpha;
-#pragma unroll
-    for (int u = 0; u < kChunk; ++u) {
-      const float pu = fast_exp2(s[u] - m_sub);
-      l += pu;
-#pragma unroll
-      for (int c = 0; c < kRowsDims; ++c) acc[c] = fmaf(pu, to_float(vx[u][c]), acc[c]);
-    }
-  }
+  // Entries base .. base + kChunk - 1, the same for every lane.
+  attend_run<T, kRowsDims, kRowsDims, kChunk, 4>(p, begin, end, 0, 1, gk, gv, valid, qx, m, l, acc);
   if (!active || valid <= 0) return;
-
-  if (slot_out < 0) {
-    const float inv = l > 0.f ? 1.f / l : 0.f;
-#pragma unroll
-    for (int c = 0; c < kRowsDims; ++c) acc[c] *= inv;
-    store_chunk<T, kRowsDims, kRowsDims>(static_cast<T*>(p.out) + b * p.o_s[0] + i * p.o_s[1] + h * p.o_s[2] + d0, valid, acc);
-    return;
-  }
-  const int64_t row = (static_cast<int64_t>(slot_out) * p.batch + b) * p.heads + h;
-  float* o = p.ws_o + row * p.d + d0;
-#pragma unroll
-  for (int c = 0; c < kRowsDims; ++c) o[c] = acc[c];
-  if (quad == 0) {
-    p.ws_ml[row * 2] = m;
-    p.ws_ml[row * 2 + 1] = l;
-  }
+  write_row<T, kRowsDims, kRowsDims>(p, slot_out, b, i, h, d0, valid, m, l, acc, quad == 0);
 }
 
 // Block x takes units [x * kWarps * R, (x + 1) * kWarps * R), R = p.unit_repeat: in each of
@@ -434,6 +391,16 @@ int vec_elems(const void* ptr, const int64_t* strides, int64_t batch, int64_t n,
   return 1;
 }
 
+// The experiments' switches, read once per process: whether variable `name` is `value`.
+bool env_is(const char* name, const char* value) {
+  const char* e = std::getenv(name);
+  return e != nullptr && std::string(e) == value;
+}
+bool wide_blocks() {
+  static const bool wide = env_is("NODEFORMERS_SPARSE_WARPS", "16");
+  return wide;
+}
+
 // Entries a lane has in flight per step: 2 with one lane per head (4 slots of 8 heads then
 // cover 8 entries a step, little waste on rows of ~40; the notebook case ran 40.0 us against
 // 42.2 us with 4 on the H100, 2026-11-25), 4 when a head spans lanes.
@@ -460,8 +427,7 @@ void launch_blocks(const SparseKernelParams& kp, cudaStream_t stream) {
 template <typename T, int kDimLanes, int kDimChunk, int kVec>
 void launch_unit_kernel(const SparseKernelParams& kp, cudaStream_t stream) {
   if constexpr (kDimLanes == 1) {
-    static const bool wide = [] { const char* e = std::getenv("NODEFORMERS_SPARSE_WARPS"); return e != nullptr && std::string(e) == "16"; }();
-    if (wide) return launch_blocks<T, kDimLanes, kDimChunk, kVec, kWideBlockWarps>(kp, stream);
+    if (wide_blocks()) return launch_blocks<T, kDimLanes, kDimChunk, kVec, kWideBlockWarps>(kp, stream);
   }
   launch_blocks<T, kDimLanes, kDimChunk, kVec, kWarpsPerBlock>(kp, stream);
 }
@@ -472,7 +438,7 @@ void launch_unit_kernel(const SparseKernelParams& kp, cudaStream_t stream) {
 // and NODEFORMERS_SPARSE_REPEAT=R pick wider blocks, 8 entries a step and R rounds of units
 // a block (the defaults: 4 warps, 4 entries, 1 round).
 bool rows_layout_applies(const SparseKernelParams& kp, int vec) {
-  static const bool wanted = [] { const char* e = std::getenv("NODEFORMERS_SPARSE_LAYOUT"); return e != nullptr && std::string(e) == "rows"; }();
+  static const bool wanted = env_is("NODEFORMERS_SPARSE_LAYOUT", "rows");
   return wanted && kp.mask_heads == 1 && kp.d <= 4 * kRowsDims && kp.d % kRowsDims == 0 && vec >= kRowsDims;
 }
 
@@ -486,8 +452,8 @@ void launch_rows_blocks(const SparseKernelParams& kp, cudaStream_t stream) {
 
 template <typename T>
 void launch_rows(SparseKernelParams kp, cudaStream_t stream) {
-  static const bool wide = [] { const char* e = std::getenv("NODEFORMERS_SPARSE_WARPS"); return e != nullptr && std::string(e) == "16"; }();
-  static const bool chunk8 = [] { const char* e = std::getenv("NODEFORMERS_SPARSE_CHUNK"); return e != nullptr && std::string(e) == "8"; }();
+  const bool wide = wide_blocks();
+  static const bool chunk8 = env_is("NODEFORMERS_SPARSE_CHUNK", "8");
   static const int repeat = [] { const char* e = std::getenv("NODEFORMERS_SPARSE_REPEAT"); return e == nullptr ? 1 : std::min(std::max(std::atoi(e), 1), 16); }();
   kp.unit_repeat = repeat;
   kp.heads_per_group = kRowsHeads;
