@@ -129,8 +129,8 @@ function main(): void {
     ours.forEach((r, i) => {
       const t = mode === 'eager' ? r.median : r.graph.median;
       const p = mode === 'eager' ? theirs?.results[i]?.median : theirs?.results[i]?.graph?.median;
-      const bw = (mode === 'eager' ? copyBw : copyGraphBw).get(`${r.dtype}${r.shape}`)!;
-      const copy = r.flops ? '' : `${((r.bytes / t / bw) * 100).toFixed(0)}%`;
+      const bw = (mode === 'eager' ? copyBw : copyGraphBw).get(`${r.dtype}${r.shape}`);
+      const copy = r.flops || bw === undefined ? '' : `${((r.bytes / t / bw) * 100).toFixed(0)}%`;
       console.log(`| ${r.op} | ${describeCase(r)} | ${r.dtype} | ${(t * 1e6).toFixed(1)} us | ${rate(r, t)} | ` +
         `${p ? `${(p * 1e6).toFixed(1)} us` : '-'} | ${p ? rate(r, p) : '-'} | ${p ? (t / p).toFixed(2) : '-'} | ${copy} |`);
     });

@@ -4,7 +4,7 @@
 // machine has several); a device that does not exist and tensors on different devices are
 // clear Errors.
 import * as assert from 'node:assert/strict';
-import { add, backends, chunkSizes, cuda, dataParallel, empty, ones, patterns, randn, SparseMask, tensor } from '../ts/index';
+import { add, backends, chunkSizes, cuda, dataParallel, empty, ones, patterns, randn, SparseMask, tensor, tidy } from '../ts/index';
 import { native } from '../ts/native';
 import type { Device } from '../ts/index';
 import { buildViT, ViTConfig } from '../ts/models/vit';
@@ -63,14 +63,13 @@ describeDevice('cpu', 'dataParallel', () => {
 });
 
 describe('copyPeer [cpu]', () => {
-  it('refuses a pair on one device, strided tensors and mismatched dtypes or sizes', () => {
+  it('refuses a pair on one device, strided tensors and mismatched dtypes or sizes', () => tidy(() => {
     const a = randn([2, 3], { seed: 1 });
     assert.throws(() => native().copyPeer(a, randn([2, 3], { seed: 2 })), { name: 'TypeError', message: /^copyPeer: dst and src are on one device/ });
     assert.throws(() => native().copyPeer(a, randn([3, 2]).transpose()), /copyPeer: dst and src must be contiguous/);
     assert.throws(() => native().copyPeer(a, randn([7])), /copyPeer: dst and src must have one dtype and size/);
     assert.throws(() => native().copyPeer(a, {} as never), /copyPeer: src must be a Tensor/);
-    a.dispose();
-  });
+  }));
 });
 
 describeDevice('cuda:0', 'several devices', () => {
@@ -94,8 +93,13 @@ describeDevice('cuda:0', 'several devices', () => {
     assert.throws(() => captured.run(other), /CapturedDataParallel.run: images must have the captured shape \[5, 3, 32, 32\]/);
     assert.throws(() => dp.capture([0, 3, 32, 32]), /DataParallel.capture: shape must be \[B, C, H, W\] with B >= 1/);
     captured.dispose();
-    for (const t of [images, eager, other]) t.dispose();
+    assert.throws(() => captured.run(images), /CapturedDataParallel.run: it has been disposed/);
+    // A capture reads the replicas' weights: disposing the DataParallel disposes it first.
+    const later = dp.capture(images.shape);
     dp.dispose();
+    assert.equal(later.disposed, true);
+    assert.throws(() => later.run(images), { name: 'TypeError', message: /CapturedDataParallel.run: it has been disposed/ });
+    for (const t of [images, eager, other]) t.dispose();
     model.dispose();
   });
   it('a device past the last one is a clear Error, and the process goes on', function () {
@@ -115,7 +119,7 @@ describeDevice('cuda:0', 'several devices', () => {
     a.dispose();
     b.dispose();
   });
-  it('copyPeer copies nothing and says so where there is no device-to-device path (a GPU and the CPU), and rejects bad pairs', () => {
+  it('copyPeer copies nothing and says so where there is no device-to-device path (a GPU and the CPU), and rejects bad pairs', () => tidy(() => {
     const g = ones([2, 3], { device: 'cuda:0' });
     const c = randn([2, 3], { seed: 1 });
     assert.equal(native().copyPeer(g, c), false);
@@ -123,8 +127,7 @@ describeDevice('cuda:0', 'several devices', () => {
     assert.throws(() => native().copyPeer(g, ones([2, 3], { device: 'cuda:0' })), /copyPeer: dst and src are on one device/);
     assert.throws(() => native().copyPeer(g, randn([3, 2]).transpose()), /copyPeer: dst and src must be contiguous/);
     assert.throws(() => native().copyPeer(g, randn([2, 3], { dtype: 'float16' })), /copyPeer: dst and src must have one dtype and size/);
-    for (const t of [g, c]) t.dispose();
-  });
+  }));
   it('across GPUs: to() copies device to device, exact in every dtype, and the source\'s later work cannot touch the copy (2 or more GPUs)', function () {
     const n = cuda.deviceCount();
     if (n < 2) {

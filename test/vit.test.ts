@@ -93,6 +93,7 @@ for (const device of DEVICES) {
         const N = (img / 16) ** 2 + 1;
         const T = B * N * E * 4;
         const peaks: number[] = [];
+        let blockPeak = 0;
         for (const depth of [2, 8]) {
           const model = buildViT({ ...NOTEBOOK, img_size: img, depth, attention: { mechanism } }, { device, seed: 1 });
           const images = randn([B, 3, img, img], { device, seed: 2 });
@@ -102,17 +103,29 @@ for (const device of DEVICES) {
           model.forward(images).dispose();
           peaks.push(liveStorage().peakBytes - held);
           assert.equal(liveStorage().bytes, held, 'the forward left storage behind');
-          images.dispose();
+          // One block alone, over its input: at most 5 T more, and its input left as it was.
+          const x = model.embed(images);
+          const before = Array.from(x.dataSync());
+          const heldX = liveStorage().bytes;
+          resetPeakLiveBytes();
+          const y = model.blocks[0].forward(x);
+          blockPeak = liveStorage().peakBytes - heldX;
+          assert.deepEqual(Array.from(x.dataSync()), before, 'the block wrote into its input');
+          for (const t of [x, y, images]) t.dispose();
           model.dispose();
         }
-        console.log(`      peak over weights + input: depth 2 ${(peaks[0] / T).toFixed(2)} T, depth 8 ${(peaks[1] / T).toFixed(2)} T (T = ${T} bytes)`);
+        console.log(`      peak over weights + input: depth 2 ${(peaks[0] / T).toFixed(2)} T, depth 8 ${(peaks[1] / T).toFixed(2)} T; one block over its input ${(blockPeak / T).toFixed(2)} T (T = ${T} bytes)`);
         assert.equal(peaks[1], peaks[0], `peak at depth 8 (${peaks[1]} bytes) differs from depth 2 (${peaks[0]} bytes)`);
-        // The embedding's peak: the gathered patches (B·P·768 elements here, one chunk) and
-        // its output; a block's: 7 T; vanilla also holds scores and probabilities, B·H·N² each.
+        // A block over its input: norm (T), qkv (3 T) and the attention's output (T) at most,
+        // qkv freed before the projection writes the block's output; then norm, fc1 (3 T) and
+        // the output. vanilla also holds scores and probabilities, B·H·N² each.
+        const scores = mechanism === 'vanilla' ? 2 * B * 8 * N * N * 4 : 0;
+        assert.ok(blockPeak <= 5 * T + scores, `one block's peak ${(blockPeak / T).toFixed(2)} T over 5 T${scores ? ' + scores' : ''}`);
+        // The whole forward: the embedding's gathered patches (B·P·768 elements here, one
+        // chunk) and its output, or a block's needs over the two streams around it.
         const P = N - 1;
         const embedPeak = (B * P * 768 + B * P * E) * 4;
-        const scores = mechanism === 'vanilla' ? 2 * B * 8 * N * N * 4 : 0;
-        const bound = Math.max(embedPeak, 7 * T + scores);
+        const bound = Math.max(embedPeak, 2 * T + 5 * T + scores);
         assert.ok(peaks[0] <= bound, `peak ${(peaks[0] / T).toFixed(2)} T over the bound ${(bound / T).toFixed(2)} T`);
       });
     }

@@ -56,6 +56,9 @@ function release(ref: StorageRef): void {
   }
 }
 
+// GPU pairs ("cuda:0>cuda:1") that copyPeer found without a device-to-device path.
+const noPeerPath = new Set<string>();
+
 // Open tidy() scopes, innermost last: each holds the tensors made while it was open.
 const scopes: Set<Tensor>[] = [];
 
@@ -235,7 +238,8 @@ export class Tensor<D extends DType = DType> {
     if (target === this.device) return this._view(this.shape, this.strides);
     const src = this.contiguous();
     try {
-      if (this.device !== 'cpu' && target !== 'cpu') {
+      const pair = `${this.device}>${target}`;
+      if (this.device !== 'cpu' && target !== 'cpu' && !noPeerPath.has(pair)) {
         // GPU to GPU: device to device where the pair has peer access, else through the host.
         const out = empty(this.shape, { dtype: this.dtype, device: target });
         let copied = false;
@@ -245,6 +249,7 @@ export class Tensor<D extends DType = DType> {
           if (!copied) out.dispose();
         }
         if (copied) return out;
+        noPeerPath.add(pair); // the pair has no peer path: go through the host from now on
       }
       const bytes = new Uint8Array(src.size * DTYPE_BYTES[this.dtype]);
       src._readRaw(bytes);

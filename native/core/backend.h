@@ -33,7 +33,8 @@ class Backend : public std::enable_shared_from_this<Backend> {
   // Copies `bytes` from `src_ptr`, memory of another backend's device, to `dst` on this
   // one's, device to device: after the work queued on both, and before the source's later
   // work (a free of the source included). False when this pair has no such path (another
-  // kind of device, no peer access, a capture under way): the caller goes through the host.
+  // kind of device, no peer access): the caller goes through the host. Throws while either
+  // device's stream records a CUDA graph.
   virtual bool copy_from_peer(void* /*dst*/, Backend& /*src*/, const void* /*src_ptr*/, size_t /*bytes*/) { return false; }
 
   // Elementwise ops over views of equal shape: strided copy with dtype conversion

@@ -81,44 +81,75 @@ struct ScopedEvent {
 };
 }  // namespace
 
-void CudaBackend::grant_pool_access(int peer) {
-  if (pool_peers_.count(peer) != 0) return;
+// Stream-ordered allocations do not follow cudaDeviceEnablePeerAccess: a pool's memory is
+// mapped on another device only once cudaMemPoolSetAccess says so (and a graph's
+// allocations keep the access their pool had at capture). False, with no error left behind,
+// where the pair has no peer access or the driver refuses.
+bool CudaBackend::grant_pool_access(int peer) {
+  if (peer == device_ || pool_peers_.count(peer) != 0) return true;
+  int can = 0;
+  if (cudaDeviceCanAccessPeer(&can, peer, device_) != cudaSuccess || can == 0) {
+    cudaGetLastError();
+    return false;
+  }
   cudaMemAccessDesc desc{};
   desc.location.type = cudaMemLocationTypeDevice;
   desc.location.id = peer;
   desc.flags = cudaMemAccessFlagsProtReadWrite;
-  NF_CUDA_CHECK(cudaMemPoolSetAccess(pool_, &desc, 1));
+  if (cudaMemPoolSetAccess(pool_, &desc, 1) != cudaSuccess) {
+    cudaGetLastError();
+    return false;
+  }
   pool_peers_.insert(peer);
+  return true;
 }
 
 // The copy runs on this (the destination's) stream: it waits for an event recorded on the
 // source's stream, and the source's stream waits for an event after the copy, so neither
-// side's queued work races it and a stream-ordered free of the source comes after it.
+// side's queued work races it and a stream-ordered free of the source comes after it. Both
+// pools are opened to the other device (whichever copy engine the driver uses).
 bool CudaBackend::copy_from_peer(void* dst, Backend& src_backend, const void* src_ptr, size_t bytes) {
   if (src_backend.kind() != DeviceKind::CUDA || &src_backend == this) return false;
   auto& src = static_cast<CudaBackend&>(src_backend);
-  if (capturing_ || src.capturing_) return false;
-  int can = 0;
-  NF_CUDA_CHECK(cudaDeviceCanAccessPeer(&can, device_, src.device_));
-  if (can == 0) return false;
+  if (capturing_ || src.capturing_) {
+    throw_invalid("a copy between " + src.name() + " and " + name() + " cannot be recorded while a CUDA graph capture is under way");
+  }
+  src.activate();
+  if (!src.grant_pool_access(device_)) return false;
+  activate();
+  if (!grant_pool_access(src.device_)) return false;
   if (bytes == 0) return true;
   src.activate();
-  src.grant_pool_access(device_);  // stream-ordered allocations do not follow cudaDeviceEnablePeerAccess
   ScopedEvent ready;
   NF_CUDA_CHECK(cudaEventRecord(ready.event, src.stream_));
   activate();
   ScopedEvent done;
   NF_CUDA_CHECK(cudaStreamWaitEvent(stream_, ready.event, 0));
   NF_CUDA_CHECK(cudaMemcpyPeerAsync(dst, device_, src_ptr, src.device_, bytes, stream_));
-  NF_CUDA_CHECK(cudaEventRecord(done.event, stream_));
-  src.activate();
-  NF_CUDA_CHECK(cudaStreamWaitEvent(src.stream_, done.event, 0));
+  // From here the copy is queued: if ordering the source's later work after it fails, wait
+  // for it instead, so that a free of the source cannot race it.
+  try {
+    NF_CUDA_CHECK(cudaEventRecord(done.event, stream_));
+    src.activate();
+    NF_CUDA_CHECK(cudaStreamWaitEvent(src.stream_, done.event, 0));
+  } catch (...) {
+    cudaSetDevice(device_);
+    cudaStreamSynchronize(stream_);
+    throw;
+  }
   return true;
 }
 
 void CudaBackend::begin_capture() {
   if (capturing_) throw_invalid("a capture is already under way on " + name());
   activate();
+  // A graph's allocations keep the access their pool has now: open it to every GPU that can
+  // reach it, so that what the graph returns can later be copied device to device.
+  int count = 0;
+  if (cudaGetDeviceCount(&count) == cudaSuccess) {
+    for (int d = 0; d < count; ++d) grant_pool_access(d);
+  }
+  cudaGetLastError();
   // Thread-local mode: only this thread's unsafe calls (a synchronize, say) break the capture.
   NF_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
   capturing_ = true;

@@ -86,7 +86,7 @@ class CudaBackend final : public Backend {
 
  private:
   cudaGraph_t finish_capture(cudaError_t* status);  // ends the capture, performs the held-back frees
-  void grant_pool_access(int peer);                 // lets device `peer` read and write this pool's memory
+  bool grant_pool_access(int peer);                 // lets device `peer` read and write this pool's memory
 
   int device_;
   int sm_count_ = 0;

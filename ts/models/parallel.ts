@@ -33,6 +33,16 @@ function attentionOn(cfg: AttentionConfig, device: Device, made: { dispose(): vo
   return out;
 }
 
+/** Batch slices of `sizes` images, each moved to its device (a view where it is there already). */
+function scatter(images: Tensor, sizes: readonly number[], devices: readonly Device[]): Tensor[] {
+  let start = 0;
+  return sizes.map((n, i) => {
+    const chunk = slice(images, 0, start, start + n);
+    start += n;
+    return chunk.to(devices[i]);
+  });
+}
+
 /** The sizes of n nearly equal chunks of `total` (the first total % n one larger). */
 export function chunkSizes(total: number, n: number): number[] {
   const parts = Math.min(n, total);
@@ -50,6 +60,8 @@ export class DataParallel {
   readonly devices: readonly Device[];
   private readonly replicas: VisionTransformer[];
   private readonly owned: { dispose(): void }[] = [];
+  /** Captures made by capture(): their graphs read the replicas' weights, so they go first. */
+  private readonly captures: CapturedDataParallel[] = [];
 
   constructor(readonly model: VisionTransformer, devices: readonly DeviceLike[]) {
     const fn = 'dataParallel';
@@ -85,13 +97,11 @@ export class DataParallel {
     if (images.rank !== 4) throw rangeError(fn, `images must be [B, C, H, W], got [${images.shape.join(', ')}]`);
     const sizes = chunkSizes(images.shape[0], this.devices.length);
     return tidy(() => {
-      const outputs: Tensor[] = [];
-      let start = 0;
-      for (let i = 0; i < sizes.length; i++) {
-        const chunk = slice(images, 0, start, start + sizes[i]);
-        start += sizes[i];
-        outputs.push(this.replicas[i].forward(chunk.to(this.devices[i])));
-      }
+      // Every chunk is copied out before any replica runs: a copy from the images' device
+      // waits for the work queued there, so copying after replica 0's forward was enqueued
+      // would hold every other GPU back until that forward ends.
+      const chunks = scatter(images, sizes, this.devices);
+      const outputs = chunks.map((chunk, i) => this.replicas[i].forward(chunk));
       // Every forward is enqueued; now gather (each copy waits for its own device only).
       return concat(outputs.map((o) => o.to(this.devices[0])), 0);
     });
@@ -101,7 +111,8 @@ export class DataParallel {
    * The forward recorded as one CUDA graph per replica, for images of `shape` [B, C, H, W]
    * (each replica's chunk of B captured at its size): with graphs, one thread's host cost
    * per replica is a copy and a launch, so the replicas' GPUs are not left waiting for the
-   * host to enqueue a forward of ~50 kernels for each. Every device must be a GPU.
+   * host to enqueue a forward of ~50 kernels for each. Every device must be a GPU. The
+   * capture reads the replicas' weights: dispose() of this DataParallel disposes it too.
    */
   capture(shape: readonly number[]): CapturedDataParallel {
     const fn = 'DataParallel.capture';
@@ -118,11 +129,14 @@ export class DataParallel {
       for (const c of captured) c.dispose();
       throw e;
     }
-    return new CapturedDataParallel(captured, this.devices.slice(0, sizes.length), shape);
+    const c = new CapturedDataParallel(captured, this.devices.slice(0, sizes.length), shape);
+    this.captures.push(c);
+    return c;
   }
 
-  /** Frees the replicas and masks this made; the model itself stays. */
+  /** Frees the captures, replicas and masks this made; the model itself stays. */
   dispose(): void {
+    for (const c of this.captures.splice(0)) c.dispose();
     for (const o of this.owned.splice(0)) o.dispose();
   }
   [Symbol.dispose](): void {
@@ -139,20 +153,23 @@ export class CapturedDataParallel {
   /** @internal Made by DataParallel.capture(). */
   constructor(private readonly captured: CapturedForward[], readonly devices: readonly Device[], readonly shape: readonly number[]) {}
 
+  get disposed(): boolean {
+    return this.captured.length === 0;
+  }
+
   run(images: Tensor): Tensor {
     const fn = 'CapturedDataParallel.run';
+    if (this.disposed) throw new TypeError(`${fn}: it has been disposed (or its DataParallel was)`);
     checkTensor(fn, 'images', images);
     if (images.rank !== 4 || images.shape.some((s, i) => s !== this.shape[i])) {
       throw rangeError(fn, `images must have the captured shape [${this.shape.join(', ')}], got [${images.shape.join(', ')}]`);
     }
     return tidy(() => {
-      const outputs: Tensor[] = [];
-      let start = 0;
-      this.captured.forEach((c, i) => {
-        const n = c.shape[0];
-        const chunk = slice(images, 0, start, start + n).to(this.devices[i]);
-        start += n;
-        outputs.push(c.run(chunk.dtype === c.input.dtype ? chunk : chunk.cast(c.input.dtype)));
+      // All chunks copied out first, then every replay enqueued, then the gather (as in forward).
+      const chunks = scatter(images, this.captured.map((c) => c.shape[0]), this.devices);
+      const outputs = chunks.map((chunk, i) => {
+        const c = this.captured[i];
+        return c.run(chunk.dtype === c.input.dtype ? chunk : chunk.cast(c.input.dtype));
       });
       return concat(outputs.map((o) => o.to(this.devices[0])), 0);
     });

@@ -148,7 +148,7 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null, options?
   const out = prepareOutput(fn, o.out, shape, t, [t, w, b]);
   const sharesOut = residual !== null && out.given && residual._storage === out.out._storage;
   if (sharesOut && (residual!.offset !== out.out.offset || !residual!.isContiguous)) {
-    throw rangeError(fn, 'options.residual shares storage with options.out: it must be options.out itself (in place) or apart from it');
+    throw rangeError(fn, 'options.residual shares storage with options.out: it must be options.out itself (in place) or in another storage');
   }
   return fill(out, (temps) => linearInto(out.out, t, w, b, act, tf32, temps, residual && contiguousIn(residual, temps)));
 }
