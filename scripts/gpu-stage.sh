@@ -8,7 +8,8 @@
 # machine keeps nothing), then printing one line per step.
 #   tests     npm run test:cuda                                          (~260 s on the H200)
 #   ab        the sparse kernel's variants on the notebook case: GPU time under a CUDA graph
-#             and the host loop, parity with the dense masked kernel      (~20 s each, 6 of them)
+#             and the host loop, parity with the dense masked kernel, and the notebook ViT as
+#             a CUDA graph, sparse beside memory_efficient               (~35 s each, 6 of them)
 #   rows      the sparse tests (CPU and CUDA) with the row-layout kernel (NODEFORMERS_SPARSE_LAYOUT=rows)
 #   ncu       Nsight Compute (--set full) over the notebook case's dense and CSR kernels, both layouts
 #   ops       bench/ops.ts with PyTorch: layerNorm, softmax, bias+GELU, linear; eager and CUDA graph (~120 s)
@@ -72,6 +73,9 @@ for group in "$@"; do
         NODEFORMERS_SPARSE_LAYOUT=$layout NODEFORMERS_SPARSE_WARPS=$warps NODEFORMERS_SPARSE_CHUNK=$chunk NODEFORMERS_SPARSE_REPEAT=$repeat \
           step "$name" 60 node --import tsx bench/sparse_kernel_time.ts
         cat "$LOGS/$name.log"
+        NODEFORMERS_SPARSE_LAYOUT=$layout NODEFORMERS_SPARSE_WARPS=$warps NODEFORMERS_SPARSE_CHUNK=$chunk NODEFORMERS_SPARSE_REPEAT=$repeat \
+          step "$name-vit" 60 node --import tsx bench/vit_graph_ab.ts
+        tail -1 "$LOGS/$name-vit.log"
       done
       ;;
     rows)
