@@ -3,7 +3,7 @@
 // compares (sparse <= memory_efficient). The variant comes from the environment, as in
 // bench/sparse_kernel_time.ts; scripts/gpu-stage.sh's `ab` group runs it per variant.
 // Usage: NODEFORMERS_SPARSE_LAYOUT=rows node --import tsx bench/vit_graph_ab.ts
-import { rand } from '../ts/index';
+import { rand, SparseMask } from '../ts/index';
 import { benchmark } from '../ts/bench/timer';
 import { NOTEBOOK_VIT, sparseViTAttention } from '../ts/bench/suite/vit';
 import { buildViT } from '../ts/models/vit';
@@ -26,3 +26,4 @@ for (const [name, attention] of [['memory_efficient', { mechanism: 'memory_effic
 console.log(`${env}: ViT float16 B64 as a CUDA graph: memory_efficient ${(medians.memory_efficient * 1e3).toFixed(3)} ms, ` +
   `sparse ${(medians.sparse * 1e3).toFixed(3)} ms = ${(medians.sparse / medians.memory_efficient).toFixed(3)}x`);
 images.dispose();
+(sparse.mask as SparseMask).dispose();
