@@ -33,16 +33,13 @@
 #include "check.h"
 #include "dtype_traits.cuh"
 #include "kernels.h"
+#include "rows.cuh"
 #include "vector.cuh"
 
 namespace nf::cuda {
 namespace {
 
-constexpr int kGroupThreads = 128;
-constexpr int kGroupMaxCols = 1024;
-constexpr int kBlockMaxThreads = 512;
-constexpr int kMaxPerThread = 32;
-constexpr int kMaxScalarChunks = 16;
+using namespace rows;  // RowSplit, split_row, group_sum, visit_row, the launch shapes (rows.cuh)
 
 // The mask as the kernels see it: the row offset is sum_d ((row / inner_d) % shape[d]) *
 // strides[d] over the leading dims (outermost first), the column offset col * col_stride.
@@ -54,23 +51,6 @@ struct MaskDesc {
   int64_t col_stride = 0;
 };
 
-
-// A row as head scalars, body vectors of kVec (16-byte aligned) and tail scalars.
-struct RowSplit {
-  int64_t head, body, tail;
-};
-
-template <int kVec, typename T>
-__device__ __forceinline__ RowSplit split_row(const T* row, int64_t cols) {
-  if constexpr (kVec == 1) {
-    return {0, cols, 0};
-  } else {
-    const int64_t mis = static_cast<int64_t>((reinterpret_cast<uintptr_t>(row) & 15u) / sizeof(T));
-    const int64_t head = mis == 0 ? 0 : (kVec - mis < cols ? kVec - mis : cols);
-    const int64_t body = (cols - head) / kVec;
-    return {head, body, cols - head - body * kVec};
-  }
-}
 
 __device__ __forceinline__ const uint8_t* mask_row(const MaskDesc& m, int64_t row) {
   int64_t offset = 0;
@@ -112,13 +92,6 @@ __device__ __forceinline__ void apply_mask(const uint8_t* m, int64_t col, int64_
   }
 #pragma unroll
   for (int j = 0; j < N; ++j) s[j] = k[j] != 0 ? s[j] : -INFINITY;
-}
-
-template <int kWidth>
-__device__ __forceinline__ float group_sum(float v) {
-#pragma unroll
-  for (int o = kWidth / 2; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
 }
 
 template <int kWidth>
@@ -277,22 +250,6 @@ __device__ __forceinline__ MaxSum merge(MaxSum a, MaxSum b) {
   return {m, a.s * expf(a.m - m) + b.s * expf(b.m - m)};
 }
 
-// Calls fn(col, value) for the head and tail scalars of this thread and fn_vec(col, vector)
-// for its body vectors (thread t of n: vectors t, t + n, ...).
-template <int kVec, typename T, typename Fn, typename FnVec>
-__device__ __forceinline__ void visit_row(const T* xr, const RowSplit& rs, Fn&& fn, FnVec&& fn_vec) {
-  const int64_t tid = threadIdx.x, n = blockDim.x;
-  if (tid < rs.head) fn(tid, to_float(xr[tid]));
-#pragma unroll 4
-  for (int64_t vi = tid; vi < rs.body; vi += n) {
-    float t[kVec];
-    load_vec<kVec>(xr + rs.head + vi * kVec, t);
-    fn_vec(rs.head + vi * kVec, t);
-  }
-  const int64_t tail0 = rs.head + rs.body * kVec;
-  if (tid < rs.tail) fn(tail0 + tid, to_float(xr[tail0 + tid]));
-}
-
 // Any row length: one block per row; pass 1 keeps (max, sum) online (rescaling once per
 // vector), pass 2 re-reads the row and writes it. In place is safe: each element's last
 // read precedes its write, by the same thread.
@@ -365,29 +322,6 @@ softmax_long_kernel(T* out, const T* x, int64_t rows, int64_t cols, float scale,
   }
 }
 
-template <int N, int Max, bool kDouble, typename Fn>
-bool dispatch_int(int n, Fn&& fn) {
-  if constexpr (N <= Max) {
-    if (n == N) {
-      fn(std::integral_constant<int, N>{});
-      return true;
-    }
-    return dispatch_int<kDouble ? N * 2 : N + 1, Max, kDouble>(n, std::forward<Fn>(fn));
-  } else {
-    return false;
-  }
-}
-
-int next_pow2(int64_t n) {
-  int p = 1;
-  while (p < n) p *= 2;
-  return p;
-}
-
-unsigned grid_for(int64_t blocks) {
-  return static_cast<unsigned>(blocks < (int64_t{1} << 30) ? blocks : (int64_t{1} << 30));
-}
-
 // The mask's leading dims with size-1 dims dropped and neighbours merged where the mask's
 // strides allow, so the per-row unravel divides as little as possible.
 MaskDesc describe_mask(const SoftmaxParams& p) {
@@ -415,72 +349,22 @@ template <typename T, int kVec>
 void launch_rows(const SoftmaxParams& p, const MaskDesc& mask, int64_t rows, int64_t cols, cudaStream_t stream) {
   T* out = static_cast<T*>(p.out.data);
   const T* x = static_cast<const T*>(p.x.data);
-  const int64_t vecs = cols / kVec;  // most body vectors of any row
-  bool launched = false;
-
-  if (cols <= kGroupMaxCols) {
-    const int c = static_cast<int>(cols);
-    auto launch = [&](auto wd, auto ch) {
-      constexpr int kWidth = decltype(wd)::value, kChunks = decltype(ch)::value;
-      constexpr int64_t kRowsPerBlock = kGroupThreads / kWidth;
-      softmax_group_kernel<T, kVec, kChunks, kWidth><<<grid_for((rows + kRowsPerBlock - 1) / kRowsPerBlock),
-                                                       kGroupThreads, 0, stream>>>(out, x, rows, c, p.scale, mask);
-    };
-    if constexpr (kVec > 1) {
-      // About four vectors a lane, so that a warp has several 16-byte loads in flight per
-      // lane even on short rows: the group is the power of two >= vecs / 4, at least kVec
-      // lanes (owners for the head and tail scalars) and at most a warp.
-      int width = next_pow2((vecs + 3) / 4);
-      width = width < kVec ? kVec : width > 32 ? 32 : width;
-      const int chunks = vecs == 0 ? 1 : static_cast<int>((vecs + width - 1) / width);
-      const bool width_ok = dispatch_int<kVec, 32, true>(width, [&](auto wd) {
-        constexpr int kMax = decltype(wd)::value < 32 ? 4 : kGroupMaxCols / (32 * kVec);
-        launched = dispatch_int<1, kMax, false>(chunks, [&](auto ch) { launch(wd, ch); });
+  launch_row_kernel<kVec>(
+      "softmax", cols,
+      [&](auto wd, auto ch) {
+        constexpr int kWidth = decltype(wd)::value, kChunks = decltype(ch)::value;
+        constexpr int64_t kRowsPerBlock = kGroupThreads / kWidth;
+        softmax_group_kernel<T, kVec, kChunks, kWidth><<<grid_for((rows + kRowsPerBlock - 1) / kRowsPerBlock), kGroupThreads,
+                                                         0, stream>>>(out, x, rows, static_cast<int>(cols), p.scale, mask);
+      },
+      [&](auto ch, int threads) {
+        constexpr int kChunks = decltype(ch)::value;
+        softmax_block_kernel<T, kVec, kChunks><<<grid_for(rows), threads, 0, stream>>>(out, x, rows, static_cast<int>(cols),
+                                                                                       p.scale, mask);
+      },
+      [&] {
+        softmax_long_kernel<T, kVec><<<grid_for(rows), kBlockMaxThreads, 0, stream>>>(out, x, rows, cols, p.scale, mask);
       });
-      launched = launched && width_ok;
-    } else {
-      // Scalar rows (only when x and out are misaligned differently): one element a lane up
-      // to 32, then a power of two chunks, to bound the number of instantiations.
-      if (vecs <= 32) {
-        launched = dispatch_int<1, 32, true>(next_pow2(vecs),
-                                             [&](auto wd) { launch(wd, std::integral_constant<int, 1>{}); });
-      } else {
-        launched = dispatch_int<2, kGroupMaxCols / 32, true>(next_pow2((vecs + 31) / 32), [&](auto ch) {
-          launch(std::integral_constant<int, 32>{}, ch);
-        });
-      }
-    }
-    if (!launched) throw Error(ErrorCode::Internal, "softmax: no group kernel for cols " + std::to_string(cols));
-    NF_CHECK_LAUNCH("softmax_group_kernel");
-    return;
-  }
-
-  // One block per row, the row in registers: at least four chunks a thread where possible
-  // (64 bytes in flight), the fewest beyond that which fit 256 threads, else 512.
-  constexpr int kMaxChunks = kVec == 1 ? kMaxScalarChunks : kMaxPerThread / kVec;
-  constexpr int kFirstChunks = kMaxChunks < 4 ? kMaxChunks : 4;
-  int chunks = 0, threads = 0;
-  for (int limit : {256, kBlockMaxThreads}) {
-    for (int ch = kFirstChunks; ch <= kMaxChunks && chunks == 0; ch *= 2) {
-      const int64_t t = ((vecs + ch - 1) / ch + 31) / 32 * 32;
-      if (t <= limit) {
-        chunks = ch;
-        threads = static_cast<int>(t);
-      }
-    }
-  }
-  if (chunks != 0) {
-    launched = dispatch_int<kFirstChunks, kMaxChunks, true>(chunks, [&](auto ch) {
-      constexpr int kChunks = decltype(ch)::value;
-      softmax_block_kernel<T, kVec, kChunks><<<grid_for(rows), threads, 0, stream>>>(out, x, rows, static_cast<int>(cols),
-                                                                                     p.scale, mask);
-    });
-    if (!launched) throw Error(ErrorCode::Internal, "softmax: no block kernel for cols " + std::to_string(cols));
-    NF_CHECK_LAUNCH("softmax_block_kernel");
-    return;
-  }
-  softmax_long_kernel<T, kVec><<<grid_for(rows), kBlockMaxThreads, 0, stream>>>(out, x, rows, cols, p.scale, mask);
-  NF_CHECK_LAUNCH("softmax_long_kernel");
 }
 
 }  // namespace
