@@ -95,9 +95,9 @@ struct LtContext::Impl {
 
   // The heuristic's first pick is not always the fastest for small or skinny shapes: time
   // each candidate on this call's own buffers (the output is rewritten by the real call
-  // that follows; with a residual, which may be the output itself, the trials write a
-  // scratch output instead) and keep the quickest. This runs once per plan, waits on the
-  // stream, and so belongs to the first call of a shape only.
+  // that follows; a residual that is the output itself would be overwritten, so then the
+  // trials write a scratch output instead) and keep the quickest. This runs once per
+  // plan, waits on the stream, and so belongs to the first call of a shape only.
   cublasLtMatmulAlgo_t fastest(const GemmParams& p, Plan& plan, const cublasLtMatmulHeuristicResult_t* results, int count) {
     cudaStream_t stream = backend.stream();
     if (p.bias) {
@@ -107,7 +107,7 @@ struct LtContext::Impl {
     NF_CUDA_CHECK(cudaEventCreate(&start));
     NF_CUDA_CHECK(cudaEventCreate(&stop));
     void* scratch = nullptr;
-    if (p.residual) {
+    if (p.residual == p.c) {
       try {
         scratch = backend.allocate(static_cast<size_t>(p.batch * p.m * p.n) * dtype_size(p.dtype));
       } catch (...) {
@@ -116,7 +116,7 @@ struct LtContext::Impl {
         throw;
       }
     }
-    void* d = p.residual ? scratch : p.c;
+    void* d = scratch ? scratch : p.c;
     const void* c_in = p.residual ? p.residual : p.c;
     const float alpha = p.alpha, beta = p.residual ? 1.f : 0.f;
     cublasLtMatmulAlgo_t best = results[0].algo;
