@@ -31,3 +31,17 @@ inline void check_launch(const char* kernel, const char* file, int line) {
   } while (0)
 
 #define NF_CHECK_LAUNCH(kernel) ::nf::cuda::check_launch(kernel, __FILE__, __LINE__)
+
+namespace nf::cuda {
+
+// An event made on the current device (without timing unless `flags` asks), destroyed with
+// its scope (after the work it marks, if still pending: the driver keeps it until then).
+struct ScopedEvent {
+  cudaEvent_t event = nullptr;
+  explicit ScopedEvent(unsigned flags = cudaEventDisableTiming) { NF_CUDA_CHECK(cudaEventCreateWithFlags(&event, flags)); }
+  ~ScopedEvent() { cudaEventDestroy(event); }
+  ScopedEvent(const ScopedEvent&) = delete;
+  ScopedEvent& operator=(const ScopedEvent&) = delete;
+};
+
+}  // namespace nf::cuda

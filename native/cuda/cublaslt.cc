@@ -103,19 +103,8 @@ struct LtContext::Impl {
     if (p.bias) {
       check_lt(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &p.bias, sizeof(p.bias)), "bias pointer");
     }
-    cudaEvent_t start = nullptr, stop = nullptr;
-    NF_CUDA_CHECK(cudaEventCreate(&start));
-    NF_CUDA_CHECK(cudaEventCreate(&stop));
-    void* scratch = nullptr;
-    if (p.residual == p.c) {
-      try {
-        scratch = backend.allocate(static_cast<size_t>(p.batch * p.m * p.n) * dtype_size(p.dtype));
-      } catch (...) {
-        cudaEventDestroy(start);
-        cudaEventDestroy(stop);
-        throw;
-      }
-    }
+    ScopedEvent start(cudaEventDefault), stop(cudaEventDefault);
+    void* scratch = p.residual == p.c ? backend.allocate(static_cast<size_t>(p.batch * p.m * p.n) * dtype_size(p.dtype)) : nullptr;
     void* d = scratch ? scratch : p.c;
     const void* c_in = p.residual ? p.residual : p.c;
     const float alpha = p.alpha, beta = p.residual ? 1.f : 0.f;
@@ -129,18 +118,16 @@ struct LtContext::Impl {
       };
       if (run() != CUBLAS_STATUS_SUCCESS) continue;  // warm-up; a candidate that fails is skipped
       constexpr int kRepeats = 5;
-      cudaEventRecord(start, stream);
+      cudaEventRecord(start.event, stream);
       for (int r = 0; r < kRepeats; ++r) run();
-      cudaEventRecord(stop, stream);
+      cudaEventRecord(stop.event, stream);
       float ms = INFINITY;
-      if (cudaEventSynchronize(stop) == cudaSuccess && cudaEventElapsedTime(&ms, start, stop) == cudaSuccess && ms < best_ms) {
+      if (cudaEventSynchronize(stop.event) == cudaSuccess && cudaEventElapsedTime(&ms, start.event, stop.event) == cudaSuccess && ms < best_ms) {
         best_ms = ms;
         best = results[i].algo;
       }
     }
     cudaGetLastError();
-    cudaEventDestroy(start);
-    cudaEventDestroy(stop);
     if (scratch) backend.deallocate(scratch);
     return best;
   }

@@ -69,18 +69,6 @@ void CudaBackend::deallocate(void* ptr) {
   if (cudaSetDevice(device_) != cudaSuccess || cudaFreeAsync(ptr, stream_) != cudaSuccess) cudaGetLastError();
 }
 
-namespace {
-// An event made on the current device, destroyed with its scope (after the work it marks,
-// if still pending: the driver keeps it until then).
-struct ScopedEvent {
-  cudaEvent_t event = nullptr;
-  ScopedEvent() { NF_CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming)); }
-  ~ScopedEvent() { cudaEventDestroy(event); }
-  ScopedEvent(const ScopedEvent&) = delete;
-  ScopedEvent& operator=(const ScopedEvent&) = delete;
-};
-}  // namespace
-
 // Stream-ordered allocations do not follow cudaDeviceEnablePeerAccess: a pool's memory is
 // mapped on another device only once cudaMemPoolSetAccess says so (and a graph's
 // allocations keep the access their pool had at capture). False, with no error left behind,
