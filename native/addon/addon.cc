@@ -36,6 +36,13 @@ constexpr napi_type_tag kStorageTag = {0x6e6f6465666f726dULL, 0x73746f7261676531
   throw err;
 }
 
+#ifndef NODEFORMERS_WITH_CUDA
+// What a CUDA-only call does in a build without the CUDA backend.
+[[noreturn]] void throw_no_cuda(Napi::Env env, const char* op) {
+  throw_js(env, "ERR_INVALID_ARG", std::string(op) + ": this build has no CUDA backend", true);
+}
+#endif
+
 // Runs fn, turning native exceptions into JS Errors that name `op`.
 template <typename Fn>
 auto guarded(Napi::Env env, const char* op, Fn&& fn) -> decltype(fn()) {
@@ -916,7 +923,7 @@ class Addon : public Napi::Addon<Addon> {
     o.Set("peak", static_cast<double>(m.peak));
     return o;
 #else
-    throw_js(info.Env(), "ERR_INVALID_ARG", "cuda.memory: this build has no CUDA backend", true);
+    throw_no_cuda(info.Env(), "cuda.memory");
 #endif
   }
 
@@ -925,7 +932,7 @@ class Addon : public Napi::Addon<Addon> {
     guarded(info.Env(), "cuda.resetPeak", [&] { cuda_backend(info, "cuda.resetPeak").reset_peak(); return 0; });
     return info.Env().Undefined();
 #else
-    throw_js(info.Env(), "ERR_INVALID_ARG", "cuda.resetPeak: this build has no CUDA backend", true);
+    throw_no_cuda(info.Env(), "cuda.resetPeak");
 #endif
   }
 
@@ -944,7 +951,7 @@ class Addon : public Napi::Addon<Addon> {
     o.Set("cublasLtVersion", static_cast<double>(d.cublaslt_version));
     return o;
 #else
-    throw_js(info.Env(), "ERR_INVALID_ARG", "cuda.device: this build has no CUDA backend", true);
+    throw_no_cuda(info.Env(), "cuda.device");
 #endif
   }
 
@@ -983,7 +990,7 @@ class Addon : public Napi::Addon<Addon> {
     });
     return Napi::Number::New(env, ms);
 #else
-    throw_js(info.Env(), "ERR_INVALID_ARG", "cuda.time: this build has no CUDA backend", true);
+    throw_no_cuda(info.Env(), "cuda.time");
 #endif
   }
 
@@ -993,7 +1000,7 @@ class Addon : public Napi::Addon<Addon> {
     guarded(info.Env(), "capture", [&] { cuda_backend(info, "capture").begin_capture(); return 0; });
     return info.Env().Undefined();
 #else
-    throw_js(info.Env(), "ERR_INVALID_ARG", "capture: this build has no CUDA backend", true);
+    throw_no_cuda(info.Env(), "capture");
 #endif
   }
 
@@ -1007,7 +1014,7 @@ class Addon : public Napi::Addon<Addon> {
     Graph::Unwrap(obj)->Init(b.shared_from_this(), exec);
     return obj;
 #else
-    throw_js(info.Env(), "ERR_INVALID_ARG", "capture: this build has no CUDA backend", true);
+    throw_no_cuda(info.Env(), "capture");
 #endif
   }
 
