@@ -15,8 +15,9 @@
 // launches scripts/gpu-stage.sh's `ncu` group profiles (8 launches: the check's 2, then 6).
 import { attention, captureGraph, cuda, empty, patterns, randn, splitQkv, SparseMask } from '../ts/index';
 import { native } from '../ts/native';
+import { sparseVariant } from './sparse_variant';
 
-const env = ['NODEFORMERS_SPARSE_LAYOUT', 'NODEFORMERS_SPARSE_WARPS', 'NODEFORMERS_SPARSE_CHUNK', 'NODEFORMERS_SPARSE_REPEAT'].map((k) => `${k}=${process.env[k] ?? '-'}`).join(' ');
+const env = sparseVariant();
 const qkv = randn([64, 197, 3, 8, 12], { device: 'cuda', dtype: 'float16', seed: 5 });
 const { q, k, v } = splitQkv(qkv);
 const mask = SparseMask.fromDense(patterns.vitNotebook(14, 14, 0), undefined, { device: 'cuda' });

@@ -8,8 +8,9 @@ import { benchmark } from '../ts/bench/timer';
 import { NOTEBOOK_VIT, sparseViTAttention } from '../ts/bench/suite/vit';
 import { buildViT } from '../ts/models/vit';
 import type { AttentionConfig } from '../ts/nn/layers';
+import { sparseVariant } from './sparse_variant';
 
-const env = ['NODEFORMERS_SPARSE_LAYOUT', 'NODEFORMERS_SPARSE_WARPS', 'NODEFORMERS_SPARSE_CHUNK', 'NODEFORMERS_SPARSE_REPEAT'].map((k) => `${k}=${process.env[k] ?? '-'}`).join(' ');
+const env = sparseVariant();
 const device = 'cuda:0';
 const images = rand([64, 3, 224, 224], { device, dtype: 'float16', seed: 0 });
 const sparse = sparseViTAttention(device);
