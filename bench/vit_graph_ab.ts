@@ -1,30 +1,22 @@
 // The notebook ViT (float16, batch 64) as a CUDA graph, sparse (notebook mask) beside
 // memory_efficient: the whole-model check of a sparse kernel variant, whose figure issue 6
-// compares (sparse <= memory_efficient). The variant comes from the environment, as in
-// bench/sparse_kernel_time.ts; scripts/gpu-stage.sh's `ab` group runs it per variant.
+// compares (sparse <= memory_efficient). The bench suite's own ViT section measures it
+// (eager and graph; the graph figures are printed). The variant comes from the
+// environment, as in bench/sparse_kernel_time.ts; scripts/gpu-stage.sh's `ab` group runs
+// it per variant.
 // Usage: NODEFORMERS_SPARSE_LAYOUT=rows node --import tsx bench/vit_graph_ab.ts
-import { rand, SparseMask } from '../ts/index';
-import { benchmark } from '../ts/bench/timer';
-import { NOTEBOOK_VIT, sparseViTAttention } from '../ts/bench/suite/vit';
-import { buildViT } from '../ts/models/vit';
-import type { AttentionConfig } from '../ts/nn/layers';
+import { benchViT } from '../ts/bench/suite/vit';
 import { sparseVariant } from './sparse_variant';
 
-const env = sparseVariant();
-const device = 'cuda:0';
-const images = rand([64, 3, 224, 224], { device, dtype: 'float16', seed: 0 });
-const sparse = sparseViTAttention(device);
-if (typeof sparse === 'string') throw new Error(sparse);
-const medians: Record<string, number> = {};
-for (const [name, attention] of [['memory_efficient', { mechanism: 'memory_efficient' }], ['sparse', sparse]] as [string, AttentionConfig][]) {
-  const model = buildViT({ ...NOTEBOOK_VIT, attention }, { device, dtype: 'float16', seed: 0 });
-  const captured = model.capture(images.shape);
-  const m = benchmark(() => captured.run(images).dispose(), { device, minRunTime: 1 });
-  medians[name] = m.median;
-  captured.dispose();
-  model.dispose();
-}
-console.log(`${env}: ViT float16 B64 as a CUDA graph: memory_efficient ${(medians.memory_efficient * 1e3).toFixed(3)} ms, ` +
-  `sparse ${(medians.sparse * 1e3).toFixed(3)} ms = ${(medians.sparse / medians.memory_efficient).toFixed(3)}x`);
-images.dispose();
-(sparse.mask as SparseMask).dispose();
+const r = benchViT({
+  device: 'cuda:0', dtypes: ['float16'], batch: 64, minRunTime: 1, mechanisms: ['memory_efficient', 'sparse'],
+  peers: false, compile: false, scaling: false, log: () => undefined,
+});
+const graphMedian = (mechanism: string) => {
+  const m = r.measurements.find((x) => x.params.graph === true && x.params.mechanism === mechanism);
+  if (!m) throw new Error(`vit_graph_ab: no CUDA-graph figure for ${mechanism} (skipped: ${r.skipped.join('; ') || 'none'})`);
+  return m.median;
+};
+const dense = graphMedian('memory_efficient'), sparse = graphMedian('sparse');
+console.log(`${sparseVariant()}: ViT float16 B64 as a CUDA graph: memory_efficient ${(dense * 1e3).toFixed(3)} ms, ` +
+  `sparse ${(sparse * 1e3).toFixed(3)} ms = ${(sparse / dense).toFixed(3)}x`);
