@@ -175,6 +175,7 @@ export function benchViT(o: ViTBenchOptions): ViTBenchResult {
           result.skipped.push(`${title}, ${dtype}: out of memory`);
         } finally {
           model.dispose();
+          if (attention.mask instanceof SparseMask) attention.mask.dispose(); // made by sparseViTAttention for this run
         }
       }
     } finally {
