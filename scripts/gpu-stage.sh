@@ -7,11 +7,13 @@
 # $OUT/results.tar.gz, and Nsight Compute's reports into $OUT/ncu.tar.gz (the device
 # machine keeps nothing), then printing one line per step.
 #   tests     npm run test:cuda                                          (~260 s on the H200)
-#   ab        the sparse kernel's variants on the notebook case: GPU time under a CUDA graph
-#             and the host loop, parity with the dense masked kernel, and the notebook ViT as
-#             a CUDA graph, sparse beside memory_efficient               (~35 s each, 6 of them)
-#   rows      the sparse tests (CPU and CUDA) with the row-layout kernel (NODEFORMERS_SPARSE_LAYOUT=rows)
-#   ncu       Nsight Compute (--set full) over the notebook case's dense and CSR kernels, both layouts
+#   ab        the notebook case's CSR kernel (three schedules) beside the dense kernel: GPU
+#             time under a CUDA graph and the host loop, parity with the dense masked kernel;
+#             then the notebook ViT as a CUDA graph, sparse beside memory_efficient (~30 s)
+#   sparse    the sparse tests (CPU and CUDA) alone
+#   gelu      the activation and linear tests, then bench/ops.ts --only copy,biasGelu with PyTorch
+#   graph-memcheck  compute-sanitizer memcheck over scripts/graph-memcheck-probe.ts' cases
+#   ncu       Nsight Compute (--set full) over the notebook case's dense, CSR and merge kernels
 #   ops       bench/ops.ts with PyTorch: layerNorm, softmax, bias+GELU, linear; eager and CUDA graph (~120 s)
 #   bench     npm run bench:cuda, the whole flow (float16; ~450 s: a call of its own)
 #   parallel  bench/parallel.ts: the notebook ViT at batch 256 on 1 GPU and across 2 / all (issue 9)
@@ -22,7 +24,7 @@
 # e.g. (device command) source .gpu/setup.sh && scripts/gpu-stage.sh tests ab
 set -uo pipefail
 cd "$(dirname "$0")/.."
-[[ $# -gt 0 ]] || { sed -n '2,20p' "$0"; exit 2; }
+[[ $# -gt 0 ]] || { sed -n '2,24p' "$0"; exit 2; }
 OUT=${OUT:-build/gpu-out}
 LOGS=build/gpu-logs
 rm -rf "$LOGS"
@@ -66,31 +68,35 @@ for group in "$@"; do
       counts "$LOGS/test-cuda.log"
       ;;
     ab)
-      # layout:warps a block:entries a step:rounds of units a block (the last two: rows only)
-      for variant in slots:4:4:1 slots:16:4:1 rows:4:4:1 rows:16:4:1 rows:16:4:3 rows:4:8:1; do
-        IFS=: read -r layout warps chunk repeat <<< "$variant"
-        name="ab-$layout-w$warps-c$chunk-r$repeat"
-        NODEFORMERS_SPARSE_LAYOUT=$layout NODEFORMERS_SPARSE_WARPS=$warps NODEFORMERS_SPARSE_CHUNK=$chunk NODEFORMERS_SPARSE_REPEAT=$repeat \
-          step "$name" 60 node --import tsx bench/sparse_kernel_time.ts
-        cat "$LOGS/$name.log"
-        NODEFORMERS_SPARSE_LAYOUT=$layout NODEFORMERS_SPARSE_WARPS=$warps NODEFORMERS_SPARSE_CHUNK=$chunk NODEFORMERS_SPARSE_REPEAT=$repeat \
-          step "$name-vit" 60 node --import tsx bench/vit_graph_ab.ts
-        tail -1 "$LOGS/$name-vit.log"
-      done
+      step ab-kernel 90 node --import tsx bench/sparse_kernel_time.ts
+      cat "$LOGS/ab-kernel.log"
+      step ab-vit 60 node --import tsx bench/vit_graph_ab.ts
+      tail -1 "$LOGS/ab-vit.log"
       ;;
-    rows)
-      NODEFORMERS_SPARSE_LAYOUT=rows NODEFORMERS_REQUIRE_CUDA=1 step tests-rows 150 npx mocha --grep 'sparse|Sparse'
-      counts "$LOGS/tests-rows.log"
+    sparse)
+      NODEFORMERS_REQUIRE_CUDA=1 step tests-sparse 110 npx mocha --grep 'sparse|Sparse|schedule'
+      counts "$LOGS/tests-sparse.log"
+      ;;
+    gelu)
+      NODEFORMERS_REQUIRE_CUDA=1 step tests-activation 90 npx mocha --grep 'activation|Activation|gelu|GELU'
+      counts "$LOGS/tests-activation.log"
+      step bench-gelu 120 node --import tsx bench/ops.ts --only copy,biasGelu --out build/gpu-logs/ops-gelu.json
+      grep -E '^\||^The same|^NVIDIA|wrote' "$LOGS/bench-gelu.log" | head -30
+      ;;
+    graph-memcheck)
+      cs=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+      for probe in chain concat concat-kept; do
+        step "memcheck-$probe" 60 "$cs" --tool memcheck --print-limit 4 node --import tsx scripts/graph-memcheck-probe.ts $probe
+        grep -E 'probe|ERROR SUMMARY|Invalid|at .*kernel|nearest allocation' "$LOGS/memcheck-$probe.log" | head -8
+      done
       ;;
     ncu)
-      for layout in slots rows; do
-        NODEFORMERS_SPARSE_LAYOUT=$layout step "ncu-$layout" 90 "$ncu" --clock-control none --set full \
-          -k 'regex:attention_tc_kernel|sparse_attention_kernel|sparse_rows_kernel' --launch-count 8 \
-          -o "$LOGS/ncu-$layout" node --import tsx bench/sparse_kernel_time.ts --profile
-        "$ncu" --import "$LOGS/ncu-$layout.ncu-rep" --page details > "$LOGS/ncu-$layout.txt" 2>&1
-        grep -E '^  [a-z_]+.*\(|Duration|Memory Throughput|L1/TEX Hit Rate|L2 Hit Rate|Achieved Occupancy|Compute \(SM\) Throughput|Issue Slots Busy|L1/TEX Cache Throughput|L2 Cache Throughput|Registers Per Thread' \
-          "$LOGS/ncu-$layout.txt" | head -100
-      done
+      step ncu 90 "$ncu" --clock-control none --set full \
+        -k 'regex:attention_tc_kernel|sparse_attention_kernel|sparse_merge_kernel' --launch-count 12 \
+        -o "$LOGS/ncu" node --import tsx bench/sparse_kernel_time.ts --profile
+      "$ncu" --import "$LOGS/ncu.ncu-rep" --page details > "$LOGS/ncu.txt" 2>&1
+      grep -E '^  [a-z_]+.*\(|Duration|Memory Throughput|L1/TEX Hit Rate|L2 Hit Rate|Achieved Occupancy|Compute \(SM\) Throughput|Issue Slots Busy|L1/TEX Cache Throughput|L2 Cache Throughput|Registers Per Thread' \
+        "$LOGS/ncu.txt" | head -120
       ;;
     ops)
       step bench-ops 200 node --import tsx bench/ops.ts

@@ -4,7 +4,8 @@
 // kernel leaves unwritten fails; the 'auto' runs go through attention() itself.
 import * as assert from 'node:assert/strict';
 import {
-  attention, BlockSparseLayout, buildSparseSchedule, Device, FLOAT_DTYPES, FloatDType, randn, splitQkv, SparseMask, SPARSE_SEGMENT,
+  attention, BlockSparseLayout, buildSparseSchedule, Device, FLOAT_DTYPES, FloatDType, patterns, randn, splitQkv, SparseMask, SPARSE_LEAD_FACTOR,
+  SPARSE_LEAD_MIN, SPARSE_SEGMENT,
   tensor, Tensor, tidy,
 } from '../ts/index';
 import { broadcastView } from '../ts/attention/attention';
@@ -303,6 +304,7 @@ describe('buildSparseSchedule', () => {
     assert.equal(SPARSE_SEGMENT, 256);
     assert.deepEqual(Array.from(s.merges), [1, 0, 4, 4, 4, 2]);
     assert.equal(s.slots, 6);
+    assert.equal(s.leadItems, 0, 'no item reaches twice the mean row length (303 entries)');
     const items = Array.from({ length: s.items.length / 4 }, (_, n) => Array.from(s.items.subarray(4 * n, 4 * n + 4)));
     assert.deepEqual(items, [
       [0, 0, 0, -1],
@@ -313,22 +315,32 @@ describe('buildSparseSchedule', () => {
     ]);
   });
 
-  it('covers every entry exactly once, pieces at most segment long, in row order', () => {
+  it('covers every entry exactly once, pieces at most segment long, lead items first, the rest in row order', () => {
     const lengths = [0, 5, 300, 1, 0, 1024, 77, 513, 256, 2];
     const offsets = new Int32Array(lengths.length + 1);
     lengths.forEach((l, r) => (offsets[r + 1] = offsets[r] + l));
+    const threshold = Math.max(SPARSE_LEAD_MIN, (SPARSE_LEAD_FACTOR * offsets[lengths.length]) / lengths.length); // 435.6
+    const leadsAt = new Map([[1, 0], [7, 0], [64, 0], [256, 0], [5000, 2]]); // whole rows of 1024 and 513 lead at 5000
     for (const segment of [1, 7, 64, 256, 5000]) {
       const s = buildSparseSchedule(offsets, segment);
+      assert.equal(s.leadItems, leadsAt.get(segment), `segment ${segment}`);
       const covered = new Uint8Array(offsets[lengths.length]);
       const rowsSeen = new Set<number>();
       let previous = -1;
+      let previousLength = Infinity;
       for (let n = 0; n < s.items.length; n += 4) {
         const [r, begin, end, slot] = s.items.subarray(n, n + 4);
         rowsSeen.add(r);
         assert.ok(begin >= offsets[r] && end <= offsets[r + 1] && begin <= end);
         assert.ok(end - begin <= segment);
-        assert.ok(r >= previous, 'in row order');
-        previous = r;
+        if (n / 4 < s.leadItems) {
+          assert.ok(end - begin >= threshold && end - begin <= previousLength, 'lead items: long, longest first');
+          previousLength = end - begin;
+        } else {
+          assert.ok(end - begin < threshold, 'a long item leads');
+          assert.ok(r >= previous, 'in row order');
+          previous = r;
+        }
         assert.equal(slot === -1, lengths[r] <= segment);
         for (let e = begin; e < end; e++) covered[e]++;
       }
@@ -343,6 +355,15 @@ describe('buildSparseSchedule', () => {
       }
       assert.equal(s.slots, nextSlot);
     }
+  });
+
+  it("the notebook mask's class-token row (all 197 keys, five times the mean) leads; the other 196 rows follow in order", () => {
+    const m = SparseMask.fromDense(patterns.vitNotebook(14, 14, 0));
+    const s = m.schedule;
+    assert.equal(s.leadItems, 1);
+    assert.deepEqual(Array.from(s.items.subarray(0, 4)), [0, 0, 197, -1]);
+    assert.deepEqual(Array.from({ length: 196 }, (_, n) => s.items[4 * (n + 1)]), Array.from({ length: 196 }, (_, n) => n + 1));
+    m.dispose();
   });
 
   it('rejects malformed offsets and segments', () => {
@@ -578,6 +599,10 @@ describe('sparse attention errors', () => {
     // Clamped and monotonic: offsets [0, 8, 2, ...] read row 0 as entries [0, 8), the rest as empty.
     native().sparseAttention(out, x, x, x, i32([0, 8, 2, 2, 2, 2, 2]), cols, 1, empty, empty, 0, 0.5);
     const got = host(out);
+    for (const lead of [-1, 1, 0.5, NaN, 2 ** 31]) {
+      assert.throws(() => native().sparseAttention(out, x, x, x, i32([0, 8, 2, 2, 2, 2, 2]), cols, 1, empty, empty, 0, 0.5, lead),
+        { message: /sparseAttention: leadItems must be an integer from 0 to the number of items/ }, `leadItems ${lead}`);
+    }
     for (let i = 1; i < N; i++) for (let h = 0; h < H; h++) for (let d = 0; d < D; d++) assert.equal(got[(i * H + h) * D + d], 0);
     const row0 = new Uint8Array(H * N * N);
     for (const j of [0, 5, 3, 1]) for (let h = 0; h < H; h++) row0[h * N * N + j] = 1; // the in-range columns of entries [0, 8)

@@ -11,7 +11,7 @@ export { patterns } from './attention';
 export type { Pattern, PatternLike, ProbabilityMatrix } from './attention';
 export {
   attention, splitQkv, registerAttention, attentionMechanisms,
-  SparseMask, BlockSparseLayout, buildSparseSchedule, SPARSE_SEGMENT, SPARSE_BLOCK_MIN_DENSITY, SPARSE_BLOCK_MIN_FILL, BLOCK_SIZES,
+  SparseMask, BlockSparseLayout, buildSparseSchedule, SPARSE_SEGMENT, SPARSE_LEAD_FACTOR, SPARSE_LEAD_MIN, SPARSE_BLOCK_MIN_DENSITY, SPARSE_BLOCK_MIN_FILL, BLOCK_SIZES,
 } from './attention';
 export type {
   AttentionOptions, AttentionMechanism, AttentionInputs,

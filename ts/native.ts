@@ -77,7 +77,7 @@ export interface NativeAddon {
   attention(out: T, q: T, k: T, v: T, mask: Maybe, bias: Maybe, scale: number, causal: boolean, blockSparse?: BlockSparseArgs): void;
   /** CSR attention; see SparseAttentionParams in native/core/ops.h for the schedule's records. */
   sparseAttention(out: T, q: T, k: T, v: T, rowOffsets: T, colIndices: T, maskHeads: number, items: T, merges: T,
-    slots: number, scale: number): void;
+    slots: number, scale: number, leadItems?: number): void;
   /** [tileM, tileN] of the attention kernel serving dtype and head dim on device ([0, 0] on the CPU). */
   attentionTileShape(device: string, dtype: string, headDim: number): [number, number];
   synchronize(device: string): void;

@@ -835,9 +835,10 @@ class Addon : public Napi::Addon<Addon> {
     }
   }
 
-  // sparseAttention(out, q, k, v, rowOffsets, colIndices, maskHeads, items, merges, slots, scale):
-  // q, k, v, out as attention(); the CSR mask and its schedule as SparseAttentionParams says,
-  // each an int32 contiguous 1-D tensor (items and merges may be empty).
+  // sparseAttention(out, q, k, v, rowOffsets, colIndices, maskHeads, items, merges, slots, scale,
+  // leadItems?): q, k, v, out as attention(); the CSR mask and its schedule as
+  // SparseAttentionParams says, each an int32 contiguous 1-D tensor (items and merges may be
+  // empty); leadItems (default 0) at most the number of items.
   Napi::Value SparseAttention(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const char* op = "sparseAttention";
@@ -880,6 +881,12 @@ class Addon : public Napi::Addon<Addon> {
     require(env, slots >= 0 && slots == std::floor(slots) && slots < 2147483648.0, op, "slots must be a non-negative integer");
     p.num_slots = static_cast<int64_t>(slots);
     p.scale = static_cast<float>(number_arg(env, info, 10, op, "scale"));
+    if (info.Length() > 11 && !info[11].IsUndefined()) {
+      const double lead = number_arg(env, info, 11, op, "leadItems");
+      require(env, lead >= 0 && lead == std::floor(lead) && lead <= static_cast<double>(p.num_items), op,
+              "leadItems must be an integer from 0 to the number of items");
+      p.lead_items = static_cast<int64_t>(lead);
+    }
     guarded(env, op, [&] { backend.sparse_attention(p); return 0; });
     return env.Undefined();
   }

@@ -153,11 +153,13 @@ struct AttentionParams {
 // zeros. q, k, v, out as in AttentionParams (views [B, N, H, D], unit stride along D).
 //
 // The work schedule (how the CUDA kernel balances rows of very different lengths; the CPU
-// ignores it): `items` holds num_items records of 4 int32 {r, begin, end, slot}, sorted
-// longest first: CSR entries [begin, end) of mask row r. slot < 0: the item is the whole row
-// and writes out; otherwise it writes a partial result (row max, row sum, unnormalized
-// output) into partial slot `slot` of num_slots, and `merges` holds num_merges records of 3
-// int32 {r, first_slot, slot_count} that combine a split row's consecutive slots into out.
+// ignores it): `items` holds num_items records of 4 int32 {r, begin, end, slot}: CSR
+// entries [begin, end) of mask row r. The first lead_items of them (clamped to [0,
+// num_items]) are launched first for every batch and head group; the rest follow, items
+// fastest within each (batch, head group). slot < 0: the item is the whole row and writes
+// out; otherwise it writes a partial result (row max, row sum, unnormalized output) into
+// partial slot `slot` of num_slots, and `merges` holds num_merges records of 3 int32 {r,
+// first_slot, slot_count} that combine a split row's consecutive slots into out.
 struct SparseAttentionParams {
   DType dtype = DType::Float32;  // of q, k, v and out
   const void* q = nullptr;
@@ -172,7 +174,7 @@ struct SparseAttentionParams {
   const int32_t* col_indices = nullptr;  // [nnz]
   int64_t nnz = 0;
   const int32_t* items = nullptr;
-  int64_t num_items = 0;
+  int64_t num_items = 0, lead_items = 0;
   const int32_t* merges = nullptr;
   int64_t num_merges = 0, num_slots = 0;
 };

@@ -6,7 +6,9 @@
 // sparse_attention_kernel: one warp per work unit = (schedule item, batch b, head group).
 // An item is a run of one mask row's CSR entries (a whole row, or a piece of a long row: the
 // schedule cuts rows longer than a segment into pieces so that a dense row does not leave
-// one warp running long after the others). The warp's 32 lanes are laid out as
+// one warp running long after the others, and puts the items much longer than the mean
+// first, as lead items that start for every batch and head group in the first wave). The
+// warp's 32 lanes are laid out as
 //   lane = (slot * kHeads + head) * kDimLanes + dim_lane,
 // kDimLanes lanes sharing one head's D (kDimChunk dims each: a score is their partial dot
 // products summed with shuffles), `heads` heads of the group side by side, and the rest as
@@ -15,19 +17,11 @@
 // memory ([B, N, H, D]), so one column index brings in one contiguous run of H * D values:
 // the mask is read once per (row, batch), not once per head. With per-head masks each unit
 // is one head. Each lane keeps its own running max, sum and output over the entries it
-// sees, four entries at a time (their loads in flight together); at the end the slots of a
+// sees, kChunk entries a step (their loads in flight together, with the next step's column
+// indices); at the end the slots of a
 // head are merged with shuffles. A unit writes out, or (a piece of a split row) its partial
 // max/sum/output to the workspace, which sparse_merge_kernel combines, one warp per (split
 // row, batch, head).
-//
-// sparse_rows_kernel (an experiment, NODEFORMERS_SPARSE_LAYOUT=rows; not the default until
-// measured): the same units for a shared mask and D <= 16 (a multiple of 4), with the lanes
-// laid out along one K row instead: lane = head * 4 + quad, four dims a lane, eight heads a
-// warp, every lane on the same entry. One warp-wide load then reads one contiguous K (or V)
-// row of the group's heads (192 bytes for 8 heads of D 12 in 16 bits, two cache lines)
-// where the slot layout above touches four rows (about eight lines) a load; a score costs
-// two shuffles within the quad. Each lane keeps max, sum and its four output dims; the four
-// lanes of a head see the same entries, so no merge of slots is needed at the end.
 //
 // Every index read from the mask and the schedule is clamped or skipped when out of range,
 // so forged lists cannot make a kernel read outside q, k, v or the lists themselves.
@@ -35,7 +29,6 @@
 #include <climits>
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
 #include <string>
 #include <type_traits>
 
@@ -48,7 +41,6 @@ namespace {
 
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr int kWarpsPerBlock = 4;
-constexpr int kWideBlockWarps = 16;
 
 struct SparseKernelParams {
   const void* q;
@@ -67,13 +59,13 @@ struct SparseKernelParams {
   const int32_t* items;
   int num_items;
   int units;            // num_items * batch * head_groups
+  int lead_items;       // items [0, lead_items) start first, for every (batch, head group)
   int heads_per_group;  // heads in one unit: a power of two, 1 for per-head masks
   int head_groups;      // ceil(heads / heads_per_group)
   int slots;            // 32 / (heads_per_group * kDimLanes)
   int num_slots;        // partial slots in the workspace
   float* ws_o;          // [num_slots][batch][heads][d]
   float* ws_ml;         // [num_slots][batch][heads][2]: row max (log2 units), row sum
-  int unit_repeat;      // sparse_rows_kernel: rounds of units a block takes (>= 1)
 };
 
 struct MergeParams {
@@ -150,22 +142,34 @@ __device__ __forceinline__ void load_query(const T* q, int valid, float scale_lo
 // of each step of kChunk * stride entries (u < kChunk), scores them against its kDims of the
 // query (the kLanes lanes of a head sum their partial dots with shuffles), and keeps the
 // online softmax of what it saw: running max m (log2 units), sum l and unnormalized output
-// acc. The trip count is the same for every lane, so the shuffles see the whole warp. The
-// loop is branch-free: an entry past `end` re-reads entry end - 1, and an entry past the
+// acc. The column indices of the next step are loaded while this step's K and V rows are,
+// so that a step waits on one round trip to memory, not on an index load and then the rows
+// it names. The trip count is the same for every lane, so the shuffles see the whole warp.
+// The loop is branch-free: an entry past `end` re-reads entry end - 1, and an entry past the
 // end or with a column outside [0, nk) reads key row 0 and scores -inf.
+template <int kChunk>
+__device__ __forceinline__ void load_columns(const SparseKernelParams& p, int base, int end, int first, int stride, int (&col)[kChunk]) {
+#pragma unroll
+  for (int u = 0; u < kChunk; ++u) {
+    const int e = base + first + u * stride;
+    const int c = p.col_indices[min(e, end - 1)];
+    col[u] = e < end && c >= 0 && c < p.nk ? c : -1;
+  }
+}
+
 template <typename T, int kVec, int kDims, int kChunk, int kLanes>
 __device__ __forceinline__ void attend_run(const SparseKernelParams& p, int begin, int end, int first, int stride, const T* gk,
                                            const T* gv, int valid, const float (&qx)[kDims], float& m, float& l,
                                            float (&acc)[kDims]) {
+  if (begin >= end || p.nk <= 0) return;  // the same for the whole warp
   const int step = kChunk * stride;
-  for (int base = begin; base < end && p.nk > 0; base += step) {
+  int next[kChunk];
+  load_columns<kChunk>(p, begin, end, first, stride, next);
+  for (int base = begin; base < end; base += step) {
     int col[kChunk];
 #pragma unroll
-    for (int u = 0; u < kChunk; ++u) {
-      const int e = base + first + u * stride;
-      const int c = p.col_indices[min(e, end - 1)];
-      col[u] = e < end && c >= 0 && c < p.nk ? c : -1;
-    }
+    for (int u = 0; u < kChunk; ++u) col[u] = next[u];
+    if (base + step < end) load_columns<kChunk>(p, base + step, end, first, stride, next);
     T kx[kChunk][kDims], vx[kChunk][kDims];
 #pragma unroll
     for (int u = 0; u < kChunk; ++u) {
@@ -229,19 +233,28 @@ __device__ __forceinline__ void write_row(const SparseKernelParams& p, int slot_
 
 // kExact: D == kDimLanes * kDimChunk, so every lane's chunk lies inside D and the loads in
 // the key loop need no predicates (D = 8, 12, 16, 32, 64, 128, 256).
-// kWarps: warps a block (kWarpsPerBlock, or kWideBlockWarps for the one-lane-per-head path
-// when NODEFORMERS_SPARSE_WARPS=16 asks: see launch_unit_kernel).
-template <typename T, int kDimLanes, int kDimChunk, int kVec, int kChunk, bool kExact, int kWarps>
-__global__ void __launch_bounds__(32 * kWarps) sparse_attention_kernel(const __grid_constant__ SparseKernelParams p) {
+template <typename T, int kDimLanes, int kDimChunk, int kVec, int kChunk, bool kExact>
+__global__ void __launch_bounds__(32 * kWarpsPerBlock) sparse_attention_kernel(const __grid_constant__ SparseKernelParams p) {
   static_assert(kDimChunk % kVec == 0, "whole vector accesses per chunk");
   const int lane = threadIdx.x & 31;
-  // Units (under 2^31: the host checks): items fastest, so the warps of a block (and
-  // neighbouring blocks) take neighbouring rows of one (batch, head group), whose keys
-  // overlap in local patterns.
-  const int unit = static_cast<int>(blockIdx.x) * kWarps + static_cast<int>(threadIdx.x >> 5);
+  // Units (under 2^31: the host checks) in launch order: first the lead items (the long
+  // ones) of every (batch, head group), so that no long row starts in the grid's last wave
+  // and runs on alone; then the other items, items fastest, so that the warps of a block
+  // take neighbouring rows of one (batch, head group), whose keys overlap in local patterns.
+  const int unit = static_cast<int>(blockIdx.x) * kWarpsPerBlock + static_cast<int>(threadIdx.x >> 5);
   if (unit >= p.units) return;
-  const int item = unit % p.num_items;
-  const int bg = unit / p.num_items;
+  const int groups_all = p.batch * p.head_groups;
+  const int lead_units = p.lead_items * groups_all;  // <= units: the host clamps lead_items
+  const int rest_items = p.num_items - p.lead_items;
+  int item, bg;
+  if (unit < lead_units) {
+    item = unit / groups_all;
+    bg = unit - item * groups_all;
+  } else {
+    const int u = unit - lead_units;
+    bg = u / rest_items;
+    item = p.lead_items + (u - bg * rest_items);
+  }
   const int b = bg / p.head_groups, group = bg - b * p.head_groups;
 
   const int r = p.items[4 * item];
@@ -287,58 +300,6 @@ __global__ void __launch_bounds__(32 * kWarps) sparse_attention_kernel(const __g
   }
   if (slot != 0 || !active || valid <= 0) return;
   write_row<T, kVec, kDimChunk>(p, slot_out, b, i, h, d0, valid, m, l, acc, dim_lane == 0);
-}
-
-constexpr int kRowsHeads = 8;      // heads a warp of sparse_rows_kernel holds
-constexpr int kRowsDims = 4;       // dims a lane holds (4 lanes a head: D <= 16)
-
-// One unit of sparse_rows_kernel: kChunk entries a step, all lanes on each; 4-element
-// accesses (the host checks their alignment).
-template <typename T, int kChunk>
-__device__ __forceinline__ void rows_unit(const SparseKernelParams& p, int64_t unit64) {
-  if (unit64 >= p.units) return;
-  const int unit = static_cast<int>(unit64);
-  const int lane = threadIdx.x & 31;
-  const int item = unit % p.num_items;
-  const int bg = unit / p.num_items;
-  const int b = bg / p.head_groups, group = bg - b * p.head_groups;
-
-  const int i = p.items[4 * item];
-  if (i < 0 || i >= p.nq) return;  // a shared mask: rows are query rows
-  const int begin = min(max(p.items[4 * item + 1], 0), p.nnz);
-  const int end = min(max(p.items[4 * item + 2], begin), p.nnz);
-  const int slot_out = p.items[4 * item + 3];
-  if (slot_out >= p.num_slots) return;
-
-  const int quad = lane % 4;
-  const int h = group * kRowsHeads + lane / 4;
-  const bool active = h < p.heads;
-  const int hh = active ? h : 0;  // lanes past the last head compute on head 0 and never store
-  const int d0 = quad * kRowsDims;
-  const int valid = min(kRowsDims, p.d - d0);  // 4 or <= 0: D is a multiple of 4
-
-  const T* gk = static_cast<const T*>(p.k) + b * p.k_s[0] + hh * p.k_s[2] + d0;
-  const T* gv = static_cast<const T*>(p.v) + b * p.v_s[0] + hh * p.v_s[2] + d0;
-
-  float qx[kRowsDims];
-  load_query<T, kRowsDims, kRowsDims>(static_cast<const T*>(p.q) + b * p.q_s[0] + i * p.q_s[1] + hh * p.q_s[2] + d0, valid, p.scale_log2, qx);
-  float acc[kRowsDims];
-#pragma unroll
-  for (int c = 0; c < kRowsDims; ++c) acc[c] = 0.f;
-  float m = -INFINITY, l = 0.f;
-  // Entries base .. base + kChunk - 1, the same for every lane.
-  attend_run<T, kRowsDims, kRowsDims, kChunk, 4>(p, begin, end, 0, 1, gk, gv, valid, qx, m, l, acc);
-  if (!active || valid <= 0) return;
-  write_row<T, kRowsDims, kRowsDims>(p, slot_out, b, i, h, d0, valid, m, l, acc, quad == 0);
-}
-
-// Block x takes units [x * kWarps * R, (x + 1) * kWarps * R), R = p.unit_repeat: in each of
-// R rounds its warps take kWarps consecutive units, so that a block stays on the rows of one
-// batch (whose K and V rows it then finds in L1) for R rounds.
-template <typename T, int kChunk, int kWarps>
-__global__ void __launch_bounds__(32 * kWarps) sparse_rows_kernel(const __grid_constant__ SparseKernelParams p) {
-  const int64_t first = static_cast<int64_t>(blockIdx.x) * p.unit_repeat * kWarps + (threadIdx.x >> 5);
-  for (int r = 0; r < p.unit_repeat; ++r) rows_unit<T, kChunk>(p, first + static_cast<int64_t>(r) * kWarps);
 }
 
 // out = sum_s 2^(m_s - M) O_s / sum_s 2^(m_s - M) l_s over a split row's slots, M = max m_s:
@@ -391,83 +352,26 @@ int vec_elems(const void* ptr, const int64_t* strides, int64_t batch, int64_t n,
   return 1;
 }
 
-// The experiments' switches, read once per process: whether variable `name` is `value`.
-bool env_is(const char* name, const char* value) {
-  const char* e = std::getenv(name);
-  return e != nullptr && std::string(e) == value;
-}
-bool wide_blocks() {
-  static const bool wide = env_is("NODEFORMERS_SPARSE_WARPS", "16");
-  return wide;
-}
-
 // Entries a lane has in flight per step: 2 with one lane per head (4 slots of 8 heads then
 // cover 8 entries a step, little waste on rows of ~40; the notebook case ran 40.0 us against
 // 42.2 us with 4 on the H100, 2026-11-25), 4 when a head spans lanes.
 //
-// Blocks of 4 warps (the measured default). An experiment not yet measured: with one lane
-// per head, NODEFORMERS_SPARSE_WARPS=16 launches blocks of 16 warps, so that the warps an SM
-// holds at once (2 such blocks) take consecutive rows of at most two batches and their K/V
-// rows (75 KB a batch in the notebook case) stay in L1, where 9 blocks of 4 warps spread
-// over ~9 batches do not.
+// Blocks of 4 warps: on the notebook case (B64 N197 H8 D12, float16, H200, 2026-12-01, GPU
+// time under a CUDA graph) blocks of 16 warps ran 44.3 us against 41.7 us, and a layout with
+// a warp's lanes along one K row of 8 heads (4 lanes a head) 63 to 73 us, whatever its block
+// width, entries a step or rounds of units a block (bench/results/2026-12-01-H200-sparse-ab.txt).
 //
-// launch_blocks: one launch of kWarps-warp blocks over all units, exact or predicated by D.
-template <typename T, int kDimLanes, int kDimChunk, int kVec, int kWarps>
+// launch_blocks: one launch of kWarpsPerBlock-warp blocks over all units, exact or predicated by D.
+template <typename T, int kDimLanes, int kDimChunk, int kVec>
 void launch_blocks(const SparseKernelParams& kp, cudaStream_t stream) {
   constexpr int kChunk = kDimLanes == 1 ? 2 : 4;
-  const unsigned blocks = static_cast<unsigned>((static_cast<int64_t>(kp.units) + kWarps - 1) / kWarps);
+  const unsigned blocks = static_cast<unsigned>((static_cast<int64_t>(kp.units) + kWarpsPerBlock - 1) / kWarpsPerBlock);
   if (kp.d == kDimLanes * kDimChunk) {
-    sparse_attention_kernel<T, kDimLanes, kDimChunk, kVec, kChunk, true, kWarps><<<blocks, 32 * kWarps, 0, stream>>>(kp);
+    sparse_attention_kernel<T, kDimLanes, kDimChunk, kVec, kChunk, true><<<blocks, 32 * kWarpsPerBlock, 0, stream>>>(kp);
   } else {
-    sparse_attention_kernel<T, kDimLanes, kDimChunk, kVec, kChunk, false, kWarps><<<blocks, 32 * kWarps, 0, stream>>>(kp);
+    sparse_attention_kernel<T, kDimLanes, kDimChunk, kVec, kChunk, false><<<blocks, 32 * kWarpsPerBlock, 0, stream>>>(kp);
   }
   NF_CHECK_LAUNCH("sparse_attention_kernel");
-}
-
-template <typename T, int kDimLanes, int kDimChunk, int kVec>
-void launch_unit_kernel(const SparseKernelParams& kp, cudaStream_t stream) {
-  if constexpr (kDimLanes == 1) {
-    if (wide_blocks()) return launch_blocks<T, kDimLanes, kDimChunk, kVec, kWideBlockWarps>(kp, stream);
-  }
-  launch_blocks<T, kDimLanes, kDimChunk, kVec, kWarpsPerBlock>(kp, stream);
-}
-
-// The experimental row layout, when NODEFORMERS_SPARSE_LAYOUT=rows asks and it applies: one
-// mask for every head, D a multiple of 4 up to 16, and 4-element accesses aligned in every
-// view. Its units hold 8 heads each; NODEFORMERS_SPARSE_WARPS=16, NODEFORMERS_SPARSE_CHUNK=8
-// and NODEFORMERS_SPARSE_REPEAT=R pick wider blocks, 8 entries a step and R rounds of units
-// a block (the defaults: 4 warps, 4 entries, 1 round).
-bool rows_layout_applies(const SparseKernelParams& kp, int vec) {
-  static const bool wanted = env_is("NODEFORMERS_SPARSE_LAYOUT", "rows");
-  return wanted && kp.mask_heads == 1 && kp.d <= 4 * kRowsDims && kp.d % kRowsDims == 0 && vec >= kRowsDims;
-}
-
-template <typename T, int kChunk, int kWarps>
-void launch_rows_blocks(const SparseKernelParams& kp, cudaStream_t stream) {
-  const int64_t per_block = static_cast<int64_t>(kWarps) * kp.unit_repeat;
-  const unsigned blocks = static_cast<unsigned>((static_cast<int64_t>(kp.units) + per_block - 1) / per_block);
-  sparse_rows_kernel<T, kChunk, kWarps><<<blocks, 32 * kWarps, 0, stream>>>(kp);
-  NF_CHECK_LAUNCH("sparse_rows_kernel");
-}
-
-template <typename T>
-void launch_rows(SparseKernelParams kp, cudaStream_t stream) {
-  const bool wide = wide_blocks();
-  static const bool chunk8 = env_is("NODEFORMERS_SPARSE_CHUNK", "8");
-  static const int repeat = [] { const char* e = std::getenv("NODEFORMERS_SPARSE_REPEAT"); return e == nullptr ? 1 : std::min(std::max(std::atoi(e), 1), 16); }();
-  kp.unit_repeat = repeat;
-  kp.heads_per_group = kRowsHeads;
-  kp.head_groups = (kp.heads + kRowsHeads - 1) / kRowsHeads;
-  kp.slots = 1;
-  const int64_t units = static_cast<int64_t>(kp.num_items) * kp.batch * kp.head_groups;
-  if (units > INT_MAX - kWideBlockWarps) throw_invalid("sparseAttention: too many work units (items * batch * head groups) for one grid");
-  kp.units = static_cast<int>(units);
-  if (chunk8) {
-    if (wide) return launch_rows_blocks<T, 8, kWideBlockWarps>(kp, stream);
-    return launch_rows_blocks<T, 8, kWarpsPerBlock>(kp, stream);
-  }
-  if (wide) return launch_rows_blocks<T, 4, kWideBlockWarps>(kp, stream);
-  launch_rows_blocks<T, 4, kWarpsPerBlock>(kp, stream);
 }
 
 // Picks the kernel for (dtype, lanes per head, dims per lane, vector width): the widest
@@ -476,12 +380,12 @@ template <typename T, int kDimLanes, int kDimChunk>
 void launch_by_vec(const SparseKernelParams& kp, int vec, cudaStream_t stream) {
   constexpr int kFull = 16 / sizeof(T), kHalf = 8 / sizeof(T);
   if constexpr (kDimChunk % kFull == 0) {
-    if (vec >= kFull) return launch_unit_kernel<T, kDimLanes, kDimChunk, kFull>(kp, stream);
+    if (vec >= kFull) return launch_blocks<T, kDimLanes, kDimChunk, kFull>(kp, stream);
   }
   if constexpr (kDimChunk % kHalf == 0) {
-    if (vec >= kHalf) return launch_unit_kernel<T, kDimLanes, kDimChunk, kHalf>(kp, stream);
+    if (vec >= kHalf) return launch_blocks<T, kDimLanes, kDimChunk, kHalf>(kp, stream);
   }
-  launch_unit_kernel<T, kDimLanes, kDimChunk, 1>(kp, stream);
+  launch_blocks<T, kDimLanes, kDimChunk, 1>(kp, stream);
 }
 
 template <typename T>
@@ -489,11 +393,9 @@ void launch_typed(const SparseAttentionParams& p, SparseKernelParams kp, int dim
                   cudaStream_t stream) {
   const int64_t units = static_cast<int64_t>(kp.num_items) * kp.batch * kp.head_groups;
   if (units > 0) {
-    if (units > INT_MAX - kWideBlockWarps) throw_invalid("sparseAttention: too many work units (items * batch * head groups) for one grid");
+    if (units > INT_MAX - kWarpsPerBlock) throw_invalid("sparseAttention: too many work units (items * batch * head groups) for one grid");
     kp.units = static_cast<int>(units);
-    if (rows_layout_applies(kp, vec)) {
-      launch_rows<T>(kp, stream);
-    } else if (dim_lanes == 1) {
+    if (dim_lanes == 1) {
       if (kp.d <= 8) launch_by_vec<T, 1, 8>(kp, vec, stream);
       else if (kp.d <= 12) launch_by_vec<T, 1, 12>(kp, vec, stream);
       else launch_by_vec<T, 1, 16>(kp, vec, stream);
@@ -577,6 +479,7 @@ void launch_sparse_attention(const SparseAttentionParams& p, void* workspace, cu
   kp.nnz = static_cast<int>(p.nnz);
   kp.items = p.items;
   kp.num_items = static_cast<int>(p.num_items);
+  kp.lead_items = static_cast<int>(std::min(std::max<int64_t>(p.lead_items, 0), p.num_items));
   // Heads per unit: with a shared mask, as many as fit beside the lanes of one head (a power
   // of two, at most 32 / dim_lanes), leaving the other lanes as slots.
   int group = 1;

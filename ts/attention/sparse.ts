@@ -19,6 +19,10 @@ import type { AttentionInputs, AttentionMechanism } from './registry';
 
 /** A split row's pieces hold at most this many entries (the CUDA kernel's unit of work). */
 export const SPARSE_SEGMENT = 256;
+/** An item of at least this many times a row's mean entries (and SPARSE_LEAD_MIN) leads the schedule. */
+export const SPARSE_LEAD_FACTOR = 2;
+/** Items shorter than this never lead: they end within a few steps wherever they start. */
+export const SPARSE_LEAD_MIN = 32;
 /** 'auto' takes the block path at or above this mask density (nnz / (heads · Nq · Nk)). */
 export const SPARSE_BLOCK_MIN_DENSITY = 0.5;
 /** 'auto' takes the block path at or above this tile fill (nnz / area of the tiles holding an entry). */
@@ -45,8 +49,10 @@ export type DenseInput = Uint8Array | Tensor | DensePattern;
 // ---- the work schedule ---------------------------------------------------------------
 
 export interface SparseSchedule {
-  /** Records of 4 int32 {row, begin, end, slot}, in row order. */
+  /** Records of 4 int32 {row, begin, end, slot}: the lead items, longest first, then the rest in row order. */
   items: Int32Array;
+  /** How many of the items lead (started for every batch and head group before the rest). */
+  leadItems: number;
   /** Records of 3 int32 {row, firstSlot, slotCount}, one per split row. */
   merges: Int32Array;
   /** Partial-result slots the items write (0 when no row is split). */
@@ -58,9 +64,13 @@ export interface SparseSchedule {
  * a row of more than `segment` entries is split into ceil(len / segment) near-equal
  * consecutive pieces, each writing its own partial slot (a row's slots are consecutive),
  * plus one merge record; any other row, empty ones included (so their zeros are written),
- * is one item with slot -1. Items stay in row order: the kernel gives neighbouring items to
+ * is one item with slot -1. Items of at least SPARSE_LEAD_FACTOR times the mean row length
+ * (and SPARSE_LEAD_MIN entries) lead, longest first: the kernel starts them for every batch
+ * and head group before anything else, so that a long row (the notebook mask's class token
+ * attends to all 197 keys, five times the mean) does not start in the grid's last wave and
+ * run on alone. The other items stay in row order: the kernel gives neighbouring items to
  * the warps of one block, and neighbouring rows of local patterns share many of their keys,
- * which then come from L1 rather than L2. The split already bounds every item at `segment` entries, so no long row is left for last.
+ * which then come from L1 rather than L2.
  */
 export function buildSparseSchedule(rowOffsets: Int32Array, segment: number = SPARSE_SEGMENT): SparseSchedule {
   const fn = 'buildSparseSchedule';
@@ -74,6 +84,8 @@ export function buildSparseSchedule(rowOffsets: Int32Array, segment: number = SP
   const items: number[][] = [];
   const merges: number[] = [];
   let slots = 0;
+  const rows = rowOffsets.length - 1;
+  const mean = rows > 0 ? rowOffsets[rows] / rows : 0;
   for (let r = 0; r + 1 < rowOffsets.length; r++) {
     const begin = rowOffsets[r];
     const len = rowOffsets[r + 1] - begin;
@@ -87,7 +99,10 @@ export function buildSparseSchedule(rowOffsets: Int32Array, segment: number = SP
       items.push([r, begin + Math.floor((p * len) / pieces), begin + Math.floor(((p + 1) * len) / pieces), slots++]);
     }
   }
-  return { items: Int32Array.from(items.flat()), merges: Int32Array.from(merges), slots };
+  const leads = (it: number[]) => it[2] - it[1] >= Math.max(SPARSE_LEAD_MIN, SPARSE_LEAD_FACTOR * mean);
+  const lead = items.filter(leads).sort((a, b) => b[2] - b[1] - (a[2] - a[1])); // stable: row order among equals
+  const ordered = [...lead, ...items.filter((it) => !leads(it))];
+  return { items: Int32Array.from(ordered.flat()), leadItems: lead.length, merges: Int32Array.from(merges), slots };
 }
 
 // ---- reading dense inputs ------------------------------------------------------------
@@ -770,7 +785,8 @@ export const sparse: AttentionMechanism & { forwardInto(out: Tensor, inputs: Att
     const path = asked === 'auto' ? mask.choosePath(q.dtype, D).path : asked;
     if (path === 'csr') {
       const t = mask.deviceTensors(fn);
-      native().sparseAttention(out, q, k, v, t.rowOffsets, t.colIndices, mask.heads, t.items, t.merges, mask.schedule.slots, scale);
+      native().sparseAttention(out, q, k, v, t.rowOffsets, t.colIndices, mask.heads, t.items, t.merges, mask.schedule.slots, scale,
+        mask.schedule.leadItems);
       return;
     }
     // The block path: the flash kernel with the mask as a dense element mask, broadcast over
