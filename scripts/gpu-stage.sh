@@ -12,6 +12,7 @@
 #             then the notebook ViT as a CUDA graph, sparse beside memory_efficient (~30 s)
 #   sparse    the sparse tests (CPU and CUDA) alone
 #   gelu      the activation and linear tests, then bench/ops.ts --only copy,biasGelu with PyTorch
+#   gelu-micro  bench/micro/gelu16.cu: GELU formulas in the library's bias + activation kernel (16-bit)
 #   graph-memcheck  compute-sanitizer memcheck over scripts/graph-memcheck-probe.ts' cases
 #   ncu       Nsight Compute (--set full) over the notebook case's dense, CSR and merge kernels
 #   ops       bench/ops.ts with PyTorch: layerNorm, softmax, bias+GELU, linear; eager and CUDA graph (~120 s)
@@ -82,6 +83,11 @@ for group in "$@"; do
       counts "$LOGS/tests-activation.log"
       step bench-gelu 120 node --import tsx bench/ops.ts --only copy,biasGelu --out build/gpu-logs/ops-gelu.json
       grep -E '^\||^The same|^NVIDIA|wrote' "$LOGS/bench-gelu.log" | head -30
+      ;;
+    gelu-micro)
+      step gelu-micro-build 120 nvcc -O3 -std=c++17 -arch=sm_90a -I native bench/micro/gelu16.cu -o build/gelu16
+      step gelu-micro 60 build/gelu16
+      cat "$LOGS/gelu-micro.log"
       ;;
     graph-memcheck)
       cs=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)

@@ -6,10 +6,11 @@
 // thread loads kUnroll vectors spaced one grid apart before computing any, so several
 // 16-byte loads are in flight per thread. The column of each vector is tracked
 // incrementally (plus the grid stride modulo the row, wrapped once) rather than divided.
-// The activation is a template parameter, so each kernel holds one formula; GELU in float16
-// and bfloat16 takes gelu_erfc_form (../core/activation.h), whose erf costs half of erff's
-// instructions: with erff the float16 kernel was bound by its arithmetic, 73.6 us on
-// [65536, 768] against a 50.0 us copy (H200, 2026-12-01).
+// The activation is a template parameter, so each kernel holds one formula. GELU in float16
+// runs at 68% of the copy bandwidth on [65536, 768] (73.6 us against 50.0 us, H200,
+// 2026-12-01): twice float32's elements per byte, and erff's arithmetic shows. Tried and
+// dropped: a branch-free erfc form (Numerical Recipes' erfcc, one division, one exp) ran
+// 80.3 us in the same setting (bench/results/2026-12-01-H200-ops-gelu-erfc-form.json).
 #include <cstdint>
 #include <type_traits>
 
@@ -25,9 +26,17 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kUnroll = 4;
 
+// The formula as a type: one of the library's activations (bench/micro/gelu16.cu times
+// other formulas through the same kernel).
+template <Activation kAct>
+struct ActivationFn {
+  __device__ __forceinline__ float operator()(float x, float param, float param2) const {
+    return apply_activation(x, kAct, param, param2);
+  }
+};
 
 // nvec vectors of kVec elements, row_vecs of them to a row. x and out may alias.
-template <typename T, int kVec, Activation kAct>
+template <typename T, int kVec, typename Fn>
 __global__ void __launch_bounds__(kThreads)
 bias_act_kernel(T* out, const T* x, const T* __restrict__ bias, int64_t nvec, int64_t row_vecs, float param,
                 float param2) {
@@ -60,13 +69,7 @@ bias_act_kernel(T* out, const T* x, const T* __restrict__ bias, int64_t nvec, in
           for (int j = 0; j < kVec; ++j) v[j] += b[j];
         }
 #pragma unroll
-        for (int j = 0; j < kVec; ++j) {
-          if constexpr (kAct == Activation::GELU && sizeof(T) == 2) {
-            v[j] = gelu_erfc_form(v[j]);  // 16-bit storage: see gelu_erfc_form
-          } else {
-            v[j] = apply_activation(v[j], kAct, param, param2);
-          }
-        }
+        for (int j = 0; j < kVec; ++j) v[j] = Fn{}(v[j], param, param2);
         store_vec<kVec>(out + idx * kVec, v);
       }
     }
@@ -75,23 +78,23 @@ bias_act_kernel(T* out, const T* x, const T* __restrict__ bias, int64_t nvec, in
 
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
-template <typename T, int kVec, Activation kAct>
+template <typename T, int kVec, typename Fn>
 void launch_typed(const BiasActivationParams& p, int64_t numel, int64_t cols, cudaStream_t stream) {
   const int64_t nvec = numel / kVec;
   const int64_t per_block = int64_t{kThreads} * kUnroll;
   int64_t blocks = (nvec + per_block - 1) / per_block;
   if (blocks > (int64_t{1} << 20)) blocks = int64_t{1} << 20;
-  bias_act_kernel<T, kVec, kAct><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(
+  bias_act_kernel<T, kVec, Fn><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(
       static_cast<T*>(p.out.data), static_cast<const T*>(p.x.data), static_cast<const T*>(p.bias), nvec, cols / kVec,
       p.activation.param, p.activation.param2);
 }
 
-template <typename T, Activation kAct>
+template <typename T, typename Fn>
 void launch_act(const BiasActivationParams& p, int64_t numel, int64_t cols, cudaStream_t stream) {
   constexpr int kVec = 16 / sizeof(T);
   const bool vec = cols % kVec == 0 && aligned16(p.x.data) && aligned16(p.out.data) && aligned16(p.bias);
-  if (vec) launch_typed<T, kVec, kAct>(p, numel, cols, stream);
-  else launch_typed<T, 1, kAct>(p, numel, cols, stream);
+  if (vec) launch_typed<T, kVec, Fn>(p, numel, cols, stream);
+  else launch_typed<T, 1, Fn>(p, numel, cols, stream);
 }
 
 }  // namespace
@@ -105,14 +108,14 @@ void launch_bias_activation(const BiasActivationParams& p, cudaStream_t stream) 
   dispatch_float(p.x.dtype, "bias_activation", [&](auto tag) {
     using T = decltype(tag);
     switch (p.activation.kind) {
-      case Activation::None: launch_act<T, Activation::None>(p, numel, cols, stream); break;
-      case Activation::ReLU: launch_act<T, Activation::ReLU>(p, numel, cols, stream); break;
-      case Activation::GELU: launch_act<T, Activation::GELU>(p, numel, cols, stream); break;
-      case Activation::GELUTanh: launch_act<T, Activation::GELUTanh>(p, numel, cols, stream); break;
-      case Activation::LeakyReLU: launch_act<T, Activation::LeakyReLU>(p, numel, cols, stream); break;
-      case Activation::SquaredReLU: launch_act<T, Activation::SquaredReLU>(p, numel, cols, stream); break;
-      case Activation::SmeLU: launch_act<T, Activation::SmeLU>(p, numel, cols, stream); break;
-      case Activation::StarReLU: launch_act<T, Activation::StarReLU>(p, numel, cols, stream); break;
+      case Activation::None: launch_act<T, ActivationFn<Activation::None>>(p, numel, cols, stream); break;
+      case Activation::ReLU: launch_act<T, ActivationFn<Activation::ReLU>>(p, numel, cols, stream); break;
+      case Activation::GELU: launch_act<T, ActivationFn<Activation::GELU>>(p, numel, cols, stream); break;
+      case Activation::GELUTanh: launch_act<T, ActivationFn<Activation::GELUTanh>>(p, numel, cols, stream); break;
+      case Activation::LeakyReLU: launch_act<T, ActivationFn<Activation::LeakyReLU>>(p, numel, cols, stream); break;
+      case Activation::SquaredReLU: launch_act<T, ActivationFn<Activation::SquaredReLU>>(p, numel, cols, stream); break;
+      case Activation::SmeLU: launch_act<T, ActivationFn<Activation::SmeLU>>(p, numel, cols, stream); break;
+      case Activation::StarReLU: launch_act<T, ActivationFn<Activation::StarReLU>>(p, numel, cols, stream); break;
       default: throw_invalid("bias_activation: unknown activation");
     }
   });
