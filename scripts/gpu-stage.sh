@@ -21,7 +21,9 @@
 #   vit       bench:cuda --dtype float16,float32 --no-sweeps: the ViT sections with PyTorch
 #   sweeps    bench:cuda --no-vit: kernel sweeps, host costs, plots; keeps the ViT figures that
 #             `vit` wrote to bench/results/<date>-H200.json (copy that file back into the tree first)
-#   sanitize  scripts/sanitize-cuda.sh (memcheck + racecheck, ~8 min: a call of its own)
+#   memcheck, graphs, racecheck  one part of scripts/sanitize-cuda.sh each (memcheck over the
+#             suite but the graph-capturing files; memcheck over those; racecheck), each up to
+#             its cap there (400, 150, 500 s): memcheck + graphs in one call, racecheck in another
 # e.g. (device command) source .gpu/setup.sh && scripts/gpu-stage.sh tests ab
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -91,9 +93,11 @@ for group in "$@"; do
       ;;
     graph-memcheck)
       cs=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
-      for probe in chain concat concat-kept; do
-        step "memcheck-$probe" 60 "$cs" --tool memcheck --print-limit 4 node --import tsx scripts/graph-memcheck-probe.ts $probe
-        grep -E 'probe|ERROR SUMMARY|Invalid|at .*kernel|nearest allocation' "$LOGS/memcheck-$probe.log" | head -8
+      for probe in kept reuse embed reuse:end embed:end; do
+        IFS=: read -r case mode <<< "$probe"
+        end=0; [[ $mode == end ]] && end=1
+        NODEFORMERS_GRAPH_FREES_AT_END=$end step "memcheck-$case-$end" 60 "$cs" --tool memcheck --print-limit 4 node --import tsx scripts/graph-memcheck-probe.ts "$case"
+        grep -E 'probe|ERROR SUMMARY|Invalid|at .*kernel|nearest allocation' "$LOGS/memcheck-$case-$end.log" | head -8
       done
       ;;
     ncu)
@@ -124,9 +128,9 @@ for group in "$@"; do
       step bench-sweeps 420 npm run bench:cuda -- --no-vit
       sed -n '/== 3. Kernel sweeps/,$p' "$LOGS/bench-sweeps.log" | head -120
       ;;
-    sanitize)
-      OUT_DIR="$LOGS/sanitize" step sanitize 450 bash scripts/sanitize-cuda.sh
-      tail -20 "$LOGS/sanitize.log"
+    memcheck|graphs|racecheck)
+      OUT_DIR="$LOGS/sanitize" step "sanitize-$group" 540 bash scripts/sanitize-cuda.sh "$group"
+      tail -8 "$LOGS/sanitize-$group.log"
       ;;
     *)
       echo "unknown group $group"

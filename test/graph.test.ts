@@ -3,6 +3,7 @@
 // disposed, and what a graph cannot hold (a read to the host) fails with a clear Error that
 // leaves the device usable. On the CPU, capture is a clear error.
 import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { add, captureGraph, cuda, FloatDType, patterns, randn, SparseMask } from '../ts/index';
@@ -86,6 +87,17 @@ describeDevice('cuda:0', 'CUDA graph capture', () => {
     captured.dispose();
     assert.throws(() => captured.run(), /CapturedForward.run: it has been disposed/);
     model.dispose();
+  });
+
+  it('with NODEFORMERS_GRAPH_FREES_AT_END=1 (the sanitizer runs\' mode) captured chains still equal the eager ones', function () {
+    this.timeout(120000);
+    for (const which of ['kept', 'reuse', 'embed']) {
+      const run = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/graph-memcheck-probe.ts', which], {
+        encoding: 'utf8', env: { ...process.env, NODEFORMERS_GRAPH_FREES_AT_END: '1' },
+      });
+      assert.equal(run.status, 0, `${which}: ${run.stderr}`);
+      assert.match(run.stdout, new RegExp(`probe ${which} \\(frees at the end\\): replay vs eager max \\|diff\\| 0\\n`), run.stdout);
+    }
   });
 
   it('run() refuses inputs of another shape, dtype or device', async () => {

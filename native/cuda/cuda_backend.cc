@@ -4,6 +4,7 @@
 #include "cuda_backend.h"
 
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 
 #include "check.h"
@@ -59,11 +60,31 @@ void* CudaBackend::allocate(size_t bytes) {
   return ptr;
 }
 
+// NODEFORMERS_GRAPH_FREES_AT_END=1 (for compute-sanitizer runs, scripts/sanitize-cuda.sh):
+// the graph frees what it allocated only at its end, so that no allocation inside a graph
+// takes the addresses of one freed earlier in it. The graph then holds every intermediate
+// at once (more memory, the same results).
+namespace {
+bool graph_frees_at_end() {
+  static const bool at_end = [] {
+    const char* e = std::getenv("NODEFORMERS_GRAPH_FREES_AT_END");
+    return e != nullptr && std::string(e) == "1";
+  }();
+  return at_end;
+}
+}  // namespace
+
 void CudaBackend::deallocate(void* ptr) {
   if (ptr == nullptr) return;
-  if (capturing_ && captured_allocations_.erase(ptr) == 0) {
-    deferred_frees_.push_back(ptr);  // not the graph's to free
-    return;
+  if (capturing_) {
+    if (captured_allocations_.erase(ptr) == 0) {
+      deferred_frees_.push_back(ptr);  // not the graph's to free
+      return;
+    }
+    if (graph_frees_at_end()) {
+      frees_at_capture_end_.push_back(ptr);
+      return;
+    }
   }
   // Called from finalizers too: never throw, but leave no sticky error behind.
   if (cudaSetDevice(device_) != cudaSuccess || cudaFreeAsync(ptr, stream_) != cudaSuccess) cudaGetLastError();
@@ -145,6 +166,10 @@ void CudaBackend::begin_capture() {
 
 // Ends the stream's capture and performs the frees it held back.
 cudaGraph_t CudaBackend::finish_capture(cudaError_t* status) {
+  for (void* ptr : frees_at_capture_end_) {
+    if (cudaFreeAsync(ptr, stream_) != cudaSuccess) cudaGetLastError();  // the graph's last nodes
+  }
+  frees_at_capture_end_.clear();
   cudaGraph_t graph = nullptr;
   *status = cudaStreamEndCapture(stream_, &graph);
   capturing_ = false;

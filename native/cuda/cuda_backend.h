@@ -96,6 +96,7 @@ class CudaBackend final : public Backend {
   bool capturing_ = false;
   std::unordered_set<void*> captured_allocations_;  // made during the capture
   std::vector<void*> deferred_frees_;               // freed during it, made before it
+  std::vector<void*> frees_at_capture_end_;         // made and freed during it (NODEFORMERS_GRAPH_FREES_AT_END=1)
   std::unordered_set<int> pool_peers_;              // devices granted access to pool_
 };
 
