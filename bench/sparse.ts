@@ -1,6 +1,7 @@
 // Sparse attention benchmark (issue 5), float16 on CUDA, beside our dense kernel and PyTorch
 // (bench/peers/sparse.py: SDPA, FlexAttention) measured in the same run:
-//   1. the notebook ViT's attention, B64 N197 H8 D12, qkv read in place, notebook mask;
+//   1. the notebook ViT's attention, B64 N197 H8 D12, qkv read in place, notebook mask
+//      (called eagerly, and as 100 calls in one CUDA graph: GPU time only);
 //   2. N = 12545 (112 x 112 patches + class token), B8 H8 D12, 99.4% sparse: Gaussian
 //      neighbours (sigma 16) + 0.1% random, class token row and column dense;
 //   3. block_sparse B8 H16 N4096 D64, 128-blocks, exactly 10% / 50% of them on;
@@ -11,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { attention, cuda, patterns, randn, splitQkv, BlockSparseLayout, SparseMask, Tensor } from '../ts/index';
+import { attention, captureGraph, cuda, patterns, randn, splitQkv, BlockSparseLayout, SparseMask, Tensor } from '../ts/index';
 import type { PatternLike } from '../ts/index';
 import { benchmark } from '../ts/bench/timer';
 import { randomBlocks } from '../ts/bench/suite/kernels';
@@ -26,9 +27,26 @@ const minRunTime = quick ? 0.2 : 0.5;
 interface Timing { median: number; q1: number; q3: number; peakMemoryBytes?: number }
 const time = (fn: () => Tensor): Timing => {
   const m = benchmark(() => fn().dispose(), { device: 'cuda', minRunTime });
-  return { median: m.median, q1: m.q1, q3: m.q3, peakMemoryBytes: m.peakMemoryBytes };
+  return { median: m.median, q1: m.q1, q3: m.q3, peakMemoryBytes: m.peakMemoryBytes ?? undefined };
 };
 const ms = (t: Timing | undefined) => (t ? `${(t.median * 1e3).toFixed(3)} ms` : '-');
+
+/**
+ * GPU time only: GRAPH_CALLS calls of fn captured as one CUDA graph, the graph's launch
+ * timed like `time`, per call. The eager figure of a small case is bounded by the host's
+ * cost per call; this one is the kernels'.
+ */
+const GRAPH_CALLS = 100;
+const graphTime = (fn: () => Tensor): Timing => {
+  fn().dispose();
+  const { graph } = captureGraph('cuda', () => { for (let i = 0; i < GRAPH_CALLS; i++) fn().dispose(); });
+  try {
+    const m = benchmark(() => graph.launch(), { device: 'cuda', minRunTime });
+    return { median: m.median / GRAPH_CALLS, q1: m.q1 / GRAPH_CALLS, q3: m.q3 / GRAPH_CALLS };
+  } finally {
+    graph.dispose();
+  }
+};
 
 function randomMask(n: number, density: number, seed: number): PatternLike {
   return patterns.random(n, density, seed);
@@ -63,12 +81,16 @@ function main(): void {
     sparse: time(() => attention(q, k, v, { mechanism: 'sparse', mask: nb })),
     sparse_csr: time(() => attention(q, k, v, { mechanism: 'sparse', mask: nb, sparsePath: 'csr' })),
     sparse_block: time(() => attention(q, k, v, { mechanism: 'sparse', mask: nb, sparsePath: 'block' })),
+    memory_efficient_graph: graphTime(() => attention(q, k, v)),
+    sparse_graph: graphTime(() => attention(q, k, v, { mechanism: 'sparse', mask: nb })),
   };
   record.notebook = notebook;
   peerCases.push({ name: 'notebook', B: 64, H: 8, D: 12, csr: writeCsr(dir, 'notebook', nb) });
   console.log(`notebook B64 N197 H8 D12 f16, mask density ${(nb.density * 100).toFixed(1)}% (auto: ${notebook.path}): ` +
     `dense ${ms(notebook.memory_efficient)}, dense+mask ${ms(notebook.memory_efficient_masked)}, sparse ${ms(notebook.sparse)} ` +
-    `(csr ${ms(notebook.sparse_csr)}, block ${ms(notebook.sparse_block)}): ${(notebook.sparse.median / notebook.memory_efficient.median).toFixed(2)} x dense`);
+    `(csr ${ms(notebook.sparse_csr)}, block ${ms(notebook.sparse_block)}): ${(notebook.sparse.median / notebook.memory_efficient.median).toFixed(2)} x dense; ` +
+    `as CUDA graphs (GPU time): dense ${ms(notebook.memory_efficient_graph)}, sparse ${ms(notebook.sparse_graph)}: ` +
+    `${(notebook.sparse_graph.median / notebook.memory_efficient_graph.median).toFixed(2)} x dense`);
   for (const t of [qkv, nbDense]) t.dispose();
 
   // 2. N = 12545

@@ -12,6 +12,7 @@
 #             then the notebook ViT as a CUDA graph, sparse beside memory_efficient (~30 s)
 #   sparse    the sparse tests (CPU and CUDA) alone
 #   gelu      the activation and linear tests, then bench/ops.ts --only copy,biasGelu with PyTorch
+#   sparse-bench  bench/sparse.ts with its PyTorch peers, issue 5's table (~150 s)
 #   host-profile  bench/host_profile.ts: where the host's time goes in attention(), sparse beside dense
 #   gelu-micro  bench/micro/gelu16.cu: GELU formulas in the library's bias + activation kernel (16-bit)
 #   graph-memcheck  compute-sanitizer memcheck over scripts/graph-memcheck-probe.ts' cases
@@ -86,6 +87,10 @@ for group in "$@"; do
       counts "$LOGS/tests-activation.log"
       step bench-gelu 120 node --import tsx bench/ops.ts --only copy,biasGelu --out build/gpu-logs/ops-gelu.json
       grep -E '^\||^The same|^NVIDIA|wrote' "$LOGS/bench-gelu.log" | head -30
+      ;;
+    sparse-bench)
+      step bench-sparse 300 node --import tsx bench/sparse.ts --out bench/results/$(date +%F)-H200-sparse.json
+      grep -vE '^peer ' "$LOGS/bench-sparse.log" | head -40
       ;;
     host-profile)
       step host-profile 90 node --import tsx bench/host_profile.ts

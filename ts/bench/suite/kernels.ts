@@ -1,7 +1,8 @@
 // Kernel sweeps: attention mechanisms over sequence length N, head dim D and dtype (time
 // against N per mechanism, as xFormers' BENCHMARKS.md plots it), and the bandwidth of
-// layerNorm and softmax over shapes and dtypes. PyTorch SDPA and torch ops beside them
-// where python3 with torch and a GPU are present (bench/peers/attention.py, ops.py).
+// layerNorm and softmax over shapes and dtypes. PyTorch SDPA, FlexAttention (over the block
+// layouts of the density sweep) and torch ops beside them where python3 with torch and a GPU
+// are present (bench/peers/attention.py, sparse.py, ops.py).
 import { attention, attentionMechanisms, BlockSparseLayout, patterns, SparseMask } from '../../attention';
 import { Random } from '../../random';
 import { Device, FloatDType } from '../../dtype';
@@ -164,6 +165,22 @@ export async function benchKernels(o: KernelBenchOptions): Promise<KernelBenchRe
     });
     result.sparse.push(...sparse.measurements);
     result.skipped.push(...sparse.skipped.map(note));
+    // FlexAttention over the same block layouts (the peer is float16 only).
+    const blockCases = sCases.filter((c) => c.mechanism === 'block_sparse' && c.dtype === 'float16');
+    if (o.peers && o.device !== 'cpu' && blockCases.length > 0) {
+      const side = Math.ceil(N / BLOCK), count = side * side;
+      const peerCases = blockCases.map((c) => ({
+        name: `block_sparse density ${c.density}`, B: c.B, H: c.H, N: c.N, D: c.D, block: BLOCK,
+        layout: Array.from(randomBlocks(count, Math.max(1, Math.round(c.density * count)), 12)),
+      }));
+      const theirs = runPeer('sparse.py', peerCases, o.log);
+      theirs?.results.forEach((r, i) => {
+        const c = blockCases[i];
+        const m = peerMeasurement(r.torch.flex, sparseLabel(c.dtype), `PyTorch FlexAttention (the same ${BLOCK}-blocks)`, `density=${c.density}`,
+          o.device, { ...c, mechanism: 'flex_attention', series: 'PyTorch FlexAttention', torch: theirs.torch });
+        if (m) result.sparse.push(m);
+      });
+    }
   }
 
   const nCases = normCases(o);
