@@ -18,10 +18,9 @@
 // the mask is read once per (row, batch), not once per head. With per-head masks each unit
 // is one head. Each lane keeps its own running max, sum and output over the entries it
 // sees, kChunk entries a step (their loads in flight together, with the next step's column
-// indices); at the end the slots of a
-// head are merged with shuffles. A unit writes out, or (a piece of a split row) its partial
-// max/sum/output to the workspace, which sparse_merge_kernel combines, one warp per (split
-// row, batch, head).
+// indices); at the end the slots of a head are merged with shuffles. A unit writes out, or
+// (a piece of a split row) its partial max/sum/output to the workspace, which
+// sparse_merge_kernel combines, one warp per (split row, batch, head).
 //
 // Every index read from the mask and the schedule is clamped or skipped when out of range,
 // so forged lists cannot make a kernel read outside q, k, v or the lists themselves.
