@@ -5,7 +5,8 @@
 //   graph:     the same 500 calls captured once as a CUDA graph and replayed: GPU time only.
 // The CSR kernel runs over three schedules of the same mask: the default (the class-token
 // row, 197 entries against a mean of 38, leads), the same items with no lead (row order),
-// and segment 64 (the class-token row cut into 4 pieces, merged by a second kernel). Each
+// segment 64 (the class-token row cut into 4 pieces of 49 or 50, too short to lead, merged by
+// a second kernel) and segment 100 (2 pieces of 98 and 99, which lead, and the merge). Each
 // output is checked against the dense kernel with the mask as an element mask.
 // With --profile it runs the parity checks and then each kernel 3 times, untimed: the
 // launches scripts/gpu-stage.sh's `ncu` group profiles.
@@ -17,6 +18,7 @@ const { q, k, v } = splitQkv(qkv);
 const pattern = patterns.vitNotebook(14, 14, 0);
 const mask = SparseMask.fromDense(pattern, undefined, { device: 'cuda' });
 const split = SparseMask.fromDense(pattern, undefined, { device: 'cuda', segment: 64 });
+const halves = SparseMask.fromDense(pattern, undefined, { device: 'cuda', segment: 100 });
 const out = empty([64, 197, 8, 12], { dtype: 'float16', device: 'cuda' });
 const scale = 1 / Math.sqrt(12);
 const reps = 500;
@@ -48,6 +50,7 @@ const rows: [string, () => void][] = [
   [`csr kernel, ${mask.schedule.leadItems} lead item(s)`, csr(mask, mask.schedule.leadItems)],
   ['csr kernel, row order (no lead)', csr(mask, 0)],
   [`csr kernel, segment 64 (${split.schedule.merges.length / 3} split row(s), ${split.schedule.leadItems} lead)`, csr(split, split.schedule.leadItems)],
+  [`csr kernel, segment 100 (${halves.schedule.merges.length / 3} split row(s), ${halves.schedule.leadItems} lead)`, csr(halves, halves.schedule.leadItems)],
 ];
 
 // Parity of each CSR schedule with the dense kernel over the same mask.
@@ -72,10 +75,10 @@ for (const [name, fn] of rows.slice(1)) {
 if (process.argv.includes('--profile')) {
   for (const [, fn] of rows) for (let i = 0; i < 3; i++) fn();
   cuda.synchronize();
-  for (const x of [qkv, mask, split, out, dense]) x.dispose();
+  for (const x of [qkv, mask, split, halves, out, dense]) x.dispose();
   process.exit(0);
 }
 for (const [name, fn] of rows) console.log(`${name}: host loop ${hostLoop(fn).toFixed(2)} us/call, graph ${graphed(fn).toFixed(2)} us/call`);
 const viaApi = hostLoop(() => attention(q, k, v, { mechanism: 'sparse', mask, sparsePath: 'csr' }).dispose());
 console.log(`sparse csr via attention(): host loop ${viaApi.toFixed(2)} us/call; dense via attention(): ${hostLoop(() => attention(q, k, v).dispose()).toFixed(2)} us/call`);
-for (const x of [qkv, mask, split, out, dense]) x.dispose();
+for (const x of [qkv, mask, split, halves, out, dense]) x.dispose();
