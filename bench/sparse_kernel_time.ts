@@ -58,7 +58,8 @@ const dense = mask.toDense();
 const masked = attention(q, k, v, { mask: dense });
 const reference = masked.dataSync() as Float32Array;
 masked.dispose();
-console.log(`notebook mask: density ${mask.density.toFixed(3)}, ${mask.schedule.items.length / 4} items`);
+console.log(`notebook mask: density ${mask.density.toFixed(3)}, ${mask.schedule.items.length / 4} items` +
+  `${process.env.NODEFORMERS_SPARSE_STAGED === '1' ? '; NODEFORMERS_SPARSE_STAGED=1 (the staged CSR kernel)' : ''}`);
 for (const [name, fn] of rows.slice(1)) {
   native().fill(out, NaN);
   fn();
