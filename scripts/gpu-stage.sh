@@ -6,7 +6,7 @@
 # $OUT/logs.tar.gz, bench/results with BENCHMARKS.md and RELIABILITY.md into
 # $OUT/results.tar.gz, and Nsight Compute's reports into $OUT/ncu.tar.gz (the device
 # machine keeps nothing), then printing one line per step.
-#   tests     npm run test:cuda                                          (~260 s on the H200)
+#   tests     npm run test:cuda                                          (~280 s on the H200, 2026-12-01)
 #   ab        the notebook case's CSR kernel (three schedules) beside the dense kernel: GPU
 #             time under a CUDA graph and the host loop, parity with the dense masked kernel;
 #             then the notebook ViT as a CUDA graph, sparse beside memory_efficient (~30 s)
@@ -70,7 +70,7 @@ ncu=$(command -v ncu || echo /usr/local/cuda/bin/ncu)
 for group in "$@"; do
   case $group in
     tests)
-      step test-cuda 320 npm run test:cuda
+      step test-cuda 400 npm run test:cuda
       counts "$LOGS/test-cuda.log"
       ;;
     ab)

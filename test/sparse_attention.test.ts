@@ -3,6 +3,8 @@
 // every argument error. Kernel outputs are poisoned first (forwardInto), so an element a
 // kernel leaves unwritten fails; the 'auto' runs go through attention() itself.
 import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
 import {
   attention, BlockSparseLayout, buildSparseSchedule, Device, FLOAT_DTYPES, FloatDType, patterns, randn, splitQkv, SparseMask, SPARSE_LEAD_FACTOR,
   SPARSE_LEAD_MIN, SPARSE_SEGMENT,
@@ -608,6 +610,17 @@ describe('sparse attention errors', () => {
     for (const j of [0, 5, 3, 1]) for (let h = 0; h < H; h++) row0[h * N * N + j] = 1; // the in-range columns of entries [0, 8)
     const ref = attentionReference({ B, Nq: N, Nk: N, H, D, scale: 0.5, causal: false, mask: row0, bias: null }, host(x), host(x), host(x));
     assertClose(got, ref, TOLERANCE.float32, 'forged row 0');
+  });
+});
+
+describeDevice('cuda:0', 'sparse attention, staged kernel', () => {
+  it('with NODEFORMERS_SPARSE_STAGED=1 the CSR cases of D 8 and 12 match float64 (the experimental staged kernel, in a child process)', function () {
+    this.timeout(300000);
+    const run = spawnSync(process.execPath, [path.join('node_modules', 'mocha', 'bin', 'mocha.js'), '--grep', String.raw`\[cuda:0\] sparse \(csr\) matches float64 at .* D(8|12)\b`,
+      'test/sparse_attention.test.ts'], { encoding: 'utf8', env: { ...process.env, NODEFORMERS_SPARSE_STAGED: '1', NODEFORMERS_REQUIRE_CUDA: '1' } });
+    const passing = /(\d+) passing/.exec(run.stdout), failing = /(\d+) failing/.exec(run.stdout);
+    assert.equal(run.status, 0, run.stdout.slice(-4000) + run.stderr.slice(-2000));
+    assert.ok(passing && Number(passing[1]) >= 18 && !failing, run.stdout.slice(-2000));
   });
 });
 
