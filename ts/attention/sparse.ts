@@ -260,6 +260,8 @@ export class SparseMask {
 
   private tensors: { rowOffsets: Tensor; colIndices: Tensor; items: Tensor; merges: Tensor } | null;
   private elementMask: Tensor | null = null;
+  /** choosePath()'s path by `${dtype} ${headDim}`: the rule's inputs never change for a mask. */
+  private readonly paths = new Map<string, SparsePath>();
   private readonly tiles = new Map<string, TileLists>();
 
   /** @internal Use SparseMask.fromDense() or SparseMask.fromCoordinates(). */
@@ -421,6 +423,17 @@ export class SparseMask {
       return { path: 'block', reason: `the ${tileM}x${tileN} tiles holding entries are ${pct(fill)} full (>= ${pct(SPARSE_BLOCK_MIN_FILL)}): the tiled kernel skipping empty tiles`, density, fill, tileShape };
     }
     return { path: 'csr', reason: `density ${pct(density)} and tile fill ${pct(fill)} are below ${pct(SPARSE_BLOCK_MIN_DENSITY)} and ${pct(SPARSE_BLOCK_MIN_FILL)}: the CSR kernel scores only the entries`, density, fill, tileShape };
+  }
+
+  /** @internal choosePath(dtype, headDim).path, kept after the first call (no reason text made). */
+  autoPath(dtype: DType, headDim: number): SparsePath {
+    const key = `${dtype} ${headDim}`;
+    let path = this.paths.get(key);
+    if (path === undefined) {
+      path = this.choosePath(dtype, headDim).path;
+      this.paths.set(key, path);
+    }
+    return path;
   }
 
   /** @internal The CSR and schedule tensors on the device. */
@@ -782,7 +795,7 @@ export const sparse: AttentionMechanism & { forwardInto(out: Tensor, inputs: Att
     const { q, k, v, scale } = inputs;
     const { mask, path: asked } = sparseOptions(fn, inputs);
     const [B, , H, D] = q.shape;
-    const path = asked === 'auto' ? mask.choosePath(q.dtype, D).path : asked;
+    const path = asked === 'auto' ? mask.autoPath(q.dtype, D) : asked;
     if (path === 'csr') {
       const t = mask.deviceTensors(fn);
       native().sparseAttention(out, q, k, v, t.rowOffsets, t.colIndices, mask.heads, t.items, t.merges, mask.schedule.slots, scale,
