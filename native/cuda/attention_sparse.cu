@@ -442,10 +442,15 @@ bool staged_wanted() {
 template <typename T, int kDimChunk, int kVec>
 bool launch_staged(SparseKernelParams kp, cudaStream_t stream) {
   constexpr int kChunk = 2;
-  int device = 0, sms = 0, smem_limit = 0;
+  // The device's SM count and shared-memory limit, asked once per thread and device.
+  thread_local int cached_device = -1, sms = 0, smem_limit = 0;
+  int device = 0;
   NF_CUDA_CHECK(cudaGetDevice(&device));
-  NF_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-  NF_CUDA_CHECK(cudaDeviceGetAttribute(&smem_limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  if (device != cached_device) {
+    NF_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+    NF_CUDA_CHECK(cudaDeviceGetAttribute(&smem_limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+    cached_device = device;
+  }
   const int64_t limit = std::min<int64_t>(smem_limit, 100 * 1024) - 64;  // room for the static counter
   int chosen = 0;
   for (int g = 8; g >= 1; g /= 2) {
