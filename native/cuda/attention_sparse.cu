@@ -28,7 +28,6 @@
 #include <climits>
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
 #include <string>
 #include <type_traits>
 
@@ -425,13 +424,9 @@ int vec_elems(const void* ptr, const int64_t* strides, int64_t batch, int64_t n,
 // a warp's lanes along one K row of 8 heads (4 lanes a head) 63 to 73 us, whatever its block
 // width, entries a step or rounds of units a block (bench/results/2026-12-01-H200-sparse-ab.txt).
 //
-// launch_blocks: one launch of kWarpsPerBlock-warp blocks over all units, exact or predicated by D.
 // NODEFORMERS_SPARSE_STAGED=1 (read once per process): sparse_staged_kernel where it applies.
 bool staged_wanted() {
-  static const bool wanted = [] {
-    const char* e = std::getenv("NODEFORMERS_SPARSE_STAGED");
-    return e != nullptr && std::string(e) == "1";
-  }();
+  static const bool wanted = env_flag("NODEFORMERS_SPARSE_STAGED");
   return wanted;
 }
 
@@ -476,6 +471,8 @@ bool launch_staged(SparseKernelParams kp, cudaStream_t stream) {
   return true;
 }
 
+// launch_blocks: one launch of kWarpsPerBlock-warp blocks over all units, exact or
+// predicated by D (or the staged kernel, when asked for and it applies).
 template <typename T, int kDimLanes, int kDimChunk, int kVec>
 void launch_blocks(const SparseKernelParams& kp, cudaStream_t stream) {
   if constexpr (kDimLanes == 1) {

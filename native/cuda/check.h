@@ -3,6 +3,8 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "../core/error.h"
@@ -33,6 +35,13 @@ inline void check_launch(const char* kernel, const char* file, int line) {
 #define NF_CHECK_LAUNCH(kernel) ::nf::cuda::check_launch(kernel, __FILE__, __LINE__)
 
 namespace nf::cuda {
+
+// Whether environment variable `name` is set to "1": the switches of experiments and of the
+// sanitizer runs. Callers keep the answer in a function-local static (one read a process).
+inline bool env_flag(const char* name) {
+  const char* e = std::getenv(name);
+  return e != nullptr && std::strcmp(e, "1") == 0;
+}
 
 // An event made on the current device (without timing unless `flags` asks), destroyed with
 // its scope (after the work it marks, if still pending: the driver keeps it until then).

@@ -4,7 +4,6 @@
 #include "cuda_backend.h"
 
 #include <cstdint>
-#include <cstdlib>
 #include <string>
 
 #include "check.h"
@@ -66,10 +65,7 @@ void* CudaBackend::allocate(size_t bytes) {
 // at once (more memory, the same results).
 namespace {
 bool graph_frees_at_end() {
-  static const bool at_end = [] {
-    const char* e = std::getenv("NODEFORMERS_GRAPH_FREES_AT_END");
-    return e != nullptr && std::string(e) == "1";
-  }();
+  static const bool at_end = env_flag("NODEFORMERS_GRAPH_FREES_AT_END");
   return at_end;
 }
 }  // namespace
