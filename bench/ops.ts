@@ -9,10 +9,11 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { captureGraph, cuda, empty, randn, Tensor, FloatDType } from '../ts/index';
+import { cuda, empty, randn, Tensor, FloatDType } from '../ts/index';
 import { biasActivation, layerNorm, linear, softmax } from '../ts/ops';
 import { benchmark } from '../ts/bench/timer';
 import { native } from '../ts/native';
+import { graphTimed } from './graph_timing';
 
 interface Case { op: string; dtype: FloatDType; shape?: number[]; m?: number; k?: number; n?: number; activation?: string; minRunTime?: number }
 
@@ -42,18 +43,6 @@ if (only) cases.splice(0, cases.length, ...cases.filter((c) => only.includes(c.o
 const bytesOf = (dtype: FloatDType) => (dtype === 'float32' ? 4 : 2);
 /** Calls recorded in one CUDA graph for the graph timing (bench/peers/ops.py uses the same). */
 const GRAPH_CALLS = 20;
-
-/** Seconds per call of `fn` with GRAPH_CALLS calls replayed as one CUDA graph. */
-function graphed(fn: () => void, minRunTime: number): { median: number; q1: number; q3: number } {
-  fn();
-  const { graph } = captureGraph('cuda', () => { for (let i = 0; i < GRAPH_CALLS; i++) fn(); });
-  try {
-    const m = benchmark(() => graph.launch(), { device: 'cuda', minRunTime });
-    return { median: m.median / GRAPH_CALLS, q1: m.q1 / GRAPH_CALLS, q3: m.q3 / GRAPH_CALLS };
-  } finally {
-    graph.dispose();
-  }
-}
 
 function work(c: Case): { fn: () => void; bytes: number; flops: number; tensors: Tensor[] } {
   const device = 'cuda';
@@ -96,7 +85,7 @@ function main(): void {
   const ours = cases.map((c) => {
     const w = work(c);
     const m = benchmark(w.fn, { device: 'cuda', minRunTime: c.minRunTime ?? 0.5, label: c.op, subLabel: describeCase(c) });
-    const graph = graphed(w.fn, c.minRunTime ?? 0.5);
+    const graph = graphTimed(w.fn, GRAPH_CALLS, c.minRunTime ?? 0.5);
     w.tensors.forEach((t) => t.dispose());
     return { ...c, median: m.median, q1: m.q1, q3: m.q3, measurements: m.measurements, runsPerMeasurement: m.runsPerMeasurement, bytes: w.bytes, flops: w.flops, graph };
   });
@@ -112,7 +101,12 @@ function main(): void {
     }
   }
   const copyBw = new Map<string, number>();
-  for (const r of ours) if (r.op === 'copy') copyBw.set(`${r.dtype}${r.shape}`, r.bytes / r.median);
+  const copyGraphBw = new Map<string, number>();
+  for (const r of ours) {
+    if (r.op !== 'copy') continue;
+    copyBw.set(`${r.dtype}${r.shape}`, r.bytes / r.median);
+    copyGraphBw.set(`${r.dtype}${r.shape}`, r.bytes / r.graph.median);
+  }
   console.log(`\n${device.name}, ${date}, nodeformers vs PyTorch ${theirs?.torch ?? '(not run)'}; median of blocked autorange with CUDA events\n`);
   console.log('| op | shape | dtype | ours | ours rate | PyTorch | PyTorch rate | ours / PyTorch time | % of copy bw |');
   console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
@@ -124,8 +118,6 @@ function main(): void {
       console.log('| op | shape | dtype | ours | ours rate | PyTorch | PyTorch rate | ours / PyTorch time | % of copy bw |');
       console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
     }
-    const copyGraphBw = new Map<string, number>();
-    for (const r of ours) if (r.op === 'copy') copyGraphBw.set(`${r.dtype}${r.shape}`, r.bytes / r.graph.median);
     ours.forEach((r, i) => {
       const t = mode === 'eager' ? r.median : r.graph.median;
       const p = mode === 'eager' ? theirs?.results[i]?.median : theirs?.results[i]?.graph?.median;

@@ -12,11 +12,12 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { attention, captureGraph, cuda, patterns, randn, splitQkv, BlockSparseLayout, SparseMask, Tensor } from '../ts/index';
+import { attention, cuda, patterns, randn, splitQkv, BlockSparseLayout, SparseMask, Tensor } from '../ts/index';
 import type { PatternLike } from '../ts/index';
 import { benchmark } from '../ts/bench/timer';
 import { randomBlocks } from '../ts/bench/suite/kernels';
 import { scalingViTMask } from '../ts/bench/suite/vit';
+import { graphTimed } from './graph_timing';
 
 const args = process.argv.slice(2);
 const outPath = args.includes('--out') ? args[args.indexOf('--out') + 1] : '';
@@ -31,22 +32,9 @@ const time = (fn: () => Tensor): Timing => {
 };
 const ms = (t: Timing | undefined) => (t ? `${(t.median * 1e3).toFixed(3)} ms` : '-');
 
-/**
- * GPU time only: GRAPH_CALLS calls of fn captured as one CUDA graph, the graph's launch
- * timed like `time`, per call. The eager figure of a small case is bounded by the host's
- * cost per call; this one is the kernels'.
- */
+/** GPU time only (bench/graph_timing.ts): the eager figure of a small case is bounded by the host's cost per call. */
 const GRAPH_CALLS = 100;
-const graphTime = (fn: () => Tensor): Timing => {
-  fn().dispose();
-  const { graph } = captureGraph('cuda', () => { for (let i = 0; i < GRAPH_CALLS; i++) fn().dispose(); });
-  try {
-    const m = benchmark(() => graph.launch(), { device: 'cuda', minRunTime });
-    return { median: m.median / GRAPH_CALLS, q1: m.q1 / GRAPH_CALLS, q3: m.q3 / GRAPH_CALLS };
-  } finally {
-    graph.dispose();
-  }
-};
+const graphTime = (fn: () => Tensor): Timing => graphTimed(() => fn().dispose(), GRAPH_CALLS, minRunTime);
 
 function randomMask(n: number, density: number, seed: number): PatternLike {
   return patterns.random(n, density, seed);

@@ -119,7 +119,6 @@ export class Tensor<D extends DType = DType> {
     if (scopes.length > 0) scopes[scopes.length - 1].add(this);
   }
 
-
   get size(): number {
     return sizeOf(this.shape);
   }

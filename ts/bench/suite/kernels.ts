@@ -53,6 +53,8 @@ export function attentionCases(o: Pick<KernelBenchOptions, 'device' | 'dtypes' |
 }
 
 const BLOCK = 64;
+/** The seed of the density sweep's block layouts (the FlexAttention peer is given the same ones). */
+const LAYOUT_SEED = 12;
 
 /** The density sweep: random masks (CSR) and random block layouts at a handful of densities. */
 export function sparseCases(o: Pick<KernelBenchOptions, 'device' | 'dtypes' | 'mechanisms' | 'quick'>): SparseCase[] {
@@ -84,10 +86,14 @@ export function randomBlocks(count: number, on: number, seed: number): Uint8Arra
   return blocks;
 }
 
-/** A [N/block]^2 layout with round(density * blocks) blocks on (at least one). */
-function randomLayout(n: number, block: number, density: number, seed: number, device: Device): BlockSparseLayout {
+/** A [side, side] block layout, side = ceil(n / block), with round(density * side²) blocks on (at least one). */
+function randomLayoutBlocks(n: number, block: number, density: number, seed: number): { blocks: Uint8Array; side: number } {
   const side = Math.ceil(n / block), count = side * side;
-  const blocks = randomBlocks(count, Math.max(1, Math.round(density * count)), seed);
+  return { blocks: randomBlocks(count, Math.max(1, Math.round(density * count)), seed), side };
+}
+
+function randomLayout(n: number, block: number, density: number, seed: number, device: Device): BlockSparseLayout {
+  const { blocks, side } = randomLayoutBlocks(n, block, density, seed);
   return BlockSparseLayout.fromDense(blocks, block, { device, shape: [side, side] });
 }
 
@@ -154,7 +160,7 @@ export async function benchKernels(o: KernelBenchOptions): Promise<KernelBenchRe
       const t = ['q', 'k', 'v'].map((_, i) => randn([c.B, c.N, c.H, c.D], { device: o.device, dtype: c.dtype, seed: i + 1 }));
       const held = c.mechanism === 'sparse'
         ? SparseMask.fromDense(patterns.random(c.N, c.density, 12), undefined, { device: o.device })
-        : randomLayout(c.N, BLOCK, c.density, 12, o.device);
+        : randomLayout(c.N, BLOCK, c.density, LAYOUT_SEED, o.device);
       const opts = held instanceof SparseMask ? { mechanism: 'sparse', mask: held } : { mechanism: 'block_sparse', layout: held };
       return { run: () => attention(t[0], t[1], t[2], opts).dispose(), dispose: () => { t.forEach((x) => x.dispose()); held.dispose(); } };
     }, {
@@ -168,10 +174,9 @@ export async function benchKernels(o: KernelBenchOptions): Promise<KernelBenchRe
     // FlexAttention over the same block layouts (the peer is float16 only).
     const blockCases = sCases.filter((c) => c.mechanism === 'block_sparse' && c.dtype === 'float16');
     if (o.peers && o.device !== 'cpu' && blockCases.length > 0) {
-      const side = Math.ceil(N / BLOCK), count = side * side;
       const peerCases = blockCases.map((c) => ({
         name: `block_sparse density ${c.density}`, B: c.B, H: c.H, N: c.N, D: c.D, block: BLOCK,
-        layout: Array.from(randomBlocks(count, Math.max(1, Math.round(c.density * count)), 12)),
+        layout: Array.from(randomLayoutBlocks(c.N, BLOCK, c.density, LAYOUT_SEED).blocks),
       }));
       const theirs = runPeer('sparse.py', peerCases, o.log);
       theirs?.results.forEach((r, i) => {
