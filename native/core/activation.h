@@ -13,6 +13,31 @@
 
 namespace nf {
 
+// GELU (erf) through Abramowitz and Stegun 7.1.26: erf(z) ~ 1 - t (a1 + t (a2 + t (a3 + t (a4
+// + t a5)))) exp(-z^2), t = 1 / (1 + 0.3275911 z), z = |x| / sqrt 2, absolute error under
+// 1.5e-7; gelu(x) = x (1 + sign(x) erf(z)) / 2 from the tail 1 - erf(z) directly, so the
+// negative side loses nothing to 1 + erf. The CUDA kernels use it for float16 and bfloat16
+// outputs: largest relative error 6.1e-4 where |gelu| >= 2^-14 (erff's form: 2.0e-3), and
+// 77% of the copy bandwidth in float16 on the H200 where erff's reached 69%
+// (bench/micro/gelu16.cu, bench/results/2026-12-02-H200-gelu16.txt). float32 keeps erff.
+NF_HOST_DEVICE float gelu_as7126(float x) {
+  const float z = fabsf(x) * 0.70710678118654752f;
+#if defined(__CUDA_ARCH__)
+  const float t = __fdividef(1.f, fmaf(0.3275911f, z, 1.f));  // MUFU.RCP: no IEEE division
+  const float gauss = __expf(-z * z);
+#else
+  const float t = 1.f / std::fma(0.3275911f, z, 1.f);
+  const float gauss = std::exp(-z * z);
+#endif
+  float p = 1.061405429f;
+  p = fmaf(p, t, -1.453152027f);
+  p = fmaf(p, t, 1.421413741f);
+  p = fmaf(p, t, -0.284496736f);
+  p = fmaf(p, t, 0.254829592f);
+  const float tail = p * t * gauss;  // 1 - erf(z)
+  return 0.5f * x * (x < 0.f ? tail : 2.f - tail);
+}
+
 NF_HOST_DEVICE float apply_activation(float x, Activation kind, float param, float param2) {
   switch (kind) {
     case Activation::None: return x;

@@ -6,11 +6,14 @@
 // thread loads kUnroll vectors spaced one grid apart before computing any, so several
 // 16-byte loads are in flight per thread. The column of each vector is tracked
 // incrementally (plus the grid stride modulo the row, wrapped once) rather than divided.
-// The activation is a template parameter, so each kernel holds one formula. GELU in float16
-// runs at 68% of the copy bandwidth on [65536, 768] (73.6 us against 50.0 us, H200,
-// 2026-12-01): twice float32's elements per byte, and erff's arithmetic shows. Tried and
-// dropped: a branch-free erfc form (Numerical Recipes' erfcc, one division, one exp) ran
-// 80.3 us in the same setting (bench/results/2026-12-01-H200-ops-gelu-erfc-form.json).
+// The activation is a template parameter, so each kernel holds one formula. GELU for float16
+// and bfloat16 is gelu_as7126 (core/activation.h): erff's form ran at 68% of the copy
+// bandwidth in float16 on [65536, 768] (73.6 us against 50.0 us, H200, 2026-12-01), its
+// arithmetic showing once the elements per byte double; Abramowitz-Stegun 7.1.26 with a
+// MUFU reciprocal ran 65.5 us against a 50.6 us copy (77%) and is the more accurate of the
+// two in the negative tail. Tried and dropped: erfcf (109 us), Numerical Recipes' erfcc
+// form with an IEEE division (80.3 us) or a MUFU reciprocal (71.2 us)
+// (bench/micro/gelu16.cu, bench/results/2026-12-02-H200-gelu16.txt).
 #include <cstdint>
 #include <type_traits>
 
@@ -26,12 +29,14 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kUnroll = 4;
 
-// The formula as a type: one of the library's activations (bench/micro/gelu16.cu times
-// other formulas through the same kernel).
-template <Activation kAct>
+// The formula as a type: one of the library's activations for outputs of type T (GELU has
+// its own formula for 16-bit outputs; bench/micro/gelu16.cu times other formulas through
+// the same kernel).
+template <Activation kAct, typename T>
 struct ActivationFn {
   __device__ __forceinline__ float operator()(float x, float param, float param2) const {
-    return apply_activation(x, kAct, param, param2);
+    if constexpr (kAct == Activation::GELU && !std::is_same_v<T, float>) return gelu_as7126(x);
+    else return apply_activation(x, kAct, param, param2);
   }
 };
 
@@ -108,14 +113,14 @@ void launch_bias_activation(const BiasActivationParams& p, cudaStream_t stream) 
   dispatch_float(p.x.dtype, "bias_activation", [&](auto tag) {
     using T = decltype(tag);
     switch (p.activation.kind) {
-      case Activation::None: launch_act<T, ActivationFn<Activation::None>>(p, numel, cols, stream); break;
-      case Activation::ReLU: launch_act<T, ActivationFn<Activation::ReLU>>(p, numel, cols, stream); break;
-      case Activation::GELU: launch_act<T, ActivationFn<Activation::GELU>>(p, numel, cols, stream); break;
-      case Activation::GELUTanh: launch_act<T, ActivationFn<Activation::GELUTanh>>(p, numel, cols, stream); break;
-      case Activation::LeakyReLU: launch_act<T, ActivationFn<Activation::LeakyReLU>>(p, numel, cols, stream); break;
-      case Activation::SquaredReLU: launch_act<T, ActivationFn<Activation::SquaredReLU>>(p, numel, cols, stream); break;
-      case Activation::SmeLU: launch_act<T, ActivationFn<Activation::SmeLU>>(p, numel, cols, stream); break;
-      case Activation::StarReLU: launch_act<T, ActivationFn<Activation::StarReLU>>(p, numel, cols, stream); break;
+      case Activation::None: launch_act<T, ActivationFn<Activation::None, T>>(p, numel, cols, stream); break;
+      case Activation::ReLU: launch_act<T, ActivationFn<Activation::ReLU, T>>(p, numel, cols, stream); break;
+      case Activation::GELU: launch_act<T, ActivationFn<Activation::GELU, T>>(p, numel, cols, stream); break;
+      case Activation::GELUTanh: launch_act<T, ActivationFn<Activation::GELUTanh, T>>(p, numel, cols, stream); break;
+      case Activation::LeakyReLU: launch_act<T, ActivationFn<Activation::LeakyReLU, T>>(p, numel, cols, stream); break;
+      case Activation::SquaredReLU: launch_act<T, ActivationFn<Activation::SquaredReLU, T>>(p, numel, cols, stream); break;
+      case Activation::SmeLU: launch_act<T, ActivationFn<Activation::SmeLU, T>>(p, numel, cols, stream); break;
+      case Activation::StarReLU: launch_act<T, ActivationFn<Activation::StarReLU, T>>(p, numel, cols, stream); break;
       default: throw_invalid("bias_activation: unknown activation");
     }
   });
