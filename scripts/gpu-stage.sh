@@ -11,7 +11,6 @@
 #             time under a CUDA graph and the host loop, parity with the dense masked kernel;
 #             then the notebook ViT as a CUDA graph, sparse beside memory_efficient (~30 s)
 #   sparse    the sparse tests (CPU and CUDA) alone
-#   staged    the sparse tests and the `ab` figures with NODEFORMERS_SPARSE_STAGED=1 (the staged CSR kernel)
 #   gelu      the activation and linear tests, then bench/ops.ts --only copy,biasGelu with PyTorch
 #   sparse-bench  bench/sparse.ts with its PyTorch peers, issue 5's table (~150 s)
 #   host-profile  bench/host_profile.ts: where the host's time goes in attention(), sparse beside dense
@@ -82,15 +81,6 @@ for group in "$@"; do
     sparse)
       NODEFORMERS_REQUIRE_CUDA=1 step tests-sparse 110 npx mocha --grep 'sparse|Sparse|schedule'
       counts "$LOGS/tests-sparse.log"
-      ;;
-    staged)
-      # the experimental staged CSR kernel: the sparse tests, then the A/B figures, with it on
-      NODEFORMERS_SPARSE_STAGED=1 NODEFORMERS_REQUIRE_CUDA=1 step tests-staged 110 npx mocha --grep 'sparse|Sparse|schedule'
-      counts "$LOGS/tests-staged.log"
-      NODEFORMERS_SPARSE_STAGED=1 step ab-staged-kernel 90 node --import tsx bench/sparse_kernel_time.ts
-      cat "$LOGS/ab-staged-kernel.log"
-      NODEFORMERS_SPARSE_STAGED=1 step ab-staged-vit 60 node --import tsx bench/vit_graph_ab.ts
-      tail -1 "$LOGS/ab-staged-vit.log"
       ;;
     gelu)
       NODEFORMERS_REQUIRE_CUDA=1 step tests-activation 90 npx mocha --grep 'activation|Activation|gelu|GELU'

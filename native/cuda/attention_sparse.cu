@@ -54,12 +54,11 @@ struct SparseKernelParams {
   int mask_rows;  // mask_heads * nq
   const int32_t* row_offsets;
   const int32_t* col_indices;
-  int nnz;
   const int32_t* items;
   int num_items;
   int units;            // num_items * batch * head_groups
   int lead_items;       // items [0, lead_items) start first, for every (batch, head group)
-  int staged_row;       // sparse_staged_kernel: elements from one key to the next in shared memory (0: not staged)
+  int nnz;              // entries of col_indices (placed here so that the 4-byte fields pair up)
   int heads_per_group;  // heads in one unit: a power of two, 1 for per-head masks
   int head_groups;      // ceil(heads / heads_per_group)
   int slots;            // 32 / (heads_per_group * kDimLanes)
@@ -231,16 +230,37 @@ __device__ __forceinline__ void write_row(const SparseKernelParams& p, int slot_
   }
 }
 
-// One work unit (schedule item `item`, batch b, head group `group`) of a warp. K and V come
-// from global memory ([B, N, H, D] views), or (kStaged) from the block's shared copy of the
-// group's heads: k_base and v_base then point at key 0 of head 0 of the group there, heads
-// kDimChunk elements apart and keys `k_row` / `v_row` elements apart.
 // kExact: D == kDimLanes * kDimChunk, so every lane's chunk lies inside D and the loads in
 // the key loop need no predicates (D = 8, 12, 16, 32, 64, 128, 256).
-template <typename T, int kDimLanes, int kDimChunk, int kVec, int kChunk, bool kExact, bool kStaged>
-__device__ __forceinline__ void attend_unit(const SparseKernelParams& p, int item, int b, int group, const T* k_base,
-                                            const T* v_base, int k_row, int v_row) {
+template <typename T, int kDimLanes, int kDimChunk, int kVec, int kChunk, bool kExact>
+__global__ void __launch_bounds__(32 * kWarpsPerBlock) sparse_attention_kernel(const __grid_constant__ SparseKernelParams p) {
+  static_assert(kDimChunk % kVec == 0, "whole vector accesses per chunk");
+  // Units (under 2^31: the host checks) in launch order: first the lead items (the long
+  // ones) of every (batch, head group), so that no long row starts in the grid's last wave
+  // and runs on alone; then the other items, items fastest, so that the warps of a block
+  // take neighbouring rows of one (batch, head group), whose keys overlap in local patterns.
+  const int unit = static_cast<int>(blockIdx.x) * kWarpsPerBlock + static_cast<int>(threadIdx.x >> 5);
+  if (unit >= p.units) return;
+  const int groups_all = p.batch * p.head_groups;
+  const int lead_units = p.lead_items * groups_all;  // <= units: the host clamps lead_items
+  const int rest_items = p.num_items - p.lead_items;
+  int item, bg;
+  if (unit < lead_units) {
+    item = unit / groups_all;
+    bg = unit - item * groups_all;
+  } else {
+    const int u = unit - lead_units;
+    bg = u / rest_items;
+    item = p.lead_items + (u - bg * rest_items);
+  }
+  const int b = bg / p.head_groups, group = bg - b * p.head_groups;
+  // K and V: base pointers and row strides read here, before the unit's early exits, and
+  // passed on as values (reading them at their uses changes the registers of some instances).
+  const T* k = static_cast<const T*>(p.k);
+  const T* v = static_cast<const T*>(p.v);
+  const int k_row = p.k_row, v_row = p.v_row;
   const int lane = threadIdx.x & 31;
+
   const int r = p.items[4 * item];
   if (r < 0 || r >= p.mask_rows) return;
   const int begin = min(max(p.items[4 * item + 1], 0), p.nnz);
@@ -254,12 +274,12 @@ __device__ __forceinline__ void attend_unit(const SparseKernelParams& p, int ite
   const int slot = lane / (kDimLanes * p.heads_per_group);
   const int h = p.mask_heads == 1 ? group * p.heads_per_group + head_in_group : hm;
   const bool active = h < p.heads;  // the last group of a shared mask may be short
-  const int hh = active ? h : 0;   // lanes past the last head compute on head 0 (zeros when staged) and never store
+  const int hh = active ? h : 0;   // lanes past the last head compute on head 0 and never store
   const int d0 = dim_lane * kDimChunk;
   const int valid = kExact ? kDimChunk : min(kDimChunk, p.d - d0);  // dims of this lane's chunk inside D (may be <= 0)
 
-  const T* gk = kStaged ? k_base + head_in_group * kDimChunk : k_base + b * p.k_s[0] + hh * p.k_s[2] + d0;
-  const T* gv = kStaged ? v_base + head_in_group * kDimChunk : v_base + b * p.v_s[0] + hh * p.v_s[2] + d0;
+  const T* gk = k + b * p.k_s[0] + hh * p.k_s[2] + d0;
+  const T* gv = v + b * p.v_s[0] + hh * p.v_s[2] + d0;
 
   float qx[kDimChunk];
   load_query<T, kVec, kDimChunk>(static_cast<const T*>(p.q) + b * p.q_s[0] + i * p.q_s[1] + hh * p.q_s[2] + d0, valid, p.scale_log2, qx);
@@ -284,85 +304,6 @@ __device__ __forceinline__ void attend_unit(const SparseKernelParams& p, int ite
   }
   if (slot != 0 || !active || valid <= 0) return;
   write_row<T, kVec, kDimChunk>(p, slot_out, b, i, h, d0, valid, m, l, acc, dim_lane == 0);
-}
-
-template <typename T, int kDimLanes, int kDimChunk, int kVec, int kChunk, bool kExact>
-__global__ void __launch_bounds__(32 * kWarpsPerBlock) sparse_attention_kernel(const __grid_constant__ SparseKernelParams p) {
-  static_assert(kDimChunk % kVec == 0, "whole vector accesses per chunk");
-  // Units (under 2^31: the host checks) in launch order: first the lead items (the long
-  // ones) of every (batch, head group), so that no long row starts in the grid's last wave
-  // and runs on alone; then the other items, items fastest, so that the warps of a block
-  // take neighbouring rows of one (batch, head group), whose keys overlap in local patterns.
-  const int unit = static_cast<int>(blockIdx.x) * kWarpsPerBlock + static_cast<int>(threadIdx.x >> 5);
-  if (unit >= p.units) return;
-  const int groups_all = p.batch * p.head_groups;
-  const int lead_units = p.lead_items * groups_all;  // <= units: the host clamps lead_items
-  const int rest_items = p.num_items - p.lead_items;
-  int item, bg;
-  if (unit < lead_units) {
-    item = unit / groups_all;
-    bg = unit - item * groups_all;
-  } else {
-    const int u = unit - lead_units;
-    bg = u / rest_items;
-    item = p.lead_items + (u - bg * rest_items);
-  }
-  const int b = bg / p.head_groups, group = bg - b * p.head_groups;
-  attend_unit<T, kDimLanes, kDimChunk, kVec, kChunk, kExact, false>(p, item, b, group, static_cast<const T*>(p.k),
-                                                                    static_cast<const T*>(p.v), p.k_row, p.v_row);
-}
-
-// sparse_staged_kernel (an experiment, NODEFORMERS_SPARSE_STAGED=1; not the default until
-// measured): one block per (batch b, head group) of a shared mask with one lane per head (D
-// <= 16). The block first copies K and V of the group's heads for all nk keys into shared
-// memory (a key's heads side by side, kDimChunk elements each, then kVec elements of padding
-// so that the keys of a warp-wide read fall on different banks); then its warps take the
-// schedule's items one after another from a shared counter, with the slot layout of
-// sparse_attention_kernel, and read every K and V row from shared memory. The notebook case
-// (197 keys, 4 heads of D 12 in float16: 41 KB) gathers 184 MB a call from L1 and L2 in the
-// kernel above; here each block reads its 38 KB from global memory once.
-constexpr int kStagedWarps = 16;
-
-template <typename T, int kDimChunk, int kVec, int kChunk, bool kExact>
-__global__ void __launch_bounds__(32 * kStagedWarps) sparse_staged_kernel(const __grid_constant__ SparseKernelParams p) {
-  static_assert(kDimChunk % kVec == 0, "whole vector accesses per chunk");
-  using V = typename VecType<kVec * sizeof(T)>::type;
-  extern __shared__ __align__(16) unsigned char staged_smem[];
-  __shared__ int next_item;
-  T* sk = reinterpret_cast<T*>(staged_smem);
-  T* sv = sk + static_cast<int64_t>(p.nk) * p.staged_row;
-  const int bg = static_cast<int>(blockIdx.x);
-  const int b = bg / p.head_groups, group = bg - b * p.head_groups;
-  const int g = p.heads_per_group;
-
-  // Fill: chunk c = (key n, head hi of the group), kDimChunk elements, zeros past D and for
-  // heads past the last one.
-  for (int c = static_cast<int>(threadIdx.x); c < p.nk * g; c += static_cast<int>(blockDim.x)) {
-    const int n = c / g, hi = c - n * g, h = group * g + hi;
-    T kx[kDimChunk], vx[kDimChunk];
-    const int valid = h < p.heads ? (kExact ? kDimChunk : p.d) : 0;
-    const int hh = h < p.heads ? h : 0;
-    load_chunk<T, kVec, kDimChunk>(static_cast<const T*>(p.k) + b * p.k_s[0] + n * p.k_s[1] + hh * p.k_s[2], valid, kx);
-    load_chunk<T, kVec, kDimChunk>(static_cast<const T*>(p.v) + b * p.v_s[0] + n * p.v_s[1] + hh * p.v_s[2], valid, vx);
-    T* dk = sk + static_cast<int64_t>(n) * p.staged_row + hi * kDimChunk;
-    T* dv = sv + static_cast<int64_t>(n) * p.staged_row + hi * kDimChunk;
-#pragma unroll
-    for (int e = 0; e < kDimChunk; e += kVec) {
-      *reinterpret_cast<V*>(dk + e) = *reinterpret_cast<const V*>(kx + e);
-      *reinterpret_cast<V*>(dv + e) = *reinterpret_cast<const V*>(vx + e);
-    }
-  }
-  if (threadIdx.x == 0) next_item = 0;
-  __syncthreads();
-
-  const int lane = threadIdx.x & 31;
-  for (;;) {
-    int item = 0;
-    if (lane == 0) item = atomicAdd(&next_item, 1);
-    item = __shfl_sync(0xffffffffu, item, 0);
-    if (item >= p.num_items) break;
-    attend_unit<T, 1, kDimChunk, kVec, kChunk, kExact, true>(p, item, b, group, sk, sv, p.staged_row, p.staged_row);
-  }
 }
 
 // out = sum_s 2^(m_s - M) O_s / sum_s 2^(m_s - M) l_s over a split row's slots, M = max m_s:
@@ -423,61 +364,14 @@ int vec_elems(const void* ptr, const int64_t* strides, int64_t batch, int64_t n,
 // time under a CUDA graph) blocks of 16 warps ran 44.3 us against 41.7 us, and a layout with
 // a warp's lanes along one K row of 8 heads (4 lanes a head) 63 to 73 us, whatever its block
 // width, entries a step or rounds of units a block (bench/results/2026-12-01-H200-sparse-ab.txt).
-//
-// NODEFORMERS_SPARSE_STAGED=1 (read once per process): sparse_staged_kernel where it applies.
-bool staged_wanted() {
-  static const bool wanted = env_flag("NODEFORMERS_SPARSE_STAGED");
-  return wanted;
-}
-
-// sparse_staged_kernel for a shared mask, one lane per head: the widest head group (8, 4, 2
-// or 1 heads) whose blocks (batch x groups) still cover 90% of the SMs, else the narrowest,
-// among those whose copy of K and V fits in shared memory (at most 100 KB). False, with
-// nothing launched, when none fits.
-template <typename T, int kDimChunk, int kVec>
-bool launch_staged(SparseKernelParams kp, cudaStream_t stream) {
-  constexpr int kChunk = 2;
-  // The device's SM count and shared-memory limit, asked once per thread and device.
-  thread_local int cached_device = -1, sms = 0, smem_limit = 0;
-  int device = 0;
-  NF_CUDA_CHECK(cudaGetDevice(&device));
-  if (device != cached_device) {
-    NF_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-    NF_CUDA_CHECK(cudaDeviceGetAttribute(&smem_limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-    cached_device = device;
-  }
-  const int64_t limit = std::min<int64_t>(smem_limit, 100 * 1024) - 64;  // room for the static counter
-  int chosen = 0;
-  for (int g = 8; g >= 1; g /= 2) {
-    if (g > 1 && g / 2 >= kp.heads) continue;  // wider than the heads need
-    const int64_t row = static_cast<int64_t>(g) * kDimChunk + kVec;
-    if (2 * static_cast<int64_t>(kp.nk) * row * static_cast<int64_t>(sizeof(T)) > limit) continue;
-    chosen = g;
-    const int64_t blocks = static_cast<int64_t>(kp.batch) * ((kp.heads + g - 1) / g);
-    if (10 * blocks >= 9 * static_cast<int64_t>(sms)) break;
-  }
-  if (chosen == 0) return false;
-  kp.heads_per_group = chosen;
-  kp.head_groups = (kp.heads + chosen - 1) / chosen;
-  kp.slots = 32 / chosen;
-  kp.staged_row = chosen * kDimChunk + kVec;
-  const int64_t blocks = static_cast<int64_t>(kp.batch) * kp.head_groups;
-  if (blocks > INT_MAX) return false;
-  const size_t bytes = 2 * static_cast<size_t>(kp.nk) * kp.staged_row * sizeof(T);
-  auto kernel = kp.d == kDimChunk ? sparse_staged_kernel<T, kDimChunk, kVec, kChunk, true> : sparse_staged_kernel<T, kDimChunk, kVec, kChunk, false>;
-  NF_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
-  kernel<<<static_cast<unsigned>(blocks), 32 * kStagedWarps, bytes, stream>>>(kp);
-  NF_CHECK_LAUNCH("sparse_staged_kernel");
-  return true;
-}
+// On the same case (2026-12-02), a staged kernel (keys and values of a (batch, head group)
+// in shared memory, 16 warps) ran 40.1 us against 25.4 us
+// (bench/results/2026-12-02-H200-sparse-ab.txt).
 
 // launch_blocks: one launch of kWarpsPerBlock-warp blocks over all units, exact or
-// predicated by D (or the staged kernel, when asked for and it applies).
+// predicated by D.
 template <typename T, int kDimLanes, int kDimChunk, int kVec>
 void launch_blocks(const SparseKernelParams& kp, cudaStream_t stream) {
-  if constexpr (kDimLanes == 1) {
-    if (kp.mask_heads == 1 && staged_wanted() && launch_staged<T, kDimChunk, kVec>(kp, stream)) return;
-  }
   constexpr int kChunk = kDimLanes == 1 ? 2 : 4;
   const unsigned blocks = static_cast<unsigned>((static_cast<int64_t>(kp.units) + kWarpsPerBlock - 1) / kWarpsPerBlock);
   if (kp.d == kDimLanes * kDimChunk) {
