@@ -43,7 +43,8 @@ function graphed(fn: () => void): number {
 
 const csr = (m: SparseMask, lead: number) => {
   const t = m.deviceTensors('sparse_kernel_time');
-  return () => native().sparseAttention(out, q, k, v, t.rowOffsets, t.colIndices, 1, t.items, t.merges, m.schedule.slots, scale, lead);
+  const plan = native().sparsePlan(t.rowOffsets, t.colIndices, 1, t.items, t.merges, m.schedule.slots, lead);
+  return () => native().sparseAttention(out, q, k, v, plan, scale);
 };
 const rows: [string, () => void][] = [
   ['dense kernel', () => native().attention(out, q, k, v, null, null, scale, false)],
@@ -58,8 +59,7 @@ const dense = mask.toDense();
 const masked = attention(q, k, v, { mask: dense });
 const reference = masked.dataSync() as Float32Array;
 masked.dispose();
-console.log(`notebook mask: density ${mask.density.toFixed(3)}, ${mask.schedule.items.length / 4} items` +
-  `${process.env.NODEFORMERS_SPARSE_STAGED === '1' ? '; NODEFORMERS_SPARSE_STAGED=1 (the staged CSR kernel)' : ''}`);
+console.log(`notebook mask: density ${mask.density.toFixed(3)}, ${mask.schedule.items.length / 4} items`);
 for (const [name, fn] of rows.slice(1)) {
   native().fill(out, NaN);
   fn();

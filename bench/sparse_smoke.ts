@@ -77,7 +77,7 @@ function uploadCsr(m: Mask, segment = 256) {
 function sparse(q: Tensor, k: Tensor, v: Tensor, g: ReturnType<typeof uploadCsr>, scale: number): Tensor {
   const out = empty(q.shape, { dtype: q.dtype, device: 'cuda' });
   native().fill(out, NaN);
-  native().sparseAttention(out, q, k, v, g.offsets, g.cols, g.heads, g.items, g.merges, g.slots, scale);
+  native().sparseAttention(out, q, k, v, native().sparsePlan(g.offsets, g.cols, g.heads, g.items, g.merges, g.slots), scale);
   return out;
 }
 

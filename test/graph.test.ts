@@ -140,4 +140,47 @@ describeDevice('cuda:0', 'CUDA graph capture', () => {
     assert.throws(() => graph.launch(), /CudaGraph.launch: the graph has been disposed/);
     for (const t of [fresh, y, x]) t.dispose();
   });
+
+  // A capture's allocations get memory only when its graph runs. These cases free such an
+  // address before that, or never give it memory; compute-sanitizer (scripts/sanitize-cuda.sh,
+  // memcheck-graphs) reports any CUDA call among them that the driver refuses.
+  it('a tensor made inside a capture that threw has no memory: an op on it throws, and disposing it frees nothing else', () => {
+    const x = randn([256], { device, seed: freshSeed() });
+    add(x, x).dispose();
+    let leaked: ReturnType<typeof add> | null = null;
+    assert.throws(() => captureGraph(device, () => {
+      leaked = add(x, x);
+      return leaked.dataSync();
+    }), /captureGraph: the captured function threw/);
+    const orphan = leaked as unknown as ReturnType<typeof add>;
+    assert.throws(() => add(orphan, x), /capture that failed.*no memory/);
+    assert.throws(() => orphan.dataSync(), /capture that failed.*no memory/);
+    // A later capture may hand out the same addresses: disposing the orphan must not free them.
+    const { graph, result: y } = captureGraph(device, () => add(add(x, x), x));
+    orphan.dispose();
+    graph.launch();
+    const xs = x.dataSync();
+    assert.deepEqual(Array.from(y.dataSync()), Array.from(xs).map((v) => Math.fround(Math.fround(v + v) + v)));
+    graph.dispose();
+    for (const t of [y, x]) t.dispose();
+  });
+
+  it('an output dropped before its graph first runs is freed after that run; a graph disposed unlaunched leaves its outputs without memory', () => {
+    const x = randn([256], { device, seed: freshSeed() });
+    add(x, x).dispose();
+    const kept = captureGraph(device, () => add(x, x));
+    const dropped = captureGraph(device, () => add(x, x));
+    dropped.result.dispose(); // before any launch: the free waits for the first one
+    dropped.graph.launch();
+    dropped.graph.launch();
+    kept.graph.dispose(); // never launched
+    assert.throws(() => kept.result.dataSync(), /graph disposed before it ever ran.*no memory/);
+    kept.result.dispose();
+    const y = add(x, x);
+    const xs = x.dataSync();
+    assert.deepEqual(Array.from(y.dataSync()), Array.from(xs).map((v) => Math.fround(v + v)));
+    dropped.graph.dispose();
+    native().cudaGraphMemTrim(device);
+    for (const t of [y, x]) t.dispose();
+  });
 });

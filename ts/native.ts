@@ -36,6 +36,11 @@ export interface NativeTensorArg {
 }
 
 /** An instantiated CUDA graph. @internal */
+/** A sparsePlan(): opaque; it reads the tensors it was made from, and fails once they are disposed. */
+export interface NativeSparsePlan {
+  readonly __sparsePlan: never;
+}
+
 export interface NativeGraph {
   readonly disposed: boolean;
   launch(): void;
@@ -75,9 +80,13 @@ export interface NativeAddon {
   mean(out: T, x: T, outer: number, n: number, inner: number): void;
   patchGather(out: T, images: T, patch: number): void;
   attention(out: T, q: T, k: T, v: T, mask: Maybe, bias: Maybe, scale: number, causal: boolean, blockSparse?: BlockSparseArgs): void;
-  /** CSR attention; see SparseAttentionParams in native/core/ops.h for the schedule's records. */
-  sparseAttention(out: T, q: T, k: T, v: T, rowOffsets: T, colIndices: T, maskHeads: number, items: T, merges: T,
-    slots: number, scale: number, leadItems?: number): void;
+  /**
+   * A CSR mask and its kernel schedule (SparseAttentionParams in native/core/ops.h says what the
+   * records hold), checked once for every sparseAttention() call that reads it.
+   */
+  sparsePlan(rowOffsets: T, colIndices: T, maskHeads: number, items: T, merges: T, slots: number, leadItems?: number): NativeSparsePlan;
+  /** CSR attention over a sparsePlan() on q's device. */
+  sparseAttention(out: T, q: T, k: T, v: T, plan: NativeSparsePlan, scale: number): void;
   /** [tileM, tileN] of the attention kernel serving dtype and head dim on device ([0, 0] on the CPU). */
   attentionTileShape(device: string, dtype: string, headDim: number): [number, number];
   synchronize(device: string): void;

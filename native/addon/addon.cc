@@ -27,6 +27,7 @@ constexpr double kMaxIndex = 9007199254740992.0;
 
 // Marks the JS objects that wrap a Storage (Node-API type tagging).
 constexpr napi_type_tag kStorageTag = {0x6e6f6465666f726dULL, 0x73746f7261676531ULL};
+constexpr napi_type_tag kSparsePlanTag = {0x6e6f6465666f726dULL, 0x7370617273653031ULL};
 
 // ---- errors ---------------------------------------------------------------------------
 
@@ -84,6 +85,7 @@ class Storage : public Napi::ObjectWrap<Storage> {
 
   void Init(std::shared_ptr<Buffer> buffer) { buffer_ = std::move(buffer); }
   Buffer* buffer() const { return buffer_ ? buffer_.get() : nullptr; }
+  const std::shared_ptr<Buffer>& shared_buffer() const { return buffer_; }
   bool alive() const { return buffer_ && !buffer_->released(); }
 
  private:
@@ -101,7 +103,11 @@ class Storage : public Napi::ObjectWrap<Storage> {
 
   // Checks that [byte_offset, byte_offset + length) lies inside the live buffer.
   void check_range(Napi::Env env, const char* op, double byte_offset, size_t length) const {
-    if (!alive()) throw_js(env, "ERR_INVALID_ARG", std::string(op) + ": the tensor's storage has been disposed", true);
+    if (!alive()) {
+      throw_js(env, "ERR_INVALID_ARG", std::string(op) + (buffer_ && buffer_->orphaned()
+          ? ": the tensor was made inside a CUDA graph capture that failed, or by a graph disposed before it ever ran: it has no memory"
+          : ": the tensor's storage has been disposed"), true);
+    }
     if (buffer_->backend().capturing()) {
       throw_js(env, "ERR_INVALID_ARG", std::string(op) + ": host transfers cannot be captured into a CUDA graph (" + buffer_->backend().name() + " is capturing)", true);
     }
@@ -223,6 +229,33 @@ Napi::Value Storage::Read(const Napi::CallbackInfo& info) {
   });
 }
 
+// ---- SparsePlan: a CSR mask and its kernel schedule, checked once -------------------------
+
+// What sparseAttention reads of a SparseMask besides q, k and v: the row offsets, column
+// indices, work items and merges (int32 device tensors, held here so they outlive no use)
+// and the counts, checked when the plan is made, so that each call reads one argument
+// instead of four tensors (a tensor argument costs about 1 us of the host's time).
+class SparsePlan : public Napi::ObjectWrap<SparsePlan> {
+ public:
+  static Napi::Function Define(Napi::Env env) { return DefineClass(env, "SparsePlan", {}); }
+  explicit SparsePlan(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SparsePlan>(info) {}
+
+  std::shared_ptr<Buffer> buffers[4];  // row offsets, column indices, items, merges
+  const int32_t* row_offsets = nullptr;
+  const int32_t* col_indices = nullptr;
+  const int32_t* items = nullptr;
+  const int32_t* merges = nullptr;
+  int64_t mask_heads = 1, rows = 0, nnz = 0, num_items = 0, lead_items = 0, num_merges = 0, num_slots = 0;
+
+  Backend& backend() const { return buffers[0]->backend(); }
+  bool alive() const {
+    for (const auto& b : buffers) {
+      if (!b || b->released()) return false;
+    }
+    return true;
+  }
+};
+
 // ---- Graph: an instantiated CUDA graph owned by a JS object --------------------------------
 
 #ifdef NODEFORMERS_WITH_CUDA
@@ -245,8 +278,7 @@ class Graph : public Napi::ObjectWrap<Graph> {
   // An executable graph still running is freed by the driver when it completes.
   void destroy() {
     if (exec_ == nullptr) return;
-    cuda().activate();
-    cudaGraphExecDestroy(exec_);
+    cuda().destroy_graph(exec_);
     exec_ = nullptr;
   }
   Napi::Value Launch(const Napi::CallbackInfo& info) {
@@ -272,6 +304,7 @@ class Addon : public Napi::Addon<Addon> {
   Addon(Napi::Env env, Napi::Object exports) {
     cpu_ = make_cpu_backend();
     storage_ctor_ = Napi::Persistent(Storage::Define(env));
+    sparse_plan_ctor_ = Napi::Persistent(SparsePlan::Define(env));
 #ifdef NODEFORMERS_WITH_CUDA
     graph_ctor_ = Napi::Persistent(Graph::Define(env));
 #endif
@@ -290,6 +323,7 @@ class Addon : public Napi::Addon<Addon> {
                     InstanceMethod("mean", &Addon::Mean),
                     InstanceMethod("patchGather", &Addon::PatchGather),
                     InstanceMethod("attention", &Addon::Attention),
+                    InstanceMethod("sparsePlan", &Addon::SparsePlanNew),
                     InstanceMethod("sparseAttention", &Addon::SparseAttention),
                     InstanceMethod("attentionTileShape", &Addon::AttentionTileShape),
                     InstanceMethod("synchronize", &Addon::Synchronize),
@@ -394,6 +428,7 @@ class Addon : public Napi::Addon<Addon> {
   struct Arg {
     TensorView view;
     Buffer* buffer = nullptr;
+    Storage* storage = nullptr;
   };
 
   // Reads a tensor as the TS Tensor class lays it out: { _storage, offset, shape, strides,
@@ -414,9 +449,14 @@ class Addon : public Napi::Addon<Addon> {
       if (napi_unwrap(env, raw, &unwrapped) == napi_ok) storage = static_cast<Storage*>(unwrapped);
     }
     if (storage == nullptr) fail("must be a Tensor");
-    if (!storage->alive()) fail("has been disposed");
+    if (!storage->alive()) {
+      fail(storage->buffer() != nullptr && storage->buffer()->orphaned()
+               ? "was made inside a CUDA graph capture that failed, or by a graph disposed before it ever ran: it has no memory"
+               : "has been disposed");
+    }
     Arg arg;
     arg.buffer = storage->buffer();
+    arg.storage = storage;
     Napi::Value dtype_v = o.Get("dtype");
     if (!dtype_v.IsString() || !dtype_from_name(dtype_v.As<Napi::String>().Utf8Value(), &arg.view.dtype)) fail("has an unknown dtype");
     Napi::Value shape_v = o.Get("shape"), strides_v = o.Get("strides"), offset_v = o.Get("offset");
@@ -835,18 +875,66 @@ class Addon : public Napi::Addon<Addon> {
     }
   }
 
-  // sparseAttention(out, q, k, v, rowOffsets, colIndices, maskHeads, items, merges, slots, scale,
-  // leadItems?): q, k, v, out as attention(); the CSR mask and its schedule as
-  // SparseAttentionParams says, each an int32 contiguous 1-D tensor (items and merges may be
-  // empty); leadItems (default 0) at most the number of items.
+  // sparsePlan(rowOffsets, colIndices, maskHeads, items, merges, slots, leadItems?) -> SparsePlan:
+  // a CSR mask and its schedule as SparseAttentionParams says, each an int32 contiguous 1-D
+  // tensor on one device (items and merges may be empty); maskHeads 1 or H, leadItems
+  // (default 0) at most the number of items. Checked here, once, for every later call.
+  Napi::Value SparsePlanNew(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const char* op = "sparsePlan";
+    Arg offsets = tensor_arg(env, info[0], op, "rowOffsets"), cols = tensor_arg(env, info[1], op, "colIndices"),
+        items = tensor_arg(env, info[3], op, "items"), merges = tensor_arg(env, info[4], op, "merges");
+    same_backend(env, op, {&offsets, &cols, &items, &merges});
+    for (const Arg* a : {&offsets, &cols, &items, &merges}) {
+      require(env, a->view.dtype == DType::Int32 && a->view.ndim == 1 && a->view.is_contiguous(), op,
+              "rowOffsets, colIndices, items and merges must be contiguous 1-D int32 tensors");
+    }
+    const double mask_heads = number_arg(env, info, 2, op, "maskHeads");
+    require(env, mask_heads >= 1 && mask_heads == std::floor(mask_heads) && mask_heads < 2147483648.0, op, "maskHeads must be a positive integer");
+    require(env, offsets.view.shape[0] >= 1 && (offsets.view.shape[0] - 1) % static_cast<int64_t>(mask_heads) == 0, op,
+            "rowOffsets must hold maskHeads * Nq + 1 entries");
+    require(env, items.view.shape[0] % 4 == 0 && merges.view.shape[0] % 3 == 0, op, "items must hold 4 int32 a record and merges 3");
+    require(env, cols.view.shape[0] < 2147483648LL, op, "a mask holds at most 2^31 - 1 entries");
+    const double slots = number_arg(env, info, 5, op, "slots");
+    require(env, slots >= 0 && slots == std::floor(slots) && slots < 2147483648.0, op, "slots must be a non-negative integer");
+    double lead = 0;
+    if (info.Length() > 6 && !info[6].IsUndefined()) {
+      lead = number_arg(env, info, 6, op, "leadItems");
+      require(env, lead >= 0 && lead == std::floor(lead) && lead <= static_cast<double>(items.view.shape[0] / 4), op,
+              "leadItems must be an integer from 0 to the number of items");
+    }
+    Napi::Object obj = sparse_plan_ctor_.New({});
+    SparsePlan* plan = SparsePlan::Unwrap(obj);
+    const Arg* args[4] = {&offsets, &cols, &items, &merges};
+    for (int i = 0; i < 4; ++i) plan->buffers[i] = args[i]->storage->shared_buffer();
+    plan->row_offsets = static_cast<const int32_t*>(offsets.view.data);
+    plan->col_indices = static_cast<const int32_t*>(cols.view.data);
+    plan->items = static_cast<const int32_t*>(items.view.data);
+    plan->merges = static_cast<const int32_t*>(merges.view.data);
+    plan->mask_heads = static_cast<int64_t>(mask_heads);
+    plan->rows = (offsets.view.shape[0] - 1) / plan->mask_heads;
+    plan->nnz = cols.view.shape[0];
+    plan->num_items = items.view.shape[0] / 4;
+    plan->num_merges = merges.view.shape[0] / 3;
+    plan->num_slots = static_cast<int64_t>(slots);
+    plan->lead_items = static_cast<int64_t>(lead);
+    obj.TypeTag(&kSparsePlanTag);
+    return obj;
+  }
+
+  // sparseAttention(out, q, k, v, plan, scale): q, k, v, out as attention(); plan a
+  // SparsePlan (sparsePlan()) on their device, for Nq rows and 1 or H mask heads.
   Napi::Value SparseAttention(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const char* op = "sparseAttention";
     Arg out = tensor_arg(env, info[0], op, "out"), q = tensor_arg(env, info[1], op, "q"), k = tensor_arg(env, info[2], op, "k"),
-        v = tensor_arg(env, info[3], op, "v"), offsets = tensor_arg(env, info[4], op, "rowOffsets"),
-        cols = tensor_arg(env, info[5], op, "colIndices"), items = tensor_arg(env, info[7], op, "items"),
-        merges = tensor_arg(env, info[8], op, "merges");
-    Backend& backend = same_backend(env, op, {&out, &q, &k, &v, &offsets, &cols, &items, &merges});
+        v = tensor_arg(env, info[3], op, "v");
+    Backend& backend = same_backend(env, op, {&out, &q, &k, &v});
+    SparsePlan* plan = nullptr;
+    if (info[4].IsObject() && info[4].As<Napi::Object>().CheckTypeTag(&kSparsePlanTag)) plan = SparsePlan::Unwrap(info[4].As<Napi::Object>());
+    require(env, plan != nullptr, op, "plan must be a SparsePlan (from sparsePlan())");
+    require(env, plan->alive(), op, "the plan's mask has been disposed");
+    require(env, &plan->backend() == &backend, op, "the plan is on " + plan->backend().name() + " but q is on " + backend.name());
     const TensorView &qv = q.view, &kv = k.view, &vv = v.view, &ov = out.view;
     require(env, qv.ndim == 4 && kv.ndim == 4 && vv.ndim == 4 && ov.ndim == 4, op, "q, k, v and out must be [B, N, H, D]");
     require(env, qv.strides[3] == 1 && kv.strides[3] == 1 && vv.strides[3] == 1 && ov.strides[3] == 1, op, "q, k, v and out need a unit stride along D");
@@ -860,33 +948,19 @@ class Addon : public Napi::Addon<Addon> {
     for (int d = 0; d < 3; ++d) {
       p.q_strides[d] = qv.strides[d]; p.k_strides[d] = kv.strides[d]; p.v_strides[d] = vv.strides[d]; p.out_strides[d] = ov.strides[d];
     }
-    for (const Arg* a : {&offsets, &cols, &items, &merges}) {
-      require(env, a->view.dtype == DType::Int32 && a->view.ndim == 1 && a->view.is_contiguous(), op,
-              "rowOffsets, colIndices, items and merges must be contiguous 1-D int32 tensors");
-    }
-    const double mask_heads = number_arg(env, info, 6, op, "maskHeads");
-    require(env, mask_heads == 1 || mask_heads == static_cast<double>(p.heads), op, "maskHeads must be 1 or H");
-    p.mask_heads = static_cast<int64_t>(mask_heads);
-    require(env, offsets.view.shape[0] == p.mask_heads * p.nq + 1, op, "rowOffsets must hold maskHeads * Nq + 1 entries");
-    require(env, items.view.shape[0] % 4 == 0 && merges.view.shape[0] % 3 == 0, op, "items must hold 4 int32 a record and merges 3");
-    require(env, cols.view.shape[0] < 2147483648LL, op, "a mask holds at most 2^31 - 1 entries");
-    p.row_offsets = static_cast<const int32_t*>(offsets.view.data);
-    p.col_indices = static_cast<const int32_t*>(cols.view.data);
-    p.nnz = cols.view.shape[0];
-    p.items = static_cast<const int32_t*>(items.view.data);
-    p.num_items = items.view.shape[0] / 4;
-    p.merges = static_cast<const int32_t*>(merges.view.data);
-    p.num_merges = merges.view.shape[0] / 3;
-    const double slots = number_arg(env, info, 9, op, "slots");
-    require(env, slots >= 0 && slots == std::floor(slots) && slots < 2147483648.0, op, "slots must be a non-negative integer");
-    p.num_slots = static_cast<int64_t>(slots);
-    p.scale = static_cast<float>(number_arg(env, info, 10, op, "scale"));
-    if (info.Length() > 11 && !info[11].IsUndefined()) {
-      const double lead = number_arg(env, info, 11, op, "leadItems");
-      require(env, lead >= 0 && lead == std::floor(lead) && lead <= static_cast<double>(p.num_items), op,
-              "leadItems must be an integer from 0 to the number of items");
-      p.lead_items = static_cast<int64_t>(lead);
-    }
+    require(env, plan->mask_heads == 1 || plan->mask_heads == p.heads, op, "maskHeads must be 1 or H");
+    require(env, plan->rows == p.nq, op, "rowOffsets must hold maskHeads * Nq + 1 entries");
+    p.mask_heads = plan->mask_heads;
+    p.row_offsets = plan->row_offsets;
+    p.col_indices = plan->col_indices;
+    p.nnz = plan->nnz;
+    p.items = plan->items;
+    p.num_items = plan->num_items;
+    p.lead_items = plan->lead_items;
+    p.merges = plan->merges;
+    p.num_merges = plan->num_merges;
+    p.num_slots = plan->num_slots;
+    p.scale = static_cast<float>(number_arg(env, info, 5, op, "scale"));
     guarded(env, op, [&] { backend.sparse_attention(p); return 0; });
     return env.Undefined();
   }
@@ -1047,6 +1121,7 @@ class Addon : public Napi::Addon<Addon> {
   Napi::FunctionReference graph_ctor_;
 #endif
   Napi::FunctionReference storage_ctor_;
+  Napi::FunctionReference sparse_plan_ctor_;
 };
 
 }  // namespace

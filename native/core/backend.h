@@ -3,6 +3,7 @@
 // device, shapes agree, storage large enough).
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -30,6 +31,15 @@ class Backend : public std::enable_shared_from_this<Backend> {
   virtual void synchronize() = 0;
   // True while the device's stream records a CUDA graph: nothing may wait on it then.
   virtual bool capturing() const { return false; }
+  // CUDA graphs and the memory allocated while one records. capture_serial(): the number of
+  // the capture under way (0 when none). An address a capture handed out has memory behind it
+  // only once its graph has been launched: capture_orphaned(serial) is true when that can no
+  // longer happen (the capture failed, or its graph was disposed unlaunched), and
+  // deallocate_captured frees such an address (at the graph's first launch if it has not
+  // run yet; never where it is orphaned).
+  virtual uint64_t capture_serial() const { return 0; }
+  virtual bool capture_orphaned(uint64_t /*serial*/) const { return false; }
+  virtual void deallocate_captured(void* ptr, uint64_t /*serial*/) { deallocate(ptr); }
   // Copies `bytes` from `src_ptr`, memory of another backend's device, to `dst` on this
   // one's, device to device: after the work queued on both, and before the source's later
   // work (a free of the source included). False when this pair has no such path (another
@@ -57,21 +67,26 @@ class Backend : public std::enable_shared_from_this<Backend> {
 };
 
 // A block of memory on one backend's device, freed once: by release() or on destruction.
-// It keeps its backend alive, so memory outlives nothing it needs.
+// It keeps its backend alive, so memory outlives nothing it needs. One made while a CUDA
+// graph records reads as released once its capture is orphaned (it never had memory).
 class Buffer {
  public:
   Buffer(std::shared_ptr<Backend> backend, size_t bytes)
-      : backend_(std::move(backend)), bytes_(bytes), data_(backend_->allocate(bytes)) {}
+      : backend_(std::move(backend)), bytes_(bytes), capture_(backend_->capture_serial()), data_(backend_->allocate(bytes)) {}
   ~Buffer() { release(); }
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;
 
   void release() {
-    if (data_ != nullptr) backend_->deallocate(data_);
+    if (data_ != nullptr) {
+      if (capture_ == 0) backend_->deallocate(data_);
+      else backend_->deallocate_captured(data_, capture_);
+    }
     data_ = nullptr;
     released_ = true;
   }
-  bool released() const { return released_; }
+  bool released() const { return released_ || orphaned(); }
+  bool orphaned() const { return capture_ != 0 && backend_->capture_orphaned(capture_); }
   void* data() const { return data_; }
   size_t bytes() const { return bytes_; }
   Backend& backend() const { return *backend_; }
@@ -80,6 +95,7 @@ class Buffer {
  private:
   std::shared_ptr<Backend> backend_;
   size_t bytes_;
+  uint64_t capture_;  // the capture that made it, 0 for none
   void* data_;
   bool released_ = false;
 };

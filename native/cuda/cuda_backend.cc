@@ -158,6 +158,7 @@ void CudaBackend::begin_capture() {
   // Thread-local mode: only this thread's unsafe calls (a synchronize, say) break the capture.
   NF_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
   capturing_ = true;
+  ++capture_serial_;
 }
 
 // Ends the stream's capture and performs the frees it held back.
@@ -185,6 +186,7 @@ cudaGraphExec_t CudaBackend::end_capture() {
   if (status != cudaSuccess || graph == nullptr) {
     if (graph) cudaGraphDestroy(graph);
     cudaGetLastError();
+    orphaned_captures_.insert(capture_serial_);
     throw Error(ErrorCode::Cuda, std::string("the capture failed (") + cudaGetErrorString(status) +
                                      "): the captured code did something a CUDA graph cannot hold, such as reading data back to the host");
   }
@@ -192,7 +194,12 @@ cudaGraphExec_t CudaBackend::end_capture() {
   // Allocations that outlive the graph (its outputs) are freed before each relaunch.
   const cudaError_t err = cudaGraphInstantiateWithFlags(&exec, graph, cudaGraphInstantiateFlagAutoFreeOnLaunch);
   cudaGraphDestroy(graph);
-  if (err != cudaSuccess) throw_cuda(err, "cudaGraphInstantiateWithFlags", __FILE__, __LINE__);
+  if (err != cudaSuccess) {
+    orphaned_captures_.insert(capture_serial_);
+    throw_cuda(err, "cudaGraphInstantiateWithFlags", __FILE__, __LINE__);
+  }
+  unlaunched_[exec] = capture_serial_;
+  frees_at_first_launch_.try_emplace(capture_serial_);
   return exec;
 }
 
@@ -203,6 +210,32 @@ void CudaBackend::abort_capture() {
   cudaGraph_t graph = finish_capture(&status);
   if (graph) cudaGraphDestroy(graph);
   cudaGetLastError();
+  orphaned_captures_.insert(capture_serial_);  // what it allocated and did not free has no memory
+}
+
+// A capture's allocation is the graph's: it gets memory at the graph's first launch, and a
+// free before that (of an output the caller dropped) waits for it.
+void CudaBackend::deallocate_captured(void* ptr, uint64_t serial) {
+  if (orphaned_captures_.count(serial) != 0) return;
+  if (!(capturing_ && serial == capture_serial_)) {
+    auto pending = frees_at_first_launch_.find(serial);
+    if (pending != frees_at_first_launch_.end()) {
+      pending->second.push_back(ptr);
+      return;
+    }
+  }
+  deallocate(ptr);
+}
+
+void CudaBackend::destroy_graph(cudaGraphExec_t exec) {
+  cudaSetDevice(device_);
+  auto it = unlaunched_.find(exec);
+  if (it != unlaunched_.end()) {
+    orphaned_captures_.insert(it->second);
+    frees_at_first_launch_.erase(it->second);
+    unlaunched_.erase(it);
+  }
+  cudaGraphExecDestroy(exec);
 }
 
 void CudaBackend::trim_graph_memory() {
@@ -215,6 +248,14 @@ void CudaBackend::launch_graph(cudaGraphExec_t exec) {
   if (capturing_) throw_invalid("a graph cannot be launched while a capture is under way on " + name());
   activate();
   NF_CUDA_CHECK(cudaGraphLaunch(exec, stream_));
+  auto it = unlaunched_.find(exec);
+  if (it == unlaunched_.end()) return;
+  auto pending = frees_at_first_launch_.find(it->second);
+  if (pending != frees_at_first_launch_.end()) {
+    for (void* ptr : pending->second) deallocate(ptr);
+    frees_at_first_launch_.erase(pending);
+  }
+  unlaunched_.erase(it);
 }
 
 void CudaBackend::copy_from_host(void* dst, const void* src, size_t bytes) {

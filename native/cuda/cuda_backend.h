@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -72,6 +73,11 @@ class CudaBackend final : public Backend {
   cudaGraphExec_t end_capture();
   void abort_capture();
   bool capturing() const override { return capturing_; }
+  uint64_t capture_serial() const override { return capturing_ ? capture_serial_ : 0; }
+  bool capture_orphaned(uint64_t serial) const override { return orphaned_captures_.count(serial) != 0; }
+  void deallocate_captured(void* ptr, uint64_t serial) override;
+  // Destroys a graph end_capture made; if it never ran, what its capture allocated is orphaned.
+  void destroy_graph(cudaGraphExec_t exec);
   bool copy_from_peer(void* dst, Backend& src, const void* src_ptr, size_t bytes) override;
   void launch_graph(cudaGraphExec_t exec);
   // Waits for the stream, then gives the driver back the graph memory no graph uses any more.
@@ -98,6 +104,10 @@ class CudaBackend final : public Backend {
   std::vector<void*> deferred_frees_;               // freed during it, made before it
   std::vector<void*> frees_at_capture_end_;         // made and freed during it (NODEFORMERS_GRAPH_FREES_AT_END=1)
   std::unordered_set<int> pool_peers_;              // devices granted access to pool_
+  uint64_t capture_serial_ = 0;                     // the latest capture's number (from 1)
+  std::unordered_set<uint64_t> orphaned_captures_;  // captures whose addresses never get memory
+  std::unordered_map<cudaGraphExec_t, uint64_t> unlaunched_;  // graphs not yet run: their capture
+  std::unordered_map<uint64_t, std::vector<void*>> frees_at_first_launch_;  // by capture
 };
 
 }  // namespace nf::cuda

@@ -12,7 +12,7 @@
 // AttentionParams in native/core/ops.h for what the kernels are given.
 import { checkDevice, Device, DeviceLike, DType, isFloat } from '../dtype';
 import { checkOneOf, checkShape, invalidParameterError, rangeError } from '../errors';
-import { native } from '../native';
+import { native, NativeSparsePlan } from '../native';
 import { fill } from '../ops/checks';
 import { checkTensor, empty, keep, tensor, Tensor } from '../tensor';
 import type { AttentionInputs, AttentionMechanism } from './registry';
@@ -259,6 +259,7 @@ export class SparseMask {
   readonly schedule: SparseSchedule;
 
   private tensors: { rowOffsets: Tensor; colIndices: Tensor; items: Tensor; merges: Tensor } | null;
+  private plan: NativeSparsePlan | null = null;
   private elementMask: Tensor | null = null;
   /** choosePath()'s path by `${dtype} ${headDim}`: the rule's inputs never change for a mask. */
   private readonly paths = new Map<string, SparsePath>();
@@ -282,12 +283,14 @@ export class SparseMask {
         made.push(t);
         return t;
       };
-      this.tensors = {
+      const t = {
         rowOffsets: upload(rowOffsets),
         colIndices: upload(colIndices),
         items: upload(this.schedule.items),
         merges: upload(this.schedule.merges),
       };
+      this.plan = native().sparsePlan(t.rowOffsets, t.colIndices, this.heads, t.items, t.merges, this.schedule.slots, this.schedule.leadItems);
+      this.tensors = t;
     } catch (e) {
       for (const t of made) t.dispose();
       throw e;
@@ -442,6 +445,12 @@ export class SparseMask {
     return this.tensors as NonNullable<SparseMask['tensors']>;
   }
 
+  /** @internal The CSR and schedule tensors as one native argument of sparseAttention(). */
+  devicePlan(fn: string): NativeSparsePlan {
+    this.assertAlive(fn);
+    return this.plan as NativeSparsePlan;
+  }
+
   /**
    * @internal The mask as a dense uint8 [heads, Nq, Nk] tensor on the device, for the block
    * path; built on first use and cached. It costs 1 byte per (i, j), against 4 per entry for
@@ -507,6 +516,7 @@ export class SparseMask {
     if (this.tensors === null) return;
     for (const t of Object.values(this.tensors)) t.dispose();
     this.tensors = null;
+    this.plan = null;
     this.elementMask?.dispose();
     this.elementMask = null;
     disposeTiles(this.tiles);
@@ -797,9 +807,7 @@ export const sparse: AttentionMechanism & { forwardInto(out: Tensor, inputs: Att
     const [B, , H, D] = q.shape;
     const path = asked === 'auto' ? mask.autoPath(q.dtype, D) : asked;
     if (path === 'csr') {
-      const t = mask.deviceTensors(fn);
-      native().sparseAttention(out, q, k, v, t.rowOffsets, t.colIndices, mask.heads, t.items, t.merges, mask.schedule.slots, scale,
-        mask.schedule.leadItems);
+      native().sparseAttention(out, q, k, v, mask.devicePlan(fn), scale);
       return;
     }
     // The block path: the flash kernel with the mask as a dense element mask, broadcast over
