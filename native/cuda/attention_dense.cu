@@ -934,9 +934,15 @@ struct Split {
   int tiles_per_split = 1;
 };
 
-// Deterministic from p, the tile shape and sm_count: split the keys only when the grid
-// would leave the GPU under-filled (fewer than 2 blocks per SM) and each split still gets
-// at least 2 key tiles.
+// Deterministic from p, the tile shape and sm_count: split the keys only when that fills
+// the GPU's block slots (2 per SM) better, each split keeping at least 2 key tiles. A grid
+// of `blocks` blocks in `target` slots runs ceil(blocks / target) waves, the last one
+// partly full; its efficiency is (blocks / target) / ceil(blocks / target). The splits
+// taken are the fewest whose efficiency is within 85% of the best count's (a split costs a
+// workspace round trip and the combine kernel). Before this rule, any grid under 2 blocks an
+// SM was split to reach it: B8 H16 N256 D64 float16 (256 blocks in 264 slots: one wave
+// already) went to 2 splits and 2 waves, and took 40.9 us against 38.0 us for N512, twice
+// the work unsplit (bench/results/2026-12-01-H200.json).
 Split choose_split(const AttentionParams& p, int bm, int bn, int sm_count) {
   Split s;
   const int64_t n_tiles = (p.nk + bn - 1) / bn;
@@ -945,7 +951,15 @@ Split choose_split(const AttentionParams& p, int bm, int bn, int sm_count) {
   const int64_t blocks = (p.nq + bm - 1) / bm * p.batch * p.heads;
   const int64_t target = 2 * static_cast<int64_t>(sm_count);
   if (blocks <= 0 || blocks >= target) return s;
-  int64_t splits = std::min<int64_t>({(target + blocks - 1) / blocks, n_tiles / 2, kMaxSplits});
+  const int64_t max_splits = std::min<int64_t>(n_tiles / 2, kMaxSplits);
+  auto efficiency = [&](int64_t splits) {
+    const int64_t grid = blocks * splits;
+    return static_cast<double>(grid) / static_cast<double>(target) / static_cast<double>((grid + target - 1) / target);
+  };
+  double best = 0;
+  for (int64_t k = 1; k <= max_splits; ++k) best = std::max(best, efficiency(k));
+  int64_t splits = 1;
+  while (splits < max_splits && efficiency(splits) < 0.85 * best) ++splits;
   if (splits <= 1) return s;
   const int64_t per = (n_tiles + splits - 1) / splits;
   s.tiles_per_split = static_cast<int>(per);
