@@ -27,8 +27,18 @@ function host(t: Tensor): Float32Array {
   return t.dataSync() as Float32Array;
 }
 
+// vanilla and memory_efficient read the same fresh inputs for one (device, dtype, case), so
+// the float64 reference (about 10 s at Nq = Nk = 4096 on the GPU machine's host) is computed
+// once for the two: the first run of a case draws the seed and computes it, the second
+// takes both and drops the entry.
+const sharedCases = new Map<string, { seed: number; ref: Float64Array | null; uses: number }>();
+
 function run(device: Device, mechanism: string, dtype: FloatDType, s: Shape, opts: { mask?: 'random' | 'emptyRows'; bias?: boolean; causal?: boolean } = {}) {
-  const seed = freshSeed();
+  const key = `${device} ${dtype} ${JSON.stringify(s)} ${JSON.stringify(opts)}`;
+  const shared = sharedCases.get(key) ?? { seed: freshSeed(), ref: null, uses: 0 };
+  sharedCases.set(key, shared);
+  if (++shared.uses === 2) sharedCases.delete(key);
+  const seed = shared.seed;
   const q = randn([s.B, s.Nq, s.H, s.D], { device, dtype, seed });
   const k = randn([s.B, s.Nk, s.H, s.D], { device, dtype, seed: seed + 1 });
   const v = randn([s.B, s.Nk, s.H, s.D], { device, dtype, seed: seed + 2 });
@@ -54,7 +64,8 @@ function run(device: Device, mechanism: string, dtype: FloatDType, s: Shape, opt
   const expandMask = maskHost && Uint8Array.from({ length: full }, (_, i) => maskHost![i % (s.H * s.Nq * s.Nk)]);
   const biasHost = bias && host(bias);
   const expandBias = biasHost && Float64Array.from({ length: full }, (_, i) => biasHost[i % (s.Nq * s.Nk)]);
-  const ref = attentionReference({ ...s, scale, causal: opts.causal ?? false, mask: expandMask, bias: expandBias }, host(q), host(k), host(v));
+  const ref = shared.ref ?? attentionReference({ ...s, scale, causal: opts.causal ?? false, mask: expandMask, bias: expandBias }, host(q), host(k), host(v));
+  shared.ref = ref;
   const got = host(out);
   assertClose(got, ref, TOLERANCE[dtype], `${mechanism} ${dtype} seed ${seed}`);
   if (opts.mask === 'emptyRows') {
