@@ -15,6 +15,7 @@
 #   sparse-bench  bench/sparse.ts with its PyTorch peers, issue 5's table (~150 s)
 #   host-profile  bench/host_profile.ts: where the host's time goes in attention(), sparse beside dense
 #   gelu-micro  bench/micro/gelu16.cu: GELU formulas in the library's bias + activation kernel (16-bit)
+#   attn-micro  bench/micro/attn16.cu: tilings of the attention kernel at head dim 16 on the notebook case (~60 s)
 #   graph-memcheck  compute-sanitizer memcheck over scripts/graph-memcheck-probe.ts' cases
 #   ncu       Nsight Compute (--set full) over the notebook case's dense, CSR and merge kernels
 #   ops       bench/ops.ts with PyTorch: layerNorm, softmax, bias+GELU, linear; eager and CUDA graph (~120 s)
@@ -29,7 +30,7 @@
 # e.g. (device command) source .gpu/setup.sh && scripts/gpu-stage.sh tests ab
 set -uo pipefail
 cd "$(dirname "$0")/.."
-[[ $# -gt 0 ]] || { sed -n '2,24p' "$0"; exit 2; }
+[[ $# -gt 0 ]] || { sed -n '2,30p' "$0"; exit 2; }
 OUT=${OUT:-build/gpu-out}
 LOGS=build/gpu-logs
 rm -rf "$LOGS"
@@ -100,6 +101,11 @@ for group in "$@"; do
       step gelu-micro-build 120 nvcc -O3 -std=c++17 -arch=sm_90a -I native bench/micro/gelu16.cu -o build/gelu16
       step gelu-micro 60 build/gelu16
       cat "$LOGS/gelu-micro.log"
+      ;;
+    attn-micro)
+      step attn-micro-build 150 nvcc -O3 -std=c++17 -arch=sm_90a --expt-relaxed-constexpr -I native bench/micro/attn16.cu -o build/attn16
+      step attn-micro 60 build/attn16
+      cat "$LOGS/attn-micro.log"
       ;;
     graph-memcheck)
       cs=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "../../native/cuda/activation.cu"
+#include "micro.cuh"
 
 namespace nf::cuda {
 namespace {
@@ -74,38 +75,6 @@ struct Variant {
 template <typename Fn>
 void run_formula(const float* x, float* out, int n) {
   formula_kernel<Fn><<<(n + 255) / 256, 256>>>(x, out, n);
-}
-
-#define CHECK(call)                                                                     \
-  do {                                                                                  \
-    const cudaError_t e = (call);                                                       \
-    if (e != cudaSuccess) {                                                             \
-      std::fprintf(stderr, "%s: %s (line %d)\n", #call, cudaGetErrorString(e), __LINE__); \
-      std::exit(1);                                                                     \
-    }                                                                                   \
-  } while (0)
-
-// Median of 11 timings of 50 back-to-back launches, in microseconds per launch.
-template <typename F>
-double median_us(F&& launch) {
-  cudaEvent_t a, b;
-  CHECK(cudaEventCreate(&a));
-  CHECK(cudaEventCreate(&b));
-  for (int i = 0; i < 20; ++i) launch();
-  std::vector<double> times;
-  for (int r = 0; r < 11; ++r) {
-    CHECK(cudaEventRecord(a));
-    for (int i = 0; i < 50; ++i) launch();
-    CHECK(cudaEventRecord(b));
-    CHECK(cudaEventSynchronize(b));
-    float ms = 0.f;
-    CHECK(cudaEventElapsedTime(&ms, a, b));
-    times.push_back(ms * 1e3 / 50);
-  }
-  std::sort(times.begin(), times.end());
-  CHECK(cudaEventDestroy(a));
-  CHECK(cudaEventDestroy(b));
-  return times[times.size() / 2];
 }
 
 template <typename T>

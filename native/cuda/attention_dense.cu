@@ -1012,17 +1012,14 @@ size_t attention_workspace_bytes(const AttentionParams& p, int sm_count) {
   return bytes;
 }
 
-void launch_attention(const AttentionParams& p, void* workspace, int sm_count, cudaStream_t stream) {
-  if (p.batch <= 0 || p.heads <= 0 || p.nq <= 0 || p.head_dim == 0) return;  // nothing to write
-  if (p.head_dim < 0 || p.head_dim > 256) {
-    throw_invalid("attention: head dim " + std::to_string(p.head_dim) + " is not supported (1 to 256)");
-  }
-  if (p.nq > INT_MAX || p.nk > INT_MAX || p.nk < 0 || p.batch * p.heads > INT_MAX) {
-    throw_invalid("attention: batch * heads, nq and nk must each be under 2^31");
-  }
+namespace {
+
+// The kernels' arguments from p, checked (everything but the tiling, which the launch adds:
+// m_tiles, tiles_per_split and the split workspace). bench/micro/attn16.cu builds its launches
+// of other tilings from it too.
+KernelParams kernel_params(const AttentionParams& p) {
   const size_t elem = dtype_size(p.dtype);
   const int64_t d = p.head_dim;
-
   KernelParams kp{};
   kp.q = p.q;
   kp.k = p.k;
@@ -1073,6 +1070,22 @@ void launch_attention(const AttentionParams& p, void* workspace, int sm_count, c
     kp.tile_cols_count = static_cast<int>(p.tile_cols_count);
     kp.tile_heads = static_cast<int>(p.tile_heads);
   }
+
+  return kp;
+}
+
+}  // namespace
+
+void launch_attention(const AttentionParams& p, void* workspace, int sm_count, cudaStream_t stream) {
+  if (p.batch <= 0 || p.heads <= 0 || p.nq <= 0 || p.head_dim == 0) return;  // nothing to write
+  if (p.head_dim < 0 || p.head_dim > 256) {
+    throw_invalid("attention: head dim " + std::to_string(p.head_dim) + " is not supported (1 to 256)");
+  }
+  if (p.nq > INT_MAX || p.nk > INT_MAX || p.nk < 0 || p.batch * p.heads > INT_MAX) {
+    throw_invalid("attention: batch * heads, nq and nk must each be under 2^31");
+  }
+  const int64_t d = p.head_dim;
+  KernelParams kp = kernel_params(p);
 
   dispatch_kernel(p, [&](auto tag, auto traits) {
     using T = decltype(tag);
