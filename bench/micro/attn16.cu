@@ -1,14 +1,21 @@
-// Tilings of the tensor-core attention kernel for head dims up to 16, on the notebook ViT's
-// attention (B64 N197 H8 D12, float16, q/k/v read in place from a [B, N, 3, H, D] qkv
-// tensor): the library's kernel (native/cuda/attention_dense.cu, included here so that the
-// kernel timed is the library's own) with other TcTraits than its Tc16, each checked against
-// the library's tiling on the same inputs. Counted: 477 MFLOP a call (QK^T and PV) and
+// Tilings of the attention kernels for head dims up to 16, on the notebook ViT's attention
+// (B64 N197 H8 D12, q/k/v read in place from a [B, N, 3, H, D] qkv tensor): the library's
+// kernels (native/cuda/attention_dense.cu, included here so that the kernel timed is the
+// library's own) with other traits than its Tc16 (float16, tensor cores) and Simt16
+// (float32, exact FMA), each checked against the library's tiling on the same inputs. Counted: 477 MFLOP a call (QK^T and PV) and
 // 9.7 MB of q, k, v and out; the kernel ran 37.5 us under a CUDA graph on the H200
 // (2026-12-02), so it is bound by its latency chain (4 key tiles of 64, each a copy, a QK^T,
 // a softmax and a PV), not by the tensor cores or memory. The variants change the chain
 // (fewer, longer key tiles; one tile for all 197 keys), the padding of 197 rows and keys
 // (256 at 64-tiles, 224 at 32-tiles) and the blocks an SM holds. (A tile's rows must be a
 // multiple of the rows one pass of the block's threads copies: 64 at 4 warps, 32 at 2.)
+// float32 is the larger share of its ViT: 8 of these calls took about 1.5 of the 2.64 ms of
+// the float32 graph forward on the H200 (2026-12-01; issue 6 aims at 1.5 ms in all); its
+// variants trade the library's 64 x 64 score tile for longer ones (fewer passes over the
+// keys, more registers a thread). Its 256 threads copy 64 rows of 16 floats a pass, so no
+// tile shorter than 64 rows exists there, and a 64 x 256 tile's P rows take 115 KB of shared
+// memory, over the 99 KB the traits allow. The library's Simt16 takes 173 registers a thread
+// (nvcc 13.0), so one 256-thread block an SM: the last two variants ask ptxas for 2 and 3.
 //
 // Build and run on the GPU machine (scripts/gpu-stage.sh group attn-micro):
 //   nvcc -O3 -std=c++17 -arch=sm_90a --expt-relaxed-constexpr -I native bench/micro/attn16.cu -o build/attn16 && build/attn16
@@ -28,51 +35,51 @@ struct Variant {
 };
 
 // One launch of the unmasked kernel over all key tiles (no split), as launch_attention makes it.
-template <typename Tr>
+template <typename T, typename Tr>
 void launch_tiling(KernelParams kp, cudaStream_t stream) {
   kp.m_tiles = (kp.nq + Tr::kBM - 1) / Tr::kBM;
   kp.tiles_per_split = (kp.nk + Tr::kBN - 1) / Tr::kBN;
   const dim3 grid(static_cast<unsigned>(kp.m_tiles * kp.bh), 1, 1);
-  auto kernel = attention_tc_kernel<__half, Tr, false>;
+  auto kernel = [] {
+    if constexpr (std::is_same_v<T, float>) return attention_simt_kernel<Tr>;
+    else return attention_tc_kernel<T, Tr, false>;
+  }();
   if (Tr::kSmemBytes > 48 * 1024) {
     CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(Tr::kSmemBytes)));
   }
   kernel<<<grid, Tr::kThreads, Tr::kSmemBytes, stream>>>(kp);
 }
 
-template <typename Tr>
-void print_shape(const char* name) {
-  std::printf("  %-44s %3d x %3d tiles, %d warps, %d stage(s), %5.1f KB shared, launch bound %d blocks\n", name, Tr::kBM, Tr::kBN,
-              Tr::kWarps, Tr::kStages, Tr::kSmemBytes / 1024.0, Tr::kMinBlocks);
+template <typename T, typename Tr>
+Variant variant(const char* name) {
+  cudaFuncAttributes attr{};
+  if constexpr (std::is_same_v<T, float>) CHECK(cudaFuncGetAttributes(&attr, attention_simt_kernel<Tr>));
+  else CHECK(cudaFuncGetAttributes(&attr, attention_tc_kernel<T, Tr, false>));
+  std::printf("  %-44s %3d x %3d tiles, %3d threads, %3d registers, %5.1f KB shared\n", name, Tr::kBM, Tr::kBN, Tr::kThreads,
+              attr.numRegs, Tr::kSmemBytes / 1024.0);
+  return {name, launch_tiling<T, Tr>};
 }
 
-}  // namespace
-}  // namespace nf::cuda
-
-int main() {
-  using namespace nf;
-  using namespace nf::cuda;
-  cudaDeviceProp prop{};
-  CHECK(cudaGetDeviceProperties(&prop, 0));
+// Times each variant on the notebook case in T, after checking its output against the first's.
+template <typename T>
+void run(const char* dtype_name, DType dtype, const std::vector<Variant>& variants) {
   const int64_t B = 64, N = 197, H = 8, D = 12;
-  std::printf("%s: attention_tc_kernel tilings at head dim 16, B%lld N%lld H%lld D%lld float16, qkv in place\n", prop.name,
-              static_cast<long long>(B), static_cast<long long>(N), static_cast<long long>(H), static_cast<long long>(D));
-
   const int64_t qkv_elems = B * N * 3 * H * D, out_elems = B * N * H * D;
-  std::vector<__half> host(qkv_elems);
+  std::vector<T> host(qkv_elems);
   uint32_t r = 2026;
   for (auto& h : host) {
     r = r * 1664525u + 1013904223u;
-    h = __float2half((static_cast<float>(r >> 8) / 16777216.f - 0.5f) * 4.f);  // uniform in [-2, 2)
+    const float value = (static_cast<float>(r >> 8) / 16777216.f - 0.5f) * 4.f;  // uniform in [-2, 2)
+    if constexpr (std::is_same_v<T, float>) h = value;
+    else h = __float2half(value);
   }
-  __half *qkv = nullptr, *ref = nullptr, *out = nullptr;
-  CHECK(cudaMalloc(&qkv, qkv_elems * sizeof(__half)));
-  CHECK(cudaMalloc(&ref, out_elems * sizeof(__half)));
-  CHECK(cudaMalloc(&out, out_elems * sizeof(__half)));
-  CHECK(cudaMemcpy(qkv, host.data(), qkv_elems * sizeof(__half), cudaMemcpyHostToDevice));
-
+  T *qkv = nullptr, *ref = nullptr, *out = nullptr;
+  CHECK(cudaMalloc(&qkv, qkv_elems * sizeof(T)));
+  CHECK(cudaMalloc(&ref, out_elems * sizeof(T)));
+  CHECK(cudaMalloc(&out, out_elems * sizeof(T)));
+  CHECK(cudaMemcpy(qkv, host.data(), qkv_elems * sizeof(T), cudaMemcpyHostToDevice));
   AttentionParams p;
-  p.dtype = DType::Float16;
+  p.dtype = dtype;
   p.q = qkv;
   p.k = qkv + H * D;
   p.v = qkv + 2 * H * D;
@@ -91,45 +98,25 @@ int main() {
   p.out = out;
   const KernelParams out_params = kernel_params(p);
 
-  // The library's Tc16 first: the reference for the others' outputs.
-  using Lib = Tc16;
-  using Bn32 = TcTraits<16, 2, 1, 32, 4, 8>;        // 32 x 32 tiles, 2 warps: 7 key tiles (224 keys), 224 rows
-  using Bn128 = TcTraits<16, 4, 1, 128, 2, 4>;      // 2 key tiles of 128
-  using Bn256 = TcTraits<16, 4, 1, 256, 1, 2>;      // one key tile for all 197 keys
-  using Bm32 = TcTraits<16, 2, 1, 64, 4, 8>;        // 32-row query tiles (224 rows), 2 warps
-  using Bm128 = TcTraits<16, 4, 2, 64, 4, 2>;       // 128-row query tiles, 2 row tiles a warp
-  using Occ8 = TcTraits<16, 4, 1, 64, 4, 8>;        // the library's tiles, 8 blocks an SM asked
-  const Variant variants[] = {
-      {"library Tc16 (64 x 64, 4 warps, 4 stages)", launch_tiling<Lib>},
-      {"32 x 32 tiles (2 warps)", launch_tiling<Bn32>},
-      {"key tiles of 128", launch_tiling<Bn128>},
-      {"one key tile of 256", launch_tiling<Bn256>},
-      {"query tiles of 32 (2 warps)", launch_tiling<Bm32>},
-      {"query tiles of 128 (2 row tiles a warp)", launch_tiling<Bm128>},
-      {"library tiles, launch bound 8 blocks", launch_tiling<Occ8>},
-  };
-  print_shape<Lib>("library Tc16");
-  print_shape<Bn32>("32 x 32 tiles");
-  print_shape<Bn128>("key tiles of 128");
-  print_shape<Bn256>("one key tile of 256");
-  print_shape<Bm32>("query tiles of 32");
-  print_shape<Bm128>("query tiles of 128");
-  print_shape<Occ8>("library tiles, launch bound 8");
-
-  launch_tiling<Lib>(ref_params, nullptr);
+  std::printf("%s, B%lld N%lld H%lld D%lld, qkv in place:\n", dtype_name, static_cast<long long>(B), static_cast<long long>(N),
+              static_cast<long long>(H), static_cast<long long>(D));
+  variants[0].launch(ref_params, nullptr);
   CHECK(cudaGetLastError());
-  std::vector<__half> want(out_elems), got(out_elems);
-  CHECK(cudaMemcpy(want.data(), ref, out_elems * sizeof(__half), cudaMemcpyDeviceToHost));
+  std::vector<T> want(out_elems), got(out_elems);
+  CHECK(cudaMemcpy(want.data(), ref, out_elems * sizeof(T), cudaMemcpyDeviceToHost));
+  auto to_double = [](T x) -> double {
+    if constexpr (std::is_same_v<T, float>) return x;
+    else return __half2float(x);
+  };
   for (const Variant& v : variants) {
-    CHECK(cudaMemset(out, 0xff, out_elems * sizeof(__half)));  // NaN: an element left unwritten shows
+    CHECK(cudaMemset(out, 0xff, out_elems * sizeof(T)));  // NaN: an element left unwritten shows
     v.launch(out_params, nullptr);
     CHECK(cudaGetLastError());
-    CHECK(cudaMemcpy(got.data(), out, out_elems * sizeof(__half), cudaMemcpyDeviceToHost));
+    CHECK(cudaMemcpy(got.data(), out, out_elems * sizeof(T), cudaMemcpyDeviceToHost));
     double worst = 0;
     for (int64_t i = 0; i < out_elems; ++i) {
-      const double a = __half2float(got[i]), b = __half2float(want[i]);
-      const double diff = std::isfinite(a) ? std::fabs(a - b) / std::max(1.0, std::fabs(b)) : INFINITY;
-      worst = std::max(worst, diff);
+      const double a = to_double(got[i]), b = to_double(want[i]);
+      worst = std::max(worst, std::isfinite(a) ? std::fabs(a - b) / std::max(1.0, std::fabs(b)) : INFINITY);
     }
     const double us = median_us([&] { v.launch(out_params, nullptr); });
     CHECK(cudaGetLastError());
@@ -138,5 +125,30 @@ int main() {
   CHECK(cudaFree(qkv));
   CHECK(cudaFree(ref));
   CHECK(cudaFree(out));
+}
+
+}  // namespace
+}  // namespace nf::cuda
+
+int main() {
+  using namespace nf;
+  using namespace nf::cuda;
+  cudaDeviceProp prop{};
+  CHECK(cudaGetDeviceProperties(&prop, 0));
+  std::printf("%s: attention kernel tilings at head dim 16 (the library's first in each list)\n", prop.name);
+  run<__half>("float16", DType::Float16,
+              {variant<__half, Tc16>("library Tc16 (64 x 64, 4 warps, 4 stages)"),
+               variant<__half, TcTraits<16, 2, 1, 32, 4, 8>>("32 x 32 tiles, 2 warps"),
+               variant<__half, TcTraits<16, 4, 1, 128, 2, 4>>("key tiles of 128, 2 stages"),
+               variant<__half, TcTraits<16, 4, 1, 256, 1, 2>>("one key tile of 256 (all 197 keys)"),
+               variant<__half, TcTraits<16, 2, 1, 64, 4, 8>>("query tiles of 32, 2 warps"),
+               variant<__half, TcTraits<16, 4, 2, 64, 4, 2>>("query tiles of 128, 2 row tiles a warp"),
+               variant<__half, TcTraits<16, 4, 1, 64, 4, 8>>("library tiles, launch bound 8 blocks")});
+  run<float>("float32", DType::Float32,
+             {variant<float, Simt16>("library Simt16 (64 x 64 scores, 4 x 4 a thread)"),
+              variant<float, SimtTraits<16, 8, 4>>("128 x 64 scores, 8 x 4 a thread"),
+              variant<float, SimtTraits<16, 4, 8>>("64 x 128 scores, 4 x 8 a thread"),
+              variant<float, SimtTraits<16, 4, 4, 2>>("library tiles, launch bound 2 blocks"),
+              variant<float, SimtTraits<16, 4, 4, 3>>("library tiles, launch bound 3 blocks")});
   return 0;
 }

@@ -87,9 +87,9 @@ using Tc256 = TcTraits<256, 4, 1, 64, 1, 1>;  // 64 x 64 tiles, interleaved, 96 
 // float32 SIMT path: 256 threads, a [16 kTM, 16 kTN] score tile, rows padded by 4 floats
 // (16-byte aligned, and conflict-free for the float4 reads of the score loop). Measured on
 // the H100 above: B8 H16 N1024 D64 23.8 TFLOP/s; B64 H8 N197 D12 0.19 ms.
-template <int D, int TM, int TN>
+template <int D, int TM, int TN, int MinBlocks = 1>
 struct SimtTraits {
-  static constexpr int kD = D, kTM = TM, kTN = TN;
+  static constexpr int kD = D, kTM = TM, kTN = TN, kMinBlocks = MinBlocks;  // MinBlocks: __launch_bounds__' blocks an SM
   static constexpr int kThreads = 256;
   static constexpr int kBM = 16 * kTM, kBN = 16 * kTN;
   static constexpr int kStride = kD + 4;    // Q, K, V rows
@@ -712,7 +712,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_tc_ker
 // ---- the float32 SIMT kernel ---------------------------------------------------------------
 
 template <typename Tr>
-__global__ void __launch_bounds__(Tr::kThreads, 1) attention_simt_kernel(const __grid_constant__ KernelParams p) {
+__global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_simt_kernel(const __grid_constant__ KernelParams p) {
   constexpr int kD = Tr::kD, kTM = Tr::kTM, kTN = Tr::kTN, kBM = Tr::kBM, kBN = Tr::kBN;
   constexpr int kStride = Tr::kStride, kPStride = Tr::kPStride, kThreads = Tr::kThreads;
   constexpr int kDC = kD / 16;  // output columns per thread
