@@ -15,7 +15,10 @@
 // keys, more registers a thread). Its 256 threads copy 64 rows of 16 floats a pass, so no
 // tile shorter than 64 rows exists there, and a 64 x 256 tile's P rows take 115 KB of shared
 // memory, over the 99 KB the traits allow. The library's Simt16 takes 173 registers a thread
-// (nvcc 13.0), so one 256-thread block an SM: the last two variants ask ptxas for 2 and 3.
+// (nvcc 13.0), so one 256-thread block an SM, and it copies each K/V tile only after the
+// last one is used, so nothing hides that copy's latency: the variants ask ptxas for 2 and 3
+// blocks an SM, and copy the next tile while one is computed (Stages = 2), alone and with 2
+// blocks an SM.
 //
 // Build and run on the GPU machine (scripts/gpu-stage.sh group attn-micro):
 //   nvcc -O3 -std=c++17 -arch=sm_90a --expt-relaxed-constexpr -I native bench/micro/attn16.cu -o build/attn16 && build/attn16
@@ -149,6 +152,8 @@ int main() {
               variant<float, SimtTraits<16, 8, 4>>("128 x 64 scores, 8 x 4 a thread"),
               variant<float, SimtTraits<16, 4, 8>>("64 x 128 scores, 4 x 8 a thread"),
               variant<float, SimtTraits<16, 4, 4, 2>>("library tiles, launch bound 2 blocks"),
-              variant<float, SimtTraits<16, 4, 4, 3>>("library tiles, launch bound 3 blocks")});
+              variant<float, SimtTraits<16, 4, 4, 3>>("library tiles, launch bound 3 blocks"),
+              variant<float, SimtTraits<16, 4, 4, 1, 2>>("library tiles, K/V copied a tile ahead"),
+              variant<float, SimtTraits<16, 4, 4, 2, 2>>("a tile ahead, launch bound 2 blocks")});
   return 0;
 }

@@ -87,14 +87,18 @@ using Tc256 = TcTraits<256, 4, 1, 64, 1, 1>;  // 64 x 64 tiles, interleaved, 96 
 // float32 SIMT path: 256 threads, a [16 kTM, 16 kTN] score tile, rows padded by 4 floats
 // (16-byte aligned, and conflict-free for the float4 reads of the score loop). Measured on
 // the H100 above: B8 H16 N1024 D64 23.8 TFLOP/s; B64 H8 N197 D12 0.19 ms.
-template <int D, int TM, int TN, int MinBlocks = 1>
+// MinBlocks: __launch_bounds__' blocks an SM; Stages: 1 (copy K[t] and V[t], wait, compute)
+// or 2 (K[t + 1] and V[t + 1] copied while tile t is computed). bench/micro/attn16.cu times
+// other choices than the library's.
+template <int D, int TM, int TN, int MinBlocks = 1, int Stages = 1>
 struct SimtTraits {
-  static constexpr int kD = D, kTM = TM, kTN = TN, kMinBlocks = MinBlocks;  // MinBlocks: __launch_bounds__' blocks an SM
+  static constexpr int kD = D, kTM = TM, kTN = TN, kMinBlocks = MinBlocks, kStages = Stages;
   static constexpr int kThreads = 256;
   static constexpr int kBM = 16 * kTM, kBN = 16 * kTN;
   static constexpr int kStride = kD + 4;    // Q, K, V rows
   static constexpr int kPStride = kBN + 16;  // P rows: the two half-warps land 16 banks apart
-  static constexpr size_t kSmemBytes = (static_cast<size_t>(kBM + 2 * kBN) * kStride + kBM * kPStride) * 4;
+  static constexpr size_t kSmemBytes = (static_cast<size_t>(kBM + 2 * kStages * kBN) * kStride + kBM * kPStride) * 4;
+  static_assert(kStages == 1 || kStages == 2, "one K/V buffer, or two in turn");
   static_assert(kD >= 16 && kD <= 256 && (kD & (kD - 1)) == 0, "kD: a power of two in [16, 256]");
   static_assert(kBN % 4 == 0 && kD % 16 == 0, "float4 steps over keys and head dim");
   static_assert(kSmemBytes <= 99 * 1024, "shared memory over what sm_86/sm_89 allow");
@@ -718,11 +722,12 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_simt_k
   constexpr int kDC = kD / 16;  // output columns per thread
   using Layout = Padded<kStride>;
 
+  constexpr int kStages = Tr::kStages;
   extern __shared__ __align__(128) unsigned char smem[];
   float* sQ = reinterpret_cast<float*>(smem);
-  float* sK = sQ + kBM * kStride;
-  float* sV = sK + kBN * kStride;
-  float* sP = sV + kBN * kStride;
+  float* sK_all = sQ + kBM * kStride;             // kStages K tiles
+  float* sV_all = sK_all + kStages * kBN * kStride;  // kStages V tiles
+  float* sP = sV_all + kStages * kBN * kStride;
 
   const int tid = threadIdx.x, tx = tid & 15, ty = tid >> 4;
   const BlockWork w = block_work<kBM, kBN>(p);
@@ -746,13 +751,39 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_simt_k
     row_l[i] = 0.f;
   }
 
+  // Issues the copies of key tile t into buffer `stage`; returns its first key.
+  auto load_kv = [&](int t, int stage, bool* partial) {
+    const int n0 = key_tile<kBN>(p, t, partial) * kBN;
+    load_tile<float, kBN, kD, kThreads, Layout>(sK_all + stage * kBN * kStride, gk + n0 * p.k_s[1], p.k_s[1], p.nk - n0, d, p.vec_k, tid);
+    load_tile<float, kBN, kD, kThreads, Layout>(sV_all + stage * kBN * kStride, gv + n0 * p.v_s[1], p.v_s[1], p.nk - n0, d, p.vec_v, tid);
+    cp_async_commit();
+    return n0;
+  };
+  bool next_partial = false;
+  int next_n0 = 0;
+  if constexpr (kStages == 2) {
+    if (w.t_begin < w.t_end) next_n0 = load_kv(w.t_begin, 0, &next_partial);
+  }
+
   for (int t = w.t_begin; t < w.t_end; ++t) {
     bool partial;  // the block layout must be tested per element in this tile
-    const int n0 = key_tile<kBN>(p, t, &partial) * kBN;
-    load_tile<float, kBN, kD, kThreads, Layout>(sK, gk + n0 * p.k_s[1], p.k_s[1], p.nk - n0, d, p.vec_k, tid);
-    load_tile<float, kBN, kD, kThreads, Layout>(sV, gv + n0 * p.v_s[1], p.v_s[1], p.nk - n0, d, p.vec_v, tid);
-    cp_async_commit();
-    cp_async_wait_all();
+    int n0, stage = 0;
+    if constexpr (kStages == 1) {
+      n0 = load_kv(t, 0, &partial);
+      cp_async_wait_all();
+    } else {
+      stage = (t - w.t_begin) & 1;
+      n0 = next_n0;
+      partial = next_partial;
+      if (t + 1 < w.t_end) {
+        next_n0 = load_kv(t + 1, stage ^ 1, &next_partial);  // into the buffer tile t - 1 used
+        cp_async_wait<1>();                                  // all but that copy: Q, K[t], V[t]
+      } else {
+        cp_async_wait_all();
+      }
+    }
+    const float* sK = sK_all + stage * kBN * kStride;
+    const float* sV = sV_all + stage * kBN * kStride;
     __syncthreads();  // Q, K[t], V[t] landed
 
     float s[kTM][kTN];
