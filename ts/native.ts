@@ -35,12 +35,12 @@ export interface NativeTensorArg {
   readonly dtype: string;
 }
 
-/** An instantiated CUDA graph. @internal */
-/** A sparsePlan(): opaque; it reads the tensors it was made from, and fails once they are disposed. */
+/** A sparsePlan(): opaque; it reads the tensors it was made from, and fails once they are disposed. @internal */
 export interface NativeSparsePlan {
   readonly __sparsePlan: never;
 }
 
+/** An instantiated CUDA graph. @internal */
 export interface NativeGraph {
   readonly disposed: boolean;
   launch(): void;
