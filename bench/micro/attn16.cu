@@ -136,9 +136,7 @@ void run(const char* dtype_name, DType dtype, const std::vector<Variant>& varian
 int main() {
   using namespace nf;
   using namespace nf::cuda;
-  cudaDeviceProp prop{};
-  CHECK(cudaGetDeviceProperties(&prop, 0));
-  std::printf("%s: attention kernel tilings at head dim 16 (the library's first in each list)\n", prop.name);
+  std::printf("%s: attention kernel tilings at head dim 16 (the library's first in each list)\n", device_name().c_str());
   run<__half>("float16", DType::Float16,
               {variant<__half, Tc16>("library Tc16 (64 x 64, 4 warps, 4 stages)"),
                variant<__half, TcTraits<16, 2, 1, 32, 4, 8>>("32 x 32 tiles, 2 warps"),

@@ -154,9 +154,7 @@ void accuracy(const std::vector<Variant>& variants) {
 int main() {
   using namespace nf;
   using namespace nf::cuda;
-  cudaDeviceProp prop{};
-  CHECK(cudaGetDeviceProperties(&prop, 0));
-  std::printf("%s: bias + GELU formulas in bias_act_kernel\n", prop.name);
+  std::printf("%s: bias + GELU formulas in bias_act_kernel\n", device_name().c_str());
   auto variants_for = [](auto tag) {
     using T = decltype(tag);
     return std::vector<Variant>{

@@ -1,11 +1,13 @@
 // What the micro-benchmarks under bench/micro share: CHECK (a failed CUDA call prints itself
-// and exits) and median_us (CUDA-event timing of back-to-back launches on the default stream).
+// and exits), median_us (CUDA-event timing of back-to-back launches on the default stream)
+// and device_name.
 #pragma once
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 #include <vector>
 
 #define CHECK(call)                                                                     \
@@ -39,4 +41,11 @@ double median_us(F&& launch) {
   CHECK(cudaEventDestroy(a));
   CHECK(cudaEventDestroy(b));
   return times[times.size() / 2];
+}
+
+// Device 0's name, for the first line a micro-benchmark prints.
+inline std::string device_name() {
+  cudaDeviceProp prop{};
+  CHECK(cudaGetDeviceProperties(&prop, 0));
+  return prop.name;
 }
