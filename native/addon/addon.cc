@@ -29,6 +29,10 @@ constexpr double kMaxIndex = 9007199254740992.0;
 constexpr napi_type_tag kStorageTag = {0x6e6f6465666f726dULL, 0x73746f7261676531ULL};
 constexpr napi_type_tag kSparsePlanTag = {0x6e6f6465666f726dULL, 0x7370617273653031ULL};
 
+// Why a tensor made inside a CUDA graph capture can hold no memory (Buffer::orphaned).
+constexpr const char* kOrphanedWhy =
+    "was made inside a CUDA graph capture that failed, or by a graph disposed before it ever ran: it has no memory";
+
 // ---- errors ---------------------------------------------------------------------------
 
 [[noreturn]] void throw_js(Napi::Env env, const char* code, const std::string& message, bool type_error = false) {
@@ -105,8 +109,8 @@ class Storage : public Napi::ObjectWrap<Storage> {
   void check_range(Napi::Env env, const char* op, double byte_offset, size_t length) const {
     if (!alive()) {
       throw_js(env, "ERR_INVALID_ARG", std::string(op) + (buffer_ && buffer_->orphaned()
-          ? ": the tensor was made inside a CUDA graph capture that failed, or by a graph disposed before it ever ran: it has no memory"
-          : ": the tensor's storage has been disposed"), true);
+          ? std::string(": the tensor ") + kOrphanedWhy
+          : std::string(": the tensor's storage has been disposed")), true);
     }
     if (buffer_->backend().capturing()) {
       throw_js(env, "ERR_INVALID_ARG", std::string(op) + ": host transfers cannot be captured into a CUDA graph (" + buffer_->backend().name() + " is capturing)", true);
@@ -450,9 +454,7 @@ class Addon : public Napi::Addon<Addon> {
     }
     if (storage == nullptr) fail("must be a Tensor");
     if (!storage->alive()) {
-      fail(storage->buffer() != nullptr && storage->buffer()->orphaned()
-               ? "was made inside a CUDA graph capture that failed, or by a graph disposed before it ever ran: it has no memory"
-               : "has been disposed");
+      fail(storage->buffer() != nullptr && storage->buffer()->orphaned() ? kOrphanedWhy : "has been disposed");
     }
     Arg arg;
     arg.buffer = storage->buffer();
@@ -884,8 +886,9 @@ class Addon : public Napi::Addon<Addon> {
     const char* op = "sparsePlan";
     Arg offsets = tensor_arg(env, info[0], op, "rowOffsets"), cols = tensor_arg(env, info[1], op, "colIndices"),
         items = tensor_arg(env, info[3], op, "items"), merges = tensor_arg(env, info[4], op, "merges");
+    const Arg* args[4] = {&offsets, &cols, &items, &merges};  // in SparsePlan::buffers' order
     same_backend(env, op, {&offsets, &cols, &items, &merges});
-    for (const Arg* a : {&offsets, &cols, &items, &merges}) {
+    for (const Arg* a : args) {
       require(env, a->view.dtype == DType::Int32 && a->view.ndim == 1 && a->view.is_contiguous(), op,
               "rowOffsets, colIndices, items and merges must be contiguous 1-D int32 tensors");
     }
@@ -905,7 +908,6 @@ class Addon : public Napi::Addon<Addon> {
     }
     Napi::Object obj = sparse_plan_ctor_.New({});
     SparsePlan* plan = SparsePlan::Unwrap(obj);
-    const Arg* args[4] = {&offsets, &cols, &items, &merges};
     for (int i = 0; i < 4; ++i) plan->buffers[i] = args[i]->storage->shared_buffer();
     plan->row_offsets = static_cast<const int32_t*>(offsets.view.data);
     plan->col_indices = static_cast<const int32_t*>(cols.view.data);

@@ -216,7 +216,7 @@ void CudaBackend::abort_capture() {
 // A capture's allocation is the graph's: it gets memory at the graph's first launch, and a
 // free before that (of an output the caller dropped) waits for it.
 void CudaBackend::deallocate_captured(void* ptr, uint64_t serial) {
-  if (orphaned_captures_.count(serial) != 0) return;
+  if (capture_orphaned(serial)) return;
   if (!(capturing_ && serial == capture_serial_)) {
     auto pending = frees_at_first_launch_.find(serial);
     if (pending != frees_at_first_launch_.end()) {
