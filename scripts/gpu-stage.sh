@@ -10,6 +10,7 @@
 #   ab        the notebook case's CSR kernel (three schedules) beside the dense kernel: GPU
 #             time under a CUDA graph and the host loop, parity with the dense masked kernel;
 #             then the notebook ViT as a CUDA graph, sparse beside memory_efficient (~30 s)
+#   attention the CUDA cases of the dense and sparse attention, ViT and graph tests alone (~120 s)
 #   sparse    the sparse tests (CPU and CUDA) alone
 #   gelu      the activation and linear tests, then bench/ops.ts --only copy,biasGelu with PyTorch
 #   sparse-bench  bench/sparse.ts with its PyTorch peers, issue 5's table (~150 s)
@@ -78,6 +79,11 @@ for group in "$@"; do
       cat "$LOGS/ab-kernel.log"
       step ab-vit 60 node --import tsx bench/vit_graph_ab.ts
       tail -1 "$LOGS/ab-vit.log"
+      ;;
+    attention)
+      NODEFORMERS_REQUIRE_CUDA=1 step tests-attention 200 npx mocha --no-config --node-option import=tsx --node-option expose-gc --timeout 120000 \
+        --grep 'cuda' test/attention.test.ts test/sparse_attention.test.ts test/vit.test.ts test/graph.test.ts
+      counts "$LOGS/tests-attention.log"
       ;;
     sparse)
       NODEFORMERS_REQUIRE_CUDA=1 step tests-sparse 110 npx mocha --grep 'sparse|Sparse|schedule'

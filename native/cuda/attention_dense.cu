@@ -66,6 +66,9 @@ constexpr int ilog2(int x) { return x <= 1 ? 0 : 1 + ilog2(x / 2); }
 //   B2 H16 N4096 D256  312 TFLOP/s interleaved at kBN = 64; 261 with a 2-stage ring at kBN = 32
 //   B64 H8 N197 D12    0.041 ms, qkv read in place (FA2 at D16: 0.061 ms); 8 warps of 16 rows
 //                      for D <= 64 were slower (0.045 ms; D64 219 TFLOP/s)
+// At D16, bench/micro/attn16.cu on an H200 (2026-12-02, B64 H8 N197 D12 float16): 4 warps of
+// two row tiles (128 x 64) 31.7 us, the earlier 64 x 64 tiles 38.7 us, 128-key tiles 33.6 us,
+// 32 x 32 tiles 42.2 us.
 template <int D, int Warps, int MTiles, int BN, int Stages, int MinBlocks>
 struct TcTraits {
   static constexpr int kD = D, kWarps = Warps, kMTiles = MTiles, kBN = BN, kStages = Stages, kMinBlocks = MinBlocks;
@@ -78,7 +81,7 @@ struct TcTraits {
   static_assert(kStages >= 1 && kStages <= 8, "1 (interleaved K and V buffers) or a ring of 2 to 8 K/V tiles");
   static_assert(kSmemBytes <= 99 * 1024, "shared memory over what sm_86/sm_89 allow");
 };
-using Tc16 = TcTraits<16, 4, 1, 64, 4, 4>;    // D <= 16 (ViT's 12): 64 x 64 tiles, 4 stages, 18 KB
+using Tc16 = TcTraits<16, 4, 2, 64, 4, 2>;    // D <= 16 (ViT's 12): 128 x 64 tiles, 4 stages, 20 KB
 using Tc32 = TcTraits<32, 4, 1, 64, 3, 4>;    // 64 x 64 tiles, 3 stages, 28 KB
 using Tc64 = TcTraits<64, 4, 2, 64, 3, 2>;    // 128 x 64 tiles, 3 stages, 64 KB
 using Tc128 = TcTraits<128, 4, 2, 32, 2, 2>;  // 128 x 32 tiles, 2 stages, 64 KB
@@ -87,6 +90,9 @@ using Tc256 = TcTraits<256, 4, 1, 64, 1, 1>;  // 64 x 64 tiles, interleaved, 96 
 // float32 SIMT path: 256 threads, a [16 kTM, 16 kTN] score tile, rows padded by 4 floats
 // (16-byte aligned, and conflict-free for the float4 reads of the score loop). Measured on
 // the H100 above: B8 H16 N1024 D64 23.8 TFLOP/s; B64 H8 N197 D12 0.19 ms.
+// At D16, bench/micro/attn16.cu on an H200 (2026-12-02, B64 H8 N197 D12 float32): launch
+// bounds of 3 blocks an SM (80 registers) 126.2 us, 2 blocks (128) 143.7 us, 1 block (173
+// registers) 195.9 us; 128 x 64 scores 168.3 us; K/V a tile ahead 192.6 us.
 // MinBlocks: __launch_bounds__' blocks an SM; Stages: 1 (copy K[t] and V[t], wait, compute)
 // or 2 (K[t + 1] and V[t + 1] copied while tile t is computed). bench/micro/attn16.cu times
 // other choices than the library's.
@@ -103,7 +109,7 @@ struct SimtTraits {
   static_assert(kBN % 4 == 0 && kD % 16 == 0, "float4 steps over keys and head dim");
   static_assert(kSmemBytes <= 99 * 1024, "shared memory over what sm_86/sm_89 allow");
 };
-using Simt16 = SimtTraits<16, 4, 4>;
+using Simt16 = SimtTraits<16, 4, 4, 3>;  // 80 registers: 3 blocks an SM (see below)
 using Simt32 = SimtTraits<32, 4, 4>;
 using Simt64 = SimtTraits<64, 4, 4>;
 using Simt128 = SimtTraits<128, 4, 2>;
