@@ -14,6 +14,7 @@
 #   sparse    the sparse tests (CPU and CUDA) alone
 #   gelu      the activation and linear tests, then bench/ops.ts --only copy,biasGelu with PyTorch
 #   sparse-bench  bench/sparse.ts with its PyTorch peers, issue 5's table (~150 s)
+#   eager-probe  bench/vit_eager_probe.ts: the eager notebook ViT's host time, wall time and graph time per forward, each case twice
 #   host-profile  bench/host_profile.ts: where the host's time goes in attention(), sparse beside dense
 #   gelu-micro  bench/micro/gelu16.cu: GELU formulas in the library's bias + activation kernel (16-bit)
 #   attn-micro  bench/micro/attn16.cu: tilings of the attention kernels (float16, float32) at head dim 16 on the notebook case (~60 s)
@@ -98,6 +99,10 @@ for group in "$@"; do
     sparse-bench)
       step bench-sparse 300 node --import tsx bench/sparse.ts --out bench/results/$(date +%F)-H200-sparse.json
       grep -vE '^peer ' "$LOGS/bench-sparse.log" | head -40
+      ;;
+    eager-probe)
+      step eager-probe 90 node --expose-gc --import tsx bench/vit_eager_probe.ts
+      cat "$LOGS/eager-probe.log"
       ;;
     host-profile)
       step host-profile 90 node --import tsx bench/host_profile.ts

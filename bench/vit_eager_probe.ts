@@ -1,0 +1,86 @@
+// Where an eager forward of the notebook ViT (batch 64) spends its time, per dtype and
+// mechanism, each case measured twice in turn (memory_efficient, sparse, memory_efficient,
+// sparse) so that an order effect shows: the host's time to issue 40 forwards (no sync),
+// the wall time of the 40 with the final sync, and the GPU time of the same forward as a
+// CUDA graph. host ~ wall means the forward is host-bound; wall ~ host + graph means
+// something in it waits on the GPU. Then the V8 sampling profiler over sparse forwards,
+// whose functions with the most self time are printed.
+// Usage: node --expose-gc --import tsx bench/vit_eager_probe.ts
+import { Session } from 'node:inspector';
+import { buildViT, cuda, rand, type FloatDType } from '../ts/index';
+import { NOTEBOOK_VIT, sparseViTAttention } from '../ts/bench/suite/vit';
+
+const device = 'cuda:0';
+const forwards = 40;
+const gc = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
+
+function model(dtype: FloatDType, mechanism: string) {
+  const attention = mechanism === 'sparse' ? sparseViTAttention(device) : { mechanism };
+  if (typeof attention === 'string') throw new Error(attention);
+  return buildViT({ ...NOTEBOOK_VIT, attention }, { device, dtype, seed: 0 });
+}
+
+function probe(dtype: FloatDType, mechanism: string): void {
+  const m = model(dtype, mechanism);
+  const images = rand([64, 3, 224, 224], { device, dtype, seed: 0 });
+  for (let i = 0; i < 10; i++) m.forward(images).dispose();
+  cuda.synchronize(device);
+  gc();
+  const t0 = performance.now();
+  for (let i = 0; i < forwards; i++) m.forward(images).dispose();
+  const t1 = performance.now();
+  cuda.synchronize(device);
+  const t2 = performance.now();
+  const g = m.capture(images.shape);
+  for (let i = 0; i < 5; i++) g.run(images).dispose();
+  cuda.synchronize(device);
+  const t3 = performance.now();
+  for (let i = 0; i < forwards; i++) g.run(images).dispose();
+  cuda.synchronize(device);
+  const t4 = performance.now();
+  g.dispose();
+  console.log(`${dtype} ${mechanism.padEnd(16)} host ${((t1 - t0) / forwards).toFixed(3)} ms  wall ${((t2 - t0) / forwards).toFixed(3)} ms  graph ${((t4 - t3) / forwards).toFixed(3)} ms a forward`);
+  images.dispose();
+  m.dispose();
+}
+
+async function profileSparse(dtype: FloatDType): Promise<void> {
+  const m = model(dtype, 'sparse');
+  const images = rand([64, 3, 224, 224], { device, dtype, seed: 0 });
+  for (let i = 0; i < 10; i++) m.forward(images).dispose();
+  cuda.synchronize(device);
+  const session = new Session();
+  session.connect();
+  const post = <T>(method: string, params?: object) =>
+    new Promise<T>((resolve, reject) => session.post(method, params, (err, res) => (err ? reject(err) : resolve(res as T))));
+  await post('Profiler.enable');
+  await post('Profiler.setSamplingInterval', { interval: 100 });
+  await post('Profiler.start');
+  for (let i = 0; i < 100; i++) m.forward(images).dispose();
+  cuda.synchronize(device);
+  const { profile } = await post<{ profile: { nodes: { id: number; callFrame: { functionName: string; url: string } }[]; samples: number[]; timeDeltas: number[] } }>('Profiler.stop');
+  session.disconnect();
+  const self = new Map<number, number>();
+  profile.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + profile.timeDeltas[i]));
+  const byName = new Map<string, number>();
+  for (const node of profile.nodes) {
+    const f = node.callFrame;
+    const name = `${f.functionName || '(anonymous)'} ${f.url ? f.url.split('/').slice(-2).join('/') : '(native)'}`;
+    byName.set(name, (byName.get(name) ?? 0) + (self.get(node.id) ?? 0));
+  }
+  const total = profile.timeDeltas.reduce((a, b) => a + b, 0);
+  console.log(`profile of 100 sparse ${dtype} forwards: ${(total / 1e3 / 100).toFixed(3)} ms a forward`);
+  for (const [name, t] of [...byName].sort((a, b) => b[1] - a[1]).slice(0, 12)) {
+    console.log(`  ${(100 * t / total).toFixed(1).padStart(5)}%  ${(t / 1e3 / 100).toFixed(3)} ms  ${name}`);
+  }
+  images.dispose();
+  m.dispose();
+}
+
+async function main(): Promise<void> {
+  for (const dtype of ['float16', 'float32'] as const) {
+    for (const mechanism of ['memory_efficient', 'sparse', 'memory_efficient', 'sparse']) probe(dtype, mechanism);
+  }
+  await profileSparse('float32');
+}
+void main();
