@@ -29,11 +29,15 @@
 #   memcheck, graphs, racecheck  one part of scripts/sanitize-cuda.sh each (memcheck over the
 #             suite but the graph-capturing files; memcheck over those; racecheck), each up to
 #             its cap there (400, 150, 500 s): memcheck + graphs in one call, racecheck in another
+# Before a call, here: scripts/gpu-prep.sh (packs Node and node_modules into .gpu/, records the commit).
 # e.g. (device command) source .gpu/setup.sh && scripts/gpu-stage.sh tests ab
 set -uo pipefail
 cd "$(dirname "$0")/.."
 [[ $# -gt 0 ]] || { sed -n '2,30p' "$0"; exit 2; }
 OUT=${OUT:-build/gpu-out}
+# The commit of the tree that travelled (scripts/gpu-prep.sh wrote it): the machine's own
+# git metadata is not this checkout's, so bench:cuda would otherwise name a stale commit.
+if [[ -f .gpu/commit ]]; then export NODEFORMERS_COMMIT=$(cat .gpu/commit); echo "commit $NODEFORMERS_COMMIT"; fi
 LOGS=build/gpu-logs
 rm -rf "$LOGS"
 mkdir -p "$OUT" "$LOGS"

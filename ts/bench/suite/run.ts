@@ -195,7 +195,14 @@ export function replaceMarked(text: string, section: string): string {
   return `${text.trimEnd()}\n\n## Latest run\n\n${block}\n`;
 }
 
+/**
+ * The commit the run measures: NODEFORMERS_COMMIT where the caller knows it (the GPU machine
+ * gets a copy of the working tree whose own git metadata is not this checkout's:
+ * scripts/gpu-prep.sh records the commit for scripts/gpu-stage.sh to pass on), else git.
+ */
 function gitCommit(): string | null {
+  const given = process.env.NODEFORMERS_COMMIT;
+  if (given) return given;
   try {
     return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: PACKAGE_ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
   } catch {
