@@ -15,6 +15,7 @@
 #   gelu      the activation and linear tests, then bench/ops.ts --only copy,biasGelu with PyTorch
 #   sparse-bench  bench/sparse.ts with its PyTorch peers, issue 5's table (~150 s)
 #   eager-probe  bench/vit_eager_probe.ts: the eager notebook ViT's host time, wall time and graph time per forward, each case twice
+#   host-cuda  bench/host_cuda.ts: the host's cost per call of raw addon calls and public ops on tiny tensors (~15 s)
 #   host-profile  bench/host_profile.ts: where the host's time goes in attention(), sparse beside dense
 #   gelu-micro  bench/micro/gelu16.cu: GELU formulas in the library's bias + activation kernel (16-bit)
 #   attn-micro  bench/micro/attn16.cu: tilings of the attention kernels (float16, float32) at head dim 16 on the notebook case (~60 s)
@@ -107,6 +108,10 @@ for group in "$@"; do
     eager-probe)
       step eager-probe 90 node --expose-gc --import tsx bench/vit_eager_probe.ts
       cat "$LOGS/eager-probe.log"
+      ;;
+    host-cuda)
+      step host-cuda 60 node --import tsx bench/host_cuda.ts
+      cat "$LOGS/host-cuda.log"
       ;;
     host-profile)
       step host-profile 90 node --import tsx bench/host_profile.ts
