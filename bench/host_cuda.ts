@@ -4,11 +4,11 @@
 // the CUDA runtime: argument reads, cudaSetDevice, the launch) beside the public ops (which
 // add the TypeScript checks, the output's allocation and its dispose).
 // Usage: node --import tsx bench/host_cuda.ts [calls]
-import { add, attention, cuda, empty, layerNorm, linear, randn, softmax, splitQkv } from '../ts/index';
+import { add, attention, cuda, empty, layerNorm, linear, randn, softmax, splitQkv, type Device } from '../ts/index';
 import { native } from '../ts/native';
 
 const calls = Number(process.argv[2] ?? 20000);
-const device = cuda.isAvailable() ? 'cuda:0' : 'cpu';
+const device: Device = cuda.isAvailable() ? 'cuda:0' : 'cpu';
 const nat = native();
 
 function perCall(label: string, fn: () => unknown): void {

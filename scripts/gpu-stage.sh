@@ -106,7 +106,7 @@ for group in "$@"; do
       grep -vE '^peer ' "$LOGS/bench-sparse.log" | head -40
       ;;
     eager-probe)
-      step eager-probe 90 node --expose-gc --import tsx bench/vit_eager_probe.ts
+      step eager-probe 120 node --expose-gc --import tsx bench/vit_eager_probe.ts
       cat "$LOGS/eager-probe.log"
       ;;
     host-cuda)

@@ -153,6 +153,8 @@ int main() {
               variant<float, SimtTraits<16, 4, 4, 2>>("64 x 64 scores, launch bound 2 blocks"),
               variant<float, SimtTraits<16, 4, 4, 4>>("64 x 64 scores, launch bound 4 blocks"),
               variant<float, SimtTraits<16, 8, 4, 2>>("128 x 64 scores, launch bound 2 blocks"),
-              variant<float, SimtTraits<16, 4, 4, 3, 2>>("a tile ahead, launch bound 3 blocks")});
+              variant<float, SimtTraits<16, 4, 4, 3, 2>>("a tile ahead, launch bound 3 blocks"),
+              variant<float, SimtTraits<16, 4, 2, 4>>("64 x 32 scores, launch bound 4 blocks"),
+              variant<float, SimtTraits<16, 2, 4, 4>>("32 x 64 scores, launch bound 4 blocks")});
   return 0;
 }

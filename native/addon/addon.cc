@@ -8,6 +8,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "../core/backend.h"
@@ -301,6 +302,15 @@ class Graph : public Napi::ObjectWrap<Graph> {
 };
 #endif
 
+// A JS string of at most kShortString - 1 UTF-8 bytes, read without a heap allocation (the
+// device and dtype names every op call reads); a longer one, or none, reads as "".
+constexpr size_t kShortString = 16;
+inline std::string_view short_string(Napi::Env env, const Napi::Value& v, char (&buf)[kShortString]) {
+  size_t len = 0;
+  if (!v.IsString() || napi_get_value_string_utf8(env, v, buf, kShortString, &len) != napi_ok || len >= kShortString - 1) return {};
+  return std::string_view(buf, len);
+}
+
 // ---- the addon instance -----------------------------------------------------------------
 
 class Addon : public Napi::Addon<Addon> {
@@ -361,16 +371,17 @@ class Addon : public Napi::Addon<Addon> {
 
   static Device parse_device(Napi::Env env, const Napi::Value& v, const char* op) {
     if (!v.IsString()) throw_js(env, "ERR_INVALID_ARG", std::string(op) + ": device must be a string", true);
-    const std::string s = v.As<Napi::String>().Utf8Value();
+    char buf[kShortString];
+    const std::string_view s = short_string(env, v, buf);
     Device d;
     if (s == "cpu") return d;
     if (s == "cuda") { d.kind = DeviceKind::CUDA; return d; }
-    if (s.rfind("cuda:", 0) == 0 && s.size() > 5 && s.size() < 9 && s.find_first_not_of("0123456789", 5) == std::string::npos) {
+    if (s.substr(0, 5) == "cuda:" && s.size() > 5 && s.size() < 9 && s.find_first_not_of("0123456789", 5) == std::string_view::npos) {
       d.kind = DeviceKind::CUDA;
-      d.index = std::stoi(s.substr(5));
+      d.index = std::stoi(std::string(s.substr(5)));
       return d;
     }
-    throw_js(env, "ERR_INVALID_ARG", std::string(op) + ": unknown device '" + s + "' (expected 'cpu', 'cuda' or 'cuda:N')", true);
+    throw_js(env, "ERR_INVALID_ARG", std::string(op) + ": unknown device '" + v.As<Napi::String>().Utf8Value() + "' (expected 'cpu', 'cuda' or 'cuda:N')", true);
   }
 
   std::shared_ptr<Backend> backend_for(Napi::Env env, const Device& d, const char* op) {
@@ -459,8 +470,8 @@ class Addon : public Napi::Addon<Addon> {
     Arg arg;
     arg.buffer = storage->buffer();
     arg.storage = storage;
-    Napi::Value dtype_v = o.Get("dtype");
-    if (!dtype_v.IsString() || !dtype_from_name(dtype_v.As<Napi::String>().Utf8Value(), &arg.view.dtype)) fail("has an unknown dtype");
+    char dtype_buf[kShortString];
+    if (!dtype_from_name(short_string(env, o.Get("dtype"), dtype_buf), &arg.view.dtype)) fail("has an unknown dtype");
     Napi::Value shape_v = o.Get("shape"), strides_v = o.Get("strides"), offset_v = o.Get("offset");
     if (!shape_v.IsArray() || !strides_v.IsArray() || !offset_v.IsNumber()) fail("must be a Tensor");
     Napi::Array shape = shape_v.As<Napi::Array>(), strides = strides_v.As<Napi::Array>();
@@ -975,7 +986,8 @@ class Addon : public Napi::Addon<Addon> {
     const Device d = parse_device(env, info[0], op);
     auto backend = backend_for(env, d, op);
     DType dtype = DType::Float32;
-    require(env, info.Length() > 1 && info[1].IsString() && dtype_from_name(info[1].As<Napi::String>().Utf8Value(), &dtype) && is_float(dtype),
+    char dtype_buf[kShortString];
+    require(env, info.Length() > 1 && dtype_from_name(short_string(env, info[1], dtype_buf), &dtype) && is_float(dtype),
             op, "dtype must be a float dtype name");
     const double head_dim = number_arg(env, info, 2, op, "headDim");
     require(env, head_dim >= 1 && head_dim <= 256 && head_dim == std::floor(head_dim), op, "headDim must be an integer in [1, 256]");

@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace nf {
 
@@ -31,7 +32,7 @@ inline const char* dtype_name(DType t) {
 }
 
 // Returns false when the name is no dtype.
-inline bool dtype_from_name(const std::string& name, DType* out) {
+inline bool dtype_from_name(std::string_view name, DType* out) {
   for (int i = 0; i <= 4; ++i) {
     if (name == dtype_name(static_cast<DType>(i))) { *out = static_cast<DType>(i); return true; }
   }
