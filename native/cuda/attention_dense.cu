@@ -69,9 +69,10 @@ constexpr int ilog2(int x) { return x <= 1 ? 0 : 1 + ilog2(x / 2); }
 // At D16, bench/micro/attn16.cu on an H200 (2026-12-02, B64 H8 N197 D12 float16): 4 warps of
 // two row tiles (128 x 64) 31.7 us, the earlier 64 x 64 tiles 38.7 us, 128-key tiles 33.6 us,
 // 32 x 32 tiles 42.2 us.
-template <int D, int Warps, int MTiles, int BN, int Stages, int MinBlocks>
+template <int D, int Warps, int MTiles, int BN, int Stages, int MinBlocks, bool SkipTails = true>
 struct TcTraits {
   static constexpr int kD = D, kWarps = Warps, kMTiles = MTiles, kBN = BN, kStages = Stages, kMinBlocks = MinBlocks;
+  static constexpr bool kSkipTails = SkipTails;  // see "Tail tiles" in attention_tc_kernel
   static constexpr int kThreads = 32 * kWarps;
   static constexpr int kBM = 16 * kMTiles * kWarps;
   static constexpr int kTileElems = kBN * kD;  // one K or V tile
@@ -94,11 +95,14 @@ using Tc256 = TcTraits<256, 4, 1, 64, 1, 1>;  // 64 x 64 tiles, interleaved, 96 
 // bounds of 3 blocks an SM (80 registers) 126.2 us, 2 blocks (128) 143.7 us, 1 block (173
 // registers) 195.9 us; 128 x 64 scores 168.3 us; K/V a tile ahead 192.6 us.
 // MinBlocks: __launch_bounds__' blocks an SM; Stages: 1 (copy K[t] and V[t], wait, compute)
-// or 2 (K[t + 1] and V[t + 1] copied while tile t is computed). bench/micro/attn16.cu times
-// other choices than the library's.
-template <int D, int TM, int TN, int MinBlocks = 1, int Stages = 1>
+// or 2 (K[t + 1] and V[t + 1] copied while tile t is computed); SkipTails: a tile whose rows
+// (or keys) end within its first 16 computes only those 16 (N = 197 in 64-tiles: 208 of 256
+// rows and keys computed, not 256). bench/micro/attn16.cu times other choices than the
+// library's.
+template <int D, int TM, int TN, int MinBlocks = 1, int Stages = 1, bool SkipTails = true>
 struct SimtTraits {
   static constexpr int kD = D, kTM = TM, kTN = TN, kMinBlocks = MinBlocks, kStages = Stages;
+  static constexpr bool kSkipTails = SkipTails;
   static constexpr int kThreads = 256;
   static constexpr int kBM = 16 * kTM, kBN = 16 * kTN;
   static constexpr int kStride = kD + 4;    // Q, K, V rows
@@ -412,6 +416,7 @@ __device__ __forceinline__ BlockWork block_work(const KernelParams& p) {
 template <typename T, typename Tr, bool kMaskBias>
 __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_tc_kernel(const __grid_constant__ KernelParams p) {
   constexpr int kD = Tr::kD, kBM = Tr::kBM, kBN = Tr::kBN, kMT = Tr::kMTiles, kThreads = Tr::kThreads;
+  constexpr bool kSkipTails = Tr::kSkipTails;
   constexpr int kNT = kBN / 8;  // 8-key column tiles of S
   constexpr int kDT = kD / 8;   // 8-wide column tiles of O
   using Layout = Swizzled<kD>;
@@ -500,6 +505,17 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_tc_ker
     }
     const uint32_t stage_off = static_cast<uint32_t>(stage * 2 * kTileElems * 2);  // bytes
 
+    // Tail tiles: past Nk, a key tile's 16-key groups beyond the last key hold nothing; their
+    // MMAs are skipped (their scores stay 0 and the boundary test makes them -inf, so P is 0
+    // there). With a ring of stages (no copy between Q K^T and P V), a warp whose rows all lie
+    // past Nq skips the tile's work. At N = 197 (64-key tiles, 128-row tiles) that leaves the
+    // last key tile one group of 4 and the last query tile's fourth warp idle.
+    const int key_groups = kSkipTails ? min(kBN / 16, (p.nk - n0 + 15) / 16) : kBN / 16;
+    if (kSkipTails && kStages > 1 && warp_row0 >= w.rows_valid) {  // nothing below but this warp's work
+      stage = stage + 1 >= kStages ? 0 : stage + 1;
+      continue;
+    }
+
     // S = Q K^T
     float acc_s[kMT][kNT][4];
 #pragma unroll
@@ -513,6 +529,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_tc_ker
       for (int mi = 0; mi < kMT; ++mi) ldmatrix_x4(a[mi], chunk_addr(q_base, kk) + mi * 16 * kD * 2);
 #pragma unroll
       for (int nn = 0; nn < kBN / 16; ++nn) {
+        if (nn >= key_groups) break;
         uint32_t bk[4];
         ldmatrix_x4(bk, chunk_addr(k_base, kk) + stage_off + nn * 16 * kD * 2);
 #pragma unroll
@@ -651,6 +668,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_tc_ker
     // O += P V
 #pragma unroll
     for (int kk = 0; kk < kBN / 16; ++kk) {
+      if (kk >= key_groups) break;
 #pragma unroll
       for (int dd = 0; dd < kD / 16; ++dd) {
         uint32_t bv[4];
@@ -765,6 +783,90 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_simt_k
     cp_async_commit();
     return n0;
   };
+  // One key tile's scores, online softmax and P V over the first NI row groups and NJ key
+  // groups of the [kBM, kBN] tile (NI = kTM and NJ = kTN but in tail tiles).
+  auto tile_step = [&](auto ni, auto nj, const float* sK, const float* sV, int n0, bool partial) {
+    constexpr int NI = decltype(ni)::value, NJ = decltype(nj)::value;
+    float s[NI][NJ];
+#pragma unroll
+    for (int i = 0; i < NI; ++i)
+#pragma unroll
+      for (int j = 0; j < NJ; ++j) s[i][j] = 0.f;
+#pragma unroll 2
+    for (int c = 0; c < kD; c += 4) {
+      float4 qv[NI], kv[NJ];
+#pragma unroll
+      for (int i = 0; i < NI; ++i) qv[i] = *reinterpret_cast<const float4*>(sQ + (ty + 16 * i) * kStride + c);
+#pragma unroll
+      for (int j = 0; j < NJ; ++j) kv[j] = *reinterpret_cast<const float4*>(sK + (tx + 16 * j) * kStride + c);
+#pragma unroll
+      for (int i = 0; i < NI; ++i)
+#pragma unroll
+        for (int j = 0; j < NJ; ++j) {
+          s[i][j] = fmaf(qv[i].x, kv[j].x, s[i][j]);
+          s[i][j] = fmaf(qv[i].y, kv[j].y, s[i][j]);
+          s[i][j] = fmaf(qv[i].z, kv[j].z, s[i][j]);
+          s[i][j] = fmaf(qv[i].w, kv[j].w, s[i][j]);
+        }
+    }
+
+    const bool plain = !has_mask_or_bias && !partial && n0 + kBN <= p.nk && !(p.causal && n0 + kBN - 1 > w.m0);
+#pragma unroll
+    for (int i = 0; i < NI; ++i) {
+      const int row = w.m0 + ty + 16 * i;
+#pragma unroll
+      for (int j = 0; j < NJ; ++j) {
+        s[i][j] *= p.scale_log2;
+        if (!plain) s[i][j] = masked_score(p, w.b, w.h, s[i][j], row, n0 + tx + 16 * j, partial);
+      }
+    }
+
+    // Online softmax: each row lives in the 16 lanes of one half-warp.
+#pragma unroll
+    for (int i = 0; i < NI; ++i) {
+      float mx = -INFINITY;
+#pragma unroll
+      for (int j = 0; j < NJ; ++j) mx = fmaxf(mx, s[i][j]);
+#pragma unroll
+      for (int o = 1; o < 16; o <<= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+      const float m_new = fmaxf(row_m[i], mx);
+      const float m_sub = m_new == -INFINITY ? 0.f : m_new;
+      const float alpha = exp2f(row_m[i] - m_sub);
+      row_m[i] = m_new;
+      float sum = 0.f;
+#pragma unroll
+      for (int j = 0; j < NJ; ++j) {
+        const float pe = exp2f(s[i][j] - m_sub);
+        sP[(ty + 16 * i) * kPStride + tx + 16 * j] = pe;
+        sum += pe;
+      }
+      row_l[i] = row_l[i] * alpha + sum;
+#pragma unroll
+      for (int c = 0; c < kDC; ++c) acc_o[i][c] *= alpha;
+    }
+    __syncthreads();  // P complete
+
+#pragma unroll 2
+    for (int kb = 0; kb < 16 * NJ; kb += 4) {
+      float4 pv[NI];
+#pragma unroll
+      for (int i = 0; i < NI; ++i) pv[i] = *reinterpret_cast<const float4*>(sP + (ty + 16 * i) * kPStride + kb);
+#pragma unroll
+      for (int kk = 0; kk < 4; ++kk) {
+#pragma unroll
+        for (int c = 0; c < kDC; ++c) {
+          const float vv = sV[(kb + kk) * kStride + tx + 16 * c];
+#pragma unroll
+          for (int i = 0; i < NI; ++i) {
+            const float pk = kk == 0 ? pv[i].x : kk == 1 ? pv[i].y : kk == 2 ? pv[i].z : pv[i].w;
+            acc_o[i][c] = fmaf(pk, vv, acc_o[i][c]);
+          }
+        }
+      }
+    }
+  };
+  const int row_groups = min(kTM, (w.rows_valid + 15) / 16);
+
   bool next_partial = false;
   int next_n0 = 0;
   if constexpr (kStages == 2) {
@@ -792,82 +894,17 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_simt_k
     const float* sV = sV_all + stage * kBN * kStride;
     __syncthreads();  // Q, K[t], V[t] landed
 
-    float s[kTM][kTN];
-#pragma unroll
-    for (int i = 0; i < kTM; ++i)
-#pragma unroll
-      for (int j = 0; j < kTN; ++j) s[i][j] = 0.f;
-#pragma unroll 2
-    for (int c = 0; c < kD; c += 4) {
-      float4 qv[kTM], kv[kTN];
-#pragma unroll
-      for (int i = 0; i < kTM; ++i) qv[i] = *reinterpret_cast<const float4*>(sQ + (ty + 16 * i) * kStride + c);
-#pragma unroll
-      for (int j = 0; j < kTN; ++j) kv[j] = *reinterpret_cast<const float4*>(sK + (tx + 16 * j) * kStride + c);
-#pragma unroll
-      for (int i = 0; i < kTM; ++i)
-#pragma unroll
-        for (int j = 0; j < kTN; ++j) {
-          s[i][j] = fmaf(qv[i].x, kv[j].x, s[i][j]);
-          s[i][j] = fmaf(qv[i].y, kv[j].y, s[i][j]);
-          s[i][j] = fmaf(qv[i].z, kv[j].z, s[i][j]);
-          s[i][j] = fmaf(qv[i].w, kv[j].w, s[i][j]);
-        }
-    }
-
-    const bool plain = !has_mask_or_bias && !partial && n0 + kBN <= p.nk && !(p.causal && n0 + kBN - 1 > w.m0);
-#pragma unroll
-    for (int i = 0; i < kTM; ++i) {
-      const int row = w.m0 + ty + 16 * i;
-#pragma unroll
-      for (int j = 0; j < kTN; ++j) {
-        s[i][j] *= p.scale_log2;
-        if (!plain) s[i][j] = masked_score(p, w.b, w.h, s[i][j], row, n0 + tx + 16 * j, partial);
-      }
-    }
-
-    // Online softmax: each row lives in the 16 lanes of one half-warp.
-#pragma unroll
-    for (int i = 0; i < kTM; ++i) {
-      float mx = -INFINITY;
-#pragma unroll
-      for (int j = 0; j < kTN; ++j) mx = fmaxf(mx, s[i][j]);
-#pragma unroll
-      for (int o = 1; o < 16; o <<= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
-      const float m_new = fmaxf(row_m[i], mx);
-      const float m_sub = m_new == -INFINITY ? 0.f : m_new;
-      const float alpha = exp2f(row_m[i] - m_sub);
-      row_m[i] = m_new;
-      float sum = 0.f;
-#pragma unroll
-      for (int j = 0; j < kTN; ++j) {
-        const float pe = exp2f(s[i][j] - m_sub);
-        sP[(ty + 16 * i) * kPStride + tx + 16 * j] = pe;
-        sum += pe;
-      }
-      row_l[i] = row_l[i] * alpha + sum;
-#pragma unroll
-      for (int c = 0; c < kDC; ++c) acc_o[i][c] *= alpha;
-    }
-    __syncthreads();  // P complete
-
-#pragma unroll 2
-    for (int kb = 0; kb < kBN; kb += 4) {
-      float4 pv[kTM];
-#pragma unroll
-      for (int i = 0; i < kTM; ++i) pv[i] = *reinterpret_cast<const float4*>(sP + (ty + 16 * i) * kPStride + kb);
-#pragma unroll
-      for (int kk = 0; kk < 4; ++kk) {
-#pragma unroll
-        for (int c = 0; c < kDC; ++c) {
-          const float vv = sV[(kb + kk) * kStride + tx + 16 * c];
-#pragma unroll
-          for (int i = 0; i < kTM; ++i) {
-            const float pk = kk == 0 ? pv[i].x : kk == 1 ? pv[i].y : kk == 2 ? pv[i].z : pv[i].w;
-            acc_o[i][c] = fmaf(pk, vv, acc_o[i][c]);
-          }
-        }
-      }
+    // The score tile's row groups (16 rows each) and key groups (16 keys each) that hold a
+    // valid row or key: a tail tile past Nq or Nk computes only those (one group each at
+    // N = 197, whose last 64-tiles hold 5 rows and 5 keys), the others the whole tile.
+    const int key_groups = min(kTN, (p.nk - n0 + 15) / 16);
+    if constexpr (Tr::kSkipTails && kTM > 1 && kTN > 1) {
+      if (row_groups == 1 && key_groups <= 1) tile_step(std::integral_constant<int, 1>{}, std::integral_constant<int, 1>{}, sK, sV, n0, partial);
+      else if (row_groups == 1) tile_step(std::integral_constant<int, 1>{}, std::integral_constant<int, kTN>{}, sK, sV, n0, partial);
+      else if (key_groups <= 1) tile_step(std::integral_constant<int, kTM>{}, std::integral_constant<int, 1>{}, sK, sV, n0, partial);
+      else tile_step(std::integral_constant<int, kTM>{}, std::integral_constant<int, kTN>{}, sK, sV, n0, partial);
+    } else {
+      tile_step(std::integral_constant<int, kTM>{}, std::integral_constant<int, kTN>{}, sK, sV, n0, partial);
     }
     __syncthreads();  // done with K, V and P before the next tile overwrites them
   }
