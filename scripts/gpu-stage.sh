@@ -18,7 +18,7 @@
 #   host-cuda  bench/host_cuda.ts: the host's cost per call of raw addon calls and public ops on tiny tensors (~15 s)
 #   host-profile  bench/host_profile.ts: where the host's time goes in attention(), sparse beside dense
 #   gelu-micro  bench/micro/gelu16.cu: GELU formulas in the library's bias + activation kernel (16-bit)
-#   attn-micro  bench/micro/attn16.cu: tilings of the attention kernels (float16, float32) at head dim 16 on the notebook case (~60 s)
+#   attn-micro  bench/micro/attn16.cu: tilings of the attention kernels (float16, float32) at head dim 16 on the notebook case, then SkipTails on and off at D = 64 (~75 s)
 #   graph-memcheck  compute-sanitizer memcheck over scripts/graph-memcheck-probe.ts' cases
 #   ncu       Nsight Compute (--set full) over the notebook case's dense, CSR and merge kernels
 #   ops       bench/ops.ts with PyTorch: layerNorm, softmax, bias+GELU, linear; eager and CUDA graph (~120 s)

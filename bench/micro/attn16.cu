@@ -2,23 +2,19 @@
 // (B64 N197 H8 D12, q/k/v read in place from a [B, N, 3, H, D] qkv tensor): the library's
 // kernels (native/cuda/attention_dense.cu, included here so that the kernel timed is the
 // library's own) with other traits than its Tc16 (float16, tensor cores) and Simt16
-// (float32, exact FMA), each checked against the library's tiling on the same inputs. Counted: 477 MFLOP a call (QK^T and PV) and
-// 9.7 MB of q, k, v and out; the kernel ran 37.5 us under a CUDA graph on the H200
-// (2026-12-02), so it is bound by its latency chain (4 key tiles of 64, each a copy, a QK^T,
-// a softmax and a PV), not by the tensor cores or memory. The variants change the chain
-// (fewer, longer key tiles; one tile for all 197 keys), the padding of 197 rows and keys
-// (256 at 64-tiles, 224 at 32-tiles) and the blocks an SM holds. (A tile's rows must be a
-// multiple of the rows one pass of the block's threads copies: 64 at 4 warps, 32 at 2.)
-// float32 is the larger share of its ViT: 8 of these calls took about 1.5 of the 2.64 ms of
-// the float32 graph forward on the H200 (2026-12-01; issue 6 aims at 1.5 ms in all); its
-// variants trade the library's 64 x 64 score tile for longer ones (fewer passes over the
-// keys, more registers a thread). Its 256 threads copy 64 rows of 16 floats a pass, so no
-// tile shorter than 64 rows exists there, and a 64 x 256 tile's P rows take 115 KB of shared
-// memory, over the 99 KB the traits allow. The library's Simt16 takes 173 registers a thread
-// (nvcc 13.0), so one 256-thread block an SM, and it copies each K/V tile only after the
-// last one is used, so nothing hides that copy's latency: the variants ask ptxas for 2 and 3
-// blocks an SM, and copy the next tile while one is computed (Stages = 2), alone and with 2
-// blocks an SM.
+// (float32, exact FMA), each checked against the library's tiling on the same inputs.
+// Counted: 477 MFLOP a call (QK^T and PV) and 9.7 MB of q, k, v and out, so the kernel is
+// bound by its latency chain (key tiles of 64, each a copy, a QK^T, a softmax and a PV), not
+// by the tensor cores or memory. The variants change the chain (fewer, longer key tiles; one
+// tile for all 197 keys), the padding of 197 rows and keys (256 at 64-tiles, 224 at
+// 32-tiles), the blocks an SM holds, and whether tail tiles skip their empty rows and keys
+// (SkipTails). (A tile's rows must be a multiple of the rows one pass of the block's threads
+// copies: 64 at 4 warps, 32 at 2.) float32 is the larger share of its ViT (8 of these calls
+// took 1.0 of the 2.02 ms of the float32 graph forward on the H200, 2026-12-02; issue 6 aims
+// at 1.5 ms in all). On 2026-12-02 this chose the library's current D <= 16 tilings: 128 x 64
+// tiles of 4 warps of two row tiles in 16-bit, and 3 blocks an SM (80 registers, against 173
+// at one block) in float32. Then a check at D = 64 and N = 1000 (tails of 40 rows and keys)
+// that each kernel with SkipTails equals, and is not slower than, itself without.
 //
 // Build and run on the GPU machine (scripts/gpu-stage.sh group attn-micro):
 //   nvcc -O3 -std=c++17 -arch=sm_90a --expt-relaxed-constexpr -I native bench/micro/attn16.cu -o build/attn16 && build/attn16
@@ -63,10 +59,11 @@ Variant variant(const char* name) {
   return {name, launch_tiling<T, Tr>};
 }
 
-// Times each variant on the notebook case in T, after checking its output against the first's.
+// Times each variant on [B, N, H, D] in T (default the notebook case), after checking its
+// output against the first's.
 template <typename T>
-void run(const char* dtype_name, DType dtype, const std::vector<Variant>& variants) {
-  const int64_t B = 64, N = 197, H = 8, D = 12;
+void run(const char* dtype_name, DType dtype, const std::vector<Variant>& variants, int64_t B = 64, int64_t N = 197,
+         int64_t H = 8, int64_t D = 12) {
   const int64_t qkv_elems = B * N * 3 * H * D, out_elems = B * N * H * D;
   std::vector<T> host(qkv_elems);
   uint32_t r = 2026;
@@ -136,7 +133,7 @@ void run(const char* dtype_name, DType dtype, const std::vector<Variant>& varian
 int main() {
   using namespace nf;
   using namespace nf::cuda;
-  std::printf("%s: attention kernel tilings at head dim 16 (the library's first in each list)\n", device_name().c_str());
+  std::printf("%s: attention kernel tilings at head dims up to 16, then at 64 (the library's first in each list)\n", device_name().c_str());
   // The library's tilings since 2026-12-02 came first in this list's run of that day; each
   // list's second entry is the library's tiling without the tail-tile skipping.
   run<__half>("float16", DType::Float16,
@@ -156,5 +153,13 @@ int main() {
               variant<float, SimtTraits<16, 4, 4, 4>>("64 x 64 scores, launch bound 4 blocks"),
               variant<float, SimtTraits<16, 8, 4, 2>>("128 x 64 scores, launch bound 2 blocks"),
               variant<float, SimtTraits<16, 4, 4, 3, 2>>("a tile ahead, launch bound 3 blocks")});
+  run<__half>("float16", DType::Float16,
+              {variant<__half, Tc64>("library Tc64 (128 x 64, 3 stages)"),
+               variant<__half, TcTraits<64, 4, 2, 64, 3, 2, false>>("the same, tail tiles computed whole")},
+              8, 1000, 8, 64);
+  run<float>("float32", DType::Float32,
+             {variant<float, Simt64>("library Simt64 (64 x 64 scores)"),
+              variant<float, SimtTraits<64, 4, 4, 1, 1, false>>("the same, tail tiles computed whole")},
+             8, 1000, 8, 64);
   return 0;
 }
