@@ -14,7 +14,9 @@
 // at 1.5 ms in all). On 2026-12-02 this chose the library's current D <= 16 tilings: 128 x 64
 // tiles of 4 warps of two row tiles in 16-bit, and 3 blocks an SM (80 registers, against 173
 // at one block) in float32. Then a check at D = 64 and N = 1000 (tails of 40 rows and keys)
-// that each kernel with SkipTails equals, and is not slower than, itself without.
+// that each kernel with SkipTails equals, and is not slower than, itself without. The float32
+// list ends with an experimental tensor-core kernel (attn_tf32x3.cuh): its diff against the
+// library's exact kernel is its error.
 //
 // Build and run on the GPU machine (scripts/gpu-stage.sh group attn-micro):
 //   nvcc -O3 -std=c++17 -arch=sm_90a --expt-relaxed-constexpr -I native bench/micro/attn16.cu -o build/attn16 && build/attn16
@@ -23,6 +25,7 @@
 #include <vector>
 
 #include "../../native/cuda/attention_dense.cu"
+#include "attn_tf32x3.cuh"
 #include "micro.cuh"
 
 namespace nf::cuda {
@@ -57,6 +60,23 @@ Variant variant(const char* name) {
   std::printf("  %-44s %3d x %3d tiles, %3d threads, %3d registers, %5.1f KB shared\n", name, Tr::kBM, Tr::kBN, Tr::kThreads,
               attr.numRegs, Tr::kSmemBytes / 1024.0);
   return {name, launch_tiling<T, Tr>};
+}
+
+// The experimental float32 kernel of attn_tf32x3.cuh (64-row, 64-key tiles, 128 threads).
+template <int kMinBlocks>
+void launch_tf32x3(KernelParams kp, cudaStream_t stream) {
+  kp.m_tiles = (kp.nq + 63) / 64;
+  kp.tiles_per_split = (kp.nk + 63) / 64;
+  attention_tf32x3_kernel<kMinBlocks><<<static_cast<unsigned>(kp.m_tiles * kp.bh), 128, 0, stream>>>(kp);
+}
+
+template <int kMinBlocks>
+Variant tf32x3_variant(const char* name) {
+  cudaFuncAttributes attr{};
+  CHECK(cudaFuncGetAttributes(&attr, attention_tf32x3_kernel<kMinBlocks>));
+  std::printf("  %-44s  64 x  64 tiles, 128 threads, %3d registers, %5.1f KB shared\n", name, attr.numRegs,
+              attr.sharedSizeBytes / 1024.0);
+  return {name, launch_tf32x3<kMinBlocks>};
 }
 
 // Times each variant on [B, N, H, D] in T (default the notebook case), after checking its
@@ -152,7 +172,8 @@ int main() {
               variant<float, SimtTraits<16, 4, 4, 2>>("64 x 64 scores, launch bound 2 blocks"),
               variant<float, SimtTraits<16, 4, 4, 4>>("64 x 64 scores, launch bound 4 blocks"),
               variant<float, SimtTraits<16, 8, 4, 2>>("128 x 64 scores, launch bound 2 blocks"),
-              variant<float, SimtTraits<16, 4, 4, 3, 2>>("a tile ahead, launch bound 3 blocks")});
+              variant<float, SimtTraits<16, 4, 4, 3, 2>>("a tile ahead, launch bound 3 blocks"),
+              tf32x3_variant<4>("3xTF32 tensor cores (attn_tf32x3.cuh)")});
   run<__half>("float16", DType::Float16,
               {variant<__half, Tc64>("library Tc64 (128 x 64, 3 stages)"),
                variant<__half, TcTraits<64, 4, 2, 64, 3, 2, false>>("the same, tail tiles computed whole")},

@@ -1,0 +1,220 @@
+// An experiment, not yet the library's: float32 attention for head dims up to 16 on the
+// tensor cores, each product in about float32 precision by the 3xTF32 split (a = a_big +
+// a_small, both tf32; a b ~ a_big b_big + a_big b_small + a_small b_big, the dropped
+// a_small b_small term below 2^-22 of it). The library's float32 kernel (SIMT FMA) spends
+// 126 us of the notebook ViT's 2.02 ms float32 graph forward per layer on the H200; at
+// that size the tensor cores' tf32 rate is some 10x the FMA pipes', so 3 MMAs per product
+// should still win. bench/micro/attn16.cu times it beside the library's kernel and checks
+// it against it.
+//
+// Tiling: 4 warps, 16 query rows each (a 64-row tile), key tiles of 64 in a 2-buffer ring
+// (tile t + 1 copied while tile t is computed); Q split once per block. mma.m16n8k8 (tf32):
+//   S = Q K^T  per warp 8 key n-tiles x 2 k-steps of 8 head dims, x 3 MMAs;
+//   O = P V    8 key k-steps x 2 head-dim n-tiles, x 3 MMAs.
+// The C fragment of S holds columns 2 t4 and 2 t4 + 1 of each 8-key n-tile, the A fragment
+// of P V wants keys t4 and t4 + 4: the keys of each n-tile are loaded permuted (column j
+// holds key perm(j) = j / 2 + 4 (j % 2)), so that S's accumulators are P V's A fragment as
+// they stand. Shared memory rows padded to 20 floats (Q, K: the fragment reads of 8 rows x
+// 4 columns hit 32 banks) and 24 (V: 4 rows x 8 columns), 27 KB in all.
+#pragma once
+
+namespace nf::cuda {
+namespace {
+
+__device__ __forceinline__ void split_tf32(float x, uint32_t& big, uint32_t& small) {
+  asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(big) : "f"(x));
+  const float rest = x - __uint_as_float(big);
+  asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(small) : "f"(rest));
+}
+
+__device__ __forceinline__ void mma_tf32(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// d += a b for split operands: the small terms first, so that they are not lost under d.
+__device__ __forceinline__ void mma_3xtf32(float (&d)[4], const uint32_t (&a_big)[4], const uint32_t (&a_small)[4],
+                                           const uint32_t (&b_big)[2], const uint32_t (&b_small)[2]) {
+  mma_tf32(d, a_small, b_big[0], b_big[1]);
+  mma_tf32(d, a_big, b_small[0], b_small[1]);
+  mma_tf32(d, a_big, b_big[0], b_big[1]);
+}
+
+template <int kMinBlocks>
+__global__ void __launch_bounds__(128, kMinBlocks) attention_tf32x3_kernel(const __grid_constant__ KernelParams p) {
+  constexpr int kD = 16, kBM = 64, kBN = 64, kThreads = 128;
+  constexpr int kQS = 20, kKS = 20, kVS = 24;  // row strides in floats
+  __shared__ __align__(128) float sQ[kBM * kQS];
+  __shared__ __align__(128) float sK[2][kBN * kKS];
+  __shared__ __align__(128) float sV[2][kBN * kVS];
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t4 = lane & 3;
+  const BlockWork w = block_work<kBM, kBN>(p);
+  const int d = p.d;
+  const float* gq = static_cast<const float*>(p.q) + w.b * p.q_s[0] + w.h * p.q_s[2] + w.m0 * p.q_s[1];
+  const float* gk = static_cast<const float*>(p.k) + w.b * p.k_s[0] + w.h * p.k_s[2];
+  const float* gv = static_cast<const float*>(p.v) + w.b * p.v_s[0] + w.h * p.v_s[2];
+
+  load_tile<float, kBM, kD, kThreads, Padded<kQS>>(sQ, gq, p.q_s[1], w.rows_valid, d, p.vec_q, tid);
+  cp_async_commit();
+  auto load_kv = [&](int t, int stage, bool* partial) {
+    const int n0 = key_tile<kBN>(p, t, partial) * kBN;
+    load_tile<float, kBN, kD, kThreads, Padded<kKS>>(sK[stage], gk + n0 * p.k_s[1], p.k_s[1], p.nk - n0, d, p.vec_k, tid);
+    load_tile<float, kBN, kD, kThreads, Padded<kVS>>(sV[stage], gv + n0 * p.v_s[1], p.v_s[1], p.nk - n0, d, p.vec_v, tid);
+    cp_async_commit();
+    return n0;
+  };
+  bool next_partial = false;
+  int next_n0 = 0;
+  if (w.t_begin < w.t_end) next_n0 = load_kv(w.t_begin, 0, &next_partial);
+
+  // This warp's 16 query rows as A fragments, scaled to log2 units and split, once.
+  cp_async_wait<1>();  // Q (the first K/V tile may still be in flight)
+  __syncthreads();
+  const int row0 = warp * 16;
+  uint32_t q_big[2][4], q_small[2][4];
+#pragma unroll
+  for (int kk = 0; kk < 2; ++kk) {
+    const float* q = sQ + (row0 + g) * kQS + kk * 8 + t4;
+    const float a[4] = {q[0], q[8 * kQS], q[4], q[8 * kQS + 4]};
+#pragma unroll
+    for (int i = 0; i < 4; ++i) split_tf32(a[i] * p.scale_log2, q_big[kk][i], q_small[kk][i]);
+  }
+
+  const bool has_mask_or_bias = p.mask != nullptr || p.bias != nullptr;
+  const int perm_g = (g >> 1) + ((g & 1) << 2);  // the key this lane's B column holds in each n-tile
+  float acc_o[2][4] = {};
+  float row_m[2] = {-INFINITY, -INFINITY}, row_l[2] = {0.f, 0.f};
+
+  for (int t = w.t_begin; t < w.t_end; ++t) {
+    const int stage = (t - w.t_begin) & 1;
+    const int n0 = next_n0;
+    const bool partial = next_partial;
+    if (t + 1 < w.t_end) {
+      next_n0 = load_kv(t + 1, stage ^ 1, &next_partial);  // into the buffer tile t - 1 used
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait_all();
+    }
+    __syncthreads();  // K[t], V[t] landed for everyone
+    const float* k_tile = sK[stage];
+    const float* v_tile = sV[stage];
+    const int key_tiles = min(kBN / 8, (p.nk - n0 + 7) / 8);  // 8-key n-tiles holding a key
+
+    // S = Q K^T; element e of acc_s[j]: row row0 + g + 8 (e / 2), key n0 + 8 j + t4 + 4 (e % 2).
+    float acc_s[kBN / 8][4] = {};
+#pragma unroll
+    for (int kk = 0; kk < 2; ++kk) {
+#pragma unroll
+      for (int j = 0; j < kBN / 8; ++j) {
+        if (j >= key_tiles) break;
+        const float* kr = k_tile + (8 * j + perm_g) * kKS + kk * 8 + t4;
+        uint32_t b_big[2], b_small[2];
+        split_tf32(kr[0], b_big[0], b_small[0]);
+        split_tf32(kr[4], b_big[1], b_small[1]);
+        mma_3xtf32(acc_s[j], q_big[kk], q_small[kk], b_big, b_small);
+      }
+    }
+    const bool plain = !has_mask_or_bias && !partial && n0 + kBN <= p.nk && !(p.causal && n0 + kBN - 1 > w.m0);
+    if (!plain) {
+#pragma unroll
+      for (int j = 0; j < kBN / 8; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          acc_s[j][e] = masked_score(p, w.b, w.h, acc_s[j][e], w.m0 + row0 + g + 8 * (e >> 1), n0 + 8 * j + t4 + 4 * (e & 1), partial);
+        }
+    }
+
+    // Online softmax: rows g and g + 8 each live in the 4 lanes of a quad.
+#pragma unroll
+    for (int hh = 0; hh < 2; ++hh) {
+      float mx = -INFINITY;
+#pragma unroll
+      for (int j = 0; j < kBN / 8; ++j) mx = fmaxf(mx, fmaxf(acc_s[j][2 * hh], acc_s[j][2 * hh + 1]));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+      const float m_new = fmaxf(row_m[hh], mx);
+      const float m_sub = m_new == -INFINITY ? 0.f : m_new;
+      const float alpha = exp2f(row_m[hh] - m_sub);
+      row_m[hh] = m_new;
+      float sum = 0.f;
+#pragma unroll
+      for (int j = 0; j < kBN / 8; ++j)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          const float pe = exp2f(acc_s[j][2 * hh + e] - m_sub);
+          acc_s[j][2 * hh + e] = pe;
+          sum += pe;
+        }
+      row_l[hh] = row_l[hh] * alpha + sum;  // this lane's part; the quad is summed at the end
+#pragma unroll
+      for (int n = 0; n < 2; ++n) {
+        acc_o[n][2 * hh] *= alpha;
+        acc_o[n][2 * hh + 1] *= alpha;
+      }
+    }
+
+    // O += P V: key step j's A fragment is S's n-tile j (keys t4 and t4 + 4, rows g and g + 8).
+#pragma unroll
+    for (int j = 0; j < kBN / 8; ++j) {
+      if (j >= key_tiles) break;
+      uint32_t a_big[4], a_small[4];
+      const float a[4] = {acc_s[j][0], acc_s[j][2], acc_s[j][1], acc_s[j][3]};
+#pragma unroll
+      for (int i = 0; i < 4; ++i) split_tf32(a[i], a_big[i], a_small[i]);
+#pragma unroll
+      for (int n = 0; n < 2; ++n) {
+        const float* vr = v_tile + (8 * j + t4) * kVS + 8 * n + g;
+        uint32_t b_big[2], b_small[2];
+        split_tf32(vr[0], b_big[0], b_small[0]);
+        split_tf32(vr[4 * kVS], b_big[1], b_small[1]);
+        mma_3xtf32(acc_o[n], a_big, a_small, b_big, b_small);
+      }
+    }
+    __syncthreads();  // done with this stage before tile t + 2 is copied into it
+  }
+
+#pragma unroll
+  for (int hh = 0; hh < 2; ++hh) {
+    row_l[hh] += __shfl_xor_sync(0xffffffffu, row_l[hh], 1);
+    row_l[hh] += __shfl_xor_sync(0xffffffffu, row_l[hh], 2);
+  }
+  cp_async_wait_all();
+  if (p.ws_o != nullptr) {
+    const int64_t row_base = (static_cast<int64_t>(blockIdx.z) * p.bh + w.bh) * p.nq + w.m0;
+#pragma unroll
+    for (int hh = 0; hh < 2; ++hh) {
+      const int r = row0 + g + 8 * hh;
+      if (r >= w.rows_valid) continue;
+      float* o = p.ws_o + (row_base + r) * d;
+#pragma unroll
+      for (int n = 0; n < 2; ++n) {
+        const int c = 8 * n + 2 * t4;
+        if (c < d) o[c] = acc_o[n][2 * hh];
+        if (c + 1 < d) o[c + 1] = acc_o[n][2 * hh + 1];
+      }
+      if (t4 == 0) {
+        p.ws_ml[(row_base + r) * 2] = row_m[hh];
+        p.ws_ml[(row_base + r) * 2 + 1] = row_l[hh];
+      }
+    }
+    return;
+  }
+  float* go = static_cast<float*>(p.out) + w.b * p.o_s[0] + w.h * p.o_s[2] + w.m0 * p.o_s[1];
+#pragma unroll
+  for (int hh = 0; hh < 2; ++hh) {
+    const int r = row0 + g + 8 * hh;
+    if (r >= w.rows_valid) continue;
+    const float inv = row_l[hh] > 0.f ? 1.f / row_l[hh] : 0.f;
+#pragma unroll
+    for (int n = 0; n < 2; ++n) {
+      const int c = 8 * n + 2 * t4;
+      if (c < d) go[r * p.o_s[1] + c] = acc_o[n][2 * hh] * inv;
+      if (c + 1 < d) go[r * p.o_s[1] + c + 1] = acc_o[n][2 * hh + 1] * inv;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace nf::cuda
