@@ -15,7 +15,7 @@
 // tiles of 4 warps of two row tiles in 16-bit, and 3 blocks an SM (80 registers, against 173
 // at one block) in float32. Then a check at D = 64 and N = 1000 (tails of 40 rows and keys)
 // that each kernel with SkipTails equals, and is not slower than, itself without. The float32
-// list ends with an experimental tensor-core kernel (attn_tf32x3.cuh): its diff against the
+// list ends with an experimental tensor-core kernel (native/cuda/attention_tf32x3.cuh): its diff against the
 // library's exact kernel is its error.
 //
 // Build and run on the GPU machine (scripts/gpu-stage.sh group attn-micro):
@@ -25,7 +25,6 @@
 #include <vector>
 
 #include "../../native/cuda/attention_dense.cu"
-#include "attn_tf32x3.cuh"
 #include "micro.cuh"
 
 namespace nf::cuda {
@@ -62,7 +61,7 @@ Variant variant(const char* name) {
   return {name, launch_tiling<T, Tr>};
 }
 
-// The experimental float32 kernel of attn_tf32x3.cuh (64-row, 64-key tiles, 128 threads).
+// The experimental float32 kernel of native/cuda/attention_tf32x3.cuh (64-row, 64-key tiles, 128 threads).
 template <int kMinBlocks>
 void launch_tf32x3(KernelParams kp, cudaStream_t stream) {
   kp.m_tiles = (kp.nq + 63) / 64;
@@ -173,7 +172,7 @@ int main() {
               variant<float, SimtTraits<16, 4, 4, 4>>("64 x 64 scores, launch bound 4 blocks"),
               variant<float, SimtTraits<16, 8, 4, 2>>("128 x 64 scores, launch bound 2 blocks"),
               variant<float, SimtTraits<16, 4, 4, 3, 2>>("a tile ahead, launch bound 3 blocks"),
-              tf32x3_variant<4>("3xTF32 tensor cores (attn_tf32x3.cuh)")});
+              tf32x3_variant<4>("3xTF32 tensor cores (attention_tf32x3.cuh)")});
   run<__half>("float16", DType::Float16,
               {variant<__half, Tc64>("library Tc64 (128 x 64, 3 stages)"),
                variant<__half, TcTraits<64, 4, 2, 64, 3, 2, false>>("the same, tail tiles computed whole")},

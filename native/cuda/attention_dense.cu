@@ -949,6 +949,14 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_simt_k
   }
 }
 
+}  // namespace
+}  // namespace nf::cuda
+
+#include "attention_tf32x3.cuh"  // the float32 tensor-core experiment, on these helpers
+
+namespace nf::cuda {
+namespace {
+
 // ---- the split-KV combine ------------------------------------------------------------------
 
 // out[b, i, h, :] = sum_s w_s O_s / sum_s w_s l_s with w_s = 2^(m_s - max_s m_s): one warp per
@@ -1186,8 +1194,19 @@ void launch_attention(const AttentionParams& p, void* workspace, int sm_count, c
         NF_CUDA_CHECK(cudaFuncSetAttribute(attention_simt_kernel<Tr>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                            static_cast<int>(smem)));
       }
-      attention_simt_kernel<Tr><<<grid, Tr::kThreads, smem, stream>>>(kp);
-      NF_CHECK_LAUNCH("attention_simt_kernel");
+      bool launched = false;
+      if constexpr (Tr::kD == 16 && Tr::kBM == 64 && Tr::kBN == 64) {  // the same tiles, grid and workspace
+        static const bool tf32x3 = env_flag("NODEFORMERS_ATTN_TF32X3");   // see attention_tf32x3.cuh
+        if (tf32x3) {
+          attention_tf32x3_kernel<4><<<grid, 128, 0, stream>>>(kp);
+          NF_CHECK_LAUNCH("attention_tf32x3_kernel");
+          launched = true;
+        }
+      }
+      if (!launched) {
+        attention_simt_kernel<Tr><<<grid, Tr::kThreads, smem, stream>>>(kp);
+        NF_CHECK_LAUNCH("attention_simt_kernel");
+      }
     } else {
       auto kernel = (p.mask != nullptr || p.bias != nullptr || p.layout != nullptr) ? attention_tc_kernel<T, Tr, true>
                                                              : attention_tc_kernel<T, Tr, false>;

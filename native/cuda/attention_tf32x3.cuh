@@ -1,21 +1,25 @@
-// An experiment, not yet the library's: float32 attention for head dims up to 16 on the
-// tensor cores, each product in about float32 precision by the 3xTF32 split (a = a_big +
-// a_small, both tf32; a b ~ a_big b_big + a_big b_small + a_small b_big, the dropped
-// a_small b_small term below 2^-22 of it). The library's float32 kernel (SIMT FMA) spends
-// 126 us of the notebook ViT's 2.02 ms float32 graph forward per layer on the H200; at
-// that size the tensor cores' tf32 rate is some 10x the FMA pipes', so 3 MMAs per product
-// should still win. bench/micro/attn16.cu times it beside the library's kernel and checks
-// it against it.
+// float32 attention for head dims up to 16 on the tensor cores, each product in about
+// float32 precision by the 3xTF32 split (a = a_big + a_small, both tf32; a b ~ a_big b_big
+// + a_big b_small + a_small b_big, the dropped a_small b_small term below 2^-22 of it). An
+// experiment: launch_attention takes it instead of the exact SIMT kernel (attention_simt_kernel
+// with Simt16, whose 64 x 64 tiles, grid and split-KV workspace it shares) only under
+// NODEFORMERS_ATTN_TF32X3=1, until a device run has measured it against that kernel
+// (bench/micro/attn16.cu, the float32 tests with the switch on). The SIMT kernel took 126 us
+// of the notebook ViT's 2.02 ms float32 graph forward per layer on the H200 (2026-12-02);
+// at that size the tensor cores' tf32 rate is some 10x the FMA pipes', so 3 MMAs per
+// product should still win. Included by attention_dense.cu, whose helpers it uses.
 //
 // Tiling: 4 warps, 16 query rows each (a 64-row tile), key tiles of 64 in a 2-buffer ring
-// (tile t + 1 copied while tile t is computed); Q split once per block. mma.m16n8k8 (tf32):
+// (tile t + 1 copied while tile t is computed); Q scaled and split once per block.
+// mma.m16n8k8 (tf32):
 //   S = Q K^T  per warp 8 key n-tiles x 2 k-steps of 8 head dims, x 3 MMAs;
 //   O = P V    8 key k-steps x 2 head-dim n-tiles, x 3 MMAs.
 // The C fragment of S holds columns 2 t4 and 2 t4 + 1 of each 8-key n-tile, the A fragment
 // of P V wants keys t4 and t4 + 4: the keys of each n-tile are loaded permuted (column j
 // holds key perm(j) = j / 2 + 4 (j % 2)), so that S's accumulators are P V's A fragment as
 // they stand. Shared memory rows padded to 20 floats (Q, K: the fragment reads of 8 rows x
-// 4 columns hit 32 banks) and 24 (V: 4 rows x 8 columns), 27 KB in all.
+// 4 columns hit 32 banks) and 24 (V: 4 rows x 8 columns), 27 KB in all. n-tiles past Nk
+// are skipped, as in the other kernels' tail tiles.
 #pragma once
 
 namespace nf::cuda {
