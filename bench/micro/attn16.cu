@@ -62,20 +62,20 @@ Variant variant(const char* name) {
 }
 
 // The experimental float32 kernel of native/cuda/attention_tf32x3.cuh (64-row, 64-key tiles, 128 threads).
-template <int kMinBlocks>
+template <int kMinBlocks, bool kPresplit>
 void launch_tf32x3(KernelParams kp, cudaStream_t stream) {
   kp.m_tiles = (kp.nq + 63) / 64;
   kp.tiles_per_split = (kp.nk + 63) / 64;
-  attention_tf32x3_kernel<kMinBlocks><<<static_cast<unsigned>(kp.m_tiles * kp.bh), 128, 0, stream>>>(kp);
+  attention_tf32x3_kernel<kMinBlocks, kPresplit><<<static_cast<unsigned>(kp.m_tiles * kp.bh), 128, 0, stream>>>(kp);
 }
 
-template <int kMinBlocks>
+template <int kMinBlocks, bool kPresplit = false>
 Variant tf32x3_variant(const char* name) {
   cudaFuncAttributes attr{};
-  CHECK(cudaFuncGetAttributes(&attr, attention_tf32x3_kernel<kMinBlocks>));
+  CHECK(cudaFuncGetAttributes(&attr, attention_tf32x3_kernel<kMinBlocks, kPresplit>));
   std::printf("  %-44s  64 x  64 tiles, 128 threads, %3d registers, %5.1f KB shared\n", name, attr.numRegs,
               attr.sharedSizeBytes / 1024.0);
-  return {name, launch_tf32x3<kMinBlocks>};
+  return {name, launch_tf32x3<kMinBlocks, kPresplit>};
 }
 
 // Times each variant on [B, N, H, D] in T (default the notebook case), after checking its
@@ -172,7 +172,8 @@ int main() {
               variant<float, SimtTraits<16, 4, 4, 4>>("64 x 64 scores, launch bound 4 blocks"),
               variant<float, SimtTraits<16, 8, 4, 2>>("128 x 64 scores, launch bound 2 blocks"),
               variant<float, SimtTraits<16, 4, 4, 3, 2>>("a tile ahead, launch bound 3 blocks"),
-              tf32x3_variant<4>("3xTF32 tensor cores (attention_tf32x3.cuh)")});
+              tf32x3_variant<4>("3xTF32 tensor cores (attention_tf32x3.cuh)"),
+              tf32x3_variant<4, true>("3xTF32, K/V split once a tile in shared memory")});
   run<__half>("float16", DType::Float16,
               {variant<__half, Tc64>("library Tc64 (128 x 64, 3 stages)"),
                variant<__half, TcTraits<64, 4, 2, 64, 3, 2, false>>("the same, tail tiles computed whole")},

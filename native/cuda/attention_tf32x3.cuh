@@ -18,8 +18,8 @@
 // of P V wants keys t4 and t4 + 4: the keys of each n-tile are loaded permuted (column j
 // holds key perm(j) = j / 2 + 4 (j % 2)), so that S's accumulators are P V's A fragment as
 // they stand. Shared memory rows padded to 20 floats (Q, K: the fragment reads of 8 rows x
-// 4 columns hit 32 banks) and 24 (V: 4 rows x 8 columns), 27 KB in all. n-tiles past Nk
-// are skipped, as in the other kernels' tail tiles.
+// 4 columns hit 32 banks) and 24 (V: 4 rows x 8 columns), 27 KB in all (38 KB with
+// kPresplit). n-tiles past Nk are skipped, as in the other kernels' tail tiles.
 #pragma once
 
 namespace nf::cuda {
@@ -45,13 +45,18 @@ __device__ __forceinline__ void mma_3xtf32(float (&d)[4], const uint32_t (&a_big
   mma_tf32(d, a_big, b_big[0], b_big[1]);
 }
 
-template <int kMinBlocks>
+// kPresplit: the block splits each K/V tile once in shared memory (big parts over the floats,
+// small parts beside them: 11 KB more, one more barrier a tile) instead of every warp
+// splitting the values it reads (the whole tile, 4 times over).
+template <int kMinBlocks, bool kPresplit = false>
 __global__ void __launch_bounds__(128, kMinBlocks) attention_tf32x3_kernel(const __grid_constant__ KernelParams p) {
   constexpr int kD = 16, kBM = 64, kBN = 64, kThreads = 128;
   constexpr int kQS = 20, kKS = 20, kVS = 24;  // row strides in floats
   __shared__ __align__(128) float sQ[kBM * kQS];
   __shared__ __align__(128) float sK[2][kBN * kKS];
   __shared__ __align__(128) float sV[2][kBN * kVS];
+  __shared__ __align__(16) uint32_t sK_small[kPresplit ? kBN * kKS : 1];
+  __shared__ __align__(16) uint32_t sV_small[kPresplit ? kBN * kVS : 1];
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t4 = lane & 3;
   const BlockWork w = block_work<kBM, kBN>(p);
@@ -102,8 +107,35 @@ __global__ void __launch_bounds__(128, kMinBlocks) attention_tf32x3_kernel(const
       cp_async_wait_all();
     }
     __syncthreads();  // K[t], V[t] landed for everyone
-    const float* k_tile = sK[stage];
-    const float* v_tile = sV[stage];
+    float* k_tile = sK[stage];
+    float* v_tile = sV[stage];
+    if constexpr (kPresplit) {
+      // Each thread splits 8 of the tile's 64 x 16 K values and 8 of V's, in place.
+#pragma unroll
+      for (int i = tid; i < kBN * kD; i += kThreads) {
+        const int r = i / kD, c = i % kD;
+        uint32_t big, small;
+        split_tf32(k_tile[r * kKS + c], big, small);
+        k_tile[r * kKS + c] = __uint_as_float(big);
+        sK_small[r * kKS + c] = small;
+        split_tf32(v_tile[r * kVS + c], big, small);
+        v_tile[r * kVS + c] = __uint_as_float(big);
+        sV_small[r * kVS + c] = small;
+      }
+      __syncthreads();
+    }
+    // The B fragment of one 8 x 8 block at (row, col) of a tile of stride kS: rows row and row + 4 stride apart.
+    auto b_fragment = [&](const float* tile, const uint32_t* small_tile, int at, int step, uint32_t (&big)[2], uint32_t (&small)[2]) {
+      if constexpr (kPresplit) {
+        big[0] = __float_as_uint(tile[at]);
+        big[1] = __float_as_uint(tile[at + step]);
+        small[0] = small_tile[at];
+        small[1] = small_tile[at + step];
+      } else {
+        split_tf32(tile[at], big[0], small[0]);
+        split_tf32(tile[at + step], big[1], small[1]);
+      }
+    };
     const int key_tiles = min(kBN / 8, (p.nk - n0 + 7) / 8);  // 8-key n-tiles holding a key
 
     // S = Q K^T; element e of acc_s[j]: row row0 + g + 8 (e / 2), key n0 + 8 j + t4 + 4 (e % 2).
@@ -113,10 +145,8 @@ __global__ void __launch_bounds__(128, kMinBlocks) attention_tf32x3_kernel(const
 #pragma unroll
       for (int j = 0; j < kBN / 8; ++j) {
         if (j >= key_tiles) break;
-        const float* kr = k_tile + (8 * j + perm_g) * kKS + kk * 8 + t4;
         uint32_t b_big[2], b_small[2];
-        split_tf32(kr[0], b_big[0], b_small[0]);
-        split_tf32(kr[4], b_big[1], b_small[1]);
+        b_fragment(k_tile, sK_small, (8 * j + perm_g) * kKS + kk * 8 + t4, 4, b_big, b_small);
         mma_3xtf32(acc_s[j], q_big[kk], q_small[kk], b_big, b_small);
       }
     }
@@ -169,10 +199,8 @@ __global__ void __launch_bounds__(128, kMinBlocks) attention_tf32x3_kernel(const
       for (int i = 0; i < 4; ++i) split_tf32(a[i], a_big[i], a_small[i]);
 #pragma unroll
       for (int n = 0; n < 2; ++n) {
-        const float* vr = v_tile + (8 * j + t4) * kVS + 8 * n + g;
         uint32_t b_big[2], b_small[2];
-        split_tf32(vr[0], b_big[0], b_small[0]);
-        split_tf32(vr[4 * kVS], b_big[1], b_small[1]);
+        b_fragment(v_tile, sV_small, (8 * j + t4) * kVS + 8 * n + g, 4 * kVS, b_big, b_small);
         mma_3xtf32(acc_o[n], a_big, a_small, b_big, b_small);
       }
     }
