@@ -124,7 +124,7 @@ __global__ void __launch_bounds__(128, kMinBlocks) attention_tf32x3_kernel(const
       }
       __syncthreads();
     }
-    // The B fragment of one 8 x 8 block at (row, col) of a tile of stride kS: rows row and row + 4 stride apart.
+    // A B fragment's two values, at `at` and `at + step` of a tile (its k rows t4 and t4 + 4), as big and small parts.
     auto b_fragment = [&](const float* tile, const uint32_t* small_tile, int at, int step, uint32_t (&big)[2], uint32_t (&small)[2]) {
       if constexpr (kPresplit) {
         big[0] = __float_as_uint(tile[at]);
