@@ -1,7 +1,8 @@
 // Where an eager forward of the notebook ViT (batch 64) spends its time, per dtype and
 // mechanism, each case measured twice in turn (memory_efficient, sparse, memory_efficient,
 // sparse) so that an order effect shows: the host's time to issue 40 forwards (no sync),
-// the wall time of the 40 with the final sync, and the GPU time of the same forward as a
+// the wall time of the 40 with the final sync, the spread of one forward's host time over
+// the 40 (a few slow forwards, or all slow), and the GPU time of the same forward as a
 // CUDA graph. host ~ wall means the forward is host-bound; wall ~ host + graph means
 // something in it waits on the GPU. Then the V8 sampling profiler over 100 forwards of each
 // dtype and mechanism, whose functions with the most self time are printed (on 2026-12-02
@@ -28,9 +29,15 @@ function probe(dtype: FloatDType, mechanism: string): void {
   for (let i = 0; i < 10; i++) m.forward(images).dispose();
   cuda.synchronize(device);
   gc();
+  const each: number[] = [];
   const t0 = performance.now();
-  for (let i = 0; i < forwards; i++) m.forward(images).dispose();
+  for (let i = 0; i < forwards; i++) {
+    const s = performance.now();
+    m.forward(images).dispose();
+    each.push(performance.now() - s);
+  }
   const t1 = performance.now();
+  each.sort((a, b) => a - b);
   cuda.synchronize(device);
   const t2 = performance.now();
   const g = m.capture(images.shape);
@@ -41,7 +48,9 @@ function probe(dtype: FloatDType, mechanism: string): void {
   cuda.synchronize(device);
   const t4 = performance.now();
   g.dispose();
-  console.log(`${dtype} ${mechanism.padEnd(16)} host ${((t1 - t0) / forwards).toFixed(3)} ms  wall ${((t2 - t0) / forwards).toFixed(3)} ms  graph ${((t4 - t3) / forwards).toFixed(3)} ms a forward`);
+  const at = (q: number) => each[Math.min(forwards - 1, Math.floor(q * forwards))].toFixed(3);
+  console.log(`${dtype} ${mechanism.padEnd(16)} host ${((t1 - t0) / forwards).toFixed(3)} ms  wall ${((t2 - t0) / forwards).toFixed(3)} ms  graph ${((t4 - t3) / forwards).toFixed(3)} ms a forward;` +
+    ` one forward's host time min ${at(0)} median ${at(0.5)} max ${at(1)} ms`);
   images.dispose();
   m.dispose();
 }
