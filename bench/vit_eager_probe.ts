@@ -30,6 +30,7 @@ function probe(dtype: FloatDType, mechanism: string): void {
   for (let i = 0; i < 10; i++) m.forward(images).dispose();
   cuda.synchronize(device);
   gc();
+  if (process.env.NODEFORMERS_DEBUG_PLANS === '1') console.log(`-- timed forwards of ${dtype} ${mechanism} (a cuBLASLt plan line below this one is a plan made while timing)`);
   const each: number[] = [];
   const t0 = performance.now();
   for (let i = 0; i < forwards; i++) {

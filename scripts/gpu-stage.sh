@@ -120,8 +120,9 @@ for group in "$@"; do
       grep -vE '^peer ' "$LOGS/bench-sparse.log" | head -40
       ;;
     eager-probe)
-      step eager-probe 120 node --expose-gc --import tsx bench/vit_eager_probe.ts
-      cat "$LOGS/eager-probe.log"
+      NODEFORMERS_DEBUG_PLANS=1 step eager-probe 120 node --expose-gc --import tsx bench/vit_eager_probe.ts
+      grep -v '^cuBLASLt plan' "$LOGS/eager-probe.log"
+      echo "cuBLASLt plans made: $(grep -c '^cuBLASLt plan' "$LOGS/eager-probe.log"); made while timing: $(awk '/^-- timed/ {t = 1} /^float/ {t = 0} t && /^cuBLASLt plan/' "$LOGS/eager-probe.log" | wc -l)"
       ;;
     host-cuda)
       step host-cuda 60 node --import tsx bench/host_cuda.ts

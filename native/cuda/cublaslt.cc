@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <algorithm>
 #include <map>
@@ -207,6 +208,15 @@ struct LtContext::Impl {
     }
     plan.algo = results[0].algo;
     if (found_count > 1) plan.algo = fastest(p, plan, results, found_count);
+    // NODEFORMERS_DEBUG_PLANS=1: a line a new plan on stderr. Each one timed its candidates
+    // with the stream waited on, so plans made again and again would stall every forward.
+    static const bool debug_plans = env_flag("NODEFORMERS_DEBUG_PLANS");
+    if (debug_plans) {
+      std::fprintf(stderr, "cuBLASLt plan %zu: %s batch %lld, %lld x %lld x %lld, alignments a %u b %u c %u, %d candidates\n",
+                   plans.size() + 1, dtype_name(p.dtype), static_cast<long long>(p.batch), static_cast<long long>(p.m),
+                   static_cast<long long>(p.n), static_cast<long long>(p.k), alignment(p.a), alignment(p.b), alignment(p.c),
+                   found_count);
+    }
     return plans.emplace(key, plan).first->second;
   }
 };
