@@ -9,8 +9,8 @@
 // at that size the tensor cores' tf32 rate is some 10x the FMA pipes', so 3 MMAs per
 // product should still win. Included by attention_dense.cu, whose helpers it uses.
 //
-// Tiling: 4 warps, 16 query rows each (a 64-row tile), key tiles of 64 in a 2-buffer ring
-// (tile t + 1 copied while tile t is computed); Q scaled and split once per block.
+// Tiling: 4 warps, 16 query rows each (a 64-row tile; 32 with kMT = 2), key tiles of 64 in a
+// 2-buffer ring (tile t + 1 copied while tile t is computed); Q scaled and split once.
 // mma.m16n8k8 (tf32):
 //   S = Q K^T  per warp 8 key n-tiles x 2 k-steps of 8 head dims, x 3 MMAs;
 //   O = P V    8 key k-steps x 2 head-dim n-tiles, x 3 MMAs.
@@ -47,10 +47,11 @@ __device__ __forceinline__ void mma_3xtf32(float (&d)[4], const uint32_t (&a_big
 
 // kPresplit: the block splits each K/V tile once in shared memory (big parts over the floats,
 // small parts beside them: 11 KB more, one more barrier a tile) instead of every warp
-// splitting the values it reads (the whole tile, 4 times over).
-template <int kMinBlocks, bool kPresplit = false>
+// splitting the values it reads (the whole tile, 4 times over). kMT: 16-row tiles a warp (2:
+// 128-row block tiles, each K/V fragment read and split once for both).
+template <int kMinBlocks, bool kPresplit = false, int kMT = 1>
 __global__ void __launch_bounds__(128, kMinBlocks) attention_tf32x3_kernel(const __grid_constant__ KernelParams p) {
-  constexpr int kD = 16, kBM = 64, kBN = 64, kThreads = 128;
+  constexpr int kD = 16, kBM = 64 * kMT, kBN = 64, kThreads = 128;
   constexpr int kQS = 20, kKS = 20, kVS = 24;  // row strides in floats
   __shared__ __align__(128) float sQ[kBM * kQS];
   __shared__ __align__(128) float sK[2][kBN * kKS];
@@ -78,23 +79,30 @@ __global__ void __launch_bounds__(128, kMinBlocks) attention_tf32x3_kernel(const
   int next_n0 = 0;
   if (w.t_begin < w.t_end) next_n0 = load_kv(w.t_begin, 0, &next_partial);
 
-  // This warp's 16 query rows as A fragments, scaled to log2 units and split, once.
+  // This warp's 16 kMT query rows as A fragments, scaled to log2 units and split, once.
   cp_async_wait<1>();  // Q (the first K/V tile may still be in flight)
   __syncthreads();
-  const int row0 = warp * 16;
-  uint32_t q_big[2][4], q_small[2][4];
+  const int row0 = warp * 16 * kMT;
+  uint32_t q_big[kMT][2][4], q_small[kMT][2][4];
 #pragma unroll
-  for (int kk = 0; kk < 2; ++kk) {
-    const float* q = sQ + (row0 + g) * kQS + kk * 8 + t4;
-    const float a[4] = {q[0], q[8 * kQS], q[4], q[8 * kQS + 4]};
+  for (int mi = 0; mi < kMT; ++mi)
 #pragma unroll
-    for (int i = 0; i < 4; ++i) split_tf32(a[i] * p.scale_log2, q_big[kk][i], q_small[kk][i]);
-  }
+    for (int kk = 0; kk < 2; ++kk) {
+      const float* q = sQ + (row0 + 16 * mi + g) * kQS + kk * 8 + t4;
+      const float a[4] = {q[0], q[8 * kQS], q[4], q[8 * kQS + 4]};
+#pragma unroll
+      for (int i = 0; i < 4; ++i) split_tf32(a[i] * p.scale_log2, q_big[mi][kk][i], q_small[mi][kk][i]);
+    }
 
   const bool has_mask_or_bias = p.mask != nullptr || p.bias != nullptr;
   const int perm_g = (g >> 1) + ((g & 1) << 2);  // the key this lane's B column holds in each n-tile
-  float acc_o[2][4] = {};
-  float row_m[2] = {-INFINITY, -INFINITY}, row_l[2] = {0.f, 0.f};
+  float acc_o[kMT][2][4] = {};
+  float row_m[kMT][2], row_l[kMT][2];
+#pragma unroll
+  for (int mi = 0; mi < kMT; ++mi) {
+    row_m[mi][0] = row_m[mi][1] = -INFINITY;
+    row_l[mi][0] = row_l[mi][1] = 0.f;
+  }
 
   for (int t = w.t_begin; t < w.t_end; ++t) {
     const int stage = (t - w.t_begin) & 1;
@@ -138,8 +146,8 @@ __global__ void __launch_bounds__(128, kMinBlocks) attention_tf32x3_kernel(const
     };
     const int key_tiles = min(kBN / 8, (p.nk - n0 + 7) / 8);  // 8-key n-tiles holding a key
 
-    // S = Q K^T; element e of acc_s[j]: row row0 + g + 8 (e / 2), key n0 + 8 j + t4 + 4 (e % 2).
-    float acc_s[kBN / 8][4] = {};
+    // S = Q K^T; element e of acc_s[mi][j]: row row0 + 16 mi + g + 8 (e / 2), key n0 + 8 j + t4 + 4 (e % 2).
+    float acc_s[kMT][kBN / 8][4] = {};
 #pragma unroll
     for (int kk = 0; kk < 2; ++kk) {
 #pragma unroll
@@ -147,105 +155,112 @@ __global__ void __launch_bounds__(128, kMinBlocks) attention_tf32x3_kernel(const
         if (j >= key_tiles) break;
         uint32_t b_big[2], b_small[2];
         b_fragment(k_tile, sK_small, (8 * j + perm_g) * kKS + kk * 8 + t4, 4, b_big, b_small);
-        mma_3xtf32(acc_s[j], q_big[kk], q_small[kk], b_big, b_small);
+#pragma unroll
+        for (int mi = 0; mi < kMT; ++mi) mma_3xtf32(acc_s[mi][j], q_big[mi][kk], q_small[mi][kk], b_big, b_small);
       }
     }
     const bool plain = !has_mask_or_bias && !partial && n0 + kBN <= p.nk && !(p.causal && n0 + kBN - 1 > w.m0);
     if (!plain) {
 #pragma unroll
-      for (int j = 0; j < kBN / 8; ++j)
+      for (int mi = 0; mi < kMT; ++mi)
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          acc_s[j][e] = masked_score(p, w.b, w.h, acc_s[j][e], w.m0 + row0 + g + 8 * (e >> 1), n0 + 8 * j + t4 + 4 * (e & 1), partial);
-        }
+        for (int j = 0; j < kBN / 8; ++j)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const int row = w.m0 + row0 + 16 * mi + g + 8 * (e >> 1);
+            acc_s[mi][j][e] = masked_score(p, w.b, w.h, acc_s[mi][j][e], row, n0 + 8 * j + t4 + 4 * (e & 1), partial);
+          }
     }
 
-    // Online softmax: rows g and g + 8 each live in the 4 lanes of a quad.
+    // Online softmax: rows g and g + 8 of each row tile each live in the 4 lanes of a quad.
 #pragma unroll
-    for (int hh = 0; hh < 2; ++hh) {
-      float mx = -INFINITY;
+    for (int mi = 0; mi < kMT; ++mi)
 #pragma unroll
-      for (int j = 0; j < kBN / 8; ++j) mx = fmaxf(mx, fmaxf(acc_s[j][2 * hh], acc_s[j][2 * hh + 1]));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-      const float m_new = fmaxf(row_m[hh], mx);
-      const float m_sub = m_new == -INFINITY ? 0.f : m_new;
-      const float alpha = exp2f(row_m[hh] - m_sub);
-      row_m[hh] = m_new;
-      float sum = 0.f;
+      for (int hh = 0; hh < 2; ++hh) {
+        float mx = -INFINITY;
 #pragma unroll
-      for (int j = 0; j < kBN / 8; ++j)
+        for (int j = 0; j < kBN / 8; ++j) mx = fmaxf(mx, fmaxf(acc_s[mi][j][2 * hh], acc_s[mi][j][2 * hh + 1]));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        const float m_new = fmaxf(row_m[mi][hh], mx);
+        const float m_sub = m_new == -INFINITY ? 0.f : m_new;
+        const float alpha = exp2f(row_m[mi][hh] - m_sub);
+        row_m[mi][hh] = m_new;
+        float sum = 0.f;
 #pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          const float pe = exp2f(acc_s[j][2 * hh + e] - m_sub);
-          acc_s[j][2 * hh + e] = pe;
-          sum += pe;
+        for (int j = 0; j < kBN / 8; ++j)
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            const float pe = exp2f(acc_s[mi][j][2 * hh + e] - m_sub);
+            acc_s[mi][j][2 * hh + e] = pe;
+            sum += pe;
+          }
+        row_l[mi][hh] = row_l[mi][hh] * alpha + sum;  // this lane's part; the quad is summed at the end
+#pragma unroll
+        for (int n = 0; n < 2; ++n) {
+          acc_o[mi][n][2 * hh] *= alpha;
+          acc_o[mi][n][2 * hh + 1] *= alpha;
         }
-      row_l[hh] = row_l[hh] * alpha + sum;  // this lane's part; the quad is summed at the end
-#pragma unroll
-      for (int n = 0; n < 2; ++n) {
-        acc_o[n][2 * hh] *= alpha;
-        acc_o[n][2 * hh + 1] *= alpha;
       }
-    }
 
     // O += P V: key step j's A fragment is S's n-tile j (keys t4 and t4 + 4, rows g and g + 8).
 #pragma unroll
     for (int j = 0; j < kBN / 8; ++j) {
       if (j >= key_tiles) break;
-      uint32_t a_big[4], a_small[4];
-      const float a[4] = {acc_s[j][0], acc_s[j][2], acc_s[j][1], acc_s[j][3]};
+      uint32_t v_big[2][2], v_small[2][2];
 #pragma unroll
-      for (int i = 0; i < 4; ++i) split_tf32(a[i], a_big[i], a_small[i]);
+      for (int n = 0; n < 2; ++n) b_fragment(v_tile, sV_small, (8 * j + t4) * kVS + 8 * n + g, 4 * kVS, v_big[n], v_small[n]);
 #pragma unroll
-      for (int n = 0; n < 2; ++n) {
-        uint32_t b_big[2], b_small[2];
-        b_fragment(v_tile, sV_small, (8 * j + t4) * kVS + 8 * n + g, 4 * kVS, b_big, b_small);
-        mma_3xtf32(acc_o[n], a_big, a_small, b_big, b_small);
+      for (int mi = 0; mi < kMT; ++mi) {
+        uint32_t a_big[4], a_small[4];
+        const float a[4] = {acc_s[mi][j][0], acc_s[mi][j][2], acc_s[mi][j][1], acc_s[mi][j][3]};
+#pragma unroll
+        for (int i = 0; i < 4; ++i) split_tf32(a[i], a_big[i], a_small[i]);
+#pragma unroll
+        for (int n = 0; n < 2; ++n) mma_3xtf32(acc_o[mi][n], a_big, a_small, v_big[n], v_small[n]);
       }
     }
     __syncthreads();  // done with this stage before tile t + 2 is copied into it
   }
 
 #pragma unroll
-  for (int hh = 0; hh < 2; ++hh) {
-    row_l[hh] += __shfl_xor_sync(0xffffffffu, row_l[hh], 1);
-    row_l[hh] += __shfl_xor_sync(0xffffffffu, row_l[hh], 2);
-  }
-  cp_async_wait_all();
-  if (p.ws_o != nullptr) {
-    const int64_t row_base = (static_cast<int64_t>(blockIdx.z) * p.bh + w.bh) * p.nq + w.m0;
+  for (int mi = 0; mi < kMT; ++mi)
 #pragma unroll
     for (int hh = 0; hh < 2; ++hh) {
-      const int r = row0 + g + 8 * hh;
+      row_l[mi][hh] += __shfl_xor_sync(0xffffffffu, row_l[mi][hh], 1);
+      row_l[mi][hh] += __shfl_xor_sync(0xffffffffu, row_l[mi][hh], 2);
+    }
+  cp_async_wait_all();
+  const int64_t row_base = (static_cast<int64_t>(blockIdx.z) * p.bh + w.bh) * p.nq + w.m0;
+  float* go = static_cast<float*>(p.out) + w.b * p.o_s[0] + w.h * p.o_s[2] + w.m0 * p.o_s[1];
+#pragma unroll
+  for (int mi = 0; mi < kMT; ++mi)
+#pragma unroll
+    for (int hh = 0; hh < 2; ++hh) {
+      const int r = row0 + 16 * mi + g + 8 * hh;
       if (r >= w.rows_valid) continue;
-      float* o = p.ws_o + (row_base + r) * d;
+      if (p.ws_o != nullptr) {  // a split: the unnormalized partial output, row max and row sum
+        float* o = p.ws_o + (row_base + r) * d;
+#pragma unroll
+        for (int n = 0; n < 2; ++n) {
+          const int c = 8 * n + 2 * t4;
+          if (c < d) o[c] = acc_o[mi][n][2 * hh];
+          if (c + 1 < d) o[c + 1] = acc_o[mi][n][2 * hh + 1];
+        }
+        if (t4 == 0) {
+          p.ws_ml[(row_base + r) * 2] = row_m[mi][hh];
+          p.ws_ml[(row_base + r) * 2 + 1] = row_l[mi][hh];
+        }
+        continue;
+      }
+      const float inv = row_l[mi][hh] > 0.f ? 1.f / row_l[mi][hh] : 0.f;
 #pragma unroll
       for (int n = 0; n < 2; ++n) {
         const int c = 8 * n + 2 * t4;
-        if (c < d) o[c] = acc_o[n][2 * hh];
-        if (c + 1 < d) o[c + 1] = acc_o[n][2 * hh + 1];
-      }
-      if (t4 == 0) {
-        p.ws_ml[(row_base + r) * 2] = row_m[hh];
-        p.ws_ml[(row_base + r) * 2 + 1] = row_l[hh];
+        if (c < d) go[r * p.o_s[1] + c] = acc_o[mi][n][2 * hh] * inv;
+        if (c + 1 < d) go[r * p.o_s[1] + c + 1] = acc_o[mi][n][2 * hh + 1] * inv;
       }
     }
-    return;
-  }
-  float* go = static_cast<float*>(p.out) + w.b * p.o_s[0] + w.h * p.o_s[2] + w.m0 * p.o_s[1];
-#pragma unroll
-  for (int hh = 0; hh < 2; ++hh) {
-    const int r = row0 + g + 8 * hh;
-    if (r >= w.rows_valid) continue;
-    const float inv = row_l[hh] > 0.f ? 1.f / row_l[hh] : 0.f;
-#pragma unroll
-    for (int n = 0; n < 2; ++n) {
-      const int c = 8 * n + 2 * t4;
-      if (c < d) go[r * p.o_s[1] + c] = acc_o[n][2 * hh] * inv;
-      if (c + 1 < d) go[r * p.o_s[1] + c + 1] = acc_o[n][2 * hh + 1] * inv;
-    }
-  }
 }
 
 }  // namespace
