@@ -12,7 +12,7 @@ import {
   toJSON, toMarkdown,
 } from '../ts/bench';
 import { formatInfo, info } from '../ts/bench/info';
-import { MARK_BEGIN, MARK_END, replaceMarked } from '../ts/bench/suite/run';
+import { gitCommit, MARK_BEGIN, MARK_END, replaceMarked } from '../ts/bench/suite/run';
 import { sparseViTAttention } from '../ts/bench/suite/vit';
 import { native } from '../ts/native';
 
@@ -308,6 +308,21 @@ describe('bench: info, the CLI and the bench flow', () => {
     assert.deepEqual(config.mask.shape, [197, 197]);
     assert.ok(Math.abs(config.mask.density - 0.194) < 0.02, `density ${config.mask.density}`);
     config.mask.dispose();
+  });
+
+  it('the results name NODEFORMERS_COMMIT when it is set (a device copy of the tree), else git\'s commit', () => {
+    const before = process.env.NODEFORMERS_COMMIT;
+    try {
+      process.env.NODEFORMERS_COMMIT = 'abc1234-dirty';
+      assert.equal(gitCommit(), 'abc1234-dirty');
+      delete process.env.NODEFORMERS_COMMIT;
+      const fromGit = gitCommit();
+      // A clone has a HEAD; a copy without git metadata gives null, never a made-up value.
+      if (fromGit !== null) assert.match(fromGit, /^[0-9a-f]{7,}$/);
+    } finally {
+      if (before === undefined) delete process.env.NODEFORMERS_COMMIT;
+      else process.env.NODEFORMERS_COMMIT = before;
+    }
   });
 
   it('replaceMarked rewrites only the bench:cuda section, or appends one', () => {

@@ -196,11 +196,11 @@ export function replaceMarked(text: string, section: string): string {
 }
 
 /**
- * The commit the run measures: NODEFORMERS_COMMIT where the caller knows it (the GPU machine
+ * @internal The commit the run measures: NODEFORMERS_COMMIT where the caller knows it (the GPU machine
  * gets a copy of the working tree whose own git metadata is not this checkout's:
  * scripts/gpu-prep.sh records the commit for scripts/gpu-stage.sh to pass on), else git.
  */
-function gitCommit(): string | null {
+export function gitCommit(): string | null {
   const given = process.env.NODEFORMERS_COMMIT;
   if (given) return given;
   try {
