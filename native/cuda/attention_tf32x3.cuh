@@ -9,10 +9,11 @@
 // at that size the tensor cores' tf32 rate is some 10x the FMA pipes', so 3 MMAs per
 // product should still win. Included by attention_dense.cu, whose helpers it uses.
 //
-// Tiling: 4 warps, 16 query rows each (a 64-row tile; 32 with kMT = 2), key tiles of 64 in a
-// 2-buffer ring (tile t + 1 copied while tile t is computed); Q scaled and split once.
+// Tiling: 4 warps of 16 kMT query rows each (64-row tiles, or 128 with kMT = 2), key tiles
+// of 64 in a 2-buffer ring (tile t + 1 copied while tile t is computed); Q scaled and split
+// once.
 // mma.m16n8k8 (tf32):
-//   S = Q K^T  per warp 8 key n-tiles x 2 k-steps of 8 head dims, x 3 MMAs;
+//   S = Q K^T  per warp and row tile 8 key n-tiles x 2 k-steps of 8 head dims, x 3 MMAs;
 //   O = P V    8 key k-steps x 2 head-dim n-tiles, x 3 MMAs.
 // The C fragment of S holds columns 2 t4 and 2 t4 + 1 of each 8-key n-tile, the A fragment
 // of P V wants keys t4 and t4 + 4: the keys of each n-tile are loaded permuted (column j
