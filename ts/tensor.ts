@@ -32,12 +32,16 @@ const finalizer = new FinalizationRegistry<NativeStorage>((storage) => {
   storage.dispose();
 });
 
-/** Storage shared by a tensor and its views, freed when the last of them lets go. */
+/**
+ * Storage shared by a tensor and its views, freed when the last of them lets go. `bytes` is
+ * the storage's size, given by the caller that asked for it (reading `native.bytes` is a
+ * call into the addon, and this runs on every op's output).
+ */
 class StorageRef {
   refs = 0;
-  constructor(readonly native: NativeStorage) {
+  constructor(readonly native: NativeStorage, readonly bytes: number) {
     live.storages++;
-    live.bytes += native.bytes;
+    live.bytes += bytes;
     if (live.bytes > live.peakBytes) live.peakBytes = live.bytes;
     finalizer.register(this, native, this);
   }
@@ -51,7 +55,7 @@ function release(ref: StorageRef): void {
   if (--ref.refs === 0) {
     finalizer.unregister(ref);
     live.storages--;
-    live.bytes -= ref.native.bytes;
+    live.bytes -= ref.bytes;
     ref.native.dispose();
   }
 }
@@ -320,7 +324,8 @@ function allocate(fn: string, shape: readonly number[], dtype: DType, device: De
     throw new Error(`${fn}: cannot allocate on ${device}: this build of nodeformers has no CUDA backend (see backends())`);
   }
   try {
-    return new StorageRef(native().allocate(device, sizeOf(shape) * DTYPE_BYTES[dtype]));
+    const bytes = sizeOf(shape) * DTYPE_BYTES[dtype];
+    return new StorageRef(native().allocate(device, bytes), bytes);
   } catch (e) {
     // The addon's message (and code, e.g. ERR_CUDA_OOM), with the public function's name in front.
     if (e instanceof Error) e.message = `${fn}: ${e.message}`;
