@@ -536,8 +536,14 @@ class Addon : public Napi::Addon<Addon> {
     return *b;
   }
 
-  static void require(Napi::Env env, bool ok, const char* op, const std::string& what) {
-    if (!ok) throw_js(env, "ERR_INVALID_ARG", std::string(op) + ": " + what, true);
+  // Throws ERR_INVALID_ARG "op: what" unless ok. The message is a literal, so that a check
+  // that passes (every one, on every call of every op) builds no string; where the message
+  // is computed, the call site tests first: if (!ok) fail_arg(env, op, ...).
+  static void require(Napi::Env env, bool ok, const char* op, const char* what) {
+    if (!ok) fail_arg(env, op, what);
+  }
+  [[noreturn]] static void fail_arg(Napi::Env env, const char* op, const std::string& what) {
+    throw_js(env, "ERR_INVALID_ARG", std::string(op) + ": " + what, true);
   }
   static bool same_shape(const TensorView& a, const TensorView& b) {
     if (a.ndim != b.ndim) return false;
@@ -814,9 +820,9 @@ class Addon : public Napi::Addon<Addon> {
       if (value.IsNull() || value.IsUndefined()) return false;
       a = tensor_arg(env, value, op, name);
       same_backend(env, op, {&out, &a});
-      require(env, a.view.ndim == 4, op, std::string(name) + " must be a [B, H, Nq, Nk] view");
+      if (a.view.ndim != 4) fail_arg(env, op, std::string(name) + " must be a [B, H, Nq, Nk] view");
       for (int d = 0; d < 4; ++d) {
-        require(env, a.view.shape[d] == expect[d], op, std::string(name) + " must be broadcast to [B, H, Nq, Nk]");
+        if (a.view.shape[d] != expect[d]) fail_arg(env, op, std::string(name) + " must be broadcast to [B, H, Nq, Nk]");
         strides[d] = a.view.strides[d];
       }
       return true;
@@ -847,9 +853,9 @@ class Addon : public Napi::Addon<Addon> {
     const char* op = "attention";
     auto integer = [&](const char* name) {
       Napi::Value v = o.Get(name);
-      require(env, v.IsNumber(), op, std::string("block-sparse ") + name + " must be a number");
+      if (!v.IsNumber()) fail_arg(env, op, std::string("block-sparse ") + name + " must be a number");
       const double d = v.As<Napi::Number>().DoubleValue();
-      require(env, d >= 0 && d == std::floor(d) && d < 2147483648.0, op, std::string("block-sparse ") + name + " must be a non-negative integer");
+      if (!(d >= 0 && d == std::floor(d) && d < 2147483648.0)) fail_arg(env, op, std::string("block-sparse ") + name + " must be a non-negative integer");
       return static_cast<int64_t>(d);
     };
     Napi::Value lv = o.Get("layout");
@@ -947,7 +953,7 @@ class Addon : public Napi::Addon<Addon> {
     if (info[4].IsObject() && info[4].As<Napi::Object>().CheckTypeTag(&kSparsePlanTag)) plan = SparsePlan::Unwrap(info[4].As<Napi::Object>());
     require(env, plan != nullptr, op, "plan must be a SparsePlan (from sparsePlan())");
     require(env, plan->alive(), op, "the plan's mask has been disposed");
-    require(env, &plan->backend() == &backend, op, "the plan is on " + plan->backend().name() + " but q is on " + backend.name());
+    if (&plan->backend() != &backend) fail_arg(env, op, "the plan is on " + plan->backend().name() + " but q is on " + backend.name());
     const TensorView &qv = q.view, &kv = k.view, &vv = v.view, &ov = out.view;
     require(env, qv.ndim == 4 && kv.ndim == 4 && vv.ndim == 4 && ov.ndim == 4, op, "q, k, v and out must be [B, N, H, D]");
     require(env, qv.strides[3] == 1 && kv.strides[3] == 1 && vv.strides[3] == 1 && ov.strides[3] == 1, op, "q, k, v and out need a unit stride along D");
