@@ -103,8 +103,8 @@ struct LtContext::Impl {
   // in turn over kRounds rounds of kRepeats runs, each keeping its best round, so that a
   // clock change or a stray stall during one candidate's turn does not decide the pick (a
   // 12608x96 -> 96 float32 plan timed once at 5 runs a candidate chose one 8% slower than
-  // PyTorch's). This runs once per plan, waits on the stream, and so belongs to the first
-  // call of a shape only.
+  // PyTorch's); GEMMs whose runs take over 200 us stop after one round. This runs once per
+  // plan, waits on the stream, and so belongs to the first call of a shape only.
   cublasLtMatmulAlgo_t fastest(const GemmParams& p, Plan& plan, const cublasLtMatmulHeuristicResult_t* results, int count) {
     cudaStream_t stream = backend.stream();
     if (p.bias) {
@@ -126,7 +126,9 @@ struct LtContext::Impl {
     }
     std::vector<float> best_round(usable.size(), INFINITY);
     constexpr int kRounds = 3, kRepeats = 10;
+    constexpr float kLongRoundMs = 2.f;  // 200 us a run: one round's noise is small beside it
     for (int round = 0; round < kRounds; ++round) {
+      float quickest = INFINITY;
       for (size_t u = 0; u < usable.size(); ++u) {
         cudaEventRecord(start.event, stream);
         for (int r = 0; r < kRepeats; ++r) run(usable[u]);
@@ -135,7 +137,9 @@ struct LtContext::Impl {
         if (cudaEventSynchronize(stop.event) == cudaSuccess && cudaEventElapsedTime(&ms, start.event, stop.event) == cudaSuccess) {
           best_round[u] = std::min(best_round[u], ms);
         }
+        quickest = std::min(quickest, best_round[u]);
       }
+      if (quickest > kLongRoundMs) break;  // long GEMMs (8192 x 4096 x 4096: ~430 us) take one round
     }
     cublasLtMatmulAlgo_t best = results[0].algo;
     float best_ms = INFINITY;
