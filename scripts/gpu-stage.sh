@@ -35,7 +35,7 @@
 # e.g. (device command) source .gpu/setup.sh && scripts/gpu-stage.sh tests ab
 set -uo pipefail
 cd "$(dirname "$0")/.."
-[[ $# -gt 0 ]] || { sed -n '2,30p' "$0"; exit 2; }
+[[ $# -gt 0 ]] || { sed -n '2,/^set -uo/p' "$0" | sed '$d'; exit 2; }
 OUT=${OUT:-build/gpu-out}
 # The commit of the tree that travelled (scripts/gpu-prep.sh wrote it): the machine's own
 # git metadata is not this checkout's, so bench:cuda would otherwise name a stale commit.
