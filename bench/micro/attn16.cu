@@ -62,20 +62,20 @@ Variant variant(const char* name) {
 }
 
 // The experimental float32 kernel of native/cuda/attention_tf32x3.cuh (64-row, 64-key tiles, 128 threads).
-template <int kMinBlocks, bool kPresplit, int kMT>
+template <int kMinBlocks, bool kPresplit, int kMT, bool kIntRound>
 void launch_tf32x3(KernelParams kp, cudaStream_t stream) {
   kp.m_tiles = (kp.nq + 64 * kMT - 1) / (64 * kMT);
   kp.tiles_per_split = (kp.nk + 63) / 64;
-  attention_tf32x3_kernel<kMinBlocks, kPresplit, kMT><<<static_cast<unsigned>(kp.m_tiles * kp.bh), 128, 0, stream>>>(kp);
+  attention_tf32x3_kernel<kMinBlocks, kPresplit, kMT, kIntRound><<<static_cast<unsigned>(kp.m_tiles * kp.bh), 128, 0, stream>>>(kp);
 }
 
-template <int kMinBlocks, bool kPresplit = false, int kMT = 1>
+template <int kMinBlocks, bool kPresplit = false, int kMT = 1, bool kIntRound = false>
 Variant tf32x3_variant(const char* name) {
   cudaFuncAttributes attr{};
-  CHECK(cudaFuncGetAttributes(&attr, attention_tf32x3_kernel<kMinBlocks, kPresplit, kMT>));
+  CHECK(cudaFuncGetAttributes(&attr, attention_tf32x3_kernel<kMinBlocks, kPresplit, kMT, kIntRound>));
   std::printf("  %-44s %3d x  64 tiles, 128 threads, %3d registers, %5.1f KB shared\n", name, 64 * kMT, attr.numRegs,
               attr.sharedSizeBytes / 1024.0);
-  return {name, launch_tf32x3<kMinBlocks, kPresplit, kMT>};
+  return {name, launch_tf32x3<kMinBlocks, kPresplit, kMT, kIntRound>};
 }
 
 // Times each variant on [B, N, H, D] in T (default the notebook case), after checking its
@@ -175,7 +175,10 @@ int main() {
               tf32x3_variant<4>("3xTF32 tensor cores (attention_tf32x3.cuh)"),
               tf32x3_variant<4, true>("3xTF32, K/V split once a tile in shared memory"),
               tf32x3_variant<2, false, 2>("3xTF32, 2 row tiles a warp (128 x 64)"),
-              tf32x3_variant<2, true, 2>("3xTF32, 2 row tiles a warp, K/V split once")});
+              tf32x3_variant<2, true, 2>("3xTF32, 2 row tiles a warp, K/V split once"),
+              tf32x3_variant<4, false, 1, true>("3xTF32, split by integer rounding"),
+              tf32x3_variant<4, true, 1, true>("3xTF32, integer rounding, K/V split once"),
+              tf32x3_variant<2, true, 2, true>("3xTF32, integer rounding, split once, 2 row tiles")});
   run<__half>("float16", DType::Float16,
               {variant<__half, Tc64>("library Tc64 (128 x 64, 3 stages)"),
                variant<__half, TcTraits<64, 4, 2, 64, 3, 2, false>>("the same, tail tiles computed whole")},

@@ -26,10 +26,20 @@
 namespace nf::cuda {
 namespace {
 
+// x = big + small, both tf32 (10 mantissa bits, the low 13 bits of the float zero), rounded
+// to nearest. kIntRound: by integer add and mask (two full-rate ALU ops each) instead of
+// cvt.rna.tf32.f32, which may issue at a lower rate; the same result but for ties, which
+// round away from zero here, and for NaN payloads.
+template <bool kIntRound>
 __device__ __forceinline__ void split_tf32(float x, uint32_t& big, uint32_t& small) {
-  asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(big) : "f"(x));
-  const float rest = x - __uint_as_float(big);
-  asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(small) : "f"(rest));
+  if constexpr (kIntRound) {
+    big = (__float_as_uint(x) + 0x1000u) & 0xffffe000u;
+    small = (__float_as_uint(x - __uint_as_float(big)) + 0x1000u) & 0xffffe000u;
+  } else {
+    asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(big) : "f"(x));
+    const float rest = x - __uint_as_float(big);
+    asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(small) : "f"(rest));
+  }
 }
 
 __device__ __forceinline__ void mma_tf32(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
@@ -49,8 +59,9 @@ __device__ __forceinline__ void mma_3xtf32(float (&d)[4], const uint32_t (&a_big
 // kPresplit: the block splits each K/V tile once in shared memory (big parts over the floats,
 // small parts beside them: 11 KB more, one more barrier a tile) instead of every warp
 // splitting the values it reads (the whole tile, 4 times over). kMT: 16-row tiles a warp (2:
-// 128-row block tiles, each K/V fragment read and split once for both).
-template <int kMinBlocks, bool kPresplit = false, int kMT = 1>
+// 128-row block tiles, each K/V fragment read and split once for both). kIntRound: see
+// split_tf32.
+template <int kMinBlocks, bool kPresplit = false, int kMT = 1, bool kIntRound = false>
 __global__ void __launch_bounds__(128, kMinBlocks) attention_tf32x3_kernel(const __grid_constant__ KernelParams p) {
   constexpr int kD = 16, kBM = 64 * kMT, kBN = 64, kThreads = 128;
   constexpr int kQS = 20, kKS = 20, kVS = 24;  // row strides in floats
@@ -92,7 +103,7 @@ __global__ void __launch_bounds__(128, kMinBlocks) attention_tf32x3_kernel(const
       const float* q = sQ + (row0 + 16 * mi + g) * kQS + kk * 8 + t4;
       const float a[4] = {q[0], q[8 * kQS], q[4], q[8 * kQS + 4]};
 #pragma unroll
-      for (int i = 0; i < 4; ++i) split_tf32(a[i] * p.scale_log2, q_big[mi][kk][i], q_small[mi][kk][i]);
+      for (int i = 0; i < 4; ++i) split_tf32<kIntRound>(a[i] * p.scale_log2, q_big[mi][kk][i], q_small[mi][kk][i]);
     }
 
   const bool has_mask_or_bias = p.mask != nullptr || p.bias != nullptr;
@@ -124,10 +135,10 @@ __global__ void __launch_bounds__(128, kMinBlocks) attention_tf32x3_kernel(const
       for (int i = tid; i < kBN * kD; i += kThreads) {
         const int r = i / kD, c = i % kD;
         uint32_t big, small;
-        split_tf32(k_tile[r * kKS + c], big, small);
+        split_tf32<kIntRound>(k_tile[r * kKS + c], big, small);
         k_tile[r * kKS + c] = __uint_as_float(big);
         sK_small[r * kKS + c] = small;
-        split_tf32(v_tile[r * kVS + c], big, small);
+        split_tf32<kIntRound>(v_tile[r * kVS + c], big, small);
         v_tile[r * kVS + c] = __uint_as_float(big);
         sV_small[r * kVS + c] = small;
       }
@@ -141,8 +152,8 @@ __global__ void __launch_bounds__(128, kMinBlocks) attention_tf32x3_kernel(const
         small[0] = small_tile[at];
         small[1] = small_tile[at + step];
       } else {
-        split_tf32(tile[at], big[0], small[0]);
-        split_tf32(tile[at + step], big[1], small[1]);
+        split_tf32<kIntRound>(tile[at], big[0], small[0]);
+        split_tf32<kIntRound>(tile[at + step], big[1], small[1]);
       }
     };
     const int key_tiles = min(kBN / 8, (p.nk - n0 + 7) / 8);  // 8-key n-tiles holding a key
@@ -216,7 +227,7 @@ __global__ void __launch_bounds__(128, kMinBlocks) attention_tf32x3_kernel(const
         uint32_t a_big[4], a_small[4];
         const float a[4] = {acc_s[mi][j][0], acc_s[mi][j][2], acc_s[mi][j][1], acc_s[mi][j][3]};
 #pragma unroll
-        for (int i = 0; i < 4; ++i) split_tf32(a[i], a_big[i], a_small[i]);
+        for (int i = 0; i < 4; ++i) split_tf32<kIntRound>(a[i], a_big[i], a_small[i]);
 #pragma unroll
         for (int n = 0; n < 2; ++n) mma_3xtf32(acc_o[mi][n], a_big, a_small, v_big[n], v_small[n]);
       }
