@@ -61,7 +61,7 @@ Variant variant(const char* name) {
   return {name, launch_tiling<T, Tr>};
 }
 
-// The experimental float32 kernel of native/cuda/attention_tf32x3.cuh (64-row, 64-key tiles, 128 threads).
+// The experimental float32 kernel of native/cuda/attention_tf32x3.cuh (64 kMT-row, 64-key tiles, 128 threads).
 template <int kMinBlocks, bool kPresplit, int kMT, bool kIntRound>
 void launch_tf32x3(KernelParams kp, cudaStream_t stream) {
   kp.m_tiles = (kp.nq + 64 * kMT - 1) / (64 * kMT);
