@@ -26,7 +26,7 @@ export type Device = 'cpu' | `cuda:${number}`;
 export type DeviceLike = Device | 'cuda';
 
 export function checkDevice(fn: string, device: unknown, name = 'device'): Device {
-  if (device === 'cpu') return 'cpu';
+  if (device === 'cpu' || device === 'cuda:0') return device;  // the common names, without the pattern test
   if (device === 'cuda') return 'cuda:0';
   if (typeof device === 'string' && /^cuda:\d{1,3}$/.test(device)) return `cuda:${Number(device.slice(5))}`;
   throw invalidParameterError(fn, name, "'cpu', 'cuda' or 'cuda:N'", device);
