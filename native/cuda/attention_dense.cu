@@ -411,6 +411,25 @@ __device__ __forceinline__ BlockWork block_work(const KernelParams& p) {
   return w;
 }
 
+// A split's partial result for one query row held in m16n8 accumulator fragments (the
+// tensor-core kernels' layout: row half hh of each 8-column tile n, columns 8 n + 2 t4 and
+// + 1): the unnormalized output into ws_o's row `row`, and its max and sum into ws_ml.
+template <int kTiles>
+__device__ __forceinline__ void store_split_row(const KernelParams& p, int64_t row, int d, const float (&acc)[kTiles][4], int hh,
+                                                int t4, float row_max, float row_sum) {
+  float* o = p.ws_o + row * d;
+#pragma unroll
+  for (int n = 0; n < kTiles; ++n) {
+    const int c = n * 8 + 2 * t4;
+    if (c < d) o[c] = acc[n][2 * hh];
+    if (c + 1 < d) o[c + 1] = acc[n][2 * hh + 1];
+  }
+  if (t4 == 0) {
+    p.ws_ml[row * 2] = row_max;
+    p.ws_ml[row * 2 + 1] = row_sum;
+  }
+}
+
 // ---- the tensor-core kernel (float16, bfloat16) --------------------------------------------
 
 template <typename T, typename Tr, bool kMaskBias>
@@ -701,19 +720,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_tc_ker
 #pragma unroll
       for (int hh = 0; hh < 2; ++hh) {
         const int r = warp_row0 + mi * 16 + g + 8 * hh;
-        if (r < w.rows_valid) {
-          float* o = p.ws_o + (row_base + r) * d;
-#pragma unroll
-          for (int n = 0; n < kDT; ++n) {
-            const int c = n * 8 + 2 * t4;
-            if (c < d) o[c] = acc_o[mi][n][2 * hh];
-            if (c + 1 < d) o[c + 1] = acc_o[mi][n][2 * hh + 1];
-          }
-          if (t4 == 0) {
-            p.ws_ml[(row_base + r) * 2] = row_m[mi][hh];
-            p.ws_ml[(row_base + r) * 2 + 1] = row_l[mi][hh];
-          }
-        }
+        if (r < w.rows_valid) store_split_row(p, row_base + r, d, acc_o[mi], hh, t4, row_m[mi][hh], row_l[mi][hh]);
       }
     return;
   }

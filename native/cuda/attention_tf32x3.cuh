@@ -252,17 +252,7 @@ __global__ void __launch_bounds__(128, kMinBlocks) attention_tf32x3_kernel(const
       const int r = row0 + 16 * mi + g + 8 * hh;
       if (r >= w.rows_valid) continue;
       if (p.ws_o != nullptr) {  // a split: the unnormalized partial output, row max and row sum
-        float* o = p.ws_o + (row_base + r) * d;
-#pragma unroll
-        for (int n = 0; n < 2; ++n) {
-          const int c = 8 * n + 2 * t4;
-          if (c < d) o[c] = acc_o[mi][n][2 * hh];
-          if (c + 1 < d) o[c + 1] = acc_o[mi][n][2 * hh + 1];
-        }
-        if (t4 == 0) {
-          p.ws_ml[(row_base + r) * 2] = row_m[mi][hh];
-          p.ws_ml[(row_base + r) * 2 + 1] = row_l[mi][hh];
-        }
+        store_split_row(p, row_base + r, d, acc_o[mi], hh, t4, row_m[mi][hh], row_l[mi][hh]);
         continue;
       }
       const float inv = row_l[mi][hh] > 0.f ? 1.f / row_l[mi][hh] : 0.f;
