@@ -411,6 +411,42 @@ __device__ __forceinline__ BlockWork block_work(const KernelParams& p) {
   return w;
 }
 
+// One key tile's online softmax over a 16-row tile held in m16n8 accumulator fragments
+// (rows g and g + 8, half hh of each 8-key tile, each row in the 4 lanes of a quad): the
+// scores s (times sc, in log2 units) become P = exp2(s sc - m) in place, the running row max
+// m and this lane's share of the row sum l are updated, and O is rescaled by exp2(m_old - m).
+template <int kNT, int kDT, typename Exp2>
+__device__ __forceinline__ void online_softmax_quads(float (&s)[kNT][4], float (&row_m)[2], float (&row_l)[2], float (&acc_o)[kDT][4],
+                                                     float sc, Exp2 exp2) {
+#pragma unroll
+  for (int hh = 0; hh < 2; ++hh) {
+    float mx = -INFINITY;
+#pragma unroll
+    for (int j = 0; j < kNT; ++j) mx = fmaxf(mx, fmaxf(s[j][2 * hh], s[j][2 * hh + 1]));
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+    const float m_new = fmaxf(row_m[hh], mx * sc);        // log2 units (sc > 0 keeps the order)
+    const float m_sub = m_new == -INFINITY ? 0.f : m_new;  // all masked so far: exp2(-inf) = 0
+    const float alpha = exp2(row_m[hh] - m_sub);
+    row_m[hh] = m_new;
+    float sum = 0.f;
+#pragma unroll
+    for (int j = 0; j < kNT; ++j)
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const float pe = exp2(fmaf(s[j][2 * hh + e], sc, -m_sub));
+        s[j][2 * hh + e] = pe;
+        sum += pe;
+      }
+    row_l[hh] = row_l[hh] * alpha + sum;  // this lane's part; the quad is summed at the end
+#pragma unroll
+    for (int n = 0; n < kDT; ++n) {
+      acc_o[n][2 * hh] *= alpha;
+      acc_o[n][2 * hh + 1] *= alpha;
+    }
+  }
+}
+
 // A split's partial result for one query row held in m16n8 accumulator fragments (the
 // tensor-core kernels' layout: row half hh of each 8-column tile n, columns 8 n + 2 t4 and
 // + 1): the unnormalized output into ws_o's row `row`, and its max and sum into ws_ml.
@@ -630,34 +666,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_tc_ker
 
     // Online softmax: each row lives in the 4 lanes of one quad.
 #pragma unroll
-    for (int mi = 0; mi < kMT; ++mi)
-#pragma unroll
-      for (int hh = 0; hh < 2; ++hh) {
-        float mx = -INFINITY;
-#pragma unroll
-        for (int j = 0; j < kNT; ++j) mx = fmaxf(mx, fmaxf(acc_s[mi][j][2 * hh], acc_s[mi][j][2 * hh + 1]));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-        const float m_new = fmaxf(row_m[mi][hh], mx * sc);    // log2 units (sc > 0 keeps the order)
-        const float m_sub = m_new == -INFINITY ? 0.f : m_new;  // all masked so far: exp2(-inf) = 0
-        const float alpha = fast_exp2(row_m[mi][hh] - m_sub);
-        row_m[mi][hh] = m_new;
-        float sum = 0.f;
-#pragma unroll
-        for (int j = 0; j < kNT; ++j)
-#pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            const float pe = fast_exp2(fmaf(acc_s[mi][j][2 * hh + e], sc, -m_sub));
-            acc_s[mi][j][2 * hh + e] = pe;
-            sum += pe;
-          }
-        row_l[mi][hh] = row_l[mi][hh] * alpha + sum;  // this lane's part; the quad is summed at the end
-#pragma unroll
-        for (int n = 0; n < kDT; ++n) {
-          acc_o[mi][n][2 * hh] *= alpha;
-          acc_o[mi][n][2 * hh + 1] *= alpha;
-        }
-      }
+    for (int mi = 0; mi < kMT; ++mi) online_softmax_quads(acc_s[mi], row_m[mi], row_l[mi], acc_o[mi], sc, fast_exp2);
 
     // P to 16 bits: the accumulators of key tiles 2 kk and 2 kk + 1 are the A fragment of
     // key step kk of P V (FA2's register reuse). Packing before the K copy below frees half

@@ -184,36 +184,11 @@ __global__ void __launch_bounds__(128, kMinBlocks) attention_tf32x3_kernel(const
           }
     }
 
-    // Online softmax: rows g and g + 8 of each row tile each live in the 4 lanes of a quad.
+    // Online softmax: rows g and g + 8 of each row tile each live in the 4 lanes of a quad
+    // (the scores are in log2 units already: sc = 1; exp2f, not the 16-bit kernel's fast_exp2).
+    auto exact_exp2 = [](float x) { return exp2f(x); };
 #pragma unroll
-    for (int mi = 0; mi < kMT; ++mi)
-#pragma unroll
-      for (int hh = 0; hh < 2; ++hh) {
-        float mx = -INFINITY;
-#pragma unroll
-        for (int j = 0; j < kBN / 8; ++j) mx = fmaxf(mx, fmaxf(acc_s[mi][j][2 * hh], acc_s[mi][j][2 * hh + 1]));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-        const float m_new = fmaxf(row_m[mi][hh], mx);
-        const float m_sub = m_new == -INFINITY ? 0.f : m_new;
-        const float alpha = exp2f(row_m[mi][hh] - m_sub);
-        row_m[mi][hh] = m_new;
-        float sum = 0.f;
-#pragma unroll
-        for (int j = 0; j < kBN / 8; ++j)
-#pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            const float pe = exp2f(acc_s[mi][j][2 * hh + e] - m_sub);
-            acc_s[mi][j][2 * hh + e] = pe;
-            sum += pe;
-          }
-        row_l[mi][hh] = row_l[mi][hh] * alpha + sum;  // this lane's part; the quad is summed at the end
-#pragma unroll
-        for (int n = 0; n < 2; ++n) {
-          acc_o[mi][n][2 * hh] *= alpha;
-          acc_o[mi][n][2 * hh + 1] *= alpha;
-        }
-      }
+    for (int mi = 0; mi < kMT; ++mi) online_softmax_quads(acc_s[mi], row_m[mi], row_l[mi], acc_o[mi], 1.f, exact_exp2);
 
     // O += P V: key step j's A fragment is S's n-tile j (keys t4 and t4 + 4, rows g and g + 8).
 #pragma unroll
