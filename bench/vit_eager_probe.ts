@@ -10,9 +10,9 @@
 // the float32 sparse forward cost the host ~0.9 ms more than the float16 one, the same
 // TypeScript path: this says where).
 // Usage: node --expose-gc --import tsx bench/vit_eager_probe.ts
-import { Session } from 'node:inspector';
 import { buildViT, cuda, rand, type FloatDType } from '../ts/index';
 import { NOTEBOOK_VIT, sparseViTAttention } from '../ts/bench/suite/vit';
+import { profileSelfTimes } from './v8_profile';
 
 const device = 'cuda:0';
 const forwards = 40;
@@ -62,29 +62,13 @@ async function profile(dtype: FloatDType, mechanism: string): Promise<void> {
   const images = rand([64, 3, 224, 224], { device, dtype, seed: 0 });
   for (let i = 0; i < 10; i++) m.forward(images).dispose();
   cuda.synchronize(device);
-  const session = new Session();
-  session.connect();
-  const post = <T>(method: string, params?: object) =>
-    new Promise<T>((resolve, reject) => session.post(method, params, (err, res) => (err ? reject(err) : resolve(res as T))));
-  await post('Profiler.enable');
-  await post('Profiler.setSamplingInterval', { interval: 100 });
-  await post('Profiler.start');
-  for (let i = 0; i < 100; i++) m.forward(images).dispose();
-  cuda.synchronize(device);
-  const { profile: samples } = await post<{ profile: { nodes: { id: number; callFrame: { functionName: string; url: string } }[]; samples: number[]; timeDeltas: number[] } }>('Profiler.stop');
-  session.disconnect();
-  const self = new Map<number, number>();
-  samples.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + samples.timeDeltas[i]));
-  const byName = new Map<string, number>();
-  for (const node of samples.nodes) {
-    const f = node.callFrame;
-    const name = `${f.functionName || '(anonymous)'} ${f.url ? f.url.split('/').slice(-2).join('/') : '(native)'}`;
-    byName.set(name, (byName.get(name) ?? 0) + (self.get(node.id) ?? 0));
-  }
-  const total = samples.timeDeltas.reduce((a, b) => a + b, 0);
-  console.log(`profile of 100 ${mechanism} ${dtype} forwards: ${(total / 1e3 / 100).toFixed(3)} ms a forward`);
-  for (const [name, t] of [...byName].sort((a, b) => b[1] - a[1]).slice(0, 8)) {
-    console.log(`  ${(100 * t / total).toFixed(1).padStart(5)}%  ${(t / 1e3 / 100).toFixed(3)} ms  ${name}`);
+  const { totalUs, byFunction } = await profileSelfTimes(() => {
+    for (let i = 0; i < 100; i++) m.forward(images).dispose();
+    cuda.synchronize(device);
+  }, 100);
+  console.log(`profile of 100 ${mechanism} ${dtype} forwards: ${(totalUs / 1e3 / 100).toFixed(3)} ms a forward`);
+  for (const [name, t] of byFunction.slice(0, 8)) {
+    console.log(`  ${(100 * t / totalUs).toFixed(1).padStart(5)}%  ${(t / 1e3 / 100).toFixed(3)} ms  ${name}`);
   }
   images.dispose();
   m.dispose();
