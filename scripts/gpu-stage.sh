@@ -11,7 +11,7 @@
 #             time under a CUDA graph and the host loop, parity with the dense masked kernel;
 #             then the notebook ViT as a CUDA graph, sparse beside memory_efficient (~30 s)
 #   attention the CUDA cases of the dense and sparse attention, ViT and graph tests alone (~120 s)
-#   tf32x3    the float32 tensor-core attention experiment: its float32 CUDA tests, then the float32 ViT graph without and with it (~150 s)
+#   simt16    the float32 SIMT attention kernel at D <= 16 (NODEFORMERS_ATTN_TF32X3=0): the float32 CUDA tests with it, then the float32 ViT graph with it and with the 3xTF32 default (~150 s)
 #   sparse    the sparse tests (CPU and CUDA) alone
 #   gelu      the activation and linear tests, then bench/ops.ts --only copy,biasGelu with PyTorch
 #   sparse-bench  bench/sparse.ts with its PyTorch peers, issue 5's table (~150 s)
@@ -92,17 +92,17 @@ for group in "$@"; do
         --grep 'cuda' test/attention.test.ts test/sparse_attention.test.ts test/vit.test.ts test/graph.test.ts
       counts "$LOGS/tests-attention.log"
       ;;
-    tf32x3)
-      # The float32 tensor-core attention experiment (native/cuda/attention_tf32x3.cuh) in
-      # place of the exact SIMT kernel at head dims <= 16: the float32 CUDA cases of the
-      # attention, sparse, ViT and graph tests with it, then the float32 ViT as a CUDA graph
-      # without and with it.
-      NODEFORMERS_ATTN_TF32X3=1 NODEFORMERS_REQUIRE_CUDA=1 step tests-tf32x3 150 npx mocha --no-config --node-option import=tsx \
+    simt16)
+      # The float32 SIMT attention kernel at head dims <= 16, which the 3xTF32 tensor-core
+      # kernel (native/cuda/attention_tf32x3.cuh) replaced on 2026-12-02: the float32 CUDA
+      # cases of the attention, sparse, ViT and graph tests with it
+      # (NODEFORMERS_ATTN_TF32X3=0), then the float32 ViT as a CUDA graph with each.
+      NODEFORMERS_ATTN_TF32X3=0 NODEFORMERS_REQUIRE_CUDA=1 step tests-simt16 150 npx mocha --no-config --node-option import=tsx \
         --node-option expose-gc --timeout 120000 --grep 'cuda.*float32|float32.*cuda' test/attention.test.ts test/sparse_attention.test.ts test/vit.test.ts test/graph.test.ts
-      counts "$LOGS/tests-tf32x3.log"
-      step vit-f32-simt 60 node --import tsx bench/vit_graph_ab.ts float32
+      counts "$LOGS/tests-simt16.log"
+      NODEFORMERS_ATTN_TF32X3=0 step vit-f32-simt 60 node --import tsx bench/vit_graph_ab.ts float32
       tail -1 "$LOGS/vit-f32-simt.log"
-      NODEFORMERS_ATTN_TF32X3=1 step vit-f32-tf32x3 60 node --import tsx bench/vit_graph_ab.ts float32
+      step vit-f32-tf32x3 60 node --import tsx bench/vit_graph_ab.ts float32
       tail -1 "$LOGS/vit-f32-tf32x3.log"
       ;;
     sparse)

@@ -1,8 +1,8 @@
 // Tilings of the attention kernels for head dims up to 16, on the notebook ViT's attention
 // (B64 N197 H8 D12, q/k/v read in place from a [B, N, 3, H, D] qkv tensor): the library's
 // kernels (native/cuda/attention_dense.cu, included here so that the kernel timed is the
-// library's own) with other traits than its Tc16 (float16, tensor cores) and Simt16
-// (float32, exact FMA), each checked against the library's tiling on the same inputs.
+// library's own) with other traits than its Tc16 (float16, tensor cores) and other float32
+// kernels than its 3xTF32 one, each checked against the library's kernel on the same inputs.
 // Counted: 477 MFLOP a call (QK^T and PV) and 9.7 MB of q, k, v and out, so the kernel is
 // bound by its latency chain (key tiles of 64, each a copy, a QK^T, a softmax and a PV), not
 // by the tensor cores or memory. The variants change the chain (fewer, longer key tiles; one
@@ -12,11 +12,12 @@
 // copies: 64 at 4 warps, 32 at 2.) float32 is the larger share of its ViT (8 of these calls
 // took 1.0 of the 2.02 ms of the float32 graph forward on the H200, 2026-12-02; issue 6 aims
 // at 1.5 ms in all). On 2026-12-02 this chose the library's current D <= 16 tilings: 128 x 64
-// tiles of 4 warps of two row tiles in 16-bit, and 3 blocks an SM (80 registers, against 173
-// at one block) in float32. Then a check at D = 64 and N = 1000 (tails of 40 rows and keys)
-// that each kernel with SkipTails equals, and is not slower than, itself without. The float32
-// list ends with an experimental tensor-core kernel (native/cuda/attention_tf32x3.cuh): its diff against the
-// library's exact kernel is its error.
+// tiles of 4 warps of two row tiles in 16-bit, and in float32 3 blocks an SM (80 registers,
+// against 173 at one block) for the SIMT kernel, then the 3xTF32 tensor-core kernel
+// (native/cuda/attention_tf32x3.cuh) in its place, 76.6 against 102.6 us: their diff is the
+// 3xTF32 kernel's error. The same run found the tensor-core kernel's tail-tile skipping
+// (SkipTails) slower, the SIMT kernel's faster; the tensor-core one is now timed by part.
+// Then a check at D = 64 and N = 1000 (tails of 40 rows and keys).
 //
 // Build and run on the GPU machine (scripts/gpu-stage.sh group attn-micro):
 //   nvcc -O3 -std=c++17 -arch=sm_90a --expt-relaxed-constexpr -I native bench/micro/attn16.cu -o build/attn16 && build/attn16
@@ -153,35 +154,40 @@ int main() {
   using namespace nf;
   using namespace nf::cuda;
   std::printf("%s: attention kernel tilings at head dims up to 16, then at 64 (the library's first in each list)\n", device_name().c_str());
-  // The library's tilings since 2026-12-02 came first in this list's run of that day; each
-  // list's second entry is the library's tiling without the tail-tile skipping.
+  // Each list starts with the library's tiling; the tensor-core kernel's tail-tile skipping
+  // (SkipTails bits 1, 2) next, apart and together; float32 at D <= 16 is the 3xTF32 kernel,
+  // the SIMT kernel beside it.
   run<__half>("float16", DType::Float16,
               {variant<__half, Tc16>("library Tc16 (128 x 64, 4 warps of 2 row tiles)"),
-               variant<__half, TcTraits<16, 4, 2, 64, 4, 2, false>>("the same, tail tiles computed whole (before)"),
-               variant<__half, TcTraits<16, 4, 1, 64, 4, 4, false>>("64 x 64 tiles, 4 warps (before 12-02)"),
+               variant<__half, TcTraits<16, 4, 2, 64, 4, 2, 1>>("the same, empty key groups skipped"),
+               variant<__half, TcTraits<16, 4, 2, 64, 4, 2, 2>>("the same, idle warps skipped"),
+               variant<__half, TcTraits<16, 4, 2, 64, 4, 2, 3>>("the same, both skipped"),
+               variant<__half, TcTraits<16, 4, 1, 64, 4, 4>>("64 x 64 tiles, 4 warps (before 12-02)"),
                variant<__half, TcTraits<16, 2, 1, 32, 4, 8>>("32 x 32 tiles, 2 warps"),
                variant<__half, TcTraits<16, 4, 1, 128, 2, 4>>("64 x 128 tiles, 2 stages"),
                variant<__half, TcTraits<16, 4, 1, 256, 1, 2>>("one key tile of 256 (all 197 keys)"),
                variant<__half, TcTraits<16, 2, 1, 64, 4, 8>>("query tiles of 32, 2 warps"),
                variant<__half, TcTraits<16, 4, 2, 128, 2, 2>>("128 x 128 tiles, 2 stages")});
   run<float>("float32", DType::Float32,
-             {variant<float, Simt16>("library Simt16 (64 x 64, launch bound 3 blocks)"),
-              variant<float, SimtTraits<16, 4, 4, 3, 1, false>>("the same, tail tiles computed whole (before)"),
+             {tf32x3_variant<4, false, 1, true>("library: 3xTF32, split by integer rounding (attention_tf32x3.cuh)"),
+              variant<float, Simt16>("SIMT Simt16 (64 x 64, launch bound 3 blocks)"),
+              variant<float, SimtTraits<16, 4, 4, 3, 1, false>>("the same, tail tiles computed whole"),
               variant<float, SimtTraits<16, 4, 4, 1, 1, false>>("64 x 64 scores, launch bound 1 (before 12-02)"),
               variant<float, SimtTraits<16, 4, 4, 2>>("64 x 64 scores, launch bound 2 blocks"),
               variant<float, SimtTraits<16, 4, 4, 4>>("64 x 64 scores, launch bound 4 blocks"),
               variant<float, SimtTraits<16, 8, 4, 2>>("128 x 64 scores, launch bound 2 blocks"),
               variant<float, SimtTraits<16, 4, 4, 3, 2>>("a tile ahead, launch bound 3 blocks"),
-              tf32x3_variant<4>("3xTF32 tensor cores (attention_tf32x3.cuh)"),
+              tf32x3_variant<4>("3xTF32, split by cvt.rna.tf32"),
               tf32x3_variant<4, true>("3xTF32, K/V split once a tile in shared memory"),
               tf32x3_variant<2, false, 2>("3xTF32, 2 row tiles a warp (128 x 64)"),
               tf32x3_variant<2, true, 2>("3xTF32, 2 row tiles a warp, K/V split once"),
-              tf32x3_variant<4, false, 1, true>("3xTF32, split by integer rounding"),
               tf32x3_variant<4, true, 1, true>("3xTF32, integer rounding, K/V split once"),
               tf32x3_variant<2, true, 2, true>("3xTF32, integer rounding, split once, 2 row tiles")});
   run<__half>("float16", DType::Float16,
               {variant<__half, Tc64>("library Tc64 (128 x 64, 3 stages)"),
-               variant<__half, TcTraits<64, 4, 2, 64, 3, 2, false>>("the same, tail tiles computed whole")},
+               variant<__half, TcTraits<64, 4, 2, 64, 3, 2, 1>>("the same, empty key groups skipped"),
+               variant<__half, TcTraits<64, 4, 2, 64, 3, 2, 2>>("the same, idle warps skipped"),
+               variant<__half, TcTraits<64, 4, 2, 64, 3, 2, 3>>("the same, both skipped")},
               8, 1000, 8, 64);
   run<float>("float32", DType::Float32,
              {variant<float, Simt64>("library Simt64 (64 x 64 scores)"),

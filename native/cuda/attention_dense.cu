@@ -69,10 +69,15 @@ constexpr int ilog2(int x) { return x <= 1 ? 0 : 1 + ilog2(x / 2); }
 // At D16, bench/micro/attn16.cu on an H200 (2026-12-02, B64 H8 N197 D12 float16): 4 warps of
 // two row tiles (128 x 64) 31.7 us, the earlier 64 x 64 tiles 38.7 us, 128-key tiles 33.6 us,
 // 32 x 32 tiles 42.2 us.
-template <int D, int Warps, int MTiles, int BN, int Stages, int MinBlocks, bool SkipTails = true>
+// SkipTails (see "Tail tiles" in attention_tc_kernel): bit 1 skips a tail tile's empty
+// 16-key groups, bit 2 a warp whose rows all lie past Nq. Off: on the H200 (2026-12-02,
+// bench/micro/attn16.cu) both together made this kernel slower, 35.4 us against 31.7 at B64
+// H8 N197 D12 and 88.3 against 67.5 us at B8 H8 N1000 D64 (float16), where the SIMT kernel
+// gained by it.
+template <int D, int Warps, int MTiles, int BN, int Stages, int MinBlocks, int SkipTails = 0>
 struct TcTraits {
   static constexpr int kD = D, kWarps = Warps, kMTiles = MTiles, kBN = BN, kStages = Stages, kMinBlocks = MinBlocks;
-  static constexpr bool kSkipTails = SkipTails;  // see "Tail tiles" in attention_tc_kernel
+  static constexpr bool kSkipKeyGroups = (SkipTails & 1) != 0, kSkipIdleWarps = (SkipTails & 2) != 0;
   static constexpr int kThreads = 32 * kWarps;
   static constexpr int kBM = 16 * kMTiles * kWarps;
   static constexpr int kTileElems = kBN * kD;  // one K or V tile
@@ -93,7 +98,10 @@ using Tc256 = TcTraits<256, 4, 1, 64, 1, 1>;  // 64 x 64 tiles, interleaved, 96 
 // the H100 above: B8 H16 N1024 D64 23.8 TFLOP/s; B64 H8 N197 D12 0.19 ms.
 // At D16, bench/micro/attn16.cu on an H200 (2026-12-02, B64 H8 N197 D12 float32): launch
 // bounds of 3 blocks an SM (80 registers) 126.2 us, 2 blocks (128) 143.7 us, 1 block (173
-// registers) 195.9 us; 128 x 64 scores 168.3 us; K/V a tile ahead 192.6 us.
+// registers) 195.9 us; 128 x 64 scores 168.3 us; K/V a tile ahead 192.6 us. With SkipTails
+// (the second run that day) 102.6 us, 125.2 without. At D <= 16 launch_attention takes the
+// 3xTF32 tensor-core kernel instead (attention_tf32x3.cuh: 76.6 us there) unless
+// NODEFORMERS_ATTN_TF32X3=0.
 // MinBlocks: __launch_bounds__' blocks an SM; Stages: 1 (copy K[t] and V[t], wait, compute)
 // or 2 (K[t + 1] and V[t + 1] copied while tile t is computed); SkipTails: a tile whose rows
 // (or keys) end within its first 16 computes only those 16 (N = 197 in 64-tiles: 208 of 256
@@ -471,7 +479,6 @@ __device__ __forceinline__ void store_split_row(const KernelParams& p, int64_t r
 template <typename T, typename Tr, bool kMaskBias>
 __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_tc_kernel(const __grid_constant__ KernelParams p) {
   constexpr int kD = Tr::kD, kBM = Tr::kBM, kBN = Tr::kBN, kMT = Tr::kMTiles, kThreads = Tr::kThreads;
-  constexpr bool kSkipTails = Tr::kSkipTails;
   constexpr int kNT = kBN / 8;  // 8-key column tiles of S
   constexpr int kDT = kD / 8;   // 8-wide column tiles of O
   using Layout = Swizzled<kD>;
@@ -560,13 +567,13 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_tc_ker
     }
     const uint32_t stage_off = static_cast<uint32_t>(stage * 2 * kTileElems * 2);  // bytes
 
-    // Tail tiles: past Nk, a key tile's 16-key groups beyond the last key hold nothing; their
-    // MMAs are skipped (their scores stay 0 and the boundary test makes them -inf, so P is 0
+    // Tail tiles (when the traits' SkipTails asks; the library's do not): past Nk, a key
+    // tile's 16-key groups beyond the last key hold nothing; their MMAs are skipped (their scores stay 0 and the boundary test makes them -inf, so P is 0
     // there). With a ring of stages (no copy between Q K^T and P V), a warp whose rows all lie
     // past Nq skips the tile's work. At N = 197 (64-key tiles, 128-row tiles) that leaves the
     // last key tile one group of 4 and the last query tile's fourth warp idle.
-    const int key_groups = kSkipTails ? min(kBN / 16, (p.nk - n0 + 15) / 16) : kBN / 16;
-    if (kSkipTails && kStages > 1 && warp_row0 >= w.rows_valid) {  // nothing below but this warp's work
+    const int key_groups = Tr::kSkipKeyGroups ? min(kBN / 16, (p.nk - n0 + 15) / 16) : kBN / 16;
+    if (Tr::kSkipIdleWarps && kStages > 1 && warp_row0 >= w.rows_valid) {  // nothing below but this warp's work
       stage = stage + 1 >= kStages ? 0 : stage + 1;
       continue;
     }
@@ -1212,9 +1219,10 @@ void launch_attention(const AttentionParams& p, void* workspace, int sm_count, c
       }
       bool launched = false;
       if constexpr (Tr::kD == 16 && Tr::kBM == 64 && Tr::kBN == 64) {  // the same tiles, grid and workspace
-        static const bool tf32x3 = env_flag("NODEFORMERS_ATTN_TF32X3");   // see attention_tf32x3.cuh
-        if (tf32x3) {
-          attention_tf32x3_kernel<4><<<grid, 128, 0, stream>>>(kp);
+        // The 3xTF32 tensor-core kernel (attention_tf32x3.cuh) unless NODEFORMERS_ATTN_TF32X3=0.
+        static const bool simt_only = env_is("NODEFORMERS_ATTN_TF32X3", "0");
+        if (!simt_only) {
+          attention_tf32x3_kernel<4, false, 1, true><<<grid, 128, 0, stream>>>(kp);
           NF_CHECK_LAUNCH("attention_tf32x3_kernel");
           launched = true;
         }

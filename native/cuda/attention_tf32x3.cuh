@@ -1,13 +1,14 @@
 // float32 attention for head dims up to 16 on the tensor cores, each product in about
 // float32 precision by the 3xTF32 split (a = a_big + a_small, both tf32; a b ~ a_big b_big
-// + a_big b_small + a_small b_big, the dropped a_small b_small term below 2^-22 of it). An
-// experiment: launch_attention takes it instead of the exact SIMT kernel (attention_simt_kernel
-// with Simt16, whose 64 x 64 tiles, grid and split-KV workspace it shares) only under
-// NODEFORMERS_ATTN_TF32X3=1, until a device run has measured it against that kernel
-// (bench/micro/attn16.cu, the float32 tests with the switch on). The SIMT kernel took 126 us
-// of the notebook ViT's 2.02 ms float32 graph forward per layer on the H200 (2026-12-02);
-// at that size the tensor cores' tf32 rate is some 10x the FMA pipes', so 3 MMAs per
-// product should still win. Included by attention_dense.cu, whose helpers it uses.
+// + a_big b_small + a_small b_big, the dropped a_small b_small term below 2^-22 of it).
+// launch_attention takes it for float32 at D <= 16 in place of the SIMT kernel
+// (attention_simt_kernel with Simt16, whose 64 x 64 tiles, grid and split-KV workspace it
+// shares), as <4, false, 1, true>; NODEFORMERS_ATTN_TF32X3=0 keeps the SIMT kernel. On the
+// H200 (2026-12-02, bench/micro/attn16.cu, B64 H8 N197 D12, qkv in place): 76.6 us against
+// the SIMT kernel's 102.6 us, max |diff| / max(1, |ref|) 3.5e-6 between them; the cvt
+// rounding 88.3 us, K/V split once in shared memory 85.4 us, 128-row tiles 102.1 us. The
+// float32 CUDA cases of the attention, sparse, ViT and graph tests pass with either kernel.
+// Included by attention_dense.cu, whose helpers it uses.
 //
 // Tiling: 4 warps of 16 kMT query rows each (64-row tiles, or 128 with kMT = 2), key tiles
 // of 64 in a 2-buffer ring (tile t + 1 copied while tile t is computed); Q scaled and split

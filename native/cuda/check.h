@@ -36,12 +36,14 @@ inline void check_launch(const char* kernel, const char* file, int line) {
 
 namespace nf::cuda {
 
-// Whether environment variable `name` is set to "1": the switches of experiments and of the
-// sanitizer runs. Callers keep the answer in a function-local static (one read a process).
-inline bool env_flag(const char* name) {
+// Whether environment variable `name` is set to `value` (env_flag: to "1"): the switches of
+// experiments and of the sanitizer runs. Callers keep the answer in a function-local static
+// (one read a process).
+inline bool env_is(const char* name, const char* value) {
   const char* e = std::getenv(name);
-  return e != nullptr && std::strcmp(e, "1") == 0;
+  return e != nullptr && std::strcmp(e, value) == 0;
 }
+inline bool env_flag(const char* name) { return env_is(name, "1"); }
 
 // An event made on the current device (without timing unless `flags` asks), destroyed with
 // its scope (after the work it marks, if still pending: the driver keeps it until then).

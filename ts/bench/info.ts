@@ -56,9 +56,10 @@ export function info(): InfoReport {
       cudaRuntime: cudaVersion(d.runtimeVersion), cudaDriver: cudaVersion(d.driverVersion), cublasLt: cublasLtVersion(d.cublasLtVersion),
     };
   }
-  // The experimental float32 tensor-core kernel (native/cuda/attention_tf32x3.cuh), when switched on.
-  const tf32x3 = process.env.NODEFORMERS_ATTN_TF32X3 === '1'
-    ? '; float32 at D <= 16 on tensor cores, 3xTF32 (NODEFORMERS_ATTN_TF32X3=1, experimental)' : '';
+  // float32 at D <= 16: the 3xTF32 tensor-core kernel (native/cuda/attention_tf32x3.cuh) unless switched off.
+  const tf32x3 = process.env.NODEFORMERS_ATTN_TF32X3 === '0'
+    ? '; float32 at D <= 16 SIMT too (NODEFORMERS_ATTN_TF32X3=0)'
+    : '; float32 at D <= 16 on tensor cores by 3xTF32 (about float32 precision; NODEFORMERS_ATTN_TF32X3=0 for the SIMT kernel)';
   const mechanisms = attentionMechanisms().map((name) => {
     const k = KERNELS[name];
     const cudaWhat = k ? k.cuda + (name === 'memory_efficient' ? tf32x3 : '') : 'registered here; its kernel facts are not listed';
