@@ -46,11 +46,25 @@ mkdir -p "$OUT" "$LOGS"
 t0=$SECONDS
 summary=()
 
-# step NAME CAP CMD...: runs CMD under a cap of CAP seconds, its output in $LOGS/NAME.log.
+# The device tool kills a command at 600 s without a word, and then nothing under $OUT comes
+# back (2026-12-02: a call of attn-micro and bench lost both). So every step's cap is cut to
+# what is left of STAGE_DEADLINE seconds (default 560, the unpacking before this script
+# included in the rest), and pack (below) runs in time.
+STAGE_DEADLINE=${STAGE_DEADLINE:-560}
+
+# step NAME CAP CMD...: runs CMD under a cap of CAP seconds (at most what is left of
+# STAGE_DEADLINE), its output in $LOGS/NAME.log.
 step() {
   local name=$1 cap=$2
   shift 2
   local s=$SECONDS
+  local left=$((STAGE_DEADLINE - SECONDS))
+  if ((left < 10)); then
+    summary+=("$name: not run, the deadline of ${STAGE_DEADLINE}s is reached")
+    echo "== $name: not run (deadline)"
+    return 124
+  fi
+  ((cap > left)) && cap=$left
   timeout --signal=INT --kill-after=15 "$cap" "$@" > "$LOGS/$name.log" 2>&1
   local rc=$?
   local status="rc $rc"
