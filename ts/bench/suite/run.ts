@@ -69,6 +69,12 @@ export async function runBench(o: BenchRunOptions = {}): Promise<{ json: string;
 
   const json = o.json ?? path.join(outDir, `${tag}.json`);
   log(formatInfo());
+  // Each section's wall time is logged, so that a run cut by a device call's limit says where the time went.
+  let sectionStart = performance.now();
+  const took = (what: string) => {
+    log(`(${what} took ${((performance.now() - sectionStart) / 1e3).toFixed(0)} s)`);
+    sectionStart = performance.now();
+  };
   let vit: ViTBenchResult & { torch?: string };
   if (o.vit ?? true) {
     log(`\n== 1. The notebook ViT, batch ${batch}, forward, ${dtypes.join(' and ')}, ${device}\n`);
@@ -116,6 +122,7 @@ export async function runBench(o: BenchRunOptions = {}): Promise<{ json: string;
   };
   write(false);
   log(`wrote ${json} (the ViT sections)`);
+  took('sections 1-2');
 
   if (o.sweeps ?? true) {
     log('\n== 3. Kernel sweeps\n');
@@ -126,9 +133,11 @@ export async function runBench(o: BenchRunOptions = {}): Promise<{ json: string;
     for (const m of kernels.ops) log(`  ${m.label} ${m.description} ${m.subLabel}: ${(m.params.GBps as number).toFixed(1)} GB/s`);
     for (const s of kernels.skipped) log(`skipped: ${s}`);
     write(false);
+    took('section 3');
 
     log('\n== 4. Host-side cost of tiny CPU calls (Benchmark.js)\n');
     sections.host = benchHost({ maxTime: quick ? 0.2 : 1, log });
+    took('section 4');
   }
 
   log('\n== 5. Results\n');
@@ -154,6 +163,7 @@ export async function runBench(o: BenchRunOptions = {}): Promise<{ json: string;
     await plot(kernels.ops, 'norms', { x: 'shape', series: 'series', y: 'GBps', title: `layerNorm and softmax bandwidth (GB/s), ${deviceName}` });
   }
   write(true);
+  took('section 5');
   log(`wrote ${json}`);
   for (const p of plots) log(`wrote ${p}`);
   if (gpu && (o.updateBenchmarksMd ?? !quick) && fs.existsSync(md)) log(`refreshed the ${MARK_BEGIN} section of ${md}`);
