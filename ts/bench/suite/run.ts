@@ -126,7 +126,11 @@ export async function runBench(o: BenchRunOptions = {}): Promise<{ json: string;
 
   if (o.sweeps ?? true) {
     log('\n== 3. Kernel sweeps\n');
-    const kernels = await benchKernels({ device, dtypes, mechanisms: o.attention, quick, minRunTime: minRunTime / 2, peers, log });
+    // A quarter of the ViT's time a case on a GPU (0.25 s: about 6 blocks even for the
+    // sweeps' slowest case, PyTorch's math SDPA at N 4096, 44 ms), half on the CPU: the
+    // whole flow must fit one 600 s device call with the build (at 0.5 s a case, a call of
+    // the build, a micro-benchmark and bench:cuda was killed at 600 s on 2026-12-02).
+    const kernels = await benchKernels({ device, dtypes, mechanisms: o.attention, quick, minRunTime: gpu ? minRunTime / 4 : minRunTime / 2, peers, log });
     sections.kernels = kernels;
     log(kernelTables(kernels).map((t) => t.toString()).join('\n\n'));
     log('\nBandwidth (input read + output written):');
