@@ -41,7 +41,11 @@ export interface BenchRunOptions {
    * left one there: two shorter runs (`--no-sweeps`, then `--no-vit`) make one record.
    */
   vit?: boolean;
-  /** Refresh BENCHMARKS.md's marked section (CUDA, default on unless quick). */
+  /**
+   * Refresh BENCHMARKS.md's marked section (CUDA; default on unless quick or without the
+   * sweeps, whose tables the section would otherwise lose: `--no-sweeps` then `--no-vit`
+   * refreshes it in the second run).
+   */
   updateBenchmarksMd?: boolean;
   /** Fail when there is no CUDA backend (bench:cuda). */
   requireCuda?: boolean;
@@ -60,6 +64,7 @@ export async function runBench(o: BenchRunOptions = {}): Promise<{ json: string;
   const dtypes = o.dtypes ?? (gpu ? ['float16'] : ['float32']);
   const batch = o.batch ?? (gpu ? 64 : quick ? 2 : 4);
   const peers = (o.peers ?? true) && gpu;
+  const refreshMd = gpu && (o.updateBenchmarksMd ?? (!quick && (o.sweeps ?? true)));
   const minRunTime = gpu ? (quick ? 0.25 : 1) : quick ? 0.1 : 0.5;
   const date = new Date().toISOString().slice(0, 10);
   const deviceName = gpu ? cuda.device().name : 'cpu';
@@ -107,7 +112,7 @@ export async function runBench(o: BenchRunOptions = {}): Promise<{ json: string;
       host: (sections.host ?? []).map(({ toString: _, ...r }) => r),
     };
     fs.writeFileSync(json, JSON.stringify(record, null, 1));
-    if (gpu && (o.updateBenchmarksMd ?? !quick) && fs.existsSync(md)) {
+    if (refreshMd && fs.existsSync(md)) {
       const section = [
         `Last \`npm run bench:cuda\`: ${deviceName}, ${date}${record.commit ? `, commit ${record.commit}` : ''}` +
           `${record.torch ? `, PyTorch ${record.torch}` : ''}; medians of blocked autorange with CUDA events. ` +
@@ -170,7 +175,7 @@ export async function runBench(o: BenchRunOptions = {}): Promise<{ json: string;
   took('section 5');
   log(`wrote ${json}`);
   for (const p of plots) log(`wrote ${p}`);
-  if (gpu && (o.updateBenchmarksMd ?? !quick) && fs.existsSync(md)) log(`refreshed the ${MARK_BEGIN} section of ${md}`);
+  if (refreshMd && fs.existsSync(md)) log(`refreshed the ${MARK_BEGIN} section of ${md}`);
   return { json, plots };
 }
 
