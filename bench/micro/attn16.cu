@@ -155,13 +155,15 @@ int main() {
   using namespace nf::cuda;
   std::printf("%s: attention kernel tilings at head dims up to 16, then at 64 (the library's first in each list)\n", device_name().c_str());
   // Each list starts with the library's tiling; the tensor-core kernel's tail-tile skipping
-  // (SkipTails bits 1, 2) next, apart and together; float32 at D <= 16 is the 3xTF32 kernel,
+  // (SkipTails bits 1, 2) next, apart and together, then its one-group tail code (bit 4); float32 at D <= 16 is the 3xTF32 kernel,
   // the SIMT kernel beside it.
   run<__half>("float16", DType::Float16,
               {variant<__half, Tc16>("library Tc16 (128 x 64, 4 warps of 2 row tiles)"),
                variant<__half, TcTraits<16, 4, 2, 64, 4, 2, 1>>("the same, empty key groups skipped"),
                variant<__half, TcTraits<16, 4, 2, 64, 4, 2, 2>>("the same, idle warps skipped"),
                variant<__half, TcTraits<16, 4, 2, 64, 4, 2, 3>>("the same, both skipped"),
+               variant<__half, TcTraits<16, 4, 2, 64, 4, 2, 4>>("the same, a tail of <= 16 keys by one-group code"),
+               variant<__half, TcTraits<16, 4, 2, 64, 4, 2, 6>>("one-group tail code, idle warps skipped"),
                variant<__half, TcTraits<16, 4, 1, 64, 4, 4>>("64 x 64 tiles, 4 warps (before 12-02)"),
                variant<__half, TcTraits<16, 2, 1, 32, 4, 8>>("32 x 32 tiles, 2 warps"),
                variant<__half, TcTraits<16, 4, 1, 128, 2, 4>>("64 x 128 tiles, 2 stages"),
@@ -187,7 +189,8 @@ int main() {
               {variant<__half, Tc64>("library Tc64 (128 x 64, 3 stages)"),
                variant<__half, TcTraits<64, 4, 2, 64, 3, 2, 1>>("the same, empty key groups skipped"),
                variant<__half, TcTraits<64, 4, 2, 64, 3, 2, 2>>("the same, idle warps skipped"),
-               variant<__half, TcTraits<64, 4, 2, 64, 3, 2, 3>>("the same, both skipped")},
+               variant<__half, TcTraits<64, 4, 2, 64, 3, 2, 3>>("the same, both skipped"),
+               variant<__half, TcTraits<64, 4, 2, 64, 3, 2, 4>>("the same, a tail of <= 16 keys by one-group code")},
               8, 1000, 8, 64);
   run<float>("float32", DType::Float32,
              {variant<float, Simt64>("library Simt64 (64 x 64 scores)"),

@@ -70,7 +70,8 @@ constexpr int ilog2(int x) { return x <= 1 ? 0 : 1 + ilog2(x / 2); }
 // two row tiles (128 x 64) 31.7 us, the earlier 64 x 64 tiles 38.7 us, 128-key tiles 33.6 us,
 // 32 x 32 tiles 42.2 us.
 // SkipTails (see "Tail tiles" in attention_tc_kernel): bit 1 skips a tail tile's empty
-// 16-key groups, bit 2 a warp whose rows all lie past Nq. Off: on the H200 (2026-12-02,
+// 16-key groups, bit 2 a warp whose rows all lie past Nq, bit 4 runs a tile of at most 16
+// keys by code compiled for one group (not yet measured). Off: on the H200 (2026-12-02,
 // bench/micro/attn16.cu) both together made this kernel slower, 35.4 us against 31.7 at B64
 // H8 N197 D12 and 88.3 against 67.5 us at B8 H8 N1000 D64 (float16), where the SIMT kernel
 // gained by it.
@@ -78,6 +79,7 @@ template <int D, int Warps, int MTiles, int BN, int Stages, int MinBlocks, int S
 struct TcTraits {
   static constexpr int kD = D, kWarps = Warps, kMTiles = MTiles, kBN = BN, kStages = Stages, kMinBlocks = MinBlocks;
   static constexpr bool kSkipKeyGroups = (SkipTails & 1) != 0, kSkipIdleWarps = (SkipTails & 2) != 0;
+  static constexpr bool kSpecializeTail = (SkipTails & 4) != 0;
   static constexpr int kThreads = 32 * kWarps;
   static constexpr int kBM = 16 * kMTiles * kWarps;
   static constexpr int kTileElems = kBN * kD;  // one K or V tile
@@ -479,8 +481,7 @@ __device__ __forceinline__ void store_split_row(const KernelParams& p, int64_t r
 template <typename T, typename Tr, bool kMaskBias>
 __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_tc_kernel(const __grid_constant__ KernelParams p) {
   constexpr int kD = Tr::kD, kBM = Tr::kBM, kBN = Tr::kBN, kMT = Tr::kMTiles, kThreads = Tr::kThreads;
-  constexpr int kNT = kBN / 8;  // 8-key column tiles of S
-  constexpr int kDT = kD / 8;   // 8-wide column tiles of O
+  constexpr int kDT = kD / 8;  // 8-wide column tiles of O (S has 2 kG 8-key ones: tile_step)
   using Layout = Swizzled<kD>;
 
   constexpr int kStages = Tr::kStages, kTileElems = Tr::kTileElems;
@@ -568,152 +569,168 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_tc_ker
     const uint32_t stage_off = static_cast<uint32_t>(stage * 2 * kTileElems * 2);  // bytes
 
     // Tail tiles (when the traits' SkipTails asks; the library's do not): past Nk, a key
-    // tile's 16-key groups beyond the last key hold nothing; their MMAs are skipped (their scores stay 0 and the boundary test makes them -inf, so P is 0
-    // there). With a ring of stages (no copy between Q K^T and P V), a warp whose rows all lie
-    // past Nq skips the tile's work. At N = 197 (64-key tiles, 128-row tiles) that leaves the
-    // last key tile one group of 4 and the last query tile's fourth warp idle.
+    // tile's 16-key groups beyond the last key hold nothing; their MMAs are skipped (bit 1:
+    // their scores stay 0 and the boundary test makes them -inf, so P is 0 there; bit 4: a
+    // tile of at most 16 keys runs a copy of the tile's code made for one group). With a ring
+    // of stages (no copy between Q K^T and P V), a warp whose rows all lie past Nq skips the
+    // tile's work (bit 2). At N = 197 (64-key tiles, 128-row tiles) that leaves the last key
+    // tile one group of 4 and the last query tile's fourth warp idle.
     const int key_groups = Tr::kSkipKeyGroups ? min(kBN / 16, (p.nk - n0 + 15) / 16) : kBN / 16;
     if (Tr::kSkipIdleWarps && kStages > 1 && warp_row0 >= w.rows_valid) {  // nothing below but this warp's work
       stage = stage + 1 >= kStages ? 0 : stage + 1;
       continue;
     }
 
-    // S = Q K^T
-    float acc_s[kMT][kNT][4];
+    // One key tile's work, kG of its 16-key groups (all kBN / 16, or 1 for a tail tile of at
+    // most 16 keys when the traits specialize it: SkipTails bit 4).
+    auto tile_step = [&](auto groups) {
+      constexpr int kG = decltype(groups)::value, kNTg = 2 * kG;
+      // S = Q K^T
+      float acc_s[kMT][kNTg][4];
 #pragma unroll
-    for (int mi = 0; mi < kMT; ++mi)
+      for (int mi = 0; mi < kMT; ++mi)
 #pragma unroll
-      for (int j = 0; j < kNT; ++j) acc_s[mi][j][0] = acc_s[mi][j][1] = acc_s[mi][j][2] = acc_s[mi][j][3] = 0.f;
+        for (int j = 0; j < kNTg; ++j) acc_s[mi][j][0] = acc_s[mi][j][1] = acc_s[mi][j][2] = acc_s[mi][j][3] = 0.f;
 #pragma unroll
-    for (int kk = 0; kk < kD / 16; ++kk) {
-      uint32_t a[kMT][4];
+      for (int kk = 0; kk < kD / 16; ++kk) {
+        uint32_t a[kMT][4];
 #pragma unroll
-      for (int mi = 0; mi < kMT; ++mi) ldmatrix_x4(a[mi], chunk_addr(q_base, kk) + mi * 16 * kD * 2);
+        for (int mi = 0; mi < kMT; ++mi) ldmatrix_x4(a[mi], chunk_addr(q_base, kk) + mi * 16 * kD * 2);
 #pragma unroll
-      for (int nn = 0; nn < kBN / 16; ++nn) {
-        if (nn >= key_groups) break;
-        uint32_t bk[4];
-        ldmatrix_x4(bk, chunk_addr(k_base, kk) + stage_off + nn * 16 * kD * 2);
+        for (int nn = 0; nn < kG; ++nn) {
+          if (nn >= key_groups) break;
+          uint32_t bk[4];
+          ldmatrix_x4(bk, chunk_addr(k_base, kk) + stage_off + nn * 16 * kD * 2);
 #pragma unroll
-        for (int mi = 0; mi < kMT; ++mi) {
-          mma_16816<T>(acc_s[mi][2 * nn], a[mi], bk[0], bk[1]);
-          mma_16816<T>(acc_s[mi][2 * nn + 1], a[mi], bk[2], bk[3]);
+          for (int mi = 0; mi < kMT; ++mi) {
+            mma_16816<T>(acc_s[mi][2 * nn], a[mi], bk[0], bk[1]);
+            mma_16816<T>(acc_s[mi][2 * nn + 1], a[mi], bk[2], bk[3]);
+          }
         }
       }
-    }
 
-    // Disallowed scores become -inf. Without mask, bias and layout, only the boundary test
-    // below runs, and with a positive scale the raw dot products stay unscaled, the scale
-    // folding into the exponent's FFMA (sc). Otherwise the scores are scaled to log2 units
-    // here and sc = 1.
-    const bool prescale = kMaskBias || !(p.scale_log2 > 0.f);
-    const float sc = prescale ? 1.f : p.scale_log2;
-    if (prescale) {
+      // Disallowed scores become -inf. Without mask, bias and layout, only the boundary test
+      // below runs, and with a positive scale the raw dot products stay unscaled, the scale
+      // folding into the exponent's FFMA (sc). Otherwise the scores are scaled to log2 units
+      // here and sc = 1.
+      const bool prescale = kMaskBias || !(p.scale_log2 > 0.f);
+      const float sc = prescale ? 1.f : p.scale_log2;
+      if (prescale) {
 #pragma unroll
-      for (int mi = 0; mi < kMT; ++mi)
+        for (int mi = 0; mi < kMT; ++mi)
 #pragma unroll
-        for (int j = 0; j < kNT; ++j)
+          for (int j = 0; j < kNTg; ++j)
 #pragma unroll
-          for (int e = 0; e < 4; ++e) acc_s[mi][j][e] *= p.scale_log2;
-    }
-    // A tile that crosses nk or the causal diagonal needs the boundary test: key col is
-    // allowed for row iff col < min(nk, causal ? row + 1 : nk).
-    auto mask_boundary = [&] {
-#pragma unroll
-      for (int mi = 0; mi < kMT; ++mi)
-#pragma unroll
-        for (int hh = 0; hh < 2; ++hh) {
-          const int row = w.m0 + warp_row0 + mi * 16 + g + 8 * hh;
-          const int lim = (p.causal ? min(p.nk, row + 1) : p.nk) - n0 - 2 * t4;  // allowed: 8 j + e < lim
-#pragma unroll
-          for (int j = 0; j < kNT; ++j)
-#pragma unroll
-            for (int e = 0; e < 2; ++e) {
-              if (8 * j + e >= lim) acc_s[mi][j][2 * hh + e] = -INFINITY;
-            }
-        }
-    };
-    const bool boundary = n0 + kBN > p.nk || (p.causal && n0 + kBN - 1 > w.m0);
-    if constexpr (kMaskBias) {
-      if (p.mask != nullptr || p.bias != nullptr || partial) {
-        // Per element, branch-free: every load is in bounds (row and column clamped; clamped
-        // entries are disallowed or belong to rows that are never stored), the tests are
-        // selects. The row index goes through an opaque move so that the per-row offsets are
-        // recomputed here instead of being hoisted out of the key loop, where they would hold
-        // ~30 registers.
+            for (int e = 0; e < 4; ++e) acc_s[mi][j][e] *= p.scale_log2;
+      }
+      // A tile that crosses nk or the causal diagonal needs the boundary test: key col is
+      // allowed for row iff col < min(nk, causal ? row + 1 : nk).
+      auto mask_boundary = [&] {
 #pragma unroll
         for (int mi = 0; mi < kMT; ++mi)
 #pragma unroll
           for (int hh = 0; hh < 2; ++hh) {
-            const int row = opaque(w.m0 + warp_row0 + mi * 16 + g + 8 * hh);
-            const int lim = (p.causal ? min(p.nk, row + 1) : p.nk) - n0 - 2 * t4;
-            const int64_t row_c = min(row, p.nq - 1);
-            const int col0 = n0 + 2 * t4;
+            const int row = w.m0 + warp_row0 + mi * 16 + g + 8 * hh;
+            const int lim = (p.causal ? min(p.nk, row + 1) : p.nk) - n0 - 2 * t4;  // allowed: 8 j + e < lim
 #pragma unroll
-            for (int j = 0; j < kNT; ++j)
+            for (int j = 0; j < kNTg; ++j)
 #pragma unroll
               for (int e = 0; e < 2; ++e) {
-                const int64_t col_c = min(col0 + 8 * j + e, p.nk - 1);
-                bool ok = 8 * j + e < lim;
-                float v = acc_s[mi][j][2 * hh + e];
-                if (partial) ok = ok && layout_allows(p, w.h, row_c, col_c);
-                if (p.mask != nullptr) ok = ok && p.mask[w.b * p.mask_s[0] + w.h * p.mask_s[1] + row_c * p.mask_s[2] + col_c * p.mask_s[3]] != 0;
-                if (p.bias != nullptr) {
-                  v = fmaf(load_bias(p.bias, p.bias_dtype, w.b * p.bias_s[0] + w.h * p.bias_s[1] + row_c * p.bias_s[2] + col_c * p.bias_s[3]), kLog2e, v);
-                }
-                acc_s[mi][j][2 * hh + e] = ok ? v : -INFINITY;
+                if (8 * j + e >= lim) acc_s[mi][j][2 * hh + e] = -INFINITY;
               }
           }
+      };
+      const bool boundary = n0 + kBN > p.nk || (p.causal && n0 + kBN - 1 > w.m0);
+      if constexpr (kMaskBias) {
+        if (p.mask != nullptr || p.bias != nullptr || partial) {
+          // Per element, branch-free: every load is in bounds (row and column clamped; clamped
+          // entries are disallowed or belong to rows that are never stored), the tests are
+          // selects. The row index goes through an opaque move so that the per-row offsets are
+          // recomputed here instead of being hoisted out of the key loop, where they would hold
+          // ~30 registers.
+#pragma unroll
+          for (int mi = 0; mi < kMT; ++mi)
+#pragma unroll
+            for (int hh = 0; hh < 2; ++hh) {
+              const int row = opaque(w.m0 + warp_row0 + mi * 16 + g + 8 * hh);
+              const int lim = (p.causal ? min(p.nk, row + 1) : p.nk) - n0 - 2 * t4;
+              const int64_t row_c = min(row, p.nq - 1);
+              const int col0 = n0 + 2 * t4;
+#pragma unroll
+              for (int j = 0; j < kNTg; ++j)
+#pragma unroll
+                for (int e = 0; e < 2; ++e) {
+                  const int64_t col_c = min(col0 + 8 * j + e, p.nk - 1);
+                  bool ok = 8 * j + e < lim;
+                  float v = acc_s[mi][j][2 * hh + e];
+                  if (partial) ok = ok && layout_allows(p, w.h, row_c, col_c);
+                  if (p.mask != nullptr) ok = ok && p.mask[w.b * p.mask_s[0] + w.h * p.mask_s[1] + row_c * p.mask_s[2] + col_c * p.mask_s[3]] != 0;
+                  if (p.bias != nullptr) {
+                    v = fmaf(load_bias(p.bias, p.bias_dtype, w.b * p.bias_s[0] + w.h * p.bias_s[1] + row_c * p.bias_s[2] + col_c * p.bias_s[3]), kLog2e, v);
+                  }
+                  acc_s[mi][j][2 * hh + e] = ok ? v : -INFINITY;
+                }
+            }
+        } else if (boundary) {
+          mask_boundary();
+        }
       } else if (boundary) {
         mask_boundary();
       }
-    } else if (boundary) {
-      mask_boundary();
-    }
 
-    // Online softmax: each row lives in the 4 lanes of one quad.
+      // Online softmax: each row lives in the 4 lanes of one quad.
 #pragma unroll
-    for (int mi = 0; mi < kMT; ++mi) online_softmax_quads(acc_s[mi], row_m[mi], row_l[mi], acc_o[mi], sc, fast_exp2);
+      for (int mi = 0; mi < kMT; ++mi) online_softmax_quads(acc_s[mi], row_m[mi], row_l[mi], acc_o[mi], sc, fast_exp2);
 
-    // P to 16 bits: the accumulators of key tiles 2 kk and 2 kk + 1 are the A fragment of
-    // key step kk of P V (FA2's register reuse). Packing before the K copy below frees half
-    // of S's registers while the copy's addresses are live.
-    uint32_t pa[kMT][kBN / 16][4];
+      // P to 16 bits: the accumulators of key tiles 2 kk and 2 kk + 1 are the A fragment of
+      // key step kk of P V (FA2's register reuse). Packing before the K copy below frees half
+      // of S's registers while the copy's addresses are live.
+      uint32_t pa[kMT][kG][4];
 #pragma unroll
-    for (int mi = 0; mi < kMT; ++mi)
+      for (int mi = 0; mi < kMT; ++mi)
 #pragma unroll
-      for (int kk = 0; kk < kBN / 16; ++kk) {
-        pa[mi][kk][0] = pack2<T>(acc_s[mi][2 * kk][0], acc_s[mi][2 * kk][1]);
-        pa[mi][kk][1] = pack2<T>(acc_s[mi][2 * kk][2], acc_s[mi][2 * kk][3]);
-        pa[mi][kk][2] = pack2<T>(acc_s[mi][2 * kk + 1][0], acc_s[mi][2 * kk + 1][1]);
-        pa[mi][kk][3] = pack2<T>(acc_s[mi][2 * kk + 1][2], acc_s[mi][2 * kk + 1][3]);
+        for (int kk = 0; kk < kG; ++kk) {
+          pa[mi][kk][0] = pack2<T>(acc_s[mi][2 * kk][0], acc_s[mi][2 * kk][1]);
+          pa[mi][kk][1] = pack2<T>(acc_s[mi][2 * kk][2], acc_s[mi][2 * kk][3]);
+          pa[mi][kk][2] = pack2<T>(acc_s[mi][2 * kk + 1][0], acc_s[mi][2 * kk + 1][1]);
+          pa[mi][kk][3] = pack2<T>(acc_s[mi][2 * kk + 1][2], acc_s[mi][2 * kk + 1][3]);
+        }
+
+      if constexpr (kStages == 1) {
+        cp_async_wait_all();  // V[t]
+        __syncthreads();      // ... for everyone; and every warp is done with K[t]
+        if (t + 1 < w.t_end) {
+          bool next_partial;
+          const int n1 = key_tile<kBN>(p, t + 1, &next_partial) * kBN;
+          load_tile<T, kBN, kD, kThreads, Layout>(sK, gk + n1 * p.k_s[1], p.k_s[1], p.nk - n1, d, p.vec_k, tid);
+        }
+        cp_async_commit();
       }
 
-    if constexpr (kStages == 1) {
-      cp_async_wait_all();  // V[t]
-      __syncthreads();      // ... for everyone; and every warp is done with K[t]
-      if (t + 1 < w.t_end) {
-        bool next_partial;
-        const int n1 = key_tile<kBN>(p, t + 1, &next_partial) * kBN;
-        load_tile<T, kBN, kD, kThreads, Layout>(sK, gk + n1 * p.k_s[1], p.k_s[1], p.nk - n1, d, p.vec_k, tid);
-      }
-      cp_async_commit();
-    }
-
-    // O += P V
+      // O += P V
 #pragma unroll
-    for (int kk = 0; kk < kBN / 16; ++kk) {
-      if (kk >= key_groups) break;
+      for (int kk = 0; kk < kG; ++kk) {
+        if (kk >= key_groups) break;
 #pragma unroll
-      for (int dd = 0; dd < kD / 16; ++dd) {
-        uint32_t bv[4];
-        ldmatrix_x4_trans(bv, chunk_addr(v_base, dd) + stage_off + kk * 16 * kD * 2);
+        for (int dd = 0; dd < kD / 16; ++dd) {
+          uint32_t bv[4];
+          ldmatrix_x4_trans(bv, chunk_addr(v_base, dd) + stage_off + kk * 16 * kD * 2);
 #pragma unroll
-        for (int mi = 0; mi < kMT; ++mi) {
-          mma_16816<T>(acc_o[mi][2 * dd], pa[mi][kk], bv[0], bv[1]);
-          mma_16816<T>(acc_o[mi][2 * dd + 1], pa[mi][kk], bv[2], bv[3]);
+          for (int mi = 0; mi < kMT; ++mi) {
+            mma_16816<T>(acc_o[mi][2 * dd], pa[mi][kk], bv[0], bv[1]);
+            mma_16816<T>(acc_o[mi][2 * dd + 1], pa[mi][kk], bv[2], bv[3]);
+          }
         }
       }
+    };
+    if constexpr (Tr::kSpecializeTail) {
+      if (p.nk - n0 <= 16) {
+        tile_step(std::integral_constant<int, 1>{});
+      } else {
+        tile_step(std::integral_constant<int, kBN / 16>{});
+      }
+    } else {
+      tile_step(std::integral_constant<int, kBN / 16>{});
     }
     stage = stage + 1 >= kStages ? 0 : stage + 1;
   }
