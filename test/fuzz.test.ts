@@ -730,6 +730,22 @@ function forge(t: Tensor): Forged {
   return { _storage: t._storage, offset: t.offset, shape: [...t.shape], strides: [...t.strides], dtype: t.dtype };
 }
 
+/** An array of `n` (at least 1) elements whose first element's getter throws. */
+function throwingArray(n: number): unknown[] {
+  const a = new Array<number>(Math.max(1, n)).fill(1);
+  Object.defineProperty(a, 0, { get() { throw new Error('forged getter'); } });
+  return a;
+}
+
+/** The label of a forged argument (JSON, or a note when reading it throws). */
+function printable(v: unknown): string {
+  try {
+    return JSON.stringify(v, (_, x) => (typeof x === 'number' && !Number.isFinite(x) ? String(x) : x))?.slice(0, 160) ?? String(v);
+  } catch {
+    return '(an object whose reading throws)';
+  }
+}
+
 /** Ways to corrupt one tensor argument; each must make the call throw. */
 function corruptTensor(rng: Rng, t: Tensor, output: boolean, optional: boolean): unknown {
   const f = forge(t);
@@ -751,6 +767,7 @@ function corruptTensor(rng: Rng, t: Tensor, output: boolean, optional: boolean):
     () => ({ ...f, strides: t.strides.map(() => rng.pick([-1, NaN])) }),
     () => ({ ...f, shape: [0, 2 ** 52, 2 ** 52], strides: [1, 1, 1] }), // empty, but sizes whose product overflows
     () => ({ ...f, _storage: nf.ones([1])._storage }),  // a live storage too small for the view
+    () => ({ ...f, [rng.pick(['shape', 'strides'])]: throwingArray(t.shape.length) }),  // the addon's element read raises
     () => { const u = nf.ones([...t.shape], { dtype: t.dtype }); const g = forge(u); (u._storage as { dispose(): void }).dispose(); return g; },
   ];
   if (output && n >= 1 && t.shape[n - 1] > 1) kinds.push(() => ({ ...f, strides: t.strides.map((s, i) => (i === n - 1 ? 0 : s)) })); // a broadcast output
@@ -840,7 +857,7 @@ function rawFuzz(rng: Rng, device: Device): { calls: number; validControls: numb
     } else {
       const k = rng.pick(tensors);
       forgedArgs[k] = corruptTensor(rng, args[k] as Tensor, outputs.includes(k), optional.includes(k));
-      label = `${op.name} tensor argument ${k} forged as ${JSON.stringify(forgedArgs[k], (_, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v))?.slice(0, 160)}`;
+      label = `${op.name} tensor argument ${k} forged as ${printable(forgedArgs[k])}`;
     }
     expectThrow(label, () => addon[op.name](...forgedArgs));
     calls++;

@@ -166,7 +166,17 @@ describe('tensor argument errors', () => {
     const forged = { _storage: t._storage, offset: 2, shape: [4], strides: [1], dtype: 'float32' };
     assert.throws(() => native().fill(forged as never, 0), { code: 'ERR_INVALID_ARG', message: /outside its storage/ });
     assert.throws(() => native().fill({ shape: [1] } as never, 0), { code: 'ERR_INVALID_ARG' });
-    assert.deepEqual(Array.from(t.dataSync()), [1, 1, 1, 1]);
+    // Wrong types where the addon reads the shape, strides and offset, and an element whose
+    // getter throws (its error goes on as it is).
+    const base = { _storage: t._storage, offset: 0, shape: [4], strides: [1], dtype: 'float32' };
+    assert.throws(() => native().fill({ ...base, shape: { length: 1, 0: 4 } } as never, 0), { code: 'ERR_INVALID_ARG', message: /fill: dst must be a Tensor/ });
+    assert.throws(() => native().fill({ ...base, offset: '0' } as never, 0), { code: 'ERR_INVALID_ARG', message: /fill: dst must be a Tensor/ });
+    assert.throws(() => native().fill({ ...base, strides: ['1'] } as never, 0), { code: 'ERR_INVALID_ARG', message: /fill: dst has a bad shape/ });
+    const throwing = [4];
+    Object.defineProperty(throwing, 0, { get() { throw new Error('forged getter'); } });
+    assert.throws(() => native().fill({ ...base, shape: throwing } as never, 0), { message: 'forged getter' });
+    native().fill(base as never, 2);
+    assert.deepEqual(Array.from(t.dataSync()), [2, 2, 2, 2]);
   });
 
   it('frees a dropped tensor through the FinalizationRegistry', async function () {
