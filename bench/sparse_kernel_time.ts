@@ -2,7 +2,8 @@
 // tensor, as in the ViT), a dev tool for tuning the sparse kernel. Two figures per kernel:
 //   host loop: 500 back-to-back native calls, CUDA events around the loop (bounded below by
 //              the host's cost per call, which on the GPU machine is near the kernels' time);
-//   graph:     the same 500 calls captured once as a CUDA graph and replayed: GPU time only.
+//   graph:     the same 500 calls captured once as a CUDA graph and replayed (the median of
+//              bench/graph_timing.ts' blocked autorange): GPU time only.
 // The CSR kernel runs over three schedules of the same mask: the default (the class-token
 // row, 197 entries against a mean of 38, leads), the same items with no lead (row order),
 // segment 64 (the class-token row cut into 4 pieces of 49 or 50, too short to lead, merged by
@@ -10,8 +11,9 @@
 // output is checked against the dense kernel with the mask as an element mask.
 // With --profile it runs the parity checks and then each kernel 3 times, untimed: the
 // launches scripts/gpu-stage.sh's `ncu` group profiles.
-import { attention, captureGraph, cuda, empty, patterns, randn, splitQkv, SparseMask } from '../ts/index';
+import { attention, cuda, empty, patterns, randn, splitQkv, SparseMask } from '../ts/index';
 import { native } from '../ts/native';
+import { graphTimed } from './graph_timing';
 
 const qkv = randn([64, 197, 3, 8, 12], { device: 'cuda', dtype: 'float16', seed: 5 });
 const { q, k, v } = splitQkv(qkv);
@@ -29,17 +31,8 @@ function hostLoop(fn: () => void): number {
   return Math.min(...[0, 1, 2].map(() => cuda.time(() => { for (let i = 0; i < reps; i++) fn(); }) / reps)) * 1e3;
 }
 
-/** Microseconds per call with `reps` calls replayed as one CUDA graph (best of 5 replays, after 2). */
-function graphed(fn: () => void): number {
-  fn();
-  const { graph } = captureGraph('cuda', () => { for (let i = 0; i < reps; i++) fn(); });
-  try {
-    for (let i = 0; i < 2; i++) graph.launch();
-    return Math.min(...[0, 1, 2, 3, 4].map(() => cuda.time(() => graph.launch()))) / reps * 1e3;
-  } finally {
-    graph.dispose();
-  }
-}
+/** Microseconds per call with `reps` calls replayed as one CUDA graph (graph_timing.ts: the median of blocked autorange). */
+const graphed = (fn: () => void): number => graphTimed(fn, reps, 0.25).median * 1e6;
 
 const csr = (m: SparseMask, lead: number) => {
   const t = m.deviceTensors('sparse_kernel_time');
