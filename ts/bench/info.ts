@@ -19,7 +19,7 @@ export interface InfoReport {
 /** What each known mechanism's kernels serve, per backend (the rules in ts/attention and native/). */
 const KERNELS: Record<string, { cuda: string; cpu: string }> = {
   memory_efficient: {
-    cuda: 'float16/bfloat16 on tensor cores for D <= 256; float32 SIMT (exact) for D <= 256',
+    cuda: 'float16/bfloat16 on tensor cores for D <= 256; float32 SIMT (exact FMA) for 16 < D <= 256',
     cpu: 'float32/float16/bfloat16 (float32 accumulation) for D <= 256',
   },
   vanilla: {
