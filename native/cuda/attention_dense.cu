@@ -421,6 +421,16 @@ __device__ __forceinline__ BlockWork block_work(const KernelParams& p) {
   return w;
 }
 
+// A row's sum over the 4 lanes of its quad (each lane summed its own columns); every lane
+// takes part, so it runs before any lane-dependent branch.
+__device__ __forceinline__ void quad_sum_rows(float (&row_l)[2]) {
+#pragma unroll
+  for (int hh = 0; hh < 2; ++hh) {
+    row_l[hh] += __shfl_xor_sync(0xffffffffu, row_l[hh], 1);
+    row_l[hh] += __shfl_xor_sync(0xffffffffu, row_l[hh], 2);
+  }
+}
+
 // One key tile's online softmax over a 16-row tile held in m16n8 accumulator fragments
 // (rows g and g + 8, half hh of each 8-key tile, each row in the 4 lanes of a quad): the
 // scores s (times sc, in log2 units) become P = exp2(s sc - m) in place, the running row max
@@ -735,14 +745,8 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_tc_ker
     stage = stage + 1 >= kStages ? 0 : stage + 1;
   }
 
-  // Row sums over the quad (all lanes take part, before any lane-dependent branch).
 #pragma unroll
-  for (int mi = 0; mi < kMT; ++mi)
-#pragma unroll
-    for (int hh = 0; hh < 2; ++hh) {
-      row_l[mi][hh] += __shfl_xor_sync(0xffffffffu, row_l[mi][hh], 1);
-      row_l[mi][hh] += __shfl_xor_sync(0xffffffffu, row_l[mi][hh], 2);
-    }
+  for (int mi = 0; mi < kMT; ++mi) quad_sum_rows(row_l[mi]);
 
   cp_async_wait_all();  // with no key tiles, Q's copies may still be in flight
   if (p.ws_o != nullptr) {

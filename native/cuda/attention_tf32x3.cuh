@@ -214,12 +214,7 @@ __global__ void __launch_bounds__(128, kMinBlocks) attention_tf32x3_kernel(const
   }
 
 #pragma unroll
-  for (int mi = 0; mi < kMT; ++mi)
-#pragma unroll
-    for (int hh = 0; hh < 2; ++hh) {
-      row_l[mi][hh] += __shfl_xor_sync(0xffffffffu, row_l[mi][hh], 1);
-      row_l[mi][hh] += __shfl_xor_sync(0xffffffffu, row_l[mi][hh], 2);
-    }
+  for (int mi = 0; mi < kMT; ++mi) quad_sum_rows(row_l[mi]);
   cp_async_wait_all();
   const int64_t row_base = (static_cast<int64_t>(blockIdx.z) * p.bh + w.bh) * p.nq + w.m0;
   float* go = static_cast<float*>(p.out) + w.b * p.o_s[0] + w.h * p.o_s[2] + w.m0 * p.o_s[1];
