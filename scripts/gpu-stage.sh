@@ -22,6 +22,7 @@
 #   attn-micro  bench/micro/attn16.cu: tilings of the attention kernels (float16, float32) at head dim 16 on the notebook case, then SkipTails on and off at D = 64 (~75 s)
 #   graph-memcheck  compute-sanitizer memcheck over scripts/graph-memcheck-probe.ts' cases
 #   ncu       Nsight Compute (--set full) over the notebook case's dense, CSR and merge kernels
+#   flex-peer bench/peers/sparse.py's FlexAttention over one 64-block layout, alone (~30 s)
 #   ops       bench/ops.ts with PyTorch: layerNorm, softmax, bias+GELU, linear; eager and CUDA graph (~120 s)
 #   bench     npm run bench:cuda, the whole flow (float16; ~450 s: a call of its own)
 #   parallel  bench/parallel.ts: the notebook ViT at batch 256 on 1 GPU and across 2 / all (issue 9)
@@ -180,6 +181,14 @@ for group in "$@"; do
       grep -E '^  [a-z_]+.*\(|Duration|Memory Throughput|L1/TEX Hit Rate|L2 Hit Rate|Achieved Occupancy|Compute \(SM\) Throughput|Issue Slots Busy|L1/TEX Cache Throughput|L2 Cache Throughput|Registers Per Thread' \
         "$LOGS/ncu.txt" | head -120
       ;;
+    flex-peer)
+      # bench/peers/sparse.py's FlexAttention over a random 64-block layout (the sweep's case), alone
+      python3 -c 'import json, random; random.seed(7); n = 16; on = set(random.sample(range(n * n), 13))
+json.dump([{"name": "block_sparse density 0.05", "B": 8, "H": 8, "N": 1024, "D": 64, "block": 64,
+            "layout": [int(i in on) for i in range(n * n)]}], open("build/flex-case.json", "w"))'
+      step flex-peer 120 python3 bench/peers/sparse.py build/flex-case.json "$LOGS/flex-peer.json"
+      cat "$LOGS/flex-peer.log"
+      ;;
     ops)
       step bench-ops 200 node --import tsx bench/ops.ts
       grep -E '^\||^The same|^NVIDIA|wrote' "$LOGS/bench-ops.log" | head -70
@@ -201,6 +210,8 @@ for group in "$@"; do
       sed -n '/== 3. Kernel sweeps/,$p' "$LOGS/bench-sweeps.log" | head -120
       ;;
     memcheck|graphs|racecheck)
+      # sanitize-cuda.sh's own cap ends 30 s before this step's, so that it prints its summary.
+      export SANITIZE_MAX_S=$((STAGE_DEADLINE - SECONDS - 30))
       OUT_DIR="$LOGS/sanitize" step "sanitize-$group" 540 bash scripts/sanitize-cuda.sh "$group"
       tail -8 "$LOGS/sanitize-$group.log"
       ;;

@@ -75,7 +75,10 @@ def block_case(case, create_block_mask, flex_attention):
     row = {}
     block_mask = create_block_mask(lambda b, h, qi, ki: layout[qi // bs, ki // bs], None, None, N, N,
                                    device="cuda", BLOCK_SIZE=bs)
-    row["flex"] = timed(lambda: flex_attention(q, k, v, block_mask=block_mask))
+    # The kernel's tiles must divide the mask's blocks: FlexAttention's default BLOCK_M of 128
+    # refuses 64-blocks ("Q and KV block size must be divisible by BLOCK_M and BLOCK_N").
+    tiles = {"BLOCK_M": min(bs, 128), "BLOCK_N": min(bs, 64)}
+    row["flex"] = timed(lambda: flex_attention(q, k, v, block_mask=block_mask, kernel_options=tiles))
     row["flex_sparsity"] = block_mask.sparsity()
 
     def flash():
