@@ -4,22 +4,22 @@
 // the CUDA runtime: argument reads, cudaSetDevice, the launch) beside the public ops (which
 // add the TypeScript checks, the output's allocation and its dispose).
 // Usage: node --import tsx bench/host_cuda.ts [calls]
-import { add, attention, cuda, empty, layerNorm, linear, randn, softmax, splitQkv, type Device } from '../ts/index';
+import { add, attention, buildViT, cuda, empty, layerNorm, linear, randn, softmax, splitQkv, tidy, type Device } from '../ts/index';
 import { native } from '../ts/native';
 
 const calls = Number(process.argv[2] ?? 20000);
 const device: Device = cuda.isAvailable() ? 'cuda:0' : 'cpu';
 const nat = native();
 
-function perCall(label: string, fn: () => unknown): void {
-  for (let i = 0; i < 2000; i++) fn();
+function perCall(label: string, fn: () => unknown, n = calls): void {
+  for (let i = 0; i < Math.min(2000, n); i++) fn();
   if (device !== 'cpu') cuda.synchronize(device);
   const t0 = performance.now();
-  for (let i = 0; i < calls; i++) fn();
+  for (let i = 0; i < n; i++) fn();
   const host = performance.now() - t0;
   if (device !== 'cpu') cuda.synchronize(device);
   const wall = performance.now() - t0;
-  console.log(`${label.padEnd(44)} host ${(1e3 * host / calls).toFixed(2).padStart(6)} us  wall ${(1e3 * wall / calls).toFixed(2).padStart(6)} us a call`);
+  console.log(`${label.padEnd(44)} host ${(1e3 * host / n).toFixed(2).padStart(6)} us  wall ${(1e3 * wall / n).toFixed(2).padStart(6)} us a call`);
 }
 
 for (const dtype of ['float16', 'float32'] as const) {
@@ -42,4 +42,15 @@ for (const dtype of ['float16', 'float32'] as const) {
   perCall('linear [4, 8] x [8, 8] + bias + dispose', () => linear(x, w, b).dispose());
   perCall('attention B1 N4 H1 D8 + dispose', () => attention(q, k, v).dispose());
   for (const t of [x, y, w, b, qkv]) t.dispose();
+}
+
+// The notebook ViT's structure (depth 8, 8 heads, mlp 3, no qkv bias) at a size whose work
+// is nothing (a 16 x 16 image of one patch, embed 16): an eager forward's host cost.
+for (const dtype of ['float16', 'float32'] as const) {
+  const vit = buildViT({ img_size: 16, patch_size: 16, in_chans: 3, num_classes: 10, embed_dim: 16, depth: 8, num_heads: 8, mlp_ratio: 3, qkv_bias: false },
+    { device, dtype, seed: 1 });
+  const images = randn([1, 3, 16, 16], { device, dtype, seed: 2 });
+  perCall(`tiny notebook-shaped ViT forward, ${dtype}`, () => tidy(() => { vit.forward(images); }), Math.max(1, Math.round(calls / 50)));
+  images.dispose();
+  vit.dispose();
 }

@@ -179,6 +179,35 @@ describe('tensor argument errors', () => {
     assert.deepEqual(Array.from(t.dataSync()), [2, 2, 2, 2]);
   });
 
+  it('the addon refuses a storage given as a tensor without its layout, and a layout a nested call overwrote', async () => {
+    const { native } = await import('../ts/native');
+    // native() packs each tensor's layout into a shared buffer and passes its storage; the
+    // addon underneath (its prototype) refuses a storage whose slot holds no fresh layout.
+    const raw = Object.getPrototypeOf(native()) as { fill(dst: unknown, value: number): void };
+    const t = ones([4]);
+    native().fill(t, 3); // leaves slot 0 read
+    assert.throws(() => raw.fill(t._storage, 0), { code: 'ERR_INVALID_ARG', message: /fill: dst must be a Tensor/ });
+    // Forged layouts that reach the slots are checked as before: NaN, fractional, negative, too far.
+    const base = { _storage: t._storage, offset: 0, shape: [4], strides: [1], dtype: 'float32' };
+    for (const [forged, why] of [
+      [{ ...base, offset: NaN }, /bad offset/], [{ ...base, offset: 0.5 }, /bad offset/], [{ ...base, shape: [-1] }, /bad shape or strides/],
+      [{ ...base, shape: [2], strides: [4] }, /outside its storage/], [{ ...base, shape: [4, 1], strides: [1] }, /must be a Tensor|bad rank/],
+      [{ ...base, dtype: 'toString' }, /unknown dtype/], [{ ...base, shape: new Array(9).fill(1), strides: new Array(9).fill(1) }, /bad rank/],
+    ] as const) {
+      assert.throws(() => native().fill(forged as never, 0), { code: 'ERR_INVALID_ARG', message: why }, JSON.stringify(forged));
+    }
+    // A getter that calls another op while the outer call's layouts are being written: that
+    // call takes slot 0, so the outer one is refused rather than run on a stale layout.
+    const other = ones([4]);
+    const out = ones([4]);
+    const sneaky = { ...base, get shape() { native().fill(other, 5); return [4]; } };
+    assert.throws(() => native().binary(out, t, sneaky as never, 0, 1), { code: 'ERR_INVALID_ARG', message: /binary: out must be a Tensor/ });
+    assert.deepEqual(Array.from(other.dataSync()), [5, 5, 5, 5]);
+    assert.deepEqual(Array.from(out.dataSync()), [1, 1, 1, 1]);
+    native().binary(out, t, t, 0, 1);
+    assert.deepEqual(Array.from(out.dataSync()), [6, 6, 6, 6]);
+  });
+
   it('frees a dropped tensor through the FinalizationRegistry', async function () {
     if (typeof global.gc !== 'function') this.skip();
     const { native } = await import('../ts/native');

@@ -130,10 +130,75 @@ function load(): NativeAddon {
   );
 }
 
+// ---- tensor layouts in one shared buffer ------------------------------------------------
+// The addon reads a tensor argument given as an object with ~20 N-API calls (its storage,
+// dtype, offset, and shape and strides element by element): about 1 us a tensor, most of an
+// op's cost on the host. So the op methods below are wrapped: each tensor argument's layout
+// is written into its argument slot of one Float64Array that the addon holds, and the
+// argument becomes its storage, which the addon unwraps and pairs with the slot
+// (t_arg_layouts in native/addon/addon.cc). A slot: {dtype code, offset, rank, shape[8],
+// strides[8], strides' rank}. What does not look like a live tensor (a disposed one, a
+// forged object) goes as it is, and the addon reads and refuses it the usual way.
+const ARG_SLOTS = 16;
+const SLOT = 20;
+const MAX_DIMS = 8;
+/** DType in native/core/dtype.h. */
+const DTYPE_CODES = new Map<unknown, number>([['float32', 0], ['float16', 1], ['bfloat16', 2], ['int32', 3], ['uint8', 4]]);
+/** The addon methods whose positional tensor arguments are packed. */
+const PACKED_METHODS = [
+  'copy', 'copyPeer', 'fill', 'gemm', 'norm', 'softmax', 'biasActivation', 'binary', 'mean', 'patchGather', 'attention',
+  'sparsePlan', 'sparseAttention',
+] as const;
+
+/** `a` as the addon's argument at position `slot`: its storage with its layout in the slot, or `a` itself. */
+function packArg(layouts: Float64Array, a: unknown, slot: number): unknown {
+  if (a === null || typeof a !== 'object') return a;
+  const t = a as NativeTensorArg;
+  const storage = t._storage;
+  if (storage === null || typeof storage !== 'object') return a;
+  const code = DTYPE_CODES.get(t.dtype);
+  const { shape, strides, offset } = t;
+  if (code === undefined || typeof offset !== 'number' || !Array.isArray(shape) || !Array.isArray(strides)) return a;
+  const rank = shape.length;
+  if (rank > MAX_DIMS || strides.length !== rank) return a;
+  const base = slot * SLOT;
+  for (let d = 0; d < rank; d++) {
+    const size = shape[d], stride = strides[d];
+    if (typeof size !== 'number' || typeof stride !== 'number') return a;
+    layouts[base + 3 + d] = size;
+    layouts[base + 3 + MAX_DIMS + d] = stride;
+  }
+  layouts[base + 1] = offset;
+  layouts[base + 2] = rank;
+  layouts[base + 3 + 2 * MAX_DIMS] = rank;
+  layouts[base] = code; // last: the slot is complete
+  return storage;
+}
+
+/** `raw` with its op methods packing their tensor arguments (the rest as they are). */
+function withPackedArgs(raw: NativeAddon): NativeAddon {
+  const layouts = new Float64Array(ARG_SLOTS * SLOT);
+  const addon = raw as unknown as Record<string, unknown> & { setArgLayouts?(buffer: Float64Array): void };
+  if (typeof addon.setArgLayouts !== 'function') return raw; // an addon built before the buffer
+  addon.setArgLayouts(layouts);
+  const wrapped = Object.create(raw) as Record<string, unknown>;
+  for (const name of PACKED_METHODS) {
+    const method = addon[name] as (...args: unknown[]) => unknown;
+    const packed = function packed(...args: unknown[]): unknown {
+      const n = Math.min(args.length, ARG_SLOTS);
+      for (let i = 0; i < n; i++) args[i] = packArg(layouts, args[i], i);
+      return method.apply(raw, args);
+    };
+    // (the addon's own properties are read-only: define, not assign)
+    Object.defineProperty(wrapped, name, { value: packed, enumerable: true });
+  }
+  return wrapped as unknown as NativeAddon;
+}
+
 let cached: NativeAddon | undefined;
 
-/** The loaded addon (loaded on first use). @internal */
+/** The loaded addon (loaded on first use), its op methods packing tensor layouts. @internal */
 export function native(): NativeAddon {
-  if (cached === undefined) cached = load();
+  if (cached === undefined) cached = withPackedArgs(load());
   return cached;
 }

@@ -34,6 +34,16 @@ constexpr napi_type_tag kSparsePlanTag = {0x6e6f6465666f726dULL, 0x7370617273653
 constexpr const char* kOrphanedWhy =
     "was made inside a CUDA graph capture that failed, or by a graph disposed before it ever ran: it has no memory";
 
+// Tensor layouts written by ts/native.ts before each op call: one slot of kSlotDoubles per
+// argument position (kArgSlots of them), {dtype code, offset, rank, shape[8], strides[8],
+// strides' rank}, in a Float64Array this thread's addon instance keeps (setArgLayouts). An
+// argument given as its Storage object reads its layout from its slot: no N-API call per
+// field (the reads of a tensor given as an object cost ~20 calls, ~1 us). A slot is marked
+// read (dtype code -1) as it is read, so a Storage passed without a fresh layout is refused.
+constexpr int kArgSlots = 16;
+constexpr int kSlotDoubles = 20;
+thread_local double* t_arg_layouts = nullptr;
+
 // ---- errors ---------------------------------------------------------------------------
 
 [[noreturn]] void throw_js(Napi::Env env, const char* code, const std::string& message, bool type_error = false) {
@@ -332,6 +342,7 @@ class Addon : public Napi::Addon<Addon> {
                 {
                     InstanceMethod("backends", &Addon::Backends),
                     InstanceMethod("allocate", &Addon::Allocate),
+                    InstanceMethod("setArgLayouts", &Addon::SetArgLayouts),
                     InstanceMethod("copy", &Addon::Copy),
                     InstanceMethod("copyPeer", &Addon::CopyPeer),
                     InstanceMethod("fill", &Addon::Fill),
@@ -428,6 +439,22 @@ class Addon : public Napi::Addon<Addon> {
 #endif
   }
 
+  // setArgLayouts(Float64Array of kArgSlots * kSlotDoubles): the buffer ts/native.ts writes
+  // tensor layouts into before each call (t_arg_layouts). Kept alive here; every slot starts
+  // marked read.
+  Napi::Value SetArgLayouts(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+        info[0].As<Napi::Float64Array>().ElementLength() != static_cast<size_t>(kArgSlots * kSlotDoubles)) {
+      throw_js(env, "ERR_INVALID_ARG", "setArgLayouts: expected a Float64Array of " + std::to_string(kArgSlots * kSlotDoubles) + " elements", true);
+    }
+    Napi::Float64Array layouts = info[0].As<Napi::Float64Array>();
+    arg_layouts_ = Napi::Persistent(layouts);
+    t_arg_layouts = layouts.Data();
+    for (int i = 0; i < kArgSlots; ++i) t_arg_layouts[i * kSlotDoubles] = -1;
+    return env.Undefined();
+  }
+
   // allocate(device, bytes) -> Storage
   Napi::Value Allocate(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -452,57 +479,81 @@ class Addon : public Napi::Addon<Addon> {
     Storage* storage = nullptr;
   };
 
-  // Reads a tensor as the TS Tensor class lays it out: { _storage, offset, shape, strides,
-  // dtype }, and checks that every element it can address lies inside its live storage.
-  static Arg tensor_arg(Napi::Env env, const Napi::Value& v, const char* op, const char* name, bool dense = false) {
+  // Reads a tensor argument, given either as the TS Tensor class lays it out ({ _storage,
+  // offset, shape, strides, dtype }) or as its Storage with the layout in argument slot
+  // `slot` (ts/native.ts packs Tensors so), and checks that every element it can address
+  // lies inside its live storage.
+  static Arg tensor_arg(Napi::Env env, const Napi::Value& v, const char* op, const char* name, bool dense = false,
+                        int slot = -1) {
     auto fail = [&](const std::string& why) -> void {
       throw_js(env, "ERR_INVALID_ARG", std::string(op) + ": " + name + " " + why, true);
     };
     if (!v.IsObject()) fail("must be a Tensor");
-    Napi::Object o = v.As<Napi::Object>();
-    Napi::Value storage_v = o.Get("_storage");
-    Storage* storage = nullptr;
     // Only an object this addon made is unwrapped: the type tag rules out another addon's
     // wrapped object (whose native pointer is no Storage).
-    if (storage_v.IsObject() && storage_v.As<Napi::Object>().CheckTypeTag(&kStorageTag)) {
-      napi_value raw = storage_v;
+    auto storage_of = [&](const Napi::Value& sv) -> Storage* {
+      if (!sv.IsObject() || !sv.As<Napi::Object>().CheckTypeTag(&kStorageTag)) return nullptr;
       void* unwrapped = nullptr;
-      if (napi_unwrap(env, raw, &unwrapped) == napi_ok) storage = static_cast<Storage*>(unwrapped);
-    }
-    if (storage == nullptr) fail("must be a Tensor");
-    if (!storage->alive()) {
-      fail(storage->buffer() != nullptr && storage->buffer()->orphaned() ? kOrphanedWhy : "has been disposed");
+      return napi_unwrap(env, sv, &unwrapped) == napi_ok ? static_cast<Storage*>(unwrapped) : nullptr;
+    };
+    double offset = 0, shape[kMaxDims] = {}, strides[kMaxDims] = {};
+    double rank = 0, strides_rank = 0, code = -1;
+    Storage* storage = slot >= 0 && slot < kArgSlots && t_arg_layouts != nullptr ? storage_of(v) : nullptr;
+    if (storage != nullptr) {
+      double* layout = t_arg_layouts + slot * kSlotDoubles;
+      code = layout[0];
+      layout[0] = -1;
+      if (code == -1) fail("must be a Tensor");  // a Storage without a layout written for this call
+      if (!storage->alive()) fail(storage->buffer() != nullptr && storage->buffer()->orphaned() ? kOrphanedWhy : "has been disposed");
+      offset = layout[1];
+      rank = layout[2];
+      strides_rank = layout[3 + 2 * kMaxDims];
+      if (!(rank >= 0 && rank <= kMaxDims && rank == std::floor(rank)) || strides_rank != rank) fail("has a bad rank");
+      for (int d = 0; d < static_cast<int>(rank); ++d) {
+        shape[d] = layout[3 + d];
+        strides[d] = layout[3 + kMaxDims + d];
+      }
+    } else {
+      Napi::Object o = v.As<Napi::Object>();
+      storage = storage_of(o.Get("_storage"));
+      if (storage == nullptr) fail("must be a Tensor");
+      if (!storage->alive()) fail(storage->buffer() != nullptr && storage->buffer()->orphaned() ? kOrphanedWhy : "has been disposed");
+      char dtype_buf[kShortString];
+      DType dt;
+      if (!dtype_from_name(short_string(env, o.Get("dtype"), dtype_buf), &dt)) fail("has an unknown dtype");
+      code = static_cast<double>(dt);
+      // The reads below are N-API's own calls, each of which fails on a value of the wrong
+      // type: no separate type test before it.
+      Napi::Value shape_v = o.Get("shape"), strides_v = o.Get("strides"), offset_v = o.Get("offset");
+      uint32_t r = 0, sr = 0;
+      if (napi_get_array_length(env, shape_v, &r) != napi_ok || napi_get_array_length(env, strides_v, &sr) != napi_ok ||
+          napi_get_value_double(env, offset_v, &offset) != napi_ok) {
+        rethrow_pending(env);
+        fail("must be a Tensor");
+      }
+      if (r > static_cast<uint32_t>(kMaxDims) || sr != r) fail("has a bad rank");
+      rank = strides_rank = r;
+      for (uint32_t d = 0; d < r; ++d) {
+        napi_value sh = nullptr, st = nullptr;
+        if (napi_get_element(env, shape_v, d, &sh) != napi_ok || napi_get_element(env, strides_v, d, &st) != napi_ok ||
+            napi_get_value_double(env, sh, &shape[d]) != napi_ok || napi_get_value_double(env, st, &strides[d]) != napi_ok) {
+          rethrow_pending(env);
+          fail("has a bad shape");
+        }
+      }
     }
     Arg arg;
     arg.buffer = storage->buffer();
     arg.storage = storage;
-    char dtype_buf[kShortString];
-    if (!dtype_from_name(short_string(env, o.Get("dtype"), dtype_buf), &arg.view.dtype)) fail("has an unknown dtype");
-    // The reads below are N-API's own calls, each of which fails on a value of the wrong
-    // type: no separate type test before it (a tensor argument is ~20 of these calls, about
-    // 30 ns each, and this is the addon's most frequent path).
-    Napi::Value shape_v = o.Get("shape"), strides_v = o.Get("strides"), offset_v = o.Get("offset");
-    uint32_t rank = 0, strides_rank = 0;
-    double offset = 0;
-    if (napi_get_array_length(env, shape_v, &rank) != napi_ok || napi_get_array_length(env, strides_v, &strides_rank) != napi_ok ||
-        napi_get_value_double(env, offset_v, &offset) != napi_ok) {
-      rethrow_pending(env);
-      fail("must be a Tensor");
-    }
-    if (rank > static_cast<uint32_t>(kMaxDims) || strides_rank != rank) fail("has a bad rank");
+    if (!(code >= 0 && code <= static_cast<double>(DType::UInt8) && code == std::floor(code))) fail("has an unknown dtype");
+    arg.view.dtype = static_cast<DType>(static_cast<int>(code));
     arg.view.ndim = static_cast<int>(rank);
     if (!(offset >= 0) || offset != std::floor(offset) || offset > kMaxIndex) fail("has a bad offset");
     double last = offset;  // the furthest element the view can address
     double elements = 1;   // the product of the non-zero sizes: bounded, so no int64 product overflows
     bool empty = false;
     for (int d = 0; d < arg.view.ndim; ++d) {
-      napi_value s = nullptr, st = nullptr;
-      double sv = 0, stv = 0;
-      if (napi_get_element(env, shape_v, d, &s) != napi_ok || napi_get_element(env, strides_v, d, &st) != napi_ok ||
-          napi_get_value_double(env, s, &sv) != napi_ok || napi_get_value_double(env, st, &stv) != napi_ok) {
-        rethrow_pending(env);
-        fail("has a bad shape");
-      }
+      const double sv = shape[d], stv = strides[d];
       if (!(sv >= 0) || sv != std::floor(sv) || !(stv >= 0) || stv != std::floor(stv) || sv > kMaxIndex || stv > kMaxIndex) {
         fail("has a bad shape or strides");
       }
@@ -530,10 +581,11 @@ class Addon : public Napi::Addon<Addon> {
     return arg;
   }
 
-  static const void* optional_pointer(Napi::Env env, const Napi::Value& v, const char* op, const char* name,
-                                      const Arg& like, int64_t length, Backend** backend) {
+  static const void* optional_pointer(Napi::Env env, const Napi::CallbackInfo& info, size_t i, const char* op,
+                                      const char* name, const Arg& like, int64_t length, Backend** backend) {
+    const Napi::Value v = info[i];
     if (v.IsNull() || v.IsUndefined()) return nullptr;
-    Arg a = tensor_arg(env, v, op, name);
+    Arg a = tensor_arg(env, v, op, name, false, static_cast<int>(i));
     if (&a.buffer->backend() != *backend) throw_js(env, "ERR_INVALID_ARG", std::string(op) + ": " + name + " is on another device", true);
     if (a.view.dtype != like.view.dtype || a.view.numel() != length || !a.view.is_contiguous()) {
       throw_js(env, "ERR_INVALID_ARG", std::string(op) + ": " + name + " must be contiguous, of length " + std::to_string(length) + " and dtype " + dtype_name(like.view.dtype), true);
@@ -584,7 +636,7 @@ class Addon : public Napi::Addon<Addon> {
   // copy(dst, src): same shape, any dtypes and strides.
   Napi::Value Copy(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    Arg dst = tensor_arg(env, info[0], "copy", "dst", true), src = tensor_arg(env, info[1], "copy", "src");
+    Arg dst = tensor_arg(env, info[0], "copy", "dst", true, 0), src = tensor_arg(env, info[1], "copy", "src", false, 1);
     require(env, same_shape(dst.view, src.view), "copy", "dst and src shapes differ");
     Backend& b = same_backend(env, "copy", {&dst, &src});
     guarded(env, "copy", [&] { b.copy(dst.view, src.view); return 0; });
@@ -598,7 +650,7 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value CopyPeer(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const char* op = "copyPeer";
-    Arg dst = tensor_arg(env, info[0], op, "dst", true), src = tensor_arg(env, info[1], op, "src");
+    Arg dst = tensor_arg(env, info[0], op, "dst", true, 0), src = tensor_arg(env, info[1], op, "src", false, 1);
     require(env, dst.view.is_contiguous() && src.view.is_contiguous(), op, "dst and src must be contiguous");
     require(env, dst.view.dtype == src.view.dtype && dst.view.numel() == src.view.numel(), op, "dst and src must have one dtype and size");
     Backend& to = dst.buffer->backend();
@@ -613,7 +665,7 @@ class Addon : public Napi::Addon<Addon> {
   // fill(dst, value)
   Napi::Value Fill(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    Arg dst = tensor_arg(env, info[0], "fill", "dst", true);
+    Arg dst = tensor_arg(env, info[0], "fill", "dst", true, 0);
     const double value = number_arg(env, info, 1, "fill", "value");
     guarded(env, "fill", [&] { dst.buffer->backend().fill(dst.view, value); return 0; });
     return env.Undefined();
@@ -625,7 +677,7 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value Gemm(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const char* op = "gemm";
-    Arg a = tensor_arg(env, info[0], op, "a"), b = tensor_arg(env, info[1], op, "b"), c = tensor_arg(env, info[2], op, "c", true);
+    Arg a = tensor_arg(env, info[0], op, "a", false, 0), b = tensor_arg(env, info[1], op, "b", false, 1), c = tensor_arg(env, info[2], op, "c", true, 2);
     Backend* backend = &same_backend(env, op, {&a, &b, &c});
     require(env, a.view.ndim == 3 && b.view.ndim == 3 && c.view.ndim == 3, op, "a, b and c must be 3-D views");
     require(env, is_float(a.view.dtype) && a.view.dtype == b.view.dtype && a.view.dtype == c.view.dtype, op, "a, b and c must share one float dtype");
@@ -655,13 +707,13 @@ class Addon : public Napi::Addon<Addon> {
     p.batch_stride_b = b.view.shape[0] == 1 ? 0 : b.view.strides[0];
     p.batch_stride_c = c.view.strides[0];
     require(env, p.lda >= a.view.shape[2] && p.ldb >= b.view.shape[2], op, "leading dimensions are too small");
-    p.bias = optional_pointer(env, info[3], op, "bias", c, p.n, &backend);
+    p.bias = optional_pointer(env, info, 3, op, "bias", c, p.n, &backend);
     p.alpha = static_cast<float>(number_arg(env, info, 6, op, "alpha"));
     p.activation = activation_arg(env, info, 7, op);
     p.allow_tf32 = info[10].ToBoolean();
     if (info.Length() > 11 && !info[11].IsNull() && !info[11].IsUndefined()) {
       // Added into c: c's own layout, and either c itself (in place) or apart from it.
-      Arg r = tensor_arg(env, info[11], op, "residual");
+      Arg r = tensor_arg(env, info[11], op, "residual", false, 11);
       same_backend(env, op, {&c, &r});
       require(env, r.view.dtype == c.view.dtype && same_shape(r.view, c.view) && r.view.is_contiguous(), op,
               "residual must be contiguous, of c's shape and dtype");
@@ -680,7 +732,7 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value Norm(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const char* op = "norm";
-    Arg out = tensor_arg(env, info[0], op, "out", true), x = tensor_arg(env, info[1], op, "x");
+    Arg out = tensor_arg(env, info[0], op, "out", true, 0), x = tensor_arg(env, info[1], op, "x", false, 1);
     Backend* backend = &same_backend(env, op, {&out, &x});
     require(env, same_shape(out.view, x.view) && x.view.ndim >= 1, op, "out and x must have one shape of rank >= 1");
     require(env, out.view.is_contiguous() && x.view.is_contiguous(), op, "out and x must be contiguous");
@@ -688,8 +740,8 @@ class Addon : public Napi::Addon<Addon> {
     NormParams p;
     p.out = out.view;
     p.x = x.view;
-    p.weight = optional_pointer(env, info[2], op, "weight", x, x.view.cols(), &backend);
-    p.bias = optional_pointer(env, info[3], op, "bias", x, x.view.cols(), &backend);
+    p.weight = optional_pointer(env, info, 2, op, "weight", x, x.view.cols(), &backend);
+    p.bias = optional_pointer(env, info, 3, op, "bias", x, x.view.cols(), &backend);
     p.eps = static_cast<float>(number_arg(env, info, 4, op, "eps"));
     p.rms = info[5].ToBoolean();
     guarded(env, op, [&] { backend->norm(p); return 0; });
@@ -700,7 +752,7 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value Softmax(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const char* op = "softmax";
-    Arg out = tensor_arg(env, info[0], op, "out", true), x = tensor_arg(env, info[1], op, "x");
+    Arg out = tensor_arg(env, info[0], op, "out", true, 0), x = tensor_arg(env, info[1], op, "x", false, 1);
     require(env, same_shape(out.view, x.view) && x.view.ndim >= 1, op, "out and x must have one shape of rank >= 1");
     require(env, out.view.is_contiguous() && x.view.is_contiguous(), op, "out and x must be contiguous");
     require(env, is_float(x.view.dtype) && out.view.dtype == x.view.dtype, op, "out and x must share one float dtype");
@@ -709,7 +761,7 @@ class Addon : public Napi::Addon<Addon> {
     p.x = x.view;
     Backend* backend = &same_backend(env, op, {&out, &x});
     if (!info[2].IsNull() && !info[2].IsUndefined()) {
-      Arg mask = tensor_arg(env, info[2], op, "mask");
+      Arg mask = tensor_arg(env, info[2], op, "mask", false, 2);
       same_backend(env, op, {&out, &mask});
       require(env, mask.view.dtype == DType::UInt8 && same_shape(mask.view, x.view), op, "mask must be uint8 and broadcast to x's shape");
       p.has_mask = true;
@@ -724,7 +776,7 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value BiasActivation(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const char* op = "biasActivation";
-    Arg out = tensor_arg(env, info[0], op, "out", true), x = tensor_arg(env, info[1], op, "x");
+    Arg out = tensor_arg(env, info[0], op, "out", true, 0), x = tensor_arg(env, info[1], op, "x", false, 1);
     Backend* backend = &same_backend(env, op, {&out, &x});
     require(env, same_shape(out.view, x.view), op, "out and x shapes differ");
     require(env, out.view.is_contiguous() && x.view.is_contiguous(), op, "out and x must be contiguous");
@@ -732,7 +784,7 @@ class Addon : public Napi::Addon<Addon> {
     BiasActivationParams p;
     p.out = out.view;
     p.x = x.view;
-    p.bias = optional_pointer(env, info[2], op, "bias", x, x.view.cols(), &backend);
+    p.bias = optional_pointer(env, info, 2, op, "bias", x, x.view.cols(), &backend);
     p.activation = activation_arg(env, info, 3, op);
     guarded(env, op, [&] { backend->bias_activation(p); return 0; });
     return env.Undefined();
@@ -742,7 +794,7 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value Binary(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const char* op = "binary";
-    Arg out = tensor_arg(env, info[0], op, "out", true), a = tensor_arg(env, info[1], op, "a"), b = tensor_arg(env, info[2], op, "b");
+    Arg out = tensor_arg(env, info[0], op, "out", true, 0), a = tensor_arg(env, info[1], op, "a", false, 1), b = tensor_arg(env, info[2], op, "b", false, 2);
     Backend& backend = same_backend(env, op, {&out, &a, &b});
     require(env, same_shape(out.view, a.view) && same_shape(out.view, b.view), op, "a and b must be broadcast to out's shape");
     require(env, out.view.is_contiguous(), op, "out must be contiguous");
@@ -763,7 +815,7 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value Mean(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const char* op = "mean";
-    Arg out = tensor_arg(env, info[0], op, "out", true), x = tensor_arg(env, info[1], op, "x");
+    Arg out = tensor_arg(env, info[0], op, "out", true, 0), x = tensor_arg(env, info[1], op, "x", false, 1);
     Backend& backend = same_backend(env, op, {&out, &x});
     MeanParams p;
     p.out = out.view;
@@ -790,7 +842,7 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value PatchGather(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const char* op = "patchGather";
-    Arg out = tensor_arg(env, info[0], op, "out", true), images = tensor_arg(env, info[1], op, "images");
+    Arg out = tensor_arg(env, info[0], op, "out", true, 0), images = tensor_arg(env, info[1], op, "images", false, 1);
     Backend& backend = same_backend(env, op, {&out, &images});
     PatchGatherParams p;
     p.out = out.view;
@@ -815,8 +867,8 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value Attention(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const char* op = "attention";
-    Arg out = tensor_arg(env, info[0], op, "out", true), q = tensor_arg(env, info[1], op, "q", true), k = tensor_arg(env, info[2], op, "k", true),
-        v = tensor_arg(env, info[3], op, "v", true);
+    Arg out = tensor_arg(env, info[0], op, "out", true, 0), q = tensor_arg(env, info[1], op, "q", true, 1), k = tensor_arg(env, info[2], op, "k", true, 2),
+        v = tensor_arg(env, info[3], op, "v", true, 3);
     Backend& backend = same_backend(env, op, {&out, &q, &k, &v});
     const TensorView &qv = q.view, &kv = k.view, &vv = v.view, &ov = out.view;
     require(env, qv.ndim == 4 && kv.ndim == 4 && vv.ndim == 4 && ov.ndim == 4, op, "q, k, v and out must be [B, N, H, D]");
@@ -833,9 +885,10 @@ class Addon : public Napi::Addon<Addon> {
     }
     const int64_t expect[4] = {p.batch, p.heads, p.nq, p.nk};
     // Reads an optional [B, H, Nq, Nk] broadcast view into `a`; false when absent.
-    auto broadcast_view = [&](const Napi::Value& value, const char* name, Arg& a, int64_t* strides) {
+    auto broadcast_view = [&](int slot, const char* name, Arg& a, int64_t* strides) {
+      const Napi::Value value = info[slot];
       if (value.IsNull() || value.IsUndefined()) return false;
-      a = tensor_arg(env, value, op, name);
+      a = tensor_arg(env, value, op, name, false, slot);
       same_backend(env, op, {&out, &a});
       if (a.view.ndim != 4) fail_arg(env, op, std::string(name) + " must be a [B, H, Nq, Nk] view");
       for (int d = 0; d < 4; ++d) {
@@ -845,11 +898,11 @@ class Addon : public Napi::Addon<Addon> {
       return true;
     };
     Arg mask, bias;
-    if (broadcast_view(info[4], "mask", mask, p.mask_strides)) {
+    if (broadcast_view(4, "mask", mask, p.mask_strides)) {
       require(env, mask.view.dtype == DType::UInt8, op, "mask must be uint8");
       p.mask = static_cast<const uint8_t*>(mask.view.data);
     }
-    if (broadcast_view(info[5], "bias", bias, p.bias_strides)) {
+    if (broadcast_view(5, "bias", bias, p.bias_strides)) {
       require(env, is_float(bias.view.dtype), op, "bias must be a float tensor");
       p.bias = bias.view.data;
       p.bias_dtype = bias.view.dtype;
@@ -918,8 +971,8 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value SparsePlanNew(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const char* op = "sparsePlan";
-    Arg offsets = tensor_arg(env, info[0], op, "rowOffsets"), cols = tensor_arg(env, info[1], op, "colIndices"),
-        items = tensor_arg(env, info[3], op, "items"), merges = tensor_arg(env, info[4], op, "merges");
+    Arg offsets = tensor_arg(env, info[0], op, "rowOffsets", false, 0), cols = tensor_arg(env, info[1], op, "colIndices", false, 1),
+        items = tensor_arg(env, info[3], op, "items", false, 3), merges = tensor_arg(env, info[4], op, "merges", false, 4);
     const Arg* args[4] = {&offsets, &cols, &items, &merges};  // in SparsePlan::buffers' order
     same_backend(env, op, {&offsets, &cols, &items, &merges});
     for (const Arg* a : args) {
@@ -963,8 +1016,8 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value SparseAttention(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const char* op = "sparseAttention";
-    Arg out = tensor_arg(env, info[0], op, "out"), q = tensor_arg(env, info[1], op, "q"), k = tensor_arg(env, info[2], op, "k"),
-        v = tensor_arg(env, info[3], op, "v");
+    Arg out = tensor_arg(env, info[0], op, "out", false, 0), q = tensor_arg(env, info[1], op, "q", false, 1), k = tensor_arg(env, info[2], op, "k", false, 2),
+        v = tensor_arg(env, info[3], op, "v", false, 3);
     Backend& backend = same_backend(env, op, {&out, &q, &k, &v});
     SparsePlan* plan = nullptr;
     if (info[4].IsObject() && info[4].As<Napi::Object>().CheckTypeTag(&kSparsePlanTag)) plan = SparsePlan::Unwrap(info[4].As<Napi::Object>());
@@ -1159,6 +1212,11 @@ class Addon : public Napi::Addon<Addon> {
 #endif
   Napi::FunctionReference storage_ctor_;
   Napi::FunctionReference sparse_plan_ctor_;
+  Napi::Reference<Napi::Float64Array> arg_layouts_;  // what t_arg_layouts points into
+
+ public:
+  // The context is going: its layout buffer with it.
+  ~Addon() { t_arg_layouts = nullptr; }
 };
 
 }  // namespace
