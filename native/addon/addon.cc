@@ -496,6 +496,9 @@ class Addon : public Napi::Addon<Addon> {
       void* unwrapped = nullptr;
       return napi_unwrap(env, sv, &unwrapped) == napi_ok ? static_cast<Storage*>(unwrapped) : nullptr;
     };
+    auto check_alive = [&](const Storage* st) {
+      if (!st->alive()) fail(st->buffer() != nullptr && st->buffer()->orphaned() ? kOrphanedWhy : "has been disposed");
+    };
     double offset = 0, shape[kMaxDims] = {}, strides[kMaxDims] = {};
     double rank = 0, strides_rank = 0, code = -1;
     Storage* storage = slot >= 0 && slot < kArgSlots && t_arg_layouts != nullptr ? storage_of(v) : nullptr;
@@ -504,7 +507,7 @@ class Addon : public Napi::Addon<Addon> {
       code = layout[0];
       layout[0] = -1;
       if (code == -1) fail("must be a Tensor");  // a Storage without a layout written for this call
-      if (!storage->alive()) fail(storage->buffer() != nullptr && storage->buffer()->orphaned() ? kOrphanedWhy : "has been disposed");
+      check_alive(storage);
       offset = layout[1];
       rank = layout[2];
       strides_rank = layout[3 + 2 * kMaxDims];
@@ -517,7 +520,7 @@ class Addon : public Napi::Addon<Addon> {
       Napi::Object o = v.As<Napi::Object>();
       storage = storage_of(o.Get("_storage"));
       if (storage == nullptr) fail("must be a Tensor");
-      if (!storage->alive()) fail(storage->buffer() != nullptr && storage->buffer()->orphaned() ? kOrphanedWhy : "has been disposed");
+      check_alive(storage);
       char dtype_buf[kShortString];
       DType dt;
       if (!dtype_from_name(short_string(env, o.Get("dtype"), dtype_buf), &dt)) fail("has an unknown dtype");
