@@ -87,6 +87,14 @@ export interface NativeAddon {
   sparsePlan(rowOffsets: T, colIndices: T, maskHeads: number, items: T, merges: T, slots: number, leadItems?: number): NativeSparsePlan;
   /** CSR attention over a sparsePlan() on q's device. */
   sparseAttention(out: T, q: T, k: T, v: T, plan: NativeSparsePlan, scale: number): void;
+  /**
+   * One pre-norm encoder block without layer scale (EncoderBlock in ts/nn/layers.ts, the
+   * same backend calls in one addon call): out = x + proj(attention(qkv(norm1(x)))), then
+   * out += fc2(act(fc1(norm2(out)))); attention memory_efficient, or sparse over `plan`.
+   */
+  encoderBlock(out: T, x: T, norm1Weight: Maybe, norm1Bias: Maybe, qkvWeight: T, qkvBias: Maybe, projWeight: T, projBias: Maybe,
+    norm2Weight: Maybe, norm2Bias: Maybe, fc1Weight: T, fc1Bias: Maybe, fc2Weight: T, fc2Bias: Maybe, heads: number, eps1: number, eps2: number,
+    activation: number, param: number, param2: number, scale: number, plan: NativeSparsePlan | null): void;
   /** [tileM, tileN] of the attention kernel serving dtype and head dim on device ([0, 0] on the CPU). */
   attentionTileShape(device: string, dtype: string, headDim: number): [number, number];
   synchronize(device: string): void;
@@ -147,7 +155,7 @@ const DTYPE_CODES = new Map<unknown, number>([['float32', 0], ['float16', 1], ['
 /** The addon methods whose positional tensor arguments are packed. */
 const PACKED_METHODS = [
   'copy', 'copyPeer', 'fill', 'gemm', 'norm', 'softmax', 'biasActivation', 'binary', 'mean', 'patchGather', 'attention',
-  'sparsePlan', 'sparseAttention',
+  'sparsePlan', 'sparseAttention', 'encoderBlock',
 ] as const;
 
 /** `a` as the addon's argument at position `slot`: its storage with its layout in the slot, or `a` itself. */

@@ -356,6 +356,7 @@ class Addon : public Napi::Addon<Addon> {
                     InstanceMethod("attention", &Addon::Attention),
                     InstanceMethod("sparsePlan", &Addon::SparsePlanNew),
                     InstanceMethod("sparseAttention", &Addon::SparseAttention),
+                    InstanceMethod("encoderBlock", &Addon::EncoderBlock),
                     InstanceMethod("attentionTileShape", &Addon::AttentionTileShape),
                     InstanceMethod("synchronize", &Addon::Synchronize),
                     InstanceMethod("cudaDeviceCount", &Addon::CudaDeviceCount),
@@ -1054,6 +1055,175 @@ class Addon : public Napi::Addon<Addon> {
     p.num_slots = plan->num_slots;
     p.scale = static_cast<float>(number_arg(env, info, 5, op, "scale"));
     guarded(env, op, [&] { backend.sparse_attention(p); return 0; });
+    return env.Undefined();
+  }
+
+  // encoderBlock(out, x, norm1W, norm1B, qkvW, qkvB|null, projW, projB|null, norm2W, norm2B, fc1W,
+  //              fc1B|null, fc2W, fc2B|null, heads, eps1, eps2, activation, param, param2, scale,
+  //              plan|null)
+  // One pre-norm encoder block without layer scale, as ts/nn/layers.ts' EncoderBlock runs it
+  // op by op, each step the backend call those ops make with the same parameters:
+  //   out = x + proj(attention(split(qkv(norm1(x)))));   out += fc2(act(fc1(norm2(out))))
+  // so that the host issues a block in one call instead of eight (an eager forward of a small
+  // ViT is bound by the host's cost per op). x and out are contiguous [B, N, C], apart;
+  // weights [out features, in features] and vectors contiguous, of x's dtype and device;
+  // attention is memory_efficient's kernel (dense, unmasked) or, given a SparsePlan, the
+  // sparse CSR kernel. Each intermediate comes from the backend's pool and goes back as soon
+  // as the next step has read it.
+  Napi::Value EncoderBlock(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const char* op = "encoderBlock";
+    Arg out = tensor_arg(env, info[0], op, "out", true, 0), x = tensor_arg(env, info[1], op, "x", false, 1);
+    Backend* backend = &same_backend(env, op, {&out, &x});
+    const TensorView& xv = x.view;
+    require(env, xv.ndim == 3 && is_float(xv.dtype) && xv.is_contiguous(), op, "x must be a contiguous float [B, N, C]");
+    require(env, out.view.dtype == xv.dtype && same_shape(out.view, xv) && out.view.is_contiguous(), op,
+            "out must be a contiguous tensor of x's shape and dtype");
+    const int64_t B = xv.shape[0], N = xv.shape[1], C = xv.shape[2], M = B * N;
+    const size_t elem = dtype_size(xv.dtype);
+    const auto* x0 = static_cast<const char*>(xv.data);
+    const auto* o0 = static_cast<const char*>(out.view.data);
+    const int64_t bytes = M * C * static_cast<int64_t>(elem);
+    require(env, M == 0 || o0 + bytes <= x0 || x0 + bytes <= o0, op, "out must not overlap x");
+    const double heads_d = number_arg(env, info, 14, op, "heads");
+    require(env, heads_d >= 1 && heads_d == std::floor(heads_d) && heads_d <= static_cast<double>(std::max<int64_t>(C, 1)), op,
+            "heads must be a positive integer of at most C");
+    const int64_t H = static_cast<int64_t>(heads_d);
+    require(env, C >= 1 && C % H == 0, op, "C must be a positive multiple of heads");
+    const int64_t D = C / H;
+    // A weight [rows, cols] (cols = its input features), contiguous, like x.
+    auto matrix = [&](int slot, const char* name, int64_t rows, int64_t cols) -> Arg {
+      Arg w = tensor_arg(env, info[slot], op, name, false, slot);
+      same_backend(env, op, {&x, &w});
+      if (w.view.dtype != xv.dtype || w.view.ndim != 2 || (rows >= 0 && w.view.shape[0] != rows) || w.view.shape[1] != cols ||
+          w.view.shape[0] < 1 || !w.view.is_contiguous()) {
+        fail_arg(env, op, std::string(name) + " must be a contiguous [" + (rows >= 0 ? std::to_string(rows) : std::string("hidden")) + ", " +
+                              std::to_string(cols) + "] tensor of x's dtype");
+      }
+      return w;
+    };
+    const Arg qkv_w = matrix(4, "qkv weight", 3 * C, C), proj_w = matrix(6, "proj weight", C, C), fc1_w = matrix(10, "fc1 weight", -1, C);
+    const int64_t hidden = fc1_w.view.shape[0];
+    const Arg fc2_w = matrix(12, "fc2 weight", C, hidden);
+    const void* norm1_w = optional_pointer(env, info, 2, op, "norm1 weight", x, C, &backend);
+    const void* norm1_b = optional_pointer(env, info, 3, op, "norm1 bias", x, C, &backend);
+    const void* qkv_b = optional_pointer(env, info, 5, op, "qkv bias", x, 3 * C, &backend);
+    const void* proj_b = optional_pointer(env, info, 7, op, "proj bias", x, C, &backend);
+    const void* norm2_w = optional_pointer(env, info, 8, op, "norm2 weight", x, C, &backend);
+    const void* norm2_b = optional_pointer(env, info, 9, op, "norm2 bias", x, C, &backend);
+    const void* fc1_b = optional_pointer(env, info, 11, op, "fc1 bias", x, hidden, &backend);
+    const void* fc2_b = optional_pointer(env, info, 13, op, "fc2 bias", x, C, &backend);
+    const float eps1 = static_cast<float>(number_arg(env, info, 15, op, "eps1"));
+    const float eps2 = static_cast<float>(number_arg(env, info, 16, op, "eps2"));
+    const ActivationSpec act = activation_arg(env, info, 17, op);
+    const float scale = static_cast<float>(number_arg(env, info, 20, op, "scale"));
+    SparsePlan* plan = nullptr;
+    if (info.Length() > 21 && !info[21].IsNull() && !info[21].IsUndefined()) {
+      if (info[21].IsObject() && info[21].As<Napi::Object>().CheckTypeTag(&kSparsePlanTag)) plan = SparsePlan::Unwrap(info[21].As<Napi::Object>());
+      require(env, plan != nullptr, op, "plan must be a SparsePlan (from sparsePlan())");
+      require(env, plan->alive(), op, "the plan's mask has been disposed");
+      if (&plan->backend() != backend) fail_arg(env, op, "the plan is on " + plan->backend().name() + " but x is on " + backend->name());
+      require(env, plan->mask_heads == 1 || plan->mask_heads == H, op, "the plan's maskHeads must be 1 or heads");
+      require(env, plan->rows == N, op, "the plan's mask must have N rows");
+    }
+    if (M == 0) return env.Undefined();
+
+    const std::shared_ptr<Backend>& owner = x.buffer->backend_ptr();
+    auto contiguous = [&](void* data, std::initializer_list<int64_t> shape) {
+      TensorView v;
+      v.data = data;
+      v.dtype = xv.dtype;
+      v.ndim = static_cast<int>(shape.size());
+      int64_t stride = 1, d = v.ndim;
+      for (auto it = shape.end(); it != shape.begin();) {
+        --it;
+        --d;
+        v.shape[d] = *it;
+        v.strides[d] = stride;
+        stride *= *it;
+      }
+      return v;
+    };
+    // What linear() hands the backend for out [M, n] = a [M, k] Wᵀ (W [n, k]) + bias (+ residual).
+    auto linear = [&](void* c, const void* a, const void* w, int64_t n, int64_t k, const void* bias, ActivationSpec activation,
+                      const void* residual) {
+      GemmParams p;
+      p.dtype = xv.dtype;
+      p.a = a; p.b = w; p.c = c; p.bias = bias; p.residual = residual;
+      p.batch = 1; p.m = M; p.n = n; p.k = k;
+      p.trans_a = false; p.trans_b = true;
+      p.lda = k; p.ldb = k; p.ldc = n;
+      p.batch_stride_a = 0; p.batch_stride_b = 0; p.batch_stride_c = M * n;
+      p.activation = activation;
+      backend->gemm(p);
+    };
+    auto layer_norm = [&](void* dst, const void* src, const void* weight, const void* bias, float eps) {
+      NormParams p;
+      p.out = contiguous(dst, {B, N, C});
+      p.x = contiguous(const_cast<void*>(src), {B, N, C});
+      p.weight = weight;
+      p.bias = bias;
+      p.eps = eps;
+      backend->norm(p);
+    };
+    guarded(env, op, [&] {
+      auto attended = std::make_unique<Buffer>(owner, static_cast<size_t>(bytes));  // [B, N, H, D]
+      {
+        auto qkv = std::make_unique<Buffer>(owner, static_cast<size_t>(3 * bytes));  // [B, N, 3, H, D]
+        {
+          Buffer normed(owner, static_cast<size_t>(bytes));
+          layer_norm(normed.data(), xv.data, norm1_w, norm1_b, eps1);
+          linear(qkv->data(), normed.data(), qkv_w.view.data, 3 * C, C, qkv_b, ActivationSpec{}, nullptr);
+        }
+        const char* q0 = static_cast<const char*>(qkv->data());
+        const int64_t qkv_strides[3] = {N * 3 * C, 3 * C, D}, out_strides[3] = {N * C, C, D};
+        if (plan == nullptr) {
+          AttentionParams p;
+          p.dtype = xv.dtype;
+          p.q = q0; p.k = q0 + C * elem; p.v = q0 + 2 * C * elem; p.out = attended->data();
+          p.batch = B; p.nq = N; p.nk = N; p.heads = H; p.head_dim = D;
+          for (int d = 0; d < 3; ++d) {
+            p.q_strides[d] = p.k_strides[d] = p.v_strides[d] = qkv_strides[d];
+            p.out_strides[d] = out_strides[d];
+          }
+          p.scale = scale;
+          backend->attention(p);
+        } else {
+          SparseAttentionParams p;
+          p.dtype = xv.dtype;
+          p.q = q0; p.k = q0 + C * elem; p.v = q0 + 2 * C * elem; p.out = attended->data();
+          p.batch = B; p.nq = N; p.nk = N; p.heads = H; p.head_dim = D;
+          for (int d = 0; d < 3; ++d) {
+            p.q_strides[d] = p.k_strides[d] = p.v_strides[d] = qkv_strides[d];
+            p.out_strides[d] = out_strides[d];
+          }
+          p.scale = scale;
+          p.mask_heads = plan->mask_heads;
+          p.row_offsets = plan->row_offsets;
+          p.col_indices = plan->col_indices;
+          p.nnz = plan->nnz;
+          p.items = plan->items;
+          p.num_items = plan->num_items;
+          p.lead_items = plan->lead_items;
+          p.merges = plan->merges;
+          p.num_merges = plan->num_merges;
+          p.num_slots = plan->num_slots;
+          backend->sparse_attention(p);
+        }
+      }
+      // out = x + attended Wprojᵀ + b (x is the GEMM's C input)
+      linear(out.view.data, attended->data(), proj_w.view.data, C, C, proj_b, ActivationSpec{}, xv.data);
+      attended.reset();
+      auto activated = std::make_unique<Buffer>(owner, static_cast<size_t>(M * hidden) * elem);
+      {
+        Buffer normed(owner, static_cast<size_t>(bytes));
+        layer_norm(normed.data(), out.view.data, norm2_w, norm2_b, eps2);
+        linear(activated->data(), normed.data(), fc1_w.view.data, hidden, C, fc1_b, act, nullptr);
+      }
+      // out += act(...) W2ᵀ + b2, in place (out is the GEMM's C input and output)
+      linear(out.view.data, activated->data(), fc2_w.view.data, C, hidden, fc2_b, ActivationSpec{}, out.view.data);
+      return 0;
+    });
     return env.Undefined();
   }
 
