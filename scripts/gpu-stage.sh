@@ -16,7 +16,8 @@
 #   gelu      the activation and linear tests, then bench/ops.ts --only copy,biasGelu with PyTorch
 #   sparse-bench  bench/sparse.ts with its PyTorch peers, issue 5's table (~150 s)
 #   eager-probe  bench/vit_eager_probe.ts: the eager notebook ViT's host time, wall time and graph time per forward, each case twice
-#   host-cuda  bench/host_cuda.ts: the host's cost per call of raw addon calls and public ops on tiny tensors (~15 s)
+#   host-cuda  bench/host_cuda.ts: the host's cost per call of raw addon calls and public ops on tiny tensors,
+#             and of a tiny ViT forward with its blocks as one native call each and op by op (~30 s)
 #   host-profile  bench/host_profile.ts: where the host's time goes in attention(), sparse beside dense
 #   gelu-micro  bench/micro/gelu16.cu: GELU formulas in the library's bias + activation kernel (16-bit)
 #   attn-micro  bench/micro/attn16.cu: tilings of the attention kernels (float16, float32) at head dim 16 on the notebook case, then SkipTails on and off at D = 64 (~75 s)
@@ -138,10 +139,16 @@ for group in "$@"; do
       NODEFORMERS_DEBUG_PLANS=1 step eager-probe 120 node --expose-gc --import tsx bench/vit_eager_probe.ts
       grep -v '^cuBLASLt plan' "$LOGS/eager-probe.log"
       echo "cuBLASLt plans made: $(grep -c '^cuBLASLt plan' "$LOGS/eager-probe.log"); made while timing: $(awk '/^-- timed/ {t = 1} /^float/ {t = 0} t && /^cuBLASLt plan/' "$LOGS/eager-probe.log" | wc -l)"
+      # the same with the blocks op by op (the A/B of the native encoderBlock call)
+      NODEFORMERS_FUSED_BLOCK=0 step eager-probe-ops 120 node --expose-gc --import tsx bench/vit_eager_probe.ts
+      grep -v '^cuBLASLt plan' "$LOGS/eager-probe-ops.log" | sed 's/^/ops: /'
       ;;
     host-cuda)
       step host-cuda 60 node --import tsx bench/host_cuda.ts
       cat "$LOGS/host-cuda.log"
+      # the tiny ViT's blocks op by op, for the A/B of the native encoderBlock call
+      NODEFORMERS_FUSED_BLOCK=0 step host-cuda-ops 60 node --import tsx bench/host_cuda.ts
+      grep tiny "$LOGS/host-cuda-ops.log" | sed 's/^/ops: /'
       ;;
     host-profile)
       step host-profile 90 node --import tsx bench/host_profile.ts
