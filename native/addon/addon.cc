@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "../core/backend.h"
+#include "../core/encoder_block.h"
 #include "../core/error.h"
 #include "../core/tensor.h"
 #ifdef NODEFORMERS_WITH_CUDA
@@ -1061,15 +1062,10 @@ class Addon : public Napi::Addon<Addon> {
   // encoderBlock(out, x, norm1W, norm1B, qkvW, qkvB|null, projW, projB|null, norm2W, norm2B, fc1W,
   //              fc1B|null, fc2W, fc2B|null, heads, eps1, eps2, activation, param, param2, scale,
   //              plan|null)
-  // One pre-norm encoder block without layer scale, as ts/nn/layers.ts' EncoderBlock runs it
-  // op by op, each step the backend call those ops make with the same parameters:
-  //   out = x + proj(attention(split(qkv(norm1(x)))));   out += fc2(act(fc1(norm2(out))))
-  // so that the host issues a block in one call instead of eight (an eager forward of a small
-  // ViT is bound by the host's cost per op). x and out are contiguous [B, N, C], apart;
-  // weights [out features, in features] and vectors contiguous, of x's dtype and device;
-  // attention is memory_efficient's kernel (dense, unmasked) or, given a SparsePlan, the
-  // sparse CSR kernel. Each intermediate comes from the backend's pool and goes back as soon
-  // as the next step has read it.
+  // One pre-norm encoder block without layer scale (native/core/encoder_block.h says what it
+  // computes): x and out contiguous [B, N, C], apart; weights [out features, in features]
+  // and vectors contiguous, of x's dtype and device; attention memory_efficient's kernel
+  // (dense, unmasked) or, given a SparsePlan, the sparse CSR kernel.
   Napi::Value EncoderBlock(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const char* op = "encoderBlock";
@@ -1090,7 +1086,6 @@ class Addon : public Napi::Addon<Addon> {
             "heads must be a positive integer of at most C");
     const int64_t H = static_cast<int64_t>(heads_d);
     require(env, C >= 1 && C % H == 0, op, "C must be a positive multiple of heads");
-    const int64_t D = C / H;
     // A weight [rows, cols] (cols = its input features), contiguous, like x.
     auto matrix = [&](int slot, const char* name, int64_t rows, int64_t cols) -> Arg {
       Arg w = tensor_arg(env, info[slot], op, name, false, slot);
@@ -1127,103 +1122,31 @@ class Addon : public Napi::Addon<Addon> {
       require(env, plan->rows == N, op, "the plan's mask must have N rows");
     }
     if (M == 0) return env.Undefined();
-
-    const std::shared_ptr<Backend>& owner = x.buffer->backend_ptr();
-    auto contiguous = [&](void* data, std::initializer_list<int64_t> shape) {
-      TensorView v;
-      v.data = data;
-      v.dtype = xv.dtype;
-      v.ndim = static_cast<int>(shape.size());
-      int64_t stride = 1, d = v.ndim;
-      for (auto it = shape.end(); it != shape.begin();) {
-        --it;
-        --d;
-        v.shape[d] = *it;
-        v.strides[d] = stride;
-        stride *= *it;
-      }
-      return v;
-    };
-    // What linear() hands the backend for out [M, n] = a [M, k] Wᵀ (W [n, k]) + bias (+ residual).
-    auto linear = [&](void* c, const void* a, const void* w, int64_t n, int64_t k, const void* bias, ActivationSpec activation,
-                      const void* residual) {
-      GemmParams p;
-      p.dtype = xv.dtype;
-      p.a = a; p.b = w; p.c = c; p.bias = bias; p.residual = residual;
-      p.batch = 1; p.m = M; p.n = n; p.k = k;
-      p.trans_a = false; p.trans_b = true;
-      p.lda = k; p.ldb = k; p.ldc = n;
-      p.batch_stride_a = 0; p.batch_stride_b = 0; p.batch_stride_c = M * n;
-      p.activation = activation;
-      backend->gemm(p);
-    };
-    auto layer_norm = [&](void* dst, const void* src, const void* weight, const void* bias, float eps) {
-      NormParams p;
-      p.out = contiguous(dst, {B, N, C});
-      p.x = contiguous(const_cast<void*>(src), {B, N, C});
-      p.weight = weight;
-      p.bias = bias;
-      p.eps = eps;
-      backend->norm(p);
-    };
-    guarded(env, op, [&] {
-      auto attended = std::make_unique<Buffer>(owner, static_cast<size_t>(bytes));  // [B, N, H, D]
-      {
-        auto qkv = std::make_unique<Buffer>(owner, static_cast<size_t>(3 * bytes));  // [B, N, 3, H, D]
-        {
-          Buffer normed(owner, static_cast<size_t>(bytes));
-          layer_norm(normed.data(), xv.data, norm1_w, norm1_b, eps1);
-          linear(qkv->data(), normed.data(), qkv_w.view.data, 3 * C, C, qkv_b, ActivationSpec{}, nullptr);
-        }
-        const char* q0 = static_cast<const char*>(qkv->data());
-        const int64_t qkv_strides[3] = {N * 3 * C, 3 * C, D}, out_strides[3] = {N * C, C, D};
-        if (plan == nullptr) {
-          AttentionParams p;
-          p.dtype = xv.dtype;
-          p.q = q0; p.k = q0 + C * elem; p.v = q0 + 2 * C * elem; p.out = attended->data();
-          p.batch = B; p.nq = N; p.nk = N; p.heads = H; p.head_dim = D;
-          for (int d = 0; d < 3; ++d) {
-            p.q_strides[d] = p.k_strides[d] = p.v_strides[d] = qkv_strides[d];
-            p.out_strides[d] = out_strides[d];
-          }
-          p.scale = scale;
-          backend->attention(p);
-        } else {
-          SparseAttentionParams p;
-          p.dtype = xv.dtype;
-          p.q = q0; p.k = q0 + C * elem; p.v = q0 + 2 * C * elem; p.out = attended->data();
-          p.batch = B; p.nq = N; p.nk = N; p.heads = H; p.head_dim = D;
-          for (int d = 0; d < 3; ++d) {
-            p.q_strides[d] = p.k_strides[d] = p.v_strides[d] = qkv_strides[d];
-            p.out_strides[d] = out_strides[d];
-          }
-          p.scale = scale;
-          p.mask_heads = plan->mask_heads;
-          p.row_offsets = plan->row_offsets;
-          p.col_indices = plan->col_indices;
-          p.nnz = plan->nnz;
-          p.items = plan->items;
-          p.num_items = plan->num_items;
-          p.lead_items = plan->lead_items;
-          p.merges = plan->merges;
-          p.num_merges = plan->num_merges;
-          p.num_slots = plan->num_slots;
-          backend->sparse_attention(p);
-        }
-      }
-      // out = x + attended Wprojᵀ + b (x is the GEMM's C input)
-      linear(out.view.data, attended->data(), proj_w.view.data, C, C, proj_b, ActivationSpec{}, xv.data);
-      attended.reset();
-      auto activated = std::make_unique<Buffer>(owner, static_cast<size_t>(M * hidden) * elem);
-      {
-        Buffer normed(owner, static_cast<size_t>(bytes));
-        layer_norm(normed.data(), out.view.data, norm2_w, norm2_b, eps2);
-        linear(activated->data(), normed.data(), fc1_w.view.data, hidden, C, fc1_b, act, nullptr);
-      }
-      // out += act(...) W2ᵀ + b2, in place (out is the GEMM's C input and output)
-      linear(out.view.data, activated->data(), fc2_w.view.data, C, hidden, fc2_b, ActivationSpec{}, out.view.data);
-      return 0;
-    });
+    EncoderBlockParams p;
+    p.dtype = xv.dtype;
+    p.batch = B; p.tokens = N; p.dim = C; p.heads = H; p.hidden = hidden;
+    p.x = xv.data; p.out = out.view.data;
+    p.norm1_weight = norm1_w; p.norm1_bias = norm1_b; p.norm2_weight = norm2_w; p.norm2_bias = norm2_b;
+    p.qkv_weight = qkv_w.view.data; p.qkv_bias = qkv_b;
+    p.proj_weight = proj_w.view.data; p.proj_bias = proj_b;
+    p.fc1_weight = fc1_w.view.data; p.fc1_bias = fc1_b;
+    p.fc2_weight = fc2_w.view.data; p.fc2_bias = fc2_b;
+    p.eps1 = eps1; p.eps2 = eps2; p.activation = act; p.scale = scale;
+    if (plan != nullptr) {
+      SparseAttentionParams& s = p.sparse;
+      s.mask_heads = plan->mask_heads;
+      s.row_offsets = plan->row_offsets;
+      s.col_indices = plan->col_indices;
+      s.nnz = plan->nnz;
+      s.items = plan->items;
+      s.num_items = plan->num_items;
+      s.lead_items = plan->lead_items;
+      s.merges = plan->merges;
+      s.num_merges = plan->num_merges;
+      s.num_slots = plan->num_slots;
+      p.use_sparse = true;
+    }
+    guarded(env, op, [&] { encoder_block(x.buffer->backend_ptr(), p); return 0; });
     return env.Undefined();
   }
 
