@@ -806,6 +806,14 @@ function rawOps(device: Device): RawOp[] {
       name: 'attention',
       make: () => ({ args: [f32([1, 5, 2, 4]), f32([1, 5, 2, 4]), f32([1, 6, 2, 4]), f32([1, 6, 2, 4]), null, null, 0.5, false], tensors: [0, 1, 2, 3], outputs: [0], numbers: [6] }),
     },
+    {
+      name: 'encoderBlock', // out, x, then the block's 12 weights (C 4, 2 heads, hidden 8), heads, eps1, eps2, activation (3), scale, plan
+      make: () => ({
+        args: [f32([1, 3, 4]), f32([1, 3, 4]), f32([4]), f32([4]), f32([12, 4]), f32([12]), f32([4, 4]), f32([4]), f32([4]), f32([4]), f32([8, 4]), f32([8]),
+          f32([4, 8]), f32([4]), 2, 1e-5, 1e-5, 2, 0, 0, 0.5, null],
+        tensors: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13], outputs: [0], numbers: [14, 17], optional: [2, 3, 5, 7, 8, 9, 11, 13],
+      }),
+    },
   ];
 }
 
@@ -814,6 +822,7 @@ const BAD_RAW_NUMBERS: unknown[] = ['1', null, undefined, {}, [], NaN, -1, 1.5, 
 /** Which numeric arguments the addon checks (the others, e.g. alpha or eps, are any number, NaN included). */
 const CHECKED_NUMBERS: Record<string, number[]> = {
   copy: [], fill: [], gemm: [7], norm: [], softmax: [], biasActivation: [3], binary: [3], mean: [2, 3, 4], patchGather: [2], attention: [],
+  encoderBlock: [14, 17],
 };
 
 function expectThrow(label: string, fn: () => unknown): void {
