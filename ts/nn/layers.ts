@@ -198,9 +198,10 @@ export class EncoderBlock extends Module {
       plan = mask.devicePlan('attention');
     }
     const { norm1, norm2, attn, mlp } = this;
-    const like = (t: Tensor | null, shape: readonly number[] | null): boolean =>
-      t === null ? shape === null || shape.length === 1 : !t.disposed && t.dtype === x.dtype && t.device === x.device && t.isContiguous &&
-        shape !== null && t.rank === shape.length && t.shape.every((d, i) => d === shape[i]);
+    // A weight of the block's shape, x's dtype and device, contiguous; only vectors may be absent.
+    const like = (t: Tensor | null, shape: readonly number[]): boolean =>
+      t === null ? shape.length === 1 : !t.disposed && t.dtype === x.dtype && t.device === x.device && t.isContiguous &&
+        t.rank === shape.length && t.shape.every((d, i) => d === shape[i]);
     const hidden = mlp.fc1.outFeatures;
     const weights = [
       norm1.weight, norm1.bias, attn.qkv.weight, attn.qkv.bias, attn.proj.weight, attn.proj.bias,
