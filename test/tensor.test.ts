@@ -1,4 +1,5 @@
 import * as assert from 'node:assert/strict';
+import * as path from 'node:path';
 import { DTYPES, empty, full, ones, rand, randn, tensor, tidy, keep, zeros, Tensor, DType } from '../ts/index';
 import { DEVICES, describeDevice, freshSeed, poison } from './helpers';
 import { roundTo } from './reference';
@@ -206,6 +207,23 @@ describe('tensor argument errors', () => {
     assert.deepEqual(Array.from(out.dataSync()), [1, 1, 1, 1]);
     native().binary(out, t, t, 0, 1);
     assert.deepEqual(Array.from(out.dataSync()), [6, 6, 6, 6]);
+  });
+
+  it('a second instance of the addon on this thread keeps its own layout buffer', async () => {
+    const { native } = await import('../ts/native');
+    const raw = Object.getPrototypeOf(native()) as { buildInfo: unknown };
+    // The addon file this process loaded, opened once more: a second instance with its own state.
+    const file = process.env.NODEFORMERS_ADDON ? path.resolve(process.env.NODEFORMERS_ADDON) : require.resolve('../build/Release/nodeformers.node');
+    const second = { exports: {} as { setArgLayouts(b: Float64Array): void; fill(dst: unknown, v: number): void } };
+    process.dlopen(second as never, file);
+    assert.notEqual(second.exports, raw);
+    const theirs = new Float64Array(16 * 20);
+    second.exports.setArgLayouts(theirs);
+    const t = ones([3]);
+    native().fill(t, 4); // this instance reads its own slots, not the second one's
+    assert.deepEqual(Array.from(t.dataSync()), [4, 4, 4]);
+    assert.throws(() => second.exports.fill(t._storage, 1), { message: /fill: dst must be a Tensor/ }); // nothing written in its slot 0
+    t.dispose();
   });
 
   it('frees a dropped tensor through the FinalizationRegistry', async function () {

@@ -37,13 +37,12 @@ constexpr const char* kOrphanedWhy =
 
 // Tensor layouts written by ts/native.ts before each op call: one slot of kSlotDoubles per
 // argument position (kArgSlots of them), {dtype code, offset, rank, shape[8], strides[8],
-// strides' rank}, in a Float64Array this thread's addon instance keeps (setArgLayouts). An
+// strides' rank}, in a Float64Array each addon instance keeps (setArgLayouts). An
 // argument given as its Storage object reads its layout from its slot: no N-API call per
 // field (the reads of a tensor given as an object cost ~20 calls, ~1 us). A slot is marked
 // read (dtype code -1) as it is read, so a Storage passed without a fresh layout is refused.
 constexpr int kArgSlots = 16;
 constexpr int kSlotDoubles = 20;
-thread_local double* t_arg_layouts = nullptr;
 
 // ---- errors ---------------------------------------------------------------------------
 
@@ -442,8 +441,8 @@ class Addon : public Napi::Addon<Addon> {
   }
 
   // setArgLayouts(Float64Array of kArgSlots * kSlotDoubles): the buffer ts/native.ts writes
-  // tensor layouts into before each call (t_arg_layouts). Kept alive here; every slot starts
-  // marked read.
+  // tensor layouts into before each call to this instance (arg_layouts_data_). Kept alive
+  // here; every slot starts marked read.
   Napi::Value SetArgLayouts(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
@@ -452,8 +451,8 @@ class Addon : public Napi::Addon<Addon> {
     }
     Napi::Float64Array layouts = info[0].As<Napi::Float64Array>();
     arg_layouts_ = Napi::Persistent(layouts);
-    t_arg_layouts = layouts.Data();
-    for (int i = 0; i < kArgSlots; ++i) t_arg_layouts[i * kSlotDoubles] = -1;
+    arg_layouts_data_ = layouts.Data();
+    for (int i = 0; i < kArgSlots; ++i) arg_layouts_data_[i * kSlotDoubles] = -1;
     return env.Undefined();
   }
 
@@ -485,7 +484,7 @@ class Addon : public Napi::Addon<Addon> {
   // offset, shape, strides, dtype }) or as its Storage with the layout in argument slot
   // `slot` (ts/native.ts packs Tensors so), and checks that every element it can address
   // lies inside its live storage.
-  static Arg tensor_arg(Napi::Env env, const Napi::Value& v, const char* op, const char* name, bool dense = false,
+  Arg tensor_arg(Napi::Env env, const Napi::Value& v, const char* op, const char* name, bool dense = false,
                         int slot = -1) {
     auto fail = [&](const std::string& why) -> void {
       throw_js(env, "ERR_INVALID_ARG", std::string(op) + ": " + name + " " + why, true);
@@ -503,9 +502,9 @@ class Addon : public Napi::Addon<Addon> {
     };
     double offset = 0, shape[kMaxDims] = {}, strides[kMaxDims] = {};
     double rank = 0, strides_rank = 0, code = -1;
-    Storage* storage = slot >= 0 && slot < kArgSlots && t_arg_layouts != nullptr ? storage_of(v) : nullptr;
+    Storage* storage = slot >= 0 && slot < kArgSlots && arg_layouts_data_ != nullptr ? storage_of(v) : nullptr;
     if (storage != nullptr) {
-      double* layout = t_arg_layouts + slot * kSlotDoubles;
+      double* layout = arg_layouts_data_ + slot * kSlotDoubles;
       code = layout[0];
       layout[0] = -1;
       if (code == -1) fail("must be a Tensor");  // a Storage without a layout written for this call
@@ -586,7 +585,7 @@ class Addon : public Napi::Addon<Addon> {
     return arg;
   }
 
-  static const void* optional_pointer(Napi::Env env, const Napi::CallbackInfo& info, size_t i, const char* op,
+  const void* optional_pointer(Napi::Env env, const Napi::CallbackInfo& info, size_t i, const char* op,
                                       const char* name, const Arg& like, int64_t length, Backend** backend) {
     const Napi::Value v = info[i];
     if (v.IsNull() || v.IsUndefined()) return nullptr;
@@ -924,7 +923,7 @@ class Addon : public Napi::Addon<Addon> {
   // tileOffsets: int32 | null, tileCols: int32 | null, tileM, tileN }. Sizes are checked
   // here; the kernels clamp every offset and index they read from the lists, so forged
   // contents cannot make them read outside q, k, v or the lists.
-  static void block_sparse_args(Napi::Env env, Napi::Object o, Arg& out, AttentionParams& p, Arg& layout, Arg& offsets, Arg& cols) {
+  void block_sparse_args(Napi::Env env, Napi::Object o, Arg& out, AttentionParams& p, Arg& layout, Arg& offsets, Arg& cols) {
     const char* op = "attention";
     auto integer = [&](const char* name) {
       Napi::Value v = o.Get(name);
@@ -1308,11 +1307,10 @@ class Addon : public Napi::Addon<Addon> {
 #endif
   Napi::FunctionReference storage_ctor_;
   Napi::FunctionReference sparse_plan_ctor_;
-  Napi::Reference<Napi::Float64Array> arg_layouts_;  // what t_arg_layouts points into
-
- public:
-  // The context is going: its layout buffer with it.
-  ~Addon() { t_arg_layouts = nullptr; }
+  // The layout buffer (setArgLayouts) and its elements: one per instance, so that two
+  // instances on one thread (the addon loaded twice) never read each other's layouts.
+  Napi::Reference<Napi::Float64Array> arg_layouts_;
+  double* arg_layouts_data_ = nullptr;
 };
 
 }  // namespace
