@@ -269,6 +269,19 @@ class SparsePlan : public Napi::ObjectWrap<SparsePlan> {
     }
     return true;
   }
+  // The mask and schedule fields of `p` (the attention's own fields are the caller's).
+  void describe(SparseAttentionParams& p) const {
+    p.mask_heads = mask_heads;
+    p.row_offsets = row_offsets;
+    p.col_indices = col_indices;
+    p.nnz = nnz;
+    p.items = items;
+    p.num_items = num_items;
+    p.lead_items = lead_items;
+    p.merges = merges;
+    p.num_merges = num_merges;
+    p.num_slots = num_slots;
+  }
 };
 
 // ---- Graph: an instantiated CUDA graph owned by a JS object --------------------------------
@@ -1017,17 +1030,24 @@ class Addon : public Napi::Addon<Addon> {
 
   // sparseAttention(out, q, k, v, plan, scale): q, k, v, out as attention(); plan a
   // SparsePlan (sparsePlan()) on their device, for Nq rows and 1 or H mask heads.
+  // Argument i as a live SparsePlan on `backend` (whose tensors are `owner`'s).
+  static SparsePlan* plan_arg(Napi::Env env, const Napi::CallbackInfo& info, size_t i, const char* op, Backend& backend,
+                              const char* owner) {
+    SparsePlan* plan = nullptr;
+    if (info[i].IsObject() && info[i].As<Napi::Object>().CheckTypeTag(&kSparsePlanTag)) plan = SparsePlan::Unwrap(info[i].As<Napi::Object>());
+    require(env, plan != nullptr, op, "plan must be a SparsePlan (from sparsePlan())");
+    require(env, plan->alive(), op, "the plan's mask has been disposed");
+    if (&plan->backend() != &backend) fail_arg(env, op, "the plan is on " + plan->backend().name() + " but " + owner + " is on " + backend.name());
+    return plan;
+  }
+
   Napi::Value SparseAttention(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const char* op = "sparseAttention";
     Arg out = tensor_arg(env, info[0], op, "out", false, 0), q = tensor_arg(env, info[1], op, "q", false, 1), k = tensor_arg(env, info[2], op, "k", false, 2),
         v = tensor_arg(env, info[3], op, "v", false, 3);
     Backend& backend = same_backend(env, op, {&out, &q, &k, &v});
-    SparsePlan* plan = nullptr;
-    if (info[4].IsObject() && info[4].As<Napi::Object>().CheckTypeTag(&kSparsePlanTag)) plan = SparsePlan::Unwrap(info[4].As<Napi::Object>());
-    require(env, plan != nullptr, op, "plan must be a SparsePlan (from sparsePlan())");
-    require(env, plan->alive(), op, "the plan's mask has been disposed");
-    if (&plan->backend() != &backend) fail_arg(env, op, "the plan is on " + plan->backend().name() + " but q is on " + backend.name());
+    SparsePlan* plan = plan_arg(env, info, 4, op, backend, "q");
     const TensorView &qv = q.view, &kv = k.view, &vv = v.view, &ov = out.view;
     require(env, qv.ndim == 4 && kv.ndim == 4 && vv.ndim == 4 && ov.ndim == 4, op, "q, k, v and out must be [B, N, H, D]");
     require(env, qv.strides[3] == 1 && kv.strides[3] == 1 && vv.strides[3] == 1 && ov.strides[3] == 1, op, "q, k, v and out need a unit stride along D");
@@ -1043,16 +1063,7 @@ class Addon : public Napi::Addon<Addon> {
     }
     require(env, plan->mask_heads == 1 || plan->mask_heads == p.heads, op, "maskHeads must be 1 or H");
     require(env, plan->rows == p.nq, op, "rowOffsets must hold maskHeads * Nq + 1 entries");
-    p.mask_heads = plan->mask_heads;
-    p.row_offsets = plan->row_offsets;
-    p.col_indices = plan->col_indices;
-    p.nnz = plan->nnz;
-    p.items = plan->items;
-    p.num_items = plan->num_items;
-    p.lead_items = plan->lead_items;
-    p.merges = plan->merges;
-    p.num_merges = plan->num_merges;
-    p.num_slots = plan->num_slots;
+    plan->describe(p);
     p.scale = static_cast<float>(number_arg(env, info, 5, op, "scale"));
     guarded(env, op, [&] { backend.sparse_attention(p); return 0; });
     return env.Undefined();
@@ -1113,10 +1124,7 @@ class Addon : public Napi::Addon<Addon> {
     const float scale = static_cast<float>(number_arg(env, info, 20, op, "scale"));
     SparsePlan* plan = nullptr;
     if (info.Length() > 21 && !info[21].IsNull() && !info[21].IsUndefined()) {
-      if (info[21].IsObject() && info[21].As<Napi::Object>().CheckTypeTag(&kSparsePlanTag)) plan = SparsePlan::Unwrap(info[21].As<Napi::Object>());
-      require(env, plan != nullptr, op, "plan must be a SparsePlan (from sparsePlan())");
-      require(env, plan->alive(), op, "the plan's mask has been disposed");
-      if (&plan->backend() != backend) fail_arg(env, op, "the plan is on " + plan->backend().name() + " but x is on " + backend->name());
+      plan = plan_arg(env, info, 21, op, *backend, "x");
       require(env, plan->mask_heads == 1 || plan->mask_heads == H, op, "the plan's maskHeads must be 1 or heads");
       require(env, plan->rows == N, op, "the plan's mask must have N rows");
     }
@@ -1132,17 +1140,7 @@ class Addon : public Napi::Addon<Addon> {
     p.fc2_weight = fc2_w.view.data; p.fc2_bias = fc2_b;
     p.eps1 = eps1; p.eps2 = eps2; p.activation = act; p.scale = scale;
     if (plan != nullptr) {
-      SparseAttentionParams& s = p.sparse;
-      s.mask_heads = plan->mask_heads;
-      s.row_offsets = plan->row_offsets;
-      s.col_indices = plan->col_indices;
-      s.nnz = plan->nnz;
-      s.items = plan->items;
-      s.num_items = plan->num_items;
-      s.lead_items = plan->lead_items;
-      s.merges = plan->merges;
-      s.num_merges = plan->num_merges;
-      s.num_slots = plan->num_slots;
+      plan->describe(p.sparse);
       p.use_sparse = true;
     }
     guarded(env, op, [&] { encoder_block(x.buffer->backend_ptr(), p); return 0; });
