@@ -71,10 +71,12 @@ constexpr int ilog2(int x) { return x <= 1 ? 0 : 1 + ilog2(x / 2); }
 // 32 x 32 tiles 42.2 us.
 // SkipTails (see "Tail tiles" in attention_tc_kernel): bit 1 skips a tail tile's empty
 // 16-key groups, bit 2 a warp whose rows all lie past Nq, bit 4 runs a tile of at most 16
-// keys by code compiled for one group (not yet measured). Off: on the H200 (2026-12-02,
-// bench/micro/attn16.cu) both together made this kernel slower, 35.4 us against 31.7 at B64
-// H8 N197 D12 and 88.3 against 67.5 us at B8 H8 N1000 D64 (float16), where the SIMT kernel
-// gained by it.
+// keys by code compiled for one group. On the H200 (2026-12-02, bench/micro/attn16.cu,
+// float16) bits 1 and 2 made this kernel slower (35.2 us against 31.5 at B64 H8 N197 D12,
+// 87.6 against 66.8 at B8 H8 N1000 D64; the SIMT kernel gains by them), bit 4 faster where
+// the last tile is one group (28.95 us at N197, whose keys 192-196 are its tail) and 1.8%
+// slower at N1000 (a 40-key tail, the branch for nothing): so Tc16, where N197 is the case
+// that matters (the notebook ViT), takes bit 4 and the others take none.
 template <int D, int Warps, int MTiles, int BN, int Stages, int MinBlocks, int SkipTails = 0>
 struct TcTraits {
   static constexpr int kD = D, kWarps = Warps, kMTiles = MTiles, kBN = BN, kStages = Stages, kMinBlocks = MinBlocks;
@@ -89,7 +91,7 @@ struct TcTraits {
   static_assert(kStages >= 1 && kStages <= 8, "1 (interleaved K and V buffers) or a ring of 2 to 8 K/V tiles");
   static_assert(kSmemBytes <= 99 * 1024, "shared memory over what sm_86/sm_89 allow");
 };
-using Tc16 = TcTraits<16, 4, 2, 64, 4, 2>;    // D <= 16 (ViT's 12): 128 x 64 tiles, 4 stages, 20 KB
+using Tc16 = TcTraits<16, 4, 2, 64, 4, 2, 4>;  // D <= 16 (ViT's 12): 128 x 64 tiles, 4 stages, 20 KB, one-group tail
 using Tc32 = TcTraits<32, 4, 1, 64, 3, 4>;    // 64 x 64 tiles, 3 stages, 28 KB
 using Tc64 = TcTraits<64, 4, 2, 64, 3, 2>;    // 128 x 64 tiles, 3 stages, 64 KB
 using Tc128 = TcTraits<128, 4, 2, 32, 2, 2>;  // 128 x 32 tiles, 2 stages, 64 KB
@@ -578,7 +580,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_tc_ker
     }
     const uint32_t stage_off = static_cast<uint32_t>(stage * 2 * kTileElems * 2);  // bytes
 
-    // Tail tiles (when the traits' SkipTails asks; the library's do not): past Nk, a key
+    // Tail tiles (when the traits' SkipTails asks; of the library's, Tc16 takes bit 4): past Nk, a key
     // tile's 16-key groups beyond the last key hold nothing; their MMAs are skipped (bit 1:
     // their scores stay 0 and the boundary test makes them -inf, so P is 0 there; bit 4: a
     // tile of at most 16 keys runs a copy of the tile's code made for one group). With a ring
