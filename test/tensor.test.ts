@@ -20,6 +20,23 @@ function sample(dtype: DType, n: number, seed: number): number[] {
 
 for (const device of DEVICES) {
   describeDevice(device, 'tensor', () => {
+    it('counts its storage in the backend\'s native buffer bytes and their peak, and gives them back on dispose', async () => {
+      const { native } = await import('../ts/native');
+      const nat = native();
+      const before = nat.bufferBytes(device, true);
+      const a = empty([3, 1000], { dtype: 'float32', device });
+      const b = empty([5, 100], { dtype: 'float16', device });
+      assert.equal(nat.bufferBytes(device).bytes, before.bytes + 12000 + 1000);
+      a.dispose();
+      const mid = nat.bufferBytes(device, true);
+      assert.equal(mid.bytes, before.bytes + 1000);
+      assert.equal(mid.peak, before.bytes + 13000, 'the peak since the reset, taken before this reset');
+      b.dispose();
+      const after = nat.bufferBytes(device);
+      assert.equal(after.bytes, before.bytes);
+      assert.equal(after.peak, before.bytes + 1000, 'the peak since the last reset');
+      assert.throws(() => nat.bufferBytes('gpu:7'), /bufferBytes/);
+    });
     for (const dtype of DTYPES) {
       for (const shape of [[0], [1], [7], [3, 5], [2, 3, 197], [1, 1, 1, 4099]]) {
         it(`round-trips ${dtype} [${shape}] through data() and dataSync()`, async () => {

@@ -98,6 +98,8 @@ export interface NativeAddon {
   /** [tileM, tileN] of the attention kernel serving dtype and head dim on device ([0, 0] on the CPU). */
   attentionTileShape(device: string, dtype: string, headDim: number): [number, number];
   synchronize(device: string): void;
+  /** Bytes of the device backend's native Buffers now (storages and the addon's intermediates) and their peak; resetPeak starts the peak again from now. */
+  bufferBytes(device: string, resetPeak?: boolean): { bytes: number; peak: number };
   cudaDeviceCount(): number;
   cudaMemory(device?: string): NativeCudaMemory;
   cudaResetPeak(device?: string): void;

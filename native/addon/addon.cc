@@ -355,6 +355,7 @@ class Addon : public Napi::Addon<Addon> {
                 {
                     InstanceMethod("backends", &Addon::Backends),
                     InstanceMethod("allocate", &Addon::Allocate),
+                    InstanceMethod("bufferBytes", &Addon::BufferBytes),
                     InstanceMethod("setArgLayouts", &Addon::SetArgLayouts),
                     InstanceMethod("copy", &Addon::Copy),
                     InstanceMethod("copyPeer", &Addon::CopyPeer),
@@ -1175,6 +1176,19 @@ class Addon : public Napi::Addon<Addon> {
     auto backend = backend_for(env, d, "synchronize");
     guarded(env, "synchronize", [&] { backend->synchronize(); return 0; });
     return env.Undefined();
+  }
+
+  // bufferBytes(device, resetPeak): { bytes, peak } of the device backend's Buffers (Backend::
+  // buffer_bytes), the peak taken before a reset that resetPeak asks for. For tests of an op's memory.
+  Napi::Value BufferBytes(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const Device d = parse_device(env, info[0], "bufferBytes");
+    auto backend = backend_for(env, d, "bufferBytes");
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("bytes", static_cast<double>(backend->buffer_bytes()));
+    o.Set("peak", static_cast<double>(backend->buffer_peak()));
+    if (info.Length() > 1 && info[1].ToBoolean()) backend->reset_buffer_peak();
+    return o;
   }
 
   Napi::Value CudaMemory(const Napi::CallbackInfo& info) {

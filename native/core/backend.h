@@ -2,6 +2,7 @@
 // backend of the device its tensors live on; views passed in are already checked (same
 // device, shapes agree, storage large enough).
 #pragma once
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -64,6 +65,24 @@ class Backend : public std::enable_shared_from_this<Backend> {
   // The [tile_m, tile_n] tiling of the attention kernel that serves this dtype and head dim
   // (what AttentionParams' tile lists are built for); the CPU backend's is [1, 1].
   virtual void attention_tile_shape(DType dtype, int64_t head_dim, int64_t* tile_m, int64_t* tile_n) = 0;
+
+  // The bytes of this backend's Buffers held now (tensor storages and the addon's own
+  // intermediates, such as encoder_block's) and their high-water mark since reset_buffer_peak():
+  // what a test of an op's memory reads on every backend (on CUDA the pool's figures add
+  // what a CUDA graph holds).
+  size_t buffer_bytes() const { return buffer_bytes_.load(std::memory_order_relaxed); }
+  size_t buffer_peak() const { return buffer_peak_.load(std::memory_order_relaxed); }
+  void reset_buffer_peak() { buffer_peak_.store(buffer_bytes(), std::memory_order_relaxed); }
+  void count_buffer(size_t bytes) {
+    const size_t now = buffer_bytes_.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+    size_t peak = buffer_peak_.load(std::memory_order_relaxed);
+    while (now > peak && !buffer_peak_.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+    }
+  }
+  void uncount_buffer(size_t bytes) { buffer_bytes_.fetch_sub(bytes, std::memory_order_relaxed); }
+
+ private:
+  std::atomic<size_t> buffer_bytes_{0}, buffer_peak_{0};
 };
 
 // A block of memory on one backend's device, freed once: by release() or on destruction.
@@ -72,7 +91,9 @@ class Backend : public std::enable_shared_from_this<Backend> {
 class Buffer {
  public:
   Buffer(std::shared_ptr<Backend> backend, size_t bytes)
-      : backend_(std::move(backend)), bytes_(bytes), capture_(backend_->capture_serial()), data_(backend_->allocate(bytes)) {}
+      : backend_(std::move(backend)), bytes_(bytes), capture_(backend_->capture_serial()), data_(backend_->allocate(bytes)) {
+    if (data_ != nullptr) backend_->count_buffer(bytes_);
+  }
   ~Buffer() { release(); }
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;
@@ -81,6 +102,7 @@ class Buffer {
     if (data_ != nullptr) {
       if (capture_ == 0) backend_->deallocate(data_);
       else backend_->deallocate_captured(data_, capture_);
+      backend_->uncount_buffer(bytes_);
     }
     data_ = nullptr;
     released_ = true;

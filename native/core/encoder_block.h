@@ -7,7 +7,8 @@
 // of a small ViT is bound by the host's cost per op. Every intermediate comes from the
 // backend's pool (stream-ordered on CUDA) and goes back once the next step has queued its
 // read of it, so the block holds at most x, out, the qkv projection and one more
-// intermediate at a time.
+// intermediate at a time (5 [B, N, C] buffers over x with out; 2026-12-02's first version
+// made the attention's output before norm1's was freed, one more).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -80,7 +81,7 @@ inline void encoder_block(const std::shared_ptr<Backend>& owner, const EncoderBl
     backend.norm(n);
   };
 
-  auto attended = std::make_unique<Buffer>(owner, bytes);  // [B, N, H, D]
+  std::unique_ptr<Buffer> attended;  // [B, N, H, D], made once norm1's output is freed
   {
     auto qkv = std::make_unique<Buffer>(owner, 3 * bytes);  // [B, N, 3, H, D]
     {
@@ -88,6 +89,7 @@ inline void encoder_block(const std::shared_ptr<Backend>& owner, const EncoderBl
       layer_norm(normed.data(), p.x, p.norm1_weight, p.norm1_bias, p.eps1);
       linear(qkv->data(), normed.data(), p.qkv_weight, 3 * C, C, p.qkv_bias, ActivationSpec{}, nullptr);
     }
+    attended = std::make_unique<Buffer>(owner, bytes);
     // q, k and v read in place from the projection, as splitQkv's views: [B, N, H, D] with
     // strides (N 3C, 3C, D), at element offsets 0, C and 2C.
     const char* q = static_cast<const char*>(qkv->data());
