@@ -10,6 +10,7 @@
 #   ab        the notebook case's CSR kernel (three schedules) beside the dense kernel: GPU
 #             time under a CUDA graph and the host loop, parity with the dense masked kernel;
 #             then the notebook ViT as a CUDA graph, sparse beside memory_efficient (~30 s)
+#   quick     the CUDA cases of the tensor and fused-block tests, and the ViT memory test (~40 s)
 #   attention the CUDA cases of the dense and sparse attention, ViT and graph tests alone (~120 s)
 #   simt16    the float32 SIMT attention kernel at D <= 16 (NODEFORMERS_ATTN_TF32X3=0): the float32 CUDA tests with it, then the float32 ViT graph with it and with the 3xTF32 default (~150 s)
 #   sparse    the sparse tests (CPU and CUDA) alone
@@ -102,6 +103,16 @@ for group in "$@"; do
       cat "$LOGS/ab-kernel.log"
       step ab-vit 60 node --import tsx bench/vit_graph_ab.ts
       tail -1 "$LOGS/ab-vit.log"
+      ;;
+    quick)
+      # The CUDA cases of the tensor and fused-block tests and the ViT memory test: a check of
+      # a host-side or memory change that fits in what a session's budget has left (~40 s).
+      NODEFORMERS_REQUIRE_CUDA=1 step tests-quick 120 npx mocha --no-config --node-option import=tsx --node-option expose-gc --timeout 120000 \
+        --grep '\[cuda:0\]' test/tensor.test.ts test/fused_block.test.ts
+      counts "$LOGS/tests-quick.log"
+      NODEFORMERS_REQUIRE_CUDA=1 step tests-vit-memory 60 npx mocha --no-config --node-option import=tsx --node-option expose-gc --timeout 120000 \
+        --grep 'ViT forward memory \[cuda:0\]' test/vit.test.ts
+      grep -E 'peak over|passing|failing' "$LOGS/tests-vit-memory.log"
       ;;
     attention)
       NODEFORMERS_REQUIRE_CUDA=1 step tests-attention 200 npx mocha --no-config --node-option import=tsx --node-option expose-gc --timeout 120000 \
