@@ -4,12 +4,12 @@
 //   out = x + proj(attention(split(qkv(norm1(x)))))      (x is proj's GEMM C input)
 //   out += fc2(act(fc1(norm2(out))))                      (in place: out is fc2's C input)
 // It exists so that the host issues a block in one call instead of eight: an eager forward
-// of a small ViT is bound by the host's cost per op. Every intermediate comes from the
-// backend's pool (stream-ordered on CUDA) and goes back once the next step has queued its
-// read of it, so the block holds at most x, out, the qkv projection and one more
-// intermediate at a time (5 [B, N, C] buffers over x with out; 2026-12-02's first version
-// made the attention's output before norm1's was freed, one more).
+// of a small ViT is bound by the host's cost per op. The intermediates share one workspace
+// from the backend's pool (stream-ordered on CUDA; below), so the block holds x, out and
+// 4 [B, N, C] buffers' worth at mlp_ratio 3 (5 over x with out, as op by op; 2026-12-02's
+// first version held one more).
 #pragma once
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -81,48 +81,50 @@ inline void encoder_block(const std::shared_ptr<Backend>& owner, const EncoderBl
     backend.norm(n);
   };
 
-  std::unique_ptr<Buffer> attended;  // [B, N, H, D], made once norm1's output is freed
-  {
-    auto qkv = std::make_unique<Buffer>(owner, 3 * bytes);  // [B, N, 3, H, D]
-    {
-      Buffer normed(owner, bytes);
-      layer_norm(normed.data(), p.x, p.norm1_weight, p.norm1_bias, p.eps1);
-      linear(qkv->data(), normed.data(), p.qkv_weight, 3 * C, C, p.qkv_bias, ActivationSpec{}, nullptr);
+  // One workspace for the block's intermediates, in two regions that each step's data takes
+  // in turn (every backend runs the steps in order: one stream on CUDA, so a step's writes
+  // follow the previous step's reads of the same bytes):
+  //   wide   [0, wide_bytes)      qkv [B, N, 3, H, D], then fc1's output [B, N, hidden]
+  //   narrow [wide_bytes, + T)    norm1's output, then the attention's, then norm2's
+  // One allocation instead of five (each a cudaMallocAsync and a cudaFreeAsync on CUDA), and
+  // the same peak as the five: 4 [B, N, C] buffers beside out at mlp_ratio 3. The narrow
+  // region starts at a multiple of 256 bytes, the alignment the separate buffers had (and
+  // cuBLASLt's plans are chosen by), so the results equal the op-by-op block's.
+  const size_t hidden_bytes = static_cast<size_t>(M * p.hidden) * elem;
+  const size_t wide_bytes = (std::max(3 * bytes, hidden_bytes) + 255) / 256 * 256;
+  Buffer workspace(owner, wide_bytes + bytes);
+  char* wide = static_cast<char*>(workspace.data());
+  char* narrow = wide + wide_bytes;
+
+  layer_norm(narrow, p.x, p.norm1_weight, p.norm1_bias, p.eps1);
+  linear(wide, narrow, p.qkv_weight, 3 * C, C, p.qkv_bias, ActivationSpec{}, nullptr);
+  // q, k and v read in place from the projection, as splitQkv's views: [B, N, H, D] with
+  // strides (N 3C, 3C, D), at element offsets 0, C and 2C; the output [B, N, H, D] goes
+  // where norm1's was.
+  const int64_t in_strides[3] = {N * 3 * C, 3 * C, D}, out_strides[3] = {N * C, C, D};
+  auto fill_common = [&](auto& a) {
+    a.dtype = p.dtype;
+    a.q = wide; a.k = wide + C * elem; a.v = wide + 2 * C * elem; a.out = narrow;
+    a.batch = B; a.nq = N; a.nk = N; a.heads = H; a.head_dim = D;
+    for (int d = 0; d < 3; ++d) {
+      a.q_strides[d] = a.k_strides[d] = a.v_strides[d] = in_strides[d];
+      a.out_strides[d] = out_strides[d];
     }
-    attended = std::make_unique<Buffer>(owner, bytes);
-    // q, k and v read in place from the projection, as splitQkv's views: [B, N, H, D] with
-    // strides (N 3C, 3C, D), at element offsets 0, C and 2C.
-    const char* q = static_cast<const char*>(qkv->data());
-    const int64_t in_strides[3] = {N * 3 * C, 3 * C, D}, out_strides[3] = {N * C, C, D};
-    auto fill_common = [&](auto& a) {
-      a.dtype = p.dtype;
-      a.q = q; a.k = q + C * elem; a.v = q + 2 * C * elem; a.out = attended->data();
-      a.batch = B; a.nq = N; a.nk = N; a.heads = H; a.head_dim = D;
-      for (int d = 0; d < 3; ++d) {
-        a.q_strides[d] = a.k_strides[d] = a.v_strides[d] = in_strides[d];
-        a.out_strides[d] = out_strides[d];
-      }
-      a.scale = p.scale;
-    };
-    if (p.use_sparse) {
-      SparseAttentionParams a = p.sparse;
-      fill_common(a);
-      backend.sparse_attention(a);
-    } else {
-      AttentionParams a;
-      fill_common(a);
-      backend.attention(a);
-    }
+    a.scale = p.scale;
+  };
+  if (p.use_sparse) {
+    SparseAttentionParams a = p.sparse;
+    fill_common(a);
+    backend.sparse_attention(a);
+  } else {
+    AttentionParams a;
+    fill_common(a);
+    backend.attention(a);
   }
-  linear(p.out, attended->data(), p.proj_weight, C, C, p.proj_bias, ActivationSpec{}, p.x);
-  attended.reset();
-  auto activated = std::make_unique<Buffer>(owner, static_cast<size_t>(M * p.hidden) * elem);
-  {
-    Buffer normed(owner, bytes);
-    layer_norm(normed.data(), p.out, p.norm2_weight, p.norm2_bias, p.eps2);
-    linear(activated->data(), normed.data(), p.fc1_weight, p.hidden, C, p.fc1_bias, p.activation, nullptr);
-  }
-  linear(p.out, activated->data(), p.fc2_weight, C, p.hidden, p.fc2_bias, ActivationSpec{}, p.out);
+  linear(p.out, narrow, p.proj_weight, C, C, p.proj_bias, ActivationSpec{}, p.x);
+  layer_norm(narrow, p.out, p.norm2_weight, p.norm2_bias, p.eps2);
+  linear(wide, narrow, p.fc1_weight, p.hidden, C, p.fc1_bias, p.activation, nullptr);
+  linear(p.out, wide, p.fc2_weight, C, p.hidden, p.fc2_bias, ActivationSpec{}, p.out);
 }
 
 }  // namespace nf
