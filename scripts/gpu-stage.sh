@@ -10,6 +10,9 @@
 #   ab        the notebook case's CSR kernel (three schedules) beside the dense kernel: GPU
 #             time under a CUDA graph and the host loop, parity with the dense masked kernel;
 #             then the notebook ViT as a CUDA graph, sparse beside memory_efficient (~30 s)
+#   host-breakdown  bench/host_breakdown.ts (NODEFORMERS_HOST_TIMES=1): an eager forward's host time
+#             and its part inside the CUDA backend by kind (allocate, free, gemm, kernel, wait), the
+#             notebook ViT and the tiny one, fused blocks and op by op (~60 s)
 #   quick     the CUDA cases of the tensor and fused-block tests, and the ViT memory test (~40 s)
 #   attention the CUDA cases of the dense and sparse attention, ViT and graph tests alone (~120 s)
 #   simt16    the float32 SIMT attention kernel at D <= 16 (NODEFORMERS_ATTN_TF32X3=0): the float32 CUDA tests with it, then the float32 ViT graph with it and with the 3xTF32 default (~150 s)
@@ -103,6 +106,18 @@ for group in "$@"; do
       cat "$LOGS/ab-kernel.log"
       step ab-vit 60 node --import tsx bench/vit_graph_ab.ts
       tail -1 "$LOGS/ab-vit.log"
+      ;;
+    host-breakdown)
+      # Where the eager forward's host time goes (bench/host_breakdown.ts): the notebook ViT
+      # and the tiny one, with fused blocks and op by op.
+      NODEFORMERS_HOST_TIMES=1 step host-breakdown 90 node --expose-gc --import tsx bench/host_breakdown.ts
+      grep -v '^host-times' "$LOGS/host-breakdown.log"
+      NODEFORMERS_HOST_TIMES=1 step host-breakdown-tiny 60 node --expose-gc --import tsx bench/host_breakdown.ts 400 --tiny
+      grep -v '^host-times' "$LOGS/host-breakdown-tiny.log"
+      NODEFORMERS_FUSED_BLOCK=0 NODEFORMERS_HOST_TIMES=1 step host-breakdown-ops 120 node --expose-gc --import tsx bench/host_breakdown.ts
+      grep -v '^host-times' "$LOGS/host-breakdown-ops.log" | sed 's/^/ops: /'
+      NODEFORMERS_FUSED_BLOCK=0 NODEFORMERS_HOST_TIMES=1 step host-breakdown-ops-tiny 60 node --expose-gc --import tsx bench/host_breakdown.ts 400 --tiny
+      grep -v '^host-times' "$LOGS/host-breakdown-ops-tiny.log" | sed 's/^/ops: /'
       ;;
     quick)
       # The CUDA cases of the tensor and fused-block tests and the ViT memory test: a check of

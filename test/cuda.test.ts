@@ -1,5 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { cuda, empty, ones, randn, tensor } from '../ts/index';
+import { spawnSync } from 'node:child_process';
+import { native } from '../ts/native';
 import { describeDevice } from './helpers';
 
 describeDevice('cuda:0', 'cuda device', () => {
@@ -67,6 +69,28 @@ describeDevice('cuda:0', 'cuda device', () => {
     assert.equal(old[0], 1);
     assert.equal(old[old.length - 1], 1);
     assert.equal(t.dataSync()[0], 5);
+  });
+
+  it('host-time counters: 0 unless NODEFORMERS_HOST_TIMES=1; with it, bench/host_breakdown.ts counts each kind of backend call of a forward', function () {
+    this.timeout(120000);
+    if (process.env.NODEFORMERS_HOST_TIMES !== '1') {
+      ones([4], { device: 'cuda' }).dispose();
+      const off = native().cudaHostTimes('cuda:0');
+      for (const [part, t] of Object.entries(off)) assert.deepEqual(t, { calls: 0, us: 0 }, `${part} counted with the switch off`);
+    }
+    const run = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', 'bench/host_breakdown.ts', '3', '--tiny'], {
+      encoding: 'utf8', env: { ...process.env, NODEFORMERS_HOST_TIMES: '1' },
+    });
+    assert.equal(run.status, 0, run.stderr);
+    const rows = run.stdout.split('\n').filter((l) => l.startsWith('host-times ')).map((l) => JSON.parse(l.slice('host-times '.length)));
+    assert.equal(rows.length, 2, run.stdout);
+    for (const r of rows) {
+      // The tiny ViT, depth 8: each block 4 GEMMs at least, 2 layer norms and an attention.
+      assert.ok(r.parts.gemm.calls >= 32 && r.parts.kernel.calls >= 24 && r.parts.allocate.calls >= 8, JSON.stringify(r));
+      assert.equal(r.parts.allocate.calls, r.parts.free.calls, `every allocation of a forward freed in it: ${JSON.stringify(r)}`);
+      const inside = Object.values(r.parts as Record<string, { us: number }>).reduce((a, t) => a + t.us, 0);
+      assert.ok(inside > 0 && inside <= r.hostUs, `the backend's ${inside} us inside the forward's ${r.hostUs} us`);
+    }
   });
 
   it("an unknown device index is a clear Error", () => {

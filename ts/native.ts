@@ -103,6 +103,8 @@ export interface NativeAddon {
   cudaDeviceCount(): number;
   cudaMemory(device?: string): NativeCudaMemory;
   cudaResetPeak(device?: string): void;
+  /** The host's time inside the CUDA backend's calls by kind, 0 unless NODEFORMERS_HOST_TIMES=1; reset starts them again. */
+  cudaHostTimes(device?: string, reset?: boolean): Record<'allocate' | 'free' | 'gemm' | 'kernel' | 'wait', { calls: number; us: number }>;
   cudaDeviceInfo(device?: string): NativeCudaDevice;
   cudaTimeRegion(device: string | undefined, fn: () => void): number;
   cudaCaptureBegin(device: string): void;

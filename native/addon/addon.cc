@@ -376,6 +376,7 @@ class Addon : public Napi::Addon<Addon> {
                     InstanceMethod("cudaDeviceCount", &Addon::CudaDeviceCount),
                     InstanceMethod("cudaMemory", &Addon::CudaMemory),
                     InstanceMethod("cudaResetPeak", &Addon::CudaResetPeak),
+                    InstanceMethod("cudaHostTimes", &Addon::CudaHostTimes),
                     InstanceMethod("cudaDeviceInfo", &Addon::CudaDeviceInfo),
                     InstanceMethod("cudaTimeRegion", &Addon::CudaTimeRegion),
                     InstanceMethod("cudaCaptureBegin", &Addon::CudaCaptureBegin),
@@ -1202,6 +1203,29 @@ class Addon : public Napi::Addon<Addon> {
     return o;
 #else
     throw_no_cuda(info.Env(), "cuda.memory");
+#endif
+  }
+
+  // cudaHostTimes(device, reset): the host's time inside the backend's calls by kind
+  // ({ allocate, free, gemm, kernel, wait }: each { calls, us }), 0 unless the process runs
+  // with NODEFORMERS_HOST_TIMES=1; reset starts them from 0 after reading.
+  Napi::Value CudaHostTimes(const Napi::CallbackInfo& info) {
+#ifdef NODEFORMERS_WITH_CUDA
+    Napi::Env env = info.Env();
+    cuda::CudaBackend& b = cuda_backend(info, "cuda.hostTimes");
+    const cuda::HostTimes t = b.host_times();
+    if (info.Length() > 1 && info[1].ToBoolean()) b.reset_host_times();
+    static const char* const kNames[cuda::kHostParts] = {"allocate", "free", "gemm", "kernel", "wait"};
+    Napi::Object o = Napi::Object::New(env);
+    for (int i = 0; i < cuda::kHostParts; ++i) {
+      Napi::Object part = Napi::Object::New(env);
+      part.Set("calls", static_cast<double>(t.calls[i]));
+      part.Set("us", static_cast<double>(t.ns[i]) / 1e3);
+      o.Set(kNames[i], part);
+    }
+    return o;
+#else
+    throw_no_cuda(info.Env(), "cuda.hostTimes");
 #endif
   }
 

@@ -3,6 +3,7 @@
 // non-blocking stream, and dispatch of each op to its kernel family.
 #include "cuda_backend.h"
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 
@@ -11,6 +12,34 @@
 #include "kernels.h"
 
 namespace nf::cuda {
+
+namespace {
+bool host_times_on() {
+  static const bool on = env_flag("NODEFORMERS_HOST_TIMES");
+  return on;
+}
+
+// Adds the host time of its scope to one HostTimes part, when NODEFORMERS_HOST_TIMES=1.
+class HostTimer {
+ public:
+  HostTimer(HostTimes& times, HostPart part) : times_(host_times_on() ? &times : nullptr), part_(part) {
+    if (times_ != nullptr) start_ = std::chrono::steady_clock::now();
+  }
+  ~HostTimer() {
+    if (times_ == nullptr) return;
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start_).count();
+    times_->calls[part_] += 1;
+    times_->ns[part_] += static_cast<uint64_t>(ns);
+  }
+  HostTimer(const HostTimer&) = delete;
+  HostTimer& operator=(const HostTimer&) = delete;
+
+ private:
+  HostTimes* times_;
+  HostPart part_;
+  std::chrono::steady_clock::time_point start_;
+};
+}  // namespace
 
 CudaBackend::CudaBackend(int device) : device_(device) {
   int count = 0;
@@ -41,6 +70,7 @@ void CudaBackend::activate() const { NF_CUDA_CHECK(cudaSetDevice(device_)); }
 
 void* CudaBackend::allocate(size_t bytes) {
   if (bytes == 0) return nullptr;
+  HostTimer timer(host_times_, kHostAllocate);
   activate();
   void* ptr = nullptr;
   const cudaError_t err = cudaMallocAsync(&ptr, bytes, stream_);
@@ -72,6 +102,7 @@ bool graph_frees_at_end() {
 
 void CudaBackend::deallocate(void* ptr) {
   if (ptr == nullptr) return;
+  HostTimer timer(host_times_, kHostFree);
   if (capturing_) {
     if (captured_allocations_.erase(ptr) == 0) {
       deferred_frees_.push_back(ptr);  // not the graph's to free
@@ -260,17 +291,20 @@ void CudaBackend::launch_graph(cudaGraphExec_t exec) {
 
 void CudaBackend::copy_from_host(void* dst, const void* src, size_t bytes) {
   if (bytes == 0) return;
+  HostTimer timer(host_times_, kHostWait);
   activate();
   NF_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_));
 }
 
 void CudaBackend::copy_to_host(void* dst, const void* src, size_t bytes) {
+  HostTimer timer(host_times_, kHostWait);
   activate();
   if (bytes != 0) NF_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
   NF_CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
 void CudaBackend::synchronize() {
+  HostTimer timer(host_times_, kHostWait);
   activate();
   NF_CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
@@ -312,10 +346,11 @@ DeviceInfo CudaBackend::info() const {
   return d;
 }
 
-void CudaBackend::copy(const TensorView& dst, const TensorView& src) { activate(); launch_copy(dst, src, stream_); }
-void CudaBackend::fill(const TensorView& dst, double value) { activate(); launch_fill(dst, value, stream_); }
+void CudaBackend::copy(const TensorView& dst, const TensorView& src) { HostTimer timer(host_times_, kHostKernel); activate(); launch_copy(dst, src, stream_); }
+void CudaBackend::fill(const TensorView& dst, double value) { HostTimer timer(host_times_, kHostKernel); activate(); launch_fill(dst, value, stream_); }
 
 void CudaBackend::gemm(const GemmParams& p) {
+  HostTimer timer(host_times_, kHostGemm);
   activate();
   if (p.m == 0 || p.n == 0 || p.batch == 0) return;
   const bool fused = p.k > 0 && lt_->gemm(p);
@@ -345,14 +380,15 @@ void CudaBackend::gemm(const GemmParams& p) {
   act.activation = p.activation;
   launch_bias_activation(act, stream_);
 }
-void CudaBackend::norm(const NormParams& p) { activate(); launch_norm(p, stream_); }
-void CudaBackend::softmax(const SoftmaxParams& p) { activate(); launch_softmax(p, stream_); }
-void CudaBackend::bias_activation(const BiasActivationParams& p) { activate(); launch_bias_activation(p, stream_); }
-void CudaBackend::binary(const BinaryParams& p) { activate(); launch_binary(p, stream_); }
-void CudaBackend::mean(const MeanParams& p) { activate(); launch_mean(p, stream_); }
-void CudaBackend::patch_gather(const PatchGatherParams& p) { activate(); launch_patch_gather(p, stream_); }
+void CudaBackend::norm(const NormParams& p) { HostTimer timer(host_times_, kHostKernel); activate(); launch_norm(p, stream_); }
+void CudaBackend::softmax(const SoftmaxParams& p) { HostTimer timer(host_times_, kHostKernel); activate(); launch_softmax(p, stream_); }
+void CudaBackend::bias_activation(const BiasActivationParams& p) { HostTimer timer(host_times_, kHostKernel); activate(); launch_bias_activation(p, stream_); }
+void CudaBackend::binary(const BinaryParams& p) { HostTimer timer(host_times_, kHostKernel); activate(); launch_binary(p, stream_); }
+void CudaBackend::mean(const MeanParams& p) { HostTimer timer(host_times_, kHostKernel); activate(); launch_mean(p, stream_); }
+void CudaBackend::patch_gather(const PatchGatherParams& p) { HostTimer timer(host_times_, kHostKernel); activate(); launch_patch_gather(p, stream_); }
 
 void CudaBackend::attention(const AttentionParams& p) {
+  HostTimer timer(host_times_, kHostKernel);
   activate();
   // The split-KV workspace, when the kernel splits the keys: stream-ordered, so freeing it
   // right after the launch is safe.
@@ -362,6 +398,7 @@ void CudaBackend::attention(const AttentionParams& p) {
 }
 
 void CudaBackend::sparse_attention(const SparseAttentionParams& p) {
+  HostTimer timer(host_times_, kHostKernel);
   activate();
   // Partial results of split rows: stream-ordered like the dense workspace.
   Buffer workspace(shared_from_this(), sparse_attention_workspace_bytes(p));

@@ -33,6 +33,17 @@ struct DeviceInfo {
   size_t cublaslt_version = 0;
 };
 
+// The host's time inside this backend's calls, by kind (NODEFORMERS_HOST_TIMES=1; off, they
+// stay 0 and cost a branch a call): allocations and frees from the pool, GEMMs (cuBLASLt),
+// the other ops (each its kernel launch), and host transfers and waits (copies to and from
+// the host, synchronize).
+// Where an eager forward's host time goes between the CUDA runtime and everything above it.
+enum HostPart { kHostAllocate, kHostFree, kHostGemm, kHostKernel, kHostWait, kHostParts };
+struct HostTimes {
+  uint64_t calls[kHostParts] = {};
+  uint64_t ns[kHostParts] = {};
+};
+
 class CudaBackend final : public Backend {
  public:
   explicit CudaBackend(int device);
@@ -89,6 +100,8 @@ class CudaBackend final : public Backend {
   DeviceInfo info() const;
   // Makes this backend's device current on the calling thread (worker threads too).
   void activate() const;
+  const HostTimes& host_times() const { return host_times_; }
+  void reset_host_times() { host_times_ = HostTimes{}; }
 
  private:
   cudaGraph_t finish_capture(cudaError_t* status);  // ends the capture, performs the held-back frees
@@ -108,6 +121,7 @@ class CudaBackend final : public Backend {
   std::unordered_set<uint64_t> orphaned_captures_;  // captures whose addresses never get memory
   std::unordered_map<cudaGraphExec_t, uint64_t> unlaunched_;  // graphs not yet run: their capture
   std::unordered_map<uint64_t, std::vector<void*>> frees_at_first_launch_;  // by capture
+  HostTimes host_times_;
 };
 
 }  // namespace nf::cuda
