@@ -9,17 +9,13 @@ import { native, NativeStorage, NativeTensorArg } from './native';
 import { Random, randomSeed } from './random';
 
 // Storages this context holds now (and their bytes): what the leak tests watch on any
-// device; peakBytes is the most bytes held at once since resetPeakLiveBytes().
-const live = { storages: 0, bytes: 0, peakBytes: 0 };
+// device. (A peak is the backend's own count, native().bufferBytes, which also sees the
+// addon's intermediates.)
+const live = { storages: 0, bytes: 0 };
 
-/** @internal Storages held now and their bytes, over every device, and the peak of the bytes. */
-export function liveStorage(): { storages: number; bytes: number; peakBytes: number } {
+/** @internal Storages held now and their bytes, over every device. */
+export function liveStorage(): { storages: number; bytes: number } {
   return { ...live };
-}
-
-/** @internal Starts liveStorage().peakBytes again from the bytes held now. */
-export function resetPeakLiveBytes(): void {
-  live.peakBytes = live.bytes;
 }
 
 // The backstop: a storage whose tensors were all dropped without dispose() is freed when
@@ -42,7 +38,6 @@ class StorageRef {
   constructor(readonly native: NativeStorage, readonly bytes: number) {
     live.storages++;
     live.bytes += bytes;
-    if (live.bytes > live.peakBytes) live.peakBytes = live.bytes;
     finalizer.register(this, native, this);
   }
 }
