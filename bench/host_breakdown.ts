@@ -11,7 +11,7 @@
 // Usage: NODEFORMERS_HOST_TIMES=1 node --expose-gc --import tsx bench/host_breakdown.ts [forwards] [--tiny]
 import { buildViT, cuda, rand, type FloatDType } from '../ts/index';
 import { native } from '../ts/native';
-import { NOTEBOOK_VIT, sparseViTAttention } from '../ts/bench/suite/vit';
+import { NOTEBOOK_VIT, sparseViTAttention, TINY_NOTEBOOK_VIT } from '../ts/bench/suite/vit';
 
 const args = process.argv.slice(2);
 const forwards = Number(args.find((a) => /^\d+$/.test(a)) ?? 40);
@@ -30,9 +30,7 @@ if (!cuda.isAvailable()) {
 }
 
 function run(dtype: FloatDType, mechanism: string): void {
-  const config = tiny
-    ? { img_size: 16, patch_size: 16, in_chans: 3, num_classes: 10, embed_dim: 16, depth: 8, num_heads: 8, mlp_ratio: 3, qkv_bias: false }
-    : NOTEBOOK_VIT;
+  const config = tiny ? TINY_NOTEBOOK_VIT : NOTEBOOK_VIT;
   const attention = mechanism === 'sparse' ? sparseViTAttention(device) : { mechanism };
   if (typeof attention === 'string') throw new Error(attention);
   const model = buildViT({ ...config, attention }, { device, dtype, seed: 0 });

@@ -6,6 +6,7 @@
 // Usage: node --import tsx bench/host_cuda.ts [calls]
 import { add, attention, buildViT, cuda, empty, layerNorm, linear, randn, softmax, splitQkv, tidy, type Device } from '../ts/index';
 import { native } from '../ts/native';
+import { TINY_NOTEBOOK_VIT } from '../ts/bench/suite/vit';
 
 const calls = Number(process.argv[2] ?? 20000);
 const device: Device = cuda.isAvailable() ? 'cuda:0' : 'cpu';
@@ -47,8 +48,7 @@ for (const dtype of ['float16', 'float32'] as const) {
 // The notebook ViT's structure (depth 8, 8 heads, mlp 3, no qkv bias) at a size whose work
 // is nothing (a 16 x 16 image of one patch, embed 16): an eager forward's host cost.
 for (const dtype of ['float16', 'float32'] as const) {
-  const vit = buildViT({ img_size: 16, patch_size: 16, in_chans: 3, num_classes: 10, embed_dim: 16, depth: 8, num_heads: 8, mlp_ratio: 3, qkv_bias: false },
-    { device, dtype, seed: 1 });
+  const vit = buildViT(TINY_NOTEBOOK_VIT, { device, dtype, seed: 1 });
   const images = randn([1, 3, 16, 16], { device, dtype, seed: 2 });
   perCall(`tiny notebook-shaped ViT forward, ${dtype}`, () => tidy(() => { vit.forward(images); }), Math.max(1, Math.round(calls / 50)));
   images.dispose();

@@ -16,6 +16,11 @@ export const NOTEBOOK_VIT: ViTConfig = {
   img_size: 224, patch_size: 16, embed_dim: 96, depth: 8, num_heads: 8, mlp_ratio: 3, qkv_bias: false, num_classes: 1000, norm_eps: 1e-5,
 };
 
+/** The notebook ViT's structure (depth 8, 8 heads, mlp 3, no qkv bias) at a size whose GPU work is nothing (one 16 x 16 patch, embed 16): for an eager forward's host cost. */
+export const TINY_NOTEBOOK_VIT: ViTConfig = {
+  img_size: 16, patch_size: 16, in_chans: 3, num_classes: 10, embed_dim: 16, depth: 8, num_heads: 8, mlp_ratio: 3, qkv_bias: false,
+};
+
 export interface ViTBenchOptions {
   device: Device;
   dtypes: FloatDType[];
