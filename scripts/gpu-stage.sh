@@ -20,6 +20,7 @@
 #   gelu      the activation and linear tests, then bench/ops.ts --only copy,biasGelu with PyTorch
 #   sparse-bench  bench/sparse.ts with its PyTorch peers, issue 5's table (~150 s)
 #   eager-probe  bench/vit_eager_probe.ts: the eager notebook ViT's host time, wall time and graph time per forward, each case twice
+#   small-probe  bench/eager_small_probe.ts: eager, host, wall and graph time of a small op call (~40 s)
 #   host-cuda  bench/host_cuda.ts: the host's cost per call of raw addon calls and public ops on tiny tensors,
 #             and of a tiny ViT forward with its blocks as one native call each and op by op (~30 s)
 #   host-profile  bench/host_profile.ts: where the host's time goes in attention(), sparse beside dense
@@ -160,6 +161,10 @@ for group in "$@"; do
     sparse-bench)
       step bench-sparse 300 node --import tsx bench/sparse.ts --out bench/results/$(date +%F)-H200-sparse.json
       grep -vE '^peer ' "$LOGS/bench-sparse.log" | head -40
+      ;;
+    small-probe)
+      step small-probe 120 node --import tsx bench/eager_small_probe.ts
+      cat "$LOGS/small-probe.log"
       ;;
     eager-probe)
       NODEFORMERS_DEBUG_PLANS=1 step eager-probe 120 node --expose-gc --import tsx bench/vit_eager_probe.ts
