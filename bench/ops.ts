@@ -4,6 +4,10 @@
 // method with CUDA events). Each case is timed twice on both sides: called eagerly (the
 // host's cost per call included, which dominates the small ViT shapes) and as GRAPH_CALLS
 // calls captured in one CUDA graph and replayed (GPU time only: the kernels themselves).
+// Ours writes a preallocated output (options.out) and PyTorch's functional ops allocate
+// theirs (they take no out=; its copy_ writes one), so the eager table is the hot-loop form
+// of each API; a third table times ours allocating its output and disposing it, call for
+// call what PyTorch's form does.
 // Usage: node --import tsx bench/ops.ts [--only op,op] [--out file.json] [--no-peers]
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -44,7 +48,7 @@ const bytesOf = (dtype: FloatDType) => (dtype === 'float32' ? 4 : 2);
 /** Calls recorded in one CUDA graph for the graph timing (bench/peers/ops.py uses the same). */
 const GRAPH_CALLS = 20;
 
-function work(c: Case): { fn: () => void; bytes: number; flops: number; tensors: Tensor[] } {
+function work(c: Case): { fn: () => void; allocating?: () => void; bytes: number; flops: number; tensors: Tensor[] } {
   const device = 'cuda';
   const seed = 1;
   if (c.op === 'linear') {
@@ -55,6 +59,7 @@ function work(c: Case): { fn: () => void; bytes: number; flops: number; tensors:
     const activation = (c.activation ?? 'none') as 'gelu' | 'none';
     return {
       fn: () => { linear(x, w, b, { activation, out }); },
+      allocating: () => { linear(x, w, b, { activation }).dispose(); },
       bytes: (c.m! * c.k! + c.n! * c.k! + c.m! * c.n!) * bytesOf(c.dtype),
       flops: 2 * c.m! * c.n! * c.k!,
       tensors: [x, w, b, out],
@@ -71,8 +76,13 @@ function work(c: Case): { fn: () => void; bytes: number; flops: number; tensors:
     softmax: () => { softmax(x, { out }); },
     biasGelu: () => { biasActivation(x, b, 'gelu', { out }); },
   };
+  const allocating: Record<string, () => void> = {
+    layerNorm: () => { layerNorm(x, w, b, 1e-5).dispose(); },
+    softmax: () => { softmax(x).dispose(); },
+    biasGelu: () => { biasActivation(x, b, 'gelu').dispose(); },
+  };
   if (c.op === 'copy') return { fn: () => native().copy(out, x), bytes, flops: 0, tensors: [x, w, b, out] };
-  return { fn: fns[c.op], bytes, flops: 0, tensors: [x, w, b, out] };
+  return { fn: fns[c.op], allocating: allocating[c.op], bytes, flops: 0, tensors: [x, w, b, out] };
 }
 
 function describeCase(c: Case): string {
@@ -86,8 +96,9 @@ function main(): void {
     const w = work(c);
     const m = benchmark(w.fn, { device: 'cuda', minRunTime: c.minRunTime ?? 0.5, label: c.op, subLabel: describeCase(c) });
     const graph = graphTimed(w.fn, GRAPH_CALLS, c.minRunTime ?? 0.5);
+    const allocating = w.allocating ? benchmark(w.allocating, { device: 'cuda', minRunTime: c.minRunTime ?? 0.5 }).median : null;
     w.tensors.forEach((t) => t.dispose());
-    return { ...c, median: m.median, q1: m.q1, q3: m.q3, measurements: m.measurements, runsPerMeasurement: m.runsPerMeasurement, bytes: w.bytes, flops: w.flops, graph };
+    return { ...c, median: m.median, q1: m.q1, q3: m.q3, measurements: m.measurements, runsPerMeasurement: m.runsPerMeasurement, bytes: w.bytes, flops: w.flops, graph, allocating };
   });
   let theirs: { torch: string; results: { median: number; graph?: { median: number } }[] } | null = null;
   if (peers) {
@@ -112,16 +123,22 @@ function main(): void {
   console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   const rate = (r: { bytes: number; flops: number }, t: number) =>
     r.flops ? `${(r.flops / t / 1e12).toFixed(1)} TFLOP/s` : `${(r.bytes / t / 1e9).toFixed(0)} GB/s`;
-  for (const mode of ['eager', 'graph'] as const) {
+  for (const mode of ['eager', 'graph', 'allocating'] as const) {
+    if (mode === 'allocating') {
+      console.log('\nEager again, ours allocating its output each call and disposing it (PyTorch as in the first table, which allocates too):\n');
+      console.log('| op | shape | dtype | ours | ours rate | PyTorch | PyTorch rate | ours / PyTorch time | % of copy bw |');
+      console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+    }
     if (mode === 'graph') {
       console.log(`\nThe same cases as ${GRAPH_CALLS} calls captured in one CUDA graph and replayed, per call (GPU time only), both sides:\n`);
       console.log('| op | shape | dtype | ours | ours rate | PyTorch | PyTorch rate | ours / PyTorch time | % of copy bw |');
       console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
     }
     ours.forEach((r, i) => {
-      const t = mode === 'eager' ? r.median : r.graph.median;
-      const p = mode === 'eager' ? theirs?.results[i]?.median : theirs?.results[i]?.graph?.median;
-      const bw = (mode === 'eager' ? copyBw : copyGraphBw).get(`${r.dtype}${r.shape}`);
+      if (mode === 'allocating' && r.allocating === null) return;
+      const t = mode === 'eager' ? r.median : mode === 'graph' ? r.graph.median : r.allocating!;
+      const p = mode === 'graph' ? theirs?.results[i]?.graph?.median : theirs?.results[i]?.median;
+      const bw = (mode === 'graph' ? copyGraphBw : copyBw).get(`${r.dtype}${r.shape}`);
       const copy = r.flops || bw === undefined ? '' : `${((r.bytes / t / bw) * 100).toFixed(0)}%`;
       console.log(`| ${r.op} | ${describeCase(r)} | ${r.dtype} | ${(t * 1e6).toFixed(1)} us | ${rate(r, t)} | ` +
         `${p ? `${(p * 1e6).toFixed(1)} us` : '-'} | ${p ? rate(r, p) : '-'} | ${p ? (t / p).toFixed(2) : '-'} | ${copy} |`);

@@ -109,8 +109,9 @@ export class Tensor<D extends DType = DType> {
   constructor(ref: StorageRef, shape: readonly number[], strides: readonly number[], offset: number, dtype: D, device: Device) {
     this.ref = ref;
     this._storage = ref.native;
-    this.shape = Object.freeze(shape.slice());
-    this.strides = Object.freeze(strides.slice());
+    // A frozen array is shared as it is (no one can change it); any other is copied.
+    this.shape = Object.isFrozen(shape) ? shape : Object.freeze(shape.slice());
+    this.strides = Object.isFrozen(strides) ? strides : Object.freeze(strides.slice());
     this.offset = offset;
     this.dtype = dtype;
     this.device = device;
@@ -329,7 +330,7 @@ function allocate(fn: string, shape: readonly number[], dtype: DType, device: De
 }
 
 function fromBytes<D extends DType>(bytes: Uint8Array, shape: readonly number[], dtype: D, device: Device, fn = 'tensor'): Tensor<D> {
-  const t = new Tensor(allocate(fn, shape, dtype, device), shape, contiguousStrides(shape), 0, dtype, device);
+  const t = new Tensor(allocate(fn, shape, dtype, device), shape, Object.freeze(contiguousStrides(shape)), 0, dtype, device);
   t._storage?.upload(0, bytes);
   return t;
 }
@@ -346,7 +347,7 @@ function options(fn: string, opts: TensorOptions | undefined, defaultDType: DTyp
 function emptyAs<D extends DType>(fn: string, shape: readonly number[], opts: TensorOptions | undefined): Tensor<D> {
   const s = checkShape(fn, shape);
   const { dtype, device } = options(fn, opts);
-  return new Tensor(allocate(fn, s, dtype, device), s, contiguousStrides(s), 0, dtype as D, device);
+  return new Tensor(allocate(fn, s, dtype, device), s, Object.freeze(contiguousStrides(s)), 0, dtype as D, device);
 }
 
 function fullAs<D extends DType>(fn: string, shape: readonly number[], value: number, opts: TensorOptions | undefined): Tensor<D> {
