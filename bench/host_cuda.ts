@@ -7,20 +7,15 @@
 import { add, attention, buildViT, cuda, empty, layerNorm, linear, randn, softmax, splitQkv, tidy, type Device } from '../ts/index';
 import { native } from '../ts/native';
 import { TINY_NOTEBOOK_VIT } from '../ts/bench/suite/vit';
+import { hostTimed } from './host_timing';
 
 const calls = Number(process.argv[2] ?? 20000);
 const device: Device = cuda.isAvailable() ? 'cuda:0' : 'cpu';
 const nat = native();
 
 function perCall(label: string, fn: () => unknown, n = calls): void {
-  for (let i = 0; i < Math.min(2000, n); i++) fn();
-  if (device !== 'cpu') cuda.synchronize(device);
-  const t0 = performance.now();
-  for (let i = 0; i < n; i++) fn();
-  const host = performance.now() - t0;
-  if (device !== 'cpu') cuda.synchronize(device);
-  const wall = performance.now() - t0;
-  console.log(`${label.padEnd(44)} host ${(1e3 * host / n).toFixed(2).padStart(6)} us  wall ${(1e3 * wall / n).toFixed(2).padStart(6)} us a call`);
+  const { hostUs, wallUs } = hostTimed(fn, n, device);
+  console.log(`${label.padEnd(44)} host ${hostUs.toFixed(2).padStart(6)} us  wall ${wallUs.toFixed(2).padStart(6)} us a call`);
 }
 
 for (const dtype of ['float16', 'float32'] as const) {

@@ -13,13 +13,10 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { cuda, empty, randn, Tensor, FloatDType } from '../ts/index';
-import { biasActivation, layerNorm, linear, softmax } from '../ts/ops';
+import { cuda, FloatDType } from '../ts/index';
 import { benchmark } from '../ts/bench/timer';
-import { native } from '../ts/native';
 import { graphTimed } from './graph_timing';
-
-interface Case { op: string; dtype: FloatDType; shape?: number[]; m?: number; k?: number; n?: number; activation?: string; minRunTime?: number }
+import { Case, work } from './op_cases';
 
 const args = process.argv.slice(2);
 const outPath = args.includes('--out') ? args[args.indexOf('--out') + 1] : '';
@@ -44,46 +41,8 @@ for (const dtype of ['float16', 'float32'] as FloatDType[]) {
 cases.push({ op: 'linear', dtype: 'float16', m: 8192, k: 4096, n: 4096 });
 if (only) cases.splice(0, cases.length, ...cases.filter((c) => only.includes(c.op)));
 
-const bytesOf = (dtype: FloatDType) => (dtype === 'float32' ? 4 : 2);
 /** Calls recorded in one CUDA graph for the graph timing (bench/peers/ops.py uses the same). */
 const GRAPH_CALLS = 20;
-
-function work(c: Case): { fn: () => void; allocating?: () => void; bytes: number; flops: number; tensors: Tensor[] } {
-  const device = 'cuda';
-  const seed = 1;
-  if (c.op === 'linear') {
-    const x = randn([c.m!, c.k!], { device, dtype: c.dtype, seed });
-    const w = randn([c.n!, c.k!], { device, dtype: c.dtype, seed: seed + 1 });
-    const b = randn([c.n!], { device, dtype: c.dtype, seed: seed + 2 });
-    const out = empty([c.m!, c.n!], { device, dtype: c.dtype });
-    const activation = (c.activation ?? 'none') as 'gelu' | 'none';
-    return {
-      fn: () => { linear(x, w, b, { activation, out }); },
-      allocating: () => { linear(x, w, b, { activation }).dispose(); },
-      bytes: (c.m! * c.k! + c.n! * c.k! + c.m! * c.n!) * bytesOf(c.dtype),
-      flops: 2 * c.m! * c.n! * c.k!,
-      tensors: [x, w, b, out],
-    };
-  }
-  const [rows, cols] = c.shape!;
-  const x = randn([rows, cols], { device, dtype: c.dtype, seed });
-  const w = randn([cols], { device, dtype: c.dtype, seed: seed + 1 });
-  const b = randn([cols], { device, dtype: c.dtype, seed: seed + 2 });
-  const out = empty([rows, cols], { device, dtype: c.dtype });
-  const bytes = 2 * rows * cols * bytesOf(c.dtype);
-  const fns: Record<string, () => void> = {
-    layerNorm: () => { layerNorm(x, w, b, 1e-5, { out }); },
-    softmax: () => { softmax(x, { out }); },
-    biasGelu: () => { biasActivation(x, b, 'gelu', { out }); },
-  };
-  const allocating: Record<string, () => void> = {
-    layerNorm: () => { layerNorm(x, w, b, 1e-5).dispose(); },
-    softmax: () => { softmax(x).dispose(); },
-    biasGelu: () => { biasActivation(x, b, 'gelu').dispose(); },
-  };
-  if (c.op === 'copy') return { fn: () => native().copy(out, x), bytes, flops: 0, tensors: [x, w, b, out] };
-  return { fn: fns[c.op], allocating: allocating[c.op], bytes, flops: 0, tensors: [x, w, b, out] };
-}
 
 function describeCase(c: Case): string {
   return c.op === 'linear' ? `${c.m}x${c.k} -> ${c.n}${c.activation ? ` +${c.activation}` : ''}` : `[${c.shape!.join(', ')}]`;

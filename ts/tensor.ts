@@ -69,14 +69,15 @@ export function nativeView(t: Tensor, shape: readonly number[], strides: readonl
   return { _storage: t._storage, offset, shape, strides, dtype: t.dtype };
 }
 
-export function contiguousStrides(shape: readonly number[]): number[] {
+/** Row-major strides of `shape`, frozen: a Tensor shares them without a copy. */
+export function contiguousStrides(shape: readonly number[]): readonly number[] {
   const strides = new Array<number>(shape.length);
   let s = 1;
   for (let i = shape.length - 1; i >= 0; i--) {
     strides[i] = s;
     s *= shape[i];
   }
-  return strides;
+  return Object.freeze(strides);
 }
 
 export function sizeOf(shape: readonly number[]): number {
@@ -330,7 +331,7 @@ function allocate(fn: string, shape: readonly number[], dtype: DType, device: De
 }
 
 function fromBytes<D extends DType>(bytes: Uint8Array, shape: readonly number[], dtype: D, device: Device, fn = 'tensor'): Tensor<D> {
-  const t = new Tensor(allocate(fn, shape, dtype, device), shape, Object.freeze(contiguousStrides(shape)), 0, dtype, device);
+  const t = new Tensor(allocate(fn, shape, dtype, device), shape, contiguousStrides(shape), 0, dtype, device);
   t._storage?.upload(0, bytes);
   return t;
 }
@@ -347,7 +348,7 @@ function options(fn: string, opts: TensorOptions | undefined, defaultDType: DTyp
 function emptyAs<D extends DType>(fn: string, shape: readonly number[], opts: TensorOptions | undefined): Tensor<D> {
   const s = checkShape(fn, shape);
   const { dtype, device } = options(fn, opts);
-  return new Tensor(allocate(fn, s, dtype, device), s, Object.freeze(contiguousStrides(s)), 0, dtype as D, device);
+  return new Tensor(allocate(fn, s, dtype, device), s, contiguousStrides(s), 0, dtype as D, device);
 }
 
 function fullAs<D extends DType>(fn: string, shape: readonly number[], value: number, opts: TensorOptions | undefined): Tensor<D> {
