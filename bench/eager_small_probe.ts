@@ -7,9 +7,13 @@
 // no sync) and the wall time of those 2000 with the final sync (bench/host_timing.ts); and
 // the graph time of bench/ops.ts. Eager ~ host: the host bounds it. Eager ~ wall > host: the
 // GPU does, and eager minus graph is what running the kernel outside a graph adds.
-// Usage: node --import tsx bench/eager_small_probe.ts
+// Then the cost of an allocation on the small shape: the raw addon's allocate + dispose,
+// empty() + dispose, and each op allocating its output (bench/op_cases.ts' allocating
+// form), eager and host (run it with NODEFORMERS_CUDA_CACHE_MB=0 to see them without the
+// block cache).
+// Usage: node --import tsx bench/eager_small_probe.ts [--small]   (--small: the small shape only)
 import { benchmark } from '../ts/bench';
-import { type FloatDType } from '../ts/index';
+import { cuda, empty, type FloatDType } from '../ts/index';
 import { native } from '../ts/native';
 import { graphTimed } from './graph_timing';
 import { hostTimed } from './host_timing';
@@ -30,8 +34,28 @@ function probe(op: string, dtype: FloatDType, rows: number, cols: number): void 
   for (const t of w.tensors) t.dispose();
 }
 
-for (const [rows, cols] of [[12608, 96], [65536, 768]]) {
+function probeAllocating(op: string, dtype: FloatDType, rows: number, cols: number): void {
+  const w = work({ op: op === 'allocate' || op === 'empty' ? 'softmax' : op, dtype, shape: [rows, cols] });
+  const bytes = rows * cols * (dtype === 'float32' ? 4 : 2);
+  const fn = op === 'allocate' ? () => native().allocate('cuda', bytes).dispose()
+    : op === 'empty' ? () => empty([rows, cols], { device, dtype }).dispose()
+    : w.allocating!;
+  const eager = benchmark(fn, { device, minRunTime: 0.3 }).median;
+  const { hostUs, wallUs } = hostTimed(fn, calls, device, 200);
+  const us = (v: number) => v.toFixed(2).padStart(7);
+  console.log(`${op.padEnd(10)} ${dtype.padEnd(8)} [${rows}, ${cols}] allocating`.padEnd(49) +
+    `eager ${us(eager * 1e6)} us  host ${us(hostUs)} us  wall ${us(wallUs)} us a call`);
+  for (const t of w.tensors) t.dispose();
+}
+
+const small = process.argv.includes('--small');
+console.log(`block cache: ${process.env.NODEFORMERS_CUDA_CACHE_MB ?? '2048 (default)'} MiB`);
+for (const [rows, cols] of small ? [[12608, 96]] : [[12608, 96], [65536, 768]]) {
   for (const dtype of ['float16', 'float32'] as const) {
     for (const op of ['copy', 'rawSoftmax', 'softmax', 'layerNorm', 'biasGelu']) probe(op, dtype, rows, cols);
   }
 }
+for (const dtype of ['float16', 'float32'] as const) {
+  for (const op of ['allocate', 'empty', 'softmax', 'layerNorm', 'biasGelu']) probeAllocating(op, dtype, 12608, 96);
+}
+console.log(`after the probe: ${JSON.stringify(cuda.memory())}`);

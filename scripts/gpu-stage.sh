@@ -165,6 +165,9 @@ for group in "$@"; do
     small-probe)
       step small-probe 120 node --import tsx bench/eager_small_probe.ts
       cat "$LOGS/small-probe.log"
+      # the small shape again without the block cache: what it saves an allocating call
+      NODEFORMERS_CUDA_CACHE_MB=0 step small-probe-nocache 90 node --import tsx bench/eager_small_probe.ts --small
+      cat "$LOGS/small-probe-nocache.log"
       ;;
     eager-probe)
       NODEFORMERS_DEBUG_PLANS=1 step eager-probe 120 node --expose-gc --import tsx bench/vit_eager_probe.ts

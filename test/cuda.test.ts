@@ -1,6 +1,7 @@
 import * as assert from 'node:assert/strict';
-import { cuda, empty, ones, randn, tensor } from '../ts/index';
+import { cuda, empty, full, matmul, ones, randn, tensor } from '../ts/index';
 import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
 import { native } from '../ts/native';
 import { describeDevice } from './helpers';
 
@@ -101,5 +102,93 @@ describeDevice('cuda:0', 'cuda device', () => {
 describe('cuda API without a GPU', () => {
   it('cuda.isAvailable() agrees with backends()', () => {
     assert.equal(typeof cuda.isAvailable(), 'boolean');
+  });
+});
+
+describeDevice('cuda:0', 'cuda block cache', () => {
+  // The sanitizer runs turn the cache off (NODEFORMERS_CUDA_CACHE_MB=0): blocks then have
+  // the sizes asked for, and a free goes back to the pool.
+  const cacheOn = process.env.NODEFORMERS_CUDA_CACHE_MB !== '0';
+
+  it('a disposed block waits in the cache for the next allocation of its rounded size; emptyCache gives it back', () => {
+    cuda.emptyCache();
+    const before = cuda.memory();
+    assert.equal(before.cached, 0, 'emptyCache left nothing cached');
+    const t = empty([1000], { dtype: 'uint8', device: 'cuda' });
+    const held = cuda.memory();
+    assert.equal(held.allocated - before.allocated, cacheOn ? 1024 : 1000, 'the block, rounded up to 512 with the cache on');
+    assert.equal(held.poolUsed - before.poolUsed, cacheOn ? 1024 : held.poolUsed - before.poolUsed);
+    t.dispose();
+    const freed = cuda.memory();
+    assert.equal(freed.allocated, before.allocated);
+    assert.equal(freed.cached, cacheOn ? 1024 : 0);
+    assert.equal(freed.poolUsed, cacheOn ? held.poolUsed : freed.poolUsed, 'a cached block stays the pool\'s used memory');
+    const again = empty([600], { dtype: 'uint8', device: 'cuda' }); // rounds to the same 1024
+    assert.equal(cuda.memory().cached, 0, 'the next allocation of that rounded size took it');
+    assert.equal(cuda.memory().poolUsed, held.poolUsed, 'without asking the pool for more');
+    again.dispose();
+    cuda.emptyCache();
+    const empty_ = cuda.memory();
+    assert.equal(empty_.cached, 0);
+    assert.equal(empty_.allocated, before.allocated);
+    assert.equal(empty_.poolUsed, before.poolUsed, 'emptyCache handed the block back to the pool');
+  });
+
+  it('a reused block is written only after the work queued before its free has read it', () => {
+    const n = 2048;
+    const a = randn([n, n], { device: 'cuda', seed: 31 });
+    const b = randn([n, n], { device: 'cuda', seed: 32 });
+    const reference = matmul(a, b);
+    const expected = reference.dataSync();
+    reference.dispose();
+    cuda.synchronize();
+    const cachedBefore = cuda.memory().cached;
+    const out = matmul(a, b); // enqueued, still reading a
+    a.dispose();
+    const c = full([n, n], 7, { device: 'cuda' }); // a's block, if it waits in the cache
+    if (cacheOn) assert.ok(cuda.memory().cached <= cachedBefore, 'the fill took a cached block');
+    const got = out.dataSync();
+    for (let i = 0; i < got.length; i++) {
+      if (got[i] !== expected[i]) assert.fail(`element ${i}: ${got[i]} after the reuse, ${expected[i]} before`);
+    }
+    assert.ok(c.dataSync().every((v) => v === 7));
+    for (const t of [b, out, c]) t.dispose();
+  });
+
+  it('an allocation the pool refuses gives the cached blocks back and tries again', function () {
+    this.timeout(120_000);
+    // A process of its own with no bound on the cache: it fills the device with 4 GiB blocks,
+    // caches them all, then asks for 8 GiB, which only the cached blocks' memory can give.
+    const script = `
+      require('tsx/cjs');
+      const nf = require(${JSON.stringify(path.join(__dirname, '..', 'ts', 'index.ts'))});
+      const block = 4 * 2 ** 30;
+      const blocks = [];
+      try {
+        for (let i = 0; i < 1024; i++) blocks.push(nf.empty([block / 4], { device: 'cuda' }));
+      } catch (e) {
+        if (e.code !== 'ERR_CUDA_OOM') throw e;
+      }
+      for (const t of blocks) t.dispose();
+      const cached = nf.cuda.memory().cached;
+      const big = nf.ones([block / 2], { device: 'cuda' });
+      const after = nf.cuda.memory();
+      const tail = nf.slice(big, 0, block / 2 - 1);
+      const last = tail.dataSync()[0];
+      tail.dispose();
+      big.dispose();
+      console.log(JSON.stringify({ blocks: blocks.length, cached, last, cachedAfter: after.cached, allocated: after.allocated }));
+    `;
+    const run = spawnSync(process.execPath, ['-e', script], {
+      env: { ...process.env, NODEFORMERS_CUDA_CACHE_MB: String(1 << 20) }, encoding: 'utf8', timeout: 110_000,
+    });
+    assert.equal(run.status, 0, run.stderr);
+    const r = JSON.parse(run.stdout.trim().split('\n').pop()!);
+    console.log(`      ${r.blocks} blocks of 4 GiB filled the device; ${(r.cached / 2 ** 30).toFixed(0)} GiB cached, then 8 GiB allocated with ${(r.cachedAfter / 2 ** 30).toFixed(0)} GiB left cached`);
+    const total = cuda.device().totalMemory;
+    assert.ok(r.blocks * 4 * 2 ** 30 > total * 0.8, `${r.blocks} blocks filled less than 80% of the device`);
+    assert.equal(r.cached, r.blocks * 4 * 2 ** 30, 'every disposed block waited in the cache');
+    assert.equal(r.last, 1, 'the 8 GiB block was allocated and written');
+    assert.equal(r.cachedAfter, 0, 'the refused allocation emptied the cache');
   });
 });

@@ -35,7 +35,7 @@ async function settledRss(): Promise<number> {
 // instead of going back to the OS, so RSS says nothing there; the byte counts still do.
 const RSS_MEANINGFUL = !process.env.ASAN_OPTIONS;
 
-/** Bytes allocated on the device now: the pool's counter on CUDA, the live storages on the CPU. */
+/** Bytes allocated on the device now: this thread's live blocks on CUDA, the live storages on the CPU. */
 function deviceBytes(device: Device): number {
   if (device === 'cpu') return liveStorage().bytes;
   cuda.synchronize(device);
@@ -172,10 +172,12 @@ for (const device of DEVICES) {
         const kept = [];
         for (let i = 0; i < 4; i++) kept.push(nf.ones([workerData.bytes / 16], { device: workerData.device }));
         const sum = kept.reduce((s, t) => s + t.dataSync()[0], 0);
-        parentPort.postMessage({ sum, rss: process.memoryUsage().rss, device: workerData.device === 'cpu' ? 0 : nf.cuda.memory(workerData.device).allocated });
+        parentPort.postMessage({ sum, rss: process.memoryUsage().rss, device: workerData.device === 'cpu' ? 0 : nf.cuda.memory(workerData.device).poolUsed });
         // exits with the four tensors alive: the addon's per-context cleanup must free them
       `;
-      const measure = async () => ({ rss: await settledRss(), device: device === 'cpu' ? 0 : deviceBytes(device) });
+      // On CUDA the device's pool, which the worker's backend (its own stream and cache) shares with this thread's.
+      const poolUsed = () => { cuda.synchronize(device); return cuda.memory(device).poolUsed; };
+      const measure = async () => ({ rss: await settledRss(), device: device === 'cpu' ? 0 : poolUsed() });
       const base = await measure();
       const during = await new Promise<{ sum: number; rss: number; device: number }>((resolve, reject) => {
         const w = new Worker(script, { eval: true, workerData: { index, device, bytes } });

@@ -50,7 +50,18 @@ export interface NativeGraph {
 type T = NativeTensorArg;
 type Maybe = NativeTensorArg | null;
 
-export interface NativeCudaMemory { allocated: number; reserved: number; peak: number }
+export interface NativeCudaMemory {
+  /** Bytes of this thread's live blocks on the device (each rounded up to 512) and of its CUDA graphs' allocations. */
+  allocated: number;
+  /** Bytes the device's stream-ordered pool and graph pool hold from the driver (every thread's). */
+  reserved: number;
+  /** The high-water mark of allocated since resetPeak(). */
+  peak: number;
+  /** Bytes of freed blocks kept for reuse by a later allocation of the same size (inside reserved, outside allocated). */
+  cached: number;
+  /** Bytes the device's pool has handed out to every thread of the process, cached blocks included. */
+  poolUsed: number;
+}
 export interface NativeCudaDevice {
   name: string;
   computeCapability: string;
@@ -103,6 +114,7 @@ export interface NativeAddon {
   cudaDeviceCount(): number;
   cudaMemory(device?: string): NativeCudaMemory;
   cudaResetPeak(device?: string): void;
+  cudaEmptyCache(device?: string): void;
   /** The host's time inside the CUDA backend's calls by kind, 0 unless NODEFORMERS_HOST_TIMES=1; reset starts them again. */
   cudaHostTimes(device?: string, reset?: boolean): Record<'allocate' | 'free' | 'gemm' | 'kernel' | 'wait', { calls: number; us: number }>;
   cudaDeviceInfo(device?: string): NativeCudaDevice;

@@ -376,6 +376,7 @@ class Addon : public Napi::Addon<Addon> {
                     InstanceMethod("cudaDeviceCount", &Addon::CudaDeviceCount),
                     InstanceMethod("cudaMemory", &Addon::CudaMemory),
                     InstanceMethod("cudaResetPeak", &Addon::CudaResetPeak),
+                    InstanceMethod("cudaEmptyCache", &Addon::CudaEmptyCache),
                     InstanceMethod("cudaHostTimes", &Addon::CudaHostTimes),
                     InstanceMethod("cudaDeviceInfo", &Addon::CudaDeviceInfo),
                     InstanceMethod("cudaTimeRegion", &Addon::CudaTimeRegion),
@@ -1200,6 +1201,8 @@ class Addon : public Napi::Addon<Addon> {
     o.Set("allocated", static_cast<double>(m.allocated));
     o.Set("reserved", static_cast<double>(m.reserved));
     o.Set("peak", static_cast<double>(m.peak));
+    o.Set("cached", static_cast<double>(m.cached));
+    o.Set("poolUsed", static_cast<double>(m.pool_used));
     return o;
 #else
     throw_no_cuda(info.Env(), "cuda.memory");
@@ -1226,6 +1229,15 @@ class Addon : public Napi::Addon<Addon> {
     return o;
 #else
     throw_no_cuda(info.Env(), "cuda.hostTimes");
+#endif
+  }
+
+  Napi::Value CudaEmptyCache(const Napi::CallbackInfo& info) {
+#ifdef NODEFORMERS_WITH_CUDA
+    guarded(info.Env(), "cuda.emptyCache", [&] { cuda_backend(info, "cuda.emptyCache").empty_cache(); return 0; });
+    return info.Env().Undefined();
+#else
+    throw_no_cuda(info.Env(), "cuda.emptyCache");
 #endif
   }
 

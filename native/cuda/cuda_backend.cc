@@ -1,6 +1,7 @@
 // CudaBackend: memory from the device's default stream-ordered pool (cudaMallocAsync, with
-// a release threshold high enough that freed memory stays in the pool for reuse), one
-// non-blocking stream, and dispatch of each op to its kernel family.
+// a release threshold high enough that freed memory stays in the pool for reuse) behind a
+// cache of freed blocks by size, one non-blocking stream, and dispatch of each op to its
+// kernel family.
 #include "cuda_backend.h"
 
 #include <chrono>
@@ -17,6 +18,16 @@ namespace {
 bool host_times_on() {
   static const bool on = env_flag("NODEFORMERS_HOST_TIMES");
   return on;
+}
+
+// NODEFORMERS_CUDA_CACHE_MB: the most bytes of freed blocks a backend keeps (default 2048).
+size_t cache_limit_from_env() {
+  const char* e = std::getenv("NODEFORMERS_CUDA_CACHE_MB");
+  if (e == nullptr || *e == '\0') return size_t{2048} << 20;
+  char* end = nullptr;
+  const unsigned long long mb = std::strtoull(e, &end, 10);
+  if (*end != '\0') throw Error(ErrorCode::InvalidArg, std::string("NODEFORMERS_CUDA_CACHE_MB must be a whole number of MiB, not '") + e + "'");
+  return static_cast<size_t>(mb) << 20;
 }
 
 // Adds the host time of its scope to one HostTimes part, when NODEFORMERS_HOST_TIMES=1, less
@@ -53,7 +64,7 @@ class HostTimer {
 thread_local HostTimer* HostTimer::active_ = nullptr;
 }  // namespace
 
-CudaBackend::CudaBackend(int device) : device_(device) {
+CudaBackend::CudaBackend(int device) : device_(device), cache_limit_(cache_limit_from_env()) {
   int count = 0;
   NF_CUDA_CHECK(cudaGetDeviceCount(&count));
   if (device < 0 || device >= count) {
@@ -72,6 +83,7 @@ CudaBackend::CudaBackend(int device) : device_(device) {
 CudaBackend::~CudaBackend() {
   cudaSetDevice(device_);
   lt_.reset();
+  flush_cache();
   if (stream_) {
     cudaStreamSynchronize(stream_);
     cudaStreamDestroy(stream_);
@@ -83,22 +95,89 @@ void CudaBackend::activate() const { NF_CUDA_CHECK(cudaSetDevice(device_)); }
 void* CudaBackend::allocate(size_t bytes) {
   if (bytes == 0) return nullptr;
   HostTimer timer(host_times_, kHostAllocate);
-  activate();
+  auto refused = [&](cudaError_t err) {
+    if (err == cudaErrorMemoryAllocation) {
+      cudaGetLastError();
+      size_t free_bytes = 0, total_bytes = 0;
+      cudaMemGetInfo(&free_bytes, &total_bytes);
+      const MemoryStats m = memory();
+      throw Error(ErrorCode::CudaOom, "out of memory on " + name() + ": asked for " + std::to_string(bytes) +
+                                          " bytes; the device has " + std::to_string(free_bytes) + " of " +
+                                          std::to_string(total_bytes) + " bytes free, and the pool holds " +
+                                          std::to_string(m.reserved - m.allocated) + " unused bytes");
+    }
+    throw_cuda(err, "cudaMallocAsync", __FILE__, __LINE__);
+  };
   void* ptr = nullptr;
-  const cudaError_t err = cudaMallocAsync(&ptr, bytes, stream_);
-  if (err == cudaErrorMemoryAllocation) {
-    cudaGetLastError();
-    size_t free_bytes = 0, total_bytes = 0;
-    cudaMemGetInfo(&free_bytes, &total_bytes);
-    const MemoryStats m = memory();
-    throw Error(ErrorCode::CudaOom, "out of memory on " + name() + ": asked for " + std::to_string(bytes) +
-                                        " bytes; the device has " + std::to_string(free_bytes) + " of " +
-                                        std::to_string(total_bytes) + " bytes free, and the pool holds " +
-                                        std::to_string(m.reserved - m.allocated) + " unused bytes");
+  if (capturing_) {  // the graph's own memory: no cache, no block counters
+    activate();
+    const cudaError_t err = cudaMallocAsync(&ptr, bytes, stream_);
+    if (err != cudaSuccess) refused(err);
+    captured_allocations_.insert(ptr);
+    return ptr;
   }
-  if (err != cudaSuccess) throw_cuda(err, "cudaMallocAsync", __FILE__, __LINE__);
-  if (capturing_) captured_allocations_.insert(ptr);
+  // Without a cache, the exact size: so that memcheck sees an access past the asked-for end.
+  const size_t size = cache_limit_ == 0 ? bytes : (bytes + kBlockRound - 1) / kBlockRound * kBlockRound;
+  auto bucket = cached_.find(size);
+  if (bucket != cached_.end() && !bucket->second.empty()) {
+    ptr = bucket->second.back();
+    bucket->second.pop_back();
+    cached_bytes_ -= size;
+  } else {
+    activate();
+    cudaError_t err = cudaMallocAsync(&ptr, size, stream_);
+    if (err == cudaErrorMemoryAllocation) {
+      // The cached blocks back to the pool, and the pool's unused memory (blocks of other
+      // sizes) back to the driver once those frees have run; then once more.
+      cudaGetLastError();
+      flush_cache();
+      if (cudaStreamSynchronize(stream_) != cudaSuccess || cudaMemPoolTrimTo(pool_, 0) != cudaSuccess) cudaGetLastError();
+      err = cudaMallocAsync(&ptr, size, stream_);
+    }
+    if (err != cudaSuccess) refused(err);
+  }
+  live_.emplace(ptr, size);
+  live_bytes_ += size;
+  if (live_bytes_ > live_peak_) live_peak_ = live_bytes_;
   return ptr;
+}
+
+void CudaBackend::free_block(void* ptr) {
+  auto it = live_.find(ptr);
+  if (it != live_.end()) {
+    const size_t size = it->second;
+    live_.erase(it);
+    live_bytes_ -= size;
+    if (cached_bytes_ + size <= cache_limit_) {
+      cached_[size].push_back(ptr);
+      cached_bytes_ += size;
+      return;
+    }
+  }
+  // Not cached, or a graph's memory (freed after a capture): back to its pool. Called from
+  // finalizers too: never throw, but leave no sticky error behind.
+  if (cudaSetDevice(device_) != cudaSuccess || cudaFreeAsync(ptr, stream_) != cudaSuccess) cudaGetLastError();
+}
+
+void CudaBackend::flush_cache() {
+  if (cached_bytes_ == 0) return;
+  if (cudaSetDevice(device_) != cudaSuccess) cudaGetLastError();
+  for (auto& [size, blocks] : cached_) {
+    for (void* ptr : blocks) {
+      if (cudaFreeAsync(ptr, stream_) != cudaSuccess) cudaGetLastError();
+    }
+  }
+  cached_.clear();
+  cached_bytes_ = 0;
+}
+
+void CudaBackend::empty_cache() {
+  if (capturing_) throw_invalid("the cache cannot be emptied while a capture is under way on " + name());
+  activate();
+  flush_cache();
+  NF_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  NF_CUDA_CHECK(cudaMemPoolTrimTo(pool_, 0));
+  NF_CUDA_CHECK(cudaDeviceGraphMemTrim(device_));
 }
 
 // NODEFORMERS_GRAPH_FREES_AT_END=1 (for compute-sanitizer runs, scripts/sanitize-cuda.sh):
@@ -124,9 +203,12 @@ void CudaBackend::deallocate(void* ptr) {
       frees_at_capture_end_.push_back(ptr);
       return;
     }
+    // The graph's own allocation: its free is a node of the graph. Called from finalizers
+    // too: never throw, but leave no sticky error behind.
+    if (cudaSetDevice(device_) != cudaSuccess || cudaFreeAsync(ptr, stream_) != cudaSuccess) cudaGetLastError();
+    return;
   }
-  // Called from finalizers too: never throw, but leave no sticky error behind.
-  if (cudaSetDevice(device_) != cudaSuccess || cudaFreeAsync(ptr, stream_) != cudaSuccess) cudaGetLastError();
+  free_block(ptr);
 }
 
 // Stream-ordered allocations do not follow cudaDeviceEnablePeerAccess: a pool's memory is
@@ -214,9 +296,7 @@ cudaGraph_t CudaBackend::finish_capture(cudaError_t* status) {
   *status = cudaStreamEndCapture(stream_, &graph);
   capturing_ = false;
   captured_allocations_.clear();
-  for (void* ptr : deferred_frees_) {
-    if (cudaFreeAsync(ptr, stream_) != cudaSuccess) cudaGetLastError();
-  }
+  for (void* ptr : deferred_frees_) free_block(ptr);
   deferred_frees_.clear();
   return graph;
 }
@@ -323,9 +403,11 @@ void CudaBackend::synchronize() {
 
 MemoryStats CudaBackend::memory() const {
   MemoryStats m;
-  NF_CUDA_CHECK(cudaMemPoolGetAttribute(pool_, cudaMemPoolAttrUsedMemCurrent, &m.allocated));
+  m.allocated = live_bytes_;
+  m.peak = live_peak_;
+  m.cached = cached_bytes_;
   NF_CUDA_CHECK(cudaMemPoolGetAttribute(pool_, cudaMemPoolAttrReservedMemCurrent, &m.reserved));
-  NF_CUDA_CHECK(cudaMemPoolGetAttribute(pool_, cudaMemPoolAttrUsedMemHigh, &m.peak));
+  NF_CUDA_CHECK(cudaMemPoolGetAttribute(pool_, cudaMemPoolAttrUsedMemCurrent, &m.pool_used));
   uint64_t graph_used = 0, graph_reserved = 0, graph_high = 0;
   NF_CUDA_CHECK(cudaDeviceGetGraphMemAttribute(device_, cudaGraphMemAttrUsedMemCurrent, &graph_used));
   NF_CUDA_CHECK(cudaDeviceGetGraphMemAttribute(device_, cudaGraphMemAttrReservedMemCurrent, &graph_reserved));
@@ -337,8 +419,8 @@ MemoryStats CudaBackend::memory() const {
 }
 
 void CudaBackend::reset_peak() {
-  uint64_t zero = 0;  // each resets its high-water mark to the current use
-  NF_CUDA_CHECK(cudaMemPoolSetAttribute(pool_, cudaMemPoolAttrUsedMemHigh, &zero));
+  live_peak_ = live_bytes_;
+  uint64_t zero = 0;  // resets the graph pool's high-water mark to its current use
   NF_CUDA_CHECK(cudaDeviceSetGraphMemAttribute(device_, cudaGraphMemAttrUsedMemHigh, &zero));
 }
 

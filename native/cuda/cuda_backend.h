@@ -18,9 +18,11 @@ namespace nf::cuda {
 class LtContext;  // cublaslt.cc
 
 struct MemoryStats {
-  uint64_t allocated = 0;  // bytes handed out by the pool now
-  uint64_t reserved = 0;   // bytes the pool holds from the driver
+  uint64_t allocated = 0;  // bytes of this backend's live blocks (their sizes rounded up to kBlockRound) and graph allocations
+  uint64_t reserved = 0;   // bytes the device's pool and the graph pool hold from the driver
   uint64_t peak = 0;       // high-water mark of allocated since the last reset
+  uint64_t cached = 0;     // bytes of freed blocks this backend keeps for reuse (inside reserved, outside allocated)
+  uint64_t pool_used = 0;  // bytes the device's pool has handed out to every backend of the process, cached blocks included
 };
 
 struct DeviceInfo {
@@ -94,9 +96,13 @@ class CudaBackend final : public Backend {
   // Waits for the stream, then gives the driver back the graph memory no graph uses any more.
   void trim_graph_memory();
 
-  // The pool's counters plus the memory of graph allocations (a separate pool of the driver's).
+  // This backend's block counters and the pool's reserve, plus the memory of graph allocations
+  // (a separate pool of the driver's).
   MemoryStats memory() const;
   void reset_peak();
+  // Hands the cached blocks back to the pool, waits for the stream, and returns the pool's and
+  // the graph pool's unused memory to the driver.
+  void empty_cache();
   DeviceInfo info() const;
   // Makes this backend's device current on the calling thread (worker threads too).
   void activate() const;
@@ -106,6 +112,8 @@ class CudaBackend final : public Backend {
  private:
   cudaGraph_t finish_capture(cudaError_t* status);  // ends the capture, performs the held-back frees
   bool grant_pool_access(int peer);                 // lets device `peer` read and write this pool's memory
+  void free_block(void* ptr);                       // an eager block: into the cache, or back to the pool
+  void flush_cache();                               // every cached block back to the pool
 
   int device_;
   int sm_count_ = 0;
@@ -122,6 +130,22 @@ class CudaBackend final : public Backend {
   std::unordered_map<cudaGraphExec_t, uint64_t> unlaunched_;  // graphs not yet run: their capture
   std::unordered_map<uint64_t, std::vector<void*>> frees_at_first_launch_;  // by capture
   HostTimes host_times_;
+
+  // The block cache. cudaMallocAsync and cudaFreeAsync cost the host about 1 us each, which
+  // bounds an eager op on a small tensor (issue 3), so a freed eager block waits here for the
+  // next allocation of its rounded size instead of going back to the pool. Everything runs
+  // on the one stream, so a block handed out again is ordered after the work that used it,
+  // as the pool's own same-stream reuse is. Graph captures bypass it (their allocations are
+  // the graph's), an allocation the pool refuses empties it and tries again, and
+  // NODEFORMERS_CUDA_CACHE_MB (default 2048; 0: no cache, as the sanitizer runs use) bounds it.
+  size_t cache_limit_ = 0;
+  std::unordered_map<void*, size_t> live_;                      // eager blocks handed out: their size
+  std::unordered_map<size_t, std::vector<void*>> cached_;       // freed eager blocks by size
+  uint64_t live_bytes_ = 0, live_peak_ = 0, cached_bytes_ = 0;
 };
+
+// Eager block sizes are rounded up to this, so that near sizes share cached blocks (with the
+// cache on: without it they are the sizes asked for).
+constexpr size_t kBlockRound = 512;
 
 }  // namespace nf::cuda
