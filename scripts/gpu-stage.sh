@@ -21,6 +21,10 @@
 #   sparse-bench  bench/sparse.ts with its PyTorch peers, issue 5's table (~150 s)
 #   eager-probe  bench/vit_eager_probe.ts: the eager notebook ViT's host time, wall time and graph time per forward, each case twice
 #   small-probe  bench/eager_small_probe.ts: eager, host, wall and graph time of a small op call (~40 s)
+#   alloc-ab  bench/alloc_ab.ts from this tree and from .gpu/base (scripts/gpu-prep.sh --base REV) in
+#             turn, three rounds: the host's cost of allocating small calls, before and after (~70 s)
+#   launch-cost  build/micro/launch_cost (scripts/gpu-prep.sh --micro; carry build/micro): what
+#             cudaSetDevice, a launch and cudaMallocAsync + cudaFreeAsync cost the host (~5 s)
 #   host-cuda  bench/host_cuda.ts: the host's cost per call of raw addon calls and public ops on tiny tensors,
 #             and of a tiny ViT forward with its blocks as one native call each and op by op (~30 s)
 #   host-profile  bench/host_profile.ts: where the host's time goes in attention(), sparse beside dense
@@ -168,6 +172,19 @@ for group in "$@"; do
       # the small shape again without the block cache: what it saves an allocating call
       NODEFORMERS_CUDA_CACHE_MB=0 step small-probe-nocache 90 node --import tsx bench/eager_small_probe.ts --small
       cat "$LOGS/small-probe-nocache.log"
+      ;;
+    alloc-ab)
+      for round in 1 2 3; do
+        NODEFORMERS_ADDON=build/Release/nodeformers.node step alloc-ab-$round-base 60 node --import tsx bench/alloc_ab.ts .gpu/base base
+        NODEFORMERS_ADDON=build/Release/nodeformers.node step alloc-ab-$round-new 60 node --import tsx bench/alloc_ab.ts . new
+      done
+      # the backend's part of the new tree's calls (NODEFORMERS_HOST_TIMES=1)
+      NODEFORMERS_HOST_TIMES=1 step alloc-ab-host-times 60 node --import tsx bench/alloc_ab.ts . times
+      cat "$LOGS"/alloc-ab-*.log
+      ;;
+    launch-cost)
+      step launch-cost 30 build/micro/launch_cost
+      cat "$LOGS/launch-cost.log"
       ;;
     eager-probe)
       NODEFORMERS_DEBUG_PLANS=1 step eager-probe 120 node --expose-gc --import tsx bench/vit_eager_probe.ts

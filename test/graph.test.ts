@@ -157,6 +157,8 @@ describeDevice('cuda:0', 'CUDA graph capture', () => {
     assert.throws(() => orphan.dataSync(), /capture that failed.*no memory/);
     // A later capture may hand out the same addresses: disposing the orphan must not free them.
     const { graph, result: y } = captureGraph(device, () => add(add(x, x), x));
+    // Nor is it a spare storage to give new memory to before it is disposed.
+    assert.throws(() => native().allocate(device, 64, orphan._storage!), /allocate: spare is a Storage still in use/);
     orphan.dispose();
     graph.launch();
     const xs = x.dataSync();

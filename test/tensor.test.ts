@@ -138,6 +138,35 @@ for (const device of DEVICES) {
       }
     });
 
+    it('a retired storage is reused with fresh memory, and the tensor that gave it up stays disposed', async () => {
+      const { native } = await import('../ts/native');
+      // Drain the retired storages (at most 256), so that the next one retired is the next reused.
+      const drain = Array.from({ length: 300 }, () => empty([1], { device }));
+      const a = full([300], 7, { device });
+      const view = a.reshape([3, 100]);
+      const storage = a._storage;
+      a.dispose();
+      assert.equal(view._storage, storage, 'the view still holds the storage');
+      view.dispose();
+      assert.equal(storage?.disposed, true);
+      const b = full([500], 3, { dtype: 'float16', device });
+      assert.equal(b._storage, storage, 'the retired storage object is given the new memory');
+      assert.equal(storage?.disposed, false);
+      assert.equal(storage?.bytes, 1000);
+      assert.deepEqual(Array.from(b.dataSync()), new Array(500).fill(3));
+      for (const gone of [a, view]) {
+        assert.equal(gone.disposed, true);
+        assert.equal(gone._storage, null);
+        assert.throws(() => gone.dataSync(), { name: 'TypeError', message: /dataSync: tensor has been disposed/ });
+      }
+      // The addon gives memory only to a disposed storage of its own.
+      assert.throws(() => native().allocate(device, 64, b._storage!), { code: 'ERR_INVALID_ARG', message: /allocate: spare is a Storage still in use/ });
+      assert.throws(() => native().allocate(device, 64, {} as never), { code: 'ERR_INVALID_ARG', message: /allocate: spare must be a Storage/ });
+      assert.deepEqual(Array.from(b.dataSync()), new Array(500).fill(3));
+      b.dispose();
+      for (const t of drain) t.dispose();
+    });
+
     it('tidy() disposes what fn made but did not return, and nests', () => {
       let inner: Tensor | undefined;
       let dropped: Tensor | undefined;

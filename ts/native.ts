@@ -77,7 +77,8 @@ export interface NativeCudaDevice {
 export interface NativeAddon {
   buildInfo: { cuda: boolean; cudaArchitectures?: string; napiVersion: number };
   backends(): string[];
-  allocate(device: string, bytes: number): NativeStorage;
+  /** New memory in a new Storage, or in `spare` (a disposed Storage, returned) when given. */
+  allocate(device: string, bytes: number, spare?: NativeStorage): NativeStorage;
   copy(dst: T, src: T): void;
   /** Device to device between two devices where the pair allows it (true), else nothing (false). */
   copyPeer(dst: T, src: T): boolean;

@@ -20,8 +20,8 @@ export function liveStorage(): { storages: number; bytes: number } {
 
 // The backstop: a storage whose tensors were all dropped without dispose() is freed when
 // its StorageRef is collected (every tensor and view holds the ref, so that is when the
-// last of them goes). Registered once per storage, not per view: a view costs no
-// registration. Releasing the last reference unregisters, so nothing is freed twice.
+// last of them goes). Registered once per StorageRef, not per view: a view costs no
+// registration.
 const finalizer = new FinalizationRegistry<NativeStorage>((storage) => {
   live.storages--;
   live.bytes -= storage.bytes;
@@ -35,12 +35,20 @@ const finalizer = new FinalizationRegistry<NativeStorage>((storage) => {
  */
 class StorageRef {
   refs = 0;
-  constructor(readonly native: NativeStorage, readonly bytes: number) {
+  constructor(readonly native: NativeStorage, public bytes: number) {
     live.storages++;
     live.bytes += bytes;
     finalizer.register(this, native, this);
   }
 }
+
+// Retired StorageRefs, their memory freed, for allocate() to give new memory: a new one
+// costs the host a wrapped native object (made, then collected by the GC) and a
+// registration with the finalizer, together more than the allocation (issue 3: an
+// allocating small op). A retired ref stays registered (the list holds it, so the
+// finalizer cannot run for it) and no tensor holds it: every one that did was disposed.
+const retired: StorageRef[] = [];
+const MAX_RETIRED = 256;
 
 function retain(ref: StorageRef): void {
   ref.refs++;
@@ -48,10 +56,11 @@ function retain(ref: StorageRef): void {
 
 function release(ref: StorageRef): void {
   if (--ref.refs === 0) {
-    finalizer.unregister(ref);
     live.storages--;
     live.bytes -= ref.bytes;
     ref.native.dispose();
+    if (retired.length < MAX_RETIRED) retired.push(ref);
+    else finalizer.unregister(ref);
   }
 }
 
@@ -320,14 +329,33 @@ function allocate(fn: string, shape: readonly number[], dtype: DType, device: De
   if (device !== 'cpu' && !native().buildInfo.cuda) {
     throw new Error(`${fn}: cannot allocate on ${device}: this build of nodeformers has no CUDA backend (see backends())`);
   }
+  const bytes = sizeOf(shape) * DTYPE_BYTES[dtype];
+  const spare = retired.pop();
   try {
-    const bytes = sizeOf(shape) * DTYPE_BYTES[dtype];
-    return new StorageRef(native().allocate(device, bytes), bytes);
+    if (spare === undefined) return new StorageRef(native().allocate(device, bytes), bytes);
+    native().allocate(device, bytes, spare.native);
   } catch (e) {
+    if (spare !== undefined) retired.push(spare);
     // The addon's message (and code, e.g. ERR_CUDA_OOM), with the public function's name in front.
     if (e instanceof Error) e.message = `${fn}: ${e.message}`;
     throw e;
   }
+  spare.bytes = bytes;
+  live.storages++;
+  live.bytes += bytes;
+  return spare;
+}
+
+/**
+ * @internal A new contiguous tensor for an op's output, its errors naming `fn`. `shape` is
+ * made from checked tensors and arguments, and a frozen one is shared, not copied (as
+ * checkShape would).
+ */
+export function emptyFor<D extends DType>(fn: string, shape: readonly number[], dtype: D, device: Device): Tensor<D> {
+  for (const d of shape) {
+    if (!Number.isInteger(d) || d < 0) throw rangeError(fn, `the output shape [${shape.join(', ')}] holds a dimension that is no non-negative integer`);
+  }
+  return new Tensor(allocate(fn, shape, dtype, device), shape, contiguousStrides(shape), 0, dtype, device);
 }
 
 function fromBytes<D extends DType>(bytes: Uint8Array, shape: readonly number[], dtype: D, device: Device, fn = 'tensor'): Tensor<D> {

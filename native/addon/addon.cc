@@ -176,6 +176,14 @@ class Storage : public Napi::ObjectWrap<Storage> {
   std::shared_ptr<Buffer> buffer_;
 };
 
+// The Storage that `v` wraps, or null: only an object this addon made is unwrapped (the
+// type tag rules out another addon's wrapped object, whose native pointer is no Storage).
+Storage* unwrap_storage(napi_env env, const Napi::Value& v) {
+  if (!v.IsObject() || !v.As<Napi::Object>().CheckTypeTag(&kStorageTag)) return nullptr;
+  void* unwrapped = nullptr;
+  return napi_unwrap(env, v, &unwrapped) == napi_ok ? static_cast<Storage*>(unwrapped) : nullptr;
+}
+
 class ReadWorker : public Napi::AsyncWorker {
  public:
   ReadWorker(Napi::Env env, std::shared_ptr<Buffer> snapshot, Napi::Uint8Array dst)
@@ -472,7 +480,11 @@ class Addon : public Napi::Addon<Addon> {
     return env.Undefined();
   }
 
-  // allocate(device, bytes) -> Storage
+  // allocate(device, bytes[, spare]) -> Storage. `spare`, a Storage of this addon's whose
+  // buffer was disposed, takes the new memory and is returned in place of a new Storage:
+  // making a wrapped object (and collecting it later) costs the host more than the cached
+  // allocation itself, so ts/tensor.ts hands back its retired storages. A Storage still in
+  // use (or one that lost its memory with a failed capture but was never disposed) is no spare.
   Napi::Value Allocate(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const Device d = parse_device(env, info[0], "allocate");
@@ -480,8 +492,20 @@ class Addon : public Napi::Addon<Addon> {
     if (!(bytes >= 0) || bytes != std::floor(bytes) || bytes > 9007199254740991.0) {
       throw_js(env, "ERR_INVALID_ARG", "allocate: byte count must be a non-negative integer", true);
     }
+    Storage* spare = nullptr;
+    if (info.Length() > 2 && !info[2].IsUndefined()) {
+      spare = unwrap_storage(env, info[2]);
+      if (spare == nullptr) throw_js(env, "ERR_INVALID_ARG", "allocate: spare must be a Storage", true);
+      if (spare->buffer() != nullptr && !spare->buffer()->disposed()) {
+        throw_js(env, "ERR_INVALID_ARG", "allocate: spare is a Storage still in use (dispose it first)", true);
+      }
+    }
     auto backend = backend_for(env, d, "allocate");
     auto buffer = guarded(env, "allocate", [&] { return std::make_shared<Buffer>(backend, static_cast<size_t>(bytes)); });
+    if (spare != nullptr) {
+      spare->Init(std::move(buffer));
+      return info[2];
+    }
     Napi::Object obj = storage_ctor_.New({});
     Storage::Unwrap(obj)->Init(std::move(buffer));
     obj.TypeTag(&kStorageTag);
@@ -506,19 +530,12 @@ class Addon : public Napi::Addon<Addon> {
       throw_js(env, "ERR_INVALID_ARG", std::string(op) + ": " + name + " " + why, true);
     };
     if (!v.IsObject()) fail("must be a Tensor");
-    // Only an object this addon made is unwrapped: the type tag rules out another addon's
-    // wrapped object (whose native pointer is no Storage).
-    auto storage_of = [&](const Napi::Value& sv) -> Storage* {
-      if (!sv.IsObject() || !sv.As<Napi::Object>().CheckTypeTag(&kStorageTag)) return nullptr;
-      void* unwrapped = nullptr;
-      return napi_unwrap(env, sv, &unwrapped) == napi_ok ? static_cast<Storage*>(unwrapped) : nullptr;
-    };
     auto check_alive = [&](const Storage* st) {
       if (!st->alive()) fail(st->buffer() != nullptr && st->buffer()->orphaned() ? kOrphanedWhy : "has been disposed");
     };
     double offset = 0, shape[kMaxDims] = {}, strides[kMaxDims] = {};
     double rank = 0, strides_rank = 0, code = -1;
-    Storage* storage = slot >= 0 && slot < kArgSlots && arg_layouts_data_ != nullptr ? storage_of(v) : nullptr;
+    Storage* storage = slot >= 0 && slot < kArgSlots && arg_layouts_data_ != nullptr ? unwrap_storage(env, v) : nullptr;
     if (storage != nullptr) {
       double* layout = arg_layouts_data_ + slot * kSlotDoubles;
       code = layout[0];
@@ -535,7 +552,7 @@ class Addon : public Napi::Addon<Addon> {
       }
     } else {
       Napi::Object o = v.As<Napi::Object>();
-      storage = storage_of(o.Get("_storage"));
+      storage = unwrap_storage(env, o.Get("_storage"));
       if (storage == nullptr) fail("must be a Tensor");
       check_alive(storage);
       char dtype_buf[kShortString];

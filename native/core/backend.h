@@ -108,6 +108,8 @@ class Buffer {
     released_ = true;
   }
   bool released() const { return released_ || orphaned(); }
+  // release() has run (an orphaned buffer that nobody disposed has not).
+  bool disposed() const { return released_; }
   bool orphaned() const { return capture_ != 0 && backend_->capture_orphaned(capture_); }
   void* data() const { return data_; }
   size_t bytes() const { return bytes_; }

@@ -3,13 +3,13 @@
 // checking, numpy broadcasting, and the clean-up of temporaries. Internal to ts/ops.
 import { isFloat } from '../dtype';
 import { checkBoolean, checkNumber, invalidParameterError, rangeError } from '../errors';
-import { checkTensor, empty, Tensor } from '../tensor';
+import { checkTensor, emptyFor, Tensor } from '../tensor';
 
 /** The `out` option every op takes. */
 export interface OutOptions {
   /**
    * Where to write the result: a contiguous tensor of the result's shape, dtype and device.
-   * Default: a new tensor from empty().
+   * Default: a new tensor (as from empty()).
    */
   out?: Tensor | null;
 }
@@ -85,7 +85,7 @@ export function checkOptionalBoolean(fn: string, name: string, value: unknown, f
 export function prepareOutput(
   fn: string, out: unknown, shape: readonly number[], like: Tensor, noAlias: readonly (Tensor | null)[] = [],
 ): { out: Tensor; given: boolean } {
-  if (out === undefined || out === null) return { out: empty(shape, { dtype: like.dtype, device: like.device }), given: false };
+  if (out === undefined || out === null) return { out: emptyFor(fn, shape, like.dtype, like.device), given: false };
   const t = checkTensor(fn, 'options.out', out);
   if (t.dtype !== like.dtype) throw invalidParameterError(fn, 'options.out', `a ${like.dtype} tensor`, t);
   if (t.device !== like.device) throw invalidParameterError(fn, 'options.out', `on ${like.device}`, t);
