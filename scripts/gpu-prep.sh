@@ -19,7 +19,7 @@ while [[ $# -gt 0 ]]; do
       shift ;;
     --base)
       rm -rf .gpu/base && mkdir -p .gpu/base
-      git archive "$2" ts bench | tar -x -C .gpu/base
+      git archive "$2" ts bench ':(exclude)bench/results' | tar -x -C .gpu/base
       echo "gpu-prep: .gpu/base = $(git rev-parse --short "$2")'s ts/ and bench/"
       shift 2 ;;
     *) echo "gpu-prep: unknown option $1" >&2; exit 2 ;;
