@@ -23,6 +23,9 @@
 #   small-probe  bench/eager_small_probe.ts: eager, host, wall and graph time of a small op call (~40 s)
 #   alloc-ab  bench/alloc_ab.ts from this tree and from .gpu/base (scripts/gpu-prep.sh --base REV) in
 #             turn, three rounds: the host's cost of allocating small calls, before and after (~70 s)
+#   linear-probe  bench/linear_probe.ts three times (NODEFORMERS_DEBUG_PLANS=1, NODEFORMERS_HOST_TIMES=1):
+#             the ViT linear cases' eager, host and in-gemm time and the plans picked, then
+#             bench/ops.ts --only linear with PyTorch (~100 s)
 #   launch-cost  build/micro/launch_cost (scripts/gpu-prep.sh --micro; carry build/micro): what
 #             cudaSetDevice, a launch and cudaMallocAsync + cudaFreeAsync cost the host (~5 s)
 #   host-cuda  bench/host_cuda.ts: the host's cost per call of raw addon calls and public ops on tiny tensors,
@@ -181,6 +184,14 @@ for group in "$@"; do
       # the backend's part of the new tree's calls (NODEFORMERS_HOST_TIMES=1)
       NODEFORMERS_HOST_TIMES=1 step alloc-ab-host-times 60 node --import tsx bench/alloc_ab.ts . times
       cat "$LOGS"/alloc-ab-*.log
+      ;;
+    linear-probe)
+      for round in 1 2 3; do
+        NODEFORMERS_DEBUG_PLANS=1 NODEFORMERS_HOST_TIMES=1 step linear-probe-$round 60 node --import tsx bench/linear_probe.ts
+        cat "$LOGS/linear-probe-$round.log"
+      done
+      step bench-linear 120 node --import tsx bench/ops.ts --only linear --out build/gpu-logs/ops-linear.json
+      grep -E '^\||^The same|^NVIDIA|wrote' "$LOGS/bench-linear.log" | head -30
       ;;
     launch-cost)
       step launch-cost 30 build/micro/launch_cost

@@ -1,12 +1,13 @@
 // What the CUDA runtime's own calls cost the host, on the backend's kind of stream (created
 // non-blocking): the floor under an eager op's host time (issue 3: a small op is bound by
 // the host). Each figure is the host's time per call over batches of 256 calls (each batch
-// then synchronized, outside the timing, so no launch waits on a full queue), the median
+// then waited for, outside the timing, so no launch waits on a full queue), the median
 // of 41 batches after a warm-up, in microseconds.
 //   setDevice     cudaSetDevice(0) while device 0 is current (every backend call makes it so)
 //   getDevice     cudaGetDevice
 //   lastError     cudaGetLastError (after every launch)
 //   launch 16 B   an empty kernel, 1 block of 32 threads, 16 bytes of parameters
+//   ... s0, pt    the same on the legacy default stream and on the per-thread default stream
 //   launch 512 B  an empty kernel, 99 blocks of 128 threads, a 512-byte parameter struct
 //                 (about what the softmax and norm kernels take)
 //   malloc+free   cudaMallocAsync + cudaFreeAsync of 2.4 MB from the device's default pool
@@ -37,7 +38,7 @@ double host_us(cudaStream_t stream, F&& call) {
     const auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < kBatch; ++i) call();
     const auto t1 = std::chrono::steady_clock::now();
-    CHECK(cudaStreamSynchronize(stream));
+    CHECK(cudaDeviceSynchronize());
     if (b >= 4) batches.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count() / kBatch);
   }
   std::sort(batches.begin(), batches.end());
@@ -59,6 +60,8 @@ int main() {
   row("getDevice", host_us(stream, [&] { CHECK(cudaGetDevice(&device)); }));
   row("lastError", host_us(stream, [&] { CHECK(cudaGetLastError()); }));
   row("launch 16 B", host_us(stream, [&] { empty_small<<<1, 32, 0, stream>>>(nullptr, nullptr); }));
+  row("launch 16 B s0", host_us(stream, [&] { empty_small<<<1, 32, 0, cudaStreamLegacy>>>(nullptr, nullptr); }));
+  row("launch 16 B pt", host_us(stream, [&] { empty_small<<<1, 32, 0, cudaStreamPerThread>>>(nullptr, nullptr); }));
   row("launch 512 B", host_us(stream, [&] { empty_large<<<99, 128, 0, stream>>>(p); }));
   row("launch+check", host_us(stream, [&] {
     CHECK(cudaSetDevice(0));

@@ -59,6 +59,27 @@ struct Plan {
   cublasLtMatmulAlgo_t algo{};
 };
 
+bool debug_plans() {
+  static const bool on = env_flag("NODEFORMERS_DEBUG_PLANS");
+  return on;
+}
+
+// An algorithm's configuration, for NODEFORMERS_DEBUG_PLANS: its id, tile, stages, split-K
+// count and reduction scheme (a split-K algorithm with a separate reduction launches twice).
+std::string describe(const cublasLtMatmulAlgo_t& algo) {
+  int32_t id = -1, splitk = -1;
+  uint32_t tile = 0, stages = 0, reduction = 0;
+  size_t written = 0;
+  cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_ID, &id, sizeof(id), &written);
+  cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_TILE_ID, &tile, sizeof(tile), &written);
+  cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_STAGES_ID, &stages, sizeof(stages), &written);
+  cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &splitk, sizeof(splitk), &written);
+  cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, &reduction, sizeof(reduction), &written);
+  char buf[128];
+  std::snprintf(buf, sizeof(buf), "algo %d tile %u stages %u split-k %d reduction %u", id, tile, stages, splitk, reduction);
+  return buf;
+}
+
 }  // namespace
 
 struct LtContext::Impl {
@@ -149,6 +170,12 @@ struct LtContext::Impl {
         best = results[usable[u]].algo;
       }
     }
+    if (debug_plans()) {
+      for (size_t u = 0; u < usable.size(); ++u) {
+        std::fprintf(stderr, "  candidate %d: %s, %.2f us a run%s\n", usable[u], describe(results[usable[u]].algo).c_str(),
+                     1e3f * best_round[u] / kRepeats, best_round[u] == best_ms ? " (picked)" : "");
+      }
+    }
     cudaGetLastError();
     if (scratch) backend.deallocate(scratch);
     return best;
@@ -212,14 +239,14 @@ struct LtContext::Impl {
     }
     plan.algo = results[0].algo;
     if (found_count > 1) plan.algo = fastest(p, plan, results, found_count);
-    // NODEFORMERS_DEBUG_PLANS=1: a line a new plan on stderr. Each one timed its candidates
-    // with the stream waited on, so plans made again and again would stall every forward.
-    static const bool debug_plans = env_flag("NODEFORMERS_DEBUG_PLANS");
-    if (debug_plans) {
-      std::fprintf(stderr, "cuBLASLt plan %zu: %s batch %lld, %lld x %lld x %lld, alignments a %u b %u c %u, %d candidates\n",
+    // NODEFORMERS_DEBUG_PLANS=1: a line a new plan on stderr (after its candidates' timings).
+    // Each one timed its candidates with the stream waited on, so plans made again and
+    // again would stall every forward.
+    if (debug_plans()) {
+      std::fprintf(stderr, "cuBLASLt plan %zu: %s batch %lld, %lld x %lld x %lld, alignments a %u b %u c %u, %d candidates, %s\n",
                    plans.size() + 1, dtype_name(p.dtype), static_cast<long long>(p.batch), static_cast<long long>(p.m),
                    static_cast<long long>(p.n), static_cast<long long>(p.k), alignment(p.a), alignment(p.b), alignment(p.c),
-                   found_count);
+                   found_count, describe(plan.algo).c_str());
     }
     return plans.emplace(key, plan).first->second;
   }
