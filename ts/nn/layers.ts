@@ -8,7 +8,7 @@ import { Device, FloatDType, isFloat } from '../dtype';
 import { native, NativeSparsePlan } from '../native';
 import { layerNorm, linear, mul, patchEmbed, residualAdd } from '../ops';
 import type { ActivationSpec } from '../ops';
-import { activationCode } from '../ops/activation';
+import { ActivationCode, activationCode } from '../ops/activation';
 import { empty, randn, ones, zeros, Tensor, tidy } from '../tensor';
 import { Module } from './module';
 
@@ -223,7 +223,7 @@ export class EncoderBlock extends Module {
     }
     return out;
   }
-  private fusedActivation?: { spec: ActivationSpec; code: [number, number, number] };
+  private fusedActivation?: { spec: ActivationSpec; code: ActivationCode };
 
   /** @internal The block op by op (forward() takes this where forwardFused() does not serve). */
   forwardOps(x: Tensor): Tensor {

@@ -56,32 +56,11 @@ export const ACTIVATION_DEFAULTS = { slope: 0.01, beta: 2.0, scale: 0.8944, bias
 
 const described = `one of ${ACTIVATIONS.map((a) => `'${a}'`).join(', ')}, or { name, ...parameters }`;
 
-/**
- * @internal Checks an activation spec and gives its native [code, param, param2]. Errors
- * name `fn` and the argument (`name`).
- */
-export function activationCode(fn: string, spec: unknown, name = 'activation'): [number, number, number] {
-  let kind: ActivationName;
-  let config: Partial<ActivationConfig> = {};
-  if (typeof spec === 'string') {
-    if (!(ACTIVATIONS as readonly string[]).includes(spec)) throw invalidParameterError(fn, name, described, spec);
-    kind = spec as ActivationName;
-  } else if (spec !== null && typeof spec === 'object' && !Array.isArray(spec)) {
-    config = spec as Partial<ActivationConfig>;
-    if (typeof config.name !== 'string' || !(ACTIVATIONS as readonly string[]).includes(config.name)) {
-      throw invalidParameterError(fn, `${name}.name`, `one of ${ACTIVATIONS.map((a) => `'${a}'`).join(', ')}`, config.name);
-    }
-    kind = config.name;
-    for (const key of Object.keys(config)) {
-      const given = (config as Record<string, unknown>)[key] !== undefined;
-      if (key !== 'name' && given && !(PARAMETERS[kind] as readonly string[]).includes(key)) {
-        const takes = PARAMETERS[kind].length > 0 ? `takes only ${PARAMETERS[kind].join(', ')}` : 'takes no parameters';
-        throw new TypeError(`${fn}: ${name} '${kind}' has no parameter '${key}' (it ${takes})`);
-      }
-    }
-  } else {
-    throw invalidParameterError(fn, name, described, spec);
-  }
+/** @internal An activation's native [code, param, param2] (native/core/ops.h). */
+export type ActivationCode = readonly [number, number, number];
+
+/** The code of `kind` with the parameters `config` gives (checked) and the defaults for the rest. */
+function configuredCode(fn: string, name: string, kind: ActivationName, config: Partial<ActivationConfig>): ActivationCode {
   const param = (key: 'slope' | 'beta' | 'scale' | 'bias'): number =>
     config[key] === undefined ? ACTIVATION_DEFAULTS[key] : checkFinite(fn, `${name}.${key}`, config[key]);
   switch (kind) {
@@ -99,8 +78,40 @@ export function activationCode(fn: string, spec: unknown, name = 'activation'): 
   }
 }
 
+// The code of each activation given by its name alone (its parameters at their defaults),
+// made once: a name is what nearly every call gives.
+const CODE_OF_NAME = new Map<string, ActivationCode>(
+  ACTIVATIONS.map((kind) => [kind, Object.freeze(configuredCode('activationCode', 'activation', kind, {})) as ActivationCode]),
+);
+
+/**
+ * @internal Checks an activation spec and gives its native [code, param, param2]. Errors
+ * name `fn` and the argument (`name`).
+ */
+export function activationCode(fn: string, spec: unknown, name = 'activation'): ActivationCode {
+  if (typeof spec === 'string') {
+    const code = CODE_OF_NAME.get(spec);
+    if (code === undefined) throw invalidParameterError(fn, name, described, spec);
+    return code;
+  }
+  if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) throw invalidParameterError(fn, name, described, spec);
+  const config = spec as Partial<ActivationConfig>;
+  if (typeof config.name !== 'string' || !(ACTIVATIONS as readonly string[]).includes(config.name)) {
+    throw invalidParameterError(fn, `${name}.name`, `one of ${ACTIVATIONS.map((a) => `'${a}'`).join(', ')}`, config.name);
+  }
+  const kind = config.name;
+  for (const key of Object.keys(config)) {
+    const given = (config as Record<string, unknown>)[key] !== undefined;
+    if (key !== 'name' && given && !(PARAMETERS[kind] as readonly string[]).includes(key)) {
+      const takes = PARAMETERS[kind].length > 0 ? `takes only ${PARAMETERS[kind].join(', ')}` : 'takes no parameters';
+      throw new TypeError(`${fn}: ${name} '${kind}' has no parameter '${key}' (it ${takes})`);
+    }
+  }
+  return configuredCode(fn, name, kind, config);
+}
+
 // act(x + bias) after the arguments are checked: x float, bias [lastDim] like x or null.
-function run(fn: string, x: Tensor, bias: Tensor | null, code: [number, number, number], out: unknown): Tensor {
+function run(fn: string, x: Tensor, bias: Tensor | null, code: ActivationCode, out: unknown): Tensor {
   const o = prepareOutput(fn, out, x.shape, x);
   return fill(o, (temps) => {
     if (x.size === 0) return;

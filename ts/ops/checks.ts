@@ -19,12 +19,15 @@ export function shapeString(shape: readonly number[]): string {
 }
 
 export function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
-export function product(values: readonly number[]): number {
+/** The product of values[0 .. end - 1] (all of them by default). */
+export function product(values: readonly number[], end = values.length): number {
   let n = 1;
-  for (const v of values) n *= v;
+  for (let i = 0; i < end; i++) n *= values[i];
   return n;
 }
 

@@ -6,17 +6,20 @@
 import { rangeError } from '../errors';
 import { native, NativeTensorArg } from '../native';
 import { nativeView, Tensor } from '../tensor';
-import { ActivationSpec, activationCode } from './activation';
+import { ActivationCode, ActivationSpec, activationCode } from './activation';
 import {
   broadcastShapes, broadcastStrides, checkFloatTensor, checkLike, checkMinRank, checkOptionalBoolean, checkOptions,
   checkVector, contiguousIn, fill, OutOptions, prepareOutput, product, sameShape, shapeString,
 } from './checks';
 
-/** The stride that walks dims `shape` (with `strides`) as one merged dim, or null when they do not merge. 0 when every size is 1. */
-function mergedStride(shape: readonly number[], strides: readonly number[]): number | null {
+/**
+ * The stride that walks dims 0 .. end - 1 of `shape` (with `strides`) as one merged dim, or
+ * null when they do not merge. 0 when every size is 1.
+ */
+function mergedStride(shape: readonly number[], strides: readonly number[], end = shape.length): number | null {
   let stride: number | null = null;
   let span = 0;
-  for (let i = shape.length - 1; i >= 0; i--) {
+  for (let i = end - 1; i >= 0; i--) {
     if (shape[i] === 1) continue;
     if (stride === null) stride = strides[i];
     else if (strides[i] !== span) return null;
@@ -38,11 +41,10 @@ interface Logical { owner: Tensor; shape: readonly number[]; strides: readonly n
  */
 function operand(v: Logical, temps: Tensor[]): { arg: NativeTensorArg; trans: boolean } {
   const rank = v.shape.length;
-  const [R, C] = [v.shape[rank - 2], v.shape[rank - 1]];
-  const [rs, cs] = [v.strides[rank - 2], v.strides[rank - 1]];
-  const lead = v.shape.slice(0, rank - 2);
-  const batch = product(lead);
-  const bs = mergedStride(lead, v.strides.slice(0, rank - 2));
+  const R = v.shape[rank - 2], C = v.shape[rank - 1];
+  const rs = v.strides[rank - 2], cs = v.strides[rank - 1];
+  const batch = product(v.shape, rank - 2);
+  const bs = mergedStride(v.shape, v.strides, rank - 2);
   if (bs !== null) {
     const n = bs === 0 ? 1 : batch; // one matrix read for every batch entry: [1, ...] with batch stride 0
     if ((cs === 1 || C === 1) && (rs >= C || R === 1)) {
@@ -66,10 +68,10 @@ function operand(v: Logical, temps: Tensor[]): { arg: NativeTensorArg; trans: bo
  * residual (contiguous, out's shape; out itself or apart from it; act none) out = a @ b +
  * bias + residual, rounded once.
  */
-function gemmInto(out: Tensor, shape: readonly number[], a: Logical, b: Logical, bias: Tensor | null, act: [number, number, number], allowTF32: boolean,
+function gemmInto(out: Tensor, shape: readonly number[], a: Logical, b: Logical, bias: Tensor | null, act: ActivationCode, allowTF32: boolean,
   temps: Tensor[], residual: Tensor | null = null): void {
   const rank = shape.length;
-  const [M, N] = [shape[rank - 2], shape[rank - 1]];
+  const M = shape[rank - 2], N = shape[rank - 1];
   const K = a.shape[rank - 1];
   if (out.size === 0) return;
   const bc = bias && contiguousIn(bias, temps);
@@ -89,14 +91,14 @@ function gemmInto(out: Tensor, shape: readonly number[], a: Logical, b: Logical,
 }
 
 /** @internal linear after its arguments are checked: out [..., N] = act(x [..., K] Wᵀ + b) (+ residual). */
-export function linearInto(out: Tensor, x: Tensor, weight: Tensor, bias: Tensor | null, act: [number, number, number], allowTF32: boolean, temps: Tensor[],
+export function linearInto(out: Tensor, x: Tensor, weight: Tensor, bias: Tensor | null, act: ActivationCode, allowTF32: boolean, temps: Tensor[],
   residual: Tensor | null = null): void {
   const K = x.shape[x.rank - 1];
   const N = weight.shape[0];
-  const M = product(x.shape.slice(0, -1));
+  const M = product(x.shape, x.rank - 1);
   // x as rows [M, K]: in place when its leading dims merge into one stride.
   let rows = x;
-  let rowStride = mergedStride(x.shape.slice(0, -1), x.strides.slice(0, -1));
+  let rowStride = mergedStride(x.shape, x.strides, x.rank - 1);
   if (rowStride === null) {
     rows = x.contiguous();
     temps.push(rows);
@@ -138,7 +140,8 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null, options?
   const o = checkOptions(fn, options);
   const act = activationCode(fn, o.activation ?? 'none', 'options.activation');
   const tf32 = checkOptionalBoolean(fn, 'options.allowTF32', o.allowTF32, false);
-  const shape = [...t.shape.slice(0, -1), w.shape[0]];
+  const shape = t.shape.slice();
+  shape[shape.length - 1] = w.shape[0];
   let residual: Tensor | null = null;
   if (o.residual !== undefined && o.residual !== null) {
     residual = checkLike(fn, 'options.residual', o.residual, t, 'x');
