@@ -10,8 +10,8 @@
 // call what PyTorch's form does.
 // --rounds R measures both sides R times in turn (ours, PyTorch, ours, ...): the small
 // shapes are bound by the host, whose speed drifts between minutes and processes on the
-// device's virtual machine (2026-12-03: one linear 13.6 us in one process, 22 us in the
-// next), so each table gives the median over the rounds of each side's time and of the
+// device's virtual machine (2026-12-03: one linear 22.2 us in one process, 13.8 us in
+// the next), so each table gives the median over the rounds of each side's time and of the
 // round's ratio, which pairs the two sides measured in the same minute, with the ratios'
 // range over the rounds beside it.
 // Usage: node --import tsx bench/ops.ts [--only op,op] [--out file.json] [--no-peers] [--rounds R] [--min-run-time S]
