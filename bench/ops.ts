@@ -14,7 +14,10 @@
 // the next), so each table gives the median over the rounds of each side's time and of the
 // round's ratio, which pairs the two sides measured in the same minute, with the ratios'
 // range over the rounds beside it.
-// Usage: node --import tsx bench/ops.ts [--only op,op] [--out file.json] [--no-peers] [--rounds R] [--min-run-time S]
+// --small keeps the ViT's small shapes only ([12608, 96] and the 12608-row linears), the
+// host-bound cases that rounds are for (three rounds of all the cases at 0.2 s outran a
+// 300 s cap on 2026-12-03; the linears alone at 0.1 s took 110 s).
+// Usage: node --import tsx bench/ops.ts [--only op,op] [--small] [--out file.json] [--no-peers] [--rounds R] [--min-run-time S]
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -49,6 +52,7 @@ for (const dtype of ['float16', 'float32'] as FloatDType[]) {
 }
 cases.push({ op: 'linear', dtype: 'float16', m: 8192, k: 4096, n: 4096 });
 if (only) cases.splice(0, cases.length, ...cases.filter((c) => only.includes(c.op)));
+if (args.includes('--small')) cases.splice(0, cases.length, ...cases.filter((c) => (c.shape?.[0] ?? c.m) === 12608));
 for (const c of cases) c.minRunTime ??= minRunTime;
 
 /** Calls recorded in one CUDA graph for the graph timing (bench/peers/ops.py uses the same). */

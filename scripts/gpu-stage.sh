@@ -36,8 +36,9 @@
 #   graph-memcheck  compute-sanitizer memcheck over scripts/graph-memcheck-probe.ts' cases
 #   ncu       Nsight Compute (--set full) over the notebook case's dense, CSR and merge kernels
 #   flex-peer bench/peers/sparse.py's FlexAttention over one 64-block layout, alone (~30 s)
-#   ops       bench/ops.ts with PyTorch: layerNorm, softmax, bias+GELU, linear; eager and CUDA graph; three
-#             rounds of both sides in turn (~160 s)
+#   ops       bench/ops.ts with PyTorch: layerNorm, softmax, bias+GELU, linear; eager and CUDA graph (~180 s)
+#   ops-rounds  bench/ops.ts --small --rounds 3: the ViT's small shapes only, both sides three times in
+#             turn, the paired ratios' median and range (~200 s, a guess: the linears alone took 110 s)
 #   bench     npm run bench:cuda, the whole flow (float16; ~450 s: a call of its own)
 #   parallel  bench/parallel.ts: the notebook ViT at batch 256 on 1 GPU and across 2 / all (issue 9)
 #   vit       bench:cuda --dtype float16,float32 --no-sweeps: the ViT sections with PyTorch
@@ -260,8 +261,12 @@ json.dump([{"name": "block_sparse density 0.05", "B": 8, "H": 8, "N": 1024, "D":
       cat "$LOGS/flex-peer.log"
       ;;
     ops)
-      step bench-ops 300 node --import tsx bench/ops.ts --rounds 3 --min-run-time 0.2
+      step bench-ops 220 node --import tsx bench/ops.ts
       grep -E '^\||^The same|^NVIDIA|wrote' "$LOGS/bench-ops.log" | head -70
+      ;;
+    ops-rounds)
+      step bench-ops-rounds 280 node --import tsx bench/ops.ts --small --rounds 3 --min-run-time 0.1 --out build/gpu-logs/ops-rounds.json
+      grep -E '^\||^The same|^NVIDIA|wrote' "$LOGS/bench-ops-rounds.log" | head -70
       ;;
     parallel)
       step bench-parallel 200 node --import tsx bench/parallel.ts
