@@ -353,7 +353,7 @@ function allocate(fn: string, shape: readonly number[], dtype: DType, device: De
  */
 export function emptyFor<D extends DType>(fn: string, shape: readonly number[], dtype: D, device: Device): Tensor<D> {
   for (const d of shape) {
-    if (!Number.isInteger(d) || d < 0) throw rangeError(fn, `the output shape [${shape.join(', ')}] holds a dimension that is no non-negative integer`);
+    if (!Number.isInteger(d) || d < 0) throw rangeError(fn, `the output shape [${shape.join(', ')}] has a dimension that is not a non-negative integer`);
   }
   return new Tensor(allocate(fn, shape, dtype, device), shape, contiguousStrides(shape), 0, dtype, device);
 }
