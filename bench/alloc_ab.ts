@@ -28,7 +28,12 @@ const { native } = require(path.join(root, 'ts/native')) as NativeModule;
 const device = nf.cuda.isAvailable() ? 'cuda' : 'cpu'; // cpu: a smoke run of the script
 const sync = () => { if (device === 'cuda') nf.cuda.synchronize(device); };
 const calls = 20000;
+/** The CUDA backend's host time by kind since the last call (NODEFORMERS_HOST_TIMES=1), and a reset. */
+const hostTimes = (): Partial<ReturnType<ReturnType<typeof native>['cudaHostTimes']>> =>
+  (device === 'cuda' ? native().cudaHostTimes(device, true) : {});
 
+// Not bench/host_timing.ts' hostTimed: it imports this tree's ts/, whose native() would
+// hand the one addon instance a second layout buffer and so break the other tree's calls.
 function hostUs(fn: () => void): number {
   for (let i = 0; i < 2000; i++) fn();
   sync();
@@ -55,11 +60,10 @@ for (const dtype of ['float16', 'float32'] as const) {
     ['biasGelu', () => ops.biasActivation(x, b, 'gelu').dispose()],
   ];
   for (const [name, fn] of rows) {
-    const hostTimes = () => (device === 'cuda' ? native().cudaHostTimes(device, true) : {});
     hostTimes();
     const host = hostUs(fn);
-    const inside = Object.entries(hostTimes()).filter(([, t]) => t.calls > 0)
-      .map(([kind, t]) => `${kind} ${(t.us / t.calls).toFixed(2)}`).join(', ');
+    const inside = Object.entries(hostTimes()).filter(([, t]) => t !== undefined && t.calls > 0)
+      .map(([kind, t]) => `${kind} ${(t!.us / t!.calls).toFixed(2)}`).join(', ');
     const eager = benchmark(fn, { device, minRunTime: 0.2 }).median * 1e6;
     console.log(`${label.padEnd(6)} ${dtype.padEnd(8)} ${name.padEnd(13)} host ${host.toFixed(2).padStart(6)} us  eager ${eager.toFixed(2).padStart(6)} us a call` +
       (inside ? `  (in the backend: ${inside} us a call)` : ''));

@@ -35,10 +35,16 @@ const finalizer = new FinalizationRegistry<NativeStorage>((storage) => {
  */
 class StorageRef {
   refs = 0;
-  constructor(readonly native: NativeStorage, public bytes: number) {
+  bytes = 0;
+  constructor(readonly native: NativeStorage, bytes: number) {
+    this.holds(bytes);
+    finalizer.register(this, native, this);
+  }
+  /** Counts `bytes` of new memory in `native` as live (made, or given to a retired ref). */
+  holds(bytes: number): void {
+    this.bytes = bytes;
     live.storages++;
     live.bytes += bytes;
-    finalizer.register(this, native, this);
   }
 }
 
@@ -340,9 +346,7 @@ function allocate(fn: string, shape: readonly number[], dtype: DType, device: De
     if (e instanceof Error) e.message = `${fn}: ${e.message}`;
     throw e;
   }
-  spare.bytes = bytes;
-  live.storages++;
-  live.bytes += bytes;
+  spare.holds(bytes);
   return spare;
 }
 
