@@ -26,6 +26,9 @@
 #   linear-probe  bench/linear_probe.ts three times (NODEFORMERS_DEBUG_PLANS=1, NODEFORMERS_HOST_TIMES=1):
 #             the ViT linear cases' eager, host and in-gemm time and the plans picked, then
 #             bench/ops.ts --only linear with PyTorch (~100 s)
+#   lt-algos  bench/micro/lt_algos.cu, built here with the device's cuBLASLt: the host, GPU and eager
+#             time of every cuBLASLt configuration for the ViT's small linears, then PyTorch's
+#             F.linear measured the same way (bench/micro/torch_linear_host.py; ~60 s, a guess)
 #   launch-cost  build/micro/launch_cost (scripts/gpu-prep.sh --micro; carry build/micro): what
 #             cudaSetDevice, a launch and cudaMallocAsync + cudaFreeAsync cost the host (~5 s)
 #   host-cuda  bench/host_cuda.ts: the host's cost per call of raw addon calls and public ops on tiny tensors,
@@ -194,6 +197,14 @@ for group in "$@"; do
       done
       step bench-linear 120 node --import tsx bench/ops.ts --only linear --out build/gpu-logs/ops-linear.json
       grep -E '^\||^The same|^NVIDIA|wrote' "$LOGS/bench-linear.log" | head -30
+      ;;
+    lt-algos)
+      mkdir -p build/micro
+      step lt-algos-build 90 nvcc -O3 -std=c++17 -arch=sm_90a bench/micro/lt_algos.cu -o build/micro/lt_algos -lcublasLt &&
+        step lt-algos 200 build/micro/lt_algos
+      cat "$LOGS/lt-algos-build.log" "$LOGS/lt-algos.log"
+      step torch-linear-host 60 python3 bench/micro/torch_linear_host.py
+      cat "$LOGS/torch-linear-host.log"
       ;;
     launch-cost)
       step launch-cost 30 build/micro/launch_cost
