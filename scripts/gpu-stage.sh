@@ -26,6 +26,7 @@
 #   linear-probe  bench/linear_probe.ts three times (NODEFORMERS_DEBUG_PLANS=1, NODEFORMERS_HOST_TIMES=1):
 #             the ViT linear cases' eager, host and in-gemm time and the plans picked, then
 #             bench/ops.ts --only linear with PyTorch (~100 s)
+#   tests-gemm  the CUDA cases of the linear, matmul, patch-embedding and graph tests alone (~60 s, a guess)
 #   lt-algos  bench/micro/lt_algos.cu, built here with the device's cuBLASLt: the host, GPU and eager
 #             time of every cuBLASLt configuration for the ViT's small linears, then PyTorch's
 #             F.linear measured the same way (bench/micro/torch_linear_host.py; ~60 s, a guess)
@@ -197,6 +198,11 @@ for group in "$@"; do
       done
       step bench-linear 120 node --import tsx bench/ops.ts --only linear --out build/gpu-logs/ops-linear.json
       grep -E '^\||^The same|^NVIDIA|wrote' "$LOGS/bench-linear.log" | head -30
+      ;;
+    tests-gemm)
+      NODEFORMERS_REQUIRE_CUDA=1 step tests-gemm 150 npx mocha --no-config --node-option import=tsx --node-option expose-gc --timeout 120000 \
+        --grep 'cuda' test/ops/linear.test.ts test/ops/patch.test.ts test/graph.test.ts
+      counts "$LOGS/tests-gemm.log"
       ;;
     lt-algos)
       mkdir -p build/micro

@@ -21,6 +21,7 @@
 
 #include "check.h"
 #include "cuda_backend.h"
+#include "kernels.h"
 
 namespace nf::cuda {
 namespace {
@@ -56,11 +57,27 @@ using PlanKey = std::tuple<int, int64_t, int64_t, int64_t, int64_t, bool, bool, 
 struct Plan {
   cublasLtMatmulDesc_t op = nullptr;
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
-  cublasLtMatmulAlgo_t algo{};
+  cublasLtMatmulAlgo_t algo{};           // eager calls: the least time a call, issued back to back
+  cublasLtMatmulAlgo_t captured_algo{};  // calls captured into a CUDA graph: the least GPU time
+};
+
+// A candidate configuration and its timings, in microseconds a run.
+struct Candidate {
+  cublasLtMatmulAlgo_t algo;
+  bool from_heuristic;
+  float eager_us = INFINITY;  // runs issued back to back on an idle stream: max(host, GPU), roughly
+  float gpu_us = INFINITY;    // the same runs queued behind a spin kernel: the GPU's time alone
 };
 
 bool debug_plans() {
   static const bool on = env_flag("NODEFORMERS_DEBUG_PLANS");
+  return on;
+}
+
+// NODEFORMERS_GEMM_SEARCH=0 keeps a plan's candidates to the heuristic's list (for
+// compute-sanitizer runs, where each of the enumerated configurations' 50 trial runs is slow).
+bool search_configs() {
+  static const bool on = !env_is("NODEFORMERS_GEMM_SEARCH", "0");
   return on;
 }
 
@@ -117,16 +134,72 @@ struct LtContext::Impl {
     return l;
   }
 
-  // The heuristic's first pick is not always the fastest for small or skinny shapes: time
-  // each candidate on this call's own buffers (the output is rewritten by the real call
-  // that follows; a residual that is the output itself would be overwritten, so then the
-  // trials write a scratch output instead) and keep the quickest. The candidates are timed
-  // in turn over kRounds rounds of kRepeats runs, each keeping its best round, so that a
-  // clock change or a stray stall during one candidate's turn does not decide the pick (a
-  // 12608x96 -> 96 float32 plan timed once at 5 runs a candidate chose one 8% slower than
-  // PyTorch's); GEMMs whose runs take over 200 us stop after one round. This runs once per
-  // plan, waits on the stream, and so belongs to the first call of a shape only.
-  cublasLtMatmulAlgo_t fastest(const GemmParams& p, Plan& plan, const cublasLtMatmulHeuristicResult_t* results, int count) {
+  // Every configuration cuBLASLt has for this plan's types beyond the heuristic's list: for
+  // each algorithm id, each tile it offers with the first stage count that AlgoCheck accepts
+  // for the plan's descriptors (split-K 1, the other options at their defaults). On the
+  // H200 the heuristic offers only Hopper (TMA) kernels for the ViT's float16 linears, whose
+  // cublasLtMatmul costs the host 8.7-11 us; the Ampere-style algorithm 21 costs 7.0-7.6 us
+  // and, at 12608 x 96 -> 288, the least time a call eager (bench/micro/lt_algos.cu).
+  std::vector<cublasLtMatmulAlgo_t> enumerated(const Plan& plan, cublasComputeType_t compute, cudaDataType_t type) {
+    constexpr int kMaxIds = 64;
+    int ids[kMaxIds];
+    int id_count = 0;
+    std::vector<cublasLtMatmulAlgo_t> configs;
+    if (cublasLtMatmulAlgoGetIds(handle, compute, CUDA_R_32F, type, type, type, type, kMaxIds, ids, &id_count) !=
+        CUBLAS_STATUS_SUCCESS) {
+      return configs;
+    }
+    const auto cap_list = [](const cublasLtMatmulAlgo_t& algo, cublasLtMatmulAlgoCapAttributes_t attr, uint32_t none) {
+      size_t bytes = 0;
+      std::vector<uint32_t> values;
+      if (cublasLtMatmulAlgoCapGetAttribute(&algo, attr, nullptr, 0, &bytes) == CUBLAS_STATUS_SUCCESS && bytes > 0) {
+        values.resize(bytes / sizeof(uint32_t));
+        if (cublasLtMatmulAlgoCapGetAttribute(&algo, attr, values.data(), bytes, &bytes) != CUBLAS_STATUS_SUCCESS) values.clear();
+      }
+      if (values.empty()) values.push_back(none);
+      return values;
+    };
+    for (int i = 0; i < id_count; ++i) {
+      cublasLtMatmulAlgo_t algo;
+      if (cublasLtMatmulAlgoInit(handle, compute, CUDA_R_32F, type, type, type, type, ids[i], &algo) != CUBLAS_STATUS_SUCCESS) {
+        continue;
+      }
+      const std::vector<uint32_t> stages = cap_list(algo, CUBLASLT_ALGO_CAP_STAGES_IDS, CUBLASLT_MATMUL_STAGES_UNDEFINED);
+      for (uint32_t tile : cap_list(algo, CUBLASLT_ALGO_CAP_TILE_IDS, CUBLASLT_MATMUL_TILE_UNDEFINED)) {
+        for (uint32_t stage : stages) {
+          cublasLtMatmulAlgo_t config = algo;
+          cublasLtMatmulAlgoConfigSetAttribute(&config, CUBLASLT_ALGO_CONFIG_TILE_ID, &tile, sizeof(tile));
+          cublasLtMatmulAlgoConfigSetAttribute(&config, CUBLASLT_ALGO_CONFIG_STAGES_ID, &stage, sizeof(stage));
+          cublasLtMatmulHeuristicResult_t check{};
+          if (cublasLtMatmulAlgoCheck(handle, plan.op, plan.a, plan.b, plan.c, plan.c, &config, &check) == CUBLAS_STATUS_SUCCESS &&
+              check.workspaceSize <= kWorkspaceBytes) {
+            configs.push_back(config);
+            break;
+          }
+        }
+      }
+    }
+    return configs;
+  }
+
+  // The heuristic's first pick is not always the fastest for small or skinny shapes, so each
+  // candidate runs on this call's own buffers (the output is rewritten by the real call that
+  // follows; a residual that is the output itself would be overwritten, so then the trials
+  // write a scratch output instead) and the quickest is kept. Two picks:
+  // - eager (plan.algo): the candidates are timed in turn, kRepeats runs back to back each,
+  //   over kRounds rounds, each keeping its best round, so that a clock change or a stray
+  //   stall during one candidate's turn does not decide (a 12608x96 -> 96 float32 plan timed
+  //   once at 5 runs a candidate chose one 8% slower than PyTorch's); GEMMs whose runs take
+  //   over 200 us stop after one round.
+  // - captured (plan.captured_algo): a graph replays without the host, so there only the
+  //   GPU's time counts. When the quickest eager run takes under kHostBoundUs the host's cost
+  //   of issuing it matters: then the enumerated configurations join the heuristic's (if
+  //   every pointer is 16-byte aligned, which AlgoCheck cannot see), and each candidate's GPU
+  //   time is timed too, its runs queued behind a spin kernel; otherwise both picks are the
+  //   eager one.
+  // This runs once per plan and waits on the stream, so it belongs to the first call of a shape.
+  void choose(const GemmParams& p, Plan& plan, cublasComputeType_t compute, cudaDataType_t type,
+              const cublasLtMatmulHeuristicResult_t* results, int count) {
     cudaStream_t stream = backend.stream();
     if (p.bias) {
       check_lt(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &p.bias, sizeof(p.bias)), "bias pointer");
@@ -136,49 +209,69 @@ struct LtContext::Impl {
     void* d = scratch ? scratch : p.c;
     const void* c_in = p.residual ? p.residual : p.c;
     const float alpha = p.alpha, beta = p.residual ? 1.f : 0.f;
-    auto run = [&](int i) {
-      return cublasLtMatmul(handle, plan.op, &alpha, p.b, plan.a, p.a, plan.b, &beta, c_in, plan.c, d, plan.c,
-                            &results[i].algo, workspace, kWorkspaceBytes, stream);
+    const auto run = [&](const cublasLtMatmulAlgo_t& algo) {
+      return cublasLtMatmul(handle, plan.op, &alpha, p.b, plan.a, p.a, plan.b, &beta, c_in, plan.c, d, plan.c, &algo,
+                            workspace, kWorkspaceBytes, stream) == CUBLAS_STATUS_SUCCESS;
     };
-    // The candidates that run (a warm-up each; one that fails is skipped), and their best round.
-    std::vector<int> usable;
-    for (int i = 0; i < count; ++i) {
-      if (results[i].state == CUBLAS_STATUS_SUCCESS && run(i) == CUBLAS_STATUS_SUCCESS) usable.push_back(i);
-    }
-    std::vector<float> best_round(usable.size(), INFINITY);
     constexpr int kRounds = 3, kRepeats = 10;
-    constexpr float kLongRoundMs = 2.f;  // 200 us a run: one round's noise is small beside it
+    constexpr float kLongRunUs = 200.f, kHostBoundUs = 20.f;
+    // Microseconds a run over kRepeats runs, INFINITY if the events failed; `spin_us` > 0
+    // queues the runs behind a spin kernel of that length.
+    const auto time_runs = [&](const cublasLtMatmulAlgo_t& algo, float spin_us) {
+      if (spin_us > 0) launch_spin(spin_us, stream);
+      cudaEventRecord(start.event, stream);
+      for (int r = 0; r < kRepeats; ++r) run(algo);
+      cudaEventRecord(stop.event, stream);
+      float ms = INFINITY;
+      if (cudaEventSynchronize(stop.event) != cudaSuccess || cudaEventElapsedTime(&ms, start.event, stop.event) != cudaSuccess) {
+        return INFINITY;
+      }
+      return 1e3f * ms / kRepeats;
+    };
+    // The candidates that run (a warm-up each; one that fails is skipped).
+    std::vector<Candidate> candidates;
+    for (int i = 0; i < count; ++i) {
+      if (results[i].state == CUBLAS_STATUS_SUCCESS && run(results[i].algo)) candidates.push_back({results[i].algo, true});
+    }
+    const bool aligned = alignment(p.a) >= 16 && alignment(p.b) >= 16 && alignment(d) >= 16 &&
+                         (!p.bias || alignment(p.bias) >= 16) && (!p.residual || alignment(p.residual) >= 16);
+    const bool host_bound = !candidates.empty() && time_runs(candidates[0].algo, 0) < kHostBoundUs;
+    if (host_bound && aligned && search_configs()) {
+      for (const cublasLtMatmulAlgo_t& config : enumerated(plan, compute, type)) {
+        if (run(config)) candidates.push_back({config, false});
+      }
+    }
     for (int round = 0; round < kRounds; ++round) {
       float quickest = INFINITY;
-      for (size_t u = 0; u < usable.size(); ++u) {
-        cudaEventRecord(start.event, stream);
-        for (int r = 0; r < kRepeats; ++r) run(usable[u]);
-        cudaEventRecord(stop.event, stream);
-        float ms = INFINITY;
-        if (cudaEventSynchronize(stop.event) == cudaSuccess && cudaEventElapsedTime(&ms, start.event, stop.event) == cudaSuccess) {
-          best_round[u] = std::min(best_round[u], ms);
-        }
-        quickest = std::min(quickest, best_round[u]);
+      for (Candidate& c : candidates) {
+        c.eager_us = std::min(c.eager_us, time_runs(c.algo, 0));
+        quickest = std::min(quickest, c.eager_us);
       }
-      if (quickest > kLongRoundMs) break;  // long GEMMs (8192 x 4096 x 4096: ~430 us) take one round
+      if (quickest > kLongRunUs) break;  // long GEMMs (8192 x 4096 x 4096: ~430 us) take one round
     }
-    cublasLtMatmulAlgo_t best = results[0].algo;
-    float best_ms = INFINITY;
-    for (size_t u = 0; u < usable.size(); ++u) {
-      if (best_round[u] < best_ms) {
-        best_ms = best_round[u];
-        best = results[usable[u]].algo;
+    if (host_bound) {
+      // The spin outlasts the host's issue of kRepeats runs (each under ~15 us here).
+      for (int round = 0; round < 2; ++round) {
+        for (Candidate& c : candidates) c.gpu_us = std::min(c.gpu_us, time_runs(c.algo, 30.f * kRepeats));
       }
     }
+    const Candidate* eager = nullptr;
+    const Candidate* captured = nullptr;
+    for (const Candidate& c : candidates) {
+      if (c.eager_us < INFINITY && (!eager || c.eager_us < eager->eager_us)) eager = &c;
+      if (c.gpu_us < INFINITY && (!captured || c.gpu_us < captured->gpu_us)) captured = &c;
+    }
+    if (eager) plan.algo = eager->algo;
+    plan.captured_algo = captured ? captured->algo : plan.algo;
     if (debug_plans()) {
-      for (size_t u = 0; u < usable.size(); ++u) {
-        std::fprintf(stderr, "  candidate %d: %s, %.2f us a run%s\n", usable[u], describe(results[usable[u]].algo).c_str(),
-                     1e3f * best_round[u] / kRepeats, best_round[u] == best_ms ? " (picked)" : "");
+      for (const Candidate& c : candidates) {
+        std::fprintf(stderr, "  %s %s: eager %.2f us, gpu %.2f us a run%s%s\n", c.from_heuristic ? "heuristic " : "enumerated",
+                     describe(c.algo).c_str(), c.eager_us, c.gpu_us, &c == eager ? " (eager pick)" : "",
+                     &c == captured ? " (captured pick)" : "");
       }
     }
     cudaGetLastError();
     if (scratch) backend.deallocate(scratch);
-    return best;
   }
 
   Plan& plan_for(const GemmParams& p, cublasLtEpilogue_t epilogue) {
@@ -216,7 +309,7 @@ struct LtContext::Impl {
     const uint64_t ws = kWorkspaceBytes;
     cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws));
     const uint32_t align_a = alignment(p.b), align_b = alignment(p.a), align_d = alignment(p.c);
-    // The scratch output of fastest()'s trials comes from the pool: 256-byte aligned, at least align_d.
+    // The scratch output of choose()'s trials comes from the pool: 256-byte aligned, at least align_d.
     const uint32_t align_c = p.residual ? alignment(p.residual) : align_d;
     cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &align_a, sizeof(align_a));
     cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &align_b, sizeof(align_b));
@@ -237,16 +330,18 @@ struct LtContext::Impl {
                                        std::to_string(p.n) + "x" + std::to_string(p.k) + " (" + dtype_name(p.dtype) +
                                        "): " + cublasLtGetStatusString(status));
     }
-    plan.algo = results[0].algo;
-    if (found_count > 1) plan.algo = fastest(p, plan, results, found_count);
+    plan.algo = plan.captured_algo = results[0].algo;
+    // A plan first needed inside a capture keeps the heuristic's pick: timing waits on the
+    // stream, which is recording then.
+    if (!backend.capturing()) choose(p, plan, compute, type, results, found_count);
     // NODEFORMERS_DEBUG_PLANS=1: a line a new plan on stderr (after its candidates' timings).
     // Each one timed its candidates with the stream waited on, so plans made again and
     // again would stall every forward.
     if (debug_plans()) {
-      std::fprintf(stderr, "cuBLASLt plan %zu: %s batch %lld, %lld x %lld x %lld, alignments a %u b %u c %u, %d candidates, %s\n",
+      std::fprintf(stderr, "cuBLASLt plan %zu: %s batch %lld, %lld x %lld x %lld, alignments a %u b %u c %u, %d heuristic candidates, eager %s, captured %s\n",
                    plans.size() + 1, dtype_name(p.dtype), static_cast<long long>(p.batch), static_cast<long long>(p.m),
                    static_cast<long long>(p.n), static_cast<long long>(p.k), alignment(p.a), alignment(p.b), alignment(p.c),
-                   found_count, describe(plan.algo).c_str());
+                   found_count, describe(plan.algo).c_str(), describe(plan.captured_algo).c_str());
     }
     return plans.emplace(key, plan).first->second;
   }
@@ -273,8 +368,9 @@ bool LtContext::gemm(const GemmParams& p) {
   }
   const float alpha = p.alpha, beta = p.residual ? 1.f : 0.f;
   const void* c_in = p.residual ? p.residual : p.c;
+  const cublasLtMatmulAlgo_t& algo = impl_->backend.capturing() ? plan.captured_algo : plan.algo;
   check_lt(cublasLtMatmul(impl_->handle, plan.op, &alpha, p.b, plan.a, p.a, plan.b, &beta, c_in, plan.c, p.c, plan.c,
-                          &plan.algo, impl_->workspace, kWorkspaceBytes, impl_->backend.stream()),
+                          &algo, impl_->workspace, kWorkspaceBytes, impl_->backend.stream()),
            "matmul");
   return fuse;  // not a property of the cached plan: one plan serves every unfused activation
 }

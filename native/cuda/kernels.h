@@ -36,5 +36,7 @@ void attention_tile_shape_for(DType dtype, int64_t head_dim, int64_t* tile_m, in
 // of split rows (sparse_attention_workspace_bytes(p) bytes, or null when that is 0).
 size_t sparse_attention_workspace_bytes(const SparseAttentionParams& p);
 void launch_sparse_attention(const SparseAttentionParams& p, void* workspace, cudaStream_t stream);
+// spin.cu: keeps the stream busy for `microseconds` (the GEMM planner's timing of GPU time).
+void launch_spin(double microseconds, cudaStream_t stream);
 
 }  // namespace nf::cuda
