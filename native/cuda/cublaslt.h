@@ -1,7 +1,7 @@
 // The one file that talks to cuBLASLt. LtContext owns the handle, a workspace and a cache
-// of matmul plans (descriptors and the algorithms picked: one for eager calls, one for
-// calls captured into a CUDA graph) keyed by everything that shapes the plan, so repeated
-// GEMMs of one shape pay for the heuristic and the timing of its candidates once.
+// of matmul plans (descriptors and the algorithm picked) keyed by everything that shapes
+// the plan, so repeated GEMMs of one shape pay for the heuristic and the timing of its
+// candidates once.
 #pragma once
 #include <cstddef>
 #include <memory>
