@@ -6,7 +6,7 @@ import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { add, captureGraph, cuda, FloatDType, patterns, randn, SparseMask } from '../ts/index';
+import { add, captureGraph, cuda, FloatDType, linear, patterns, randn, SparseMask } from '../ts/index';
 import { native } from '../ts/native';
 import { buildViT, loadTimmViT, ViTConfig } from '../ts/models/vit';
 import { entryToTensor, entryValues, readSafetensors } from '../ts/io/safetensors';
@@ -139,6 +139,33 @@ describeDevice('cuda:0', 'CUDA graph capture', () => {
     graph.dispose();
     assert.throws(() => graph.launch(), /CudaGraph.launch: the graph has been disposed/);
     for (const t of [fresh, y, x]) t.dispose();
+  });
+
+  // A GEMM's plan is made on its shape's first call, by timing candidates on the stream;
+  // inside a capture the stream records, so a plan first needed there keeps the heuristic's
+  // pick untimed (native/cuda/cublaslt.cc), and the eager calls after it use that same plan.
+  it('a linear of a shape first met inside a capture records and replays, equal to the eager call after it', () => {
+    const [m, k, n] = [331, 47, 23]; // a shape no other test uses, so its plan is not made yet
+    const x = randn([m, k], { device, seed: freshSeed() });
+    const w = randn([n, k], { device, seed: freshSeed() });
+    const b = randn([n], { device, seed: freshSeed() });
+    const { graph, result: y } = captureGraph(device, () => linear(x, w, b));
+    graph.launch();
+    const replayed = y.dataSync();
+    const eager = linear(x, w, b);
+    assert.deepEqual(Array.from(replayed), Array.from(eager.dataSync()));
+    const xs = x.dataSync(), ws = w.dataSync(), bs = b.dataSync();
+    let worst = 0;
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let acc = bs[j];
+        for (let p = 0; p < k; p++) acc += xs[i * k + p] * ws[j * k + p];
+        worst = Math.max(worst, Math.abs(replayed[i * n + j] - acc) / (1 + Math.abs(acc)));
+      }
+    }
+    assert.ok(worst < 1e-5, `replayed linear is off the float64 reference by ${worst}`);
+    graph.dispose();
+    for (const t of [eager, y, b, w, x]) t.dispose();
   });
 
   // A capture's allocations get memory only when its graph runs. These cases free such an
