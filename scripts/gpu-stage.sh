@@ -26,10 +26,10 @@
 #   linear-probe  bench/linear_probe.ts three times (NODEFORMERS_DEBUG_PLANS=1, NODEFORMERS_HOST_TIMES=1):
 #             the ViT linear cases' eager, host and in-gemm time and the plans picked, then
 #             bench/ops.ts --only linear with PyTorch (~100 s)
-#   tests-gemm  the CUDA cases of the linear, matmul, patch-embedding and graph tests alone (~60 s, a guess)
+#   tests-gemm  the CUDA cases of the linear, matmul, patch-embedding and graph tests alone (~31 s)
 #   lt-algos  bench/micro/lt_algos.cu, built here with the device's cuBLASLt: the host, GPU and eager
 #             time of every cuBLASLt configuration for the ViT's small linears, then PyTorch's
-#             F.linear measured the same way (bench/micro/torch_linear_host.py; ~60 s, a guess)
+#             F.linear measured the same way (bench/micro/torch_linear_host.py; ~30 s)
 #   launch-cost  build/micro/launch_cost (scripts/gpu-prep.sh --micro; carry build/micro): what
 #             cudaSetDevice, a launch and cudaMallocAsync + cudaFreeAsync cost the host (~5 s)
 #   host-cuda  bench/host_cuda.ts: the host's cost per call of raw addon calls and public ops on tiny tensors,
@@ -42,7 +42,7 @@
 #   flex-peer bench/peers/sparse.py's FlexAttention over one 64-block layout, alone (~30 s)
 #   ops       bench/ops.ts with PyTorch: layerNorm, softmax, bias+GELU, linear; eager and CUDA graph (~180 s)
 #   ops-rounds  bench/ops.ts --small --rounds 3: the ViT's small shapes only, both sides three times in
-#             turn, the paired ratios' median and range (~200 s, a guess: the linears alone took 110 s)
+#             turn, the paired ratios' median and range (~175 s)
 #   bench     npm run bench:cuda, the whole flow (float16; ~450 s: a call of its own)
 #   parallel  bench/parallel.ts: the notebook ViT at batch 256 on 1 GPU and across 2 / all (issue 9)
 #   vit       bench:cuda --dtype float16,float32 --no-sweeps: the ViT sections with PyTorch

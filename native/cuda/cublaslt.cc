@@ -73,8 +73,9 @@ bool debug_plans() {
   return on;
 }
 
-// NODEFORMERS_GEMM_SEARCH=0 keeps a plan's candidates to the heuristic's list (for
-// compute-sanitizer runs, where each of the enumerated configurations' 50 trial runs is slow).
+// NODEFORMERS_GEMM_SEARCH=0 keeps a plan's candidates to the heuristic's list: a quicker
+// first call of a shape (a host-bound float16 GEMM adds about 50 enumerated configurations,
+// each run about 50 times while the plan is made).
 bool search_configs() {
   static const bool on = !env_is("NODEFORMERS_GEMM_SEARCH", "0");
   return on;
@@ -136,9 +137,10 @@ struct LtContext::Impl {
   // Every configuration cuBLASLt has for this plan's types beyond the heuristic's list: for
   // each algorithm id, each tile it offers with the first stage count that AlgoCheck accepts
   // for the plan's descriptors (split-K 1, the other options at their defaults). On the
-  // H200 the heuristic offers only Hopper (TMA) kernels for the ViT's float16 linears, whose
-  // cublasLtMatmul costs the host 8.7-11 us; the Ampere-style algorithm 21 costs 7.0-7.6 us
-  // and, at 12608 x 96 -> 288, the least time a call eager (bench/micro/lt_algos.cu).
+  // H200 the heuristic offers only Hopper kernels (algorithm 66) for the ViT's float16
+  // linears, whose cublasLtMatmul costs the host 8.7-11.5 us; the Ampere-style algorithm 21
+  // costs it 7.0-7.8 us, and took the least time a call eager on each of those shapes
+  // (bench/micro/lt_algos.cu, BENCHMARKS.md 2026-12-04).
   std::vector<cublasLtMatmulAlgo_t> enumerated(const Plan& plan, cublasComputeType_t compute, cudaDataType_t type) {
     constexpr int kMaxIds = 64;
     int ids[kMaxIds];
@@ -192,7 +194,7 @@ struct LtContext::Impl {
   //   200 us stop after one round. A GEMM that long is bound by the GPU, eager or in a CUDA
   //   graph, and the quickest eager candidate is kept.
   // - A GEMM whose quickest eager run takes under kHostBoundUs is bound by the host's cost of
-  //   issuing it when eager (cublasLtMatmul costs the H200's host 6-11 us, depending on the
+  //   issuing it when eager (cublasLtMatmul costs the H200's host 7-11.5 us, depending on the
   //   configuration), and by the GPU's time alone in a CUDA graph. For it the enumerated
   //   configurations join the heuristic's (if every pointer is 16-byte aligned, which
   //   AlgoCheck cannot see), each candidate's GPU time is timed too, its runs queued behind
