@@ -206,7 +206,7 @@ for group in "$@"; do
       ;;
     lt-algos)
       mkdir -p build/micro
-      step lt-algos-build 90 nvcc -O3 -std=c++17 -arch=sm_90a bench/micro/lt_algos.cu -o build/micro/lt_algos -lcublasLt &&
+      step lt-algos-build 90 nvcc -O3 -std=c++17 -arch=sm_90a -I native bench/micro/lt_algos.cu native/cuda/spin.cu -o build/micro/lt_algos -lcublasLt &&
         step lt-algos 200 build/micro/lt_algos
       cat "$LOGS/lt-algos-build.log" "$LOGS/lt-algos.log"
       step torch-linear-host 60 python3 bench/micro/torch_linear_host.py

@@ -11,13 +11,15 @@
 //          kernel (so the host's issue time is hidden)
 //   eager  events around N calls on an idle GPU: what an eager caller sees
 // and prints the best few by eager and by gpu time, with the heuristic's picks marked.
-// Usage: build/micro/lt_algos  (nvcc -O3 -std=c++17 -arch=sm_90a bench/micro/lt_algos.cu -lcublasLt)
+// Usage: build/micro/lt_algos  (nvcc -O3 -std=c++17 -arch=sm_90a -I native bench/micro/lt_algos.cu
+// native/cuda/spin.cu -lcublasLt)
 #include <cublasLt.h>
 
 #include <chrono>
 #include <cstdint>
 
 #include "micro.cuh"
+#include "cuda/kernels.h"  // launch_spin (native/cuda/spin.cu), built in beside this file
 
 namespace {
 
@@ -32,16 +34,6 @@ namespace {
 
 constexpr size_t kWorkspaceBytes = 32u << 20;
 constexpr int kCalls = 100, kRepeats = 5;
-
-// Keeps the GPU busy for ns nanoseconds (by the global timer), so that what the host
-// issues meanwhile queues up instead of running as it arrives.
-__global__ void spin(long long ns) {
-  long long start, now;
-  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(start));
-  do {
-    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(now));
-  } while (now - start < ns);
-}
 
 struct Case {
   const char* name;
@@ -169,14 +161,14 @@ void run_case(cublasLtHandle_t handle, cudaStream_t stream, void* workspace, con
     }
     std::vector<double> host, gpu, eager;
     for (int rep = 0; rep < kRepeats; ++rep) {
-      spin<<<1, 1, 0, stream>>>(kCalls * 25'000ll);
+      nf::cuda::launch_spin(kCalls * 25.0, stream);  // longer than the host's issue of kCalls calls
       const auto t0 = std::chrono::steady_clock::now();
       for (int r = 0; r < kCalls; ++r) call(cand.algo);
       const auto t1 = std::chrono::steady_clock::now();
       CHECK(cudaStreamSynchronize(stream));
       host.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count() / kCalls);
 
-      spin<<<1, 1, 0, stream>>>(kCalls * 25'000ll);
+      nf::cuda::launch_spin(kCalls * 25.0, stream);  // longer than the host's issue of kCalls calls
       CHECK(cudaEventRecord(start, stream));
       for (int r = 0; r < kCalls; ++r) call(cand.algo);
       CHECK(cudaEventRecord(stop, stream));

@@ -36,6 +36,18 @@ def main():
         for _ in range(20):
             call()
         torch.cuda.synchronize()
+
+        def event_us(sleep_first):
+            """Events around CALLS calls, per call: behind a sleep the GPU's time, else the eager time."""
+            if sleep_first:
+                sleep_cycles(CALLS * 25)
+            start.record()
+            for _ in range(CALLS):
+                call()
+            stop.record()
+            stop.synchronize()
+            return start.elapsed_time(stop) * 1e3 / CALLS
+
         host, gpu, eager = [], [], []
         for _ in range(REPEATS):
             sleep_cycles(CALLS * 25)
@@ -44,19 +56,8 @@ def main():
                 call()
             host.append((time.perf_counter() - t0) * 1e6 / CALLS)
             torch.cuda.synchronize()
-            sleep_cycles(CALLS * 25)
-            start.record()
-            for _ in range(CALLS):
-                call()
-            stop.record()
-            stop.synchronize()
-            gpu.append(start.elapsed_time(stop) * 1e3 / CALLS)
-            start.record()
-            for _ in range(CALLS):
-                call()
-            stop.record()
-            stop.synchronize()
-            eager.append(start.elapsed_time(stop) * 1e3 / CALLS)
+            gpu.append(event_us(True))
+            eager.append(event_us(False))
         print(f"  torch {name:32s} host {statistics.median(host):6.2f}  gpu {statistics.median(gpu):6.2f}  "
               f"eager {statistics.median(eager):6.2f} us")
 
