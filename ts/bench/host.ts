@@ -2,8 +2,9 @@
 // what only the host sees — the CPU backend, the JavaScript cost of a call (checks,
 // allocation, the Node-API crossing). Not for GPU work: its clock stops before the device
 // finishes; use benchmark() with a CUDA device for that.
-import Benchmark from 'benchmark';
+import type BenchmarkType from 'benchmark';
 import { checkNumber, invalidParameterError } from '../errors';
+import { requireOptional } from './optional';
 
 export interface HostBenchmarkOptions {
   name?: string;
@@ -35,6 +36,7 @@ export function hostBenchmark(fn: () => unknown, options: HostBenchmarkOptions =
   if (typeof fn !== 'function') throw invalidParameterError(name, 'fn', 'a function', fn);
   const maxTime = options.maxTime === undefined ? 1 : checkNumber(name, 'options.maxTime', options.maxTime);
   const minSamples = options.minSamples === undefined ? 5 : checkNumber(name, 'options.minSamples', options.minSamples);
+  const Benchmark = requireOptional<typeof BenchmarkType>('benchmark', ['benchmark'], 'time host calls (hostBenchmark)');
   const bench = new Benchmark(options.name ?? 'f()', () => { fn(); }, { maxTime, minSamples, async: false, initCount: 1 });
   bench.run({ async: false });
   // Benchmark.js catches what fn throws and keeps it on the benchmark.

@@ -5,7 +5,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { invalidParameterError } from '../errors';
+import { importOptional, requireOptional } from './optional';
 import { Measurement } from './timer';
+
+/** What plotting needs: optional peer dependencies, loaded on first use. */
+const PLOT_PACKAGES = ['vega', 'vega-lite', '@resvg/resvg-js'];
+const PLOT_PURPOSE = 'draw plots';
 
 export type PlotStatistic = 'median' | 'mean' | 'q1' | 'q3' | 'iqr';
 
@@ -35,10 +40,6 @@ export interface PlotFiles {
   svg: string;
   png: string;
 }
-
-// vega and vega-lite ship ES modules only: loaded with a real import() (TypeScript would
-// turn a plain import() into require() in this CommonJS build).
-const importESM = new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<unknown>;
 
 interface VegaModule {
   parse(spec: unknown): unknown;
@@ -123,8 +124,8 @@ export async function plotMeasurements(measurements: readonly Measurement[], opt
 
 /** A Vega-Lite spec as SVG text, headless. */
 export async function renderSVG(vegaLiteSpec: unknown): Promise<string> {
-  const vega = (await importESM('vega')) as VegaModule;
-  const vl = (await importESM('vega-lite')) as VegaLiteModule;
+  const vega = await importOptional<VegaModule>('vega', PLOT_PACKAGES, PLOT_PURPOSE);
+  const vl = await importOptional<VegaLiteModule>('vega-lite', PLOT_PACKAGES, PLOT_PURPOSE);
   const view = new vega.View(vega.parse(vl.compile(vegaLiteSpec).spec), { renderer: 'none' });
   try {
     return await view.toSVG();
@@ -135,8 +136,7 @@ export async function renderSVG(vegaLiteSpec: unknown): Promise<string> {
 
 /** SVG text as PNG bytes, `scale` pixels per SVG pixel, with the system's fonts. */
 export async function renderPNG(svg: string, scale = 2): Promise<Buffer> {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { Resvg } = require('@resvg/resvg-js') as ResvgModule;
+  const { Resvg } = requireOptional<ResvgModule>('@resvg/resvg-js', PLOT_PACKAGES, PLOT_PURPOSE);
   return new Resvg(svg, {
     fitTo: { mode: 'zoom', value: scale },
     background: 'white',

@@ -1,8 +1,9 @@
 // runSweep(): one measurement per case of a sweep (e.g. the configurations sweep() in
 // ts/models/vit.ts yields), a progress bar on a TTY, and a case that runs out of device
 // memory (an Error with code 'ERR_CUDA_OOM') skipped with a note instead of ending the run.
-import { SingleBar } from 'cli-progress';
+import type { SingleBar } from 'cli-progress';
 import { invalidParameterError } from '../errors';
+import { requireOptional } from './optional';
 import { benchmark, BenchmarkOptions, Measurement, MeasurementParams } from './timer';
 
 /** What a case's setup returns: the function to time, with an optional cleanup. */
@@ -17,7 +18,10 @@ export interface SweepOptions<C> {
   description?: string | ((c: C) => string);
   /** The case as plain values, kept in Measurement.params. Default: the case's own primitive fields. */
   params?: (c: C) => MeasurementParams;
-  /** A progress bar on the stream: 'auto' (default) draws one only when the stream is a TTY. */
+  /**
+   * A progress bar on the stream (the optional package cli-progress): 'auto' (default) draws one
+   * only when the stream is a TTY and cli-progress is installed; true requires it.
+   */
   progress?: boolean | 'auto';
   /** Where the bar goes (default process.stderr). */
   stream?: NodeJS.WriteStream;
@@ -52,7 +56,7 @@ export async function runSweep<C>(cases: Iterable<C>, fn: (c: C) => SweepWork | 
   const skipCodes = options.skipCodes ?? ['ERR_CUDA_OOM'];
   const stream = options.stream ?? process.stderr;
   const showBar = options.progress === true || ((options.progress ?? 'auto') === 'auto' && stream.isTTY === true);
-  const bar = showBar ? new SingleBar({ stream, format: '{bar} {value}/{total} {case}', hideCursor: true, clearOnComplete: true }) : null;
+  const bar = showBar ? progressBar(stream, options.progress === true) : null;
   bar?.start(list.length, 0, { case: '' });
   const result: SweepResult<C> = { measurements: [], skipped: [] };
   try {
@@ -88,6 +92,18 @@ export async function runSweep<C>(cases: Iterable<C>, fn: (c: C) => SweepWork | 
     bar?.stop();
   }
   return result;
+}
+
+/** cli-progress's bar on the stream; null without the package unless it is required. */
+function progressBar(stream: NodeJS.WriteStream, required: boolean): SingleBar | null {
+  let cliProgress: typeof import('cli-progress');
+  try {
+    cliProgress = requireOptional<typeof import('cli-progress')>('cli-progress', ['cli-progress'], 'draw a progress bar (runSweep progress: true)');
+  } catch (e) {
+    if (required) throw e;
+    return null;
+  }
+  return new cliProgress.SingleBar({ stream, format: '{bar} {value}/{total} {case}', hideCursor: true, clearOnComplete: true });
 }
 
 /** The string, number, boolean and null fields of a case (a plain object); {} otherwise. */
