@@ -93,7 +93,7 @@ describeDevice('cuda:0', 'CUDA graph capture', () => {
   it('with NODEFORMERS_GRAPH_FREES_AT_END=1 (the sanitizer runs\' mode) captured chains still equal the eager ones', function () {
     this.timeout(120000);
     for (const which of ['kept', 'reuse', 'embed']) {
-      const run = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/graph-memcheck-probe.ts', which], {
+      const run = spawnSync(process.execPath, ['--import', 'tsx', 'tools/graph-memcheck-probe.ts', which], {
         encoding: 'utf8', env: { ...process.env, NODEFORMERS_GRAPH_FREES_AT_END: '1' },
       });
       assert.equal(run.status, 0, `${which}: ${run.stderr}`);

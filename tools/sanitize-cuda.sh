@@ -7,9 +7,8 @@
 #             graphs, the ViT leak test cut to 50 forwards (memcheck's cost is per kernel
 #             launch; 2 x 4000 forwards would take most of an hour);
 #   graphs    memcheck over the files that capture CUDA graphs (graph, bench, parallel), in
-#             a process of their own: on 2026-12-01 memcheck reported the captured ViT's
-#             replay reading outside any allocation and the context died, which took every
-#             later case with it (scripts/graph-memcheck-probe.ts separates the cases). It runs
+#             a process of their own, so that a dead context takes no other case with it
+#             (tools/graph-memcheck-probe.ts separates the cases; RELIABILITY.md). It runs
 #             with NODEFORMERS_GRAPH_FREES_AT_END=1 unless GRAPH_FREES_AT_END=0 is given;
 #   racecheck (shared-memory hazards) over the kernels that use shared memory: attention,
 #             softmax, the norms and mean (the only kernels with __shared__ arrays; the
@@ -17,13 +16,12 @@
 #             (Nq/Nk 1000 and 4096, B 64), which racecheck takes minutes each to replay,
 #             without bfloat16 (the float16 kernels' template with another element
 #             type: the same shared-memory accesses) and without vanilla (cuBLASLt's GEMMs
-#             around the softmax kernel, which the softmax cases cover: since cuBLASLt
-#             plans time their candidates, a vanilla case takes 5-70 s under racecheck,
-#             and 2026-12-02's run spent 400 of its 480 s on them).
+#             around the softmax kernel, which the softmax cases cover; cuBLASLt's timed
+#             plan candidates make a vanilla case take 5-70 s under racecheck).
 # Each writes a log under $OUT_DIR (default build/sanitize-cuda) and this prints its ERROR
 # SUMMARY lines and one summary line. Each part has a wall-clock cap (MEMCHECK_TIMEOUT,
 # GRAPHS_TIMEOUT, RACECHECK_TIMEOUT, seconds).
-#   scripts/sanitize-cuda.sh [memcheck] [graphs] [racecheck]     (all three by default)
+#   tools/sanitize-cuda.sh [memcheck] [graphs] [racecheck]     (all three by default)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -55,7 +53,7 @@ mocha=(npx mocha --no-config --node-option import=tsx --node-option expose-gc --
 run() {
   local name=$1 tool=$2 limit=$3 grep=$4
   shift 4
-  # SANITIZE_MAX_S (scripts/gpu-stage.sh sets it from its deadline) lowers every cap.
+  # SANITIZE_MAX_S (tools/gpu-stage.sh sets it from its deadline) lowers every cap.
   [[ -n ${SANITIZE_MAX_S:-} && $limit -gt $SANITIZE_MAX_S ]] && limit=$SANITIZE_MAX_S
   local log=$OUT_DIR/$name.log
   echo "== $name: compute-sanitizer --tool $tool (cap ${limit}s): mocha --grep '$grep' $*"

@@ -1,10 +1,10 @@
-// A probe for compute-sanitizer memcheck over CUDA graphs (scripts/sanitize-cuda.sh). Under
+// A probe for compute-sanitizer memcheck over CUDA graphs (tools/sanitize-cuda.sh). Under
 // memcheck, the captured notebook ViT's replay was reported reading outside any allocation
 // in the add of the position embedding (its first kernel to read a tensor that the graph
 // allocated after freeing another), and the context died. These small captured chains
 // separate the cases, one per process so that a report names its case. Each replays its
 // graph twice and compares it with the same ops run eagerly.
-//   compute-sanitizer --tool memcheck node --import tsx scripts/graph-memcheck-probe.ts CASE
+//   compute-sanitizer --tool memcheck node --import tsx tools/graph-memcheck-probe.ts CASE
 // CASE:
 //   kept    a = x + 1, b = 2a, c = b + 1, d = 3c, nothing freed inside the graph
 //   reuse   the same with a freed once b is made, so that c may take a's addresses

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Prepares a device call: ../shared/device/pack.sh packs Node and node_modules into .gpu/
+# (carried with carry: [".gpu"]), and .gpu/commit records the commit of the tree that will
+# travel, "-dirty" when it has uncommitted changes, for tools/gpu-stage.sh to pass to the
+# benchmarks as NODEFORMERS_COMMIT.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[[ $# -eq 0 ]] || { echo "gpu-prep: takes no options, got $*" >&2; exit 2; }
+bash ../shared/device/pack.sh
+commit=$(git rev-parse --short HEAD)
+[[ -z $(git status --porcelain --untracked-files=no) ]] || commit="$commit-dirty"
+echo "$commit" > .gpu/commit
+echo "gpu-prep: .gpu/commit = $commit"

@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# A device call's work as a list of groups, run in the order given after one build, each
+# step under its own time cap so that the call can end inside the device tool's 600 s.
+# The device tool brings back at most 8 files from $OUT (default here build/gpu-out), so
+# logs are written to build/gpu-logs and the call ends by packing them into
+# $OUT/logs.tar.gz, and bench-results (where the benchmarks write) with BENCHMARKS.md and
+# RELIABILITY.md into $OUT/results.tar.gz (the device machine keeps nothing), then printing
+# one line per step.
+#   tests     npm run test:cuda (~280 s)
+#   quick     the CUDA cases of the tensor and fused-block tests, and the ViT memory test (~40 s)
+#   attention the CUDA cases of the dense and sparse attention, ViT and graph tests alone (~120 s)
+#   sparse    the sparse tests (CPU and CUDA) alone
+#   tests-gemm  the CUDA cases of the linear, matmul, patch-embedding and graph tests alone (~30 s)
+#   ops       bench/ops.ts with PyTorch: layerNorm, softmax, bias+GELU, linear; eager and CUDA graph (~180 s)
+#   ops-rounds  bench/ops.ts --small --rounds 3: the ViT's small shapes only, both sides three times in
+#             turn, the paired ratios' median and range (~175 s)
+#   sparse-bench  bench/sparse.ts with its PyTorch peers (~150 s)
+#   host-cuda bench/host_cuda.ts: the host's cost per call of raw addon calls and public ops on tiny
+#             tensors, and of a tiny ViT forward (~30 s)
+#   host-breakdown  bench/host_breakdown.ts (NODEFORMERS_HOST_TIMES=1): an eager forward's host time
+#             and its part inside the CUDA backend by kind, the notebook ViT and the tiny one (~60 s)
+#   bench     npm run bench:cuda, the whole flow (float16; ~450 s: a call of its own)
+#   vit       bench:cuda --dtype float16,float32 --no-sweeps: the ViT sections with PyTorch
+#   sweeps    bench:cuda --no-vit: kernel sweeps, host costs, plots; keeps the ViT figures that
+#             `vit` wrote to bench-results/<date>-<gpu>.json in the same call
+#   parallel  bench/parallel.ts: the notebook ViT at batch 256 on 1 GPU and across 2 / all
+#   graph-memcheck  compute-sanitizer memcheck over tools/graph-memcheck-probe.ts' cases
+#   memcheck, graphs, racecheck  one part of tools/sanitize-cuda.sh each (memcheck over the
+#             suite but the graph-capturing files; memcheck over those; racecheck), each up to
+#             its cap there (400, 150, 500 s): memcheck + graphs in one call, racecheck in another
+# Before a call, here: tools/gpu-prep.sh (packs Node and node_modules into .gpu/, records the commit).
+# e.g. (device command) source .gpu/setup.sh && tools/gpu-stage.sh tests quick
+set -uo pipefail
+cd "$(dirname "$0")/.."
+[[ $# -gt 0 ]] || { sed -n '2,/^set -uo/p' "$0" | sed '$d'; exit 2; }
+OUT=${OUT:-build/gpu-out}
+# The commit of the tree that travelled (tools/gpu-prep.sh wrote it): the machine's own
+# git metadata is not this checkout's, so bench:cuda would otherwise name a stale commit.
+if [[ -f .gpu/commit ]]; then export NODEFORMERS_COMMIT=$(cat .gpu/commit); echo "commit $NODEFORMERS_COMMIT"; fi
+LOGS=build/gpu-logs
+rm -rf "$LOGS"
+mkdir -p "$OUT" "$LOGS"
+t0=$SECONDS
+summary=()
+
+# The device tool kills a command at 600 s without a word, and then nothing under $OUT comes
+# back: every step's cap is cut to what is left of STAGE_DEADLINE seconds (default 560, the
+# unpacking before this script included in the rest), so that pack (below) runs in time.
+STAGE_DEADLINE=${STAGE_DEADLINE:-560}
+
+# step NAME CAP CMD...: runs CMD under a cap of CAP seconds (at most what is left of
+# STAGE_DEADLINE), its output in $LOGS/NAME.log.
+step() {
+  local name=$1 cap=$2
+  shift 2
+  local s=$SECONDS
+  local left=$((STAGE_DEADLINE - SECONDS))
+  if ((left < 10)); then
+    summary+=("$name: not run, the deadline of ${STAGE_DEADLINE}s is reached")
+    echo "== $name: not run (deadline)"
+    return 124
+  fi
+  ((cap > left)) && cap=$left
+  timeout --signal=INT --kill-after=15 "$cap" "$@" > "$LOGS/$name.log" 2>&1
+  local rc=$?
+  local status="rc $rc"
+  [[ $rc -eq 124 || $rc -eq 130 || $rc -eq 137 ]] && status="CUT at ${cap}s"
+  summary+=("$name: $status, $((SECONDS - s)) s")
+  echo "== $name: $status, $((SECONDS - s)) s"
+  return $rc
+}
+
+counts() { grep -E '^ +[0-9]+ (passing|failing|pending)' "$1"; grep -A8 -E '^  [0-9]+\) ' "$1" | head -60; }
+
+pack() {
+  nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv > "$LOGS/gpu.csv" 2>&1
+  tar -czf "$OUT/results.tar.gz" bench-results BENCHMARKS.md RELIABILITY.md 2>/dev/null
+  tar -czf "$OUT/logs.tar.gz" -C "$LOGS" .
+  echo "== $* : $((SECONDS - t0)) s in all"
+  printf '  %s\n' "${summary[@]}"
+}
+trap 'pack "$@"' EXIT
+
+step build 150 npm run build || { tail -30 "$LOGS/build.log"; exit 1; }
+
+for group in "$@"; do
+  case $group in
+    tests)
+      step test-cuda 400 npm run test:cuda
+      counts "$LOGS/test-cuda.log"
+      ;;
+    host-breakdown)
+      # Where the eager forward's host time goes (bench/host_breakdown.ts): the notebook ViT and the tiny one.
+      NODEFORMERS_HOST_TIMES=1 step host-breakdown 90 node --expose-gc --import tsx bench/host_breakdown.ts
+      grep -v '^host-times' "$LOGS/host-breakdown.log"
+      NODEFORMERS_HOST_TIMES=1 step host-breakdown-tiny 60 node --expose-gc --import tsx bench/host_breakdown.ts 400 --tiny
+      grep -v '^host-times' "$LOGS/host-breakdown-tiny.log"
+      ;;
+    quick)
+      # The CUDA cases of the tensor and fused-block tests and the ViT memory test: a check of
+      # a host-side or memory change that fits in what a session's budget has left (~40 s).
+      NODEFORMERS_REQUIRE_CUDA=1 step tests-quick 120 npx mocha --no-config --node-option import=tsx --node-option expose-gc --timeout 120000 \
+        --grep '\[cuda:0\]' test/tensor.test.ts test/fused_block.test.ts
+      counts "$LOGS/tests-quick.log"
+      NODEFORMERS_REQUIRE_CUDA=1 step tests-vit-memory 60 npx mocha --no-config --node-option import=tsx --node-option expose-gc --timeout 120000 \
+        --grep 'ViT forward memory \[cuda:0\]' test/vit.test.ts
+      grep -E 'peak over|passing|failing' "$LOGS/tests-vit-memory.log"
+      ;;
+    attention)
+      NODEFORMERS_REQUIRE_CUDA=1 step tests-attention 200 npx mocha --no-config --node-option import=tsx --node-option expose-gc --timeout 120000 \
+        --grep 'cuda' test/attention.test.ts test/sparse_attention.test.ts test/vit.test.ts test/graph.test.ts
+      counts "$LOGS/tests-attention.log"
+      ;;
+    sparse)
+      NODEFORMERS_REQUIRE_CUDA=1 step tests-sparse 110 npx mocha --grep 'sparse|Sparse|schedule'
+      counts "$LOGS/tests-sparse.log"
+      ;;
+    sparse-bench)
+      step bench-sparse 300 node --import tsx bench/sparse.ts --out bench-results/$(date +%F)-sparse.json
+      grep -vE '^peer ' "$LOGS/bench-sparse.log" | head -40
+      ;;
+    tests-gemm)
+      NODEFORMERS_REQUIRE_CUDA=1 step tests-gemm 150 npx mocha --no-config --node-option import=tsx --node-option expose-gc --timeout 120000 \
+        --grep 'cuda' test/ops/linear.test.ts test/ops/patch.test.ts test/graph.test.ts
+      counts "$LOGS/tests-gemm.log"
+      ;;
+    host-cuda)
+      step host-cuda 60 node --import tsx bench/host_cuda.ts
+      cat "$LOGS/host-cuda.log"
+      ;;
+    graph-memcheck)
+      cs=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+      for probe in kept reuse embed reuse:end embed:end; do
+        IFS=: read -r case mode <<< "$probe"
+        end=0; [[ $mode == end ]] && end=1
+        NODEFORMERS_GRAPH_FREES_AT_END=$end step "memcheck-$case-$end" 60 "$cs" --tool memcheck --print-limit 4 node --import tsx tools/graph-memcheck-probe.ts "$case"
+        grep -E 'probe|ERROR SUMMARY|Invalid|at .*kernel|nearest allocation' "$LOGS/memcheck-$case-$end.log" | head -8
+      done
+      ;;
+    ops)
+      step bench-ops 220 node --import tsx bench/ops.ts
+      grep -E '^\||^The same|^NVIDIA|wrote' "$LOGS/bench-ops.log" | head -70
+      ;;
+    ops-rounds)
+      step bench-ops-rounds 280 node --import tsx bench/ops.ts --small --rounds 3 --min-run-time 0.1 --out build/gpu-logs/ops-rounds.json
+      grep -E '^\||^The same|^NVIDIA|wrote' "$LOGS/bench-ops-rounds.log" | head -70
+      ;;
+    parallel)
+      step bench-parallel 200 node --import tsx bench/parallel.ts
+      tail -25 "$LOGS/bench-parallel.log"
+      ;;
+    bench)
+      step bench-cuda 520 npm run bench:cuda
+      sed -n '/== 2. Summary/,$p' "$LOGS/bench-cuda.log" | head -150
+      ;;
+    vit)
+      step bench-vit 420 npm run bench:cuda -- --dtype float16,float32 --no-sweeps
+      sed -n '/== 2. Summary/,$p' "$LOGS/bench-vit.log" | head -60
+      ;;
+    sweeps)
+      step bench-sweeps 420 npm run bench:cuda -- --no-vit
+      sed -n '/== 3. Kernel sweeps/,$p' "$LOGS/bench-sweeps.log" | head -120
+      ;;
+    memcheck|graphs|racecheck)
+      # sanitize-cuda.sh's own cap ends 30 s before this step's, so that it prints its summary.
+      export SANITIZE_MAX_S=$((STAGE_DEADLINE - SECONDS - 30))
+      OUT_DIR="$LOGS/sanitize" step "sanitize-$group" 540 bash tools/sanitize-cuda.sh "$group"
+      tail -8 "$LOGS/sanitize-$group.log"
+      ;;
+    *)
+      echo "unknown group $group"
+      ;;
+  esac
+done
