@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { attention, cuda, randn, FloatDType } from '../ts/index';
 import { benchmark } from '../ts/bench/timer';
+import { resultsFile } from './lib/results';
 
 interface Case { B: number; N: number; H: number; D: number; dtype: FloatDType }
 const args = process.argv.slice(2);
@@ -69,7 +70,7 @@ function main(): void {
       `${fmt(r, t.flash)} | ${fmt(r, t.efficient)} | ${fmt(r, t.cudnn)} | ${fmt(r, t.math)} | ${(floor * 1e3).toFixed(4)} ms |`);
   });
   const record = { date, device, torch: theirs?.torch ?? null, cases: ours, peers: theirs?.results ?? null };
-  const file = outPath || path.join(__dirname, 'results', `${date}-${device.name.replace(/\W+/g, '_')}-attention.json`);
+  const file = resultsFile(outPath, date, device.name, 'attention');
   fs.writeFileSync(file, JSON.stringify(record, null, 1));
   console.log(`\nwrote ${file}`);
 }

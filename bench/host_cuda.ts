@@ -7,7 +7,7 @@
 import { add, attention, buildViT, cuda, empty, layerNorm, linear, randn, softmax, splitQkv, tidy, type Device } from '../ts/index';
 import { native } from '../ts/native';
 import { TINY_NOTEBOOK_VIT } from '../ts/bench/suite/vit';
-import { hostTimed } from './host_timing';
+import { hostTimed } from './lib/host_timing';
 
 const calls = Number(process.argv[2] ?? 20000);
 const device: Device = cuda.isAvailable() ? 'cuda:0' : 'cpu';

@@ -9,14 +9,11 @@
 // of each API; a third table times ours allocating its output and disposing it, call for
 // call what PyTorch's form does.
 // --rounds R measures both sides R times in turn (ours, PyTorch, ours, ...): the small
-// shapes are bound by the host, whose speed drifts between minutes and processes on the
-// device's virtual machine (2026-12-03: one linear 22.2 us in one process, 13.8 us in
-// the next), so each table gives the median over the rounds of each side's time and of the
-// round's ratio, which pairs the two sides measured in the same minute, with the ratios'
-// range over the rounds beside it.
+// shapes are bound by the host, whose speed drifts between processes (BENCHMARKS.md), so
+// each table gives the median over the rounds of each side's time and of the round's
+// ratio, which pairs the two sides measured in the same minute, with the ratios' range.
 // --small keeps the ViT's small shapes only ([12608, 96] and the 12608-row linears), the
-// host-bound cases that rounds are for (three rounds of all the cases at 0.2 s outran a
-// 300 s cap on 2026-12-03; the linears alone at 0.1 s took 110 s).
+// host-bound cases that rounds are for (all the cases in rounds outrun a device call).
 // Usage: node --import tsx bench/ops.ts [--only op,op] [--small] [--out file.json] [--no-peers] [--rounds R] [--min-run-time S]
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -24,8 +21,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { cuda, FloatDType } from '../ts/index';
 import { benchmark } from '../ts/bench/timer';
-import { graphTimed } from './graph_timing';
-import { Case, work } from './op_cases';
+import { graphTimed } from './lib/graph_timing';
+import { Case, work } from './lib/op_cases';
+import { resultsFile } from './lib/results';
 
 const args = process.argv.slice(2);
 const outPath = args.includes('--out') ? args[args.indexOf('--out') + 1] : '';
@@ -168,7 +166,7 @@ function main(): void {
     // every round's figures, ours and PyTorch's, when there were several
     ...(rounds > 1 ? { oursRounds: ourRounds, peerRounds: peerRounds.map((p) => p.results) } : {}),
   };
-  const file = outPath || path.join(__dirname, 'results', `${date}-${device.name.replace(/\W+/g, '_')}-ops.json`);
+  const file = resultsFile(outPath, date, device.name, 'ops');
   fs.writeFileSync(file, JSON.stringify(record, null, 1));
   console.log(`\nwrote ${file}`);
 }

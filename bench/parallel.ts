@@ -5,13 +5,13 @@
 // On a machine with one GPU it measures that GPU alone and says so.
 // Usage: node --import tsx bench/parallel.ts [--batch 256] [--dtype float16|float32] [--out file.json]
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { cuda, dataParallel, Device, FloatDType, rand } from '../ts/index';
 import { benchmark, Measurement } from '../ts/bench/timer';
 import { compare } from '../ts/bench/compare';
 import { toJSON } from '../ts/bench/report';
 import { NOTEBOOK_VIT } from '../ts/bench/suite/vit';
 import { buildViT } from '../ts/models/vit';
+import { resultsFile } from './lib/results';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);
@@ -51,8 +51,7 @@ if (gpus < 2) console.log(`(this machine has ${gpus} GPU: the forward across GPU
 console.log(compare(measurements).toString());
 
 const date = new Date().toISOString().slice(0, 10);
-const name = cuda.device().name.replace(/\W+/g, '_');
-const file = opt('--out', path.join(__dirname, 'results', `${date}-${name}-x${gpus}-parallel.json`));
+const file = resultsFile(opt('--out', ''), date, cuda.device().name, `x${gpus}-parallel`);
 fs.writeFileSync(file, JSON.stringify({ date, gpus, device: cuda.device(), measurements: JSON.parse(toJSON(measurements)) }, null, 1));
 console.log(`wrote ${file}`);
 images.dispose();

@@ -17,7 +17,8 @@ import type { PatternLike } from '../ts/index';
 import { benchmark } from '../ts/bench/timer';
 import { randomBlocks } from '../ts/bench/suite/kernels';
 import { scalingViTMask } from '../ts/bench/suite/vit';
-import { graphTimed } from './graph_timing';
+import { graphTimed } from './lib/graph_timing';
+import { resultsFile } from './lib/results';
 
 const args = process.argv.slice(2);
 const outPath = args.includes('--out') ? args[args.indexOf('--out') + 1] : '';
@@ -156,7 +157,7 @@ function main(): void {
       console.log(`PyTorch peer not run: ${(e as Error).message.split('\n')[0]}`);
     }
   }
-  const file = outPath || path.join(__dirname, 'results', `${date}-${device.name.replace(/\W+/g, '_')}-sparse.json`);
+  const file = resultsFile(outPath, date, device.name, 'sparse');
   fs.writeFileSync(file, JSON.stringify(record, null, 1));
   console.log(`wrote ${file}`);
 }

@@ -2,11 +2,11 @@
 // printed in the seed's shape, then the summary beside timm on PyTorch in the same run.
 // Usage: node --import tsx bench/vit.ts [--dtype float16|float32] [--batch 64] [--compile] [--no-peers] [--out file]
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { backends, cuda, FloatDType } from '../ts/index';
 import { compare } from '../ts/bench/compare';
 import { toJSON } from '../ts/bench/report';
 import { benchViT } from '../ts/bench/suite/vit';
+import { resultsFile } from './lib/results';
 
 export { NOTEBOOK_VIT } from '../ts/bench/suite/vit';
 
@@ -22,7 +22,6 @@ const r = benchViT({
 });
 console.log(compare(r.summary, { baseline: r.summary.some((m) => m.subLabel === 'PyTorch timm eager SDPA') ? 'PyTorch timm eager SDPA' : undefined }).toString());
 const date = new Date().toISOString().slice(0, 10);
-const name = gpu ? cuda.device().name.replace(/\W+/g, '_') : 'cpu';
-const file = opt('--out', path.join(__dirname, 'results', `${date}-${name}-vit.json`));
+const file = resultsFile(opt('--out', ''), date, gpu ? cuda.device().name : 'cpu', 'vit');
 fs.writeFileSync(file, JSON.stringify({ date, torch: r.peers[0]?.torch ?? null, measurements: JSON.parse(toJSON([...r.measurements, ...r.summary])), skipped: r.skipped }, null, 1));
 console.log(`wrote ${file}`);

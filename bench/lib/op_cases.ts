@@ -1,10 +1,10 @@
-// The cases of bench/ops.ts and bench/eager_small_probe.ts: each op's inputs on CUDA, and
+// The cases of bench/ops.ts: each op's inputs on CUDA, and
 // the op as one function of its options, called with a preallocated output (`fn`, the
 // hot-loop form) or allocating its output and disposing it (`allocating`, what PyTorch's
 // functional ops do); copy is the raw addon copy and has no allocating form.
-import { empty, randn, Tensor, FloatDType } from '../ts/index';
-import { biasActivation, layerNorm, linear, softmax } from '../ts/ops';
-import { native } from '../ts/native';
+import { empty, randn, Tensor, FloatDType } from '../../ts/index';
+import { biasActivation, layerNorm, linear, softmax } from '../../ts/ops';
+import { native } from '../../ts/native';
 
 export interface Case { op: string; dtype: FloatDType; shape?: number[]; m?: number; k?: number; n?: number; activation?: string; minRunTime?: number }
 

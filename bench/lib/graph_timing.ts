@@ -2,8 +2,8 @@
 // recorded once as a CUDA graph (after one call outside it, which makes the plans and
 // caches a capture cannot), the graph's launch timed by benchmark() (blocked autorange,
 // CUDA events), and the median and quartiles divided by `calls`.
-import { captureGraph } from '../ts/index';
-import { benchmark } from '../ts/bench/timer';
+import { captureGraph } from '../../ts/index';
+import { benchmark } from '../../ts/bench/timer';
 
 export function graphTimed(fn: () => void, calls: number, minRunTime: number): { median: number; q1: number; q3: number } {
   fn();

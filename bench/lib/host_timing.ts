@@ -1,7 +1,7 @@
 // The host's time per call of fn: after `warmup` calls and a synchronize, `calls` calls
 // with no sync between them (host: what issuing one costs the host), then one synchronize
 // (wall: host plus whatever GPU work was still queued). host ~ wall: the host bounds fn.
-import { cuda, type Device } from '../ts/index';
+import { cuda, type Device } from '../../ts/index';
 
 export function hostTimed(fn: () => unknown, calls: number, device: Device | 'cuda', warmup = Math.min(2000, calls)): { hostUs: number; wallUs: number } {
   const sync = () => { if (device !== 'cpu') cuda.synchronize(device); };
