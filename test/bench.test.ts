@@ -1,6 +1,7 @@
 // The benchmarking API: the timer's statistics and block sizing on synthetic times, the
 // seed's toString, compare(), the JSON/markdown/CSV writers, a sweep end to end on the CPU
-// with the OOM skip, the plots, hostBenchmark, the CLI's info and the BENCHMARKS.md section.
+// with the OOM skip, the plots, hostBenchmark, the CLI's info and bench (where it writes, the
+// baseline it compares with) and the BENCHMARKS.md section.
 import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -12,7 +13,8 @@ import {
   toJSON, toMarkdown,
 } from '../ts/bench';
 import { formatInfo, info } from '../ts/bench/info';
-import { gitCommit, MARK_BEGIN, MARK_END, replaceMarked } from '../ts/bench/suite/run';
+import { baselineFile, compareToBaseline, formatBaseline, gpuKind } from '../ts/bench/suite/baseline';
+import { DEFAULT_OUT_DIR, gitCommit, MARK_BEGIN, MARK_END, replaceMarked } from '../ts/bench/suite/run';
 import { sparseViTAttention } from '../ts/bench/suite/vit';
 import { native } from '../ts/native';
 
@@ -322,6 +324,57 @@ describe('bench: info, the CLI and the bench flow', () => {
     } finally {
       if (before === undefined) delete process.env.NODEFORMERS_COMMIT;
       else process.env.NODEFORMERS_COMMIT = before;
+    }
+  });
+
+  it('`nodeformers bench` writes under --out or ./bench-results of the current directory, never the package, and compares with --baseline', function () {
+    this.timeout(120000);
+    const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'nf-bench-cwd-'));
+    const before = fs.readdirSync(path.join(ROOT, 'bench'));
+    const bench = (...args: string[]) => execFileSync(process.execPath, [path.join(ROOT, 'bin', 'nodeformers.js'), 'bench', '--quick', '--no-sweeps',
+      '--no-peers', '--batch', '1', '--attention', 'memory_efficient', ...args], { cwd, encoding: 'utf8', env: { ...process.env, NODEFORMERS_CLI: 'ts' } });
+    try {
+      assert.equal(DEFAULT_OUT_DIR, 'bench-results');
+      const first = bench();
+      const written = fs.readdirSync(path.join(cwd, 'bench-results'));
+      assert.ok(written.some((f) => /^\d{4}-\d\d-\d\d-cpu\.json$/.test(f)) && written.some((f) => f.endsWith('-vit.svg')), written.join(', '));
+      assert.match(first, /no baseline for cpu: bench\/baselines\/cpu\.json is absent here/);
+      const json = path.join(cwd, 'bench-results', written.find((f) => f.endsWith('cpu.json'))!);
+      const second = bench('--out', path.join(cwd, 'elsewhere'), '--baseline', json);
+      assert.ok(fs.readdirSync(path.join(cwd, 'elsewhere')).some((f) => f.endsWith('cpu.json')));
+      assert.match(second, new RegExp(`Against the baseline ${json.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(\\d{4}-\\d\\d-\\d\\d, commit .*\\): 1 case in both`));
+      assert.match(second, /\| ViT forward, float32, batch 1, cpu \/ nodeformers memory_efficient \| [\d.]+ ms \| [\d.]+ ms \| \d+\.\d\d \|/);
+      assert.deepEqual(fs.readdirSync(path.join(ROOT, 'bench')), before, 'bench/ of the package is unchanged');
+    } finally {
+      fs.rmSync(cwd, { recursive: true, force: true });
+    }
+  });
+
+  it('the baseline is the GPU kind\'s file; the comparison pairs the same cases, the seed rows left out', () => {
+    assert.equal(gpuKind('NVIDIA H100 80GB HBM3'), 'H100');
+    assert.equal(gpuKind('NVIDIA H200'), 'H200');
+    assert.equal(gpuKind('cpu'), 'cpu');
+    assert.equal(baselineFile('H200'), path.join(ROOT, 'bench', 'baselines', 'H200.json'));
+    assert.equal(baselineFile('no-such-gpu'), null);
+    assert.equal(baselineFile('H200', 'x.json'), path.resolve('x.json'));
+    const a = new Measurement([2e-3], 1, 'ViT', 'ours', 'f16', 'cuda:0', null);
+    const seed = new Measurement([1e-3], 1, 'f(x)', '', 'ours, f16', 'cuda:0', null);
+    const rows = compareToBaseline([a, seed, new Measurement([1], 1, 'new', '', '', 'cpu', null)],
+      [new Measurement([1e-3], 1, 'ViT', 'ours', 'f16', 'cuda:0', null), seed]);
+    assert.deepEqual(rows, [{ label: 'ViT', subLabel: 'ours', description: 'f16', baseline: 1e-3, now: 2e-3, ratio: 2 }]);
+    assert.equal(formatBaseline(rows, 'b.json', { date: '2026-12-02', commit: 'ed708d6', measurements: [] }), [
+      'Against the baseline b.json (2026-12-02, commit ed708d6): 1 case in both; ratio = now / baseline (above 1: slower).', '',
+      '| case | baseline | now | ratio |', '| --- | --- | --- | --- |', '| ViT / ours / f16 | 1.000 ms | 2.000 ms | 2.00 |',
+    ].join('\n'));
+  });
+
+  it('every kept baseline is a complete bench:cuda record of its GPU kind', () => {
+    const dir = path.join(ROOT, 'bench', 'baselines');
+    for (const f of fs.readdirSync(dir)) {
+      const r = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'));
+      assert.equal(r.complete, true, f);
+      assert.equal(`${gpuKind(r.info.gpu.name)}.json`, f);
+      assert.ok(fromJSON(r.measurements).length > 0 && typeof r.commit === 'string', f);
     }
   });
 

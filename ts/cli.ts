@@ -9,10 +9,14 @@ const USAGE = `Usage:
   nodeformers info [--json]
       backends, GPU, CUDA/cuBLASLt versions, attention mechanisms and what each kernel serves here
   nodeformers bench [--dtype float16|float32|bfloat16[,...]] [--batch N] [--attention a,b,...]
-                    [--json file] [--out-dir dir] [--no-peers] [--no-compile] [--no-sweeps] [--no-vit] [--quick] [--require-cuda]
+                    [--out dir] [--json file] [--baseline file | --no-baseline] [--benchmarks-md file]
+                    [--no-peers] [--no-compile] [--no-sweeps] [--no-vit] [--quick] [--require-cuda]
       the notebook ViT in the seed's format, a summary beside PyTorch, kernel sweeps, plots
-      (--no-sweeps: the ViT sections alone; --no-vit: the rest, keeping the ViT figures an earlier
-       run of the day wrote to the same JSON; results are written after each section)`;
+      (--out: where the results JSON and plots go, default ./bench-results; --baseline: the results
+       file to compare with, default bench/baselines/<gpu kind>.json of a checkout; --benchmarks-md:
+       a file whose bench:cuda section this run rewrites; --no-sweeps: the ViT sections alone;
+       --no-vit: the rest, keeping the ViT figures an earlier run of the day wrote to the same JSON;
+       results are written after each section)`;
 
 /** Runs the CLI; returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
@@ -27,7 +31,8 @@ export async function main(argv: string[]): Promise<number> {
       args: rest,
       options: {
         dtype: { type: 'string' }, batch: { type: 'string' }, attention: { type: 'string' }, json: { type: 'string' },
-        'out-dir': { type: 'string' }, 'no-peers': { type: 'boolean' }, 'no-compile': { type: 'boolean' }, quick: { type: 'boolean' },
+        out: { type: 'string' }, 'out-dir': { type: 'string' }, baseline: { type: 'string' }, 'no-baseline': { type: 'boolean' },
+        'benchmarks-md': { type: 'string' }, 'no-peers': { type: 'boolean' }, 'no-compile': { type: 'boolean' }, quick: { type: 'boolean' },
         'no-sweeps': { type: 'boolean' }, 'no-vit': { type: 'boolean' }, 'require-cuda': { type: 'boolean' },
       },
     });
@@ -38,7 +43,8 @@ export async function main(argv: string[]): Promise<number> {
     const batch = values.batch === undefined ? undefined : Number(values.batch);
     if (batch !== undefined && (!Number.isInteger(batch) || batch < 1)) throw new RangeError(`nodeformers bench: --batch takes a positive integer, got '${values.batch}'`);
     await runBench({
-      dtypes: dtypes as FloatDType[] | undefined, batch, attention: values.attention?.split(','), json: values.json, outDir: values['out-dir'],
+      dtypes: dtypes as FloatDType[] | undefined, batch, attention: values.attention?.split(','), json: values.json,
+      outDir: values.out ?? values['out-dir'], baseline: values['no-baseline'] ? null : values.baseline, benchmarksMd: values['benchmarks-md'],
       peers: !values['no-peers'], compile: values['no-compile'] ? false : undefined, quick: values.quick,
       sweeps: !values['no-sweeps'], vit: !values['no-vit'],
       requireCuda: values['require-cuda'] || process.env.NODEFORMERS_REQUIRE_CUDA === '1',

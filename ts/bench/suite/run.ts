@@ -1,8 +1,9 @@
 // The `npm run bench` / `npm run bench:cuda` / `npx nodeformers bench` flow: 1) the
 // notebook ViT in the seed's shape; 2) a summary table with ratios, PyTorch beside us;
 // 3) kernel sweeps (attention over N, D, dtype; layerNorm and softmax bandwidth); 4) the
-// host-side cost of tiny CPU calls; 5) results JSON, plots, and on CUDA the marked section
-// of BENCHMARKS.md. On the CPU it runs a smaller batch and fewer cases.
+// host-side cost of tiny CPU calls; 5) results JSON and plots where --out says (default
+// ./bench-results, never the package), the run against its GPU kind's baseline, and on
+// request the marked section of a BENCHMARKS.md. On the CPU: a smaller batch, fewer cases.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -13,6 +14,7 @@ import { formatInfo, info } from '../info';
 import { plotMeasurements } from '../plot';
 import { fromJSON, toJSON } from '../report';
 import { Measurement } from '../timer';
+import { baselineFile, compareToBaseline, formatBaseline, gpuKind, readBaseline } from './baseline';
 import { benchHost } from './host';
 import { benchKernels, KernelBenchResult } from './kernels';
 import { PACKAGE_ROOT } from './peers';
@@ -25,10 +27,15 @@ export interface BenchRunOptions {
   batch?: number;
   /** Attention mechanisms for the ViT and the attention sweep (default all). */
   attention?: string[];
-  /** Results JSON path (default bench/results/<date>-<gpu>.json). */
+  /** Results JSON path (default <outDir>/<date>-<gpu>.json). */
   json?: string;
-  /** Where plots (and the default JSON) go: bench/results in the repo, else ./nodeformers-bench. */
+  /** Where plots and the default JSON go (default ./bench-results, under the current directory). */
   outDir?: string;
+  /**
+   * The results file this run is compared with (default bench/baselines/<gpu kind>.json of
+   * the checkout, when there is one); null: no comparison.
+   */
+  baseline?: string | null;
   peers?: boolean;
   quick?: boolean;
   /** Time timm under torch.compile too (CUDA; default on unless quick). */
@@ -42,11 +49,10 @@ export interface BenchRunOptions {
    */
   vit?: boolean;
   /**
-   * Refresh BENCHMARKS.md's marked section (CUDA; default on unless quick or without the
-   * sweeps, whose tables the section would otherwise lose: `--no-sweeps` then `--no-vit`
-   * refreshes it in the second run).
+   * A markdown file whose section between MARK_BEGIN and MARK_END this run rewrites (appended
+   * when absent); default none. Only a full run (with the sweeps) writes it.
    */
-  updateBenchmarksMd?: boolean;
+  benchmarksMd?: string;
   /** Fail when there is no CUDA backend (bench:cuda). */
   requireCuda?: boolean;
   log?: (line: string) => void;
@@ -55,7 +61,7 @@ export interface BenchRunOptions {
 export const MARK_BEGIN = '<!-- bench:cuda begin -->';
 export const MARK_END = '<!-- bench:cuda end -->';
 
-export async function runBench(o: BenchRunOptions = {}): Promise<{ json: string; plots: string[] }> {
+export async function runBench(o: BenchRunOptions = {}): Promise<{ json: string; plots: string[]; baseline: string | null }> {
   const log = o.log ?? ((line: string) => console.log(line));
   const gpu = backends().includes('cuda');
   if (!gpu && o.requireCuda) throw new Error(`bench:cuda: no CUDA backend or GPU here (cuda: ${info().cudaUnavailable})`);
@@ -64,12 +70,13 @@ export async function runBench(o: BenchRunOptions = {}): Promise<{ json: string;
   const dtypes = o.dtypes ?? (gpu ? ['float16'] : ['float32']);
   const batch = o.batch ?? (gpu ? 64 : quick ? 2 : 4);
   const peers = (o.peers ?? true) && gpu;
-  const refreshMd = gpu && (o.updateBenchmarksMd ?? (!quick && (o.sweeps ?? true)));
+  const md = o.benchmarksMd === undefined ? null : path.resolve(o.benchmarksMd);
+  const refreshMd = md !== null && (o.sweeps ?? true);
   const minRunTime = gpu ? (quick ? 0.25 : 1) : quick ? 0.1 : 0.5;
   const date = new Date().toISOString().slice(0, 10);
   const deviceName = gpu ? cuda.device().name : 'cpu';
   const tag = `${date}-${deviceName.replace(/^NVIDIA\s+/, '').replace(/\W+/g, '_')}`;
-  const outDir = o.outDir ?? (fs.existsSync(path.join(PACKAGE_ROOT, 'bench', 'results')) ? path.join(PACKAGE_ROOT, 'bench', 'results') : path.resolve('nodeformers-bench'));
+  const outDir = path.resolve(o.outDir ?? DEFAULT_OUT_DIR);
   fs.mkdirSync(outDir, { recursive: true });
 
   const json = o.json ?? path.join(outDir, `${tag}.json`);
@@ -98,7 +105,6 @@ export async function runBench(o: BenchRunOptions = {}): Promise<{ json: string;
 
   // Results are written now and again after each later section, so that a run cut short
   // (a device call's time limit) keeps what it measured.
-  const md = path.join(PACKAGE_ROOT, 'BENCHMARKS.md');
   const plots: string[] = [];
   const sections = { kernels: null as KernelBenchResult | null, host: null as ReturnType<typeof benchHost> | null };
   const write = (complete: boolean) => {
@@ -112,17 +118,17 @@ export async function runBench(o: BenchRunOptions = {}): Promise<{ json: string;
       host: (sections.host ?? []).map(({ toString: _, ...r }) => r),
     };
     fs.writeFileSync(json, JSON.stringify(record, null, 1));
-    if (refreshMd && fs.existsSync(md)) {
+    if (refreshMd && md) {
       const section = [
         `Last \`npm run bench:cuda\`: ${deviceName}, ${date}${record.commit ? `, commit ${record.commit}` : ''}` +
           `${record.torch ? `, PyTorch ${record.torch}` : ''}; medians of blocked autorange with CUDA events. ` +
-          `Raw: \`${path.relative(PACKAGE_ROOT, json)}\`.${complete ? '' : ' (Sections written so far: the run has not finished.)'}`,
+          `Raw: \`${path.relative(path.dirname(md), json)}\`.${complete ? '' : ' (Sections written so far: the run has not finished.)'}`,
         '',
         summary.toMarkdown(),
         ...tables.map((t) => t.toMarkdown()),
-        ...plots.filter((p) => p.endsWith('.svg')).map((p) => `![${path.basename(p, '.svg')}](${path.relative(PACKAGE_ROOT, p)})`),
+        ...plots.filter((p) => p.endsWith('.svg')).map((p) => `![${path.basename(p, '.svg')}](${path.relative(path.dirname(md), p)})`),
       ].join('\n');
-      fs.writeFileSync(md, replaceMarked(fs.readFileSync(md, 'utf8'), section));
+      fs.writeFileSync(md, replaceMarked(fs.existsSync(md) ? fs.readFileSync(md, 'utf8') : '', section));
     }
   };
   write(false);
@@ -131,10 +137,8 @@ export async function runBench(o: BenchRunOptions = {}): Promise<{ json: string;
 
   if (o.sweeps ?? true) {
     log('\n== 3. Kernel sweeps\n');
-    // A quarter of the ViT's time a case on a GPU (0.25 s: about 6 blocks even for the
-    // sweeps' slowest case, PyTorch's math SDPA at N 4096, 44 ms), half on the CPU: the
-    // whole flow must fit one 600 s device call with the build (at 0.5 s a case, a call of
-    // the build, a micro-benchmark and bench:cuda was killed at 600 s on 2026-12-02).
+    // A quarter of the ViT's time a case on a GPU (about 6 blocks even for the slowest case,
+    // PyTorch's math SDPA at N 4096), half on the CPU: the whole flow fits one device call.
     const kernels = await benchKernels({ device, dtypes, mechanisms: o.attention, quick, minRunTime: gpu ? minRunTime / 4 : minRunTime / 2, peers, log });
     sections.kernels = kernels;
     log(kernelTables(kernels).map((t) => t.toString()).join('\n\n'));
@@ -175,9 +179,22 @@ export async function runBench(o: BenchRunOptions = {}): Promise<{ json: string;
   took('section 5');
   log(`wrote ${json}`);
   for (const p of plots) log(`wrote ${p}`);
-  if (refreshMd && fs.existsSync(md)) log(`refreshed the ${MARK_BEGIN} section of ${md}`);
-  return { json, plots };
+  if (refreshMd) log(`refreshed the ${MARK_BEGIN} section of ${md}`);
+
+  const kind = gpuKind(deviceName);
+  const against = o.baseline === null ? null : baselineFile(kind, o.baseline);
+  if (against === null) {
+    log(`\n(no baseline for ${kind}: bench/baselines/${kind}.json is absent here; --baseline FILE names one)`);
+  } else {
+    const base = readBaseline(against);
+    const now = [...vit.measurements, ...vit.summary, ...(kernels?.attention ?? []), ...(kernels?.sparse ?? []), ...(kernels?.ops ?? [])];
+    log(`\n${formatBaseline(compareToBaseline(now, base.parsed), against, base)}`);
+  }
+  return { json, plots, baseline: against };
 }
+
+/** Where results go when no --out is given: a folder of the current directory, never the installed package. */
+export const DEFAULT_OUT_DIR = 'bench-results';
 
 /** The kernel section's tables: attention against its first mechanism, sparse against dense (when swept), norms against PyTorch. */
 function kernelTables(k: KernelBenchResult): ReturnType<typeof compare>[] {
@@ -217,7 +234,7 @@ export function replaceMarked(text: string, section: string): string {
 /**
  * @internal The commit the run measures: NODEFORMERS_COMMIT where the caller knows it (the GPU machine
  * gets a copy of the working tree whose own git metadata is not this checkout's:
- * scripts/gpu-prep.sh records the commit for scripts/gpu-stage.sh to pass on), else git.
+ * tools/gpu-prep.sh records the commit for tools/gpu-stage.sh to pass on), else git.
  */
 export function gitCommit(): string | null {
   const given = process.env.NODEFORMERS_COMMIT;
