@@ -4,7 +4,7 @@ import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { patterns, readSafetensors } from '../ts/index';
 import type { Pattern } from '../ts/index';
-import { FIXTURES } from './helpers';
+import { requireFixtures } from './helpers';
 
 const P = patterns;
 
@@ -409,7 +409,8 @@ describe('attention patterns', function () {
     let fixture: Pattern;
 
     before(async function () {
-      const file = await readSafetensors(path.join(FIXTURES, 'vit_notebook_sparse.io.safetensors'));
+      const dir = requireFixtures(this, ['vit_notebook_sparse.io.safetensors']);
+      const file = await readSafetensors(path.join(dir, 'vit_notebook_sparse.io.safetensors'));
       const entry = file.tensors.get('attn_mask');
       assert.ok(entry, 'vit_notebook_sparse.io.safetensors has no attn_mask');
       assert.equal(entry.dtype, 'U8');

@@ -4,19 +4,18 @@
 // leaves the device usable. On the CPU, capture is a clear error.
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { add, captureGraph, cuda, FloatDType, linear, patterns, randn, SparseMask } from '../ts/index';
 import { native } from '../ts/native';
 import { buildViT, loadTimmViT, ViTConfig } from '../ts/models/vit';
 import { entryToTensor, entryValues, readSafetensors } from '../ts/io/safetensors';
-import { describeDevice, FIXTURES, freshSeed, relativeError } from './helpers';
+import { describeDevice, freshSeed, relativeError, requireFixtures } from './helpers';
 import { linearRef } from './reference';
 
 const NOTEBOOK: ViTConfig = {
   img_size: 224, patch_size: 16, embed_dim: 96, depth: 8, num_heads: 8, mlp_ratio: 3, qkv_bias: false, num_classes: 1000, norm_eps: 1e-5,
 };
-const have = fs.existsSync(path.join(FIXTURES, 'vit_notebook.weights.safetensors'));
+const NOTEBOOK_FILES = ['vit_notebook.weights.safetensors', 'vit_notebook.io.safetensors'];
 
 describeDevice('cpu', 'CUDA graph capture', () => {
   it('capture on a CPU model throws an Error naming capture, and the model still runs', () => {
@@ -43,9 +42,9 @@ describeDevice('cuda:0', 'CUDA graph capture', () => {
   for (const dtype of ['float32', 'float16'] as FloatDType[]) {
     for (const mechanism of ['memory_efficient', 'vanilla', 'sparse']) {
       it(`the captured notebook ViT (${mechanism}, ${dtype}, B4) equals the plain forward on fresh inputs, replay after replay`, async function () {
-        if (!have) this.skip();
+        const fixtures = requireFixtures(this, NOTEBOOK_FILES);
         const mask = mechanism === 'sparse' ? SparseMask.fromDense(patterns.vitNotebook(14, 14, 0), undefined, { device }) : undefined;
-        const model = await loadTimmViT(path.join(FIXTURES, 'vit_notebook.weights.safetensors'), NOTEBOOK,
+        const model = await loadTimmViT(path.join(fixtures, 'vit_notebook.weights.safetensors'), NOTEBOOK,
           { device, dtype, attention: mask ? { mechanism, mask } : { mechanism } });
         // a plain forward first: the mask's device lists and the GEMM plans are made on first use
         const warm = randn([4, 3, 224, 224], { device, dtype, seed: 1 });
@@ -72,10 +71,10 @@ describeDevice('cuda:0', 'CUDA graph capture', () => {
   }
 
   it('the captured forward matches the float64 timm logits (float32, B as in the fixture)', async function () {
-    if (!have) this.skip();
-    const f = await readSafetensors(path.join(FIXTURES, 'vit_notebook.io.safetensors'));
+    const fixtures = requireFixtures(this, NOTEBOOK_FILES);
+    const f = await readSafetensors(path.join(fixtures, 'vit_notebook.io.safetensors'));
     const images = entryToTensor(f.tensors.get('input')!, { device });
-    const model = await loadTimmViT(path.join(FIXTURES, 'vit_notebook.weights.safetensors'), NOTEBOOK, { device, dtype: 'float32' });
+    const model = await loadTimmViT(path.join(fixtures, 'vit_notebook.weights.safetensors'), NOTEBOOK, { device, dtype: 'float32' });
     const captured = model.capture(images.shape);
     const logits = captured.run(images);
     const err = relativeError(logits.dataSync(), entryValues(f.tensors.get('logits_f64')!));

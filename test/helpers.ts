@@ -1,6 +1,8 @@
 // What every test file shares: the devices to run on (CUDA cases skip without a GPU, and
-// fail instead under NODEFORMERS_REQUIRE_CUDA=1), tolerances that mean something, poison.
+// fail instead under NODEFORMERS_REQUIRE_CUDA=1), the timm fixtures (skipped with a line
+// saying what is missing), tolerances that mean something, poison.
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ActivationSpec, backends, Device, DType, empty, Tensor } from '../ts/index';
 import type { ActivationParams } from './reference';
@@ -9,16 +11,50 @@ import { native } from '../ts/native';
 export const REQUIRE_CUDA = process.env.NODEFORMERS_REQUIRE_CUDA === '1';
 export const DEVICES: Device[] = ['cpu', 'cuda:0'];
 
-/** ../shared/fixtures, or where NODEFORMERS_FIXTURES points (the GPU machine carries them). */
+/** The CI's fuller fixture set: ../shared/fixtures, or where NODEFORMERS_FIXTURES points (the GPU machine carries them). */
 export const FIXTURES = process.env.NODEFORMERS_FIXTURES ?? path.join(__dirname, '..', '..', 'shared', 'fixtures');
 
-/** describe() for one device: on CUDA without a GPU it skips, saying so, or fails when CUDA is required. */
+/** Where fixtures are looked for, in order: the small set committed beside the tests (a fresh clone has it), then FIXTURES. */
+export const FIXTURE_DIRS: readonly string[] = [path.join(__dirname, 'fixtures'), FIXTURES];
+
+/** The first of FIXTURE_DIRS that holds every one of the files, or null. */
+export function findFixtures(files: readonly string[]): string | null {
+  return FIXTURE_DIRS.find((dir) => files.every((f) => fs.existsSync(path.join(dir, f)))) ?? null;
+}
+
+const saidMissing = new Set<string>();
+
+/**
+ * The directory holding the fixture files; without one it prints one line naming what is
+ * missing (once a run for each set of files) and skips the test, or the suite from a hook.
+ */
+export function requireFixtures(ctx: Mocha.Context, files: readonly string[]): string {
+  const dir = findFixtures(files);
+  if (dir !== null) return dir;
+  const what = files.join(', ');
+  if (!saidMissing.has(what)) {
+    saidMissing.add(what);
+    console.log(`      (skipping: timm fixtures ${what} are in none of ${FIXTURE_DIRS.join(', ')}; ` +
+      'tools/make-test-fixtures.py makes the small set, NODEFORMERS_FIXTURES names another folder)');
+  }
+  return ctx.skip() as never;
+}
+
+let saidNoCuda = false;
+
+/**
+ * describe() for one device: on CUDA without a GPU its tests are pending (the line saying
+ * why printed once a run), or fail when CUDA is required.
+ */
 export function describeDevice(device: Device, title: string, body: () => void): void {
   describe(`${title} [${device}]`, function () {
     before(function () {
       if (device === 'cpu' || backends().includes('cuda')) return;
       if (REQUIRE_CUDA) throw new Error('NODEFORMERS_REQUIRE_CUDA=1 but no CUDA backend or GPU is available');
-      console.log(`      (skipping CUDA cases: ${native().buildInfo.cuda ? 'no GPU found' : 'built without CUDA'})`);
+      if (!saidNoCuda) {
+        saidNoCuda = true;
+        console.log(`      (skipping every CUDA case of this run: ${native().buildInfo.cuda ? 'no GPU found' : 'built without CUDA'}; they count as pending)`);
+      }
       this.skip();
     });
     body();

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randn, tensor } from '../ts/index';
-import { FIXTURES } from './helpers';
+import { requireFixtures } from './helpers';
 import { entryToTensor, entryValues, parseSafetensors, readSafetensors, saveSafetensors, serializeSafetensors } from '../ts/io/safetensors';
 
 
@@ -18,14 +18,13 @@ function file(header: object | string, data = new Uint8Array(0), lengthOverride?
 
 describe('safetensors', () => {
   it('reads the timm fixture: 96 parameters with timm names and shapes', async function () {
-    const weights = path.join(FIXTURES, 'vit_notebook.weights.safetensors');
-    if (!fs.existsSync(weights)) this.skip();
-    const f = await readSafetensors(weights);
+    const dir = requireFixtures(this, ['vit_notebook.weights.safetensors', 'vit_notebook.io.safetensors']);
+    const f = await readSafetensors(path.join(dir, 'vit_notebook.weights.safetensors'));
     assert.equal(f.tensors.size, 96);
     assert.equal(f.metadata.source, 'timm 1.0.29 VisionTransformer');
     assert.deepEqual(f.tensors.get('patch_embed.proj.weight')?.shape, [96, 3, 16, 16]);
     assert.deepEqual(f.tensors.get('blocks.0.attn.qkv.weight')?.shape, [288, 96]);
-    const io = await readSafetensors(path.join(FIXTURES, 'vit_notebook.io.safetensors'));
+    const io = await readSafetensors(path.join(dir, 'vit_notebook.io.safetensors'));
     const f64 = entryValues(io.tensors.get('logits_f64')!);
     const f32 = entryValues(io.tensors.get('logits')!);
     assert.equal(f64.length, 2000);

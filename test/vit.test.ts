@@ -7,16 +7,26 @@ import { liveStorage } from '../ts/tensor';
 import { native } from '../ts/native';
 import { entryToTensor, entryValues, readSafetensors, saveSafetensors } from '../ts/io/safetensors';
 import { buildViT, loadTimmViT, sweep, ViTConfig } from '../ts/models/vit';
-import { DEVICES, FIXTURES, describeDevice, relativeError } from './helpers';
+import { DEVICES, describeDevice, relativeError, requireFixtures } from './helpers';
 
 const NOTEBOOK: ViTConfig = {
   img_size: 224, patch_size: 16, embed_dim: 96, depth: 8, num_heads: 8, mlp_ratio: 3, qkv_bias: false, num_classes: 1000, norm_eps: 1e-5,
 };
 
-const have = fs.existsSync(path.join(FIXTURES, 'vit_notebook.weights.safetensors'));
+// The fixture sets: the notebook model (../shared/fixtures, the CI's set) and a tiny ViT of
+// the same shape of parts (test/fixtures, committed, made by tools/make-test-fixtures.py).
+// Each is <name> and <name>_sparse: .json (config), .weights.safetensors, .io.safetensors.
+const FIXTURE_SETS = ['vit_notebook', 'vit_tiny'];
+const fixtureFiles = (name: string) => [name, `${name}_sparse`].flatMap((n) => [`${n}.json`, `${n}.weights.safetensors`, `${n}.io.safetensors`]);
 
-async function io(name: string) {
-  const f = await readSafetensors(path.join(FIXTURES, `${name}.io.safetensors`));
+/** The fixture's ViT configuration: its JSON's config (timm's keywords and norm_eps), timm's 1000 classes unless it says. */
+function fixtureConfig(dir: string, name: string): ViTConfig {
+  const json = JSON.parse(fs.readFileSync(path.join(dir, `${name}.json`), 'utf8')) as { config: ViTConfig };
+  return { num_classes: 1000, ...json.config };
+}
+
+async function io(dir: string, name: string) {
+  const f = await readSafetensors(path.join(dir, `${name}.io.safetensors`));
   return {
     input: f.tensors.get('input')!,
     embed: entryValues(f.tensors.get('embed_out')!),
@@ -28,15 +38,21 @@ async function io(name: string) {
 
 const BOUND: Record<FloatDType, number> = { float32: 1e-4, float16: 2e-2, bfloat16: 2e-2 };
 
-for (const device of DEVICES) {
-  describeDevice(device, 'ViT against timm fixtures', () => {
-    before(function () { if (!have) this.skip(); });
+for (const [device, set] of DEVICES.flatMap((d) => FIXTURE_SETS.map((s) => [d, s] as const))) {
+  describeDevice(device, set === 'vit_notebook' ? 'ViT against timm fixtures' : `ViT against timm fixtures (${set})`, () => {
+    let dir = '';
+    let config: ViTConfig = NOTEBOOK;
+    before(function () {
+      dir = requireFixtures(this, fixtureFiles(set));
+      config = fixtureConfig(dir, set);
+    });
+    const maskName = set === 'vit_notebook' ? 'the notebook mask' : 'its mask';
     const dtypes: FloatDType[] = device === 'cpu' ? ['float32'] : ['float32', 'float16', 'bfloat16'];
     for (const mechanism of ['memory_efficient', 'vanilla']) {
       for (const dtype of dtypes) {
-        it(`vit_notebook with ${mechanism} in ${dtype}: embed, block 0 and logits within ${BOUND[dtype]} of float64`, async () => {
-          const ref = await io('vit_notebook');
-          const model = await loadTimmViT(path.join(FIXTURES, 'vit_notebook.weights.safetensors'), NOTEBOOK, { device, dtype, attention: { mechanism } });
+        it(`${set} with ${mechanism} in ${dtype}: embed, block 0 and logits within ${BOUND[dtype]} of float64`, async () => {
+          const ref = await io(dir, set);
+          const model = await loadTimmViT(path.join(dir, `${set}.weights.safetensors`), config, { device, dtype, attention: { mechanism } });
           const images = entryToTensor(ref.input, { device });
           const embed = model.embed(images);
           const block0 = model.blocks[0].forward(embed);
@@ -50,10 +66,10 @@ for (const device of DEVICES) {
       }
     }
     for (const mechanism of ['memory_efficient', 'vanilla']) {
-      it(`vit_notebook_sparse: the notebook mask as a dense mask with ${mechanism}, float32`, async () => {
-        const ref = await io('vit_notebook_sparse');
+      it(`${set}_sparse: ${maskName} as a dense mask with ${mechanism}, float32`, async () => {
+        const ref = await io(dir, `${set}_sparse`);
         const mask = entryToTensor(ref.mask!, { device, dtype: 'uint8' });
-        const model = await loadTimmViT(path.join(FIXTURES, 'vit_notebook_sparse.weights.safetensors'), NOTEBOOK, { device, attention: { mechanism, mask } });
+        const model = await loadTimmViT(path.join(dir, `${set}_sparse.weights.safetensors`), config, { device, attention: { mechanism, mask } });
         const images = entryToTensor(ref.input, { device });
         const err = relativeError(model.forward(images).dataSync(), ref.logits);
         console.log(`      relative error of logits ${err.toExponential(2)}`);
@@ -63,10 +79,10 @@ for (const device of DEVICES) {
     }
     for (const dtype of dtypes) {
       for (const sparsePath of ['auto', 'csr', 'block'] as const) {
-        it(`vit_notebook_sparse with the sparse mechanism (path ${sparsePath}), ${dtype}: logits within ${BOUND[dtype]} of float64`, async () => {
-          const ref = await io('vit_notebook_sparse');
+        it(`${set}_sparse with the sparse mechanism (path ${sparsePath}), ${dtype}: logits within ${BOUND[dtype]} of float64`, async () => {
+          const ref = await io(dir, `${set}_sparse`);
           const mask = SparseMask.fromDense(entryToTensor(ref.mask!, { dtype: 'uint8' }), undefined, { device });
-          const model = await loadTimmViT(path.join(FIXTURES, 'vit_notebook_sparse.weights.safetensors'), NOTEBOOK,
+          const model = await loadTimmViT(path.join(dir, `${set}_sparse.weights.safetensors`), config,
             { device, dtype, attention: { mechanism: 'sparse', mask, sparsePath } });
           const images = entryToTensor(ref.input, { device });
           const err = relativeError(model.forward(images).dataSync(), ref.logits);
