@@ -34,17 +34,18 @@ function hostLoop(fn: () => void): number {
 /** Microseconds per call with `reps` calls replayed as one CUDA graph (graph_timing.ts: the median of blocked autorange). */
 const graphed = (fn: () => void): number => graphTimed(fn, reps, 0.25).median * 1e6;
 
+const schedule = (m: SparseMask) => m.csrPlan('sparse_kernel_time').schedule;
 const csr = (m: SparseMask, lead: number) => {
-  const t = m.deviceTensors('sparse_kernel_time');
-  const plan = native().sparsePlan(t.rowOffsets, t.colIndices, 1, t.items, t.merges, m.schedule.slots, lead);
+  const { tensors: t, schedule: s } = m.csrPlan('sparse_kernel_time');
+  const plan = native().sparsePlan(t.rowOffsets, t.colIndices, 1, t.items, t.merges, s.slots, lead);
   return () => native().sparseAttention(out, q, k, v, plan, scale);
 };
 const rows: [string, () => void][] = [
   ['dense kernel', () => native().attention(out, q, k, v, null, null, scale, false)],
-  [`csr kernel, ${mask.schedule.leadItems} lead item(s)`, csr(mask, mask.schedule.leadItems)],
+  [`csr kernel, ${schedule(mask).leadItems} lead item(s)`, csr(mask, schedule(mask).leadItems)],
   ['csr kernel, row order (no lead)', csr(mask, 0)],
-  [`csr kernel, segment 64 (${split.schedule.merges.length / 3} split row(s), ${split.schedule.leadItems} lead)`, csr(split, split.schedule.leadItems)],
-  [`csr kernel, segment 100 (${halves.schedule.merges.length / 3} split row(s), ${halves.schedule.leadItems} lead)`, csr(halves, halves.schedule.leadItems)],
+  [`csr kernel, segment 64 (${schedule(split).merges.length / 3} split row(s), ${schedule(split).leadItems} lead)`, csr(split, schedule(split).leadItems)],
+  [`csr kernel, segment 100 (${schedule(halves).merges.length / 3} split row(s), ${schedule(halves).leadItems} lead)`, csr(halves, schedule(halves).leadItems)],
 ];
 
 // Parity of each CSR schedule with the dense kernel over the same mask.
@@ -52,7 +53,7 @@ const dense = mask.toDense();
 const masked = attention(q, k, v, { mask: dense });
 const reference = masked.dataSync() as Float32Array;
 masked.dispose();
-console.log(`notebook mask: density ${mask.density.toFixed(3)}, ${mask.schedule.items.length / 4} items`);
+console.log(`notebook mask: density ${mask.density.toFixed(3)}, ${schedule(mask).items.length / 4} items`);
 for (const [name, fn] of rows.slice(1)) {
   native().fill(out, NaN);
   fn();

@@ -4,9 +4,11 @@
 import { checkBoolean, checkNumber, invalidParameterError, rangeError } from '../errors';
 import { isFloat } from '../dtype';
 import { checkTensor, Tensor } from '../tensor';
+import { BlockSparseLayout } from './block_layout';
 import { memoryEfficient, vanilla } from './dense';
 import { AttentionInputs, attentionMechanisms, getAttention, registerAttention } from './registry';
-import { blockSparse, BlockSparseLayout, sparse, SparseMask, SparsePath } from './sparse';
+import { blockSparse, sparse } from './sparse';
+import { SparseMask, SparsePath } from './sparse_mask';
 
 registerAttention('memory_efficient', memoryEfficient);
 registerAttention('vanilla', vanilla);

@@ -4,7 +4,14 @@
 import { native } from '../native';
 import { empty, tensor, Tensor, tidy } from '../tensor';
 import { fill } from '../ops/checks';
+import { MAX_HEAD_DIM } from './limits';
 import { AttentionInputs, AttentionMechanism } from './registry';
+
+/** The reason a tiled kernel cannot serve q's head dim, if it cannot. */
+export function headDimReasons(inputs: AttentionInputs): string[] {
+  const d = inputs.q.shape[3];
+  return d > MAX_HEAD_DIM ? [`head dim ${d} is above ${MAX_HEAD_DIM}`] : [];
+}
 
 function commonReasons(inputs: AttentionInputs): string[] {
   const reasons: string[] = [];
@@ -14,10 +21,7 @@ function commonReasons(inputs: AttentionInputs): string[] {
 
 export const memoryEfficient: AttentionMechanism = {
   notSupportedReasons(inputs) {
-    const reasons = commonReasons(inputs);
-    const d = inputs.q.shape[3];
-    if (d > 256) reasons.push(`head dim ${d} is above 256`);
-    return reasons;
+    return [...commonReasons(inputs), ...headDimReasons(inputs)];
   },
   forward({ q, k, v, scale, causal, mask, bias }) {
     const [B, Nq, H, D] = q.shape;
