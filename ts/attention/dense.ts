@@ -28,6 +28,11 @@ export const memoryEfficient: AttentionMechanism = {
     const out = empty([B, Nq, H, D], { dtype: q.dtype, device: q.device });
     return fill({ out, given: false }, () => native().attention(out, q, k, v, mask, bias, scale, causal));
   },
+  /** The native block computes unmasked memory_efficient attention (no option besides the scale). */
+  blockPlan({ headDim, options }) {
+    if (headDim > MAX_HEAD_DIM || Object.values(options).some((v) => v !== undefined)) return null;
+    return { kind: 'dense' };
+  },
 };
 
 /** Views [B, N, H, D] as [B*H, N, D] by copying it to [B, H, N, D]. */

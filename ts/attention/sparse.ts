@@ -12,6 +12,7 @@ import { empty, Tensor } from '../tensor';
 import { BlockSparseLayout } from './block_layout';
 import { headDimReasons } from './dense';
 import { blockSparseArgs } from './kernel_plans';
+import { MAX_HEAD_DIM } from './limits';
 import { ceilDiv } from './mask_input';
 import type { AttentionInputs, AttentionMechanism } from './registry';
 import { SPARSE_PATHS, SparseMask, SparsePath } from './sparse_mask';
@@ -76,6 +77,15 @@ export const sparse: AttentionMechanism & { forwardInto(out: Tensor, inputs: Att
     } finally {
       view.dispose();
     }
+  },
+  /** The native block computes the CSR path over the mask's plan (options mask and sparsePath only). */
+  blockPlan({ heads, tokens, headDim, dtype, device, options }) {
+    const { mask, sparsePath = 'auto', ...rest } = options;
+    if (headDim > MAX_HEAD_DIM || Object.values(rest).some((v) => v !== undefined)) return null;
+    if (!(mask instanceof SparseMask) || mask.disposed || mask.nq !== tokens || mask.nk !== tokens) return null;
+    if ((mask.heads !== 1 && mask.heads !== heads) || mask.device !== device) return null;
+    const path = sparsePath === 'auto' ? mask.autoPath(dtype, headDim) : sparsePath;
+    return path === 'csr' ? { kind: 'sparse', plan: mask.devicePlan('attention') } : null;
   },
 };
 
