@@ -50,8 +50,7 @@ export function buildSparseSchedule(rowOffsets: Int32Array, segment: number = SP
   if (rowOffsets.length < 1 || rowOffsets[0] !== 0) throw rangeError(fn, 'rowOffsets must start with 0');
   const rows = rowOffsets.length - 1;
   const leadLength = Math.max(SPARSE_LEAD_MIN, SPARSE_LEAD_FACTOR * (rows > 0 ? rowOffsets[rows] / rows : 0));
-  // First pass: count the items, the lead items and the split rows. A row's pieces differ by
-  // at most one entry, so a split row's pieces lead when its shortest does or from its longest.
+  // First pass: count the items, the lead items, the split rows and their slots.
   let count = rows;
   let leads = 0;
   let merges = 0;
