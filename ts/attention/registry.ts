@@ -8,6 +8,12 @@ import type { Device, FloatDType } from '../dtype';
 import type { NativeSparsePlan } from '../native';
 import type { Tensor } from '../tensor';
 
+/**
+ * Float32 matmul precision (PyTorch's names): 'highest' computes in float32; 'high' lets a
+ * CUDA kernel use 3xTF32 tensor-core products. Other dtypes are not affected.
+ */
+export type AttentionPrecision = 'highest' | 'high';
+
 /** Everything a mechanism sees: checked tensors and resolved options. */
 export interface AttentionInputs {
   /** [B, Nq, H, D] */
@@ -22,6 +28,8 @@ export interface AttentionInputs {
   mask: Tensor | null;
   /** float, a view broadcast to [B, H, Nq, Nk]; or null. */
   bias: Tensor | null;
+  /** Float32 precision asked for; undefined: the kernel's default. */
+  precision?: AttentionPrecision;
   /** Mechanism-specific options, passed through untouched (e.g. a sparse mask or layout). */
   extra: Record<string, unknown>;
 }

@@ -6,11 +6,11 @@
 // (block_layout.ts). Every check is made here, before native code runs; see
 // SparseAttentionParams and AttentionParams in native/core/ops.h for what the kernels get.
 import { checkOneOf, invalidParameterError, rangeError } from '../errors';
-import { native } from '../native';
+import { BlockSparseArgs, native } from '../native';
 import { fill } from '../ops/checks';
 import { empty, Tensor } from '../tensor';
 import { BlockSparseLayout } from './block_layout';
-import { headDimReasons } from './dense';
+import { headDimReasons, precisionCode } from './dense';
 import { blockSparseArgs } from './kernel_plans';
 import { MAX_HEAD_DIM } from './limits';
 import { ceilDiv } from './mask_input';
@@ -34,6 +34,14 @@ function sparseOptions(fn: string, inputs: AttentionInputs): { mask: SparseMask;
   if (mask.device !== q.device) throw new TypeError(`${fn}: options.mask is on ${mask.device} but q is on ${q.device}`);
   const path = checkOneOf(fn, 'options.sparsePath', extra.sparsePath ?? 'auto', SPARSE_PATHS);
   return { mask, path };
+}
+
+/** native().attention with a blockSparse argument, and options.precision where given. */
+function tiledAttention(out: Tensor, inputs: AttentionInputs, mask: Tensor | null, args: BlockSparseArgs): void {
+  const { q, k, v, bias, scale, causal } = inputs;
+  const precision = precisionCode(inputs);
+  if (precision === undefined) native().attention(out, q, k, v, mask, bias, scale, causal, args);
+  else native().attention(out, q, k, v, mask, bias, scale, causal, args, precision);
 }
 
 /**
@@ -73,7 +81,7 @@ export const sparse: AttentionMechanism & { forwardInto(out: Tensor, inputs: Att
     const dense = mask.denseElementMask(fn);
     const view = dense._view([B, H, mask.nq, mask.nk], [0, mask.heads === 1 ? 0 : mask.nq * mask.nk, mask.nk, 1]);
     try {
-      native().attention(out, q, k, v, view, null, scale, false, blockSparseArgs(mask.tiles(fn).forKernel(q.dtype, D, mask.nq, mask.nk)));
+      tiledAttention(out, inputs, view, blockSparseArgs(mask.tiles(fn).forKernel(q.dtype, D, mask.nq, mask.nk)));
     } finally {
       view.dispose();
     }
@@ -127,9 +135,9 @@ export const blockSparse: AttentionMechanism & { forwardInto(out: Tensor, inputs
   /** @internal forward() into a given contiguous [B, Nq, H, D] output (tests poison it first). */
   forwardInto(out, inputs) {
     const fn = 'attention';
-    const { q, k, v, scale, causal, mask, bias } = inputs;
+    const { q, k } = inputs;
     const layout = blockSparseLayout(fn, inputs);
     const tiles = layout.tiles(fn).forKernel(q.dtype, q.shape[3], q.shape[1], k.shape[1]);
-    native().attention(out, q, k, v, mask, bias, scale, causal, blockSparseArgs(tiles, layout.deviceLayout(fn), layout.blockSize));
+    tiledAttention(out, inputs, inputs.mask, blockSparseArgs(tiles, layout.deviceLayout(fn), layout.blockSize));
   },
 };
