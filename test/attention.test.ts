@@ -1,7 +1,9 @@
 import * as assert from 'node:assert/strict';
 import {
-  attention, attentionMechanisms, FLOAT_DTYPES, FloatDType, randn, rand, registerAttention, splitQkv, tensor, Tensor, Device,
+  attention, attentionMechanisms, BlockSparseLayout, FLOAT_DTYPES, FloatDType, randn, rand, registerAttention, SparseMask, splitQkv, tensor, Tensor, Device,
 } from '../ts/index';
+import type { AttentionInputs, AttentionPrecision } from '../ts/index';
+import { PRECISION_CODES } from '../ts/attention/dense';
 import { DEVICES, TOLERANCE, assertClose, describeDevice, freshSeed } from './helpers';
 import { attentionReference } from './attention_reference';
 
@@ -33,7 +35,9 @@ function host(t: Tensor): Float32Array {
 // takes both and drops the entry.
 const sharedCases = new Map<string, { seed: number; ref: Float64Array | null; uses: number }>();
 
-function run(device: Device, mechanism: string, dtype: FloatDType, s: Shape, opts: { mask?: 'random' | 'emptyRows'; bias?: boolean; causal?: boolean } = {}) {
+interface RunOptions { mask?: 'random' | 'emptyRows'; bias?: boolean; causal?: boolean; precision?: AttentionPrecision; layout?: boolean }
+
+function run(device: Device, mechanism: string, dtype: FloatDType, s: Shape, opts: RunOptions = {}) {
   const key = `${device} ${dtype} ${JSON.stringify(s)} ${JSON.stringify(opts)}`;
   const shared = sharedCases.get(key) ?? { seed: freshSeed(), ref: null, uses: 0 };
   sharedCases.set(key, shared);
@@ -57,7 +61,9 @@ function run(device: Device, mechanism: string, dtype: FloatDType, s: Shape, opt
   }
   const bias = opts.bias ? randn([s.Nq, s.Nk], { device, dtype: 'float32', seed: seed + 3 }) : null;
   const scale = 1 / Math.sqrt(s.D);
-  const out = attention(q, k, v, { mechanism, mask, bias, causal: opts.causal ?? false });
+  // A layout of 16-blocks, all on: block_sparse computes what memory_efficient does.
+  const layout = opts.layout ? BlockSparseLayout.fromDense(new Uint8Array(Math.ceil(s.Nq / 16) * Math.ceil(s.Nk / 16)).fill(1), 16, { device, shape: [Math.ceil(s.Nq / 16), Math.ceil(s.Nk / 16)] }) : undefined;
+  const out = attention(q, k, v, { mechanism, mask, bias, causal: opts.causal ?? false, precision: opts.precision, layout });
   assert.deepEqual(out.shape, [s.B, s.Nq, s.H, s.D]);
   assert.equal(out.dtype, dtype);
   const full = s.B * s.H * s.Nq * s.Nk;
@@ -73,7 +79,7 @@ function run(device: Device, mechanism: string, dtype: FloatDType, s: Shape, opt
     for (let b = 0; b < s.B; b++) for (let i = 1; i < s.Nq; i += 3) for (let h = 0; h < s.H; h++)
       for (let d = 0; d < s.D; d++) assert.equal(got[((b * s.Nq + i) * s.H + h) * s.D + d], 0);
   }
-  for (const t of [q, k, v, out, mask, bias]) t?.dispose();
+  for (const t of [q, k, v, out, mask, bias, layout]) t?.dispose();
 }
 
 for (const device of DEVICES) {
@@ -90,6 +96,10 @@ for (const device of DEVICES) {
         it(`${mechanism} ${dtype}: causal, Nq != Nk`, () => run(device, mechanism, dtype, { B: 1, Nq: 100, Nk: 130, H: 2, D: 32 }, { causal: true }));
         it(`${mechanism} ${dtype}: causal with a mask`, () => run(device, mechanism, dtype, { B: 1, Nq: 64, Nk: 64, H: 3, D: 12 }, { causal: true, mask: 'random' }));
       }
+      for (const precision of ['highest', 'high'] as const) {
+        it(`${mechanism} float32 with precision '${precision}' matches float64, with a mask and a bias`, () =>
+          run(device, mechanism, 'float32', { B: 2, Nq: 97, Nk: 131, H: 2, D: 24 }, { mask: 'random', bias: true, precision }));
+      }
       it(`${mechanism} reads a fused qkv [B, N, 3, H, D] in place through splitQkv`, () => {
         const [B, N, H, D] = [2, 50, 3, 16];
         const qkv = randn([B, N, 3, H, D], { device, seed: freshSeed() });
@@ -98,6 +108,25 @@ for (const device of DEVICES) {
         const out = attention(q, k, v, { mechanism });
         const ref = attentionReference({ B, Nq: N, Nk: N, H, D, scale: 1 / Math.sqrt(D), causal: false, mask: null, bias: null }, host(q), host(k), host(v));
         assertClose(host(out), ref, TOLERANCE.float32, mechanism);
+      });
+    }
+  });
+}
+
+for (const device of DEVICES) {
+  describeDevice(device, 'attention precision', () => {
+    for (const precision of ['highest', 'high'] as const) {
+      it(`block_sparse float32 with precision '${precision}' matches float64`, () =>
+        run(device, 'block_sparse', 'float32', { B: 1, Nq: 100, Nk: 130, H: 2, D: 32 }, { mask: 'random', causal: true, layout: true, precision }));
+      it(`sparse's block path, float32 with precision '${precision}', matches float64`, () => {
+        const [B, N, H, D] = [1, 70, 2, 16];
+        const seed = freshSeed();
+        const q = randn([B, N, H, D], { device, seed });
+        const mask = SparseMask.fromDense(new Uint8Array(N * N).fill(1), [N, N], { device });
+        const out = attention(q, q, q, { mechanism: 'sparse', mask, sparsePath: 'block', precision });
+        const ref = attentionReference({ B, Nq: N, Nk: N, H, D, scale: 1 / Math.sqrt(D), causal: false, mask: null, bias: null }, host(q), host(q), host(q));
+        assertClose(host(out), ref, TOLERANCE.float32, `sparse block ${precision} seed ${seed}`);
+        for (const t of [q, out, mask]) t.dispose();
       });
     }
   });
@@ -123,6 +152,29 @@ describe('attention API', () => {
     assert.throws(() => attention(q, q, q, { mechanism: 'test_refuses' }), /cannot serve these inputs[\s\S]*reason one[\s\S]*reason two/);
     const big = randn([1, 2, 1, 300], { seed: 1 });
     assert.throws(() => attention(big, big, big), /head dim 300 is above 256/);
+  });
+
+  it("options.precision is 'highest' or 'high', reaches the mechanism as inputs.precision, and is refused otherwise", () => {
+    let seen: AttentionInputs | null = null;
+    registerAttention('test_precision', { notSupportedReasons: () => [], forward: (inputs) => { seen = inputs; return inputs.v.contiguous(); } });
+    const q = randn([1, 3, 1, 4], { seed: 1 });
+    for (const precision of ['highest', 'high', undefined] as const) {
+      attention(q, q, q, { mechanism: 'test_precision', precision }).dispose();
+      assert.equal(seen!.precision, precision);
+      assert.equal('precision' in seen!.extra, false, 'not left in extra');
+    }
+    assert.deepEqual(PRECISION_CODES, { highest: 0, high: 1 }, 'the codes the native side decodes');
+    for (const bad of ['medium', 'HIGH', 1, null, true]) {
+      for (const mechanism of ['memory_efficient', 'vanilla', 'test_precision']) {
+        assert.throws(() => attention(q, q, q, { mechanism, precision: bad as never }),
+          { name: 'TypeError', message: /^attention: expected options.precision to be one of 'highest', 'high', got / }, `${String(bad)} for ${mechanism}`);
+      }
+    }
+    // float16 and bfloat16 are not affected, but take the option.
+    const h = q.cast('float16');
+    assert.deepEqual(Array.from(attention(h, h, h, { precision: 'highest' }).dataSync()), Array.from(attention(h, h, h).dataSync()));
+    q.dispose();
+    h.dispose();
   });
 
   it('rejects bad arguments before native code runs', () => {

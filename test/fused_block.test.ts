@@ -1,12 +1,16 @@
-// EncoderBlock as one native call (native encoderBlock, EncoderBlock.forwardFused): the
-// same backend calls as the op-by-op forward (forwardOps), issued by the addon. On the CPU
+// EncoderBlock as one native call (ts/ops/encoder_block.ts, EncoderBlock.forwardFused, with
+// the attention its mechanism's blockPlan() gives): the same backend calls as the op-by-op
+// forward (forwardOps), issued by the addon (native/core/encoder_block.h). On the CPU
 // the two are equal bit for bit; on CUDA each GEMM may pick a split-K reduction, so they
 // agree within one op's tolerance. The float64 check of the block is test/nn.test.ts (its
 // pre-norm forms without layer scale run this path). Outputs are poisoned first, so an
 // element the fused call leaves unwritten fails.
 import * as assert from 'node:assert/strict';
-import { Device, EncoderBlock, FloatDType, randn, SparseMask, Tensor } from '../ts/index';
+import { Device, EncoderBlock, FloatDType, randn, registerAttention, SparseMask, Tensor } from '../ts/index';
+import type { AttentionMechanism } from '../ts/index';
+import { memoryEfficient } from '../ts/attention/dense';
 import { native } from '../ts/native';
+import { encoderBlock, EncoderBlockWeights } from '../ts/ops/encoder_block';
 import { DEVICES, TOLERANCE, describeDevice, freshSeed, poisoned, relativeError } from './helpers';
 
 interface Case { B: number; N: number; C: number; H: number; ratio: number; qkvBias: boolean; attention: 'memory_efficient' | 'sparse' | 'sparse-heads' }
@@ -50,6 +54,16 @@ function blockFor(c: Case, device: Device, dtype: FloatDType, seed: number): { b
   return { block, mask };
 }
 
+/** Fused and op-by-op outputs agree: bit for bit on the CPU, within one op's tolerance on CUDA (split-K GEMMs). */
+function assertSameBlock(got: ArrayLike<number>, want: ArrayLike<number>, device: Device, dtype: FloatDType, label: string): void {
+  if (device === 'cpu') {
+    assert.deepEqual(Array.from(got), Array.from(want), `${label}: bit for bit`);
+  } else {
+    const err = relativeError(got, want);
+    assert.ok(err <= TOLERANCE[dtype], `${label}: relative difference ${err}`);
+  }
+}
+
 for (const device of DEVICES) {
   describeDevice(device, 'EncoderBlock as one native call', () => {
     const dtypes: FloatDType[] = ['float32', 'float16', 'bfloat16'];
@@ -73,12 +87,7 @@ for (const device of DEVICES) {
           for (const [label, got] of [['forwardFused', fused], ['encoderBlock into a poisoned output', out]] as const) {
             const values = got.dataSync();
             assert.ok(values.every(Number.isFinite), `${label}: every element written and finite (seed ${seed})`);
-            if (device === 'cpu') {
-              assert.deepEqual(Array.from(values), Array.from(want), `${label}: bit for bit (seed ${seed})`);
-            } else {
-              const err = relativeError(values, want);
-              assert.ok(err <= TOLERANCE[dtype], `${label}: relative difference ${err} (seed ${seed})`);
-            }
+            assertSameBlock(values, want, device, dtype, `${label} (seed ${seed})`);
           }
           for (const t of [x, fused, ops, out]) t.dispose();
           mask?.dispose();
@@ -112,6 +121,86 @@ for (const device of DEVICES) {
       wrong.dispose();
       mask.dispose();
       x.dispose();
+    });
+
+    it('asks the mechanism for a block plan through the registry, and runs op by op where it offers none', () => {
+      const o = { device, dtype: 'float32' as const, mlpRatio: 2, seed: 3 };
+      const x = randn([2, 5, 8], { seed: 4, device });
+      let asked = 0;
+      const planned: AttentionMechanism = {
+        notSupportedReasons: (inputs) => memoryEfficient.notSupportedReasons(inputs),
+        forward: (inputs) => memoryEfficient.forward(inputs),
+        blockPlan: (request) => {
+          asked++;
+          assert.deepEqual({ ...request, options: undefined }, { heads: 2, tokens: 5, headDim: 4, dtype: 'float32', device, options: undefined });
+          if (request.options.refuse) return null;
+          assert.deepEqual(request.options, { extraOption: undefined }, 'the options less mechanism and scale');
+          return { kind: 'dense' };
+        },
+      };
+      const { blockPlan: _, ...unplanned } = planned;
+      registerAttention('test_planned', planned);
+      registerAttention('test_unplanned', unplanned);
+      const block = new EncoderBlock(8, 2, { ...o, attention: { mechanism: 'test_planned', scale: 0.25, extraOption: undefined } });
+      const reference = new EncoderBlock(8, 2, { ...o, attention: { mechanism: 'memory_efficient', scale: 0.25 } });
+      reference.loadStateDict(block.parameters());
+      const fused = block.forwardFused(x);
+      assert.ok(fused !== null, "served: the mechanism's plan is { kind: 'dense' }");
+      assert.equal(asked, 1);
+      assertSameBlock(fused.dataSync(), reference.forwardOps(x).dataSync(), device, 'float32', 'the dense block at scale 0.25');
+      block.attn.attentionConfig = { mechanism: 'test_planned', refuse: true };
+      assert.equal(block.forwardFused(x), null, 'the mechanism answered null');
+      block.attn.attentionConfig = { mechanism: 'test_unplanned' };
+      assert.equal(block.forwardFused(x), null, 'no blockPlan: op by op');
+      const y = block.forward(x);
+      assert.deepEqual(y.shape, [2, 5, 8]);
+      for (const t of [x, fused, y]) t.dispose();
+      block.dispose();
+      reference.dispose();
+    });
+
+    it('fused: false runs forward() op by op, with the same result', () => {
+      const x = randn([1, 9, 12], { seed: 6, device });
+      const block = new EncoderBlock(12, 3, { device, mlpRatio: 2, seed: 7 });
+      const fused = block.forward(x);
+      block.fused = false;
+      block.forwardFused = () => assert.fail('forwardFused called with fused false');
+      const ops = block.forward(x);
+      assertSameBlock(ops.dataSync(), fused.dataSync(), device, 'float32', 'op by op');
+      const off = new EncoderBlock(12, 3, { device, mlpRatio: 2, seed: 7, fused: false });
+      assert.equal(off.fused, false, 'the constructor option');
+      for (const t of [x, fused, ops]) t.dispose();
+      block.dispose();
+      off.dispose();
+    });
+
+    it('encoderBlock() checks its arguments in TypeScript, naming encoderBlock', () => {
+      const c: Case = { B: 1, N: 9, C: 12, H: 3, ratio: 2, qkvBias: true, attention: 'memory_efficient' };
+      const { block } = blockFor(c, device, 'float32', 12);
+      const p = (name: string) => block.parameters().get(name) ?? null;
+      const weights: EncoderBlockWeights = {
+        norm1Weight: p('norm1.weight'), norm1Bias: p('norm1.bias'), qkvWeight: p('attn.qkv.weight')!, qkvBias: p('attn.qkv.bias'),
+        projWeight: p('attn.proj.weight')!, projBias: p('attn.proj.bias'), norm2Weight: p('norm2.weight'), norm2Bias: p('norm2.bias'),
+        fc1Weight: p('mlp.fc1.weight')!, fc1Bias: p('mlp.fc1.bias'), fc2Weight: p('mlp.fc2.weight')!, fc2Bias: p('mlp.fc2.bias'),
+      };
+      const x = randn([1, 9, 12], { seed: 8, device });
+      const options = { heads: 3, eps1: 1e-5, eps2: 1e-5, activation: 'gelu' as const, scale: 0.5, attention: { kind: 'dense' as const } };
+      const y = encoderBlock(x, weights, options);
+      assertSameBlock(y.dataSync(), block.forwardOps(x).dataSync(), device, 'float32', 'the block at its default scale 1/sqrt(4)');
+      const other = randn([12, 12], { seed: 9, device });
+      for (const [what, call, error] of [
+        ['x not a tensor', () => encoderBlock({} as Tensor, weights, options), { name: 'TypeError', message: /^encoderBlock: expected x to be a Tensor/ }],
+        ['a 2-D x', () => encoderBlock(x.reshape([9, 12]), weights, options), { name: 'RangeError', message: /^encoderBlock: x must be a contiguous float \[B, N, C\], got \[9, 12\]/ }],
+        ['heads 5', () => encoderBlock(x, weights, { ...options, heads: 5 }), { name: 'RangeError', message: /C = 12 is not a multiple of heads = 5/ }],
+        ['a qkv weight of [12, 12]', () => encoderBlock(x, { ...weights, qkvWeight: other }, options), { name: 'RangeError', message: /qkvWeight must be a contiguous \[36, 12\] float32 tensor/ }],
+        ['an infinite scale', () => encoderBlock(x, weights, { ...options, scale: Infinity }), { name: 'RangeError', message: /scale must be a finite number, got Infinity/ }],
+        ['no attention plan', () => encoderBlock(x, weights, { ...options, attention: {} as never }), { name: 'TypeError', message: /^encoderBlock: expected options.attention to be a mechanism's block plan/ }],
+        ['a bad activation', () => encoderBlock(x, weights, { ...options, activation: 'swish' as never }), { name: 'TypeError', message: /^encoderBlock: expected options.activation/ }],
+      ] as const) {
+        assert.throws(call as () => void, error, what);
+      }
+      for (const t of [x, y, other]) t.dispose();
+      block.dispose();
     });
 
     it('the addon refuses bad arguments with an Error naming encoderBlock, and stays usable', () => {

@@ -4,11 +4,14 @@
 // kernel leaves unwritten fails; the 'auto' runs go through attention() itself.
 import * as assert from 'node:assert/strict';
 import {
-  attention, BlockSparseLayout, buildSparseSchedule, Device, FLOAT_DTYPES, FloatDType, patterns, randn, splitQkv, SparseMask, SPARSE_LEAD_FACTOR,
-  SPARSE_LEAD_MIN, SPARSE_SEGMENT,
-  tensor, Tensor, tidy,
+  attention, BlockSparseLayout, Device, FLOAT_DTYPES, FloatDType, patterns, randn, splitQkv, SparseMask, tensor, Tensor, tidy,
 } from '../ts/index';
 import { broadcastView } from '../ts/attention/attention';
+import { allocating } from '../ts/attention/mask_input';
+import { rangeError } from '../ts/errors';
+import {
+  attentionTiles, buildSparseSchedule, maskTileLists, SPARSE_LEAD_FACTOR, SPARSE_LEAD_MIN, SPARSE_SEGMENT,
+} from '../ts/attention/kernel_plans';
 import type { AttentionInputs } from '../ts/attention/registry';
 import { blockSparse, sparse } from '../ts/attention/sparse';
 import { native } from '../ts/native';
@@ -180,7 +183,7 @@ for (const device of DEVICES) {
       const q = randn([1, N, 2, D], { device, dtype: 'float16', seed: 1 });
       const full = SparseMask.fromDense(new Uint8Array(N * N).fill(1), [N, N], { device });
       const few = SparseMask.fromCoordinates([0, 5, 9], [3, 100, 77], [N, N], { device });
-      const [tileM, tileN] = native().attentionTileShape(device, 'float16', D);
+      const [tileM, tileN] = attentionTiles(device, 'float16', D);
       for (const [mask, dense] of [[full, true], [few, false]] as const) {
         const e = mask.explain(q);
         assert.deepEqual(e.tileShape, [tileM, tileN]);
@@ -359,7 +362,7 @@ describe('buildSparseSchedule', () => {
 
   it("the notebook mask's class-token row (all 197 keys, five times the mean) leads; the other 196 rows follow in order", () => {
     const m = SparseMask.fromDense(patterns.vitNotebook(14, 14, 0));
-    const s = m.schedule;
+    const s = m.csrPlan('test').schedule;
     assert.equal(s.leadItems, 1);
     assert.deepEqual(Array.from(s.items.subarray(0, 4)), [0, 0, 197, -1]);
     assert.deepEqual(Array.from({ length: 196 }, (_, n) => s.items[4 * (n + 1)]), Array.from({ length: 196 }, (_, n) => n + 1));
@@ -419,9 +422,9 @@ describe('SparseMask', () => {
     const [N, tm, tn] = [50, 16, 32];
     const dense = randomMask(4, 2, N, N, 0.02);
     const m = SparseMask.fromDense(dense, [2, N, N]);
-    const lists = m.tileLists(tm, tn);
+    const lists = maskTileLists(m, tm, tn);
     const mTiles = Math.ceil(N / tm);
-    assert.equal(lists.hostOffsets.length, 2 * mTiles + 1);
+    assert.equal(lists.offsets.length, 2 * mTiles + 1);
     let area = 0;
     for (let h = 0; h < 2; h++) for (let t = 0; t < mTiles; t++) {
       const expected: number[] = [];
@@ -433,10 +436,14 @@ describe('SparseMask', () => {
           area += (Math.min(N, (t + 1) * tm) - t * tm) * (Math.min(N, (u + 1) * tn) - u * tn);
         }
       }
-      assert.deepEqual(Array.from(lists.hostCols.subarray(lists.hostOffsets[h * mTiles + t], lists.hostOffsets[h * mTiles + t + 1])), expected);
+      assert.deepEqual(Array.from(lists.cols.subarray(lists.offsets[h * mTiles + t], lists.offsets[h * mTiles + t + 1])), expected);
     }
     assert.equal(lists.area, area);
-    assert.equal(m.tileLists(tm, tn), lists, 'cached per tile shape');
+    const plan = m.tiles('test').at(tm, tn, N, N);
+    assert.deepEqual(plan.host, lists, "the mask's tile plan holds these lists");
+    assert.deepEqual(Array.from(plan.offsets.dataSync()), Array.from(lists.offsets), 'on the device');
+    assert.deepEqual(Array.from(plan.cols.dataSync()), Array.from(lists.cols), 'on the device');
+    assert.equal(m.tiles('test').at(tm, tn, N, N), plan, 'cached per tile shape');
   });
 
   it('explain() on the CPU takes the CSR path (no tiles)', () => {
@@ -467,6 +474,76 @@ describe('SparseMask', () => {
     assert.throws(() => SparseMask.fromCoordinates([0, 3], [0, 0], [3, 3]), { name: 'RangeError', message: /SparseMask.fromCoordinates: entry 1 \(3, 0\) is outside \[3, 3\]/ });
     assert.throws(() => SparseMask.fromCoordinates([0], [-1], [3, 3]), { name: 'RangeError', message: /entry 0 \(0, -1\)/ });
     assert.throws(() => SparseMask.fromCoordinates([0, 1], [0], [3, 3]), { name: 'RangeError', message: /rows has 2 entries but cols has 1/ });
+  });
+
+  // Issue 24, bug 7.4: sizes past int32 wrapped (column 2^32 + 5 stored as 5; with Nk = 2^40
+  // the last entry was dropped). Every size is now checked against int32, and every
+  // coordinate against the shape as a number, before anything becomes an Int32Array.
+  it('fromCoordinates refuses sizes past int32, naming the function and the limit', () => {
+    const limit = /past the int32 limit 2\^31 - 1 = 2147483647/;
+    for (const [rows, cols, shape, what] of [
+      [[0], [2 ** 32 + 5], [1, 2 ** 33], /shape \[1, 8589934592\]: Nk is 8589934592/],
+      [[0, 2 ** 14 - 1], [0, 2 ** 40 - 1], [2 ** 14, 2 ** 40], /Nk is 1099511627776/],
+      [[0], [0], [2 ** 31, 1], /Nq is 2147483648/],
+      [[0], [0], [2 ** 31, 1, 1], /H is 2147483648/],
+      [[0], [0], [2 ** 16, 2 ** 15, 1], /the count of row offsets, H · Nq \+ 1, is 2147483649/],
+    ] as const) {
+      assert.throws(() => SparseMask.fromCoordinates(rows, cols, shape), { name: 'RangeError', message: /^SparseMask.fromCoordinates: / }, String(shape));
+      assert.throws(() => SparseMask.fromCoordinates(rows, cols, shape), { message: what }, String(shape));
+      assert.throws(() => SparseMask.fromCoordinates(rows, cols, shape), { message: limit }, String(shape));
+    }
+    // The largest column that fits, stored as itself.
+    const edge = SparseMask.fromCoordinates([0, 0], [2 ** 31 - 2, 5], [1, 2 ** 31 - 1]);
+    assert.deepEqual(Array.from(edge.colIndices), [5, 2 ** 31 - 2]);
+    assert.deepEqual(Array.from(edge.rowOffsets), [0, 2]);
+    edge.dispose();
+  });
+
+  it('fromCoordinates checks every coordinate as a number: none wraps into range', () => {
+    for (const [rows, cols, at] of [
+      [[0], [2 ** 32 + 5], '(0, 4294967301)'],
+      [[2 ** 32], [1], '(4294967296, 1)'],
+      [Float64Array.from([0, 1]), Float64Array.from([1, 2 ** 32 + 1]), '(1, 4294967297)'],
+      [[0, 0.5], [1, 1], '(0.5, 1)'],
+      [[0], ['1' as unknown as number], '(0, 1)'],
+      [[0], [NaN], '(0, NaN)'],
+    ] as const) {
+      assert.throws(() => SparseMask.fromCoordinates(rows, cols, [2, 10]), { name: 'RangeError', message: new RegExp(`SparseMask.fromCoordinates: entry \\d \\${at.slice(0, -1)}\\) is outside \\[2, 10\\]`) }, at);
+    }
+  });
+
+  // Issue 24, bug 10.3: 2^25 rows threw a bare "RangeError: Invalid array length" (the work
+  // schedule was a plain array of 2^27 numbers). The mask is built in typed arrays now; its
+  // bound is int32 (above) and the host's memory (allocating() below).
+  it('fromCoordinates builds a mask of 2^25 rows', function () {
+    this.timeout(300_000);
+    const rows = 2 ** 25;
+    const m = SparseMask.fromCoordinates([rows - 1, 0, rows - 1], [7, 3, 2], [rows, 16]);
+    assert.equal(m.nnz, 3);
+    assert.equal(m.rowOffsets.length, rows + 1);
+    assert.deepEqual([m.rowOffsets[1], m.rowOffsets[rows - 1], m.rowOffsets[rows]], [1, 1, 3]);
+    assert.deepEqual(Array.from(m.colIndices), [3, 2, 7]);
+    assert.equal(m.csrPlan('test').schedule.items.length, 4 * rows, 'one item a row');
+    m.dispose();
+  });
+
+  it("allocating() names the function when the engine cannot allocate, and leaves the library's own errors alone", () => {
+    assert.throws(() => allocating('SparseMask.fromDense', 'a mask of 9 rows', () => { throw new RangeError('Invalid array length'); }),
+      { name: 'RangeError', message: 'SparseMask.fromDense: a mask of 9 rows could not be allocated (Invalid array length)' });
+    const own = rangeError('buildSparseSchedule', 'segment must be at least 1, got 0');
+    assert.throws(() => allocating('SparseMask.fromDense', 'a mask', () => { throw own; }), (e) => e === own);
+    assert.equal(allocating('f', 'x', () => 5), 5);
+  });
+
+  it('fromDense and patterns refuse shapes past int32 before reading a value', () => {
+    for (const [mask, shape, what] of [
+      [new Uint8Array(0), [0, 2 ** 32], /SparseMask.fromDense: shape \[0, 4294967296\]: Nk is 4294967296/],
+      [new Uint8Array(0), [2 ** 31, 0], /Nq is 2147483648/],
+      [new Uint8Array(0), [2 ** 16, 2 ** 15, 0], /the count of row offsets, H · Nq \+ 1, is 2147483649/],
+      [{ rows: 0, cols: 2 ** 31, data: new Uint8Array(0) }, undefined, /SparseMask.fromDense: shape \[0, 2147483648\]: Nk is 2147483648/],
+    ] as const) {
+      assert.throws(() => SparseMask.fromDense(mask, shape as number[] | undefined), { name: 'RangeError', message: what });
+    }
   });
 });
 
@@ -511,10 +588,11 @@ describe('BlockSparseLayout', () => {
       const Cb = Math.ceil(Nk / bs);
       const blocks = randomMask(bs + tm, heads, Rb, Cb, 0.5);
       const l = BlockSparseLayout.fromDense(blocks, bs, { shape: [heads, Rb, Cb] });
-      const lists = l.tileLists(tm, tn, Nq, Nk);
+      const plans = l.tiles('test');
+      const lists = plans.at(tm, tn, Nq, Nk).host;
       const elements = layoutToElements(blocks, heads, bs, Nq, Nk);
       const mTiles = Math.ceil(Nq / tm);
-      assert.equal(lists.hostOffsets.length, heads * mTiles + 1);
+      assert.equal(lists.offsets.length, heads * mTiles + 1);
       for (let h = 0; h < heads; h++) for (let t = 0; t < mTiles; t++) {
         const expected: number[] = [];
         for (let u = 0; u < Math.ceil(Nk / tn); u++) {
@@ -526,11 +604,11 @@ describe('BlockSparseLayout', () => {
           }
           if (any) expected.push((u << 1) | (all ? 0 : 1));
         }
-        const got = lists.hostCols.subarray(lists.hostOffsets[h * mTiles + t], lists.hostOffsets[h * mTiles + t + 1]);
+        const got = lists.cols.subarray(lists.offsets[h * mTiles + t], lists.offsets[h * mTiles + t + 1]);
         assert.deepEqual(Array.from(got), expected, `bs ${bs} tile ${tm}x${tn} head ${h} query tile ${t}`);
       }
-      assert.equal(l.tileLists(tm, tn, Nq, Nk), lists, 'cached');
-      assert.notEqual(l.tileLists(tm, tn, Nq - 1, Nk), lists, 'keyed by Nq and Nk too');
+      assert.equal(plans.at(tm, tn, Nq, Nk).host, lists, 'cached');
+      assert.notEqual(plans.at(tm, tn, Nq - 1, Nk).host, lists, 'keyed by Nq and Nk too');
     }
   });
 
@@ -542,6 +620,18 @@ describe('BlockSparseLayout', () => {
     assert.throws(() => BlockSparseLayout.fromMask(data, '16' as unknown as number, { shape: [2, 2] }), { name: 'TypeError', message: /BlockSparseLayout.fromMask: expected blockSize/ });
     assert.throws(() => BlockSparseLayout.fromDense(data, 16), { name: 'TypeError', message: /needs a shape/ });
     assert.throws(() => BlockSparseLayout.fromMask(data, 16, { shape: [3, 3] }), { name: 'RangeError', message: /has 4 values but shape \[3, 3\] needs 9/ });
+  });
+
+  it('refuses layouts past int32 elements a side, naming the function and the limit', () => {
+    assert.throws(() => BlockSparseLayout.fromDense(new Uint8Array(0), 16, { shape: [0, 2 ** 27 + 1] }),
+      { name: 'RangeError', message: /^BlockSparseLayout.fromDense: shape \[0, 134217729\] of 16-blocks covers .* at most 134217728 blocks a side fit the int32 limit/ });
+    assert.throws(() => BlockSparseLayout.fromDense(new Uint8Array(0), 128, { shape: [2 ** 24 + 1, 0] }), { name: 'RangeError', message: /at most 16777216 blocks a side/ });
+    assert.throws(() => BlockSparseLayout.fromDense(new Uint8Array(0), 16, { shape: [2 ** 31, 0, 0] }), { name: 'RangeError', message: /H is 2147483648, past the int32 limit/ });
+    assert.throws(() => BlockSparseLayout.fromMask(new Uint8Array(0), 16, { shape: [0, 2 ** 31] }),
+      { name: 'RangeError', message: /^BlockSparseLayout.fromMask: shape \[0, 2147483648\]: Nk is 2147483648, past the int32 limit/ });
+    const edge = BlockSparseLayout.fromDense(new Uint8Array(0), 16, { shape: [0, 2 ** 27] }); // covers Nk up to 2^31 - 1
+    assert.deepEqual(edge.shape, [0, 2 ** 27]);
+    edge.dispose();
   });
 });
 

@@ -11,11 +11,11 @@ export { patterns } from './attention';
 export type { Pattern, PatternLike, ProbabilityMatrix } from './attention';
 export {
   attention, splitQkv, registerAttention, attentionMechanisms,
-  SparseMask, BlockSparseLayout, buildSparseSchedule, SPARSE_SEGMENT, SPARSE_LEAD_FACTOR, SPARSE_LEAD_MIN, SPARSE_BLOCK_MIN_DENSITY, SPARSE_BLOCK_MIN_FILL, BLOCK_SIZES,
+  SparseMask, BlockSparseLayout, SPARSE_BLOCK_MIN_DENSITY, SPARSE_BLOCK_MIN_FILL, BLOCK_SIZES,
 } from './attention';
 export type {
-  AttentionOptions, AttentionMechanism, AttentionInputs,
-  SparseSchedule, SparseExplanation, SparseMaskOptions, BlockSparseLayoutOptions, SparsePath, DensePattern, DenseInput, QueryLike,
+  AttentionOptions, AttentionMechanism, AttentionInputs, AttentionPrecision, BlockAttention, BlockPlanRequest,
+  SparseExplanation, SparseMaskOptions, BlockSparseLayoutOptions, SparsePath, DensePattern, DenseInput, QueryLike,
 } from './attention';
 export { readSafetensors, parseSafetensors, saveSafetensors, serializeSafetensors, entryToTensor, entryValues } from './io/safetensors';
 export type { SafetensorsFile, SafetensorsEntry, SafetensorsDType } from './io/safetensors';

@@ -91,7 +91,7 @@ export interface NativeAddon {
   binary(out: T, a: T, b: T, op: number, alpha: number): void;
   mean(out: T, x: T, outer: number, n: number, inner: number): void;
   patchGather(out: T, images: T, patch: number): void;
-  attention(out: T, q: T, k: T, v: T, mask: Maybe, bias: Maybe, scale: number, causal: boolean, blockSparse?: BlockSparseArgs): void;
+  attention(out: T, q: T, k: T, v: T, mask: Maybe, bias: Maybe, scale: number, causal: boolean, blockSparse?: BlockSparseArgs, precision?: number): void;
   /**
    * A CSR mask and its kernel schedule (SparseAttentionParams in native/core/ops.h says what the
    * records hold), checked once for every sparseAttention() call that reads it.

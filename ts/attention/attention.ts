@@ -1,12 +1,14 @@
 // attention(q, k, v, options): the one entry point. Checks every argument, broadcasts the
 // mask and bias to [B, H, Nq, Nk] views (no copies), then runs the named mechanism. A
 // SparseMask is not broadcast: it goes to mechanism 'sparse' as extra.sparseMask.
-import { checkBoolean, checkNumber, invalidParameterError, rangeError } from '../errors';
+import { checkBoolean, checkNumber, checkOneOf, invalidParameterError, rangeError } from '../errors';
 import { isFloat } from '../dtype';
 import { checkTensor, Tensor } from '../tensor';
-import { memoryEfficient, vanilla } from './dense';
-import { AttentionInputs, attentionMechanisms, getAttention, registerAttention } from './registry';
-import { blockSparse, BlockSparseLayout, sparse, SparseMask, SparsePath } from './sparse';
+import { BlockSparseLayout } from './block_layout';
+import { memoryEfficient, PRECISIONS, vanilla } from './dense';
+import { AttentionInputs, attentionMechanisms, AttentionPrecision, getAttention, registerAttention } from './registry';
+import { blockSparse, sparse } from './sparse';
+import { SparseMask, SparsePath } from './sparse_mask';
 
 registerAttention('memory_efficient', memoryEfficient);
 registerAttention('vanilla', vanilla);
@@ -31,6 +33,12 @@ export interface AttentionOptions {
   layout?: BlockSparseLayout;
   /** 'sparse': 'auto' (default; SparseMask.explain() says what it picks), 'csr' or 'block'. */
   sparsePath?: SparsePath;
+  /**
+   * Float32 matmul precision, as PyTorch names it: 'highest' computes in float32, 'high' lets
+   * the CUDA tensor-core kernels (memory_efficient, block_sparse, sparse's block path) use
+   * 3xTF32. Default: the kernel's own. float16 and bfloat16 inputs are not affected.
+   */
+  precision?: AttentionPrecision;
   /** Mechanism-specific options. */
   [key: string]: unknown;
 }
@@ -79,6 +87,8 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
   if (typeof mechanism !== 'string') throw invalidParameterError(fn, 'options.mechanism', 'a string', mechanism);
   const impl = getAttention(mechanism);
   if (!impl) throw invalidParameterError(fn, 'options.mechanism', `one of ${attentionMechanisms().map((m) => `'${m}'`).join(', ')}`, mechanism);
+  const precision = extra.precision === undefined ? undefined : checkOneOf(fn, 'options.precision', extra.precision, PRECISIONS);
+  delete extra.precision;
   const full = [B, H, Nq, Nk];
   // The broadcast views hold their storage: made inside the try, so a later throw frees them.
   let maskView: Tensor | null = null;
@@ -102,7 +112,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
       if (bias.device !== q.device) throw new TypeError(`${fn}: options.bias is on ${bias.device} but q is on ${q.device}`);
       biasView = broadcastView(fn, 'options.bias', bias, full);
     }
-    const inputs: AttentionInputs = { q, k, v, scale, causal, mask: maskView, bias: biasView, extra };
+    const inputs: AttentionInputs = { q, k, v, scale, causal, mask: maskView, bias: biasView, precision, extra };
     impl.checkInputs?.(fn, inputs);
     const reasons = impl.notSupportedReasons(inputs);
     if (reasons.length > 0) {

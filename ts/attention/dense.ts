@@ -4,7 +4,28 @@
 import { native } from '../native';
 import { empty, tensor, Tensor, tidy } from '../tensor';
 import { fill } from '../ops/checks';
-import { AttentionInputs, AttentionMechanism } from './registry';
+import { MAX_HEAD_DIM } from './limits';
+import { AttentionInputs, AttentionMechanism, AttentionPrecision } from './registry';
+
+/**
+ * options.precision as native().attention's last argument. The native side decodes these:
+ * keep them equal to the addon's (the one place they are written in TypeScript).
+ */
+export const PRECISION_CODES: Readonly<Record<AttentionPrecision, number>> = { highest: 0, high: 1 };
+
+/** The precisions attention() accepts. */
+export const PRECISIONS = Object.keys(PRECISION_CODES) as readonly AttentionPrecision[];
+
+/** The native precision code for these inputs: undefined (the native default) unless float32 with options.precision. */
+export function precisionCode(inputs: AttentionInputs): number | undefined {
+  return inputs.precision === undefined || inputs.q.dtype !== 'float32' ? undefined : PRECISION_CODES[inputs.precision];
+}
+
+/** The reason a tiled kernel cannot serve q's head dim, if it cannot. */
+export function headDimReasons(inputs: AttentionInputs): string[] {
+  const d = inputs.q.shape[3];
+  return d > MAX_HEAD_DIM ? [`head dim ${d} is above ${MAX_HEAD_DIM}`] : [];
+}
 
 function commonReasons(inputs: AttentionInputs): string[] {
   const reasons: string[] = [];
@@ -14,15 +35,21 @@ function commonReasons(inputs: AttentionInputs): string[] {
 
 export const memoryEfficient: AttentionMechanism = {
   notSupportedReasons(inputs) {
-    const reasons = commonReasons(inputs);
-    const d = inputs.q.shape[3];
-    if (d > 256) reasons.push(`head dim ${d} is above 256`);
-    return reasons;
+    return [...commonReasons(inputs), ...headDimReasons(inputs)];
   },
-  forward({ q, k, v, scale, causal, mask, bias }) {
+  forward(inputs) {
+    const { q, k, v, scale, causal, mask, bias } = inputs;
     const [B, Nq, H, D] = q.shape;
     const out = empty([B, Nq, H, D], { dtype: q.dtype, device: q.device });
-    return fill({ out, given: false }, () => native().attention(out, q, k, v, mask, bias, scale, causal));
+    const precision = precisionCode(inputs);
+    return fill({ out, given: false }, () => precision === undefined
+      ? native().attention(out, q, k, v, mask, bias, scale, causal)
+      : native().attention(out, q, k, v, mask, bias, scale, causal, undefined, precision));
+  },
+  /** The native block computes unmasked memory_efficient attention (no option besides the scale). */
+  blockPlan({ headDim, options }) {
+    if (headDim > MAX_HEAD_DIM || Object.values(options).some((v) => v !== undefined)) return null;
+    return { kind: 'dense' };
   },
 };
 

@@ -1,8 +1,18 @@
 // The attention registry: a name maps to a mechanism, so a model names its mechanism in
 // plain configuration data and swapping it changes nothing else. Each mechanism says why
 // it cannot serve given inputs (xFormers' not_supported_reasons); attention() picks the
-// named one and, when it cannot serve, throws an Error listing every reason.
+// named one and, when it cannot serve, throws an Error listing every reason. A mechanism
+// may also offer a plan for the native encoder block (blockPlan), which runs the whole
+// block in one call; the block runs op by op where it offers none.
+import type { Device, FloatDType } from '../dtype';
+import type { NativeSparsePlan } from '../native';
 import type { Tensor } from '../tensor';
+
+/**
+ * Float32 matmul precision (PyTorch's names): 'highest' computes in float32; 'high' lets a
+ * CUDA kernel use 3xTF32 tensor-core products. Other dtypes are not affected.
+ */
+export type AttentionPrecision = 'highest' | 'high';
 
 /** Everything a mechanism sees: checked tensors and resolved options. */
 export interface AttentionInputs {
@@ -18,8 +28,25 @@ export interface AttentionInputs {
   mask: Tensor | null;
   /** float, a view broadcast to [B, H, Nq, Nk]; or null. */
   bias: Tensor | null;
+  /** Float32 precision asked for; undefined: the kernel's default. */
+  precision?: AttentionPrecision;
   /** Mechanism-specific options, passed through untouched (e.g. a sparse mask or layout). */
   extra: Record<string, unknown>;
+}
+
+/** What the native encoder block computes its attention with: dense (memory_efficient), or the CSR kernel over a plan. */
+export type BlockAttention = { kind: 'dense' } | { kind: 'sparse'; plan: NativeSparsePlan };
+
+/** What an encoder block tells a mechanism when it asks for a block plan: self-attention over N tokens. */
+export interface BlockPlanRequest {
+  heads: number;
+  /** N: q, k and v are [B, N, H, D]. */
+  tokens: number;
+  headDim: number;
+  dtype: FloatDType;
+  device: Device;
+  /** The block's attention options as attention() would get them, less mechanism and scale. */
+  options: Record<string, unknown>;
 }
 
 export interface AttentionMechanism {
@@ -32,6 +59,12 @@ export interface AttentionMechanism {
   notSupportedReasons(inputs: AttentionInputs): string[];
   /** Computes the attention: returns a contiguous [B, Nq, H, D] tensor in q's dtype. */
   forward(inputs: AttentionInputs): Tensor;
+  /**
+   * Optional: what the native encoder block needs to compute this mechanism's attention
+   * with these options, or null where it cannot (the block then runs op by op, and
+   * forward() says what is wrong, if anything). Only the options it serves exactly.
+   */
+  blockPlan?(request: BlockPlanRequest): BlockAttention | null;
 }
 
 const mechanisms = new Map<string, AttentionMechanism>();

@@ -2,6 +2,7 @@
 // GPU and its CUDA/cuBLASLt versions, the registered attention mechanisms and which dtypes
 // and head dims each kernel serves here — and, where something does not run, why not.
 import { attentionMechanisms } from '../attention';
+import { MAX_HEAD_DIM } from '../attention/limits';
 import { backends, cuda } from '../cuda';
 import { native } from '../native';
 
@@ -19,8 +20,8 @@ export interface InfoReport {
 /** What each known mechanism's kernels serve, per backend (the rules in ts/attention and native/). */
 const KERNELS: Record<string, { cuda: string; cpu: string }> = {
   memory_efficient: {
-    cuda: 'float16/bfloat16 on tensor cores for D <= 256; float32 SIMT (exact FMA) for 16 < D <= 256',
-    cpu: 'float32/float16/bfloat16 (float32 accumulation) for D <= 256',
+    cuda: `float16/bfloat16 on tensor cores for D <= ${MAX_HEAD_DIM}; float32 SIMT (exact FMA) for 16 < D <= ${MAX_HEAD_DIM}`,
+    cpu: `float32/float16/bfloat16 (float32 accumulation) for D <= ${MAX_HEAD_DIM}`,
   },
   vanilla: {
     cuda: 'float16/bfloat16/float32, any D (cuBLASLt GEMMs around the softmax kernel)',

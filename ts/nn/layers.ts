@@ -1,22 +1,13 @@
 // The ViT's building blocks as modules over the typed ops. Parameters are created with
 // random values (seeded) and replaced by loadStateDict() when weights are loaded.
-import { attention, SparseMask, splitQkv } from '../attention';
-import { memoryEfficient } from '../attention/dense';
+import { attention, splitQkv } from '../attention';
 import { getAttention } from '../attention/registry';
-import { sparse } from '../attention/sparse';
-import { Device, FloatDType, isFloat } from '../dtype';
-import { native, NativeSparsePlan } from '../native';
+import { Device, FloatDType } from '../dtype';
 import { layerNorm, linear, mul, patchEmbed, residualAdd } from '../ops';
 import type { ActivationSpec } from '../ops';
-import { ActivationCode, activationCode } from '../ops/activation';
-import { empty, randn, ones, zeros, Tensor, tidy } from '../tensor';
+import { encoderBlock, encoderBlockReasons, EncoderBlockWeights } from '../ops/encoder_block';
+import { randn, ones, zeros, Tensor, tidy } from '../tensor';
 import { Module } from './module';
-
-/**
- * NODEFORMERS_FUSED_BLOCK=0: every EncoderBlock runs op by op, never as one native
- * encoderBlock call (for A/B timing; the results are the same).
- */
-const fusedBlocks = process.env.NODEFORMERS_FUSED_BLOCK !== '0';
 
 export interface InitOptions {
   device?: Device;
@@ -126,10 +117,6 @@ export class MultiHeadAttention extends Module {
   }
 }
 
-// The attention options forwardFused() serves (any other given option: op by op).
-const DENSE_KEYS = new Set(['mechanism', 'scale']);
-const SPARSE_KEYS = new Set(['mechanism', 'scale', 'mask', 'sparsePath']);
-
 export class EncoderBlock extends Module {
   readonly norm1: LayerNorm;
   readonly attn: MultiHeadAttention;
@@ -137,10 +124,14 @@ export class EncoderBlock extends Module {
   readonly mlp: MLP;
   constructor(dim: number, numHeads: number, {
     mlpRatio = 4, qkvBias = false, activation = 'gelu' as ActivationSpec, normEps = 1e-5, preNorm = true, layerScale = null as number | null,
-    attention: cfg = {} as AttentionConfig, ...o
-  }: InitOptions & { mlpRatio?: number; qkvBias?: boolean; activation?: ActivationSpec; normEps?: number; preNorm?: boolean; layerScale?: number | null; attention?: AttentionConfig } = {}) {
+    attention: cfg = {} as AttentionConfig, fused = true, ...o
+  }: InitOptions & {
+    mlpRatio?: number; qkvBias?: boolean; activation?: ActivationSpec; normEps?: number; preNorm?: boolean; layerScale?: number | null;
+    attention?: AttentionConfig; fused?: boolean;
+  } = {}) {
     super();
     this.preNorm = preNorm;
+    this.fused = fused;
     this.norm1 = this.child('norm1', new LayerNorm(dim, normEps, o));
     this.attn = this.child('attn', new MultiHeadAttention(dim, numHeads, { ...o, qkvBias, attention: cfg }));
     this.norm2 = this.child('norm2', new LayerNorm(dim, normEps, o));
@@ -151,6 +142,12 @@ export class EncoderBlock extends Module {
     }
   }
   readonly preNorm: boolean;
+  /**
+   * Whether forward() may run the block as one native call (forwardFused) where the block
+   * and its attention mechanism allow; false runs it op by op. The results are the same
+   * (test/fused_block.test.ts): this is for A/B timing.
+   */
+  fused: boolean;
 
   private addBranch(x: Tensor, branch: Tensor, scale: Tensor | null): void {
     if (scale) {
@@ -164,68 +161,44 @@ export class EncoderBlock extends Module {
 
   /** x [B, N, C] -> [B, N, C]; pre-norm: x + attn(norm1(x)), then + mlp(norm2(x)). Post-norm normalizes after each sum. */
   forward(x: Tensor): Tensor {
-    return (fusedBlocks ? this.forwardFused(x) : null) ?? this.forwardOps(x);
+    return (this.fused ? this.forwardFused(x) : null) ?? this.forwardOps(x);
+  }
+
+  /** The parameters as encoderBlock() takes them. */
+  private blockWeights(): EncoderBlockWeights {
+    const { norm1, attn, norm2, mlp } = this;
+    return {
+      norm1Weight: norm1.weight, norm1Bias: norm1.bias, qkvWeight: attn.qkv.weight, qkvBias: attn.qkv.bias, projWeight: attn.proj.weight,
+      projBias: attn.proj.bias, norm2Weight: norm2.weight, norm2Bias: norm2.bias, fc1Weight: mlp.fc1.weight, fc1Bias: mlp.fc1.bias,
+      fc2Weight: mlp.fc2.weight, fc2Bias: mlp.fc2.bias,
+    };
   }
 
   /**
-   * @internal The block as one native call (native encoderBlock: the backend calls of
-   * forwardOps, issued by the addon), or null where that call does not cover this block or
-   * these inputs: post-norm, layer scale, a mechanism other than the built-in
-   * memory_efficient (unmasked) or sparse (a SparseMask on its CSR path), attention options
-   * beyond those, or arguments that forwardOps would refuse (it then says why).
+   * @internal The block as one native call (ts/ops/encoder_block.ts), or null where that
+   * call does not serve this block or these inputs: post-norm, layer scale, an attention
+   * mechanism that offers no block plan for its options (AttentionMechanism.blockPlan), or
+   * arguments that forwardOps would refuse (it then says why).
    */
   forwardFused(x: Tensor): Tensor | null {
     if (!this.preNorm || this.getOptional('ls1') !== null) return null;
-    if (!(x instanceof Tensor) || x.disposed || x.rank !== 3 || !isFloat(x.dtype) || !x.isContiguous) return null;
-    const [B, N, C] = x.shape;
     const H = this.attn.numHeads;
-    const D = C / H;
-    if (C !== this.attn.dim || D > 256 || B * N === 0) return null;
-    const cfg = (this.attn.attentionConfig ?? {}) as Record<string, unknown>;
-    const mechanism = cfg.mechanism ?? 'memory_efficient';
+    const { mechanism = 'memory_efficient', scale, ...options } = this.attn.attentionConfig ?? {};
     const impl = typeof mechanism === 'string' ? getAttention(mechanism) : undefined;
-    if (impl !== memoryEfficient && impl !== sparse) return null;
-    const allowed = impl === sparse ? SPARSE_KEYS : DENSE_KEYS;
-    for (const key of Object.keys(cfg)) if (cfg[key] !== undefined && !allowed.has(key)) return null;
-    const scale = cfg.scale === undefined ? 1 / Math.sqrt(Math.max(D, 1)) : cfg.scale;
-    if (typeof scale !== 'number' || !Number.isFinite(scale)) return null;
-    let plan: NativeSparsePlan | null = null;
-    if (impl === sparse) {
-      const mask = cfg.mask;
-      if (!(mask instanceof SparseMask) || mask.disposed || mask.nq !== N || mask.nk !== N || (mask.heads !== 1 && mask.heads !== H) || mask.device !== x.device) return null;
-      const path = cfg.sparsePath ?? 'auto';
-      if ((path === 'auto' ? mask.autoPath(x.dtype, D) : path) !== 'csr') return null;
-      plan = mask.devicePlan('attention');
-    }
-    const { norm1, norm2, attn, mlp } = this;
-    // A weight of the block's shape, x's dtype and device, contiguous; only vectors may be absent.
-    const like = (t: Tensor | null, shape: readonly number[]): boolean =>
-      t === null ? shape.length === 1 : !t.disposed && t.dtype === x.dtype && t.device === x.device && t.isContiguous &&
-        t.rank === shape.length && t.shape.every((d, i) => d === shape[i]);
-    const hidden = mlp.fc1.outFeatures;
-    const weights = [
-      norm1.weight, norm1.bias, attn.qkv.weight, attn.qkv.bias, attn.proj.weight, attn.proj.bias,
-      norm2.weight, norm2.bias, mlp.fc1.weight, mlp.fc1.bias, mlp.fc2.weight, mlp.fc2.bias,
-    ] as const;
-    const shapes = [[C], [C], [3 * C, C], [3 * C], [C, C], [C], [C], [C], [hidden, C], [hidden], [C, hidden], [C]];
-    if (!weights.every((w, i) => like(w, shapes[i]))) return null;
-    if (this.fusedActivation?.spec !== mlp.activation) {
-      this.fusedActivation = { spec: mlp.activation, code: activationCode('MLP', mlp.activation) };
-    }
-    const [act, param, param2] = this.fusedActivation.code;
-    const out = empty([B, N, C], { dtype: x.dtype, device: x.device });
-    try {
-      native().encoderBlock(out, x, weights[0], weights[1], weights[2], weights[3], weights[4], weights[5], weights[6], weights[7],
-        weights[8], weights[9], weights[10], weights[11], H, norm1.eps, norm2.eps, act, param, param2, scale, plan);
-    } catch (e) {
-      out.dispose();
-      throw e;
-    }
-    return out;
+    if (!impl?.blockPlan || !(x instanceof Tensor) || x.rank !== 3) return null;
+    const [, N, C] = x.shape;
+    const D = C / H;
+    const block = {
+      heads: H, eps1: this.norm1.eps, eps2: this.norm2.eps, activation: this.mlp.activation,
+      scale: scale === undefined ? 1 / Math.sqrt(Math.max(D, 1)) : (scale as number),
+    };
+    const weights = this.blockWeights();
+    if (C !== this.attn.dim || encoderBlockReasons(x, weights, block).length > 0) return null;
+    const plan = impl.blockPlan({ heads: H, tokens: N, headDim: D, dtype: x.dtype as FloatDType, device: x.device, options });
+    return plan ? encoderBlock(x, weights, { ...block, attention: plan }) : null;
   }
-  private fusedActivation?: { spec: ActivationSpec; code: ActivationCode };
 
-  /** @internal The block op by op (forward() takes this where forwardFused() does not serve). */
+  /** @internal The block op by op (forward() takes this where forwardFused() does not serve, or with fused false). */
   forwardOps(x: Tensor): Tensor {
     // Without layer scale each residual add is the C input of the branch's last GEMM (proj,
     // fc2): no copy of x, no separate add. Each branch runs in its own scope, so its norm
