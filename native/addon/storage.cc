@@ -124,24 +124,18 @@ void Storage::check_range(Napi::Env env, const char* op, double byte_offset, siz
   }
 }
 
-Napi::Value Storage::Upload(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const double offset = offset_arg(info);
-  Napi::Uint8Array src = bytes_arg(info, 1, "upload");
-  check_range(env, "upload", offset, src.ByteLength());
-  guarded(env, "upload", [&] {
-    buffer_->backend().copy_from_host(static_cast<char*>(buffer_->data()) + static_cast<size_t>(offset), src.Data(), src.ByteLength());
-  });
-  return env.Undefined();
-}
+Napi::Value Storage::Upload(const Napi::CallbackInfo& info) { return transfer(info, "upload", true); }
+Napi::Value Storage::ReadSync(const Napi::CallbackInfo& info) { return transfer(info, "readSync", false); }
 
-Napi::Value Storage::ReadSync(const Napi::CallbackInfo& info) {
+Napi::Value Storage::transfer(const Napi::CallbackInfo& info, const char* op, bool upload) {
   Napi::Env env = info.Env();
   const double offset = offset_arg(info);
-  Napi::Uint8Array dst = bytes_arg(info, 1, "readSync");
-  check_range(env, "readSync", offset, dst.ByteLength());
-  guarded(env, "readSync", [&] {
-    buffer_->backend().copy_to_host(dst.Data(), static_cast<char*>(buffer_->data()) + static_cast<size_t>(offset), dst.ByteLength());
+  Napi::Uint8Array host = bytes_arg(info, 1, op);
+  check_range(env, op, offset, host.ByteLength());
+  char* at = static_cast<char*>(buffer_->data()) + static_cast<size_t>(offset);
+  guarded(env, op, [&] {
+    if (upload) buffer_->backend().copy_from_host(at, host.Data(), host.ByteLength());
+    else buffer_->backend().copy_to_host(host.Data(), at, host.ByteLength());
   });
   return env.Undefined();
 }

@@ -42,6 +42,8 @@ class Storage : public Napi::ObjectWrap<Storage> {
   // worker thread waits for them: the event loop never blocks.
   Napi::Value Read(const Napi::CallbackInfo& info);
 
+  // upload (host to storage) or readSync (storage to host, waiting) of (byteOffset, Uint8Array).
+  Napi::Value transfer(const Napi::CallbackInfo& info, const char* op, bool upload);
   // Checks that [byte_offset, byte_offset + length) lies inside the live buffer.
   void check_range(Napi::Env env, const char* op, double byte_offset, size_t length) const;
   // Reports `bytes` more (or fewer) bytes held to V8; only on the JS thread.

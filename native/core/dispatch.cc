@@ -23,6 +23,13 @@ void describe_qkv(Params& p, const TensorView& out, const TensorView& q, const T
   p.scale = scale;
 }
 
+// An op whose params are its views: checked, then run unless its output is empty.
+template <typename Params>
+void run_checked(Backend& backend, const Params& p, void (Backend::*op)(const Params&)) {
+  check(p);
+  if (!empty(p.out)) (backend.*op)(p);
+}
+
 }  // namespace
 
 void copy(Backend& backend, const TensorView& dst, const TensorView& src) {
@@ -82,10 +89,7 @@ void norm(Backend& backend, const NormCall& c) {
   backend.norm(p);
 }
 
-void softmax(Backend& backend, const SoftmaxParams& p) {
-  check(p);
-  if (!empty(p.out)) backend.softmax(p);
-}
+void softmax(Backend& backend, const SoftmaxParams& p) { run_checked(backend, p, &Backend::softmax); }
 
 void bias_activation(Backend& backend, const BiasActivationCall& c) {
   check(c);
@@ -98,20 +102,9 @@ void bias_activation(Backend& backend, const BiasActivationCall& c) {
   backend.bias_activation(p);
 }
 
-void binary(Backend& backend, const BinaryParams& p) {
-  check(p);
-  if (!empty(p.out)) backend.binary(p);
-}
-
-void mean(Backend& backend, const MeanParams& p) {
-  check(p);
-  if (!empty(p.out)) backend.mean(p);
-}
-
-void patch_gather(Backend& backend, const PatchGatherParams& p) {
-  check(p);
-  if (!empty(p.out)) backend.patch_gather(p);
-}
+void binary(Backend& backend, const BinaryParams& p) { run_checked(backend, p, &Backend::binary); }
+void mean(Backend& backend, const MeanParams& p) { run_checked(backend, p, &Backend::mean); }
+void patch_gather(Backend& backend, const PatchGatherParams& p) { run_checked(backend, p, &Backend::patch_gather); }
 
 void attention(Backend& backend, const AttentionCall& c) {
   check(c);
