@@ -221,6 +221,21 @@ describeDevice('cuda:0', 'addon Graph objects check their receivers', () => {
   });
 });
 
+describe('addon device methods on a backend without them', () => {
+  it('the CPU backend refuses what needs a CUDA device, naming it, and aborts no capture', () => {
+    const calls: [string, () => unknown, RegExp][] = [
+      ['cudaMemory', () => native().cudaMemory('cpu'), /^cuda\.memory: reading memory counters needs a CUDA device \(cpu is not one\)/],
+      ['cudaHostTimes', () => native().cudaHostTimes('cpu'), /^cuda\.hostTimes: reading host times needs a CUDA device/],
+      ['cudaDeviceInfo', () => native().cudaDeviceInfo('cpu'), /^cuda\.device: reading device facts needs a CUDA device/],
+      ['cudaTimeRegion', () => native().cudaTimeRegion('cpu', () => undefined), /^cuda\.time: event timing needs a CUDA device/],
+      ['cudaCaptureBegin', () => native().cudaCaptureBegin('cpu'), /^capture: graph capture needs a CUDA device/],
+    ];
+    for (const [label, fn, message] of calls) assert.throws(fn, { name: 'TypeError', code: 'ERR_INVALID_ARG', message }, label);
+    native().cudaCaptureAbort('cpu');
+    native().cudaGraphMemTrim('cpu');
+  });
+});
+
 describe('addon out-of-memory errors (issue 24 10.1)', () => {
   it('an absurd host allocation is an Error with code ERR_OUT_OF_MEMORY, not a TypeError', () => {
     assert.throws(() => native().allocate('cpu', 2 ** 52), (e: Error & { code?: string }) =>

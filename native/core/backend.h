@@ -70,13 +70,13 @@ class Backend : public Allocator, public std::enable_shared_from_this<Backend> {
 
   // The device beyond ops (device.h). What has no meaning without a CUDA device refuses
   // here; with no capture under way, aborting one or trimming graph memory does nothing.
-  virtual DeviceMemory memory() const { needs_cuda("memory counters"); }
-  virtual void reset_peak() { needs_cuda("a peak reset"); }
+  virtual DeviceMemory memory() const { needs_cuda("reading memory counters"); }
+  virtual void reset_peak() { needs_cuda("resetting the peak"); }
   // Hands cached blocks back, waits for the device, and returns unused memory to the driver.
   virtual void empty_cache() { needs_cuda("emptying the cache"); }
-  virtual DeviceInfo device_info() const { needs_cuda("device facts"); }
-  virtual HostTimes host_times() const { needs_cuda("host times"); }
-  virtual void reset_host_times() { needs_cuda("host times"); }
+  virtual DeviceInfo device_info() const { needs_cuda("reading device facts"); }
+  virtual HostTimes host_times() const { needs_cuda("reading host times"); }
+  virtual void reset_host_times() { needs_cuda("resetting host times"); }
   // Records the start of a timed region on the device's stream.
   virtual std::unique_ptr<Timer> start_timer() { needs_cuda("event timing"); }
   // Between begin_capture and end_capture the device's stream records a graph instead of
