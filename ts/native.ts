@@ -161,7 +161,7 @@ function load(): NativeAddon {
 // op's cost on the host. So the op methods below are wrapped: each tensor argument's layout
 // is written into its argument slot of one Float64Array that the addon holds, and the
 // argument becomes its storage, which the addon unwraps and pairs with the slot
-// (arg_layouts_data_ in native/addon/addon.cc). A slot: {dtype code, offset, rank, shape[8],
+// (ArgLayouts in native/addon/args.h). A slot: {dtype code, offset, rank, shape[8],
 // strides[8], strides' rank}. What does not look like a live tensor (a disposed one, a
 // forged object) goes as it is, and the addon reads and refuses it the usual way.
 const ARG_SLOTS = 16;

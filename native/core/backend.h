@@ -1,6 +1,7 @@
-// The interface each backend (CPU, CUDA) implements. The addon dispatches an op to the
-// backend of the device its tensors live on; views passed in are already checked (same
-// device, shapes agree, storage large enough).
+// The interface each backend (CPU, CUDA) implements. The addon calls an op through
+// dispatch.h, which checks its contract and runs it on the backend of the device its
+// tensors live on; views passed in are already checked (same device, shapes agree, storage
+// large enough).
 #pragma once
 #include <atomic>
 #include <cstddef>
@@ -8,6 +9,9 @@
 #include <memory>
 #include <string>
 
+#include "allocator.h"
+#include "device.h"
+#include "error.h"
 #include "ops.h"
 #include "tensor.h"
 
@@ -15,16 +19,14 @@ namespace nf {
 
 enum class DeviceKind { CPU, CUDA };
 
-class Backend : public std::enable_shared_from_this<Backend> {
+class Backend : public Allocator, public std::enable_shared_from_this<Backend> {
  public:
   virtual ~Backend() = default;
   virtual DeviceKind kind() const = 0;
   virtual int device_index() const { return 0; }
   virtual std::string name() const = 0;  // "cpu", "cuda:0"
 
-  // Memory. allocate(0) may return null; a failed allocation throws nf::Error.
-  virtual void* allocate(size_t bytes) = 0;
-  virtual void deallocate(void* ptr) = 0;
+  // Memory (Allocator's allocate and deallocate), and host transfers.
   virtual void copy_from_host(void* dst, const void* src, size_t bytes) = 0;
   // Copies to host memory and waits until the bytes are there.
   virtual void copy_to_host(void* dst, const void* src, size_t bytes) = 0;
@@ -66,6 +68,26 @@ class Backend : public std::enable_shared_from_this<Backend> {
   // (what AttentionParams' tile lists are built for); the CPU backend's is [1, 1].
   virtual void attention_tile_shape(DType dtype, int64_t head_dim, int64_t* tile_m, int64_t* tile_n) = 0;
 
+  // The device beyond ops (device.h). What has no meaning without a CUDA device refuses
+  // here; with no capture under way, aborting one or trimming graph memory does nothing.
+  virtual DeviceMemory memory() const { needs_cuda("reading memory counters"); }
+  virtual void reset_peak() { needs_cuda("resetting the peak"); }
+  // Hands cached blocks back, waits for the device, and returns unused memory to the driver.
+  virtual void empty_cache() { needs_cuda("emptying the cache"); }
+  virtual DeviceInfo device_info() const { needs_cuda("reading device facts"); }
+  virtual HostTimes host_times() const { needs_cuda("reading host times"); }
+  virtual void reset_host_times() { needs_cuda("resetting host times"); }
+  // Records the start of a timed region on the device's stream.
+  virtual std::unique_ptr<Timer> start_timer() { needs_cuda("event timing"); }
+  // Between begin_capture and end_capture the device's stream records a graph instead of
+  // running; end_capture returns it (or throws what broke the capture); abort_capture drops
+  // one after an error.
+  virtual void begin_capture() { needs_cuda("graph capture"); }
+  virtual std::unique_ptr<Graph> end_capture() { needs_cuda("graph capture"); }
+  virtual void abort_capture() {}
+  // Waits for the device, then gives the driver back the graph memory no graph uses any more.
+  virtual void trim_graph_memory() {}
+
   // The bytes of this backend's Buffers held now (tensor storages and the addon's own
   // intermediates, such as encoder_block's) and their high-water mark since reset_buffer_peak():
   // what a test of an op's memory reads on every backend (on CUDA the pool's figures add
@@ -82,6 +104,9 @@ class Backend : public std::enable_shared_from_this<Backend> {
   void uncount_buffer(size_t bytes) { buffer_bytes_.fetch_sub(bytes, std::memory_order_relaxed); }
 
  private:
+  [[noreturn]] void needs_cuda(const char* what) const {
+    throw Error(ErrorCode::InvalidArg, std::string(what) + " needs a CUDA device (" + name() + " is not one)");
+  }
   std::atomic<size_t> buffer_bytes_{0}, buffer_peak_{0};
 };
 

@@ -6,11 +6,12 @@
 
 namespace nf {
 
-enum class ErrorCode { InvalidArg, CudaOom, Cuda, Internal };
+enum class ErrorCode { InvalidArg, OutOfMemory, CudaOom, Cuda, Internal };
 
 inline const char* error_code_name(ErrorCode c) {
   switch (c) {
     case ErrorCode::InvalidArg: return "ERR_INVALID_ARG";
+    case ErrorCode::OutOfMemory: return "ERR_OUT_OF_MEMORY";  // host memory
     case ErrorCode::CudaOom: return "ERR_CUDA_OOM";
     case ErrorCode::Cuda: return "ERR_CUDA";
     case ErrorCode::Internal: return "ERR_INTERNAL";

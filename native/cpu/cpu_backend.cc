@@ -38,7 +38,7 @@ class CpuBackend final : public Backend {
     if (bytes == 0) return nullptr;
     // 64-byte alignment for vector loads; round the size up as aligned_alloc requires.
     void* p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
-    if (p == nullptr) throw Error(ErrorCode::InvalidArg, "cpu: out of host memory allocating " + std::to_string(bytes) + " bytes");
+    if (p == nullptr) throw Error(ErrorCode::OutOfMemory, "cpu: out of host memory allocating " + std::to_string(bytes) + " bytes");
     return p;
   }
   void deallocate(void* ptr) override { std::free(ptr); }

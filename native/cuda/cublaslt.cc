@@ -20,7 +20,6 @@
 #include <vector>
 
 #include "check.h"
-#include "cuda_backend.h"
 #include "kernels.h"
 
 namespace nf::cuda {
@@ -100,14 +99,15 @@ std::string describe(const cublasLtMatmulAlgo_t& algo) {
 }  // namespace
 
 struct LtContext::Impl {
-  CudaBackend& backend;
+  Allocator& memory;
+  cudaStream_t stream;
   cublasLtHandle_t handle = nullptr;
   void* workspace = nullptr;
   std::map<PlanKey, Plan> plans;
 
-  explicit Impl(CudaBackend& b) : backend(b) {
+  Impl(Allocator& m, cudaStream_t s) : memory(m), stream(s) {
     check_lt(cublasLtCreate(&handle), "create");
-    workspace = backend.allocate(kWorkspaceBytes);
+    workspace = memory.allocate(kWorkspaceBytes);
   }
   ~Impl() {
     for (auto& [key, plan] : plans) {
@@ -116,8 +116,18 @@ struct LtContext::Impl {
       cublasLtMatrixLayoutDestroy(plan.c);
       cublasLtMatmulDescDestroy(plan.op);
     }
-    backend.deallocate(workspace);
+    memory.deallocate(workspace);
     cublasLtDestroy(handle);
+  }
+
+  // Whether the stream records a CUDA graph now (then nothing may wait on it).
+  bool capturing() const {
+    cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+    if (cudaStreamIsCapturing(stream, &status) != cudaSuccess) {
+      cudaGetLastError();
+      return true;  // unknown: take the heuristic's pick, which waits on nothing
+    }
+    return status != cudaStreamCaptureStatusNone;
   }
 
   static cublasLtMatrixLayout_t layout(cudaDataType_t type, int64_t rows, int64_t cols, int64_t ld, int64_t batch,
@@ -204,12 +214,11 @@ struct LtContext::Impl {
   // This runs once per plan and waits on the stream, so it belongs to the first call of a shape.
   void choose(const GemmParams& p, Plan& plan, cublasComputeType_t compute, cudaDataType_t type,
               const cublasLtMatmulHeuristicResult_t* results, int count) {
-    cudaStream_t stream = backend.stream();
     if (p.bias) {
       check_lt(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &p.bias, sizeof(p.bias)), "bias pointer");
     }
     ScopedEvent start(cudaEventDefault), stop(cudaEventDefault);
-    void* scratch = p.residual == p.c ? backend.allocate(static_cast<size_t>(p.batch * p.m * p.n) * dtype_size(p.dtype)) : nullptr;
+    void* scratch = p.residual == p.c ? memory.allocate(static_cast<size_t>(p.batch * p.m * p.n) * dtype_size(p.dtype)) : nullptr;
     void* d = scratch ? scratch : p.c;
     const void* c_in = p.residual ? p.residual : p.c;
     const float alpha = p.alpha, beta = p.residual ? 1.f : 0.f;
@@ -279,7 +288,7 @@ struct LtContext::Impl {
       }
     }
     cudaGetLastError();
-    if (scratch) backend.deallocate(scratch);
+    if (scratch) memory.deallocate(scratch);
   }
 
   Plan& plan_for(const GemmParams& p, cublasLtEpilogue_t epilogue) {
@@ -341,7 +350,7 @@ struct LtContext::Impl {
     plan.algo = results[0].algo;
     // A plan first needed inside a capture keeps the heuristic's pick: timing waits on the
     // stream, which is recording then.
-    if (!backend.capturing()) choose(p, plan, compute, type, results, found_count);
+    if (!capturing()) choose(p, plan, compute, type, results, found_count);
     // NODEFORMERS_DEBUG_PLANS=1: a line a new plan on stderr (after its candidates' timings).
     // Each one timed its candidates with the stream waited on, so plans made again and
     // again would stall every forward.
@@ -355,7 +364,7 @@ struct LtContext::Impl {
   }
 };
 
-LtContext::LtContext(CudaBackend& backend) : impl_(std::make_unique<Impl>(backend)) {}
+LtContext::LtContext(Allocator& memory, cudaStream_t stream) : impl_(std::make_unique<Impl>(memory, stream)) {}
 LtContext::~LtContext() = default;
 
 bool LtContext::gemm(const GemmParams& p) {
@@ -377,7 +386,7 @@ bool LtContext::gemm(const GemmParams& p) {
   const float alpha = p.alpha, beta = p.residual ? 1.f : 0.f;
   const void* c_in = p.residual ? p.residual : p.c;
   check_lt(cublasLtMatmul(impl_->handle, plan.op, &alpha, p.b, plan.a, p.a, plan.b, &beta, c_in, plan.c, p.c, plan.c,
-                          &plan.algo, impl_->workspace, kWorkspaceBytes, impl_->backend.stream()),
+                          &plan.algo, impl_->workspace, kWorkspaceBytes, impl_->stream),
            "matmul");
   return fuse;  // not a property of the cached plan: one plan serves every unfused activation
 }

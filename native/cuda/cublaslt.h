@@ -3,18 +3,20 @@
 // the plan, so repeated GEMMs of one shape pay for the heuristic and the timing of its
 // candidates once.
 #pragma once
+#include <cuda_runtime.h>
+
 #include <cstddef>
 #include <memory>
 
+#include "../core/allocator.h"
 #include "../core/ops.h"
 
 namespace nf::cuda {
 
-class CudaBackend;
-
 class LtContext {
  public:
-  explicit LtContext(CudaBackend& backend);
+  // `memory` gives the workspace and the trials' scratch outputs; every GEMM runs on `stream`.
+  LtContext(Allocator& memory, cudaStream_t stream);
   ~LtContext();
   // Runs the GEMM (k > 0) with its bias fused as an epilogue, and the activation too where
   // cuBLASLt has an epilogue for it. Returns whether the activation was applied; when not,

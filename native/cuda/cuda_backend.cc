@@ -77,7 +77,7 @@ CudaBackend::CudaBackend(int device) : device_(device), cache_limit_(cache_limit
   NF_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool_, device));
   uint64_t threshold = UINT64_MAX;
   NF_CUDA_CHECK(cudaMemPoolSetAttribute(pool_, cudaMemPoolAttrReleaseThreshold, &threshold));
-  lt_ = std::make_unique<LtContext>(*this);
+  lt_ = std::make_unique<LtContext>(*this, stream_);
 }
 
 CudaBackend::~CudaBackend() {
@@ -301,7 +301,49 @@ cudaGraph_t CudaBackend::finish_capture(cudaError_t* status) {
   return graph;
 }
 
-cudaGraphExec_t CudaBackend::end_capture() {
+namespace {
+// An instantiated graph of a backend's stream; destroying it destroys the executable graph.
+class CudaGraph final : public Graph {
+ public:
+  CudaGraph(std::shared_ptr<CudaBackend> backend, cudaGraphExec_t exec) : backend_(std::move(backend)), exec_(exec) {}
+  ~CudaGraph() override { backend_->destroy_graph(exec_); }  // one still running is freed when it completes
+  CudaGraph(const CudaGraph&) = delete;
+  CudaGraph& operator=(const CudaGraph&) = delete;
+  void launch() override { backend_->launch_graph(exec_); }
+
+ private:
+  std::shared_ptr<CudaBackend> backend_;
+  cudaGraphExec_t exec_;
+};
+
+// Two timing events on a backend's stream: the start recorded when made, the stop by stop_ms().
+class CudaTimer final : public Timer {
+ public:
+  explicit CudaTimer(std::shared_ptr<CudaBackend> backend) : backend_(std::move(backend)) {
+    backend_->activate();
+    NF_CUDA_CHECK(cudaEventRecord(start_.event, backend_->stream()));
+  }
+  float stop_ms() override {
+    backend_->activate();
+    NF_CUDA_CHECK(cudaEventRecord(stop_.event, backend_->stream()));
+    NF_CUDA_CHECK(cudaEventSynchronize(stop_.event));
+    float ms = 0;
+    NF_CUDA_CHECK(cudaEventElapsedTime(&ms, start_.event, stop_.event));
+    return ms;
+  }
+
+ private:
+  std::shared_ptr<CudaBackend> backend_;
+  ScopedEvent start_{cudaEventDefault}, stop_{cudaEventDefault};
+};
+}  // namespace
+
+std::unique_ptr<Timer> CudaBackend::start_timer() {
+  activate();
+  return std::make_unique<CudaTimer>(std::static_pointer_cast<CudaBackend>(shared_from_this()));
+}
+
+std::unique_ptr<Graph> CudaBackend::end_capture() {
   if (!capturing_) throw_invalid("no capture is under way on " + name());
   activate();
   cudaError_t status = cudaSuccess;
@@ -323,7 +365,7 @@ cudaGraphExec_t CudaBackend::end_capture() {
   }
   unlaunched_[exec] = capture_serial_;
   frees_at_first_launch_.try_emplace(capture_serial_);
-  return exec;
+  return std::make_unique<CudaGraph>(std::static_pointer_cast<CudaBackend>(shared_from_this()), exec);
 }
 
 void CudaBackend::abort_capture() {
@@ -424,7 +466,7 @@ void CudaBackend::reset_peak() {
   NF_CUDA_CHECK(cudaDeviceSetGraphMemAttribute(device_, cudaGraphMemAttrUsedMemHigh, &zero));
 }
 
-DeviceInfo CudaBackend::info() const {
+DeviceInfo CudaBackend::device_info() const {
   cudaDeviceProp prop{};
   NF_CUDA_CHECK(cudaGetDeviceProperties(&prop, device_));
   DeviceInfo d;

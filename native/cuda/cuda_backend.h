@@ -17,34 +17,8 @@ namespace nf::cuda {
 
 class LtContext;  // cublaslt.cc
 
-struct MemoryStats {
-  uint64_t allocated = 0;  // bytes of this backend's live blocks (their sizes rounded up to kBlockRound) and graph allocations
-  uint64_t reserved = 0;   // bytes the device's pool and the graph pool hold from the driver
-  uint64_t peak = 0;       // high-water mark of allocated since the last reset
-  uint64_t cached = 0;     // bytes of freed blocks this backend keeps for reuse (inside reserved, outside allocated)
-  uint64_t pool_used = 0;  // bytes the device's pool has handed out to every backend of the process, cached blocks included
-};
-
-struct DeviceInfo {
-  std::string name;
-  int major = 0, minor = 0;
-  uint64_t total_memory = 0;
-  int sm_count = 0;
-  int l2_bytes = 0;
-  int runtime_version = 0, driver_version = 0;
-  size_t cublaslt_version = 0;
-};
-
-// The host's time inside this backend's calls, by kind (NODEFORMERS_HOST_TIMES=1; off, they
-// stay 0 and cost a branch a call): allocations and frees from the pool, GEMMs (cuBLASLt),
-// the other ops (each its kernel launch), and host transfers and waits (copies to and from
-// the host, synchronize).
-// Where an eager forward's host time goes between the CUDA runtime and everything above it.
-enum HostPart { kHostAllocate, kHostFree, kHostGemm, kHostKernel, kHostWait, kHostParts };
-struct HostTimes {
-  uint64_t calls[kHostParts] = {};
-  uint64_t ns[kHostParts] = {};
-};
+// The device's counters and facts are core's (device.h): the addon reads them through Backend.
+using MemoryStats = DeviceMemory;
 
 class CudaBackend final : public Backend {
  public:
@@ -80,11 +54,11 @@ class CudaBackend final : public Backend {
   // running; allocations become the graph's own (freed in it, or, for what outlives the
   // capture, before each relaunch). A free of memory from outside the capture is held back
   // until the capture ends, so that no replay frees it. end_capture returns the
-  // instantiated graph (the caller destroys it), or throws what broke the capture;
+  // instantiated graph (destroyed with its handle), or throws what broke the capture;
   // abort_capture drops a capture after an error.
-  void begin_capture();
-  cudaGraphExec_t end_capture();
-  void abort_capture();
+  void begin_capture() override;
+  std::unique_ptr<Graph> end_capture() override;
+  void abort_capture() override;
   bool capturing() const override { return capturing_; }
   uint64_t capture_serial() const override { return capturing_ ? capture_serial_ : 0; }
   bool capture_orphaned(uint64_t serial) const override { return orphaned_captures_.count(serial) != 0; }
@@ -94,20 +68,22 @@ class CudaBackend final : public Backend {
   bool copy_from_peer(void* dst, Backend& src, const void* src_ptr, size_t bytes) override;
   void launch_graph(cudaGraphExec_t exec);
   // Waits for the stream, then gives the driver back the graph memory no graph uses any more.
-  void trim_graph_memory();
+  void trim_graph_memory() override;
 
   // This backend's block counters and the pool's reserve, plus the memory of graph allocations
   // (a separate pool of the driver's).
-  MemoryStats memory() const;
-  void reset_peak();
+  MemoryStats memory() const override;
+  void reset_peak() override;
   // Hands the cached blocks back to the pool, waits for the stream, and returns the pool's and
   // the graph pool's unused memory to the driver.
-  void empty_cache();
-  DeviceInfo info() const;
+  void empty_cache() override;
+  DeviceInfo device_info() const override;
+  // Events on the stream: the device time between start_timer() and the timer's stop_ms().
+  std::unique_ptr<Timer> start_timer() override;
   // Makes this backend's device current on the calling thread (worker threads too).
   void activate() const;
-  const HostTimes& host_times() const { return host_times_; }
-  void reset_host_times() { host_times_ = HostTimes{}; }
+  HostTimes host_times() const override { return host_times_; }
+  void reset_host_times() override { host_times_ = HostTimes{}; }
 
  private:
   cudaGraph_t finish_capture(cudaError_t* status);  // ends the capture, performs the held-back frees

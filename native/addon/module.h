@@ -1,0 +1,74 @@
+// The addon instance: per-context state (the backends by device, the classes' constructors,
+// the layout slots) and its methods, each defined in the file of its area:
+//   module.cc     the method table, devices and backends, allocate, setArgLayouts
+//   ops.cc        copy, copyPeer, fill, gemm, norm, softmax, biasActivation, binary, mean, patchGather
+//   attention.cc  attention, sparsePlan, sparseAttention, encoderBlock, attentionTileShape
+//   device.cc     synchronize, memory counters, device facts, host times, timing, graphs
+// Every op method reads its arguments with Args (args.h) and calls native/core's dispatch.
+#pragma once
+#include <napi.h>
+
+#include <memory>
+#include <vector>
+
+#include "../core/backend.h"
+#include "args.h"
+
+namespace nf::addon {
+
+class Addon : public Napi::Addon<Addon> {
+ public:
+  Addon(Napi::Env env, Napi::Object exports);
+
+ private:
+  std::shared_ptr<Backend> backend_for(Napi::Env env, const Device& d, const char* op);
+  // The backend of argument i's device, 'cuda:0' when it is undefined (the cuda.* functions).
+  std::shared_ptr<Backend> device_arg(const Napi::CallbackInfo& info, const char* op);
+
+  // module.cc
+  Napi::Value Backends(const Napi::CallbackInfo& info);
+  Napi::Value CudaDeviceCount(const Napi::CallbackInfo& info);
+  Napi::Value SetArgLayouts(const Napi::CallbackInfo& info);
+  Napi::Value Allocate(const Napi::CallbackInfo& info);
+  // ops.cc
+  Napi::Value Copy(const Napi::CallbackInfo& info);
+  Napi::Value CopyPeer(const Napi::CallbackInfo& info);
+  Napi::Value Fill(const Napi::CallbackInfo& info);
+  Napi::Value Gemm(const Napi::CallbackInfo& info);
+  Napi::Value Norm(const Napi::CallbackInfo& info);
+  Napi::Value Softmax(const Napi::CallbackInfo& info);
+  Napi::Value BiasActivation(const Napi::CallbackInfo& info);
+  Napi::Value Binary(const Napi::CallbackInfo& info);
+  Napi::Value Mean(const Napi::CallbackInfo& info);
+  Napi::Value PatchGather(const Napi::CallbackInfo& info);
+  // attention.cc
+  Napi::Value Attention(const Napi::CallbackInfo& info);
+  Napi::Value SparsePlanNew(const Napi::CallbackInfo& info);
+  Napi::Value SparseAttention(const Napi::CallbackInfo& info);
+  Napi::Value EncoderBlock(const Napi::CallbackInfo& info);
+  Napi::Value AttentionTileShape(const Napi::CallbackInfo& info);
+  // device.cc
+  Napi::Value Synchronize(const Napi::CallbackInfo& info);
+  Napi::Value BufferBytes(const Napi::CallbackInfo& info);
+  Napi::Value CudaMemory(const Napi::CallbackInfo& info);
+  Napi::Value CudaResetPeak(const Napi::CallbackInfo& info);
+  Napi::Value CudaEmptyCache(const Napi::CallbackInfo& info);
+  Napi::Value CudaHostTimes(const Napi::CallbackInfo& info);
+  Napi::Value CudaDeviceInfo(const Napi::CallbackInfo& info);
+  Napi::Value CudaTimeRegion(const Napi::CallbackInfo& info);
+  Napi::Value CudaCaptureBegin(const Napi::CallbackInfo& info);
+  Napi::Value CudaCaptureEnd(const Napi::CallbackInfo& info);
+  Napi::Value CudaCaptureAbort(const Napi::CallbackInfo& info);
+  Napi::Value CudaGraphMemTrim(const Napi::CallbackInfo& info);
+
+  std::shared_ptr<Backend> cpu_;
+  std::vector<std::shared_ptr<Backend>> cuda_;
+  Napi::FunctionReference storage_ctor_;
+  Napi::FunctionReference sparse_plan_ctor_;
+  Napi::FunctionReference graph_ctor_;
+  // One per instance, so that two instances on one thread (the addon loaded twice) never
+  // read each other's layouts.
+  ArgLayouts layouts_;
+};
+
+}  // namespace nf::addon

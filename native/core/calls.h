@@ -1,0 +1,118 @@
+// What each op takes from its caller: views of its tensor operands (an optional one as a
+// pointer, null when absent) and its scalars. contracts.cc checks each against the op's
+// contract, once for every caller; dispatch.cc lowers it to the kernel's params (ops.h) and
+// runs it. Ops whose params are views already (softmax, binary, mean, patch_gather) are
+// checked as their params.
+#pragma once
+#include <cstdint>
+
+#include "ops.h"
+#include "tensor.h"
+
+namespace nf {
+
+// c = alpha * op(a) @ op(b) (+ bias) then activation, or + residual: a, b and c are 3-D
+// views [batch, rows, cols] with unit last stride (a batch of one with stride 0 broadcasts);
+// c is contiguous [batch, m, n]; bias [n]; residual c's shape, c itself or apart from it.
+struct GemmCall {
+  TensorView a, b, c;
+  const TensorView* bias = nullptr;
+  const TensorView* residual = nullptr;
+  bool trans_a = false, trans_b = false;
+  float alpha = 1.f;
+  ActivationSpec activation;
+  bool allow_tf32 = false;
+};
+
+// NormParams with its weight and bias [cols] as views.
+struct NormCall {
+  TensorView out, x;
+  const TensorView* weight = nullptr;
+  const TensorView* bias = nullptr;
+  float eps = 1e-5f;
+  bool rms = false;
+};
+
+// BiasActivationParams with its bias [cols] as a view.
+struct BiasActivationCall {
+  TensorView out, x;
+  const TensorView* bias = nullptr;
+  ActivationSpec activation;
+};
+
+// The block_sparse part of an attention (AttentionParams' layout and tile lists): a uint8
+// layout [1 or H, ceil(Nq / block), ceil(Nk / block)] and/or int32 tile lists for a
+// [tile_m, tile_n] tiling.
+struct BlockSparseCall {
+  const TensorView* layout = nullptr;
+  int64_t block = 0;
+  const TensorView* tile_offsets = nullptr;
+  const TensorView* tile_cols = nullptr;
+  int64_t tile_m = 0, tile_n = 0;
+};
+
+// AttentionParams as views: q, k, v, out [B, N, H, D]; mask (uint8) and bias (float)
+// [B, H, Nq, Nk] views, stride 0 where broadcast.
+struct AttentionCall {
+  TensorView out, q, k, v;
+  const TensorView* mask = nullptr;
+  const TensorView* bias = nullptr;
+  float scale = 1.f;
+  bool causal = false;
+  const BlockSparseCall* block_sparse = nullptr;
+};
+
+// A CSR mask and its kernel schedule, checked once (make_sparse_plan) for every attention
+// that reads it: SparseAttentionParams' mask and schedule fields, and the rows it has.
+struct SparsePlan {
+  int64_t mask_heads = 1, rows = 0;
+  const int32_t* row_offsets = nullptr;
+  const int32_t* col_indices = nullptr;
+  int64_t nnz = 0;
+  const int32_t* items = nullptr;
+  int64_t num_items = 0, lead_items = 0;
+  const int32_t* merges = nullptr;
+  int64_t num_merges = 0, num_slots = 0;
+  // Copies the mask and schedule fields into `p` (the attention's own fields are the caller's).
+  void describe(SparseAttentionParams& p) const {
+    p.mask_heads = mask_heads;
+    p.row_offsets = row_offsets;
+    p.col_indices = col_indices;
+    p.nnz = nnz;
+    p.items = items;
+    p.num_items = num_items;
+    p.lead_items = lead_items;
+    p.merges = merges;
+    p.num_merges = num_merges;
+    p.num_slots = num_slots;
+  }
+};
+
+// What a SparsePlan is made from: contiguous 1-D int32 row offsets [mask_heads * Nq + 1],
+// column indices, items (4 int32 a record) and merges (3 a record); the counts.
+struct SparsePlanCall {
+  TensorView row_offsets, col_indices, items, merges;
+  int64_t mask_heads = 1, slots = 0, lead_items = 0;
+};
+
+// Attention over a SparsePlan: q, k, v, out as AttentionCall's.
+struct SparseAttentionCall {
+  TensorView out, q, k, v;
+  const SparsePlan* plan = nullptr;
+  float scale = 1.f;
+};
+
+// EncoderBlockParams (encoder_block.h) as views: x and out contiguous [B, N, C], apart;
+// weights [out features, in features] and vectors contiguous, of x's dtype.
+struct EncoderBlockCall {
+  TensorView out, x;
+  TensorView qkv_weight, proj_weight, fc1_weight, fc2_weight;
+  const TensorView *norm1_weight = nullptr, *norm1_bias = nullptr, *qkv_bias = nullptr, *proj_bias = nullptr;
+  const TensorView *norm2_weight = nullptr, *norm2_bias = nullptr, *fc1_bias = nullptr, *fc2_bias = nullptr;
+  int64_t heads = 1;
+  float eps1 = 1e-5f, eps2 = 1e-5f, scale = 1.f;
+  ActivationSpec activation;
+  const SparsePlan* plan = nullptr;  // sparse attention over it, else the dense kernel
+};
+
+}  // namespace nf

@@ -1,0 +1,30 @@
+// Each op's contract, written once: what its operands must be (ranks, dtypes, shapes,
+// strides, overlaps) for its kernels to be safe and its result defined. A check throws
+// nf::Error(InvalidArg, "<what is wrong>"); the caller prefixes the op's name. dispatch.h
+// runs them before every backend call from outside native code.
+#pragma once
+#include "calls.h"
+#include "ops.h"
+#include "tensor.h"
+
+namespace nf {
+
+// Whether the view repeats elements through a stride of 0 (along a size above 1).
+bool is_broadcast(const TensorView& v);
+
+void check_copy(const TensorView& dst, const TensorView& src);
+void check_fill(const TensorView& dst);
+void check_copy_peer(const TensorView& dst, const TensorView& src);
+void check(const GemmCall& c);
+void check(const NormCall& c);
+void check(const SoftmaxParams& p);
+void check(const BiasActivationCall& c);
+void check(const BinaryParams& p);
+void check(const MeanParams& p);
+void check(const PatchGatherParams& p);
+void check(const AttentionCall& c);
+void check(const SparsePlanCall& c);
+void check(const SparseAttentionCall& c);
+void check(const EncoderBlockCall& c);
+
+}  // namespace nf

@@ -1,0 +1,193 @@
+// dispatch.h: check, lower, run.
+#include "dispatch.h"
+
+#include "contracts.h"
+#include "encoder_block.h"
+#include "error.h"
+
+namespace nf::dispatch {
+namespace {
+
+bool empty(const TensorView& v) { return v.numel() == 0; }
+const void* data_of(const TensorView* v) { return v != nullptr ? v->data : nullptr; }
+
+// The fields an attention's q, k, v and out give AttentionParams and SparseAttentionParams alike.
+template <typename Params>
+void describe_qkv(Params& p, const TensorView& out, const TensorView& q, const TensorView& k, const TensorView& v, float scale) {
+  p.dtype = q.dtype;
+  p.q = q.data; p.k = k.data; p.v = v.data; p.out = out.data;
+  p.batch = q.shape[0]; p.nq = q.shape[1]; p.heads = q.shape[2]; p.head_dim = q.shape[3]; p.nk = k.shape[1];
+  for (int d = 0; d < 3; ++d) {
+    p.q_strides[d] = q.strides[d]; p.k_strides[d] = k.strides[d]; p.v_strides[d] = v.strides[d]; p.out_strides[d] = out.strides[d];
+  }
+  p.scale = scale;
+}
+
+// An op whose params are its views: checked, then run unless its output is empty.
+template <typename Params>
+void run_checked(Backend& backend, const Params& p, void (Backend::*op)(const Params&)) {
+  check(p);
+  if (!empty(p.out)) (backend.*op)(p);
+}
+
+}  // namespace
+
+void copy(Backend& backend, const TensorView& dst, const TensorView& src) {
+  check_copy(dst, src);
+  if (!empty(dst)) backend.copy(dst, src);
+}
+
+bool copy_peer(Backend& to, const TensorView& dst, Backend& from, const TensorView& src) {
+  check_copy_peer(dst, src);
+  if (&to == &from) throw Error(ErrorCode::InvalidArg, "dst and src are on one device (use copy)");
+  return to.copy_from_peer(dst.data, from, src.data, static_cast<size_t>(src.numel()) * dtype_size(src.dtype));
+}
+
+void fill(Backend& backend, const TensorView& dst, double value) {
+  check_fill(dst);
+  if (!empty(dst)) backend.fill(dst, value);
+}
+
+void gemm(Backend& backend, const GemmCall& c) {
+  check(c);
+  if (empty(c.c)) return;
+  GemmParams p;
+  p.dtype = c.a.dtype;
+  p.trans_a = c.trans_a;
+  p.trans_b = c.trans_b;
+  p.batch = c.c.shape[0];
+  p.m = c.c.shape[1];
+  p.n = c.c.shape[2];
+  p.k = c.trans_a ? c.a.shape[1] : c.a.shape[2];
+  p.a = c.a.data;
+  p.b = c.b.data;
+  p.c = c.c.data;
+  p.lda = c.a.strides[1];
+  p.ldb = c.b.strides[1];
+  p.ldc = c.c.strides[1];
+  p.batch_stride_a = c.a.shape[0] == 1 ? 0 : c.a.strides[0];
+  p.batch_stride_b = c.b.shape[0] == 1 ? 0 : c.b.strides[0];
+  p.batch_stride_c = c.c.strides[0];
+  p.bias = data_of(c.bias);
+  p.residual = data_of(c.residual);
+  p.alpha = c.alpha;
+  p.activation = c.activation;
+  p.allow_tf32 = c.allow_tf32;
+  backend.gemm(p);
+}
+
+void norm(Backend& backend, const NormCall& c) {
+  check(c);
+  if (empty(c.out)) return;
+  NormParams p;
+  p.out = c.out;
+  p.x = c.x;
+  p.weight = data_of(c.weight);
+  p.bias = data_of(c.bias);
+  p.eps = c.eps;
+  p.rms = c.rms;
+  backend.norm(p);
+}
+
+void softmax(Backend& backend, const SoftmaxParams& p) { run_checked(backend, p, &Backend::softmax); }
+
+void bias_activation(Backend& backend, const BiasActivationCall& c) {
+  check(c);
+  if (empty(c.out)) return;
+  BiasActivationParams p;
+  p.out = c.out;
+  p.x = c.x;
+  p.bias = data_of(c.bias);
+  p.activation = c.activation;
+  backend.bias_activation(p);
+}
+
+void binary(Backend& backend, const BinaryParams& p) { run_checked(backend, p, &Backend::binary); }
+void mean(Backend& backend, const MeanParams& p) { run_checked(backend, p, &Backend::mean); }
+void patch_gather(Backend& backend, const PatchGatherParams& p) { run_checked(backend, p, &Backend::patch_gather); }
+
+void attention(Backend& backend, const AttentionCall& c) {
+  check(c);
+  if (empty(c.out)) return;  // B, Nq, H or D of 0: nothing to compute, however large the rest
+  AttentionParams p;
+  describe_qkv(p, c.out, c.q, c.k, c.v, c.scale);
+  p.causal = c.causal;
+  if (c.mask != nullptr) {
+    p.mask = static_cast<const uint8_t*>(c.mask->data);
+    for (int d = 0; d < 4; ++d) p.mask_strides[d] = c.mask->strides[d];
+  }
+  if (c.bias != nullptr) {
+    p.bias = c.bias->data;
+    p.bias_dtype = c.bias->dtype;
+    for (int d = 0; d < 4; ++d) p.bias_strides[d] = c.bias->strides[d];
+  }
+  if (c.block_sparse != nullptr) {
+    const BlockSparseCall& s = *c.block_sparse;
+    if (s.layout != nullptr) {
+      p.layout = static_cast<const uint8_t*>(s.layout->data);
+      p.layout_heads = s.layout->shape[0];
+      p.layout_block = s.block;
+      p.layout_rows = (p.nq + s.block - 1) / s.block;
+      p.layout_cols = (p.nk + s.block - 1) / s.block;
+    }
+    if (s.tile_offsets != nullptr) {
+      p.tile_m = s.tile_m;
+      p.tile_n = s.tile_n;
+      const int64_t m_tiles = (p.nq + s.tile_m - 1) / s.tile_m;
+      p.tile_heads = m_tiles == 0 ? 1 : (s.tile_offsets->shape[0] - 1) / m_tiles;
+      p.tile_offsets = static_cast<const int32_t*>(s.tile_offsets->data);
+      p.tile_cols = static_cast<const int32_t*>(s.tile_cols->data);
+      p.tile_cols_count = s.tile_cols->shape[0];
+    }
+  }
+  backend.attention(p);
+}
+
+SparsePlan sparse_plan(const SparsePlanCall& c) {
+  check(c);
+  SparsePlan plan;
+  plan.row_offsets = static_cast<const int32_t*>(c.row_offsets.data);
+  plan.col_indices = static_cast<const int32_t*>(c.col_indices.data);
+  plan.items = static_cast<const int32_t*>(c.items.data);
+  plan.merges = static_cast<const int32_t*>(c.merges.data);
+  plan.mask_heads = c.mask_heads;
+  plan.rows = (c.row_offsets.shape[0] - 1) / c.mask_heads;
+  plan.nnz = c.col_indices.shape[0];
+  plan.num_items = c.items.shape[0] / 4;
+  plan.num_merges = c.merges.shape[0] / 3;
+  plan.num_slots = c.slots;
+  plan.lead_items = c.lead_items;
+  return plan;
+}
+
+void sparse_attention(Backend& backend, const SparseAttentionCall& c) {
+  check(c);
+  if (empty(c.out)) return;
+  SparseAttentionParams p;
+  describe_qkv(p, c.out, c.q, c.k, c.v, c.scale);
+  c.plan->describe(p);
+  backend.sparse_attention(p);
+}
+
+void encoder_block(const std::shared_ptr<Backend>& backend, const EncoderBlockCall& c) {
+  check(c);
+  if (empty(c.x)) return;
+  EncoderBlockParams p;
+  p.dtype = c.x.dtype;
+  p.batch = c.x.shape[0]; p.tokens = c.x.shape[1]; p.dim = c.x.shape[2]; p.heads = c.heads; p.hidden = c.fc1_weight.shape[0];
+  p.x = c.x.data; p.out = c.out.data;
+  p.norm1_weight = data_of(c.norm1_weight); p.norm1_bias = data_of(c.norm1_bias);
+  p.norm2_weight = data_of(c.norm2_weight); p.norm2_bias = data_of(c.norm2_bias);
+  p.qkv_weight = c.qkv_weight.data; p.qkv_bias = data_of(c.qkv_bias);
+  p.proj_weight = c.proj_weight.data; p.proj_bias = data_of(c.proj_bias);
+  p.fc1_weight = c.fc1_weight.data; p.fc1_bias = data_of(c.fc1_bias);
+  p.fc2_weight = c.fc2_weight.data; p.fc2_bias = data_of(c.fc2_bias);
+  p.eps1 = c.eps1; p.eps2 = c.eps2; p.activation = c.activation; p.scale = c.scale;
+  if (c.plan != nullptr) {
+    c.plan->describe(p.sparse);
+    p.use_sparse = true;
+  }
+  nf::encoder_block(backend, p);
+}
+
+}  // namespace nf::dispatch

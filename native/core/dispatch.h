@@ -1,0 +1,32 @@
+// The one entry to an op from outside native code (the addon): checks the op's contract
+// (contracts.h), lowers its views to the kernel's params, and runs it on `backend`. An op
+// whose output is empty returns after its checks without touching the backend, so that no
+// kernel loops over the sizes of an empty tensor. Native code that composes ops from
+// checked inputs (encoder_block.h) calls the backend directly.
+#pragma once
+#include <memory>
+
+#include "backend.h"
+#include "calls.h"
+#include "ops.h"
+#include "tensor.h"
+
+namespace nf::dispatch {
+
+void copy(Backend& backend, const TensorView& dst, const TensorView& src);
+// Device to device between two backends where the pair has a path for it (true), else false.
+bool copy_peer(Backend& to, const TensorView& dst, Backend& from, const TensorView& src);
+void fill(Backend& backend, const TensorView& dst, double value);
+void gemm(Backend& backend, const GemmCall& c);
+void norm(Backend& backend, const NormCall& c);
+void softmax(Backend& backend, const SoftmaxParams& p);
+void bias_activation(Backend& backend, const BiasActivationCall& c);
+void binary(Backend& backend, const BinaryParams& p);
+void mean(Backend& backend, const MeanParams& p);
+void patch_gather(Backend& backend, const PatchGatherParams& p);
+void attention(Backend& backend, const AttentionCall& c);
+SparsePlan sparse_plan(const SparsePlanCall& c);
+void sparse_attention(Backend& backend, const SparseAttentionCall& c);
+void encoder_block(const std::shared_ptr<Backend>& backend, const EncoderBlockCall& c);
+
+}  // namespace nf::dispatch
