@@ -3,7 +3,7 @@
 // getter of theirs runs; a real tensor's fields cannot be replaced by getters.
 import * as assert from 'node:assert/strict';
 import {
-  add, attention, concat, layerNorm, linear, matmul, ones, relu, slice, softmax, Tensor, tidy, zeros,
+  add, attention, concat, layerNorm, linear, matmul, ones, relu, saveSafetensors, serializeSafetensors, slice, softmax, Tensor, tidy, zeros,
 } from '../ts/index';
 import { isTensor } from '../ts/tensor';
 
@@ -37,6 +37,7 @@ describe('only real tensors (issue 24)', () => {
     { name: 'concat([t, fake])', make: (f: Tensor) => () => concat([ones([4]), f], 0) },
     { name: 'slice(x)', make: (f: Tensor) => () => slice(f, 0, 0, 2) },
     { name: 'attention(q, k, v)', make: (f: Tensor) => () => attention(f, f, f) },
+    { name: 'serializeSafetensors({ w })', make: (f: Tensor) => () => serializeSafetensors({ w: f }) },
   ]) {
     it(`${name} refuses each fake with a TypeError naming the op, reading none of its fields`, () => {
       const op = name.slice(0, name.indexOf('('));
@@ -50,6 +51,11 @@ describe('only real tensors (issue 24)', () => {
       }
     });
   }
+
+  it('saveSafetensors refuses a fake too, before touching the file', async () => {
+    const [{ fake }] = fakesOf(ones([4]));
+    await assert.rejects(saveSafetensors('/nonexistent/x.safetensors', { w: fake }), { name: 'TypeError', message: /^saveSafetensors: expected tensors\['w'\] to be a Tensor/ });
+  });
 
   it('isTensor tells a real tensor (and its views) from fakes; instanceof does not', () => {
     const t = ones([4]);
