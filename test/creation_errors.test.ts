@@ -85,3 +85,14 @@ describe('tensor creation errors (issue 24)', () => {
     }
   });
 });
+
+describe('view method errors name the method (issue 24)', () => {
+  it('transpose and permute of a disposed tensor, or with bad dims, name themselves', () => {
+    const t = ones([2, 3]);
+    assert.throws(() => t.transpose(0, 2), { name: 'RangeError', message: /^transpose: dimension 2 is out of range for a tensor of rank 2/ });
+    assert.throws(() => t.permute([1, 1]), { name: 'TypeError', message: /^permute: expected dims to be a permutation of 0..1/ });
+    t.dispose();
+    assert.throws(() => t.transpose(), { name: 'TypeError', message: /^transpose: tensor has been disposed/ });
+    assert.throws(() => t.permute([1, 0]), { name: 'TypeError', message: /^permute: tensor has been disposed/ });
+  });
+});

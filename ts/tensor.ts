@@ -154,21 +154,27 @@ export class Tensor<D extends DType = DType> {
 
   /** A view with the dimensions reordered (no copy). */
   permute(dims: readonly number[]): Tensor<D> {
-    const fn = 'permute';
-    this.assertAlive(fn);
-    if (!Array.isArray(dims) || dims.length !== this.rank || [...dims].sort((a, b) => a - b).some((d, i) => d !== i)) {
-      throw invalidParameterError(fn, 'dims', `a permutation of 0..${this.rank - 1}`, dims);
-    }
-    return this._view(dims.map((d) => this.shape[d]), dims.map((d) => this.strides[d]));
+    return this.#permuted('permute', dims);
   }
 
   /** A view with two dimensions swapped (no copy). */
   transpose(dim0 = -2, dim1 = -1): Tensor<D> {
-    const a = normalizeDim('transpose', dim0, this.rank);
-    const b = normalizeDim('transpose', dim1, this.rank);
+    const fn = 'transpose';
+    this.assertAlive(fn);
+    const a = normalizeDim(fn, dim0, this.rank);
+    const b = normalizeDim(fn, dim1, this.rank);
     const dims = this.shape.map((_, i) => i);
     [dims[a], dims[b]] = [dims[b], dims[a]];
-    return this.permute(dims);
+    return this.#permuted(fn, dims);
+  }
+
+  #permuted(fn: string, dims: unknown): Tensor<D> {
+    this.assertAlive(fn);
+    const order = Array.isArray(dims) ? [...dims] : null; // read once: what is checked is what is used
+    if (order === null || order.length !== this.rank || [...order].sort((a, b) => a - b).some((d, i) => d !== i)) {
+      throw invalidParameterError(fn, 'dims', `a permutation of 0..${this.rank - 1}`, dims);
+    }
+    return this._view(order.map((d) => this.shape[d]), order.map((d) => this.strides[d]));
   }
 
   /** A contiguous tensor with the same values: a view when already contiguous, else a copy. */
