@@ -2,7 +2,8 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { randn, tensor } from '../ts/index';
+import { ones, randn, tensor } from '../ts/index';
+import { atomicIO } from '../ts/io/atomic';
 import { requireFixtures } from './helpers';
 import { entryToTensor, entryValues, parseSafetensors, readSafetensors, saveSafetensors, serializeSafetensors } from '../ts/io/safetensors';
 
@@ -41,7 +42,8 @@ describe('safetensors', () => {
     const target = path.join(dir, 'x.safetensors');
     await saveSafetensors(target, { a, h, b, i, u }, { format: 'pt' });
     const back = await readSafetensors(target);
-    assert.deepEqual(back.metadata, { format: 'pt' });
+    assert.deepEqual({ ...back.metadata }, { format: 'pt' });
+    assert.equal(Object.getPrototypeOf(back.metadata), null, 'metadata has no prototype: no inherited keys');
     for (const [name, t] of Object.entries({ a, h, b, i, u })) {
       const e = back.tensors.get(name)!;
       assert.deepEqual(e.shape, [...t.shape]);
@@ -51,7 +53,7 @@ describe('safetensors', () => {
   });
 
   it('a missing file says so', async () => {
-    await assert.rejects(readSafetensors('/nonexistent/x.safetensors'), /cannot read '\/nonexistent\/x.safetensors': no such file/);
+    await assert.rejects(readSafetensors('/nonexistent/x.safetensors'), { message: /^readSafetensors: cannot read '\/nonexistent\/x.safetensors': no such file/ });
   });
 
   it('rejects malformed files with a clear Error and no out-of-bounds read', () => {
@@ -77,7 +79,7 @@ describe('safetensors', () => {
     const data = new Uint8Array(16);
     const bad = (header: object | string, pattern: RegExp, bytes = data) => assert.throws(() => parseSafetensors(file(header, bytes), 'f.st'), (e: Error) => {
       assert.ok(e instanceof Error);
-      assert.match(e.message, /^safetensors: f\.st: /);
+      assert.match(e.message, /^parseSafetensors: f\.st: /);
       assert.match(e.message, pattern);
       return true;
     });
@@ -109,17 +111,154 @@ describe('safetensors', () => {
     assert.throws(() => parseSafetensors(notUtf8), /not valid JSON/);
     // Every prefix of a good file is refused (truncated anywhere), never read past its end.
     const good = serializeSafetensors({ w: tensor([1, 2, 3, 4], [2, 2]), b: tensor([5, 6], [2]) });
-    for (let n = 0; n < good.byteLength; n++) assert.throws(() => parseSafetensors(good.subarray(0, n)), /safetensors: buffer: /, `prefix ${n}`);
+    for (let n = 0; n < good.byteLength; n++) assert.throws(() => parseSafetensors(good.subarray(0, n)), { message: /^parseSafetensors: buffer: / }, `prefix ${n}`);
     assert.equal(parseSafetensors(good).tensors.size, 2);
   });
 
   it('a directory, and a malformed checkpoint given to the ViT loader, are clear Errors', async () => {
-    await assert.rejects(readSafetensors(os.tmpdir()), /safetensors: cannot read '.*': EISDIR/);
+    await assert.rejects(readSafetensors(os.tmpdir()), { message: /^readSafetensors: cannot read '.*': EISDIR/ });
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nf-st-'));
     const target = path.join(dir, 'bad.safetensors');
     fs.writeFileSync(target, file({ w: { dtype: 'F32', shape: [4], data_offsets: [0, 16] } }, new Uint8Array(8)));
     const { loadTimmViT } = await import('../ts/index');
     await assert.rejects(loadTimmViT(target, { img_size: 16, patch_size: 8, embed_dim: 8, depth: 1, num_heads: 2 }), /run past the 8 data bytes/);
     fs.rmSync(dir, { recursive: true });
+  });
+
+  describe('saves atomically (issue 24)', () => {
+    let dir: string;
+    let target: string;
+    let old: Buffer;
+    beforeEach(async () => {
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nf-st-atomic-'));
+      target = path.join(dir, 'model.safetensors');
+      await saveSafetensors(target, { w: randn([64, 64], { seed: 5 }) }, { version: '1' });
+      old = fs.readFileSync(target);
+    });
+    afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const leftInDir = () => fs.readdirSync(dir).sort();
+
+    it('a save that fails midway (disk full at the first tensor data) leaves the old file byte-identical and no temporary', async () => {
+      const realOpen = atomicIO.open;
+      let writes = 0;
+      atomicIO.open = async (file, flags, mode) => {
+        const handle = await realOpen(file, flags, mode);
+        const realWrite = handle.write.bind(handle) as (...args: unknown[]) => Promise<{ bytesWritten: number }>;
+        (handle as unknown as { write: unknown }).write = async (...args: unknown[]) => {
+          if (++writes === 3) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+          return realWrite(...args);
+        };
+        return handle;
+      };
+      try {
+        const big = randn([256, 1024], { seed: 6 });
+        await assert.rejects(saveSafetensors(target, { w: big, b: ones([4]) }), (e: NodeJS.ErrnoException) => {
+          assert.match(e.message, new RegExp(`^saveSafetensors: cannot write '${target.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}': ENOSPC`));
+          assert.equal(e.code, 'ENOSPC');
+          return true;
+        });
+        assert.equal(writes, 3, "the save failed midway: after the length and the header, at the first tensor's bytes");
+      } finally {
+        atomicIO.open = realOpen;
+      }
+      assert.deepEqual(fs.readFileSync(target), old);
+      assert.deepEqual(leftInDir(), ['model.safetensors']);
+    });
+
+    it('a failed rename (the target is a directory) leaves it as it was and no temporary; a missing directory names the path', async () => {
+      const asDir = path.join(dir, 'taken');
+      fs.mkdirSync(asDir);
+      await assert.rejects(saveSafetensors(asDir, { w: ones([2]) }), { message: /^saveSafetensors: cannot write '.*taken': / });
+      assert.deepEqual(leftInDir(), ['model.safetensors', 'taken']);
+      assert.deepEqual(fs.readdirSync(asDir), []);
+      const missing = path.join(dir, 'no', 'such', 'x.safetensors');
+      await assert.rejects(saveSafetensors(missing, { w: ones([2]) }), { code: 'ENOENT', message: /^saveSafetensors: cannot write '.*no\/such\/x.safetensors': ENOENT/ });
+    });
+
+    it('bad arguments are refused before the file is touched', async () => {
+      const t = ones([2]);
+      const disposed = ones([2]);
+      disposed.dispose();
+      await assert.rejects(saveSafetensors(target, { w: disposed }), { name: 'TypeError', message: /^saveSafetensors: tensors\['w'\] has been disposed/ });
+      await assert.rejects(saveSafetensors(target, { w: Object.create(t) }), { name: 'TypeError', message: /^saveSafetensors: expected tensors\['w'\] to be a Tensor/ });
+      await assert.rejects(saveSafetensors('', { w: t }), { name: 'TypeError', message: /^saveSafetensors: expected file to be a path/ });
+      assert.deepEqual(fs.readFileSync(target), old);
+      assert.deepEqual(leftInDir(), ['model.safetensors']);
+    });
+
+    it('a normal save replaces the file, round-trips, and keeps its permission bits', async () => {
+      fs.chmodSync(target, 0o640);
+      const w = randn([3, 4], { seed: 7 });
+      await saveSafetensors(target, new Map([['w', w]]));
+      const back = await readSafetensors(target);
+      assert.deepEqual(Array.from(entryToTensor(back.tensors.get('w')!).dataSync()), Array.from(w.dataSync()));
+      assert.equal(fs.statSync(target).mode & 0o777, 0o640);
+      assert.deepEqual(leftInDir(), ['model.safetensors']);
+    });
+  });
+
+  describe('names and metadata (issue 24)', () => {
+    it("'__proto__', 'constructor', 'toString' and 'hasOwnProperty' are ordinary tensor names, saved and read back", async () => {
+      const names = ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'x'];
+      const tensors = new Map(names.map((n, i) => [n, tensor([i, i + 0.5])]));
+      const back = parseSafetensors(serializeSafetensors(tensors, { note: 'kept' }));
+      assert.deepEqual([...back.tensors.keys()].sort(), [...names].sort());
+      names.forEach((n, i) => assert.deepEqual(Array.from(entryValues(back.tensors.get(n)!)), [i, i + 0.5], n));
+      assert.deepEqual({ ...back.metadata }, { note: 'kept' });
+      // The same names given as an object's own keys.
+      const record = Object.fromEntries(names.map((n, i) => [n, tensor([i])]));
+      assert.deepEqual([...parseSafetensors(serializeSafetensors(record)).tensors.keys()].sort(), [...names].sort());
+      // Metadata keys too: '__proto__' is a key like another, no inherited key shows.
+      const meta = parseSafetensors(serializeSafetensors({ x: tensor([1]) }, Object.fromEntries([['__proto__', 'p'], ['a', 'b']]))).metadata;
+      assert.deepEqual(Object.entries(meta).sort(), [['__proto__', 'p'], ['a', 'b']]);
+      assert.equal('toString' in meta, false);
+    });
+
+    it("refuses '__metadata__' as a tensor name and metadata that does not map strings to strings, on save", () => {
+      const x = tensor([1]);
+      assert.throws(() => serializeSafetensors(new Map([['__metadata__', x], ['x', x]])),
+        { name: 'TypeError', message: /^serializeSafetensors: expected a tensor name to be a name other than '__metadata__'/ });
+      assert.throws(() => serializeSafetensors({ __metadata__: x }), { message: /^serializeSafetensors: expected a tensor name to be a name other than '__metadata__'/ });
+      assert.throws(() => serializeSafetensors({ x }, { n: 3 } as unknown as Record<string, string>),
+        { name: 'TypeError', message: /^serializeSafetensors: expected metadata\['n'\] to be a string \(the format maps strings to strings\), got 3/ });
+      assert.throws(() => serializeSafetensors({ x }, { o: { deep: 'x' } } as unknown as Record<string, string>), { message: /^serializeSafetensors: expected metadata\['o'\] to be a string/ });
+      assert.throws(() => serializeSafetensors({ x }, null as unknown as Record<string, string>), { message: /^serializeSafetensors: expected metadata to be an object mapping strings to strings/ });
+      assert.throws(() => serializeSafetensors(new Map([[5 as unknown as string, x]])), { message: /^serializeSafetensors: expected a tensor name to be a string, got 5/ });
+      assert.throws(() => serializeSafetensors({ x: { shape: [1] } as unknown as never }), { message: /^serializeSafetensors: expected tensors\['x'\] to be a Tensor/ });
+    });
+
+    it('refuses, on load, metadata values that are not strings and dtypes that are Object.prototype names, naming the function and the file', async () => {
+      const data = new Uint8Array(8);
+      const w = { dtype: 'F32', shape: [2], data_offsets: [0, 8] };
+      for (const [header, pattern] of [
+        [{ __metadata__: { n: 3 }, w }, /^parseSafetensors: f\.st: __metadata__ must map strings to strings, but 'n' is 3/],
+        [{ __metadata__: ['a'], w }, /^parseSafetensors: f\.st: __metadata__ is not an object/],
+        [{ __metadata__: null, w }, /^parseSafetensors: f\.st: __metadata__ is not an object/],
+        [{ w: { ...w, dtype: 'toString' } }, /^parseSafetensors: f\.st: 'w' has unknown dtype "toString"/],
+        [{ w: { ...w, dtype: 'constructor' } }, /^parseSafetensors: f\.st: 'w' has unknown dtype "constructor"/],
+        [{ w: { ...w, dtype: '__proto__' } }, /^parseSafetensors: f\.st: 'w' has unknown dtype "__proto__"/],
+        [{ w: [] }, /^parseSafetensors: f\.st: entry 'w' is not an object/],
+      ] as const) {
+        assert.throws(() => parseSafetensors(file(header, data), 'f.st'), { message: pattern as RegExp });
+      }
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nf-st-'));
+      const bad = path.join(dir, 'meta.safetensors');
+      fs.writeFileSync(bad, file({ __metadata__: { n: 3 }, w }, data));
+      await assert.rejects(readSafetensors(bad), { message: new RegExp(`^readSafetensors: '${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}': __metadata__ must map strings to strings`) });
+      fs.rmSync(dir, { recursive: true });
+      // A __proto__ tensor in a file written by another tool reads as a tensor, and the header's own keys only.
+      const proto = parseSafetensors(file('{"__proto__": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}', data));
+      assert.deepEqual([...proto.tensors.keys()], ['__proto__']);
+      // entryValues and entryToTensor take only entries of a known dtype.
+      assert.throws(() => entryValues({ dtype: 'toString' as never, shape: [1], bytes: new Uint8Array(4) }), { message: /^entryValues: expected entry.dtype to be one of F64/ });
+      assert.throws(() => entryToTensor({ dtype: 'I32', shape: [1], bytes: new Uint8Array(3) }), { message: /^entryToTensor: expected entry.bytes to be a Uint8Array of whole I32 values/ });
+    });
+
+    it('entryToTensor refuses values its dtype cannot hold, naming itself', () => {
+      const i64 = new Uint8Array(8);
+      new DataView(i64.buffer).setBigInt64(0, 2n ** 40n, true);
+      assert.throws(() => entryToTensor({ dtype: 'I64', shape: [1], bytes: i64 }, { dtype: 'int32' }),
+        { name: 'RangeError', message: /^entryToTensor: data\[0\] = 1099511627776 is not representable as int32/ });
+    });
   });
 });

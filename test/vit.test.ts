@@ -188,7 +188,7 @@ describe('ViT construction and loading', () => {
     });
     await assert.rejects(loadTimmViT(path.join(dir, 'nope.safetensors'), small), /no such file/);
     fs.writeFileSync(path.join(dir, 'junk.safetensors'), 'not a safetensors file');
-    await assert.rejects(loadTimmViT(path.join(dir, 'junk.safetensors'), small), /safetensors: .*junk.safetensors/);
+    await assert.rejects(loadTimmViT(path.join(dir, 'junk.safetensors'), small), /readSafetensors: .*junk.safetensors/);
     model.dispose();
   });
 

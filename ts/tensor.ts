@@ -4,71 +4,14 @@
 import {
   checkDType, checkDevice, DataFor, Device, DeviceLike, DType, DTYPE_BYTES, isFloat, TypedData, widen16,
 } from './dtype';
-import { checkInteger, checkShape, invalidParameterError, rangeError } from './errors';
+import {
+  checkInteger, checkShape, checkShapeSize, invalidParameterError, rangeError, setTensorDescriber, typeError,
+} from './errors';
 import { native, NativeStorage, NativeTensorArg } from './native';
 import { Random, randomSeed } from './random';
+import { allocate, release, retain, StorageRef } from './storage';
 
-// Storages this context holds now (and their bytes): what the leak tests watch on any
-// device. (A peak is the backend's own count, native().bufferBytes, which also sees the
-// addon's intermediates.)
-const live = { storages: 0, bytes: 0 };
-
-/** @internal Storages held now and their bytes, over every device. */
-export function liveStorage(): { storages: number; bytes: number } {
-  return { ...live };
-}
-
-// The backstop: a storage whose tensors were all dropped without dispose() is freed when
-// its StorageRef is collected (every tensor and view holds the ref, so that is when the
-// last of them goes). Registered once per StorageRef, not per view: a view costs no
-// registration.
-const finalizer = new FinalizationRegistry<NativeStorage>((storage) => {
-  live.storages--;
-  live.bytes -= storage.bytes;
-  storage.dispose();
-});
-
-/**
- * Storage shared by a tensor and its views, freed when the last of them lets go. `bytes` is
- * the storage's size, given by the caller that asked for it (reading `native.bytes` is a
- * call into the addon, and this runs on every op's output).
- */
-class StorageRef {
-  refs = 0;
-  bytes = 0;
-  constructor(readonly native: NativeStorage, bytes: number) {
-    this.holds(bytes);
-    finalizer.register(this, native, this);
-  }
-  /** Counts `bytes` of new memory in `native` as live (made, or given to a retired ref). */
-  holds(bytes: number): void {
-    this.bytes = bytes;
-    live.storages++;
-    live.bytes += bytes;
-  }
-}
-
-// Retired StorageRefs, their memory freed, for allocate() to give new memory: a new one
-// costs the host a wrapped native object (made, then collected by the GC) and a
-// registration with the finalizer, together more than the allocation (issue 3: an
-// allocating small op). A retired ref stays registered (the list holds it, so the
-// finalizer cannot run for it) and no tensor holds it: every one that did was disposed.
-const retired: StorageRef[] = [];
-const MAX_RETIRED = 256;
-
-function retain(ref: StorageRef): void {
-  ref.refs++;
-}
-
-function release(ref: StorageRef): void {
-  if (--ref.refs === 0) {
-    live.storages--;
-    live.bytes -= ref.bytes;
-    ref.native.dispose();
-    if (retired.length < MAX_RETIRED) retired.push(ref);
-    else finalizer.unregister(ref);
-  }
-}
+export { liveStorage } from './storage';
 
 // GPU pairs ("cuda:0>cuda:1") that copyPeer found without a device-to-device path.
 const noPeerPath = new Set<string>();
@@ -106,6 +49,10 @@ export interface TensorOptions {
   device?: DeviceLike;
 }
 
+// Tells a real Tensor from any other object (Object.create(t), a Proxy, a look-alike): set in
+// Tensor's static block, where its private field is in scope.
+let hasTensorBrand: (value: object) => boolean;
+
 export class Tensor<D extends DType = DType> {
   readonly shape: readonly number[];
   /** Element strides; a view may have any non-negative strides. */
@@ -114,17 +61,16 @@ export class Tensor<D extends DType = DType> {
   readonly offset: number;
   readonly dtype: D;
   readonly device: Device;
-  private ref: StorageRef | null;
-  /**
-   * @internal The native storage, or null once disposed. Read by the addon: a plain field,
-   * since a getter would re-enter JavaScript on every native argument read.
-   */
-  _storage: NativeStorage | null;
+  // The storage held, or null once disposed. Private, so it is also the brand isTensor() tests.
+  #ref: StorageRef | null;
+
+  static {
+    hasTensorBrand = (value) => #ref in value;
+  }
 
   /** @internal Use tensor(), zeros(), empty() and friends. */
   constructor(ref: StorageRef, shape: readonly number[], strides: readonly number[], offset: number, dtype: D, device: Device) {
-    this.ref = ref;
-    this._storage = ref.native;
+    this.#ref = ref;
     // A frozen array is shared as it is (no one can change it); any other is copied.
     this.shape = Object.isFrozen(shape) ? shape : Object.freeze(shape.slice());
     this.strides = Object.isFrozen(strides) ? strides : Object.freeze(strides.slice());
@@ -133,8 +79,15 @@ export class Tensor<D extends DType = DType> {
     this.device = device;
     retain(ref);
     if (scopes.length > 0) scopes[scopes.length - 1].add(this);
+    // Frozen, so that no field an op or the addon reads can be replaced by a getter (issue 24);
+    // what changes (the storage) is private. A field added later must be private too.
+    Object.freeze(this);
   }
 
+  /** @internal The native storage, or null once disposed: what the addon reads. */
+  get _storage(): NativeStorage | null {
+    return this.#ref === null ? null : this.#ref.native;
+  }
   get size(): number {
     return sizeOf(this.shape);
   }
@@ -142,7 +95,7 @@ export class Tensor<D extends DType = DType> {
     return this.shape.length;
   }
   get disposed(): boolean {
-    return this.ref === null;
+    return this.#ref === null;
   }
   get isContiguous(): boolean {
     let expected = 1;
@@ -153,17 +106,17 @@ export class Tensor<D extends DType = DType> {
     return true;
   }
 
-  /** Throws a TypeError naming `fn` if this tensor has been disposed. */
+  /** Throws a TypeError naming `fn` if this is not a live Tensor (disposed, or an object made from one). */
   assertAlive(fn: string, name = 'tensor'): void {
-    if (this.ref === null) throw new TypeError(`${fn}: ${name} has been disposed`);
+    if (!hasTensorBrand(this)) throw invalidParameterError(fn, name, 'a Tensor', this);
+    if (this.#ref === null) throw typeError(fn, `${name} has been disposed`);
   }
 
   /** Frees this tensor's hold on its storage now. Safe to call twice. */
   dispose(): void {
-    if (this.ref === null) return;
-    const ref = this.ref;
-    this.ref = null;
-    this._storage = null;
+    if (this.#ref === null) return;
+    const ref = this.#ref;
+    this.#ref = null;
     release(ref);
   }
   [Symbol.dispose](): void {
@@ -173,7 +126,7 @@ export class Tensor<D extends DType = DType> {
   /** @internal A view of the same storage. */
   _view<E extends DType = D>(shape: readonly number[], strides: readonly number[], offset = this.offset, dtype?: E): Tensor<E> {
     this.assertAlive('view');
-    return new Tensor((this.ref as StorageRef), shape, strides, offset, (dtype ?? this.dtype) as E, this.device);
+    return new Tensor(this.#ref as StorageRef, shape, strides, offset, (dtype ?? this.dtype) as E, this.device);
   }
 
   /** The same elements in a new shape (one dimension may be -1). A view when contiguous, else a copy. */
@@ -193,7 +146,7 @@ export class Tensor<D extends DType = DType> {
       throw rangeError(fn, `cannot reshape [${this.shape.join(', ')}] (${this.size} elements) to [${shape.join(', ')}]`);
     }
     if (this.isContiguous) return this._view(checked, contiguousStrides(checked));
-    const c = this.contiguous();
+    const c = this.#copy(fn, this.dtype, this.device);
     const v = c._view(checked, contiguousStrides(checked));
     c.dispose();
     return v;
@@ -201,37 +154,55 @@ export class Tensor<D extends DType = DType> {
 
   /** A view with the dimensions reordered (no copy). */
   permute(dims: readonly number[]): Tensor<D> {
-    const fn = 'permute';
-    this.assertAlive(fn);
-    if (!Array.isArray(dims) || dims.length !== this.rank || [...dims].sort((a, b) => a - b).some((d, i) => d !== i)) {
-      throw invalidParameterError(fn, 'dims', `a permutation of 0..${this.rank - 1}`, dims);
-    }
-    return this._view(dims.map((d) => this.shape[d]), dims.map((d) => this.strides[d]));
+    return this.#permuted('permute', dims);
   }
 
   /** A view with two dimensions swapped (no copy). */
   transpose(dim0 = -2, dim1 = -1): Tensor<D> {
-    const a = normalizeDim('transpose', dim0, this.rank);
-    const b = normalizeDim('transpose', dim1, this.rank);
+    const fn = 'transpose';
+    this.assertAlive(fn);
+    const a = normalizeDim(fn, dim0, this.rank);
+    const b = normalizeDim(fn, dim1, this.rank);
     const dims = this.shape.map((_, i) => i);
     [dims[a], dims[b]] = [dims[b], dims[a]];
-    return this.permute(dims);
+    return this.#permuted(fn, dims);
+  }
+
+  #permuted(fn: string, dims: unknown): Tensor<D> {
+    this.assertAlive(fn);
+    const order = Array.isArray(dims) ? [...dims] : null; // read once: what is checked is what is used
+    if (order === null || order.length !== this.rank || [...order].sort((a, b) => a - b).some((d, i) => d !== i)) {
+      throw invalidParameterError(fn, 'dims', `a permutation of 0..${this.rank - 1}`, dims);
+    }
+    return this._view(order.map((d) => this.shape[d]), order.map((d) => this.strides[d]));
   }
 
   /** A contiguous tensor with the same values: a view when already contiguous, else a copy. */
   contiguous(): Tensor<D> {
-    this.assertAlive('contiguous');
+    return this.#contiguous('contiguous');
+  }
+
+  #contiguous(fn: string): Tensor<D> {
+    this.assertAlive(fn);
     if (this.isContiguous) return this._view(this.shape, contiguousStrides(this.shape));
-    const out = empty(this.shape, { dtype: this.dtype, device: this.device });
-    native().copy(out, this);
-    return out;
+    return this.#copy(fn, this.dtype, this.device);
   }
 
   /** A contiguous copy. */
   clone(): Tensor<D> {
     this.assertAlive('clone');
-    const out = empty(this.shape, { dtype: this.dtype, device: this.device });
-    native().copy(out, this);
+    return this.#copy('clone', this.dtype, this.device);
+  }
+
+  // A contiguous copy in `dtype` on this device, its errors naming the public function `fn`.
+  #copy<E extends DType>(fn: string, dtype: E, device: Device): Tensor<E> {
+    const out = emptyFor(fn, this.shape, dtype, device);
+    try {
+      native().copy(out, this);
+    } catch (e) {
+      out.dispose();
+      throw e;
+    }
     return out;
   }
 
@@ -239,10 +210,7 @@ export class Tensor<D extends DType = DType> {
   cast<E extends DType>(dtype: E): Tensor<E> {
     const fn = 'cast';
     this.assertAlive(fn);
-    checkDType(fn, dtype);
-    const out = empty(this.shape, { dtype, device: this.device });
-    native().copy(out, this);
-    return out;
+    return this.#copy(fn, checkDType(fn, dtype) as E, this.device);
   }
 
   /** This tensor on `device`: a copy when it lives elsewhere, a view of the same storage when not. */
@@ -251,12 +219,12 @@ export class Tensor<D extends DType = DType> {
     this.assertAlive(fn);
     const target = checkDevice(fn, device);
     if (target === this.device) return this._view(this.shape, this.strides);
-    const src = this.contiguous();
+    const src = this.#contiguous(fn);
     try {
       const pair = `${this.device}>${target}`;
       if (this.device !== 'cpu' && target !== 'cpu' && !noPeerPath.has(pair)) {
         // GPU to GPU: device to device where the pair has peer access, else through the host.
-        const out = empty(this.shape, { dtype: this.dtype, device: target });
+        const out = emptyFor(fn, this.shape, this.dtype, target);
         let copied = false;
         try {
           copied = native().copyPeer(out, src);
@@ -276,7 +244,7 @@ export class Tensor<D extends DType = DType> {
 
   /** @internal Copies the (contiguous) elements into `into`, waiting for the device. */
   _readRaw(into: Uint8Array): void {
-    (this.ref as StorageRef).native.readSync(this.offset * DTYPE_BYTES[this.dtype], into);
+    (this.#ref as StorageRef).native.readSync(this.offset * DTYPE_BYTES[this.dtype], into);
   }
 
   /**
@@ -285,11 +253,11 @@ export class Tensor<D extends DType = DType> {
    */
   async data(): Promise<DataFor<D>> {
     this.assertAlive('data');
-    const src = this.contiguous();
+    const src = this.#contiguous('data');
     const bytes = new Uint8Array(src.size * DTYPE_BYTES[this.dtype]);
     let pending: Promise<void>;
     try {
-      pending = (src.ref as StorageRef).native.read(src.offset * DTYPE_BYTES[this.dtype], bytes);
+      pending = (src.#ref as StorageRef).native.read(src.offset * DTYPE_BYTES[this.dtype], bytes);
     } finally {
       src.dispose(); // the read has taken its snapshot already
     }
@@ -300,7 +268,7 @@ export class Tensor<D extends DType = DType> {
   /** The values as a host array, blocking until the device is done. */
   dataSync(): DataFor<D> {
     this.assertAlive('dataSync');
-    const src = this.contiguous();
+    const src = this.#contiguous('dataSync');
     try {
       const bytes = new Uint8Array(src.size * DTYPE_BYTES[this.dtype]);
       src._readRaw(bytes);
@@ -331,25 +299,6 @@ function hostArray(bytes: Uint8Array, dtype: DType): TypedData {
   }
 }
 
-function allocate(fn: string, shape: readonly number[], dtype: DType, device: Device): StorageRef {
-  if (device !== 'cpu' && !native().buildInfo.cuda) {
-    throw new Error(`${fn}: cannot allocate on ${device}: this build of nodeformers has no CUDA backend (see backends())`);
-  }
-  const bytes = sizeOf(shape) * DTYPE_BYTES[dtype];
-  const spare = retired.pop();
-  try {
-    if (spare === undefined) return new StorageRef(native().allocate(device, bytes), bytes);
-    native().allocate(device, bytes, spare.native);
-  } catch (e) {
-    if (spare !== undefined) retired.push(spare);
-    // The addon's message (and code, e.g. ERR_CUDA_OOM), with the public function's name in front.
-    if (e instanceof Error) e.message = `${fn}: ${e.message}`;
-    throw e;
-  }
-  spare.holds(bytes);
-  return spare;
-}
-
 /**
  * @internal A new contiguous tensor for an op's output, its errors naming `fn`. `shape` is
  * made from checked tensors and arguments, and a frozen one is shared, not copied (as
@@ -359,10 +308,11 @@ export function emptyFor<D extends DType>(fn: string, shape: readonly number[], 
   for (const d of shape) {
     if (!Number.isInteger(d) || d < 0) throw rangeError(fn, `the output shape [${shape.join(', ')}] has a dimension that is not a non-negative integer`);
   }
+  checkShapeSize(fn, shape, 'the output shape');
   return new Tensor(allocate(fn, shape, dtype, device), shape, contiguousStrides(shape), 0, dtype, device);
 }
 
-function fromBytes<D extends DType>(bytes: Uint8Array, shape: readonly number[], dtype: D, device: Device, fn = 'tensor'): Tensor<D> {
+function fromBytes<D extends DType>(bytes: Uint8Array, shape: readonly number[], dtype: D, device: Device, fn: string): Tensor<D> {
   const t = new Tensor(allocate(fn, shape, dtype, device), shape, contiguousStrides(shape), 0, dtype, device);
   t._storage?.upload(0, bytes);
   return t;
@@ -370,10 +320,24 @@ function fromBytes<D extends DType>(bytes: Uint8Array, shape: readonly number[],
 
 function options(fn: string, opts: TensorOptions | undefined, defaultDType: DType = 'float32'): { dtype: DType; device: Device } {
   if (opts !== undefined && (opts === null || typeof opts !== 'object')) throw invalidParameterError(fn, 'options', 'an object', opts);
+  const dtype = opts?.dtype;
+  const device = opts?.device;
   return {
-    dtype: opts?.dtype === undefined ? defaultDType : checkDType(fn, opts.dtype, 'options.dtype'),
-    device: opts?.device === undefined ? 'cpu' : checkDevice(fn, opts.device, 'options.device'),
+    dtype: dtype === undefined ? defaultDType : checkDType(fn, dtype, 'options.dtype'),
+    device: device === undefined ? 'cpu' : checkDevice(fn, device, 'options.device'),
   };
+}
+
+// The integer dtypes' ranges: a value stored in one must be an integer within it.
+const INT_RANGE: Readonly<Record<'int32' | 'uint8', readonly [number, number]>> = { int32: [-(2 ** 31), 2 ** 31 - 1], uint8: [0, 255] };
+
+/** Throws a RangeError naming `fn` unless `value` is exactly representable in the integer `dtype`; float dtypes take any number. */
+function checkRepresentable(fn: string, name: string, value: number, dtype: DType): void {
+  if (isFloat(dtype)) return;
+  const [lo, hi] = INT_RANGE[dtype as 'int32' | 'uint8'];
+  if (!(Number.isInteger(value) && value >= lo && value <= hi)) {
+    throw rangeError(fn, `${name} = ${value} is not representable as ${dtype} (an integer in [${lo}, ${hi}])`);
+  }
 }
 
 // empty() under the name of the public function that called it (errors name that one).
@@ -385,8 +349,11 @@ function emptyAs<D extends DType>(fn: string, shape: readonly number[], opts: Te
 
 function fullAs<D extends DType>(fn: string, shape: readonly number[], value: number, opts: TensorOptions | undefined): Tensor<D> {
   if (typeof value !== 'number') throw invalidParameterError(fn, 'value', 'a number', value);
-  const t = emptyAs<D>(fn, shape, opts);
-  native().fill(t, value);
+  const s = checkShape(fn, shape);
+  const { dtype, device } = options(fn, opts);
+  checkRepresentable(fn, 'value', value, dtype);
+  const t = new Tensor(allocate(fn, s, dtype, device), s, contiguousStrides(s), 0, dtype as D, device);
+  if (t.size > 0) native().fill(t, value);
   return t;
 }
 
@@ -395,6 +362,7 @@ export function empty<D extends DType = 'float32'>(shape: readonly number[], opt
   return emptyAs('empty', shape, opts);
 }
 
+/** A tensor filled with `value` (for int32 and uint8, an integer within the dtype's range). */
 export function full<D extends DType = 'float32'>(shape: readonly number[], value: number, opts?: TensorOptions & { dtype?: D }): Tensor<D> {
   return fullAs('full', shape, value, opts);
 }
@@ -408,46 +376,76 @@ export function ones<D extends DType = 'float32'>(shape: readonly number[], opts
 }
 
 type HostData = Float32Array | Float64Array | Int32Array | Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | number[];
+type NumberArray = Exclude<HostData, number[]> | Uint8ClampedArray;
+
+/**
+ * `values` in the host array of `dtype` (float32 for the float dtypes), by one rule for
+ * every source: an integer dtype takes only integers within its range (no wrapping, no
+ * truncation, no NaN); a float dtype takes any number (rounded to float32).
+ */
+function hostArrayFor(fn: string, values: NumberArray, dtype: DType): Float32Array | Int32Array | Uint8Array {
+  if (isFloat(dtype)) return values instanceof Float32Array ? values : Float32Array.from(values);
+  if (dtype === 'int32' ? values instanceof Int32Array : values instanceof Uint8Array) return values as Int32Array | Uint8Array;
+  const out = dtype === 'int32' ? new Int32Array(values.length) : new Uint8Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    checkRepresentable(fn, `data[${i}]`, values[i], dtype);
+    out[i] = values[i];
+  }
+  return out;
+}
+
+// A tensor of `values` (checked by hostArrayFor), its errors naming `fn`.
+function fromHost<D extends DType>(fn: string, values: NumberArray, shape: readonly number[], dtype: D, device: Device): Tensor<D> {
+  const host = hostArrayFor(fn, values, dtype);
+  const bytes = new Uint8Array(host.buffer, host.byteOffset, host.byteLength);
+  if (!isFloat(dtype) || dtype === 'float32') return fromBytes(bytes, shape, dtype, device, fn);
+  // float16 / bfloat16: upload float32 and round on the device, so every backend rounds the same way.
+  const wide = fromBytes(bytes, shape, 'float32', device, fn);
+  let out: Tensor<D> | null = null;
+  try {
+    out = emptyFor(fn, shape, dtype, device);
+    native().copy(out, wide);
+    return out;
+  } catch (e) {
+    out?.dispose();
+    throw e;
+  } finally {
+    wide.dispose();
+  }
+}
 
 /**
  * A tensor from host data (a TypedArray or a flat number[]) and a shape (default: 1-D).
  * The dtype defaults to the array's (Int32Array: int32, Uint8Array: uint8, else float32).
+ * An int32 or uint8 tensor takes only integers within its range, from any source.
  */
 export function tensor<D extends DType = 'float32'>(data: HostData, shape?: readonly number[], opts?: TensorOptions & { dtype?: D }): Tensor<D> {
-  const fn = 'tensor';
-  const isTyped = ArrayBuffer.isView(data) && !(data instanceof DataView);
-  if (!isTyped && !Array.isArray(data)) throw invalidParameterError(fn, 'data', 'a TypedArray or an array of numbers', data);
-  const values = data as ArrayLike<number>;
+  return tensorAs('tensor', data, shape, opts);
+}
+
+/** @internal tensor() under the name of the public function that called it. */
+export function tensorAs<D extends DType>(fn: string, data: HostData, shape?: readonly number[], opts?: TensorOptions & { dtype?: D }): Tensor<D> {
+  let values: NumberArray;
+  if (Array.isArray(data)) {
+    // Read once into numbers, so that what is checked is what is stored.
+    values = new Float64Array(data.length);
+    for (let i = 0; i < values.length; i++) {
+      const v: unknown = data[i];
+      if (typeof v !== 'number') throw invalidParameterError(fn, `data[${i}]`, 'a number', v);
+      values[i] = v;
+    }
+  } else if (ArrayBuffer.isView(data) && !(data instanceof DataView) && !(data instanceof BigInt64Array) && !(data instanceof BigUint64Array)) {
+    values = data;
+  } else {
+    throw invalidParameterError(fn, 'data', 'a TypedArray of numbers or an array of numbers', data);
+  }
   const s = checkShape(fn, shape === undefined ? [values.length] : shape);
   if (sizeOf(s) !== values.length) {
     throw rangeError(fn, `data has ${values.length} elements but shape [${s.join(', ')}] needs ${sizeOf(s)}`);
   }
-  if (Array.isArray(data)) {
-    for (let i = 0; i < data.length; i++) {
-      if (typeof data[i] !== 'number') throw invalidParameterError(fn, `data[${i}]`, 'a number', data[i]);
-    }
-  }
   const inferred: DType = data instanceof Int32Array ? 'int32' : data instanceof Uint8Array ? 'uint8' : 'float32';
   const { dtype, device } = options(fn, opts, inferred);
-  if (dtype === 'int32' || dtype === 'uint8') {
-    const host = dtype === 'int32' ? Int32Array.from(values) : Uint8Array.from(values);
-    if (!(data instanceof Int32Array || data instanceof Uint8Array)) {
-      for (let i = 0; i < values.length; i++) {
-        if (host[i] !== values[i]) throw rangeError(fn, `data[${i}] = ${values[i]} is not representable as ${dtype}`);
-      }
-    }
-    return fromBytes(new Uint8Array(host.buffer, host.byteOffset, host.byteLength), s, dtype, device) as Tensor<D>;
-  }
-  const f32 = data instanceof Float32Array ? data : Float32Array.from(values);
-  const bytes = new Uint8Array(f32.buffer, f32.byteOffset, f32.byteLength);
-  if (dtype === 'float32') return fromBytes(bytes, s, 'float32', device) as Tensor<D>;
-  // float16 / bfloat16: upload float32 and round on the device, so every backend rounds the same way.
-  const wide = fromBytes(bytes, s, 'float32', device);
-  try {
-    return wide.cast(dtype) as Tensor<D>;
-  } finally {
-    wide.dispose();
-  }
+  return fromHost(fn, values, s, dtype as D, device);
 }
 
 export interface RandomOptions extends TensorOptions {
@@ -456,13 +454,18 @@ export interface RandomOptions extends TensorOptions {
 
 function randomTensor<D extends DType>(fn: string, shape: readonly number[], opts: RandomOptions | undefined, draw: (r: Random) => number): Tensor<D> {
   const s = checkShape(fn, shape);
-  const { dtype } = options(fn, opts);
+  const { dtype, device } = options(fn, opts);
   if (!isFloat(dtype)) throw invalidParameterError(fn, 'options.dtype', 'a float dtype', dtype);
   const seed = opts?.seed === undefined ? randomSeed() : checkInteger(fn, 'options.seed', opts.seed);
   const rng = new Random(seed);
-  const values = new Float32Array(sizeOf(s));
+  let values: Float32Array;
+  try {
+    values = new Float32Array(sizeOf(s)); // drawn on the host
+  } catch (e) {
+    throw rangeError(fn, `cannot draw ${sizeOf(s)} values (shape [${s.join(', ')}]) on the host: ${(e as Error).message}`);
+  }
   for (let i = 0; i < values.length; i++) values[i] = draw(rng);
-  return tensor(values, s, opts) as Tensor<D>;
+  return fromHost(fn, values, s, dtype as D, device);
 }
 
 /** Standard normal values; the same seed gives the same values everywhere. */
@@ -478,7 +481,7 @@ export function rand<D extends DType = 'float32'>(shape: readonly number[], opts
 function collect(value: unknown, into: Set<Tensor>, seen = new Set<unknown>()): void {
   if (value === null || typeof value !== 'object' || seen.has(value)) return;
   seen.add(value);
-  if (value instanceof Tensor) {
+  if (isTensor(value)) {
     into.add(value);
     return;
   }
@@ -505,7 +508,7 @@ export function tidy<T>(fn: () => T): T {
   scopes.pop();
   if (result instanceof Promise) {
     for (const t of scope) t.dispose();
-    throw new TypeError('tidy: fn must be synchronous (it returned a Promise); dispose tensors of async code explicitly');
+    throw typeError('tidy', 'fn must be synchronous (it returned a Promise); dispose tensors of async code explicitly');
   }
   const kept = new Set<Tensor>();
   collect(result, kept);
@@ -525,7 +528,20 @@ export function keep<T extends Tensor>(t: T): T {
 
 /** Checks that `value` is a live Tensor; the error names the function and the parameter. */
 export function checkTensor(fn: string, name: string, value: unknown): Tensor {
-  if (!(value instanceof Tensor)) throw invalidParameterError(fn, name, 'a Tensor', value);
-  value.assertAlive(fn, name);
+  if (!isTensor(value)) throw invalidParameterError(fn, name, 'a Tensor', value);
+  if (value.disposed) throw typeError(fn, `${name} has been disposed`);
   return value;
 }
+
+/**
+ * Whether `value` is a Tensor made by this library: a private brand, not instanceof, so that
+ * Object.create(t), a Proxy of a tensor or a look-alike object is not one (issue 24).
+ */
+export function isTensor(value: unknown): value is Tensor {
+  return typeof value === 'object' && value !== null && hasTensorBrand(value);
+}
+
+setTensorDescriber((value) => {
+  if (isTensor(value)) return value.toString();
+  return value instanceof Tensor ? 'an object made from a Tensor (by Object.create or a Proxy), not a Tensor' : undefined;
+});

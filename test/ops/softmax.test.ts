@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { Device, empty, FLOAT_DTYPES, FloatDType, randn, softmax, Tensor, tensor } from '../../ts/index';
+import { attention, Device, empty, FLOAT_DTYPES, FloatDType, ones, randn, softmax, Tensor, tensor } from '../../ts/index';
 import { DEVICES, TOLERANCE, assertClose, describeDevice, freshSeed, poisoned, host, AWKWARD_SHAPES } from '../helpers';
 import { broadcastOffset, softmaxRef, unravel } from '../reference';
 
@@ -127,5 +127,22 @@ describeDevice('cuda:0', 'softmax device mismatch', () => {
     assert.throws(() => softmax(x, { mask: tensor(new Uint8Array(6), [6]) }), { name: 'TypeError', message: /^softmax: expected options.mask to be on cuda:0 like x/ });
     assert.throws(() => softmax(x, { out: empty([4, 6]) }), { name: 'TypeError', message: /^softmax: expected options.out to be on cuda:0/ });
     x.dispose();
+  });
+});
+
+describe('the softmax scale, one check for softmax and attention (issue 24)', () => {
+  it('a scale that is not a finite number is refused by both, with the same message (attention returned NaN)', () => {
+    const q = ones([1, 2, 1, 4]);
+    for (const scale of [Infinity, -Infinity, NaN, '1' as unknown as number]) {
+      const expected = typeof scale === 'number' && !Number.isNaN(scale)
+        ? { name: 'RangeError', message: `options.scale must be finite, got ${scale}` }
+        : { name: 'TypeError', message: `expected options.scale to be a number, got ${typeof scale === 'string' ? `'${scale}'` : scale}` };
+      assert.throws(() => softmax(q, { scale }), { name: expected.name, message: `softmax: ${expected.message}` }, String(scale));
+      for (const mechanism of ['memory_efficient', 'vanilla']) {
+        assert.throws(() => attention(q, q, q, { scale, mechanism }), { name: expected.name, message: `attention: ${expected.message}` }, `${mechanism} ${scale}`);
+      }
+    }
+    const out = attention(q, q, q, { scale: 1e30 });
+    assert.ok(Array.from(out.dataSync()).every(Number.isFinite), 'a large finite scale still gives numbers');
   });
 });

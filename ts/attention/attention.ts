@@ -1,7 +1,8 @@
 // attention(q, k, v, options): the one entry point. Checks every argument, broadcasts the
 // mask and bias to [B, H, Nq, Nk] views (no copies), then runs the named mechanism. A
 // SparseMask is not broadcast: it goes to mechanism 'sparse' as extra.sparseMask.
-import { checkBoolean, checkNumber, checkOneOf, invalidParameterError, rangeError } from '../errors';
+import { checkBoolean, checkOneOf, invalidParameterError, rangeError } from '../errors';
+import { checkScale } from '../ops/checks';
 import { isFloat } from '../dtype';
 import { checkTensor, Tensor } from '../tensor';
 import { BlockSparseLayout } from './block_layout';
@@ -82,7 +83,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
     throw rangeError(fn, `shapes disagree: q [${q.shape.join(', ')}], k [${k.shape.join(', ')}], v [${v.shape.join(', ')}]`);
   }
   const { mechanism = 'memory_efficient', scale = 1 / Math.sqrt(Math.max(D, 1)), mask = null, bias = null, causal = false, ...extra } = options;
-  checkNumber(fn, 'options.scale', scale);
+  checkScale(fn, scale);
   checkBoolean(fn, 'options.causal', causal);
   if (typeof mechanism !== 'string') throw invalidParameterError(fn, 'options.mechanism', 'a string', mechanism);
   const impl = getAttention(mechanism);

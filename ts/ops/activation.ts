@@ -2,7 +2,7 @@
 // One native kernel (biasActivation) serves them all; the formulas live in
 // native/core/activation.h, shared by the CPU and CUDA backends. Computed in float32,
 // rounded once to the tensor's dtype.
-import { invalidParameterError, rangeError } from '../errors';
+import { invalidParameterError, rangeError, typeError } from '../errors';
 import { native } from '../native';
 import { Tensor } from '../tensor';
 import {
@@ -104,7 +104,7 @@ export function activationCode(fn: string, spec: unknown, name = 'activation'): 
     const given = (config as Record<string, unknown>)[key] !== undefined;
     if (key !== 'name' && given && !(PARAMETERS[kind] as readonly string[]).includes(key)) {
       const takes = PARAMETERS[kind].length > 0 ? `takes only ${PARAMETERS[kind].join(', ')}` : 'takes no parameters';
-      throw new TypeError(`${fn}: ${name} '${kind}' has no parameter '${key}' (it ${takes})`);
+      throw typeError(fn, `${name} '${kind}' has no parameter '${key}' (it ${takes})`);
     }
   }
   return configuredCode(fn, name, kind, config);
@@ -112,7 +112,7 @@ export function activationCode(fn: string, spec: unknown, name = 'activation'): 
 
 // act(x + bias) after the arguments are checked: x float, bias [lastDim] like x or null.
 function run(fn: string, x: Tensor, bias: Tensor | null, code: ActivationCode, out: unknown): Tensor {
-  const o = prepareOutput(fn, out, x.shape, x);
+  const o = prepareOutput(fn, out, x.shape, x, { x, bias }, 'inPlace');
   return fill(o, (temps) => {
     if (x.size === 0) return;
     const xc = contiguousIn(x, temps);

@@ -1,9 +1,9 @@
 // What every op shares: argument checks that name the op and the problem (through
 // errors.ts, so every message reads `fn: expected X to be Y, got Z`), output allocation or
 // checking, numpy broadcasting, and the clean-up of temporaries. Internal to ts/ops.
-import { isFloat } from '../dtype';
+import { DTYPE_BYTES, isFloat } from '../dtype';
 import { checkBoolean, checkNumber, invalidParameterError, rangeError } from '../errors';
-import { checkTensor, emptyFor, Tensor } from '../tensor';
+import { checkTensor, emptyFor, isTensor, Tensor } from '../tensor';
 
 /** The `out` option every op takes. */
 export interface OutOptions {
@@ -34,7 +34,7 @@ export function product(values: readonly number[], end = values.length): number 
 /** Checks an options argument: undefined (gives {}) or a plain object. */
 export function checkOptions<T extends object>(fn: string, options: T | undefined): Partial<T> {
   if (options === undefined) return {};
-  if (options === null || typeof options !== 'object' || Array.isArray(options) || options instanceof Tensor) {
+  if (options === null || typeof options !== 'object' || Array.isArray(options) || isTensor(options)) {
     throw invalidParameterError(fn, 'options', 'an object', options);
   }
   return options;
@@ -76,17 +76,30 @@ export function checkFinite(fn: string, name: string, value: unknown): number {
   return v;
 }
 
+/** The scale of a softmax's scores (softmax, attention): a finite number; NaN and ±Infinity would give NaN rows. */
+export function checkScale(fn: string, value: unknown, name = 'options.scale'): number {
+  return checkFinite(fn, name, value);
+}
+
 export function checkOptionalBoolean(fn: string, name: string, value: unknown, fallback: boolean): boolean {
   return value === undefined ? fallback : checkBoolean(fn, name, value);
 }
 
 /**
+ * How `out` may share storage with an op's inputs: 'apart' (not at all: the op reads inputs
+ * after writing parts of out), or 'inPlace' (an input may be out itself, the same view, since
+ * each output element is computed from the same elements of the inputs; views of the storage
+ * that touch none of out's bytes are fine too; any other overlap is refused).
+ */
+export type OutAliasing = 'apart' | 'inPlace';
+
+/**
  * The output of an op: `out` checked (a live, contiguous tensor of this shape, dtype and
- * device, sharing no storage with `noAlias`) or a new tensor. Call it after every other
- * check, so that a bad argument allocates nothing.
+ * device, sharing storage with `inputs` only as `aliasing` allows) or a new tensor. Call it
+ * after every other check, so that a bad argument allocates nothing.
  */
 export function prepareOutput(
-  fn: string, out: unknown, shape: readonly number[], like: Tensor, noAlias: readonly (Tensor | null)[] = [],
+  fn: string, out: unknown, shape: readonly number[], like: Tensor, inputs: Readonly<Record<string, Tensor | null>>, aliasing: OutAliasing = 'apart',
 ): { out: Tensor; given: boolean } {
   if (out === undefined || out === null) return { out: emptyFor(fn, shape, like.dtype, like.device), given: false };
   const t = checkTensor(fn, 'options.out', out);
@@ -94,12 +107,50 @@ export function prepareOutput(
   if (t.device !== like.device) throw invalidParameterError(fn, 'options.out', `on ${like.device}`, t);
   if (!sameShape(t.shape, shape)) throw rangeError(fn, `options.out must have shape ${shapeString(shape)}, got ${shapeString(t.shape)}`);
   if (!t.isContiguous) throw rangeError(fn, `options.out must be contiguous`);
-  for (const other of noAlias) {
-    if (other !== null && other._storage === t._storage && t.size > 0) {
-      throw rangeError(fn, 'options.out must not share storage with an input of this op');
+  checkOutAliasing(fn, 'options.out', t, inputs, aliasing);
+  return { out: t, given: true };
+}
+
+/**
+ * Throws a RangeError naming `fn` when `out` shares storage with an input other than as
+ * `aliasing` allows (see OutAliasing). The overlap test is conservative: two views of one
+ * storage overlap when the byte ranges from their first to their last element intersect.
+ */
+export function checkOutAliasing(fn: string, outName: string, out: Tensor, inputs: Readonly<Record<string, Tensor | null>>, aliasing: OutAliasing): void {
+  const storage = out._storage;
+  for (const name in inputs) {
+    const x = inputs[name];
+    if (x === null || x._storage !== storage || out.size === 0) continue;
+    if (aliasing === 'apart') throw rangeError(fn, `${outName} must not share storage with an input of this op (${name})`);
+    if (overlaps(x, out) && !sameView(x, out)) {
+      throw rangeError(fn, `${outName} overlaps an input (${name}) without being the same view: it may be ${name} itself (in place), or apart from it`);
     }
   }
-  return { out: t, given: true };
+}
+
+/** Whether two views of one storage can touch a common byte (from each one's first to its last element). */
+function overlaps(a: Tensor, b: Tensor): boolean {
+  const ra = byteRange(a);
+  const rb = byteRange(b);
+  return ra !== null && rb !== null && ra[0] < rb[1] && rb[0] < ra[1];
+}
+
+/** [first byte, past the last byte] a view can touch in its storage, or null when it has no elements. */
+function byteRange(t: Tensor): [number, number] | null {
+  let last = t.offset;
+  for (let i = 0; i < t.rank; i++) {
+    if (t.shape[i] === 0) return null;
+    last += (t.shape[i] - 1) * t.strides[i];
+  }
+  const bytes = DTYPE_BYTES[t.dtype];
+  return [t.offset * bytes, (last + 1) * bytes];
+}
+
+/** The same elements at the same places: one offset, dtype and shape, and one stride along every dim longer than 1. */
+function sameView(a: Tensor, b: Tensor): boolean {
+  if (a.offset !== b.offset || a.dtype !== b.dtype || !sameShape(a.shape, b.shape)) return false;
+  for (let i = 0; i < a.rank; i++) if (a.shape[i] > 1 && a.strides[i] !== b.strides[i]) return false;
+  return true;
 }
 
 /**

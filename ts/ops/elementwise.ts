@@ -2,10 +2,10 @@
 // ops a model needs: concat, slice (a view), permute/transpose (materialized), mean.
 import { checkInteger, invalidParameterError, rangeError } from '../errors';
 import { native } from '../native';
-import { checkTensor, full, normalizeDim, Tensor } from '../tensor';
+import { checkTensor, full, isTensor, normalizeDim, Tensor } from '../tensor';
 import {
   broadcastShapes, broadcastTo, checkBroadcastsTo, checkFinite, checkFloatTensor, checkLike, checkMinRank, checkOptionalBoolean,
-  checkOptions, contiguousIn, fill, OutOptions, prepareOutput, product, shapeString,
+  checkOptions, checkOutAliasing, contiguousIn, fill, OutOptions, prepareOutput, product, shapeString,
 } from './checks';
 
 // Native codes: native/core/ops.h, enum class BinaryOp.
@@ -22,13 +22,13 @@ export interface BinaryOptions extends OutOptions {
 function binary(fn: string, op: number, a: Tensor, b: Tensor | number, options: BinaryOptions | undefined): Tensor {
   const ta = checkFloatTensor(fn, 'a', a);
   const scalar = typeof b === 'number';
-  if (!scalar && !(b instanceof Tensor)) throw invalidParameterError(fn, 'b', 'a Tensor or a number', b);
+  if (!scalar && !isTensor(b)) throw invalidParameterError(fn, 'b', 'a Tensor or a number', b);
   const tb = scalar ? null : checkLike(fn, 'b', b, ta, 'a');
   if (scalar) checkFinite(fn, 'b', b);
   const o = checkOptions(fn, options);
   const alpha = o.alpha === undefined ? 1 : checkFinite(fn, 'options.alpha', o.alpha);
   const shape = tb ? broadcastShapes(fn, 'a', ta.shape, 'b', tb.shape) : [...ta.shape];
-  const out = prepareOutput(fn, o.out, shape, ta);
+  const out = prepareOutput(fn, o.out, shape, ta, { a: ta, b: tb }, 'inPlace');
   return fill(out, (temps) => {
     if (out.out.size === 0) return;
     // A number b is a broadcast 1 (exact in every dtype) with the number folded into alpha.
@@ -71,6 +71,7 @@ export function residualAdd(x: Tensor, branch: Tensor, options?: { scale?: numbe
   const tb = checkLike(fn, 'branch', branch, tx, 'x');
   if (!tx.isContiguous) throw rangeError(fn, 'x must be contiguous: it is updated in place');
   checkBroadcastsTo(fn, 'branch', tb.shape, tx.shape);
+  checkOutAliasing(fn, 'x', tx, { branch: tb }, 'inPlace');
   const o = checkOptions(fn, options);
   const scale = o.scale === undefined ? 1 : checkFinite(fn, 'options.scale', o.scale);
   if (tx.size === 0) return tx;
@@ -91,22 +92,25 @@ export function residualAdd(x: Tensor, branch: Tensor, options?: { scale?: numbe
 export function concat(tensors: readonly Tensor[], dim: number, options?: OutOptions): Tensor {
   const fn = 'concat';
   if (!Array.isArray(tensors) || tensors.length === 0) throw invalidParameterError(fn, 'tensors', 'a non-empty array of Tensors', tensors);
-  const first = checkTensor(fn, 'tensors[0]', tensors[0]);
+  const list = [...tensors]; // read once: what is checked is what is copied
+  const first = checkTensor(fn, 'tensors[0]', list[0]);
   checkMinRank(fn, 'tensors[0]', first, 1, 'at least 1-D');
   const d = normalizeDim(fn, dim, first.rank);
   let total = 0;
-  tensors.forEach((value, i) => {
+  const inputs: Record<string, Tensor> = {};
+  list.forEach((value, i) => {
     const t = checkLike(fn, `tensors[${i}]`, value, first, 'tensors[0]');
     if (t.rank !== first.rank || t.shape.some((s, j) => j !== d && s !== first.shape[j])) {
       throw rangeError(fn, `tensors[${i}] ${shapeString(t.shape)} does not match tensors[0] ${shapeString(first.shape)} outside dim ${d}`);
     }
     total += t.shape[d];
+    inputs[`tensors[${i}]`] = t;
   });
   const shape = first.shape.map((s, j) => (j === d ? total : s));
-  const out = prepareOutput(fn, checkOptions(fn, options).out, shape, first, tensors);
+  const out = prepareOutput(fn, checkOptions(fn, options).out, shape, first, inputs);
   return fill(out, (temps) => {
     let at = 0;
-    for (const t of tensors) {
+    for (const t of list) {
       if (t.size > 0) {
         const dst = out.out._view(t.shape, out.out.strides, out.out.offset + at * out.out.strides[d]);
         temps.push(dst);
@@ -152,7 +156,7 @@ function checkPermutation(fn: string, dims: unknown, rank: number): number[] {
 
 function materialize(fn: string, t: Tensor, dims: number[], options: OutOptions | undefined): Tensor {
   const shape = dims.map((d) => t.shape[d]);
-  const out = prepareOutput(fn, checkOptions(fn, options).out, shape, t, [t]);
+  const out = prepareOutput(fn, checkOptions(fn, options).out, shape, t, { x: t });
   return fill(out, (temps) => {
     if (out.out.size === 0) return;
     const v = t._view(shape, dims.map((d) => t.strides[d]));
@@ -203,7 +207,7 @@ export function mean(x: Tensor, dim: number, options?: MeanOptions): Tensor {
   const o = checkOptions(fn, options);
   const keepDim = checkOptionalBoolean(fn, 'options.keepDim', o.keepDim, false);
   const shape = keepDim ? t.shape.map((s, i) => (i === d ? 1 : s)) : t.shape.filter((_, i) => i !== d);
-  const out = prepareOutput(fn, o.out, shape, t, [t]);
+  const out = prepareOutput(fn, o.out, shape, t, { x: t });
   return fill(out, (temps) => {
     if (out.out.size === 0) return;
     const xc = contiguousIn(t, temps);

@@ -148,7 +148,7 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null, options?
     if (!sameShape(residual.shape, shape)) throw rangeError(fn, `options.residual must have the output's shape ${shapeString(shape)}, got ${shapeString(residual.shape)}`);
     if (act[0] !== 0) throw rangeError(fn, 'options.residual cannot be combined with an activation (the residual is added after the bias, with nothing applied after it)');
   }
-  const out = prepareOutput(fn, o.out, shape, t, [t, w, b]);
+  const out = prepareOutput(fn, o.out, shape, t, { x: t, weight: w, bias: b });
   const sharesOut = residual !== null && out.given && residual._storage === out.out._storage;
   if (sharesOut && (residual!.offset !== out.out.offset || !residual!.isContiguous)) {
     throw rangeError(fn, 'options.residual shares storage with options.out: it must be options.out itself (in place) or in another storage');
@@ -196,7 +196,7 @@ export function matmul(a: Tensor, b: Tensor, options?: MatmulOptions): Tensor {
       `b ${shapeString(tb.shape)}${transB ? ' (transposed)' : ''} has K = ${Kb}`);
   }
   const batch = broadcastShapes(fn, 'a\'s batch dims', la.lead, 'b\'s batch dims', lb.lead);
-  const out = prepareOutput(fn, o.out, [...batch, M, N], ta, [ta, tb]);
+  const out = prepareOutput(fn, o.out, [...batch, M, N], ta, { a: ta, b: tb });
   return fill(out, (temps) => {
     const logical = (t: Tensor, l: typeof la): Logical => ({
       owner: t, shape: [...batch, ...l.dims], strides: [...broadcastStrides({ shape: l.lead, strides: l.leadStrides }, batch), ...l.strides], offset: t.offset,

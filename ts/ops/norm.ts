@@ -12,7 +12,7 @@ function checkEps(fn: string, eps: unknown): number {
 }
 
 function run(fn: string, x: Tensor, weight: Tensor | null, bias: Tensor | null, eps: number, rms: boolean, out: unknown): Tensor {
-  const o = prepareOutput(fn, out, x.shape, x);
+  const o = prepareOutput(fn, out, x.shape, x, { x, weight, bias }, 'inPlace');
   return fill(o, (temps) => {
     if (x.size === 0) return;
     const xc = contiguousIn(x, temps);

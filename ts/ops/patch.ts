@@ -27,7 +27,7 @@ export function patchEmbed(images: Tensor, weight: Tensor, bias: Tensor | null |
   const E = w.shape[0];
   const b = checkVector(fn, 'bias', bias, E, w, 'weight');
   const patches = (H / P) * (W / P);
-  const out = prepareOutput(fn, checkOptions(fn, options).out, [B, patches, E], im, [im, w, b]);
+  const out = prepareOutput(fn, checkOptions(fn, options).out, [B, patches, E], im, { images: im, weight: w, bias: b });
   return fill(out, (temps) => {
     if (out.out.size === 0) return;
     const K = C * P * P;

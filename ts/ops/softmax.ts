@@ -2,7 +2,7 @@
 import { invalidParameterError } from '../errors';
 import { native } from '../native';
 import { checkTensor, Tensor } from '../tensor';
-import { broadcastTo, checkBroadcastsTo, checkFinite, checkFloatTensor, checkMinRank, checkOptions, contiguousIn, fill, OutOptions, prepareOutput } from './checks';
+import { broadcastTo, checkBroadcastsTo, checkFloatTensor, checkMinRank, checkOptions, checkScale, contiguousIn, fill, OutOptions, prepareOutput } from './checks';
 
 export interface SoftmaxOptions extends OutOptions {
   /** Multiplies x before the softmax. Default 1. */
@@ -24,7 +24,7 @@ export function softmax(x: Tensor, options?: SoftmaxOptions): Tensor {
   const t = checkFloatTensor(fn, 'x', x);
   checkMinRank(fn, 'x', t, 1, '[..., C]');
   const o = checkOptions(fn, options);
-  const scale = o.scale === undefined ? 1 : checkFinite(fn, 'options.scale', o.scale);
+  const scale = o.scale === undefined ? 1 : checkScale(fn, o.scale);
   let mask: Tensor | null = null;
   if (o.mask !== undefined && o.mask !== null) {
     mask = checkTensor(fn, 'options.mask', o.mask);
@@ -32,7 +32,7 @@ export function softmax(x: Tensor, options?: SoftmaxOptions): Tensor {
     if (mask.device !== t.device) throw invalidParameterError(fn, 'options.mask', `on ${t.device} like x`, mask);
     checkBroadcastsTo(fn, 'options.mask', mask.shape, t.shape);
   }
-  const out = prepareOutput(fn, o.out, t.shape, t);
+  const out = prepareOutput(fn, o.out, t.shape, t, { x: t, 'options.mask': mask }, 'inPlace');
   return fill(out, (temps) => {
     if (t.size === 0) return;
     const xc = contiguousIn(t, temps);
