@@ -4,7 +4,7 @@
 // instead of wrapping).
 import { checkDevice, Device } from '../dtype';
 import { checkShape, invalidParameterError, rangeError } from '../errors';
-import { checkTensor, Tensor } from '../tensor';
+import { checkTensor, isTensor, Tensor } from '../tensor';
 import { INT32_MAX } from './limits';
 
 /** A dense 0/1 pattern in the duck type of patterns.ts' Pattern: [rows, cols] row-major. */
@@ -76,7 +76,7 @@ export function readDense(
   let data: Uint8Array;
   let own: readonly number[] | undefined;
   let device: Device | undefined;
-  if (value instanceof Tensor) {
+  if (isTensor(value)) {
     checkTensor(fn, name, value);
     if (value.dtype !== 'uint8') throw invalidParameterError(fn, name, 'a uint8 tensor (nonzero = on)', value);
     data = value.dataSync() as Uint8Array;

@@ -5,7 +5,7 @@
 import { checkDevice, Device, DeviceLike, DType, isFloat } from '../dtype';
 import { checkShape, invalidParameterError, rangeError } from '../errors';
 import type { NativeSparsePlan } from '../native';
-import { checkTensor, keep, tensor, Tensor } from '../tensor';
+import { checkTensor, isTensor, keep, tensor, Tensor } from '../tensor';
 import { CsrPlan, makeCsrPlan, maskTilePlans, SPARSE_SEGMENT, TilePlans } from './kernel_plans';
 import { MAX_HEAD_DIM } from './limits';
 import {
@@ -222,7 +222,7 @@ export class SparseMask {
   explain(q: Tensor | QueryLike): SparseExplanation {
     const fn = 'SparseMask.explain';
     this.assertAlive(fn);
-    if (q instanceof Tensor) checkTensor(fn, 'q', q);
+    if (isTensor(q)) checkTensor(fn, 'q', q);
     else if (q === null || typeof q !== 'object' || !Array.isArray(q.shape)) throw invalidParameterError(fn, 'q', 'a Tensor or { shape, dtype, device }', q);
     const device = checkDevice(fn, q.device, 'q.device');
     if (typeof q.dtype !== 'string' || !isFloat(q.dtype)) throw invalidParameterError(fn, 'q.dtype', 'a float dtype', q.dtype);

@@ -8,7 +8,7 @@ import { BlockSparseLayout, SparseMask } from '../attention';
 import type { AttentionConfig } from '../nn/layers';
 import { concat, slice } from '../ops';
 import type { CapturedForward } from '../graph';
-import { checkTensor, Tensor, tidy } from '../tensor';
+import { checkTensor, isTensor, Tensor, tidy } from '../tensor';
 import { buildViT, VisionTransformer } from './vit';
 
 /** The attention configuration with its mask or layout on `device` (new objects where moved; `made` collects them). */
@@ -20,7 +20,7 @@ function attentionOn(cfg: AttentionConfig, device: Device, made: { dispose(): vo
     out.mask = SparseMask.fromDense(dense, { device });
     dense.dispose();
     made.push(out.mask as SparseMask);
-  } else if (mask instanceof Tensor && mask.device !== device) {
+  } else if (isTensor(mask) && mask.device !== device) {
     out.mask = mask.to(device);
     made.push(out.mask as Tensor);
   }

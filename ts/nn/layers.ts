@@ -6,7 +6,7 @@ import { Device, FloatDType } from '../dtype';
 import { layerNorm, linear, mul, patchEmbed, residualAdd } from '../ops';
 import type { ActivationSpec } from '../ops';
 import { encoderBlock, encoderBlockReasons, EncoderBlockWeights } from '../ops/encoder_block';
-import { randn, ones, zeros, Tensor, tidy } from '../tensor';
+import { isTensor, randn, ones, zeros, Tensor, tidy } from '../tensor';
 import { Module } from './module';
 
 export interface InitOptions {
@@ -185,7 +185,7 @@ export class EncoderBlock extends Module {
     const H = this.attn.numHeads;
     const { mechanism = 'memory_efficient', scale, ...options } = this.attn.attentionConfig ?? {};
     const impl = typeof mechanism === 'string' ? getAttention(mechanism) : undefined;
-    if (!impl?.blockPlan || !(x instanceof Tensor) || x.rank !== 3) return null;
+    if (!impl?.blockPlan || !isTensor(x) || x.rank !== 3) return null;
     const [, N, C] = x.shape;
     const D = C / H;
     const block = {

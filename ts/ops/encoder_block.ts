@@ -7,7 +7,7 @@
 import type { BlockAttention } from '../attention/registry';
 import { isFloat } from '../dtype';
 import { native } from '../native';
-import { checkTensor, empty, Tensor } from '../tensor';
+import { checkTensor, empty, isTensor, Tensor } from '../tensor';
 import { ActivationSpec, activationCode } from './activation';
 import { fill, shapeString } from './checks';
 
@@ -54,7 +54,7 @@ const NAMES: readonly (keyof EncoderBlockWeights)[] = [
  * device and of the block's shape (only vectors may be null).
  */
 export function encoderBlockReasons(x: Tensor, weights: EncoderBlockWeights, options: Omit<EncoderBlockOptions, 'attention' | 'activation'>): string[] {
-  if (!(x instanceof Tensor) || x.disposed) return ['x is not a live tensor'];
+  if (!isTensor(x) || x.disposed) return ['x is not a live tensor'];
   if (x.rank !== 3 || !isFloat(x.dtype) || !x.isContiguous) return [`x must be a contiguous float [B, N, C], got ${shapeString(x.shape)} ${x.dtype}`];
   const [B, N, C] = x.shape;
   const { heads, eps1, eps2, scale } = options;
@@ -64,7 +64,7 @@ export function encoderBlockReasons(x: Tensor, weights: EncoderBlockWeights, opt
   for (const [name, value] of [['eps1', eps1], ['eps2', eps2], ['scale', scale]] as const) {
     if (typeof value !== 'number' || !Number.isFinite(value)) reasons.push(`${name} must be a finite number, got ${value}`);
   }
-  const hidden = weights.fc1Weight instanceof Tensor ? weights.fc1Weight.shape[0] : 0;
+  const hidden = isTensor(weights.fc1Weight) ? weights.fc1Weight.shape[0] : 0;
   const shapes: Record<keyof EncoderBlockWeights, number[]> = {
     norm1Weight: [C], norm1Bias: [C], qkvWeight: [3 * C, C], qkvBias: [3 * C], projWeight: [C, C], projBias: [C],
     norm2Weight: [C], norm2Bias: [C], fc1Weight: [hidden, C], fc1Bias: [hidden], fc2Weight: [C, hidden], fc2Bias: [C],
@@ -73,7 +73,7 @@ export function encoderBlockReasons(x: Tensor, weights: EncoderBlockWeights, opt
     const w = weights[name];
     const shape = shapes[name];
     if (w === null && shape.length === 1) continue;
-    const fits = w instanceof Tensor && !w.disposed && w.dtype === x.dtype && w.device === x.device && w.isContiguous &&
+    const fits = isTensor(w) && !w.disposed && w.dtype === x.dtype && w.device === x.device && w.isContiguous &&
       w.rank === shape.length && w.shape.every((d, i) => d === shape[i]);
     if (!fits) reasons.push(`${name} must be a contiguous ${shapeString(shape)} ${x.dtype} tensor on ${x.device}`);
   }
