@@ -15,6 +15,7 @@
 #include "../core/encoder_block.h"
 #include "../core/error.h"
 #include "../core/tensor.h"
+#include "sanitizer_canary.h"
 #ifdef NODEFORMERS_WITH_CUDA
 #include "../cuda/check.h"
 #include "../cuda/cuda_backend.h"
@@ -394,6 +395,7 @@ class Addon : public Napi::Addon<Addon> {
                     InstanceMethod("cudaGraphMemTrim", &Addon::CudaGraphMemTrim),
                     InstanceValue("buildInfo", BuildInfo(env)),
                 });
+    register_sanitizer_canary(env, exports);  // test-only, sanitizer builds (an empty hook otherwise)
   }
 
  private:
