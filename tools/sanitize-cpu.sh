@@ -85,7 +85,8 @@ done
 
 echo "== mocha $* (LD_PRELOAD=$preload${launcher[*]:+, ${launcher[*]}})"
 mkdir -p "$(dirname "$log")"
-run_sanitized node node_modules/mocha/bin/mocha.js "$@"  # (npm's npx crashes under TSan) 2>&1 | tee "$log"
+# (node runs mocha itself: npm's npx crashes under TSan)
+run_sanitized node node_modules/mocha/bin/mocha.js "$@" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 p=$(grep -Eo '^ *[0-9]+ passing' "$log" | grep -Eo '[0-9]+' | tail -1)
 f=$(grep -Eo '^ *[0-9]+ failing' "$log" | grep -Eo '[0-9]+' | tail -1)

@@ -6,6 +6,7 @@
 //   'none'             does nothing: the control, which must stay silent
 #include "sanitizer_canary.h"
 
+#ifdef NODEFORMERS_SANITIZER_CANARY  // (a glob of native/addon/*.cc may list this file in any build)
 #include <climits>
 #include <string>
 #include <thread>
@@ -53,3 +54,4 @@ void register_sanitizer_canary(Napi::Env env, Napi::Object exports) {
 }
 
 }  // namespace nf::addon
+#endif  // NODEFORMERS_SANITIZER_CANARY

@@ -93,18 +93,18 @@ function coercing(rng: Rng, value: number, effect: () => void): { how: string; v
 
 /** `target` behind a Proxy whose `get` of `field` throws, disposes, or answers the truth and a lie in turn. */
 function trapped(rng: Rng, target: object, field: string, effect: () => void, lieValue: unknown): { trap: string; v: object } {
-  const trap = rng.pick(['throw', 'dispose', 'flip', 'keys-throw']);
+  const trap = rng.pick(['throws on', 'disposes on', 'answers a lie every other read of', 'throws in has/ownKeys, reads']);
   let reads = 0;
   const handler: ProxyHandler<object> = {
     get(t, p, r) {
       if (p !== field) return Reflect.get(t, p, r);
-      if (trap === 'throw') throw new Error(`hostile trap: get ${field}`);
-      if (trap === 'dispose') effect();
-      if (trap === 'flip' && reads++ % 2 === 1) return lieValue;
+      if (trap === 'throws on') throw new Error(`hostile trap: get ${field}`);
+      if (trap === 'disposes on') effect();
+      if (trap.startsWith('answers') && reads++ % 2 === 1) return lieValue;
       return Reflect.get(t, p, r);
     },
   };
-  if (trap === 'keys-throw') {
+  if (trap.startsWith('throws in')) {
     handler.has = handler.ownKeys = handler.getOwnPropertyDescriptor = () => { throw new Error('hostile trap: keys'); };
   }
   return { trap, v: new Proxy(target, handler) };
@@ -142,13 +142,14 @@ function rawCase(rng: Rng, ctx: HostileContext, kind: string): HostileCase {
   } else if (kind === 'raw-proxy') {
     if (rng.chance(0.3) && (field === 'shape' || field === 'strides')) {
       const array = [...target[field]];
-      const p = trapped(rng, array, rng.pick(['length', '0']), dispose, 2 ** 40);
+      const prop = rng.pick(['length', '0']);
+      const p = trapped(rng, array, prop, dispose, 2 ** 40);
       (callArgs[k] as Record<string, unknown>)[field] = p.v;
-      what = `argument ${k}'s ${field} array is a Proxy (${p.trap}), disposing argument ${victimIndex}`;
+      what = `argument ${k}'s ${field} array is a Proxy that ${p.trap} ${prop === 'length' ? 'its length' : 'its element 0'} (the victim: argument ${victimIndex})`;
     } else {
       const p = trapped(rng, callArgs[k] as object, field, dispose, lie(ctx, target, field));
       callArgs[k] = p.v;
-      what = `argument ${k} is a Proxy (${p.trap} on ${field}), disposing argument ${victimIndex}`;
+      what = `argument ${k} is a Proxy that ${p.trap} ${field} (the victim: argument ${victimIndex})`;
     }
   } else if (numbers.length > 0 && rng.chance(0.4)) {
     const n = rng.pick(numbers);
@@ -245,7 +246,7 @@ function publicCase(rng: Rng, ctx: HostileContext, kind: string): HostileCase {
     const field = rng.pick(FIELDS);
     const p = trapped(rng, inputs[k], field, dispose, lie(ctx, inputs[k], field));
     x[k] = p.v;
-    what = `input ${k} is a Proxy of a live tensor (${p.trap} on ${field}), which ${disposing}`;
+    what = `input ${k} is a Proxy of a live tensor that ${p.trap} ${field} (the victim: input ${v}${byStorage ? `'s storage` : ''})`;
   }
   return {
     kind, label: `${op.name}: ${what}`,
