@@ -17,7 +17,7 @@ const CASES = Number(process.env.NODEFORMERS_FUZZ_HOSTILE_CASES ?? 10_000);
 const ONLY = process.env.NODEFORMERS_FUZZ_CASE !== undefined ? Number(process.env.NODEFORMERS_FUZZ_CASE) : null;
 const BATCH = 1000;
 /** Past this many crashes the run stops (each costs a new child): the count is then a lower bound. */
-const MAX_CRASHES = Number(process.env.NODEFORMERS_FUZZ_MAX_CRASHES ?? 100);
+const MAX_CRASHES = Number(process.env.NODEFORMERS_FUZZ_MAX_CRASHES ?? 50);
 const CHILD = path.join(__dirname, 'hostile_child.ts');
 
 interface Tally { cases: number; crashes: number; failures: number }
