@@ -31,7 +31,7 @@ async function settledRss(): Promise<number> {
   return process.memoryUsage().rss;
 }
 
-// Under AddressSanitizer (scripts/sanitize-cpu.sh) freed memory waits in ASan's quarantine
+// Under AddressSanitizer (tools/sanitize-cpu.sh) freed memory waits in ASan's quarantine
 // instead of going back to the OS, so RSS says nothing there; the byte counts still do.
 const RSS_MEANINGFUL = !process.env.ASAN_OPTIONS;
 

@@ -6,6 +6,7 @@
 
 #include "errors.h"
 #include "handles.h"
+#include "sanitizer_canary.h"
 #include "storage.h"
 #include "wrapped.h"
 
@@ -73,6 +74,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
                            InstanceMethod("cudaGraphMemTrim", &Addon::CudaGraphMemTrim),
                            InstanceValue("buildInfo", build_info(env)),
                        });
+  register_sanitizer_canary(env, exports);  // test-only, sanitizer builds (an empty hook otherwise)
 }
 
 std::shared_ptr<Backend> Addon::backend_for(Napi::Env env, const Device& d, const char* op) {

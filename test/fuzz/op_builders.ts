@@ -1,49 +1,24 @@
-// The fuzz: seeded random calls of the public ops with valid and invalid arguments (wrong
-// rank, mismatched dims, wrong dtypes, NaN / negative / fractional numbers, unknown
-// activations, mechanisms, dtypes and devices, wrong mask sizes, disposed inputs, mixed
-// devices where CUDA exists). Every invalid call must throw an Error naming the function;
-// every valid one must match the float64 reference. Then forged calls straight into the
-// addon, each of which must throw, never crash. The seed is printed; NODEFORMERS_FUZZ_SEED
-// replays one.
-import * as assert from 'node:assert/strict';
-import * as nf from '../ts/index';
-import type { ActivationSpec, Device, DType, FloatDType, Tensor } from '../ts/index';
-import { native } from '../ts/native';
-import { liveStorage } from '../ts/tensor';
-import { attentionReference } from './attention_reference';
-import { ACTIVATION_VARIANTS, DEVICES, TOLERANCE, describeDevice, freshSeed } from './helpers';
+// The public-op fuzz's calls: for each op a builder that makes a random valid call, or an
+// invalid one with one named mutation (wrong rank, mismatched dims, wrong dtypes, NaN /
+// negative / fractional numbers, unknown activations, mechanisms, dtypes and devices, wrong
+// mask sizes, disposed inputs, mixed devices where CUDA exists), with its float64 reference.
+import * as nf from '../../ts/index';
+import type { ActivationSpec, Device, DType, FloatDType, Tensor } from '../../ts/index';
+import { attentionReference } from '../attention_reference';
+import { ACTIVATION_VARIANTS } from '../helpers';
 import {
   activationRef, binaryRef, broadcastOffset, concatRef, linearRef, matmulRef, meanRef, normRef, numel, patchEmbedRef, permuteRef,
   roundTo, rowMajorStrides, softmaxRef, unravel,
-} from './reference';
+} from '../reference';
+import type { Rng } from './rng';
 
-const SEED = process.env.NODEFORMERS_FUZZ_SEED !== undefined ? Number(process.env.NODEFORMERS_FUZZ_SEED) : freshSeed();
-const CALLS = 2000;
-const RAW_CALLS = 400;
-const FLOATS: FloatDType[] = ['float32', 'float16', 'bfloat16'];
-
-/** mulberry32: small, seeded, good enough to pick cases. */
-class Rng {
-  private s: number;
-  constructor(seed: number) { this.s = seed >>> 0; }
-  next(): number {
-    this.s = (this.s + 0x6d2b79f5) >>> 0;
-    let t = this.s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  /** An integer in [lo, hi]. */
-  int(lo: number, hi: number): number { return lo + Math.floor(this.next() * (hi - lo + 1)); }
-  pick<T>(items: readonly T[]): T { return items[Math.floor(this.next() * items.length)]; }
-  chance(p: number): boolean { return this.next() < p; }
-}
+export const FLOATS: FloatDType[] = ['float32', 'float16', 'bfloat16'];
 
 /** What the reference gives for a valid call: the values (row-major) and the shape. */
 interface Expected { out: ArrayLike<number>; shape: readonly number[] }
 
 /** One call: `run` performs it; `reference` (valid calls) gives what it must return; `bad` says what makes it invalid. */
-interface Call {
+export interface Call {
   op: string;
   bad: string | null;
   dtype: DType;
@@ -52,7 +27,7 @@ interface Call {
 }
 
 /** Builds calls on one device: makes (and later frees) the input tensors, and applies one mutation when asked. */
-class Gen {
+export class Gen {
   made: { dispose(): void }[] = [];
   constructor(readonly rng: Rng, readonly device: Device, readonly other: Device | null) {}
 
@@ -605,319 +580,9 @@ const create: Builder = (g, invalid) => {
   return { op, bad, dtype: which === 'randn' ? (opts.dtype as DType) : dtype, run: calls[which], reference: ref };
 };
 
-const BUILDERS: [string, Builder][] = [
+export const BUILDERS: [string, Builder][] = [
   ['linear', linear], ['matmul', matmul], ['layerNorm', norm(false)], ['rmsNorm', norm(true)], ['softmax', softmax],
   ['activations', activations], ['biasActivation', biasActivation], ['binary', binary], ['residualAdd', residualAdd],
   ['concat', concat], ['slice', slice], ['permute', permute], ['mean', mean], ['cast', cast], ['patchEmbed', patchEmbed],
   ['attention', attention], ['sparseAttention', sparseAttention], ['create', create],
 ];
-
-/** ‖a − r‖ ≤ tol · max(‖r‖, √n): relative to the reference, or to unit-sized values when it cancels to nearly nothing. */
-function closeEnough(actual: ArrayLike<number>, reference: ArrayLike<number>, tol: number): string | null {
-  if (actual.length !== reference.length) return `${actual.length} values, expected ${reference.length}`;
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < actual.length; i++) {
-    if (Number.isNaN(actual[i]) !== Number.isNaN(reference[i])) return `element ${i}: ${actual[i]} vs ${reference[i]}`;
-    if (Number.isNaN(actual[i])) continue;
-    num += (actual[i] - reference[i]) ** 2;
-    den += reference[i] ** 2;
-  }
-  const err = Math.sqrt(num) / Math.max(Math.sqrt(den), Math.sqrt(actual.length), 1e-30);
-  return err <= tol ? null : `relative error ${err.toExponential(3)} > ${tol}`;
-}
-
-function otherDevice(device: Device): Device | null {
-  if (!nf.backends().includes('cuda')) return null;
-  return device === 'cpu' ? 'cuda:0' : 'cpu';
-}
-
-function describeError(e: unknown): string {
-  return e instanceof Error ? `${e.constructor.name}: ${e.message.split('\n')[0]}` : `a non-Error ${typeof e}: ${String(e)}`;
-}
-
-for (const device of DEVICES) {
-  describeDevice(device, 'fuzz', () => {
-    it(`${CALLS} random calls of the public ops: every invalid one throws an Error naming the function, every valid one matches float64`, function () {
-      const seed = SEED + (device === 'cpu' ? 0 : 1);
-      console.log(`      fuzz seed ${seed} (replay: NODEFORMERS_FUZZ_SEED=${SEED})`);
-      const rng = new Rng(seed);
-      const g = new Gen(rng, device, otherDevice(device));
-      if (device !== 'cpu') nf.cuda.synchronize(device); // earlier tests' frees are stream-ordered
-      const before = device === 'cpu' ? null : nf.cuda.memory(device).allocated;
-      let storagesBefore = liveStorage().storages;
-      const counts = { valid: 0, invalid: 0 };
-      const perOp = new Map<string, { valid: number; invalid: number }>();
-      const failures: string[] = [];
-      for (let i = 0; i < CALLS; i++) {
-        const [name, build] = rng.pick(BUILDERS);
-        const invalid = rng.chance(0.5);
-        let call: Call;
-        try {
-          call = build(g, invalid);
-        } catch (e) {
-          g.free();
-          throw new Error(`fuzz call ${i} (${name}): building the case failed: ${describeError(e)}`);
-        }
-        const label = `call ${i} ${call.op}${call.bad ? ` (${call.bad})` : ''} ${call.dtype}`;
-        const tally = perOp.get(call.op) ?? { valid: 0, invalid: 0 };
-        perOp.set(call.op, tally);
-        let result: unknown;
-        let thrown: unknown = null;
-        let threw = false;
-        try {
-          result = call.run();
-        } catch (e) {
-          threw = true;
-          thrown = e;
-        }
-        if (call.bad !== null) {
-          counts.invalid++;
-          tally.invalid++;
-          if (!threw) failures.push(`${label}: did not throw`);
-          else if (!(thrown instanceof Error)) failures.push(`${label}: threw ${describeError(thrown)}`);
-          else if (!thrown.message.includes(`${call.op}:`) || thrown.message.length < call.op.length + 12) {
-            failures.push(`${label}: the message does not name the function and the problem: ${describeError(thrown)}`);
-          }
-        } else {
-          counts.valid++;
-          tally.valid++;
-          if (threw) failures.push(`${label}: a valid call threw ${describeError(thrown)}`);
-          else if (call.reference) {
-            const out = result as Tensor;
-            const expected = call.reference();
-            if (out.shape.join() !== expected.shape.join()) failures.push(`${label}: shape [${out.shape}] expected [${expected.shape}]`);
-            else if (out.dtype !== call.dtype) failures.push(`${label}: dtype ${out.dtype} expected ${call.dtype}`);
-            else {
-              const why = closeEnough(out.dataSync(), expected.out, TOLERANCE[call.dtype]);
-              if (why) failures.push(`${label}: ${why}`);
-            }
-          }
-        }
-        if (result && typeof result === 'object' && 'dispose' in result) (result as Tensor).dispose();
-        g.free();
-        // A call that throws must not leave what it allocated to the garbage collector.
-        const storagesNow = liveStorage().storages;
-        if (storagesNow > storagesBefore) failures.push(`${label}: left ${storagesNow - storagesBefore} storage(s) alive${threw ? ` after throwing ${describeError(thrown)}` : ''}`);
-        storagesBefore = Math.min(storagesBefore, storagesNow); // an earlier test's garbage collected meanwhile
-        if (failures.length >= 10) break;
-      }
-      const table = [...perOp.entries()].sort().map(([op, c]) => `${op} ${c.valid}/${c.invalid}`).join(', ');
-      console.log(`      ${counts.valid} valid, ${counts.invalid} invalid calls (valid/invalid by op: ${table})`);
-      assert.deepEqual(failures, [], `seed ${seed}`);
-      assert.ok(counts.valid >= 600 && counts.invalid >= 600, `too few valid (${counts.valid}) or invalid (${counts.invalid}) calls`);
-      if (before !== null) {
-        nf.cuda.synchronize(device);
-        assert.equal(nf.cuda.memory(device).allocated, before, 'every tensor of the fuzz (and of its failed calls) was freed');
-      }
-    });
-
-    it(`${RAW_CALLS} forged calls straight into the addon each throw, never crash`, function () {
-      const seed = SEED + 7 + (device === 'cpu' ? 0 : 1);
-      const rng = new Rng(seed);
-      const stats = rawFuzz(rng, device);
-      console.log(`      ${stats.calls} forged addon calls (seed ${seed}), all threw Errors; ${stats.validControls} valid controls ran`);
-    });
-  });
-}
-
-// ---- forged calls straight into the addon -------------------------------------------------
-
-/** A plain object laid out like a Tensor, as the addon reads one. */
-interface Forged { _storage: unknown; offset: unknown; shape: unknown; strides: unknown; dtype: unknown }
-
-function forge(t: Tensor): Forged {
-  return { _storage: t._storage, offset: t.offset, shape: [...t.shape], strides: [...t.strides], dtype: t.dtype };
-}
-
-/** An array of `n` (at least 1) elements whose first element's getter throws. */
-function throwingArray(n: number): unknown[] {
-  const a = new Array<number>(Math.max(1, n)).fill(1);
-  Object.defineProperty(a, 0, { get() { throw new Error('forged getter'); } });
-  return a;
-}
-
-/** The label of a forged argument (JSON, or a note when reading it throws). */
-function printable(v: unknown): string {
-  try {
-    return JSON.stringify(v, (_, x) => (typeof x === 'number' && !Number.isFinite(x) ? String(x) : x))?.slice(0, 160) ?? String(v);
-  } catch {
-    return '(an object whose reading throws)';
-  }
-}
-
-/** Ways to corrupt one tensor argument; each must make the call throw. */
-function corruptTensor(rng: Rng, t: Tensor, output: boolean, optional: boolean): unknown {
-  const f = forge(t);
-  const storageCtor = (t._storage as object).constructor as new () => unknown;
-  const n = t.shape.length;
-  const kinds: (() => unknown)[] = [
-    () => rng.pick([...(optional ? [] : [null, undefined]), 0, 'tensor', true, [], () => 1, Symbol('t')]),
-    () => ({}),
-    () => ({ ...f, _storage: rng.pick([{}, null, 5, [], { bytes: 1 << 30 }, new Uint8Array(64)]) }),
-    () => ({ ...f, _storage: new storageCtor() }),
-    () => ({ ...f, offset: rng.pick([-1, 0.5, NaN, Infinity, 2 ** 60, '0', null, t.size + 1, 1e300]) }),
-    () => ({ ...f, dtype: rng.pick(['float64', 'int8', '', 7, null, 'FLOAT32']) }),
-    () => ({ ...f, shape: rng.pick(['x', null, 3, { length: 2 }]) }),
-    () => ({ ...f, shape: [...t.shape, 1], strides: [...t.strides] }),
-    () => ({ ...f, shape: Array(9).fill(1), strides: Array(9).fill(1) }),
-    () => ({ ...f, shape: t.shape.map((d, i) => (i === 0 ? rng.pick([d + 1, d * 1000 + 7, 2 ** 40, 1e300]) : d)) }),
-    () => ({ ...f, shape: t.shape.map((d, i) => (i === 0 ? rng.pick([-1, 0.5, NaN, Infinity, '2']) : d)) }),
-    () => ({ ...f, strides: t.strides.map((s, i) => (i === 0 ? rng.pick([-1, 0.5, NaN, 2 ** 62, 1e300]) : s)) }),
-    () => ({ ...f, strides: t.strides.map(() => rng.pick([-1, NaN])) }),
-    () => ({ ...f, shape: [0, 2 ** 52, 2 ** 52], strides: [1, 1, 1] }), // empty, but sizes whose product overflows
-    () => ({ ...f, _storage: nf.ones([1])._storage }),  // a live storage too small for the view
-    () => ({ ...f, [rng.pick(['shape', 'strides'])]: throwingArray(t.shape.length) }),  // the addon's element read raises
-    () => { const u = nf.ones([...t.shape], { dtype: t.dtype }); const g = forge(u); (u._storage as { dispose(): void }).dispose(); return g; },
-  ];
-  if (output && n >= 1 && t.shape[n - 1] > 1) kinds.push(() => ({ ...f, strides: t.strides.map((s, i) => (i === n - 1 ? 0 : s)) })); // a broadcast output
-  return rng.pick(kinds)();
-}
-
-interface RawOp {
-  name: string;
-  /** The arguments of a valid call, and which of them are tensors (and outputs). */
-  make(): { args: unknown[]; tensors: number[]; outputs: number[]; numbers: number[]; optional?: number[] };
-}
-
-function rawOps(device: Device): RawOp[] {
-  const f32 = (shape: number[]) => nf.randn(shape, { device, seed: 1 });
-  return [
-    { name: 'copy', make: () => ({ args: [f32([3, 4]), f32([3, 4])], tensors: [0, 1], outputs: [0], numbers: [] }) },
-    { name: 'fill', make: () => ({ args: [f32([5]), 2], tensors: [0], outputs: [0], numbers: [1] }) },
-    {
-      name: 'gemm',
-      make: () => ({ args: [f32([1, 3, 4]), f32([1, 4, 5]), f32([1, 3, 5]), f32([5]), false, false, 1, 1, 0, 0, false], tensors: [0, 1, 2, 3], outputs: [2], numbers: [6, 7], optional: [3] }),
-    },
-    {
-      name: 'gemm', // with a residual (no activation then)
-      make: () => ({ args: [f32([1, 3, 4]), f32([1, 4, 5]), f32([1, 3, 5]), f32([5]), false, false, 1, 0, 0, 0, false, f32([1, 3, 5])], tensors: [0, 1, 2, 3, 11], outputs: [2], numbers: [6, 7], optional: [3, 11] }),
-    },
-    { name: 'norm', make: () => ({ args: [f32([2, 6]), f32([2, 6]), f32([6]), f32([6]), 1e-5, false], tensors: [0, 1, 2, 3], outputs: [0], numbers: [4], optional: [2, 3] }) },
-    {
-      name: 'softmax',
-      make: () => ({ args: [f32([2, 6]), f32([2, 6]), nf.ones([2, 6], { dtype: 'uint8', device }), 1], tensors: [0, 1, 2], outputs: [0], numbers: [3], optional: [2] }),
-    },
-    { name: 'biasActivation', make: () => ({ args: [f32([2, 6]), f32([2, 6]), f32([6]), 2, 0, 0], tensors: [0, 1, 2], outputs: [0], numbers: [3, 4, 5], optional: [2] }) },
-    { name: 'binary', make: () => ({ args: [f32([2, 6]), f32([2, 6]), f32([2, 6]), 0, 1], tensors: [0, 1, 2], outputs: [0], numbers: [3, 4] }) },
-    { name: 'mean', make: () => ({ args: [f32([2, 3]), f32([2, 4, 3]), 2, 4, 3], tensors: [0, 1], outputs: [0], numbers: [2, 3, 4] }) },
-    { name: 'patchGather', make: () => ({ args: [f32([1, 4, 12]), f32([1, 3, 4, 4]), 2], tensors: [0, 1], outputs: [0], numbers: [2] }) },
-    {
-      name: 'attention',
-      make: () => ({ args: [f32([1, 5, 2, 4]), f32([1, 5, 2, 4]), f32([1, 6, 2, 4]), f32([1, 6, 2, 4]), null, null, 0.5, false], tensors: [0, 1, 2, 3], outputs: [0], numbers: [6] }),
-    },
-    {
-      name: 'encoderBlock', // out, x, then the block's 12 weights (C 4, 2 heads, hidden 8), heads, eps1, eps2, activation (3), scale, plan
-      make: () => ({
-        args: [f32([1, 3, 4]), f32([1, 3, 4]), f32([4]), f32([4]), f32([12, 4]), f32([12]), f32([4, 4]), f32([4]), f32([4]), f32([4]), f32([8, 4]), f32([8]),
-          f32([4, 8]), f32([4]), 2, 1e-5, 1e-5, 2, 0, 0, 0.5, null],
-        tensors: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13], outputs: [0], numbers: [14, 17], optional: [2, 3, 5, 7, 8, 9, 11, 13],
-      }),
-    },
-  ];
-}
-
-/** Numbers the addon must refuse in place of each op's checked numeric arguments. */
-const BAD_RAW_NUMBERS: unknown[] = ['1', null, undefined, {}, [], NaN, -1, 1.5, 1e300, -Infinity];
-/** Which numeric arguments the addon checks (the others, e.g. alpha or eps, are any number, NaN included). */
-const CHECKED_NUMBERS: Record<string, number[]> = {
-  copy: [], fill: [], gemm: [7], norm: [], softmax: [], biasActivation: [3], binary: [3], mean: [2, 3, 4], patchGather: [2], attention: [],
-  encoderBlock: [14, 17],
-};
-
-function expectThrow(label: string, fn: () => unknown): void {
-  let threw = false;
-  try {
-    const r = fn();
-    if (r instanceof Promise) r.catch(() => undefined);
-  } catch (e) {
-    threw = true;
-    if (!(e instanceof Error)) assert.fail(`${label}: threw a non-Error ${String(e)}`);
-  }
-  if (!threw) assert.fail(`${label}: did not throw`);
-}
-
-function rawFuzz(rng: Rng, device: Device): { calls: number; validControls: number } {
-  const addon = native() as unknown as Record<string, (...args: unknown[]) => unknown>;
-  const ops = rawOps(device);
-  let calls = 0;
-  let validControls = 0;
-  for (const op of ops) {
-    // The valid call itself runs (so a corruption below is the only difference).
-    const control = op.make();
-    addon[op.name](...control.args);
-    validControls++;
-    for (const a of control.args) if (a && typeof a === 'object' && 'dispose' in a) (a as Tensor).dispose();
-  }
-  for (let i = 0; i < RAW_CALLS; i++) {
-    const op = rng.pick(ops);
-    const { args, tensors, outputs, numbers, optional = [] } = op.make();
-    const checked = CHECKED_NUMBERS[op.name].filter((k) => numbers.includes(k));
-    const mode = rng.int(0, 9);
-    let label: string;
-    const forgedArgs = [...args];
-    if (mode === 0) {
-      label = `${op.name}() with no arguments`;
-      forgedArgs.length = rng.int(0, Math.min(2, args.length - 1));
-    } else if (mode === 1 && checked.length > 0) {
-      const k = rng.pick(checked);
-      forgedArgs[k] = rng.pick(BAD_RAW_NUMBERS);
-      label = `${op.name} argument ${k} = ${String(forgedArgs[k])}`;
-    } else {
-      const k = rng.pick(tensors);
-      forgedArgs[k] = corruptTensor(rng, args[k] as Tensor, outputs.includes(k), optional.includes(k));
-      label = `${op.name} tensor argument ${k} forged as ${printable(forgedArgs[k])}`;
-    }
-    expectThrow(label, () => addon[op.name](...forgedArgs));
-    calls++;
-    for (const a of args) if (a && typeof a === 'object' && 'dispose' in a) (a as Tensor).dispose();
-  }
-  // Storage methods and allocate, with forged offsets, sizes, devices and receivers.
-  const t = nf.ones([4], { device });
-  const storage = t._storage as unknown as Record<string, (...args: unknown[]) => unknown>;
-  const storageCases: [string, () => unknown][] = [
-    ['allocate bytes -1', () => native().allocate(device, -1)],
-    ['allocate bytes NaN', () => native().allocate(device, NaN)],
-    ['allocate bytes 1.5', () => native().allocate(device, 1.5)],
-    ['allocate bytes 2^60', () => native().allocate(device, 2 ** 60)],
-    ['allocate bytes string', () => native().allocate(device, '8' as unknown as number)],
-    ['allocate device tpu', () => native().allocate('tpu', 8)],
-    ['allocate device 42', () => native().allocate(42 as unknown as string, 8)],
-    ['allocate device cuda:99', () => native().allocate('cuda:99', 8)],
-    ['allocate device cuda:99999999', () => native().allocate('cuda:99999999', 8)],
-    ['upload past the end', () => storage.upload(8, new Uint8Array(16))],
-    ['upload offset NaN', () => storage.upload(NaN, new Uint8Array(4))],
-    ['upload offset -1', () => storage.upload(-1, new Uint8Array(4))],
-    ['upload not bytes', () => storage.upload(0, new Float32Array(4))],
-    ['upload array', () => storage.upload(0, [1, 2, 3])],
-    ['readSync past the end', () => storage.readSync(4, new Uint8Array(16))],
-    ['readSync offset 1e300', () => storage.readSync(1e300, new Uint8Array(1))],
-    ['readSync no target', () => storage.readSync(0)],
-    ['read past the end', () => storage.read(0, new Uint8Array(17))],
-    ['read offset 0.5', () => storage.read(0.5, new Uint8Array(1))],
-    ['upload with another receiver', () => storage.upload.call({}, 0, new Uint8Array(1))],
-    ['readSync with a primitive receiver', () => storage.readSync.call(5, 0, new Uint8Array(1))],
-    ['read with an unwrapped Storage', () => { const s = new ((t._storage as object).constructor as new () => Record<string, (...a: unknown[]) => unknown>)(); return s.read(0, new Uint8Array(1)); }],
-    ['attentionTileShape bad dtype', () => native().attentionTileShape(device, 'int32', 8)],
-    ['attentionTileShape head dim 0', () => native().attentionTileShape(device, 'float32', 0)],
-    ['synchronize tpu', () => native().synchronize('tpu')],
-    // mean's sizes whose products overflow int64 into a match (this wrote 2^64 elements through a null pointer).
-    ['mean outer = inner = 2^32, n = 0', () => native().mean(nf.empty([0], { device }), nf.empty([0], { device }), 2 ** 32, 0, 2 ** 32)],
-    ['mean sizes NaN', () => native().mean(nf.empty([0], { device }), nf.empty([0], { device }), NaN, 0, NaN)],
-    ['patchGather patch 1e300', () => native().patchGather(nf.empty([1, 1, 3], { device }), nf.empty([1, 3, 1, 1], { device }), 1e300)],
-  ];
-  for (const [label, fn] of storageCases) {
-    expectThrow(label, fn);
-    calls++;
-  }
-  t.dispose();
-  for (const [label, fn] of [
-    ['upload after dispose', () => storage.upload(0, new Uint8Array(4))],
-    ['readSync after dispose', () => storage.readSync(0, new Uint8Array(4))],
-    ['read after dispose', () => storage.read(0, new Uint8Array(4))],
-  ] as [string, () => unknown][]) {
-    expectThrow(label, fn);
-    calls++;
-  }
-  return { calls, validControls };
-}

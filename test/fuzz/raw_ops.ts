@@ -1,0 +1,60 @@
+// The addon's op methods as the fuzz forges calls to them: the arguments of one valid call
+// each, which of them are tensors, outputs and checked numbers.
+import * as nf from '../../ts/index';
+import type { Device, Tensor } from '../../ts/index';
+
+/** A plain object laid out like a Tensor, as the addon reads one. */
+export interface Forged { _storage: unknown; offset: unknown; shape: unknown; strides: unknown; dtype: unknown }
+
+export function forge(t: Tensor): Forged {
+  return { _storage: t._storage, offset: t.offset, shape: [...t.shape], strides: [...t.strides], dtype: t.dtype };
+}
+
+export interface RawOp {
+  name: string;
+  /** The arguments of a valid call, and which of them are tensors (and outputs). */
+  make(): { args: unknown[]; tensors: number[]; outputs: number[]; numbers: number[]; optional?: number[] };
+}
+
+export function rawOps(device: Device): RawOp[] {
+  const f32 = (shape: number[]) => nf.randn(shape, { device, seed: 1 });
+  return [
+    { name: 'copy', make: () => ({ args: [f32([3, 4]), f32([3, 4])], tensors: [0, 1], outputs: [0], numbers: [] }) },
+    { name: 'fill', make: () => ({ args: [f32([5]), 2], tensors: [0], outputs: [0], numbers: [1] }) },
+    {
+      name: 'gemm',
+      make: () => ({ args: [f32([1, 3, 4]), f32([1, 4, 5]), f32([1, 3, 5]), f32([5]), false, false, 1, 1, 0, 0, false], tensors: [0, 1, 2, 3], outputs: [2], numbers: [6, 7], optional: [3] }),
+    },
+    {
+      name: 'gemm', // with a residual (no activation then)
+      make: () => ({ args: [f32([1, 3, 4]), f32([1, 4, 5]), f32([1, 3, 5]), f32([5]), false, false, 1, 0, 0, 0, false, f32([1, 3, 5])], tensors: [0, 1, 2, 3, 11], outputs: [2], numbers: [6, 7], optional: [3, 11] }),
+    },
+    { name: 'norm', make: () => ({ args: [f32([2, 6]), f32([2, 6]), f32([6]), f32([6]), 1e-5, false], tensors: [0, 1, 2, 3], outputs: [0], numbers: [4], optional: [2, 3] }) },
+    {
+      name: 'softmax',
+      make: () => ({ args: [f32([2, 6]), f32([2, 6]), nf.ones([2, 6], { dtype: 'uint8', device }), 1], tensors: [0, 1, 2], outputs: [0], numbers: [3], optional: [2] }),
+    },
+    { name: 'biasActivation', make: () => ({ args: [f32([2, 6]), f32([2, 6]), f32([6]), 2, 0, 0], tensors: [0, 1, 2], outputs: [0], numbers: [3, 4, 5], optional: [2] }) },
+    { name: 'binary', make: () => ({ args: [f32([2, 6]), f32([2, 6]), f32([2, 6]), 0, 1], tensors: [0, 1, 2], outputs: [0], numbers: [3, 4] }) },
+    { name: 'mean', make: () => ({ args: [f32([2, 3]), f32([2, 4, 3]), 2, 4, 3], tensors: [0, 1], outputs: [0], numbers: [2, 3, 4] }) },
+    { name: 'patchGather', make: () => ({ args: [f32([1, 4, 12]), f32([1, 3, 4, 4]), 2], tensors: [0, 1], outputs: [0], numbers: [2] }) },
+    {
+      name: 'attention',
+      make: () => ({ args: [f32([1, 5, 2, 4]), f32([1, 5, 2, 4]), f32([1, 6, 2, 4]), f32([1, 6, 2, 4]), null, null, 0.5, false], tensors: [0, 1, 2, 3], outputs: [0], numbers: [6] }),
+    },
+    {
+      name: 'encoderBlock', // out, x, then the block's 12 weights (C 4, 2 heads, hidden 8), heads, eps1, eps2, activation (3), scale, plan
+      make: () => ({
+        args: [f32([1, 3, 4]), f32([1, 3, 4]), f32([4]), f32([4]), f32([12, 4]), f32([12]), f32([4, 4]), f32([4]), f32([4]), f32([4]), f32([8, 4]), f32([8]),
+          f32([4, 8]), f32([4]), 2, 1e-5, 1e-5, 2, 0, 0, 0.5, null],
+        tensors: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13], outputs: [0], numbers: [14, 17], optional: [2, 3, 5, 7, 8, 9, 11, 13],
+      }),
+    },
+  ];
+}
+
+/** Which numeric arguments the addon checks (the others, e.g. alpha or eps, are any number, NaN included). */
+export const CHECKED_NUMBERS: Record<string, number[]> = {
+  copy: [], fill: [], gemm: [7], norm: [], softmax: [], biasActivation: [3], binary: [3], mean: [2, 3, 4], patchGather: [2], attention: [],
+  encoderBlock: [14, 17],
+};
