@@ -32,8 +32,8 @@ export const cuda = {
   /**
    * Bytes of live blocks now, reserved from the driver, the peak of live blocks since
    * resetPeak(), freed blocks cached for reuse, and the pool's use by every thread. A freed
-   * block waits in a cache for the next allocation of its size (an allocation costs the host
-   * about 1.4 us less so, on the H200); NODEFORMERS_CUDA_CACHE_MB bounds the cache (default 2048, 0: none).
+   * block waits in a cache for the next allocation of its size (cheaper for the host than the
+   * pool; BENCHMARKS.md); NODEFORMERS_CUDA_CACHE_MB bounds the cache (default 2048, 0: none).
    */
   memory(device?: DeviceLike): CudaMemory {
     return native().cudaMemory(cudaDevice('cuda.memory', device));

@@ -18,8 +18,7 @@ namespace nf {
 // 1.5e-7; gelu(x) = x (1 + sign(x) erf(z)) / 2 from the tail 1 - erf(z) directly, so the
 // negative side loses nothing to 1 + erf. The CUDA kernels use it for float16 and bfloat16
 // outputs: largest relative error 6.1e-4 where |gelu| >= 2^-14 (erff's form: 2.0e-3), and
-// 77% of the copy bandwidth in float16 on the H200 where erff's reached 69%
-// (bench/micro/gelu16.cu, bench/results/2026-12-02-H200-gelu16.txt). float32 keeps erff.
+// nearer the copy bandwidth in 16-bit than erff's (BENCHMARKS.md, fused ops). float32 keeps erff.
 NF_HOST_DEVICE float gelu_as7126(float x) {
   const float z = fabsf(x) * 0.70710678118654752f;
 #if defined(__CUDA_ARCH__)

@@ -6,8 +6,7 @@
 // It exists so that the host issues a block in one call instead of eight: an eager forward
 // of a small ViT is bound by the host's cost per op. The intermediates share one workspace
 // from the backend's pool (stream-ordered on CUDA; below), so the block holds x, out and
-// 4 [B, N, C] buffers' worth at mlp_ratio 3 (5 over x with out, as op by op; 2026-12-02's
-// first version held one more).
+// 4 [B, N, C] buffers' worth at mlp_ratio 3 (5 over x with out, as op by op).
 #pragma once
 #include <algorithm>
 #include <cstddef>

@@ -7,13 +7,8 @@
 // 16-byte loads are in flight per thread. The column of each vector is tracked
 // incrementally (plus the grid stride modulo the row, wrapped once) rather than divided.
 // The activation is a template parameter, so each kernel holds one formula. GELU for float16
-// and bfloat16 is gelu_as7126 (core/activation.h): erff's form ran at 68% of the copy
-// bandwidth in float16 on [65536, 768] (73.6 us against 50.0 us, H200, 2026-12-01), its
-// arithmetic showing once the elements per byte double; Abramowitz-Stegun 7.1.26 with a
-// MUFU reciprocal ran 65.5 us against a 50.6 us copy (77%) and is the more accurate of the
-// two in the negative tail. Tried and dropped: erfcf (109 us), Numerical Recipes' erfcc
-// form with an IEEE division (80.3 us) or a MUFU reciprocal (71.2 us)
-// (bench/micro/gelu16.cu, bench/results/2026-12-02-H200-gelu16.txt).
+// and bfloat16 is gelu_as7126 (core/activation.h): erff's arithmetic shows once the elements
+// per byte double (BENCHMARKS.md, fused ops; the forms tried: `git log -- native/cuda/activation.cu`).
 #include <cstdint>
 #include <type_traits>
 

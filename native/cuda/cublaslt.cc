@@ -146,11 +146,9 @@ struct LtContext::Impl {
 
   // Every configuration cuBLASLt has for this plan's types beyond the heuristic's list: for
   // each algorithm id, each tile it offers with the first stage count that AlgoCheck accepts
-  // for the plan's descriptors (split-K 1, the other options at their defaults). On the
-  // H200 the heuristic offers only Hopper kernels (algorithm 66) for the ViT's float16
-  // linears, whose cublasLtMatmul costs the host 8.7-11.5 us; the Ampere-style algorithm 21
-  // costs it 7.0-7.8 us, and took the least time a call eager on each of those shapes
-  // (bench/micro/lt_algos.cu, BENCHMARKS.md 2026-12-04).
+  // for the plan's descriptors (split-K 1, the other options at their defaults): for a
+  // host-bound GEMM a configuration the heuristic leaves out can cost the host less a call
+  // (BENCHMARKS.md, linear; measured in commit e5603fb).
   std::vector<cublasLtMatmulAlgo_t> enumerated(const Plan& plan, cublasComputeType_t compute, cudaDataType_t type) {
     constexpr int kMaxIds = 64;
     int ids[kMaxIds];
@@ -199,13 +197,12 @@ struct LtContext::Impl {
   // write a scratch output instead) and the quickest is kept. Quickest how:
   // - Eager time: the candidates are timed in turn, kRepeats runs back to back each, over
   //   kRounds rounds, each keeping its best round, so that a clock change or a stray stall
-  //   during one candidate's turn does not decide (a 12608x96 -> 96 float32 plan timed once
-  //   at 5 runs a candidate chose one 8% slower than PyTorch's); GEMMs whose runs take over
-  //   200 us stop after one round. A GEMM that long is bound by the GPU, eager or in a CUDA
+  //   during one candidate's turn does not decide; GEMMs whose runs take over 200 us stop
+  //   after one round. A GEMM that long is bound by the GPU, eager or in a CUDA
   //   graph, and the quickest eager candidate is kept.
   // - A GEMM whose quickest eager run takes under kHostBoundUs is bound by the host's cost of
-  //   issuing it when eager (cublasLtMatmul costs the H200's host 7-11.5 us, depending on the
-  //   configuration), and by the GPU's time alone in a CUDA graph. For it the enumerated
+  //   issuing it when eager (cublasLtMatmul's host cost depends on the configuration), and by
+  //   the GPU's time alone in a CUDA graph. For it the enumerated
   //   configurations join the heuristic's (if every pointer is 16-byte aligned, which
   //   AlgoCheck cannot see), each candidate's GPU time is timed too, its runs queued behind
   //   a spin kernel, and the pick is the least sum of the two: the mean of what a call costs

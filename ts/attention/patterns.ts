@@ -263,7 +263,7 @@ export function random(n: number, density: number, seed: number): Pattern {
  * The ViT notebook fixture (vit_notebook_sparse, drawn by xFormers' code) agrees: beyond axial |
  * local2d, its 96 outermost patches (Chebyshev distance > 5.5 from the centre) hold 5.38 entries
  * a row on average and its 36 central ones 7.08; unnormalized weights (plus the 1% uniform part)
- * predict 5.20 and 7.56, row-normalized ones 5.92 and 6.22 (counted 2026-11-25).
+ * predict 5.20 and 7.56, row-normalized ones 5.92 and 6.22.
  */
 export function gaussian2d(h: number, w: number, sigma: number): ProbabilityMatrix {
   const fn = 'gaussian2d';
@@ -529,7 +529,7 @@ export function withClassToken(pattern: PatternLike): Pattern {
  * random(1%) | randomFromProbability(gaussian2d(sigma 5), floor(3% of (hw)²)) — "Gaussian at
  * 97% sparsity" — then withClassToken. The two random parts take seeds drawn from Random(seed).
  * At 14 x 14, seeds 0-9 give densities 0.1940-0.1957 (mean 0.1946); the fixture's mask is
- * 0.1941 dense (measured 2026-11-25).
+ * 0.1941 dense.
  */
 export function vitNotebook(h: number, w: number, seed: number): Pattern {
   const fn = 'vitNotebook';
