@@ -4,7 +4,7 @@
 // out-of-memory errors (10.1), and dropped tensors the GC must see (bug 4).
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { attention, ones, tensor, zeros, Tensor } from '../ts/index';
+import { attention, ones, zeros, Tensor } from '../ts/index';
 import { native, NativeStorage } from '../ts/native';
 import { describeDevice } from './helpers';
 
@@ -49,16 +49,21 @@ describe('addon arguments: a getter that frees an earlier argument is refused, n
     for (const s of [b, c, r]) s.dispose();
   });
 
-  it('attention, freed by v and by its block-sparse options', () => {
+  it('attention, freed by v; its plan freed by a getter, or forged with getters that never run', () => {
     const shape = [1, 16, 2, 8], bytes = 4 * 16 * 2 * 8;
     const [out, q, k, v] = [alloc(bytes), alloc(bytes), alloc(bytes), alloc(bytes)];
     assert.throws(() => raw().attention(arg(out, shape), arg(q, shape), arg(k, shape), sneaky(v, shape, () => q.dispose()), null, null, 1, false),
       disposedError('attention', 'q'));
     const q2 = alloc(bytes);
-    const options = { get layout() { k.dispose(); return null; }, block: 16, tileOffsets: null, tileCols: null, tileM: 0, tileN: 0 };
-    assert.throws(() => raw().attention(arg(out, shape), arg(q2, shape), arg(k, shape), arg(v, shape), null, null, 1, false, options),
-      disposedError('attention', 'k'));
-    for (const s of [out, q2, v]) s.dispose();
+    let ran = false;
+    const forged = { get layout() { ran = true; k.dispose(); return null; }, block: 16 };
+    assert.throws(() => raw().attention(arg(out, shape), arg(q2, shape), arg(k, shape), arg(v, shape), null, null, 1, false, forged),
+      { code: 'ERR_INVALID_ARG', message: /^attention: plan must be a BlockPlan/ });
+    assert.equal(ran, false, 'a plan that is no BlockPlan is refused unread');
+    const plan = native().blockPlan('cpu', { layout: new Uint8Array(1).fill(1), heads: 1, rows: 1, cols: 1, block: 16 });
+    assert.throws(() => raw().attention(arg(out, shape), arg(q2, shape), arg(k, shape), sneaky(v, shape, () => plan.dispose()), null, null, 1, false, plan),
+      { code: 'ERR_INVALID_ARG', message: /^attention: the plan has been disposed/ });
+    for (const s of [out, q2, k, v]) s.dispose();
   });
 
   it('encoderBlock, freed by its last weight', () => {
@@ -157,16 +162,14 @@ describe('addon arguments: work bounded by memory (issue 24 bug 3)', function ()
     const e = alloc(0);
     raw().softmax(arg(e, [2 ** 40, 0]), arg(e, [2 ** 40, 0]), null, 1);
     raw().mean(arg(e, [2 ** 40, 0]), arg(e, [2 ** 40, 0]), 2 ** 40, 1, 0);
-    const plan = native().sparsePlan(tensor([0, 0], [2], { dtype: 'int32' }), tensor([], [0], { dtype: 'int32' }), 1,
-      tensor([], [0], { dtype: 'int32' }), tensor([], [0], { dtype: 'int32' }), 0);
+    const plan = native().sparsePlan('cpu', Int32Array.from([0, 0]), new Int32Array(0), 1, 1, 1);
     const qkv = arg(e, [2 ** 40, 1, 1, 0]);
     raw().sparseAttention(qkv, qkv, qkv, qkv, plan, 1);
     assert.ok(Date.now() - started < 2000, `took ${Date.now() - started} ms`);
   });
 
   it('raw sparseAttention refuses broadcast (stride 0) q, k and v', () => {
-    const plan = native().sparsePlan(tensor([0, 1, 2], [3], { dtype: 'int32' }), tensor([0, 1], [2], { dtype: 'int32' }), 1,
-      tensor([], [0], { dtype: 'int32' }), tensor([], [0], { dtype: 'int32' }), 0);
+    const plan = native().sparsePlan('cpu', Int32Array.from([0, 1, 2]), Int32Array.from([0, 1]), 1, 2, 2);
     const small = alloc(4 * 4), out = alloc(4 * 2 * 4);
     const dense = arg(alloc(4 * 2 * 4), [1, 2, 1, 4]);
     const broadcast = arg(small, [2 ** 20, 2, 1, 4], 'float32', [0, 0, 0, 1]);
@@ -187,8 +190,7 @@ describe('addon objects check their receivers (issue 24 bug 9)', () => {
     const t = ones([4]);
     const storage = t._storage as object;
     const proto = Object.getPrototypeOf(storage) as object;
-    const plan = native().sparsePlan(tensor([0, 1], [2], { dtype: 'int32' }), tensor([0], [1], { dtype: 'int32' }), 1,
-      tensor([], [0], { dtype: 'int32' }), tensor([], [0], { dtype: 'int32' }), 0);
+    const plan = native().sparsePlan('cpu', Int32Array.from([0, 1]), Int32Array.from([0]), 1, 1, 1);
     const receivers: [string, unknown][] = [['a SparsePlan', plan], ['a plain object', {}], ['a number', 5], ['null', null], ['the prototype', proto]];
     for (const name of ['bytes', 'device', 'disposed']) {
       const get = Object.getOwnPropertyDescriptor(proto, name)!.get!;

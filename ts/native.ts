@@ -2,19 +2,6 @@
 // a .node file to load instead of the usual build output (CI uses it for the node-gyp build).
 import * as path from 'node:path';
 
-/** The block_sparse part of attention(): see AttentionParams in native/core/ops.h. */
-export interface BlockSparseArgs {
-  /** uint8 [1 or H, ceil(Nq / block), ceil(Nk / block)], or null. */
-  layout: NativeTensorArg | null;
-  block: number;
-  /** int32 [(1 or H) * ceil(Nq / tileM) + 1], or null. */
-  tileOffsets: NativeTensorArg | null;
-  /** int32, entries (key tile << 1) | partial. */
-  tileCols: NativeTensorArg | null;
-  tileM: number;
-  tileN: number;
-}
-
 /** A block of device or host memory owned by the addon. @internal */
 export interface NativeStorage {
   readonly bytes: number;
@@ -35,10 +22,64 @@ export interface NativeTensorArg {
   readonly dtype: string;
 }
 
-/** A sparsePlan(): opaque; it reads the tensors it was made from, and fails once they are disposed. @internal */
-export interface NativeSparsePlan {
-  readonly __sparsePlan: never;
+/** What every plan object has: its memory, held until dispose(). @internal */
+interface NativePlanMemory {
+  /** Bytes the plan holds (0 once disposed). */
+  readonly bytes: number;
+  readonly disposed: boolean;
+  dispose(): void;
 }
+
+/** A SparsePlan's sizes and schedule counts. @internal */
+export interface NativeSparsePlanStats {
+  maskHeads: number;
+  nq: number;
+  nk: number;
+  nnz: number;
+  /** Schedule items (records of 4 int32), of which the first leadItems lead. */
+  items: number;
+  leadItems: number;
+  /** Merge records (of 3 int32), one per split row, and the partial slots they read. */
+  merges: number;
+  slots: number;
+}
+
+/**
+ * sparsePlan(): a CSR mask and the CSR kernel's schedule on a device (SparseAttentionParams in
+ * native/core/ops.h says what the records hold), checked and built once. @internal
+ */
+export interface NativeSparsePlan extends NativePlanMemory {
+  readonly __sparsePlan: never;
+  stats(): NativeSparsePlanStats;
+  /** stats() and the arrays read back from the device: for tests. @internal */
+  describe(): NativeSparsePlanStats & { rowOffsets: Int32Array; colIndices: Int32Array; items: Int32Array; merges: Int32Array };
+}
+
+/** The tile fill figures of a BlockPlan at one tiling. @internal */
+export interface NativeTileStats {
+  tileM: number;
+  tileN: number;
+  /** Tiles listed (those holding an entry, or overlapping a block that is on). */
+  tiles: number;
+  /** Their area, each clipped to Nq x Nk. */
+  area: number;
+}
+
+/**
+ * blockPlan(): a block layout, or a SparsePlan's mask, and the tile lists of each kernel
+ * tiling asked of it, built on first use (AttentionParams in native/core/ops.h). nq and nk
+ * default to the mask's; a layout's plan needs them. @internal
+ */
+export interface NativeBlockPlan extends NativePlanMemory {
+  readonly __blockPlan: never;
+  /** At the tiling of the kernel serving dtype and headDim on the plan's device; null where it has no tiles. */
+  stats(dtype: string, headDim: number, nq?: number, nk?: number): NativeTileStats | null;
+  /** The lists at [tileM, tileN], read back from the device: for tests. @internal */
+  describe(tileM: number, tileN: number, nq?: number, nk?: number): NativeTileStats & { heads: number; offsets: Int32Array; cols: Int32Array };
+}
+
+/** What blockPlan() is made from: a SparsePlan, or a layout's blocks [heads, rows, cols] (nonzero = on). @internal */
+export type NativeBlockPlanSource = NativeSparsePlan | { layout: Uint8Array; heads: number; rows: number; cols: number; block: number };
 
 /** An instantiated CUDA graph. @internal */
 export interface NativeGraph {
@@ -91,12 +132,14 @@ export interface NativeAddon {
   binary(out: T, a: T, b: T, op: number, alpha: number): void;
   mean(out: T, x: T, outer: number, n: number, inner: number): void;
   patchGather(out: T, images: T, patch: number): void;
-  attention(out: T, q: T, k: T, v: T, mask: Maybe, bias: Maybe, scale: number, causal: boolean, blockSparse?: BlockSparseArgs, precision?: number): void;
+  attention(out: T, q: T, k: T, v: T, mask: Maybe, bias: Maybe, scale: number, causal: boolean, plan?: NativeBlockPlan | null, precision?: number): void;
   /**
-   * A CSR mask and its kernel schedule (SparseAttentionParams in native/core/ops.h says what the
-   * records hold), checked once for every sparseAttention() call that reads it.
+   * A CSR mask ([maskHeads · nq + 1] row offsets, columns ascending in [0, nk)) checked in full,
+   * and its CSR kernel schedule, rows split at `segment` entries (default 256), on `device`.
    */
-  sparsePlan(rowOffsets: T, colIndices: T, maskHeads: number, items: T, merges: T, slots: number, leadItems?: number): NativeSparsePlan;
+  sparsePlan(device: string, rowOffsets: Int32Array, colIndices: Int32Array, maskHeads: number, nq: number, nk: number, segment?: number): NativeSparsePlan;
+  /** The tiled kernel's plan of a layout or of a SparsePlan's mask on `device`. */
+  blockPlan(device: string, source: NativeBlockPlanSource): NativeBlockPlan;
   /** CSR attention over a sparsePlan() on q's device. */
   sparseAttention(out: T, q: T, k: T, v: T, plan: NativeSparsePlan, scale: number): void;
   /**
@@ -107,8 +150,6 @@ export interface NativeAddon {
   encoderBlock(out: T, x: T, norm1Weight: Maybe, norm1Bias: Maybe, qkvWeight: T, qkvBias: Maybe, projWeight: T, projBias: Maybe,
     norm2Weight: Maybe, norm2Bias: Maybe, fc1Weight: T, fc1Bias: Maybe, fc2Weight: T, fc2Bias: Maybe, heads: number, eps1: number, eps2: number,
     activation: number, param: number, param2: number, scale: number, plan: NativeSparsePlan | null): void;
-  /** [tileM, tileN] of the attention kernel serving dtype and head dim on device ([0, 0] on the CPU). */
-  attentionTileShape(device: string, dtype: string, headDim: number): [number, number];
   synchronize(device: string): void;
   /** Bytes of the device backend's native Buffers now (storages and the addon's intermediates) and their peak; resetPeak starts the peak again from now. */
   bufferBytes(device: string, resetPeak?: boolean): { bytes: number; peak: number };
@@ -172,7 +213,7 @@ const DTYPE_CODES = new Map<unknown, number>([['float32', 0], ['float16', 1], ['
 /** The addon methods whose positional tensor arguments are packed. */
 const PACKED_METHODS = [
   'copy', 'copyPeer', 'fill', 'gemm', 'norm', 'softmax', 'biasActivation', 'binary', 'mean', 'patchGather', 'attention',
-  'sparsePlan', 'sparseAttention', 'encoderBlock',
+  'sparseAttention', 'encoderBlock',
 ] as const;
 
 /** `a` as the addon's argument at position `slot`: its storage with its layout in the slot, or `a` itself. */

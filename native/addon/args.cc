@@ -4,7 +4,7 @@
 #include <cmath>
 #include <string>
 
-#include "handles.h"
+#include "plans.h"
 #include "storage.h"
 #include "wrapped.h"
 
@@ -208,10 +208,19 @@ ActivationSpec Args::activation(size_t i) const {
 void Args::plan(size_t i, const char* owner) {
   const SparsePlanObject* object = info_.Length() > i ? unwrap_as<SparsePlanObject>(env_, info_[i]) : nullptr;
   if (object == nullptr) fail("plan must be a SparsePlan (from sparsePlan())");
-  for (int b = 0; b < 4; ++b) plan_buffers_[b] = object->buffers[b];
-  plan_ = object->plan;
-  plan_owner_ = owner;
+  plan_ = object->plan();
   has_plan_ = true;
+  plan_owner_ = owner;
+}
+
+BlockPlanObject* Args::block_plan(size_t i, const char* owner) {
+  if (!given(i)) return nullptr;
+  BlockPlanObject* object = unwrap_as<BlockPlanObject>(env_, info_[i]);
+  if (object == nullptr) fail("plan must be a BlockPlan (from blockPlan())");
+  block_plan_ = object->plan();
+  has_block_plan_ = true;
+  plan_owner_ = owner;
+  return object;
 }
 
 // ---- phase 2 --------------------------------------------------------------------------------
@@ -229,13 +238,14 @@ Backend& Args::bind(Devices devices) {
     }
   }
   if (backend == nullptr) fail("internal: a call without tensors");
-  if (has_plan_) {
-    for (const auto& b : plan_buffers_) {
-      if (!b || b->released()) fail("the plan's mask has been disposed");
-    }
-    Backend& theirs = plan_buffers_[0]->backend();
-    if (&theirs != backend) fail("the plan is on " + theirs.name() + " but " + plan_owner_ + " is on " + backend->name());
-  }
+  // A plan given, unwrapped in phase 1 (a constructor called from JS makes one with none).
+  auto check_plan = [&](bool given, bool alive, Backend* theirs) {
+    if (!given) return;
+    if (!alive) fail("the plan has been disposed");
+    if (theirs != backend) fail("the plan is on " + theirs->name() + " but " + plan_owner_ + " is on " + backend->name());
+  };
+  check_plan(has_plan_, plan_ && !plan_->released(), plan_ ? &plan_->backend() : nullptr);
+  check_plan(has_block_plan_, block_plan_ && !block_plan_->released(), block_plan_ ? &block_plan_->backend() : nullptr);
   bound_ = true;
   return *backend;
 }

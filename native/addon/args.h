@@ -13,11 +13,13 @@
 #include <memory>
 #include <string_view>
 
+#include "../core/attention_plans.h"
 #include "../core/backend.h"
 #include "../core/calls.h"
 #include "../core/ops.h"
 #include "../core/tensor.h"
 #include "errors.h"
+#include "plans.h"
 
 namespace nf::addon {
 
@@ -96,13 +98,16 @@ class Args {
   ActivationSpec activation(size_t i) const;
   // A SparsePlan (sparsePlan()) at argument i, for the tensors `owner` names.
   void plan(size_t i, const char* owner);
+  // A BlockPlan (blockPlan()) at argument i, or null or undefined (absent: returns null).
+  BlockPlanObject* block_plan(size_t i, const char* owner);
 
   // ---- phase 2 ----
   Backend& bind(Devices devices = Devices::Same);
   const TensorView& view(Ref r) const;
   const TensorView* maybe(Ref r) const { return r.present() ? &view(r) : nullptr; }
   const std::shared_ptr<Buffer>& buffer(Ref r) const;
-  const SparsePlan* sparse_plan() const { return has_plan_ ? &plan_ : nullptr; }
+  const SparsePlan* sparse_plan() const { return plan_ ? &plan_->view() : nullptr; }
+  BlockPlan* block_plan() const { return block_plan_.get(); }
   std::shared_ptr<Backend> backend_ptr() const;
   // Dispatches after bind(): native exceptions become JS Errors naming the op.
   template <typename Fn>
@@ -134,10 +139,11 @@ class Args {
   Entry entries_[kMaxTensors];
   int count_ = 0;
   bool bound_ = false;
-  bool has_plan_ = false;
+  bool has_plan_ = false, has_block_plan_ = false;
   const char* plan_owner_ = nullptr;
-  std::shared_ptr<Buffer> plan_buffers_[4];
-  SparsePlan plan_;
+  // Held for the call, as a tensor's Buffer is.
+  std::shared_ptr<CsrPlan> plan_;
+  std::shared_ptr<BlockPlan> block_plan_;
 };
 
 }  // namespace nf::addon

@@ -1,25 +1,18 @@
-// The attention ops and the SparsePlan object: arguments read with Args, calls checked and
-// run by native/core's dispatch (AttentionCall, SparsePlanCall, SparseAttentionCall and
-// EncoderBlockCall in native/core/calls.h say what each takes).
-#include <cmath>
+// The attention ops: arguments read with Args, calls checked and run by native/core's
+// dispatch (AttentionCall, SparseAttentionCall and EncoderBlockCall in native/core/calls.h
+// say what each takes); the plans they read come from plans.cc.
 
 #include "../core/dispatch.h"
-#include "handles.h"
+#include "plans.h"
 #include "module.h"
 #include "wrapped.h"
 
 namespace nf::addon {
 
-Napi::Function SparsePlanObject::Define(Napi::Env env) { return DefineClass(env, kName, {}); }
-
-SparsePlanObject::SparsePlanObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SparsePlanObject>(info) {
-  tag_instance<SparsePlanObject>(info);
-}
-
-// attention(out, q, k, v, mask|null, bias|null, scale, causal, blockSparse?): blockSparse is
-// { layout: uint8 [LH, rows, cols] | null, block, tileOffsets: int32 | null, tileCols: int32 |
-// null, tileM, tileN }. The kernels clamp every offset and index they read from the tile
-// lists, so forged contents cannot make them read outside q, k, v or the lists.
+// attention(out, q, k, v, mask|null, bias|null, scale, causal, plan?): plan a BlockPlan on
+// q's device (blockPlan()), or null: the layout it holds, if any, and its tile lists at the
+// kernel's tiling, built on the first call that needs them. The kernels clamp every offset and
+// index they read from the tile lists.
 Napi::Value Addon::Attention(const Napi::CallbackInfo& info) {
   Args args(info, "attention", layouts_);
   const auto out = args.tensor(0, "out", Access::Whole), q = args.tensor(1, "q", Access::Whole),
@@ -28,28 +21,7 @@ Napi::Value Addon::Attention(const Napi::CallbackInfo& info) {
   AttentionCall call;
   call.scale = static_cast<float>(args.number(6, "scale"));
   call.causal = args.flag(7);
-  BlockSparseCall sparse;
-  Args::Ref layout, offsets, cols;
-  const bool block_sparse = info.Length() > 8 && info[8].IsObject();
-  if (block_sparse) {
-    const Napi::Object o = info[8].As<Napi::Object>();
-    auto integer = [&](const char* name) {
-      const Napi::Value value = args.field(o, name);
-      if (!value.IsNumber()) args.fail(std::string("block-sparse ") + name + " must be a number");
-      const double d = value.As<Napi::Number>().DoubleValue();
-      if (!(d >= 0 && d == std::floor(d) && d < 2147483648.0)) args.fail(std::string("block-sparse ") + name + " must be a non-negative integer");
-      return static_cast<int64_t>(d);
-    };
-    layout = args.optional_field(o, "layout");
-    if (layout.present()) sparse.block = integer("block");
-    offsets = args.optional_field(o, "tileOffsets");
-    if (offsets.present()) {
-      cols = args.optional_field(o, "tileCols");
-      if (!cols.present()) args.fail("tileCols must be a Tensor");
-      sparse.tile_m = integer("tileM");
-      sparse.tile_n = integer("tileN");
-    }
-  }
+  BlockPlanObject* plan = args.block_plan(8, "q");
   Backend& backend = args.bind();
   call.out = args.view(out);
   call.q = args.view(q);
@@ -57,40 +29,10 @@ Napi::Value Addon::Attention(const Napi::CallbackInfo& info) {
   call.v = args.view(v);
   call.mask = args.maybe(mask);
   call.bias = args.maybe(bias);
-  if (block_sparse) {
-    sparse.layout = args.maybe(layout);
-    sparse.tile_offsets = args.maybe(offsets);
-    sparse.tile_cols = args.maybe(cols);
-    call.block_sparse = &sparse;
-  }
+  call.plan = args.block_plan();
   args.run([&] { dispatch::attention(backend, call); });
+  if (plan != nullptr) plan->account(info.Env());  // a tiling built now
   return info.Env().Undefined();
-}
-
-// sparsePlan(rowOffsets, colIndices, maskHeads, items, merges, slots, leadItems?) -> SparsePlan:
-// a CSR mask and its schedule as SparseAttentionParams says, each an int32 contiguous 1-D
-// tensor on one device (items and merges may be empty); maskHeads 1 or H, leadItems (default
-// 0) at most the number of items. Checked here, once, for every later call.
-Napi::Value Addon::SparsePlanNew(const Napi::CallbackInfo& info) {
-  Args args(info, "sparsePlan", layouts_);
-  const Args::Ref refs[4] = {args.tensor(0, "rowOffsets"), args.tensor(1, "colIndices"), args.tensor(3, "items"), args.tensor(4, "merges")};
-  SparsePlanCall call;
-  call.mask_heads = args.integer(2, "maskHeads", 1, 2147483647.0, "maskHeads must be a positive integer");
-  call.slots = args.integer(5, "slots", 0, 2147483647.0, "slots must be a non-negative integer");
-  if (info.Length() > 6 && !info[6].IsUndefined()) {
-    call.lead_items = args.integer(6, "leadItems", 0, kMaxIndex, "leadItems must be an integer from 0 to the number of items");
-  }
-  args.bind();
-  call.row_offsets = args.view(refs[0]);
-  call.col_indices = args.view(refs[1]);
-  call.items = args.view(refs[2]);
-  call.merges = args.view(refs[3]);
-  const SparsePlan plan = args.run([&] { return dispatch::sparse_plan(call); });
-  Napi::Object obj = sparse_plan_ctor_.New({});
-  SparsePlanObject* object = SparsePlanObject::Unwrap(obj);
-  for (int i = 0; i < 4; ++i) object->buffers[i] = args.buffer(refs[i]);
-  object->plan = plan;
-  return obj;
 }
 
 // sparseAttention(out, q, k, v, plan, scale): q, k, v, out as attention(); plan a SparsePlan
@@ -152,28 +94,6 @@ Napi::Value Addon::EncoderBlock(const Napi::CallbackInfo& info) {
   call.plan = args.sparse_plan();
   args.run([&] { dispatch::encoder_block(args.backend_ptr(), call); });
   return info.Env().Undefined();
-}
-
-// attentionTileShape(device, dtype, headDim) -> [tileM, tileN] of the kernel serving them
-// there ([0, 0] on the CPU, which needs no tile lists).
-Napi::Value Addon::AttentionTileShape(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const char* op = "attentionTileShape";
-  auto backend = backend_for(env, parse_device(env, info[0], op), op);
-  DType dtype = DType::Float32;
-  char dtype_buf[kShortString];
-  if (!(info.Length() > 1 && dtype_from_name(short_string(env, info[1], dtype_buf), &dtype) && is_float(dtype))) {
-    throw_arg(env, op, "dtype must be a float dtype name");
-  }
-  const double head_dim = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().DoubleValue() : NAN;
-  if (!info[2].IsNumber()) throw_arg(env, op, "headDim must be a number");
-  if (!(head_dim >= 1 && head_dim <= 256 && head_dim == std::floor(head_dim))) throw_arg(env, op, "headDim must be an integer in [1, 256]");
-  int64_t tm = 0, tn = 0;
-  guarded(env, op, [&] { backend->attention_tile_shape(dtype, static_cast<int64_t>(head_dim), &tm, &tn); });
-  Napi::Array a = Napi::Array::New(env, 2);
-  a.Set(0u, static_cast<double>(tm));
-  a.Set(1u, static_cast<double>(tn));
-  return a;
 }
 
 }  // namespace nf::addon

@@ -6,6 +6,7 @@
 
 #include "errors.h"
 #include "handles.h"
+#include "plans.h"
 #include "sanitizer_canary.h"
 #include "storage.h"
 #include "wrapped.h"
@@ -39,6 +40,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
   cpu_ = make_cpu_backend();
   storage_ctor_ = Napi::Persistent(Storage::Define(env));
   sparse_plan_ctor_ = Napi::Persistent(SparsePlanObject::Define(env));
+  block_plan_ctor_ = Napi::Persistent(BlockPlanObject::Define(env));
   graph_ctor_ = Napi::Persistent(GraphObject::Define(env));
   DefineAddon(exports, {
                            InstanceMethod("backends", &Addon::Backends),
@@ -57,9 +59,9 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
                            InstanceMethod("patchGather", &Addon::PatchGather),
                            InstanceMethod("attention", &Addon::Attention),
                            InstanceMethod("sparsePlan", &Addon::SparsePlanNew),
+                           InstanceMethod("blockPlan", &Addon::BlockPlanNew),
                            InstanceMethod("sparseAttention", &Addon::SparseAttention),
                            InstanceMethod("encoderBlock", &Addon::EncoderBlock),
-                           InstanceMethod("attentionTileShape", &Addon::AttentionTileShape),
                            InstanceMethod("synchronize", &Addon::Synchronize),
                            InstanceMethod("cudaDeviceCount", &Addon::CudaDeviceCount),
                            InstanceMethod("cudaMemory", &Addon::CudaMemory),

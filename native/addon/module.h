@@ -2,7 +2,8 @@
 // the layout slots) and its methods, each defined in the file of its area:
 //   module.cc     the method table, devices and backends, allocate, setArgLayouts
 //   ops.cc        copy, copyPeer, fill, gemm, norm, softmax, biasActivation, binary, mean, patchGather
-//   attention.cc  attention, sparsePlan, sparseAttention, encoderBlock, attentionTileShape
+//   attention.cc  attention, sparseAttention, encoderBlock
+//   plans.cc      sparsePlan, blockPlan
 //   device.cc     synchronize, memory counters, device facts, host times, timing, graphs
 // Every op method reads its arguments with Args (args.h) and calls native/core's dispatch.
 #pragma once
@@ -43,10 +44,11 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value PatchGather(const Napi::CallbackInfo& info);
   // attention.cc
   Napi::Value Attention(const Napi::CallbackInfo& info);
-  Napi::Value SparsePlanNew(const Napi::CallbackInfo& info);
   Napi::Value SparseAttention(const Napi::CallbackInfo& info);
   Napi::Value EncoderBlock(const Napi::CallbackInfo& info);
-  Napi::Value AttentionTileShape(const Napi::CallbackInfo& info);
+  // plans.cc
+  Napi::Value SparsePlanNew(const Napi::CallbackInfo& info);
+  Napi::Value BlockPlanNew(const Napi::CallbackInfo& info);
   // device.cc
   Napi::Value Synchronize(const Napi::CallbackInfo& info);
   Napi::Value BufferBytes(const Napi::CallbackInfo& info);
@@ -65,6 +67,7 @@ class Addon : public Napi::Addon<Addon> {
   std::vector<std::shared_ptr<Backend>> cuda_;
   Napi::FunctionReference storage_ctor_;
   Napi::FunctionReference sparse_plan_ctor_;
+  Napi::FunctionReference block_plan_ctor_;
   Napi::FunctionReference graph_ctor_;
   // One per instance, so that two instances on one thread (the addon loaded twice) never
   // read each other's layouts.

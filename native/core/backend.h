@@ -65,7 +65,8 @@ class Backend : public Allocator, public std::enable_shared_from_this<Backend> {
   virtual void attention(const AttentionParams& p) = 0;
   virtual void sparse_attention(const SparseAttentionParams& p) = 0;
   // The [tile_m, tile_n] tiling of the attention kernel that serves this dtype and head dim
-  // (what AttentionParams' tile lists are built for); the CPU backend's is [1, 1].
+  // (what AttentionParams' tile lists are built for); [0, 0] where the kernel needs no tile
+  // lists (the CPU's, which tests the layout per element).
   virtual void attention_tile_shape(DType dtype, int64_t head_dim, int64_t* tile_m, int64_t* tile_n) = 0;
 
   // The device beyond ops (device.h). What has no meaning without a CUDA device refuses

@@ -11,6 +11,8 @@
 
 namespace nf {
 
+class BlockPlan;
+
 // c = alpha * op(a) @ op(b) (+ bias) then activation, or + residual: a, b and c are 3-D
 // views [batch, rows, cols] with unit last stride (a batch of one with stride 0 broadcasts);
 // c is contiguous [batch, m, n]; bias [n]; residual c's shape, c itself or apart from it.
@@ -40,17 +42,6 @@ struct BiasActivationCall {
   ActivationSpec activation;
 };
 
-// The block_sparse part of an attention (AttentionParams' layout and tile lists): a uint8
-// layout [1 or H, ceil(Nq / block), ceil(Nk / block)] and/or int32 tile lists for a
-// [tile_m, tile_n] tiling.
-struct BlockSparseCall {
-  const TensorView* layout = nullptr;
-  int64_t block = 0;
-  const TensorView* tile_offsets = nullptr;
-  const TensorView* tile_cols = nullptr;
-  int64_t tile_m = 0, tile_n = 0;
-};
-
 // AttentionParams as views: q, k, v, out [B, N, H, D]; mask (uint8) and bias (float)
 // [B, H, Nq, Nk] views, stride 0 where broadcast.
 struct AttentionCall {
@@ -59,11 +50,14 @@ struct AttentionCall {
   const TensorView* bias = nullptr;
   float scale = 1.f;
   bool causal = false;
-  const BlockSparseCall* block_sparse = nullptr;
+  // A mask's or layout's tile lists and layout (attention_plans.h), or null: lowered into the
+  // params at dispatch, its tile lists built for the kernel's tiling on first use.
+  BlockPlan* plan = nullptr;
 };
 
-// A CSR mask and its kernel schedule, checked once (make_sparse_plan) for every attention
-// that reads it: SparseAttentionParams' mask and schedule fields, and the rows it has.
+// A CSR mask and its kernel schedule on a device (CsrPlan in attention_plans.h), checked when
+// made, for every attention that reads it: SparseAttentionParams' mask and schedule fields,
+// and the rows (Nq) it has.
 struct SparsePlan {
   int64_t mask_heads = 1, rows = 0;
   const int32_t* row_offsets = nullptr;
@@ -86,13 +80,6 @@ struct SparsePlan {
     p.num_merges = num_merges;
     p.num_slots = num_slots;
   }
-};
-
-// What a SparsePlan is made from: contiguous 1-D int32 row offsets [mask_heads * Nq + 1],
-// column indices, items (4 int32 a record) and merges (3 a record); the counts.
-struct SparsePlanCall {
-  TensorView row_offsets, col_indices, items, merges;
-  int64_t mask_heads = 1, slots = 0, lead_items = 0;
 };
 
 // Attention over a SparsePlan: q, k, v, out as AttentionCall's.

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <string>
 
+#include "attention_plans.h"
 #include "error.h"
 
 namespace nf {
@@ -73,25 +74,6 @@ void check_score_view(const TensorView* v, const char* name, const int64_t (&exp
   if (v->ndim != 4) throw Error(ErrorCode::InvalidArg, std::string(name) + " must be a [B, H, Nq, Nk] view");
   for (int d = 0; d < 4; ++d) {
     if (v->shape[d] != expect[d]) throw Error(ErrorCode::InvalidArg, std::string(name) + " must be broadcast to [B, H, Nq, Nk]");
-  }
-}
-
-void check_block_sparse(const BlockSparseCall& s, int64_t heads, int64_t nq, int64_t nk) {
-  if (s.layout != nullptr) {
-    require(s.block >= 1, "layout block size must be positive");
-    const TensorView& l = *s.layout;
-    require(l.dtype == DType::UInt8 && l.ndim == 3 && l.is_contiguous() && (l.shape[0] == 1 || l.shape[0] == heads) &&
-                l.shape[1] == (nq + s.block - 1) / s.block && l.shape[2] == (nk + s.block - 1) / s.block,
-            "layout must be a contiguous uint8 [1 or H, ceil(Nq / block), ceil(Nk / block)] tensor");
-  }
-  if (s.tile_offsets != nullptr) {
-    require(s.tile_cols != nullptr, "tileCols must be a Tensor");
-    require(s.tile_m >= 1 && s.tile_n >= 1, "tile sizes must be positive");
-    const TensorView &ot = *s.tile_offsets, &ct = *s.tile_cols;
-    require(ot.dtype == DType::Int32 && ct.dtype == DType::Int32 && ot.ndim == 1 && ct.ndim == 1 && ot.is_contiguous() && ct.is_contiguous(),
-            "tileOffsets and tileCols must be contiguous 1-D int32 tensors");
-    const int64_t m_tiles = (nq + s.tile_m - 1) / s.tile_m;
-    require(ot.shape[0] == m_tiles + 1 || ot.shape[0] == heads * m_tiles + 1, "tileOffsets must hold (1 or H) * ceil(Nq / tileM) + 1 entries");
   }
 }
 
@@ -199,19 +181,7 @@ void check(const AttentionCall& c) {
   require(c.mask == nullptr || c.mask->dtype == DType::UInt8, "mask must be uint8");
   check_score_view(c.bias, "bias", expect);
   require(c.bias == nullptr || is_float(c.bias->dtype), "bias must be a float tensor");
-  if (c.block_sparse != nullptr) check_block_sparse(*c.block_sparse, c.q.shape[2], c.q.shape[1], c.k.shape[1]);
-}
-
-void check(const SparsePlanCall& c) {
-  for (const TensorView* v : {&c.row_offsets, &c.col_indices, &c.items, &c.merges}) {
-    require(v->dtype == DType::Int32 && v->ndim == 1 && v->is_contiguous(), "rowOffsets, colIndices, items and merges must be contiguous 1-D int32 tensors");
-  }
-  require(c.mask_heads >= 1 && c.mask_heads < 2147483648LL, "maskHeads must be a positive integer");
-  require(c.row_offsets.shape[0] >= 1 && (c.row_offsets.shape[0] - 1) % c.mask_heads == 0, "rowOffsets must hold maskHeads * Nq + 1 entries");
-  require(c.items.shape[0] % 4 == 0 && c.merges.shape[0] % 3 == 0, "items must hold 4 int32 a record and merges 3");
-  require(c.col_indices.shape[0] < 2147483648LL, "a mask holds at most 2^31 - 1 entries");
-  require(c.slots >= 0 && c.slots < 2147483648LL, "slots must be a non-negative integer");
-  require(c.lead_items >= 0 && c.lead_items <= c.items.shape[0] / 4, "leadItems must be an integer from 0 to the number of items");
+  if (c.plan != nullptr) c.plan->check_fits(c.q.shape[2], c.q.shape[1], c.k.shape[1]);
 }
 
 void check(const SparseAttentionCall& c) {

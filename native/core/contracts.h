@@ -23,7 +23,6 @@ void check(const BinaryParams& p);
 void check(const MeanParams& p);
 void check(const PatchGatherParams& p);
 void check(const AttentionCall& c);
-void check(const SparsePlanCall& c);
 void check(const SparseAttentionCall& c);
 void check(const EncoderBlockCall& c);
 

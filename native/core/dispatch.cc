@@ -1,6 +1,7 @@
 // dispatch.h: check, lower, run.
 #include "dispatch.h"
 
+#include "attention_plans.h"
 #include "contracts.h"
 #include "encoder_block.h"
 #include "error.h"
@@ -121,43 +122,8 @@ void attention(Backend& backend, const AttentionCall& c) {
     p.bias_dtype = c.bias->dtype;
     for (int d = 0; d < 4; ++d) p.bias_strides[d] = c.bias->strides[d];
   }
-  if (c.block_sparse != nullptr) {
-    const BlockSparseCall& s = *c.block_sparse;
-    if (s.layout != nullptr) {
-      p.layout = static_cast<const uint8_t*>(s.layout->data);
-      p.layout_heads = s.layout->shape[0];
-      p.layout_block = s.block;
-      p.layout_rows = (p.nq + s.block - 1) / s.block;
-      p.layout_cols = (p.nk + s.block - 1) / s.block;
-    }
-    if (s.tile_offsets != nullptr) {
-      p.tile_m = s.tile_m;
-      p.tile_n = s.tile_n;
-      const int64_t m_tiles = (p.nq + s.tile_m - 1) / s.tile_m;
-      p.tile_heads = m_tiles == 0 ? 1 : (s.tile_offsets->shape[0] - 1) / m_tiles;
-      p.tile_offsets = static_cast<const int32_t*>(s.tile_offsets->data);
-      p.tile_cols = static_cast<const int32_t*>(s.tile_cols->data);
-      p.tile_cols_count = s.tile_cols->shape[0];
-    }
-  }
+  if (c.plan != nullptr) c.plan->lower(backend, p);
   backend.attention(p);
-}
-
-SparsePlan sparse_plan(const SparsePlanCall& c) {
-  check(c);
-  SparsePlan plan;
-  plan.row_offsets = static_cast<const int32_t*>(c.row_offsets.data);
-  plan.col_indices = static_cast<const int32_t*>(c.col_indices.data);
-  plan.items = static_cast<const int32_t*>(c.items.data);
-  plan.merges = static_cast<const int32_t*>(c.merges.data);
-  plan.mask_heads = c.mask_heads;
-  plan.rows = (c.row_offsets.shape[0] - 1) / c.mask_heads;
-  plan.nnz = c.col_indices.shape[0];
-  plan.num_items = c.items.shape[0] / 4;
-  plan.num_merges = c.merges.shape[0] / 3;
-  plan.num_slots = c.slots;
-  plan.lead_items = c.lead_items;
-  return plan;
 }
 
 void sparse_attention(Backend& backend, const SparseAttentionCall& c) {

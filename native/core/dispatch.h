@@ -25,7 +25,6 @@ void binary(Backend& backend, const BinaryParams& p);
 void mean(Backend& backend, const MeanParams& p);
 void patch_gather(Backend& backend, const PatchGatherParams& p);
 void attention(Backend& backend, const AttentionCall& c);
-SparsePlan sparse_plan(const SparsePlanCall& c);
 void sparse_attention(Backend& backend, const SparseAttentionCall& c);
 void encoder_block(const std::shared_ptr<Backend>& backend, const EncoderBlockCall& c);
 

@@ -133,8 +133,10 @@ function rawFuzz(rng: Rng, device: Device): { calls: number; validControls: numb
     ['upload with another receiver', () => storage.upload.call({}, 0, new Uint8Array(1))],
     ['readSync with a primitive receiver', () => storage.readSync.call(5, 0, new Uint8Array(1))],
     ['read with an unwrapped Storage', () => { const s = new ((t._storage as object).constructor as new () => Record<string, (...a: unknown[]) => unknown>)(); return s.read(0, new Uint8Array(1)); }],
-    ['attentionTileShape bad dtype', () => native().attentionTileShape(device, 'int32', 8)],
-    ['attentionTileShape head dim 0', () => native().attentionTileShape(device, 'float32', 0)],
+    ['sparsePlan offsets past nnz', () => native().sparsePlan(device, Int32Array.from([0, 5]), new Int32Array(1), 1, 1, 1)],
+    ['sparsePlan columns a Float64Array', () => native().sparsePlan(device, new Int32Array(1), new Float64Array(0) as never, 1, 0, 0)],
+    ['blockPlan of a number', () => native().blockPlan(device, 5 as never)],
+    ['blockPlan layout short', () => native().blockPlan(device, { layout: new Uint8Array(3), heads: 1, rows: 2, cols: 2, block: 16 })],
     ['synchronize tpu', () => native().synchronize('tpu')],
     // mean's sizes whose products overflow int64 into a match (this wrote 2^64 elements through a null pointer).
     ['mean outer = inner = 2^32, n = 0', () => native().mean(nf.empty([0], { device }), nf.empty([0], { device }), 2 ** 32, 0, 2 ** 32)],

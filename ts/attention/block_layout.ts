@@ -1,10 +1,11 @@
 // BlockSparseLayout: one bit per [blockSize x blockSize] block of the attention matrix, for
 // mechanism 'block_sparse' (the tiled kernel restricted to the blocks that are on). Its
-// tile lists come from kernel_plans.ts; the layout owns and frees them.
+// device copy and tile lists are a native plan (kernel_plans.ts); the layout owns and frees it.
 import { Device, DeviceLike } from '../dtype';
 import { invalidParameterError, rangeError } from '../errors';
-import { keep, tensor, Tensor } from '../tensor';
-import { layoutTilePlans, TilePlans } from './kernel_plans';
+import type { NativeBlockPlan } from '../native';
+import { tensor, Tensor } from '../tensor';
+import { layoutBlockPlan } from './kernel_plans';
 import {
   ceilDiv, checkBlockExtent, checkElementExtent, checkOptions, DenseInput, deviceOption, maskDims, readDense,
 } from './mask_input';
@@ -47,8 +48,7 @@ export class BlockSparseLayout {
   readonly activeBlocks: number;
 
   private readonly host: Uint8Array;
-  private layout: Tensor | null;
-  private readonly tilePlans: TilePlans;
+  private plan: NativeBlockPlan | null;
 
   /** @internal Use BlockSparseLayout.fromDense() or BlockSparseLayout.fromMask(). */
   constructor(host: Uint8Array, shape: readonly number[], blockSize: number, device: Device) {
@@ -60,8 +60,7 @@ export class BlockSparseLayout {
     this.device = device;
     this.host = Uint8Array.from(host, (x) => (x !== 0 ? 1 : 0));
     this.activeBlocks = this.host.reduce((a, x) => a + x, 0);
-    this.layout = keep(tensor(this.host, [this.heads, this.rows, this.cols], { dtype: 'uint8', device }));
-    this.tilePlans = layoutTilePlans({ heads: this.heads, rows: this.rows, cols: this.cols, blockSize, blocks: this.host }, device);
+    this.plan = layoutBlockPlan({ heads: this.heads, rows: this.rows, cols: this.cols, blockSize, blocks: this.host }, device);
   }
 
   /**
@@ -125,12 +124,12 @@ export class BlockSparseLayout {
   }
 
   get disposed(): boolean {
-    return this.layout === null;
+    return this.plan === null;
   }
 
   /** Throws a TypeError naming `fn` if this layout has been disposed. */
   assertAlive(fn: string, name = 'layout'): void {
-    if (this.layout === null) throw new TypeError(`${fn}: ${name} (a BlockSparseLayout) has been disposed`);
+    if (this.plan === null) throw new TypeError(`${fn}: ${name} (a BlockSparseLayout) has been disposed`);
   }
 
   /** The blocks as a uint8 tensor of `shape` (1 = on) on the layout's device. */
@@ -139,24 +138,17 @@ export class BlockSparseLayout {
     return tensor(this.host, this.shape, { dtype: 'uint8', device: this.device });
   }
 
-  /** @internal The uint8 [heads, Rb, Cb] tensor on the device. */
-  deviceLayout(fn: string): Tensor {
+  /** @internal The tiled kernel's plan: the layout on the device and its tile lists, built by tiling and Nq x Nk on first use. */
+  blockPlan(fn: string): NativeBlockPlan {
     this.assertAlive(fn);
-    return this.layout as Tensor;
+    return this.plan as NativeBlockPlan;
   }
 
-  /** @internal The tiled kernel's tile lists of this layout, cached by tile shape and Nq x Nk. */
-  tiles(fn: string): TilePlans {
-    this.assertAlive(fn);
-    return this.tilePlans;
-  }
-
-  /** Frees the device tensors now. Safe to call twice. */
+  /** Frees the device memory (the plan) now. Safe to call twice. */
   dispose(): void {
-    if (this.layout === null) return;
-    this.layout.dispose();
-    this.layout = null;
-    this.tilePlans.dispose();
+    if (this.plan === null) return;
+    this.plan.dispose();
+    this.plan = null;
   }
   [Symbol.dispose](): void {
     this.dispose();

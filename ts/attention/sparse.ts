@@ -6,12 +6,11 @@
 // (block_layout.ts). Every check is made here, before native code runs; see
 // SparseAttentionParams and AttentionParams in native/core/ops.h for what the kernels get.
 import { checkOneOf, invalidParameterError, rangeError } from '../errors';
-import { BlockSparseArgs, native } from '../native';
+import { native, NativeBlockPlan } from '../native';
 import { fill } from '../ops/checks';
 import { empty, Tensor } from '../tensor';
 import { BlockSparseLayout } from './block_layout';
 import { headDimReasons, precisionCode } from './dense';
-import { blockSparseArgs } from './kernel_plans';
 import { MAX_HEAD_DIM } from './limits';
 import { ceilDiv } from './mask_input';
 import type { AttentionInputs, AttentionMechanism } from './registry';
@@ -36,12 +35,12 @@ function sparseOptions(fn: string, inputs: AttentionInputs): { mask: SparseMask;
   return { mask, path };
 }
 
-/** native().attention with a blockSparse argument, and options.precision where given. */
-function tiledAttention(out: Tensor, inputs: AttentionInputs, mask: Tensor | null, args: BlockSparseArgs): void {
+/** native().attention over a block plan, and options.precision where given. */
+function tiledAttention(out: Tensor, inputs: AttentionInputs, mask: Tensor | null, plan: NativeBlockPlan): void {
   const { q, k, v, bias, scale, causal } = inputs;
   const precision = precisionCode(inputs);
-  if (precision === undefined) native().attention(out, q, k, v, mask, bias, scale, causal, args);
-  else native().attention(out, q, k, v, mask, bias, scale, causal, args, precision);
+  if (precision === undefined) native().attention(out, q, k, v, mask, bias, scale, causal, plan);
+  else native().attention(out, q, k, v, mask, bias, scale, causal, plan, precision);
 }
 
 /**
@@ -81,7 +80,7 @@ export const sparse: AttentionMechanism & { forwardInto(out: Tensor, inputs: Att
     const dense = mask.denseElementMask(fn);
     const view = dense._view([B, H, mask.nq, mask.nk], [0, mask.heads === 1 ? 0 : mask.nq * mask.nk, mask.nk, 1]);
     try {
-      tiledAttention(out, inputs, view, blockSparseArgs(mask.tiles(fn).forKernel(q.dtype, D, mask.nq, mask.nk)));
+      tiledAttention(out, inputs, view, mask.blockPlan(fn));
     } finally {
       view.dispose();
     }
@@ -135,9 +134,6 @@ export const blockSparse: AttentionMechanism & { forwardInto(out: Tensor, inputs
   /** @internal forward() into a given contiguous [B, Nq, H, D] output (tests poison it first). */
   forwardInto(out, inputs) {
     const fn = 'attention';
-    const { q, k } = inputs;
-    const layout = blockSparseLayout(fn, inputs);
-    const tiles = layout.tiles(fn).forKernel(q.dtype, q.shape[3], q.shape[1], k.shape[1]);
-    tiledAttention(out, inputs, inputs.mask, blockSparseArgs(tiles, layout.deviceLayout(fn), layout.blockSize));
+    tiledAttention(out, inputs, inputs.mask, blockSparseLayout(fn, inputs).blockPlan(fn));
   },
 };

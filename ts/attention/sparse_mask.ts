@@ -1,13 +1,14 @@
 // SparseMask: an element mask for attention stored as CSR (row offsets, ascending column
 // indices), built from a dense mask, a pattern or coordinates, with the policy that picks
 // mechanism 'sparse''s path (explain()). Its kernel plans (the CSR kernel's schedule, the
-// tiled kernel's tile lists) come from kernel_plans.ts; the mask owns and frees them.
+// tiled kernel's tile lists) are built natively through kernel_plans.ts; the mask owns and
+// frees them.
 import { checkDevice, Device, DeviceLike, DType, isFloat } from '../dtype';
 import { checkShape, invalidParameterError, rangeError } from '../errors';
-import type { NativeSparsePlan } from '../native';
+import type { NativeBlockPlan, NativeSparsePlan } from '../native';
 import { checkTensor, isTensor, keep, tensor, Tensor } from '../tensor';
-import { CsrPlan, makeCsrPlan, maskTilePlans, SPARSE_SEGMENT, TilePlans } from './kernel_plans';
-import { MAX_HEAD_DIM } from './limits';
+import { maskBlockPlan, sparsePlan, tileStats } from './kernel_plans';
+import { INT32_MAX, MAX_HEAD_DIM } from './limits';
 import {
   allocating, checkElementExtent, checkInt32, checkMaskRank, checkOptions, DenseInput, deviceOption, maskDims, readDense, shapeAndOptions,
 } from './mask_input';
@@ -49,10 +50,12 @@ export interface QueryLike {
   device: DeviceLike;
 }
 
-function segmentOption(fn: string, options: Record<string, unknown>): number {
-  const segment = options.segment ?? SPARSE_SEGMENT;
+/** options.segment, checked; undefined leaves the kernel's default. */
+function segmentOption(fn: string, options: Record<string, unknown>): number | undefined {
+  const segment = options.segment;
+  if (segment === undefined) return undefined;
   if (typeof segment !== 'number' || !Number.isInteger(segment)) throw invalidParameterError(fn, 'options.segment', 'an integer', segment);
-  if (segment < 1) throw rangeError(fn, `options.segment must be at least 1, got ${segment}`);
+  if (segment < 1 || segment > INT32_MAX) throw rangeError(fn, `options.segment must be from 1 to ${INT32_MAX}, got ${segment}`);
   return segment;
 }
 
@@ -117,14 +120,14 @@ export class SparseMask {
   /** Host copy of the column indices, [nnz]. Do not modify. */
   readonly colIndices: Int32Array;
 
-  private csr: CsrPlan | null;
-  private readonly tilePlans: TilePlans;
+  private csr: NativeSparsePlan | null;
+  private tiled: NativeBlockPlan | null = null;
   private elementMask: Tensor | null = null;
   /** choosePath()'s path by `${dtype} ${headDim}`: the rule's inputs never change for a mask. */
   private readonly paths = new Map<string, SparsePath>();
 
   /** @internal Use SparseMask.fromDense() or SparseMask.fromCoordinates(). */
-  constructor(shape: readonly number[], rowOffsets: Int32Array, colIndices: Int32Array, device: Device, segment: number) {
+  constructor(shape: readonly number[], rowOffsets: Int32Array, colIndices: Int32Array, device: Device, segment: number | undefined) {
     this.shape = Object.freeze([...shape]);
     this.heads = shape.length === 3 ? shape[0] : 1;
     this.nq = shape[shape.length - 2];
@@ -133,8 +136,7 @@ export class SparseMask {
     this.nnz = colIndices.length;
     this.rowOffsets = rowOffsets;
     this.colIndices = colIndices;
-    this.csr = makeCsrPlan(this, device, segment);
-    this.tilePlans = maskTilePlans(this, device);
+    this.csr = sparsePlan(this, device, segment);
   }
 
   /**
@@ -235,12 +237,12 @@ export class SparseMask {
   /** @internal The 'auto' rule (see explain()). */
   choosePath(dtype: DType, headDim: number): SparseExplanation {
     const density = this.density;
-    const tiles = this.tilePlans.forKernel(dtype, headDim, this.nq, this.nk);
+    const tiles = tileStats(this.blockPlan('SparseMask.explain'), dtype, headDim);
     if (tiles === null) {
       const why = headDim > MAX_HEAD_DIM ? `head dim ${headDim} is above the tiled kernel's ${MAX_HEAD_DIM}` : `the ${this.device} kernels have no tiles`;
       return { path: 'csr', reason: `${why}: the CSR kernel scores only the ${this.nnz} entries`, density, fill: null, tileShape: [0, 0] };
     }
-    const { tileM, tileN, area } = tiles.host;
+    const { tileM, tileN, area } = tiles;
     const tileShape: [number, number] = [tileM, tileN];
     const fill = area === 0 ? 0 : this.nnz / area;
     const pct = (x: number) => `${(100 * x).toPrecision(3)}%`;
@@ -264,21 +266,17 @@ export class SparseMask {
     return path;
   }
 
-  /** @internal The plan of the CSR kernel: the CSR and its schedule on the device. */
-  csrPlan(fn: string): CsrPlan {
-    this.assertAlive(fn);
-    return this.csr as CsrPlan;
-  }
-
-  /** @internal The CSR kernel's plan as one native argument of sparseAttention() and encoderBlock(). */
+  /** @internal The CSR kernel's plan (the CSR and its schedule on the device): the argument of native sparseAttention() and encoderBlock(). */
   devicePlan(fn: string): NativeSparsePlan {
-    return this.csrPlan(fn).native;
+    this.assertAlive(fn);
+    return this.csr as NativeSparsePlan;
   }
 
-  /** @internal The tiled kernel's tile lists of this mask, cached by tile shape. */
-  tiles(fn: string): TilePlans {
-    this.assertAlive(fn);
-    return this.tilePlans;
+  /** @internal The tiled kernel's plan of this mask (tile lists by tiling, built on first use), made on first use. */
+  blockPlan(fn: string): NativeBlockPlan {
+    const csr = this.devicePlan(fn);
+    this.tiled ??= maskBlockPlan(csr, this.device);
+    return this.tiled;
   }
 
   /**
@@ -296,14 +294,15 @@ export class SparseMask {
     return this.elementMask;
   }
 
-  /** Frees the device tensors now. Safe to call twice. */
+  /** Frees the device memory (plans and the cached element mask) now. Safe to call twice. */
   dispose(): void {
     if (this.csr === null) return;
     this.csr.dispose();
     this.csr = null;
+    this.tiled?.dispose();
+    this.tiled = null;
     this.elementMask?.dispose();
     this.elementMask = null;
-    this.tilePlans.dispose();
   }
   [Symbol.dispose](): void {
     this.dispose();
