@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "../core/attention_limits.h"
 #include "../core/backend.h"
 #include "../core/encoder_block.h"
 #include "../core/error.h"
@@ -406,6 +407,7 @@ class Addon : public Napi::Addon<Addon> {
     o.Set("cuda", false);
 #endif
     o.Set("napiVersion", NAPI_VERSION);
+    o.Set("maxHeadDim", static_cast<double>(kMaxAttentionHeadDim));
     return o;
   }
 
@@ -898,9 +900,10 @@ class Addon : public Napi::Addon<Addon> {
     return env.Undefined();
   }
 
-  // attention(out, q, k, v, mask|null, bias|null, scale, causal, blockSparse?): q, k, v, out
-  // are [B, N, H, D] views with unit last stride; mask (uint8) and bias (float) are
-  // [B, H, Nq, Nk] views, stride 0 where broadcast; blockSparse as block_sparse_args says.
+  // attention(out, q, k, v, mask|null, bias|null, scale, causal, blockSparse?, precision?): q, k,
+  // v, out are [B, N, H, D] views with unit last stride; mask (uint8) and bias (float) are
+  // [B, H, Nq, Nk] views, stride 0 where broadcast; blockSparse as block_sparse_args says;
+  // precision (float32) an AttentionPrecision: 0 high (the default), 1 highest.
   Napi::Value Attention(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const char* op = "attention";
@@ -948,6 +951,11 @@ class Addon : public Napi::Addon<Addon> {
     p.causal = info[7].ToBoolean();
     Arg layout, tile_offsets, tile_cols;
     if (info.Length() > 8 && info[8].IsObject()) block_sparse_args(env, info[8].As<Napi::Object>(), out, p, layout, tile_offsets, tile_cols);
+    if (info.Length() > 9 && !info[9].IsUndefined()) {
+      const double precision = number_arg(env, info, 9, op, "precision");
+      require(env, precision == 0 || precision == 1, op, "precision must be 0 (high) or 1 (highest)");
+      p.precision = static_cast<AttentionPrecision>(static_cast<int>(precision));
+    }
     guarded(env, op, [&] { backend.attention(p); return 0; });
     return env.Undefined();
   }
@@ -1179,7 +1187,7 @@ class Addon : public Napi::Addon<Addon> {
     require(env, info.Length() > 1 && dtype_from_name(short_string(env, info[1], dtype_buf), &dtype) && is_float(dtype),
             op, "dtype must be a float dtype name");
     const double head_dim = number_arg(env, info, 2, op, "headDim");
-    require(env, head_dim >= 1 && head_dim <= 256 && head_dim == std::floor(head_dim), op, "headDim must be an integer in [1, 256]");
+    require(env, head_dim >= 1 && head_dim <= kMaxAttentionHeadDim && head_dim == std::floor(head_dim), op, "headDim must be an integer in [1, maxHeadDim]");
     int64_t tm = 0, tn = 0;
     guarded(env, op, [&] { backend->attention_tile_shape(dtype, static_cast<int64_t>(head_dim), &tm, &tn); return 0; });
     Napi::Array a = Napi::Array::New(env, 2);
