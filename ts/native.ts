@@ -116,7 +116,7 @@ export interface NativeCudaDevice {
 
 /** @internal */
 export interface NativeAddon {
-  buildInfo: { cuda: boolean; cudaArchitectures?: string; napiVersion: number };
+  buildInfo: { cuda: boolean; cudaArchitectures?: string; napiVersion: number; maxHeadDim: number };
   backends(): string[];
   /** New memory in a new Storage, or in `spare` (a disposed Storage, returned) when given. */
   allocate(device: string, bytes: number, spare?: NativeStorage): NativeStorage;
@@ -132,6 +132,7 @@ export interface NativeAddon {
   binary(out: T, a: T, b: T, op: number, alpha: number): void;
   mean(out: T, x: T, outer: number, n: number, inner: number): void;
   patchGather(out: T, images: T, patch: number): void;
+  /** precision (float32): 0 'high' (the default: 3xTF32 tensor cores where a kernel has them), 1 'highest' (exact). */
   attention(out: T, q: T, k: T, v: T, mask: Maybe, bias: Maybe, scale: number, causal: boolean, plan?: NativeBlockPlan | null, precision?: number): void;
   /**
    * A CSR mask ([maskHeads · nq + 1] row offsets, columns ascending in [0, nk)) checked in full,

@@ -9,10 +9,11 @@
 
 namespace nf::addon {
 
-// attention(out, q, k, v, mask|null, bias|null, scale, causal, plan?): plan a BlockPlan on
-// q's device (blockPlan()), or null: the layout it holds, if any, and its tile lists at the
-// kernel's tiling, built on the first call that needs them. The kernels clamp every offset and
-// index they read from the tile lists.
+// attention(out, q, k, v, mask|null, bias|null, scale, causal, plan?, precision?): plan a
+// BlockPlan on q's device (blockPlan()), or null: the layout it holds, if any, and its tile
+// lists at the kernel's tiling, built on the first call that needs them. The kernels clamp
+// every offset and index they read from the tile lists. precision (float32): an
+// AttentionPrecision, 0 high (the default) or 1 highest; undefined keeps the default.
 Napi::Value Addon::Attention(const Napi::CallbackInfo& info) {
   Args args(info, "attention", layouts_);
   const auto out = args.tensor(0, "out", Access::Whole), q = args.tensor(1, "q", Access::Whole),
@@ -22,6 +23,9 @@ Napi::Value Addon::Attention(const Napi::CallbackInfo& info) {
   call.scale = static_cast<float>(args.number(6, "scale"));
   call.causal = args.flag(7);
   BlockPlanObject* plan = args.block_plan(8, "q");
+  if (info.Length() > 9 && !info[9].IsUndefined()) {
+    call.precision = static_cast<AttentionPrecision>(args.integer(9, "precision", 0, 1, "precision must be 0 (high) or 1 (highest)"));
+  }
   Backend& backend = args.bind();
   call.out = args.view(out);
   call.q = args.view(q);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <string>
 
+#include "../core/attention_limits.h"
 #include "errors.h"
 #include "handles.h"
 #include "plans.h"
@@ -23,6 +24,7 @@ Napi::Object build_info(Napi::Env env) {
   o.Set("cuda", false);
 #endif
   o.Set("napiVersion", NAPI_VERSION);
+  o.Set("maxHeadDim", static_cast<double>(kMaxAttentionHeadDim));
   return o;
 }
 

@@ -53,6 +53,7 @@ struct AttentionCall {
   // A mask's or layout's tile lists and layout (attention_plans.h), or null: lowered into the
   // params at dispatch, its tile lists built for the kernel's tiling on first use.
   BlockPlan* plan = nullptr;
+  AttentionPrecision precision = AttentionPrecision::High;  // float32's (ops.h)
 };
 
 // A CSR mask and its kernel schedule on a device (CsrPlan in attention_plans.h), checked when

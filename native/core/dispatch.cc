@@ -113,6 +113,7 @@ void attention(Backend& backend, const AttentionCall& c) {
   AttentionParams p;
   describe_qkv(p, c.out, c.q, c.k, c.v, c.scale);
   p.causal = c.causal;
+  p.precision = c.precision;
   if (c.mask != nullptr) {
     p.mask = static_cast<const uint8_t*>(c.mask->data);
     for (int d = 0; d < 4; ++d) p.mask_strides[d] = c.mask->strides[d];

@@ -107,8 +107,19 @@ namespace nf {
 // strides along B, N, H (so a fused qkv projection [B, N, 3, H, D] is read in place);
 // out is written through its strides too. mask (uint8) and bias (float, its own dtype)
 // are [B, H, Nq, Nk] views with stride 0 along broadcast dims.
+//
+// precision (float32 only; named after torch.set_float32_matmul_precision): High lets the
+// CUDA backend run the products on the tensor cores by the 3xTF32 split (each product to
+// about float32 precision, the a_small b_small term dropped) where it has such a kernel
+// (D <= 16), and exact float32 FMA elsewhere; Highest is exact float32 FMA everywhere.
+// High is the default: the 3xTF32 kernel has served float32 at D <= 16 since commit 4b50472.
+// float16 and bfloat16 (tensor cores, float32 accumulation) and the CPU backend (exact
+// float32) ignore it.
+enum class AttentionPrecision : int32_t { High = 0, Highest = 1 };
+
 struct AttentionParams {
   DType dtype = DType::Float32;  // of q, k, v and out
+  AttentionPrecision precision = AttentionPrecision::High;
   const void* q = nullptr;
   const void* k = nullptr;
   const void* v = nullptr;

@@ -23,7 +23,7 @@ void launch_binary(const BinaryParams& p, cudaStream_t stream);
 void launch_mean(const MeanParams& p, cudaStream_t stream);
 // patch_embed.cu: the patch gather before the patch-embedding GEMM.
 void launch_patch_gather(const PatchGatherParams& p, cudaStream_t stream);
-// attention_dense.cu: the fused memory-efficient (flash-style) attention kernel.
+// attention/launch.cu: the fused memory-efficient (flash-style) attention kernels.
 // `sm_count` sizes the split of the key range when batch * heads * query tiles is too few
 // to fill the GPU; `workspace` (at least attention_workspace_bytes(p, sm_count) bytes, or
 // null when that is 0) holds the partial results of such a split.
@@ -32,7 +32,7 @@ void launch_attention(const AttentionParams& p, void* workspace, int sm_count, c
 // The [tile_m, tile_n] tiling launch_attention uses for this dtype and head dim: what the
 // block-sparse tile lists of AttentionParams must be built for.
 void attention_tile_shape_for(DType dtype, int64_t head_dim, int64_t* tile_m, int64_t* tile_n);
-// attention_sparse.cu: the fused CSR attention kernel; `workspace` holds the partial results
+// attention/sparse_csr.cu: the fused CSR attention kernel; `workspace` holds the partial results
 // of split rows (sparse_attention_workspace_bytes(p) bytes, or null when that is 0).
 size_t sparse_attention_workspace_bytes(const SparseAttentionParams& p);
 void launch_sparse_attention(const SparseAttentionParams& p, void* workspace, cudaStream_t stream);

@@ -11,7 +11,7 @@ import { AttentionInputs, AttentionMechanism, AttentionPrecision } from './regis
  * options.precision as native().attention's last argument. The native side decodes these:
  * keep them equal to the addon's (the one place they are written in TypeScript).
  */
-export const PRECISION_CODES: Readonly<Record<AttentionPrecision, number>> = { highest: 0, high: 1 };
+export const PRECISION_CODES: Readonly<Record<AttentionPrecision, number>> = { high: 0, highest: 1 };
 
 /** The precisions attention() accepts. */
 export const PRECISIONS = Object.keys(PRECISION_CODES) as readonly AttentionPrecision[];

@@ -57,10 +57,8 @@ export function info(): InfoReport {
       cudaRuntime: cudaVersion(d.runtimeVersion), cudaDriver: cudaVersion(d.driverVersion), cublasLt: cublasLtVersion(d.cublasLtVersion),
     };
   }
-  // float32 at D <= 16: the 3xTF32 tensor-core kernel (native/cuda/attention_tf32x3.cuh) unless switched off.
-  const tf32x3 = process.env.NODEFORMERS_ATTN_TF32X3 === '0'
-    ? '; float32 at D <= 16 SIMT too (NODEFORMERS_ATTN_TF32X3=0)'
-    : '; float32 at D <= 16 on tensor cores by 3xTF32 (about float32 precision; NODEFORMERS_ATTN_TF32X3=0 for the SIMT kernel)';
+  // float32 at D <= 16: the 3xTF32 tensor-core kernel (native/cuda/attention/fwd_tf32x3.cuh) at precision 'high'.
+  const tf32x3 = "; float32 at D <= 16 on tensor cores by 3xTF32 (about float32 precision; precision 'highest' for the SIMT kernel)";
   const mechanisms = attentionMechanisms().map((name) => {
     const k = KERNELS[name];
     const cudaWhat = k ? k.cuda + (name === 'memory_efficient' ? tf32x3 : '') : 'registered here; its kernel facts are not listed';

@@ -31,9 +31,10 @@
 #include <string>
 #include <type_traits>
 
-#include "check.h"
-#include "dtype_traits.cuh"
-#include "kernels.h"
+#include "../../core/attention_limits.h"
+#include "../check.h"
+#include "../dtype_traits.cuh"
+#include "../kernels.h"
 
 namespace nf::cuda {
 namespace {
@@ -357,16 +358,12 @@ int vec_elems(const void* ptr, const int64_t* strides, int64_t batch, int64_t n,
 }
 
 // Entries a lane has in flight per step: 2 with one lane per head (4 slots of 8 heads then
-// cover 8 entries a step, little waste on rows of ~40; the notebook case ran 40.0 us against
-// 42.2 us with 4 on the H100, 2026-11-25), 4 when a head spans lanes.
+// cover 8 entries a step, little waste on rows of ~40; faster than 4 on the notebook case),
+// 4 when a head spans lanes.
 //
-// Blocks of 4 warps: on the notebook case (B64 N197 H8 D12, float16, H200, 2026-12-01, GPU
-// time under a CUDA graph) blocks of 16 warps ran 44.3 us against 41.7 us, and a layout with
-// a warp's lanes along one K row of 8 heads (4 lanes a head) 63 to 73 us, whatever its block
-// width, entries a step or rounds of units a block (bench/results/2026-12-01-H200-sparse-ab.txt).
-// On the same case (2026-12-02), a staged kernel (keys and values of a (batch, head group)
-// in shared memory, 16 warps) ran 40.1 us against 25.4 us
-// (bench/results/2026-12-02-H200-sparse-ab.txt).
+// Blocks of 4 warps: on the notebook case (B64 N197 H8 D12) faster than blocks of 16 warps,
+// than a warp's lanes along one K row of 8 heads, and than a kernel staging K and V in shared
+// memory (BENCHMARKS.md, sparse attention; commits 14fd1e6 and e8ed279).
 
 // launch_blocks: one launch of kWarpsPerBlock-warp blocks over all units, exact or
 // predicated by D.
@@ -447,8 +444,9 @@ size_t sparse_attention_workspace_bytes(const SparseAttentionParams& p) {
 
 void launch_sparse_attention(const SparseAttentionParams& p, void* workspace, cudaStream_t stream) {
   if (p.batch <= 0 || p.heads <= 0 || p.nq <= 0 || p.head_dim == 0) return;  // nothing to write
-  if (p.head_dim < 0 || p.head_dim > 256) {
-    throw_invalid("sparseAttention: head dim " + std::to_string(p.head_dim) + " is not supported (1 to 256)");
+  if (p.head_dim < 0 || p.head_dim > kMaxAttentionHeadDim) {
+    throw_invalid("sparseAttention: head dim " + std::to_string(p.head_dim) + " is not supported (1 to " +
+                  std::to_string(kMaxAttentionHeadDim) + ")");
   }
   if (p.nq > INT_MAX || p.nk > INT_MAX || p.nk < 0 || p.batch > INT_MAX || p.heads > INT_MAX || p.nnz > INT_MAX ||
       p.num_items > INT_MAX || p.num_merges > INT_MAX || p.num_slots > INT_MAX || p.mask_heads * p.nq > INT_MAX) {
@@ -458,7 +456,8 @@ void launch_sparse_attention(const SparseAttentionParams& p, void* workspace, cu
   const size_t elem = dtype_size(p.dtype);
   const int64_t d = p.head_dim;
   int dim_lanes = 1;
-  if (d > 16) while (dim_lanes * kWideChunk < d) dim_lanes *= 2;  // 2 .. 32 lanes a head (D <= 256)
+  static_assert(32 * kWideChunk >= kMaxAttentionHeadDim, "a warp's lanes cover the max head dim");
+  if (d > 16) while (dim_lanes * kWideChunk < d) dim_lanes *= 2;  // 2 .. 32 lanes a head
 
   SparseKernelParams kp{};
   kp.q = p.q;

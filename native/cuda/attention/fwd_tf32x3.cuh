@@ -1,20 +1,13 @@
-// float32 attention for head dims up to 16 on the tensor cores, each product in about
-// float32 precision by the 3xTF32 split (a = a_big + a_small, both tf32; a b ~ a_big b_big
-// + a_big b_small + a_small b_big, the dropped a_small b_small term below 2^-22 of it).
-// launch_attention takes it for float32 at D <= 16 in place of the SIMT kernel
-// (attention_simt_kernel with Simt16, whose 64 x 64 tiles, grid and split-KV workspace it
-// shares), as <4, false, 1, true>; NODEFORMERS_ATTN_TF32X3=0 keeps the SIMT kernel. On the
-// H200 (2026-12-02, bench/micro/attn16.cu, B64 H8 N197 D12, qkv in place): 76.6 us against
-// the SIMT kernel's 102.6 us, max |diff| / max(1, |ref|) 3.5e-6 between them; the cvt
-// rounding 88.3 us, K/V split once in shared memory 85.4 us, 128-row tiles 102.1 us. The
-// float32 CUDA cases of the attention, sparse, ViT and graph tests passed with the cvt form
-// (117, NODEFORMERS_ATTN_TF32X3=1 then), and every CUDA case with this form the default,
-// under memcheck (867 + 19, 0 errors; 2026-12-02, commit 62050b8).
-// Included by attention_dense.cu, whose helpers it uses.
+// attention_tf32x3_kernel: the forward of fused memory-efficient attention (AttentionParams'
+// semantics, ../../core/ops.h) for float32 at head dims up to 16 on the tensor cores, each
+// product in about float32 precision by the 3xTF32 split (a = a_big + a_small, both tf32;
+// a b ~ a_big b_big + a_big b_small + a_small b_big, the dropped a_small b_small term below
+// 2^-22 of it): AttentionPrecision::High. It shares Simt16's tiles, grid and split-KV
+// workspace, so launch.cu swaps one for the other by precision alone.
 //
-// Tiling: 4 warps of 16 kMT query rows each (64-row tiles, or 128 with kMT = 2), key tiles
-// of 64 in a 2-buffer ring (tile t + 1 copied while tile t is computed); Q scaled and split
-// once.
+// Tiling (traits.h, Tf32x3Traits): 4 warps of 16 kMT query rows each (64-row tiles, or 128
+// with kMT = 2), key tiles of 64 in a 2-buffer ring (tile t + 1 copied while tile t is
+// computed); Q scaled and split once.
 // mma.m16n8k8 (tf32):
 //   S = Q K^T  per warp and row tile 8 key n-tiles x 2 k-steps of 8 head dims, x 3 MMAs;
 //   O = P V    8 key k-steps x 2 head-dim n-tiles, x 3 MMAs.
@@ -25,9 +18,17 @@
 // 4 columns hit 32 banks) and 24 (V: 4 rows x 8 columns), 27 KB in all (38 KB with
 // kPresplit). n-tiles past Nk are skipped, as in the other kernels' tail tiles.
 #pragma once
+#include <cmath>
+#include <cstdint>
 
-namespace nf::cuda {
-namespace {
+#include "block_work.cuh"
+#include "kernel_params.h"
+#include "mask.cuh"
+#include "online_softmax.cuh"
+#include "ptx.cuh"
+#include "tile.cuh"
+
+namespace nf::cuda::attn {
 
 // x = big + small, both tf32 (10 mantissa bits, the low 13 bits of the float zero), rounded
 // to nearest. kIntRound: by integer add and mask (two full-rate ALU ops each) instead of
@@ -45,12 +46,6 @@ __device__ __forceinline__ void split_tf32(float x, uint32_t& big, uint32_t& sma
   }
 }
 
-__device__ __forceinline__ void mma_tf32(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
-               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
 // d += a b for split operands: the small terms first, so that they are not lost under d.
 __device__ __forceinline__ void mma_3xtf32(float (&d)[4], const uint32_t (&a_big)[4], const uint32_t (&a_small)[4],
                                            const uint32_t (&b_big)[2], const uint32_t (&b_small)[2]) {
@@ -59,14 +54,10 @@ __device__ __forceinline__ void mma_3xtf32(float (&d)[4], const uint32_t (&a_big
   mma_tf32(d, a_big, b_big[0], b_big[1]);
 }
 
-// kPresplit: the block splits each K/V tile once in shared memory (big parts over the floats,
-// small parts beside them: 11 KB more, one more barrier a tile) instead of every warp
-// splitting the values it reads (the whole tile, 4 times over). kMT: 16-row tiles a warp (2:
-// 128-row block tiles, each K/V fragment read and split once for both). kIntRound: see
-// split_tf32.
-template <int kMinBlocks, bool kPresplit = false, int kMT = 1, bool kIntRound = false>
-__global__ void __launch_bounds__(128, kMinBlocks) attention_tf32x3_kernel(const __grid_constant__ KernelParams p) {
-  constexpr int kD = 16, kBM = 64 * kMT, kBN = 64, kThreads = 128;
+template <typename Tr>
+__global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_tf32x3_kernel(const __grid_constant__ KernelParams p) {
+  constexpr int kD = Tr::kD, kBM = Tr::kBM, kBN = Tr::kBN, kThreads = Tr::kThreads, kMT = Tr::kMTiles;
+  constexpr bool kPresplit = Tr::kPresplit, kIntRound = Tr::kIntRound;
   constexpr int kQS = 20, kKS = 20, kVS = 24;  // row strides in floats
   __shared__ __align__(128) float sQ[kBM * kQS];
   __shared__ __align__(128) float sK[2][kBN * kKS];
@@ -238,5 +229,4 @@ __global__ void __launch_bounds__(128, kMinBlocks) attention_tf32x3_kernel(const
     }
 }
 
-}  // namespace
-}  // namespace nf::cuda
+}  // namespace nf::cuda::attn
