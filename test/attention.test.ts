@@ -163,7 +163,7 @@ describe('attention API', () => {
       assert.equal(seen!.precision, precision);
       assert.equal('precision' in seen!.extra, false, 'not left in extra');
     }
-    assert.deepEqual(PRECISION_CODES, { highest: 0, high: 1 }, 'the codes the native side decodes');
+    assert.deepEqual(PRECISION_CODES, { high: 0, highest: 1 }, 'the codes the native side decodes');
     for (const bad of ['medium', 'HIGH', 1, null, true]) {
       for (const mechanism of ['memory_efficient', 'vanilla', 'test_precision']) {
         assert.throws(() => attention(q, q, q, { mechanism, precision: bad as never }),
