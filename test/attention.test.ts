@@ -167,7 +167,7 @@ describe('attention API', () => {
     for (const bad of ['medium', 'HIGH', 1, null, true]) {
       for (const mechanism of ['memory_efficient', 'vanilla', 'test_precision']) {
         assert.throws(() => attention(q, q, q, { mechanism, precision: bad as never }),
-          { name: 'TypeError', message: /^attention: expected options.precision to be one of 'highest', 'high', got / }, `${String(bad)} for ${mechanism}`);
+          { name: 'TypeError', message: /^attention: expected options.precision to be one of 'high', 'highest', got / }, `${String(bad)} for ${mechanism}`);
       }
     }
     // float16 and bfloat16 are not affected, but take the option.
