@@ -9,6 +9,26 @@ constexpr float kLog2e = 1.4426950408889634f;
 
 constexpr int ilog2(int x) { return x <= 1 ? 0 : 1 + ilog2(x / 2); }
 
+// The q, k, v and out fields every attention kernel reads (pointers, sizes, strides along B,
+// N, H), from AttentionParams or SparseAttentionParams into KernelParams or SparseKernelParams.
+template <typename Kernel, typename Params>
+void fill_qkv(Kernel& kp, const Params& p) {
+  kp.q = p.q;
+  kp.k = p.k;
+  kp.v = p.v;
+  kp.out = p.out;
+  kp.heads = static_cast<int>(p.heads);
+  kp.nq = static_cast<int>(p.nq);
+  kp.nk = static_cast<int>(p.nk);
+  kp.d = static_cast<int>(p.head_dim);
+  for (int i = 0; i < 3; ++i) {
+    kp.q_s[i] = p.q_strides[i];
+    kp.k_s[i] = p.k_strides[i];
+    kp.v_s[i] = p.v_strides[i];
+    kp.o_s[i] = p.out_strides[i];
+  }
+}
+
 struct KernelParams {
   const void* q;
   const void* k;

@@ -106,20 +106,7 @@ KernelParams kernel_params(const AttentionParams& p) {
   const size_t elem = dtype_size(p.dtype);
   const int64_t d = p.head_dim;
   KernelParams kp{};
-  kp.q = p.q;
-  kp.k = p.k;
-  kp.v = p.v;
-  kp.out = p.out;
-  kp.heads = static_cast<int>(p.heads);
-  kp.nq = static_cast<int>(p.nq);
-  kp.nk = static_cast<int>(p.nk);
-  kp.d = static_cast<int>(d);
-  for (int i = 0; i < 3; ++i) {
-    kp.q_s[i] = p.q_strides[i];
-    kp.k_s[i] = p.k_strides[i];
-    kp.v_s[i] = p.v_strides[i];
-    kp.o_s[i] = p.out_strides[i];
-  }
+  fill_qkv(kp, p);
   kp.scale_log2 = p.scale * kLog2e;
   kp.causal = p.causal ? 1 : 0;
   kp.mask = p.mask;

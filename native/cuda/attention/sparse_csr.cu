@@ -35,6 +35,7 @@
 #include "../check.h"
 #include "../dtype_traits.cuh"
 #include "../kernels.h"
+#include "kernel_params.h"
 
 namespace nf::cuda {
 namespace {
@@ -460,21 +461,8 @@ void launch_sparse_attention(const SparseAttentionParams& p, void* workspace, cu
   if (d > 16) while (dim_lanes * kWideChunk < d) dim_lanes *= 2;  // 2 .. 32 lanes a head
 
   SparseKernelParams kp{};
-  kp.q = p.q;
-  kp.k = p.k;
-  kp.v = p.v;
-  kp.out = p.out;
+  attn::fill_qkv(kp, p);
   kp.batch = static_cast<int>(p.batch);
-  kp.heads = static_cast<int>(p.heads);
-  kp.nq = static_cast<int>(p.nq);
-  kp.nk = static_cast<int>(p.nk);
-  kp.d = static_cast<int>(d);
-  for (int i = 0; i < 3; ++i) {
-    kp.q_s[i] = p.q_strides[i];
-    kp.k_s[i] = p.k_strides[i];
-    kp.v_s[i] = p.v_strides[i];
-    kp.o_s[i] = p.out_strides[i];
-  }
   if (p.k_strides[1] > INT_MAX || p.v_strides[1] > INT_MAX) throw_invalid("sparseAttention: k and v row strides must be under 2^31 elements");
   kp.k_row = static_cast<int>(p.k_strides[1]);
   kp.v_row = static_cast<int>(p.v_strides[1]);
