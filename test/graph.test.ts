@@ -163,7 +163,7 @@ describeDevice('cuda:0', 'CUDA graph capture', () => {
   });
 
   // A capture's allocations get memory only when its graph runs. These cases free such an
-  // address before that, or never give it memory; compute-sanitizer (scripts/sanitize-cuda.sh,
+  // address before that, or never give it memory; compute-sanitizer (tools/sanitize-cuda.sh,
   // memcheck-graphs) reports any CUDA call among them that the driver refuses.
   it('a tensor made inside a capture that threw has no memory: an op on it throws, and disposing it frees nothing else', () => {
     const x = randn([256], { device, seed: freshSeed() });

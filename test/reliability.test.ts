@@ -93,7 +93,7 @@ for (const device of DEVICES) {
           `JS heap used ${MiB(heap0)} -> ${MiB(heap1)}`);
         assert.equal(bytes1, bytes0, 'device bytes back at the baseline');
         assert.equal(liveStorage().storages, storages0, 'no storage left alive');
-        // RSS only means something after the full warm-up (scripts/sanitize-cuda.sh runs 50 forwards).
+        // RSS only means something after the full warm-up (tools/sanitize-cuda.sh runs 50 forwards).
         if (FORWARDS >= 1000 && RSS_MEANINGFUL) assert.ok(growth <= 0.05, `RSS grew ${(growth * 100).toFixed(2)}%`);
       });
     }
