@@ -36,8 +36,8 @@ build() {
   return $rc
 }
 
-[[ ${1:-} == --no-build-base ]] || build "$base" base || exit 1
-build "$here" head || exit 1
+build "$here" head || { tail -40 "$LOGS/build-head.log"; exit 1; }
+[[ ${1:-} == --no-build-base ]] || build "$base" base || { tail -40 "$LOGS/build-base.log"; exit 1; }
 
 for round in $(seq 1 "$ROUNDS"); do
   for side in base head; do
