@@ -331,8 +331,11 @@ describe('bench: info, the CLI and the bench flow', () => {
     this.timeout(120000);
     const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'nf-bench-cwd-'));
     const before = fs.readdirSync(path.join(ROOT, 'bench'));
+    // The child runs elsewhere: a relative NODEFORMERS_ADDON (CI's node-gyp run) is this process's.
+    const addon = process.env.NODEFORMERS_ADDON;
+    const addonFromHere = addon ? { NODEFORMERS_ADDON: path.resolve(addon) } : {};
     const bench = (...args: string[]) => execFileSync(process.execPath, [path.join(ROOT, 'bin', 'nodeformers.js'), 'bench', '--quick', '--no-sweeps',
-      '--no-peers', '--batch', '1', '--attention', 'memory_efficient', ...args], { cwd, encoding: 'utf8', env: { ...process.env, NODEFORMERS_CLI: 'ts' } });
+      '--no-peers', '--batch', '1', '--attention', 'memory_efficient', ...args], { cwd, encoding: 'utf8', env: { ...process.env, NODEFORMERS_CLI: 'ts', ...addonFromHere } });
     try {
       assert.equal(DEFAULT_OUT_DIR, 'bench-results');
       const first = bench();
