@@ -59,7 +59,9 @@ class PlanObject : public Napi::ObjectWrap<PlanObject<Plan>> {
   const std::shared_ptr<Plan>& plan() const { return plan_; }
   // Reports what the plan holds now to V8 (after a tiling was built, or a dispose); JS thread only.
   void account(Napi::Env env) {
-    const int64_t change = static_cast<int64_t>(alive() ? plan_->bytes() : 0) - accounted_;
+    // Host memory only, as Storage::Init says why.
+    const bool host = alive() && plan_->backend().kind() == DeviceKind::CPU;
+    const int64_t change = static_cast<int64_t>(host ? plan_->bytes() : 0) - accounted_;
     int64_t ignored = 0;
     if (change != 0 && napi_adjust_external_memory(env, change, &ignored) == napi_ok) accounted_ += change;
   }

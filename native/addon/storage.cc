@@ -92,7 +92,10 @@ void Storage::account(Napi::Env env, int64_t bytes) {
 void Storage::Init(Napi::Env env, std::shared_ptr<Buffer> buffer) {
   account(env, -accounted_);
   buffer_ = std::move(buffer);
-  if (buffer_) account(env, static_cast<int64_t>(buffer_->bytes()));
+  // Host memory only: V8 answers external memory with collections on the allocation path,
+  // which made an eager float32 vanilla ViT forward on an H100 2.2x slower when device
+  // bytes were reported too (BENCHMARKS.md, the forward A/B of 2026-12-07).
+  if (buffer_ && buffer_->backend().kind() == DeviceKind::CPU) account(env, static_cast<int64_t>(buffer_->bytes()));
 }
 
 Napi::Value Storage::Dispose(const Napi::CallbackInfo& info) {
