@@ -9,6 +9,7 @@ import {
 } from './errors';
 import { native, NativeStorage, NativeTensorArg } from './native';
 import { Random, randomSeed } from './random';
+import { scopes } from './scope';
 import { allocate, release, retain, StorageRef } from './storage';
 import type { GradState } from './autograd/node';
 import { backwardFrom } from './autograd/backward';
@@ -16,12 +17,11 @@ import { gradRecorded, releaseGradState } from './autograd/graph';
 import { recordView } from './autograd/grads/view';
 
 export { liveStorage } from './storage';
+export { keep, tidy } from './scope';
 
 // GPU pairs ("cuda:0>cuda:1") that copyPeer found without a device-to-device path.
 const noPeerPath = new Set<string>();
 
-// Open tidy() scopes, innermost last: each holds the tensors made while it was open.
-const scopes: Set<Tensor>[] = [];
 
 /**
  * @internal A layout over `t`'s storage for one native call: a plain argument object, no
@@ -173,22 +173,14 @@ export class Tensor<D extends DType = DType> {
     backwardFrom(this, gradient);
   }
 
-  /** @internal The autograd state (ts/autograd/graph.ts reads and sets it). */
-  get _autograd(): GradState | null {
-    return this.#autograd;
-  }
+  /** @internal The autograd state, which ts/autograd/graph.ts reads and sets. */
+  get _autograd(): GradState | null { return this.#autograd; }
   /** @internal */
-  _setAutograd(state: GradState | null): void {
-    this.#autograd = state;
-  }
-  /** @internal How many times the storage was written in place (residualAdd, options.out): what saved tensors check. */
-  get _version(): number {
-    return this.#ref === null ? -1 : this.#ref.version;
-  }
+  _setAutograd(state: GradState | null): void { this.#autograd = state; }
+  /** @internal Writes in place into the storage so far (residualAdd, options.out): what the tape's saved tensors check. */
+  get _version(): number { return this.#ref === null ? -1 : this.#ref.version; }
   /** @internal Counts a write in place into this tensor's storage. */
-  _bumpVersion(): void {
-    if (this.#ref !== null) this.#ref.version++;
-  }
+  _bumpVersion(): void { if (this.#ref !== null) this.#ref.version++; }
 
   /** Frees this tensor's hold on its storage now (and its gradient and its share of the tape). Safe to call twice. */
   dispose(): void {
@@ -577,54 +569,6 @@ export function randn<D extends DType = 'float32'>(shape: readonly number[], opt
 /** Uniform values in [0, 1). */
 export function rand<D extends DType = 'float32'>(shape: readonly number[], opts?: RandomOptions & { dtype?: D }): Tensor<D> {
   return randomTensor('rand', shape, opts, (r) => r.uniform());
-}
-
-function collect(value: unknown, into: Set<Tensor>, seen = new Set<unknown>()): void {
-  if (value === null || typeof value !== 'object' || seen.has(value)) return;
-  seen.add(value);
-  if (isTensor(value)) {
-    into.add(value);
-    return;
-  }
-  if (ArrayBuffer.isView(value)) return;
-  for (const v of value instanceof Map ? value.values() : Object.values(value)) collect(v, into, seen);
-}
-
-/**
- * Runs fn and disposes every tensor it made that it does not return (tensors inside a
- * returned array, object or Map are kept). Scopes nest; fn must be synchronous.
- */
-export function tidy<T>(fn: () => T): T {
-  if (typeof fn !== 'function') throw invalidParameterError('tidy', 'fn', 'a function', fn);
-  const scope = new Set<Tensor>();
-  scopes.push(scope);
-  let result: T;
-  try {
-    result = fn();
-  } catch (e) {
-    scopes.pop();
-    for (const t of scope) t.dispose();
-    throw e;
-  }
-  scopes.pop();
-  if (result instanceof Promise) {
-    for (const t of scope) t.dispose();
-    throw typeError('tidy', 'fn must be synchronous (it returned a Promise); dispose tensors of async code explicitly');
-  }
-  const kept = new Set<Tensor>();
-  collect(result, kept);
-  const parent = scopes[scopes.length - 1];
-  for (const t of scope) {
-    if (!kept.has(t)) t.dispose();
-    else parent?.add(t);
-  }
-  return result;
-}
-
-/** Takes a tensor out of the enclosing tidy() scopes, so it outlives them. */
-export function keep<T extends Tensor>(t: T): T {
-  for (const scope of scopes) scope.delete(t);
-  return t;
 }
 
 /** Checks that `value` is a live Tensor; the error names the function and the parameter. */

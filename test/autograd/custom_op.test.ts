@@ -2,14 +2,16 @@
 import * as assert from 'node:assert/strict';
 import { add, backward, customOp, gradcheck, mean, mul, randn, Tensor, tensor } from '../../ts/index';
 
-const square = customOp({
+// x², its backward g·factor·x: right with factor 2, wrong otherwise.
+const squareWithFactor = (factor: number) => customOp({
   name: 'square',
   forward: (ctx, x: Tensor) => {
     ctx.save(x);
     return mul(x, x);
   },
-  backward: (ctx, g) => mul(g, ctx.saved[0], { alpha: 2 }),
+  backward: (ctx, g) => mul(g, ctx.saved[0], { alpha: factor }),
 });
+const square = squareWithFactor(2);
 
 describe('customOp', () => {
   it('a right backward passes gradcheck, and composes with built-in ops', () => {
@@ -19,13 +21,7 @@ describe('customOp', () => {
   });
 
   it('gradcheck fails a deliberately wrong backward (half the gradient)', () => {
-    const wrong = customOp({
-      forward: (ctx, x: Tensor) => {
-        ctx.save(x);
-        return mul(x, x);
-      },
-      backward: (ctx, g) => mul(g, ctx.saved[0]),
-    });
+    const wrong = squareWithFactor(1);
     const x = randn([3, 4], { seed: 2 }).requiresGrad_();
     assert.throws(() => gradcheck((t) => wrong(t), [x]), /gradcheck: the backward disagrees with finite differences/);
     assert.equal(gradcheck((t) => wrong(t), [x], { raiseException: false }), false);
@@ -45,13 +41,7 @@ describe('customOp', () => {
   });
 
   it('gradcheck fails a gradient 1% too large at 197 rows', () => {
-    const off = customOp({
-      forward: (ctx, x: Tensor) => {
-        ctx.save(x);
-        return mul(x, x);
-      },
-      backward: (ctx, g) => mul(g, ctx.saved[0], { alpha: 2.02 }),
-    });
+    const off = squareWithFactor(2.02);
     const x = randn([197, 3], { seed: 5 }).requiresGrad_();
     assert.throws(() => gradcheck((t) => off(t), [x]), /gradcheck: the backward disagrees/);
     x.dispose();
