@@ -20,6 +20,8 @@ export type {
 export { readSafetensors, parseSafetensors, saveSafetensors, serializeSafetensors, entryToTensor, entryValues } from './io/safetensors';
 export type { SafetensorsFile, SafetensorsEntry, SafetensorsDType } from './io/safetensors';
 export * from './ops';
+export { backward, zeroGrad, isGradEnabled, noGrad, customOp, gradcheck } from './autograd';
+export type { CustomOpContext, CustomOpDefinition, GradcheckOptions } from './autograd';
 export * from './nn';
 export { VisionTransformer, buildViT, loadTimmViT, sweep } from './models/vit';
 export { CapturedDataParallel, chunkSizes, dataParallel, DataParallel } from './models/parallel';

@@ -33,6 +33,8 @@ const finalizer = new FinalizationRegistry<NativeStorage>((storage) => {
 export class StorageRef {
   refs = 0;
   bytes = 0;
+  /** Writes in place so far (autograd's check that a saved tensor is unchanged). */
+  version = 0;
   constructor(readonly native: NativeStorage, bytes: number) {
     this.holds(bytes);
     finalizer.register(this, native, this);

@@ -9,15 +9,19 @@ import {
 } from './errors';
 import { native, NativeStorage, NativeTensorArg } from './native';
 import { Random, randomSeed } from './random';
+import { scopes } from './scope';
 import { allocate, release, retain, StorageRef } from './storage';
+import type { GradState } from './autograd/node';
+import { backwardFrom } from './autograd/backward';
+import { gradRecorded, releaseGradState } from './autograd/graph';
+import { recordView } from './autograd/grads/view';
 
 export { liveStorage } from './storage';
+export { keep, tidy } from './scope';
 
 // GPU pairs ("cuda:0>cuda:1") that copyPeer found without a device-to-device path.
 const noPeerPath = new Set<string>();
 
-// Open tidy() scopes, innermost last: each holds the tensors made while it was open.
-const scopes: Set<Tensor>[] = [];
 
 /**
  * @internal A layout over `t`'s storage for one native call: a plain argument object, no
@@ -52,6 +56,8 @@ export interface TensorOptions {
 // Tells a real Tensor from any other object (Object.create(t), a Proxy, a look-alike): set in
 // Tensor's static block, where its private field is in scope.
 let hasTensorBrand: (value: object) => boolean;
+// The autograd state of any object: null for a non-tensor or a tensor that does not require grad.
+let gradStateOf: (value: object) => GradState | null;
 
 export class Tensor<D extends DType = DType> {
   readonly shape: readonly number[];
@@ -63,9 +69,13 @@ export class Tensor<D extends DType = DType> {
   readonly device: Device;
   // The storage held, or null once disposed. Private, so it is also the brand isTensor() tests.
   #ref: StorageRef | null;
+  // Autograd (ts/autograd): null unless this tensor requires grad; then the op that made it
+  // (null for a leaf) and, for a leaf, its accumulated gradient.
+  #autograd: GradState | null = null;
 
   static {
     hasTensorBrand = (value) => #ref in value;
+    gradStateOf = (value) => (#autograd in value ? value.#autograd : null);
   }
 
   /** @internal Use tensor(), zeros(), empty() and friends. */
@@ -112,12 +122,77 @@ export class Tensor<D extends DType = DType> {
     if (this.#ref === null) throw typeError(fn, `${name} has been disposed`);
   }
 
-  /** Frees this tensor's hold on its storage now. Safe to call twice. */
+  /**
+   * Whether gradients flow to this tensor: a leaf marked by requiresGrad_(), or the output
+   * of an op recorded on the tape (an input required grad, outside noGrad()).
+   */
+  get requiresGrad(): boolean {
+    return this.#autograd !== null;
+  }
+
+  /** The gradient accumulated by backward() into this leaf, or null (none yet, zeroGrad(), or not a leaf). */
+  get grad(): Tensor<D> | null {
+    return (this.#autograd?.grad ?? null) as Tensor<D> | null;
+  }
+
+  /** True unless this tensor was made by an op recorded on the tape: user-made tensors are leaves. */
+  get isLeaf(): boolean {
+    return this.#autograd === null || this.#autograd.node === null;
+  }
+
+  /**
+   * Marks this leaf as requiring grad (or not, with false): ops on it are recorded, and
+   * backward() accumulates its gradient into `.grad`. Float tensors only. Returns this.
+   */
+  requiresGrad_(flag = true): this {
+    const fn = 'requiresGrad_';
+    this.assertAlive(fn);
+    if (typeof flag !== 'boolean') throw invalidParameterError(fn, 'flag', 'a boolean', flag);
+    if (!this.isLeaf) throw typeError(fn, 'this tensor was made by a recorded op; use detach() for a tensor without a history');
+    if (flag && !isFloat(this.dtype)) throw invalidParameterError(fn, 'this', 'a float tensor (only they have gradients)', this);
+    if (flag && this.#autograd === null) this.#autograd = { node: null, grad: null };
+    if (!flag && this.#autograd !== null) {
+      const state = this.#autograd;
+      this.#autograd = null;
+      releaseGradState(state);
+    }
+    return this;
+  }
+
+  /** A view of the same storage outside the tape: no history, no requiresGrad (shares the values). */
+  detach(): Tensor<D> {
+    this.assertAlive('detach');
+    return this._view(this.shape, this.strides);
+  }
+
+  /**
+   * Backpropagates from this tensor (see backward()): with no gradient it must hold one
+   * element (a loss); the gradient is 1.
+   */
+  backward(gradient?: Tensor): void {
+    backwardFrom(this, gradient);
+  }
+
+  /** @internal The autograd state, which ts/autograd/graph.ts reads and sets. */
+  get _autograd(): GradState | null { return this.#autograd; }
+  /** @internal */
+  _setAutograd(state: GradState | null): void { this.#autograd = state; }
+  /** @internal Writes in place into the storage so far (residualAdd, options.out): what the tape's saved tensors check. */
+  get _version(): number { return this.#ref === null ? -1 : this.#ref.version; }
+  /** @internal Counts a write in place into this tensor's storage. */
+  _bumpVersion(): void { if (this.#ref !== null) this.#ref.version++; }
+
+  /** Frees this tensor's hold on its storage now (and its gradient and its share of the tape). Safe to call twice. */
   dispose(): void {
     if (this.#ref === null) return;
     const ref = this.#ref;
     this.#ref = null;
     release(ref);
+    if (this.#autograd !== null) {
+      const state = this.#autograd;
+      this.#autograd = null;
+      releaseGradState(state);
+    }
   }
   [Symbol.dispose](): void {
     this.dispose();
@@ -145,11 +220,15 @@ export class Tensor<D extends DType = DType> {
     if (sizeOf(checked) !== this.size) {
       throw rangeError(fn, `cannot reshape [${this.shape.join(', ')}] (${this.size} elements) to [${shape.join(', ')}]`);
     }
-    if (this.isContiguous) return this._view(checked, contiguousStrides(checked));
-    const c = this.#copy(fn, this.dtype, this.device);
-    const v = c._view(checked, contiguousStrides(checked));
-    c.dispose();
-    return v;
+    let v: Tensor<D>;
+    if (this.isContiguous) {
+      v = this._view(checked, contiguousStrides(checked));
+    } else {
+      const c = this.#copy(fn, this.dtype, this.device);
+      v = c._view(checked, contiguousStrides(checked));
+      c.dispose();
+    }
+    return this.#autograd !== null && gradRecorded() ? recordView(fn, this, v) : v;
   }
 
   /** A view with the dimensions reordered (no copy). */
@@ -174,11 +253,18 @@ export class Tensor<D extends DType = DType> {
     if (order === null || order.length !== this.rank || [...order].sort((a, b) => a - b).some((d, i) => d !== i)) {
       throw invalidParameterError(fn, 'dims', `a permutation of 0..${this.rank - 1}`, dims);
     }
-    return this._view(order.map((d) => this.shape[d]), order.map((d) => this.strides[d]));
+    const v = this._view(order.map((d) => this.shape[d]), order.map((d) => this.strides[d]));
+    return this.#autograd !== null && gradRecorded() ? recordView(fn, this, v, order) : v;
   }
 
   /** A contiguous tensor with the same values: a view when already contiguous, else a copy. */
   contiguous(): Tensor<D> {
+    const v = this.#contiguous('contiguous');
+    return this.#autograd !== null && gradRecorded() ? recordView('contiguous', this, v) : v;
+  }
+
+  /** @internal contiguous() for an op's own temporaries: never recorded. */
+  _contiguous(): Tensor<D> {
     return this.#contiguous('contiguous');
   }
 
@@ -191,7 +277,8 @@ export class Tensor<D extends DType = DType> {
   /** A contiguous copy. */
   clone(): Tensor<D> {
     this.assertAlive('clone');
-    return this.#copy('clone', this.dtype, this.device);
+    const v = this.#copy('clone', this.dtype, this.device);
+    return this.#autograd !== null && gradRecorded() ? recordView('clone', this, v) : v;
   }
 
   // A contiguous copy in `dtype` on this device, its errors naming the public function `fn`.
@@ -210,11 +297,17 @@ export class Tensor<D extends DType = DType> {
   cast<E extends DType>(dtype: E): Tensor<E> {
     const fn = 'cast';
     this.assertAlive(fn);
-    return this.#copy(fn, checkDType(fn, dtype) as E, this.device);
+    const v = this.#copy(fn, checkDType(fn, dtype) as E, this.device);
+    return this.#autograd !== null && isFloat(v.dtype) && gradRecorded() ? recordView(fn, this, v) : v;
   }
 
   /** This tensor on `device`: a copy when it lives elsewhere, a view of the same storage when not. */
   to(device: DeviceLike): Tensor<D> {
+    const v = this.#to(device);
+    return this.#autograd !== null && gradRecorded() ? recordView('to', this, v) : v;
+  }
+
+  #to(device: DeviceLike): Tensor<D> {
     const fn = 'to';
     this.assertAlive(fn);
     const target = checkDevice(fn, device);
@@ -478,54 +571,6 @@ export function rand<D extends DType = 'float32'>(shape: readonly number[], opts
   return randomTensor('rand', shape, opts, (r) => r.uniform());
 }
 
-function collect(value: unknown, into: Set<Tensor>, seen = new Set<unknown>()): void {
-  if (value === null || typeof value !== 'object' || seen.has(value)) return;
-  seen.add(value);
-  if (isTensor(value)) {
-    into.add(value);
-    return;
-  }
-  if (ArrayBuffer.isView(value)) return;
-  for (const v of value instanceof Map ? value.values() : Object.values(value)) collect(v, into, seen);
-}
-
-/**
- * Runs fn and disposes every tensor it made that it does not return (tensors inside a
- * returned array, object or Map are kept). Scopes nest; fn must be synchronous.
- */
-export function tidy<T>(fn: () => T): T {
-  if (typeof fn !== 'function') throw invalidParameterError('tidy', 'fn', 'a function', fn);
-  const scope = new Set<Tensor>();
-  scopes.push(scope);
-  let result: T;
-  try {
-    result = fn();
-  } catch (e) {
-    scopes.pop();
-    for (const t of scope) t.dispose();
-    throw e;
-  }
-  scopes.pop();
-  if (result instanceof Promise) {
-    for (const t of scope) t.dispose();
-    throw typeError('tidy', 'fn must be synchronous (it returned a Promise); dispose tensors of async code explicitly');
-  }
-  const kept = new Set<Tensor>();
-  collect(result, kept);
-  const parent = scopes[scopes.length - 1];
-  for (const t of scope) {
-    if (!kept.has(t)) t.dispose();
-    else parent?.add(t);
-  }
-  return result;
-}
-
-/** Takes a tensor out of the enclosing tidy() scopes, so it outlives them. */
-export function keep<T extends Tensor>(t: T): T {
-  for (const scope of scopes) scope.delete(t);
-  return t;
-}
-
 /** Checks that `value` is a live Tensor; the error names the function and the parameter. */
 export function checkTensor(fn: string, name: string, value: unknown): Tensor {
   if (!isTensor(value)) throw invalidParameterError(fn, name, 'a Tensor', value);
@@ -539,6 +584,11 @@ export function checkTensor(fn: string, name: string, value: unknown): Tensor {
  */
 export function isTensor(value: unknown): value is Tensor {
   return typeof value === 'object' && value !== null && hasTensorBrand(value);
+}
+
+/** @internal Whether `value` is a tensor that requires grad: the one check an op makes before recording. */
+export function requiresGradOf(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && gradStateOf(value) !== null;
 }
 
 setTensorDescriber((value) => {

@@ -8,6 +8,7 @@ import { Tensor } from '../tensor';
 import {
   checkFinite, checkFloatTensor, checkOptions, checkVector, contiguousIn, fill, OutOptions, prepareOutput,
 } from './checks';
+import { needsGrad, noGradientError } from '../autograd/graph';
 
 /** An activation by name. */
 export type ActivationName = 'relu' | 'gelu' | 'gelu_tanh' | 'leaky_relu' | 'squared_relu' | 'smelu' | 'star_relu' | 'none';
@@ -112,6 +113,7 @@ export function activationCode(fn: string, spec: unknown, name = 'activation'): 
 
 // act(x + bias) after the arguments are checked: x float, bias [lastDim] like x or null.
 function run(fn: string, x: Tensor, bias: Tensor | null, code: ActivationCode, out: unknown): Tensor {
+  if (needsGrad(x, bias)) throw noGradientError(fn);
   const o = prepareOutput(fn, out, x.shape, x, { x, bias }, 'inPlace');
   return fill(o, (temps) => {
     if (x.size === 0) return;

@@ -108,6 +108,7 @@ export function prepareOutput(
   if (!sameShape(t.shape, shape)) throw rangeError(fn, `options.out must have shape ${shapeString(shape)}, got ${shapeString(t.shape)}`);
   if (!t.isContiguous) throw rangeError(fn, `options.out must be contiguous`);
   checkOutAliasing(fn, 'options.out', t, inputs, aliasing);
+  t._bumpVersion(); // written in place: a tensor the tape saved from this storage is stale now
   return { out: t, given: true };
 }
 
@@ -173,7 +174,7 @@ export function fill(out: { out: Tensor; given: boolean }, body: (temps: Tensor[
 /** `t` itself when contiguous, else a contiguous copy pushed onto `temps`. */
 export function contiguousIn(t: Tensor, temps: Tensor[]): Tensor {
   if (t.isContiguous) return t;
-  const c = t.contiguous();
+  const c = t._contiguous();
   temps.push(c);
   return c;
 }

@@ -7,6 +7,9 @@ import {
   broadcastShapes, broadcastTo, checkBroadcastsTo, checkFinite, checkFloatTensor, checkLike, checkMinRank, checkOptionalBoolean,
   checkOptions, checkOutAliasing, contiguousIn, fill, OutOptions, prepareOutput, product, shapeString,
 } from './checks';
+import { checkRecordable, needsGrad, needsGradAny, record } from '../autograd/graph';
+import { addGrad, meanGrad, mulGrad, residualAddGrad } from '../autograd/grads/elementwise';
+import { concatGrad, permuteGrad, sliceGrad } from '../autograd/grads/shape';
 
 // Native codes: native/core/ops.h, enum class BinaryOp.
 const ADD = 0;
@@ -47,17 +50,26 @@ function binary(fn: string, op: number, a: Tensor, b: Tensor | number, options: 
  * shape (or writes options.out). alpha defaults to 1.
  */
 export function add(a: Tensor, b: Tensor | number, options?: BinaryOptions): Tensor {
-  return binary('add', ADD, a, b, options);
+  return needsGrad(a, b) ? recordBinary('add', ADD, a, b, options) : binary('add', ADD, a, b, options);
 }
 
 /** a − b·alpha, elementwise with numpy broadcasting (as add). alpha defaults to 1. */
 export function sub(a: Tensor, b: Tensor | number, options?: BinaryOptions): Tensor {
-  return binary('sub', SUB, a, b, options);
+  return needsGrad(a, b) ? recordBinary('sub', SUB, a, b, options) : binary('sub', SUB, a, b, options);
 }
 
 /** a · b · alpha, elementwise with numpy broadcasting (as add). alpha defaults to 1. */
 export function mul(a: Tensor, b: Tensor | number, options?: BinaryOptions): Tensor {
-  return binary('mul', MUL, a, b, options);
+  return needsGrad(a, b) ? recordBinary('mul', MUL, a, b, options) : binary('mul', MUL, a, b, options);
+}
+
+// add, sub or mul on the tape (an input requires grad): the forward, then its record.
+function recordBinary(fn: string, op: number, a: Tensor, b: Tensor | number, options: BinaryOptions | undefined): Tensor {
+  checkRecordable(fn, options);
+  const out = binary(fn, op, a, b, options);
+  const alpha = options?.alpha ?? 1;
+  if (op === MUL) return record(fn, out, [a, b], typeof b === 'number' ? [a] : [a, b], mulGrad(a, b, alpha));
+  return record(fn, out, [a, b], [], addGrad(a, b, alpha, op === ADD ? 1 : -1));
 }
 
 /**
@@ -74,14 +86,18 @@ export function residualAdd(x: Tensor, branch: Tensor, options?: { scale?: numbe
   checkOutAliasing(fn, 'x', tx, { branch: tb }, 'inPlace');
   const o = checkOptions(fn, options);
   const scale = o.scale === undefined ? 1 : checkFinite(fn, 'options.scale', o.scale);
-  if (tx.size === 0) return tx;
-  const bv = broadcastTo(fn, 'branch', tb, tx.shape);
-  try {
-    native().binary(tx, tx, bv, ADD, scale);
-  } finally {
-    bv.dispose();
+  const tracked = needsGrad(tx, tb);
+  if (tracked && tx.requiresGrad && tx.isLeaf) throw rangeError(fn, 'x is a leaf that requires grad: it cannot be updated in place (its gradient would be lost); add() makes a new tensor');
+  if (tx.size > 0) {
+    const bv = broadcastTo(fn, 'branch', tb, tx.shape);
+    try {
+      native().binary(tx, tx, bv, ADD, scale);
+    } finally {
+      bv.dispose();
+    }
+    tx._bumpVersion();
   }
-  return tx;
+  return tracked ? record(fn, tx, [tx, tb], [], residualAddGrad(tb, scale)) : tx;
 }
 
 /**
@@ -107,8 +123,10 @@ export function concat(tensors: readonly Tensor[], dim: number, options?: OutOpt
     inputs[`tensors[${i}]`] = t;
   });
   const shape = first.shape.map((s, j) => (j === d ? total : s));
+  const tracked = needsGradAny(list);
+  if (tracked) checkRecordable(fn, options);
   const out = prepareOutput(fn, checkOptions(fn, options).out, shape, first, inputs);
-  return fill(out, (temps) => {
+  const y = fill(out, (temps) => {
     let at = 0;
     for (const t of list) {
       if (t.size > 0) {
@@ -119,6 +137,7 @@ export function concat(tensors: readonly Tensor[], dim: number, options?: OutOpt
       at += t.shape[d];
     }
   });
+  return tracked ? record(fn, y, list, [], concatGrad(list, d)) : y;
 }
 
 /**
@@ -141,7 +160,8 @@ export function slice(x: Tensor, dim: number, start: number, end?: number): Tens
   if (!(s >= 0 && s <= e && e <= size)) {
     throw rangeError(fn, `[${start}, ${end ?? size}) is not a range within dim ${d} of size ${size} (x ${shapeString(t.shape)})`);
   }
-  return t._view(t.shape.map((n, j) => (j === d ? e - s : n)), t.strides, t.offset + s * t.strides[d]);
+  const v = t._view(t.shape.map((n, j) => (j === d ? e - s : n)), t.strides, t.offset + s * t.strides[d]);
+  return needsGrad(t) ? record(fn, v, [t], [], sliceGrad(t, d, s)) : v;
 }
 
 function checkPermutation(fn: string, dims: unknown, rank: number): number[] {
@@ -156,13 +176,16 @@ function checkPermutation(fn: string, dims: unknown, rank: number): number[] {
 
 function materialize(fn: string, t: Tensor, dims: number[], options: OutOptions | undefined): Tensor {
   const shape = dims.map((d) => t.shape[d]);
+  const tracked = needsGrad(t);
+  if (tracked) checkRecordable(fn, options);
   const out = prepareOutput(fn, checkOptions(fn, options).out, shape, t, { x: t });
-  return fill(out, (temps) => {
+  const y = fill(out, (temps) => {
     if (out.out.size === 0) return;
     const v = t._view(shape, dims.map((d) => t.strides[d]));
     temps.push(v);
     native().copy(out.out, v);
   });
+  return tracked ? record(fn, y, [t], [], permuteGrad(dims)) : y;
 }
 
 /**
@@ -207,10 +230,13 @@ export function mean(x: Tensor, dim: number, options?: MeanOptions): Tensor {
   const o = checkOptions(fn, options);
   const keepDim = checkOptionalBoolean(fn, 'options.keepDim', o.keepDim, false);
   const shape = keepDim ? t.shape.map((s, i) => (i === d ? 1 : s)) : t.shape.filter((_, i) => i !== d);
+  const tracked = needsGrad(t);
+  if (tracked) checkRecordable(fn, o);
   const out = prepareOutput(fn, o.out, shape, t, { x: t });
-  return fill(out, (temps) => {
+  const y = fill(out, (temps) => {
     if (out.out.size === 0) return;
     const xc = contiguousIn(t, temps);
     native().mean(out.out, xc, product(t.shape.slice(0, d)), t.shape[d], product(t.shape.slice(d + 1)));
   });
+  return tracked ? record(fn, y, [t], [], meanGrad(t, d)) : y;
 }

@@ -10,6 +10,7 @@ import { native } from '../native';
 import { checkTensor, empty, isTensor, Tensor } from '../tensor';
 import { ActivationSpec, activationCode } from './activation';
 import { fill, shapeString } from './checks';
+import { needsGrad, noGradientError } from '../autograd/graph';
 
 /** The block's parameters, as timm names them (norm1, attn.qkv, attn.proj, norm2, mlp.fc1, mlp.fc2). */
 export interface EncoderBlockWeights {
@@ -83,6 +84,7 @@ export function encoderBlockReasons(x: Tensor, weights: EncoderBlockWeights, opt
 /** The block in one native call (see the file's comment); throws an Error naming encoderBlock, listing every reason, where it cannot. */
 export function encoderBlock(x: Tensor, weights: EncoderBlockWeights, options: EncoderBlockOptions): Tensor {
   const fn = 'encoderBlock';
+  if (needsGrad(x) || (weights !== null && typeof weights === 'object' && Object.values(weights).some((w) => needsGrad(w)))) throw noGradientError(fn);
   checkTensor(fn, 'x', x);
   const reasons = encoderBlockReasons(x, weights, options);
   if (reasons.length > 0) throw new RangeError(`${fn}: ${reasons.join('; ')}`);

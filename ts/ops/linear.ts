@@ -11,6 +11,8 @@ import {
   broadcastShapes, broadcastStrides, checkFloatTensor, checkLike, checkMinRank, checkOptionalBoolean, checkOptions,
   checkVector, contiguousIn, fill, OutOptions, prepareOutput, product, sameShape, shapeString,
 } from './checks';
+import { checkRecordable, needsGrad, needsGradAny, record } from '../autograd/graph';
+import { linearGrad, matmulGrad } from '../autograd/grads/linear';
 
 /**
  * The stride that walks dims 0 .. end - 1 of `shape` (with `strides`) as one merged dim, or
@@ -100,7 +102,7 @@ export function linearInto(out: Tensor, x: Tensor, weight: Tensor, bias: Tensor 
   let rows = x;
   let rowStride = mergedStride(x.shape, x.strides, x.rank - 1);
   if (rowStride === null) {
-    rows = x.contiguous();
+    rows = x._contiguous();
     temps.push(rows);
     rowStride = K;
   }
@@ -148,12 +150,18 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null, options?
     if (!sameShape(residual.shape, shape)) throw rangeError(fn, `options.residual must have the output's shape ${shapeString(shape)}, got ${shapeString(residual.shape)}`);
     if (act[0] !== 0) throw rangeError(fn, 'options.residual cannot be combined with an activation (the residual is added after the bias, with nothing applied after it)');
   }
+  const tracked = needsGradAny([t, w, b, residual]);
+  if (tracked) {
+    checkRecordable(fn, o);
+    if (act[0] !== 0) throw rangeError(fn, 'options.activation has no gradient yet (only \'none\' records); apply the activation under noGrad() or on detach()ed tensors');
+  }
   const out = prepareOutput(fn, o.out, shape, t, { x: t, weight: w, bias: b });
   const sharesOut = residual !== null && out.given && residual._storage === out.out._storage;
   if (sharesOut && (residual!.offset !== out.out.offset || !residual!.isContiguous)) {
     throw rangeError(fn, 'options.residual shares storage with options.out: it must be options.out itself (in place) or in another storage');
   }
-  return fill(out, (temps) => linearInto(out.out, t, w, b, act, tf32, temps, residual && contiguousIn(residual, temps)));
+  const y = fill(out, (temps) => linearInto(out.out, t, w, b, act, tf32, temps, residual && contiguousIn(residual, temps)));
+  return tracked ? record(fn, y, [t, w, b, residual], [t, w], linearGrad(t, w)) : y;
 }
 
 export interface MatmulOptions extends OutOptions {
@@ -196,11 +204,14 @@ export function matmul(a: Tensor, b: Tensor, options?: MatmulOptions): Tensor {
       `b ${shapeString(tb.shape)}${transB ? ' (transposed)' : ''} has K = ${Kb}`);
   }
   const batch = broadcastShapes(fn, 'a\'s batch dims', la.lead, 'b\'s batch dims', lb.lead);
+  const tracked = needsGrad(ta, tb);
+  if (tracked) checkRecordable(fn, o);
   const out = prepareOutput(fn, o.out, [...batch, M, N], ta, { a: ta, b: tb });
-  return fill(out, (temps) => {
+  const y = fill(out, (temps) => {
     const logical = (t: Tensor, l: typeof la): Logical => ({
       owner: t, shape: [...batch, ...l.dims], strides: [...broadcastStrides({ shape: l.lead, strides: l.leadStrides }, batch), ...l.strides], offset: t.offset,
     });
     gemmInto(out.out, out.out.shape, logical(ta, la), logical(tb, lb), null, [0, 0, 0], tf32, temps);
   });
+  return tracked ? record(fn, y, [ta, tb], [ta, tb], matmulGrad(ta, tb, transA, transB)) : y;
 }

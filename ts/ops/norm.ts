@@ -3,6 +3,7 @@
 import { native } from '../native';
 import { Tensor } from '../tensor';
 import { checkFinite, checkFloatTensor, checkMinRank, checkOptions, checkVector, contiguousIn, fill, OutOptions, prepareOutput } from './checks';
+import { needsGrad, noGradientError } from '../autograd/graph';
 import { rangeError } from '../errors';
 
 function checkEps(fn: string, eps: unknown): number {
@@ -30,6 +31,7 @@ function run(fn: string, x: Tensor, weight: Tensor | null, bias: Tensor | null, 
  */
 export function layerNorm(x: Tensor, weight: Tensor | null | undefined, bias: Tensor | null | undefined, eps = 1e-5, options?: OutOptions): Tensor {
   const fn = 'layerNorm';
+  if (needsGrad(x, weight) || needsGrad(bias)) throw noGradientError(fn);
   const t = checkFloatTensor(fn, 'x', x);
   checkMinRank(fn, 'x', t, 1, '[..., C]');
   const C = t.shape[t.rank - 1];
@@ -47,6 +49,7 @@ export function layerNorm(x: Tensor, weight: Tensor | null | undefined, bias: Te
  */
 export function rmsNorm(x: Tensor, weight: Tensor | null | undefined, eps = 1e-6, options?: OutOptions): Tensor {
   const fn = 'rmsNorm';
+  if (needsGrad(x, weight)) throw noGradientError(fn);
   const t = checkFloatTensor(fn, 'x', x);
   checkMinRank(fn, 'x', t, 1, '[..., C]');
   const w = checkVector(fn, 'weight', weight, t.shape[t.rank - 1], t, 'x');

@@ -4,6 +4,7 @@ import { checkInteger, rangeError } from '../errors';
 import { native } from '../native';
 import { empty, Tensor } from '../tensor';
 import { checkFloatTensor, checkLike, checkOptions, checkVector, fill, contiguousIn, OutOptions, prepareOutput, shapeString } from './checks';
+import { needsGrad, noGradientError } from '../autograd/graph';
 import { linearInto } from './linear';
 
 /**
@@ -15,6 +16,7 @@ import { linearInto } from './linear';
  */
 export function patchEmbed(images: Tensor, weight: Tensor, bias: Tensor | null | undefined, patch: number, options?: OutOptions): Tensor {
   const fn = 'patchEmbed';
+  if (needsGrad(images, weight) || needsGrad(bias)) throw noGradientError(fn);
   const im = checkFloatTensor(fn, 'images', images);
   if (im.rank !== 4) throw rangeError(fn, `images must be [B, C, H, W], got ${shapeString(im.shape)}`);
   const P = checkInteger(fn, 'patch', patch, 1);

@@ -3,6 +3,7 @@ import { invalidParameterError } from '../errors';
 import { native } from '../native';
 import { checkTensor, Tensor } from '../tensor';
 import { broadcastTo, checkBroadcastsTo, checkFloatTensor, checkMinRank, checkOptions, checkScale, contiguousIn, fill, OutOptions, prepareOutput } from './checks';
+import { needsGrad, noGradientError } from '../autograd/graph';
 
 export interface SoftmaxOptions extends OutOptions {
   /** Multiplies x before the softmax. Default 1. */
@@ -21,6 +22,7 @@ export interface SoftmaxOptions extends OutOptions {
  */
 export function softmax(x: Tensor, options?: SoftmaxOptions): Tensor {
   const fn = 'softmax';
+  if (needsGrad(x)) throw noGradientError(fn);
   const t = checkFloatTensor(fn, 'x', x);
   checkMinRank(fn, 'x', t, 1, '[..., C]');
   const o = checkOptions(fn, options);
