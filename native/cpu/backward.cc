@@ -79,7 +79,10 @@ void softmax_backward(const SoftmaxBackwardParams& p) {
       dy[c] = load(p.dy.data, t, r * cols + c);
       dot += dy[c] * y[c];
     }
-    for (int64_t c = 0; c < cols; ++c) store(p.dx.data, t, r * cols + c, p.scale * y[c] * (dy[c] - dot));
+    for (int64_t c = 0; c < cols; ++c) {
+      const bool keep = m == nullptr || m[c * mask_stride] != 0;
+      store(p.dx.data, t, r * cols + c, keep ? p.scale * y[c] * (dy[c] - dot) : 0.0);  // +0 where dropped
+    }
   }
 }
 
