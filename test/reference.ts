@@ -93,19 +93,24 @@ export function biasActivationRef(x: ArrayLike<number>, cols: number, bias: Arra
   return out;
 }
 
+/** The mean (0 for rms) and 1 / √(var + eps) of the row of `cols` from x[o] (biased variance; rms: mean square). */
+function rowStats(x: ArrayLike<number>, o: number, cols: number, eps: number, rms: boolean): { mean: number; rstd: number } {
+  let mean = 0;
+  if (!rms) {
+    for (let c = 0; c < cols; c++) mean += x[o + c];
+    mean /= cols;
+  }
+  let sq = 0;
+  for (let c = 0; c < cols; c++) sq += (x[o + c] - mean) ** 2;
+  return { mean, rstd: 1 / Math.sqrt(sq / cols + eps) };
+}
+
 /** LayerNorm (rms = false) or RMSNorm (rms = true) over rows of `cols`, biased variance. */
 export function normRef(x: ArrayLike<number>, cols: number, weight: ArrayLike<number> | null, bias: ArrayLike<number> | null, eps: number, rms: boolean): Float64Array {
   const out = new Float64Array(x.length);
   for (let r = 0; r * cols < x.length; r++) {
     const o = r * cols;
-    let mean = 0;
-    if (!rms) {
-      for (let c = 0; c < cols; c++) mean += x[o + c];
-      mean /= cols;
-    }
-    let sq = 0;
-    for (let c = 0; c < cols; c++) sq += (x[o + c] - mean) ** 2;
-    const inv = 1 / Math.sqrt(sq / cols + eps);
+    const { mean, rstd: inv } = rowStats(x, o, cols, eps, rms);
     for (let c = 0; c < cols; c++) {
       out[o + c] = (x[o + c] - mean) * inv * (weight ? weight[c] : 1) + (bias ? bias[c] : 0);
     }
@@ -377,14 +382,7 @@ export function normBackwardRef(dy: ArrayLike<number>, x: ArrayLike<number>, col
   const dbias = new Float64Array(cols);
   const xhat = new Float64Array(cols);
   for (let o = 0; o < x.length; o += cols) {
-    let mean = 0;
-    if (!rms) {
-      for (let c = 0; c < cols; c++) mean += x[o + c];
-      mean /= cols;
-    }
-    let sq = 0;
-    for (let c = 0; c < cols; c++) sq += (x[o + c] - mean) ** 2;
-    const rstd = 1 / Math.sqrt(sq / cols + eps);
+    const { mean, rstd } = rowStats(x, o, cols, eps, rms);
     // out = x̂ · w + b with x̂ = (x − mean) · rstd: dL/dx̂ = g = dy · w, and
     // dx = rstd · (g − mean(g) − x̂ · mean(g · x̂)) (layer), rstd · (g − x̂ · mean(g · x̂)) (rms).
     let meanG = 0;

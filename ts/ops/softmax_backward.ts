@@ -1,8 +1,7 @@
 // The gradient of softmax (internal: the autograd tape calls it), from the forward's output.
-import { invalidParameterError } from '../errors';
 import { native } from '../native';
-import { checkTensor, emptyFor, Tensor } from '../tensor';
-import { broadcastTo, checkBroadcastsTo, checkFloatTensor, checkMinRank, checkOptions, checkScale, contiguousIn } from './checks';
+import { emptyFor, Tensor } from '../tensor';
+import { broadcastTo, checkFloatTensor, checkKeepMask, checkMinRank, checkOptions, checkScale, contiguousIn } from './checks';
 import { checkGradient, fillGrads } from './backward_checks';
 
 export interface SoftmaxBackwardOptions {
@@ -25,13 +24,7 @@ export function softmaxBackward(dy: Tensor, y: Tensor, options?: SoftmaxBackward
   const g = checkGradient(fn, 'dy', dy, t, 'y');
   const o = checkOptions(fn, options);
   const scale = o.scale === undefined ? 1 : checkScale(fn, o.scale);
-  let mask: Tensor | null = null;
-  if (o.mask !== undefined && o.mask !== null) {
-    mask = checkTensor(fn, 'options.mask', o.mask);
-    if (mask.dtype !== 'uint8') throw invalidParameterError(fn, 'options.mask', 'a uint8 tensor (1 = keep)', mask);
-    if (mask.device !== t.device) throw invalidParameterError(fn, 'options.mask', `on ${t.device} like y`, mask);
-    checkBroadcastsTo(fn, 'options.mask', mask.shape, t.shape);
-  }
+  const mask = checkKeepMask(fn, 'options.mask', o.mask, t, 'y');
   const dx = emptyFor(fn, t.shape, t.dtype, t.device);
   return fillGrads([dx], dx, (temps) => {
     if (t.size === 0) return;
