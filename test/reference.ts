@@ -93,19 +93,24 @@ export function biasActivationRef(x: ArrayLike<number>, cols: number, bias: Arra
   return out;
 }
 
+/** The mean (0 for rms) and 1 / √(var + eps) of the row of `cols` from x[o] (biased variance; rms: mean square). */
+function rowStats(x: ArrayLike<number>, o: number, cols: number, eps: number, rms: boolean): { mean: number; rstd: number } {
+  let mean = 0;
+  if (!rms) {
+    for (let c = 0; c < cols; c++) mean += x[o + c];
+    mean /= cols;
+  }
+  let sq = 0;
+  for (let c = 0; c < cols; c++) sq += (x[o + c] - mean) ** 2;
+  return { mean, rstd: 1 / Math.sqrt(sq / cols + eps) };
+}
+
 /** LayerNorm (rms = false) or RMSNorm (rms = true) over rows of `cols`, biased variance. */
 export function normRef(x: ArrayLike<number>, cols: number, weight: ArrayLike<number> | null, bias: ArrayLike<number> | null, eps: number, rms: boolean): Float64Array {
   const out = new Float64Array(x.length);
   for (let r = 0; r * cols < x.length; r++) {
     const o = r * cols;
-    let mean = 0;
-    if (!rms) {
-      for (let c = 0; c < cols; c++) mean += x[o + c];
-      mean /= cols;
-    }
-    let sq = 0;
-    for (let c = 0; c < cols; c++) sq += (x[o + c] - mean) ** 2;
-    const inv = 1 / Math.sqrt(sq / cols + eps);
+    const { mean, rstd: inv } = rowStats(x, o, cols, eps, rms);
     for (let c = 0; c < cols; c++) {
       out[o + c] = (x[o + c] - mean) * inv * (weight ? weight[c] : 1) + (bias ? bias[c] : 0);
     }
@@ -328,4 +333,103 @@ export function patchEmbedRef(images: ArrayLike<number>, [B, C, H, W]: readonly 
           out[((b * gh + py) * gw + px) * E + e] = s;
         }
   return out;
+}
+
+// ---- backward references (issue 25): float64, the chain rule written out ---------------
+
+/** d act(x) / dx in float64; at a kink, the side x ≤ 0 (ReLU's 0 at 0, as PyTorch's). */
+export function activationGradRef(name: string, x: number, p: ActivationParams = {}): number {
+  switch (name) {
+    case 'none': return 1;
+    case 'relu': return x > 0 ? 1 : 0;
+    case 'gelu': return 0.5 * (1 + erf(x / Math.SQRT2)) + x * Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI);
+    case 'gelu_tanh': {
+      const k = Math.sqrt(2 / Math.PI);
+      const t = Math.tanh(k * (x + 0.044715 * x ** 3));
+      return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x);
+    }
+    case 'leaky_relu': return x > 0 ? 1 : (p.slope ?? 0.01);
+    case 'squared_relu': return x > 0 ? 2 * x : 0;
+    case 'smelu': {
+      const beta = p.beta ?? 2;
+      if (x >= beta) return 1;
+      if (x <= -beta) return 0;
+      return (x + beta) / (2 * beta);
+    }
+    case 'star_relu': return x > 0 ? 2 * (p.scale ?? 0.8944) * x : 0;
+    default: throw new Error(`activationGradRef: unknown activation ${name}`);
+  }
+}
+
+/** out[c] = Σ over rows of x[r, c], x as rows of `cols`. */
+export function sumRowsRef(x: ArrayLike<number>, cols: number): Float64Array {
+  const out = new Float64Array(cols);
+  for (let i = 0; i < x.length; i++) out[i % cols] += x[i];
+  return out;
+}
+
+/** The gradients of biasActivationRef from dy: dx = dy · act′(x + bias), dbias = Σ_rows dx. */
+export function biasActivationBackwardRef(dy: ArrayLike<number>, x: ArrayLike<number>, cols: number, bias: ArrayLike<number> | null, name: string, p: ActivationParams = {}): { dx: Float64Array; dbias: Float64Array } {
+  const dx = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) dx[i] = dy[i] * activationGradRef(name, x[i] + (bias ? bias[i % cols] : 0), p);
+  return { dx, dbias: sumRowsRef(dx, cols) };
+}
+
+/** The gradients of normRef from dy: dx, dweight = Σ_rows dy · x̂, dbias = Σ_rows dy. */
+export function normBackwardRef(dy: ArrayLike<number>, x: ArrayLike<number>, cols: number, weight: ArrayLike<number> | null, eps: number, rms: boolean): { dx: Float64Array; dweight: Float64Array; dbias: Float64Array } {
+  const dx = new Float64Array(x.length);
+  const dweight = new Float64Array(cols);
+  const dbias = new Float64Array(cols);
+  const xhat = new Float64Array(cols);
+  for (let o = 0; o < x.length; o += cols) {
+    const { mean, rstd } = rowStats(x, o, cols, eps, rms);
+    // out = x̂ · w + b with x̂ = (x − mean) · rstd: dL/dx̂ = g = dy · w, and
+    // dx = rstd · (g − mean(g) − x̂ · mean(g · x̂)) (layer), rstd · (g − x̂ · mean(g · x̂)) (rms).
+    let meanG = 0;
+    let meanGx = 0;
+    for (let c = 0; c < cols; c++) {
+      xhat[c] = (x[o + c] - mean) * rstd;
+      const g = dy[o + c] * (weight ? weight[c] : 1);
+      meanG += g;
+      meanGx += g * xhat[c];
+      dweight[c] += dy[o + c] * xhat[c];
+      dbias[c] += dy[o + c];
+    }
+    meanG = rms ? 0 : meanG / cols;
+    meanGx /= cols;
+    for (let c = 0; c < cols; c++) dx[o + c] = rstd * (dy[o + c] * (weight ? weight[c] : 1) - meanG - xhat[c] * meanGx);
+  }
+  return { dx, dweight, dbias };
+}
+
+/** The gradient of softmaxRef from its output y and dy: dx = scale · y · (dy − Σ dy · y), 0 where dropped. */
+export function softmaxBackwardRef(dy: ArrayLike<number>, y: ArrayLike<number>, cols: number, scale: number, keep: ((i: number) => boolean) | null): Float64Array {
+  const dx = new Float64Array(y.length);
+  for (let o = 0; o < y.length; o += cols) {
+    let dot = 0;
+    for (let c = 0; c < cols; c++) if (!keep || keep(o + c)) dot += dy[o + c] * y[o + c];
+    for (let c = 0; c < cols; c++) dx[o + c] = !keep || keep(o + c) ? scale * y[o + c] * (dy[o + c] - dot) : 0;
+  }
+  return dx;
+}
+
+/**
+ * The vector-Jacobian product dyᵀ · ∂f/∂x by central differences in float64, f a reference
+ * forward of x (for checking the backward references themselves).
+ */
+export function finiteDifferenceVjp(f: (x: Float64Array) => Float64Array, x: ArrayLike<number>, dy: ArrayLike<number>, h = 1e-6): Float64Array {
+  const xs = Float64Array.from(x);
+  const grad = new Float64Array(xs.length);
+  for (let i = 0; i < xs.length; i++) {
+    const keep = xs[i];
+    xs[i] = keep + h;
+    const up = f(xs);
+    xs[i] = keep - h;
+    const down = f(xs);
+    xs[i] = keep;
+    let s = 0;
+    for (let j = 0; j < up.length; j++) s += dy[j] * (up[j] - down[j]);
+    grad[i] = s / (2 * h);
+  }
+  return grad;
 }

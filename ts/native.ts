@@ -151,6 +151,17 @@ export interface NativeAddon {
   encoderBlock(out: T, x: T, norm1Weight: Maybe, norm1Bias: Maybe, qkvWeight: T, qkvBias: Maybe, projWeight: T, projBias: Maybe,
     norm2Weight: Maybe, norm2Bias: Maybe, fc1Weight: T, fc1Bias: Maybe, fc2Weight: T, fc2Bias: Maybe, heads: number, eps1: number, eps2: number,
     activation: number, param: number, param2: number, scale: number, plan: NativeSparsePlan | null): void;
+  /**
+   * The gradients of norm(out, x, weight, bias, eps, rms) from dy (NormBackwardParams in
+   * native/core/ops.h): dx, and dweight = Σ_rows dy·x̂, dbias = Σ_rows dy where given (null: not wanted).
+   */
+  normBackward(dx: T, dweight: Maybe, dbias: Maybe, dy: T, x: T, weight: Maybe, eps: number, rms: boolean): void;
+  /** The gradient of softmax(out = y, x, mask, scale) from its output y: dx = scale · y ⊙ (dy − Σ dy ⊙ y), 0 where masked. */
+  softmaxBackward(dx: T, dy: T, y: T, mask: Maybe, scale: number): void;
+  /** The gradients of biasActivation(out, x, bias, ...): dx = dy ⊙ act′(x + bias), and dbias = Σ_rows dx where given. */
+  activationBackward(dx: T, dbias: Maybe, dy: T, x: T, bias: Maybe, activation: number, param: number, param2: number): void;
+  /** out[c] = Σ_rows x[..., c] (float32 sums in two stages); x contiguous, out [C]. */
+  sumRows(out: T, x: T): void;
   synchronize(device: string): void;
   /** Bytes of the device backend's native Buffers now (storages and the addon's intermediates) and their peak; resetPeak starts the peak again from now. */
   bufferBytes(device: string, resetPeak?: boolean): { bytes: number; peak: number };
@@ -214,7 +225,7 @@ const DTYPE_CODES = new Map<unknown, number>([['float32', 0], ['float16', 1], ['
 /** The addon methods whose positional tensor arguments are packed. */
 const PACKED_METHODS = [
   'copy', 'copyPeer', 'fill', 'gemm', 'norm', 'softmax', 'biasActivation', 'binary', 'mean', 'patchGather', 'attention',
-  'sparseAttention', 'encoderBlock',
+  'sparseAttention', 'encoderBlock', 'normBackward', 'softmaxBackward', 'activationBackward', 'sumRows',
 ] as const;
 
 /** `a` as the addon's argument at position `slot`: its storage with its layout in the slot, or `a` itself. */

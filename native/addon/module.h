@@ -3,6 +3,7 @@
 //   module.cc     the method table, devices and backends, allocate, setArgLayouts
 //   ops.cc        copy, copyPeer, fill, gemm, norm, softmax, biasActivation, binary, mean, patchGather
 //   attention.cc  attention, sparseAttention, encoderBlock
+//   backward.cc   normBackward, softmaxBackward, activationBackward, sumRows
 //   plans.cc      sparsePlan, blockPlan
 //   device.cc     synchronize, memory counters, device facts, host times, timing, graphs
 // Every op method reads its arguments with Args (args.h) and calls native/core's dispatch.
@@ -46,6 +47,11 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value Attention(const Napi::CallbackInfo& info);
   Napi::Value SparseAttention(const Napi::CallbackInfo& info);
   Napi::Value EncoderBlock(const Napi::CallbackInfo& info);
+  // backward.cc
+  Napi::Value NormBackward(const Napi::CallbackInfo& info);
+  Napi::Value SoftmaxBackward(const Napi::CallbackInfo& info);
+  Napi::Value ActivationBackward(const Napi::CallbackInfo& info);
+  Napi::Value SumRows(const Napi::CallbackInfo& info);
   // plans.cc
   Napi::Value SparsePlanNew(const Napi::CallbackInfo& info);
   Napi::Value BlockPlanNew(const Napi::CallbackInfo& info);

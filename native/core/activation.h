@@ -63,4 +63,36 @@ NF_HOST_DEVICE float apply_activation(float x, const ActivationSpec& a) {
   return apply_activation(x, a.kind, a.param, a.param2);
 }
 
+// d act(x) / dx, the backward of apply_activation. At a kink the derivative of the side
+// x <= 0 (ReLU's 0 at 0, as PyTorch's); GELU's from erff for every dtype (exact Phi + x phi).
+NF_HOST_DEVICE float activation_grad(float x, Activation kind, float param, float param2) {
+  (void)param2;  // StarReLU's bias shifts the value only
+  switch (kind) {
+    case Activation::None: return 1.f;
+    case Activation::ReLU: return x > 0.f ? 1.f : 0.f;
+    case Activation::GELU: {
+      const float cdf = 0.5f * (1.f + erff(x * 0.70710678118654752f));
+      const float pdf = 0.39894228040143268f * expf(-0.5f * x * x);
+      return cdf + x * pdf;
+    }
+    case Activation::GELUTanh: {
+      const float k = 0.79788456080286536f, c = 0.044715f;
+      const float t = tanhf(k * (x + c * x * x * x));
+      return 0.5f * (1.f + t) + 0.5f * x * (1.f - t * t) * k * (1.f + 3.f * c * x * x);
+    }
+    case Activation::LeakyReLU: return x > 0.f ? 1.f : param;
+    case Activation::SquaredReLU: return x > 0.f ? 2.f * x : 0.f;
+    case Activation::SmeLU: {
+      const float beta = param;
+      if (x >= beta) return 1.f;
+      if (x <= -beta) return 0.f;
+      return (x + beta) / (2.f * beta);
+    }
+    case Activation::StarReLU: return x > 0.f ? 2.f * param * x : 0.f;
+  }
+  return 1.f;
+}
+
+NF_HOST_DEVICE float activation_grad(float x, const ActivationSpec& a) { return activation_grad(x, a.kind, a.param, a.param2); }
+
 }  // namespace nf

@@ -69,6 +69,12 @@ class Backend : public Allocator, public std::enable_shared_from_this<Backend> {
   // lists (the CPU's, which tests the layout per element).
   virtual void attention_tile_shape(DType dtype, int64_t head_dim, int64_t* tile_m, int64_t* tile_n) = 0;
 
+  // Backward ops (issue 25): the gradients of the forward ops above (ops.h says what each computes).
+  virtual void norm_backward(const NormBackwardParams& p) = 0;
+  virtual void softmax_backward(const SoftmaxBackwardParams& p) = 0;
+  virtual void activation_backward(const ActivationBackwardParams& p) = 0;
+  virtual void sum_rows(const SumRowsParams& p) = 0;
+
   // The device beyond ops (device.h). What has no meaning without a CUDA device refuses
   // here; with no capture under way, aborting one or trimming graph memory does nothing.
   virtual DeviceMemory memory() const { needs_cuda("reading memory counters"); }

@@ -42,6 +42,24 @@ struct BiasActivationCall {
   ActivationSpec activation;
 };
 
+// NormBackwardParams with weight, dweight and dbias [cols] as views (each optional).
+struct NormBackwardCall {
+  TensorView dx, dy, x;
+  const TensorView* weight = nullptr;
+  const TensorView* dweight = nullptr;
+  const TensorView* dbias = nullptr;
+  float eps = 1e-5f;
+  bool rms = false;
+};
+
+// ActivationBackwardParams with bias and dbias [cols] as views (each optional).
+struct ActivationBackwardCall {
+  TensorView dx, dy, x;
+  const TensorView* bias = nullptr;
+  const TensorView* dbias = nullptr;
+  ActivationSpec activation;
+};
+
 // AttentionParams as views: q, k, v, out [B, N, H, D]; mask (uint8) and bias (float)
 // [B, H, Nq, Nk] views, stride 0 where broadcast.
 struct AttentionCall {

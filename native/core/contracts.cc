@@ -85,6 +85,35 @@ void check_matrix(const TensorView& w, const char* name, DType dtype, int64_t ro
                                          ", " + std::to_string(cols) + "] tensor of x's dtype");
 }
 
+// Whether ab bytes from a and bb bytes from b share no byte (an empty range shares none).
+bool apart(const void* a, int64_t ab, const void* b, int64_t bb) {
+  const auto* a0 = static_cast<const char*>(a);
+  const auto* b0 = static_cast<const char*>(b);
+  return ab == 0 || bb == 0 || a0 + ab <= b0 || b0 + bb <= a0;
+}
+
+int64_t bytes_of(const TensorView& v) { return v.numel() * static_cast<int64_t>(dtype_size(v.dtype)); }
+
+// A gradient dx and the tensors it is computed from (dy, and x or y): one shape, contiguous,
+// one float dtype; each input either dx itself (in place) or apart from it.
+void check_grad_rows(const TensorView& dx, const TensorView& dy, const TensorView& x, const char* x_name) {
+  require(same_shape(dx, dy) && same_shape(dx, x) && x.ndim >= 1, "dx, dy and the input must have one shape of rank >= 1");
+  require(dx.is_contiguous() && dy.is_contiguous() && x.is_contiguous(), "dx, dy and the input must be contiguous");
+  require(is_float(x.dtype) && dx.dtype == x.dtype && dy.dtype == x.dtype, "dx, dy and the input must share one float dtype");
+  const int64_t bytes = bytes_of(dx);
+  require(one_or_apart(dx.data, dy.data, bytes), "dx must be dy itself or not overlap it");
+  if (!one_or_apart(dx.data, x.data, bytes)) throw Error(ErrorCode::InvalidArg, std::string("dx must be ") + x_name + " itself or not overlap it");
+}
+
+// An optional gradient vector [cols] of dx's dtype, written after the inputs are read: apart
+// from dx and from `other` (the op's other vector gradient).
+void check_grad_vector(const TensorView* v, const char* name, const TensorView& dx, const TensorView* other) {
+  check_vector(v, name, dx.dtype, dx.cols());
+  if (v == nullptr) return;
+  const bool ok = apart(v->data, bytes_of(*v), dx.data, bytes_of(dx)) && (other == nullptr || apart(v->data, bytes_of(*v), other->data, bytes_of(*other)));
+  if (!ok) throw Error(ErrorCode::InvalidArg, std::string(name) + " must not overlap dx or the other parameter gradient");
+}
+
 }  // namespace
 
 bool is_broadcast(const TensorView& v) {
@@ -219,6 +248,30 @@ void check(const EncoderBlockCall& c) {
     require(c.plan->mask_heads == 1 || c.plan->mask_heads == c.heads, "the plan's maskHeads must be 1 or heads");
     require(c.plan->rows == x.shape[1], "the plan's mask must have N rows");
   }
+}
+
+void check(const NormBackwardCall& c) {
+  check_grad_rows(c.dx, c.dy, c.x, "x");
+  check_vector(c.weight, "weight", c.x.dtype, c.x.cols());
+  check_grad_vector(c.dweight, "dweight", c.dx, c.dbias);
+  check_grad_vector(c.dbias, "dbias", c.dx, c.dweight);
+}
+
+void check(const SoftmaxBackwardParams& p) {
+  check_grad_rows(p.dx, p.dy, p.y, "y");
+  require(!p.has_mask || (p.mask.dtype == DType::UInt8 && same_shape(p.mask, p.y)), "mask must be uint8 and broadcast to y's shape");
+}
+
+void check(const ActivationBackwardCall& c) {
+  check_grad_rows(c.dx, c.dy, c.x, "x");
+  check_vector(c.bias, "bias", c.x.dtype, c.x.cols());
+  check_grad_vector(c.dbias, "dbias", c.dx, nullptr);
+}
+
+void check(const SumRowsParams& p) {
+  require(p.x.ndim >= 1 && p.x.is_contiguous() && is_float(p.x.dtype), "x must be a contiguous float tensor of rank >= 1");
+  require(p.out.dtype == p.x.dtype && p.out.is_contiguous() && p.out.numel() == p.x.cols(), "out must be contiguous, of x's dtype, with x's last dim of elements");
+  require(apart(p.out.data, bytes_of(p.out), p.x.data, bytes_of(p.x)), "out must not overlap x");
 }
 
 }  // namespace nf

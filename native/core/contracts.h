@@ -25,5 +25,9 @@ void check(const PatchGatherParams& p);
 void check(const AttentionCall& c);
 void check(const SparseAttentionCall& c);
 void check(const EncoderBlockCall& c);
+void check(const NormBackwardCall& c);
+void check(const SoftmaxBackwardParams& p);
+void check(const ActivationBackwardCall& c);
+void check(const SumRowsParams& p);
 
 }  // namespace nf

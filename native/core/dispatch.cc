@@ -136,6 +136,50 @@ void sparse_attention(Backend& backend, const SparseAttentionCall& c) {
   backend.sparse_attention(p);
 }
 
+void norm_backward(Backend& backend, const NormBackwardCall& c) {
+  check(c);
+  // No rows: dx is empty and the parameter gradients are sums of nothing.
+  if (empty(c.x)) {
+    if (c.dweight != nullptr) backend.fill(*c.dweight, 0.0);
+    if (c.dbias != nullptr) backend.fill(*c.dbias, 0.0);
+    return;
+  }
+  NormBackwardParams p;
+  p.dx = c.dx; p.dy = c.dy; p.x = c.x;
+  p.weight = data_of(c.weight);
+  p.dweight = c.dweight != nullptr ? c.dweight->data : nullptr;
+  p.dbias = c.dbias != nullptr ? c.dbias->data : nullptr;
+  p.eps = c.eps;
+  p.rms = c.rms;
+  backend.norm_backward(p);
+}
+
+void softmax_backward(Backend& backend, const SoftmaxBackwardParams& p) {
+  check(p);
+  if (!empty(p.dx)) backend.softmax_backward(p);
+}
+
+void activation_backward(Backend& backend, const ActivationBackwardCall& c) {
+  check(c);
+  if (empty(c.x)) {
+    if (c.dbias != nullptr) backend.fill(*c.dbias, 0.0);
+    return;
+  }
+  ActivationBackwardParams p;
+  p.dx = c.dx; p.dy = c.dy; p.x = c.x;
+  p.bias = data_of(c.bias);
+  p.dbias = c.dbias != nullptr ? c.dbias->data : nullptr;
+  p.activation = c.activation;
+  backend.activation_backward(p);
+}
+
+void sum_rows(Backend& backend, const SumRowsParams& p) {
+  check(p);
+  if (empty(p.out)) return;
+  if (empty(p.x)) backend.fill(p.out, 0.0);  // no rows: sums of nothing
+  else backend.sum_rows(p);
+}
+
 void encoder_block(const std::shared_ptr<Backend>& backend, const EncoderBlockCall& c) {
   check(c);
   if (empty(c.x)) return;

@@ -26,6 +26,10 @@ void mean(Backend& backend, const MeanParams& p);
 void patch_gather(Backend& backend, const PatchGatherParams& p);
 void attention(Backend& backend, const AttentionCall& c);
 void sparse_attention(Backend& backend, const SparseAttentionCall& c);
+void norm_backward(Backend& backend, const NormBackwardCall& c);
+void softmax_backward(Backend& backend, const SoftmaxBackwardParams& p);
+void activation_backward(Backend& backend, const ActivationBackwardCall& c);
+void sum_rows(Backend& backend, const SumRowsParams& p);
 void encoder_block(const std::shared_ptr<Backend>& backend, const EncoderBlockCall& c);
 
 }  // namespace nf::dispatch

@@ -95,6 +95,57 @@ struct PatchGatherParams {
   int64_t patch = 16;
 };
 
+// ---- backward ops (issue 25): the gradients the autograd tape asks of the forward ops above ----
+
+// The gradients of NormParams' op from dy = dL/d(out), x contiguous [rows, cols], float32 sums:
+//   layer: xhat = (x - mean) * rstd, g = dy * weight,
+//          dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), dweight = sum_r dy * xhat, dbias = sum_r dy
+//   rms:   xhat = x * rstd, dx = rstd * (g - xhat * mean(g * xhat)), dweight and dbias as above.
+// mean and rstd are recomputed from x here, not saved by the forward: the backward reads every
+// x anyway, so the statistics cost one more pass over a row in cache, and the inference forward
+// keeps its one output (no tape, no extra write). dweight and dbias ([cols], x's dtype, either
+// null) are summed over rows in two stages (per-block partial sums into a float32 workspace,
+// then one pass over the partials): no atomics on the hot rows of a weight, and a result that
+// does not depend on scheduling. dx, dy and x share one shape and dtype; dx may be dy itself.
+struct NormBackwardParams {
+  TensorView dx, dy, x;
+  const void* weight = nullptr;  // [cols] or null (1)
+  void* dweight = nullptr;       // [cols] or null: not wanted
+  void* dbias = nullptr;         // [cols] or null: not wanted
+  float eps = 1e-5f;
+  bool rms = false;
+};
+
+// The gradient of SoftmaxParams' op from its output y and dy, over the last dim:
+//   dx = scale * y * (dy - sum_c dy * y), 0 where the mask drops an entry.
+// dx, dy, y contiguous, one shape and float dtype (dx may be dy itself); the mask as
+// SoftmaxParams'. A fully masked row (y all 0) gives zeros, never NaN.
+struct SoftmaxBackwardParams {
+  TensorView dx, dy, y;
+  bool has_mask = false;
+  TensorView mask;
+  float scale = 1.f;
+};
+
+// The gradients of BiasActivationParams' op: dx = dy * act'(x + bias) elementwise (x the
+// pre-activation input), and dbias[c] = sum_r dx[r, c] (SumRowsParams' two-stage sum) when
+// dbias is given. dx, dy, x contiguous [rows, cols] of one float dtype (dx may be dy itself);
+// bias and dbias [cols] of x's dtype, or null.
+struct ActivationBackwardParams {
+  TensorView dx, dy, x;
+  const void* bias = nullptr;
+  void* dbias = nullptr;
+  ActivationSpec activation;
+};
+
+// out[c] = sum_r x[r, c]: x contiguous, viewed as [rows, cols] by its last dim, out contiguous
+// with cols elements of x's dtype. float32 sums in two stages (partial sums of row blocks,
+// then their sum), the bias gradient of a linear layer and the reduction over broadcast axes.
+// rows == 0 gives zeros.
+struct SumRowsParams {
+  TensorView out, x;
+};
+
 }  // namespace nf
 
 namespace nf {

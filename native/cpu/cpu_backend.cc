@@ -11,6 +11,7 @@
 #include "../core/activation.h"
 #include "../core/backend.h"
 #include "../core/error.h"
+#include "backward.h"
 #include "elementwise.h"
 
 namespace nf {
@@ -334,6 +335,11 @@ class CpuBackend final : public Backend {
         }
       }
   }
+
+  void norm_backward(const NormBackwardParams& p) override { cpu::norm_backward(p); }
+  void softmax_backward(const SoftmaxBackwardParams& p) override { cpu::softmax_backward(p); }
+  void activation_backward(const ActivationBackwardParams& p) override { cpu::activation_backward(p); }
+  void sum_rows(const SumRowsParams& p) override { cpu::sum_rows(p); }
 
   void attention_tile_shape(DType, int64_t, int64_t* tile_m, int64_t* tile_n) override {
     *tile_m = 0;  // the CPU kernels test the layout per element and ignore tile lists

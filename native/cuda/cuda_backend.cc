@@ -545,6 +545,31 @@ void CudaBackend::attention_tile_shape(DType dtype, int64_t head_dim, int64_t* t
   attention_tile_shape_for(dtype, head_dim, tile_m, tile_n);
 }
 
+// The backward ops' float32 workspaces (partial column sums) are stream-ordered like the
+// attention's: freed right after the launches that use them.
+void CudaBackend::norm_backward(const NormBackwardParams& p) {
+  HostTimer timer(host_times_, kHostKernel);
+  activate();
+  Buffer workspace(shared_from_this(), norm_backward_workspace_bytes(p, sm_count_));
+  launch_norm_backward(p, static_cast<float*>(workspace.data()), sm_count_, stream_);
+}
+
+void CudaBackend::softmax_backward(const SoftmaxBackwardParams& p) { HostTimer timer(host_times_, kHostKernel); activate(); launch_softmax_backward(p, stream_); }
+
+void CudaBackend::activation_backward(const ActivationBackwardParams& p) {
+  HostTimer timer(host_times_, kHostKernel);
+  activate();
+  Buffer workspace(shared_from_this(), p.dbias != nullptr ? sum_rows_workspace_bytes(p.x.rows(), p.x.cols(), sm_count_) : 0);
+  launch_activation_backward(p, static_cast<float*>(workspace.data()), sm_count_, stream_);
+}
+
+void CudaBackend::sum_rows(const SumRowsParams& p) {
+  HostTimer timer(host_times_, kHostKernel);
+  activate();
+  Buffer workspace(shared_from_this(), sum_rows_workspace_bytes(p.x.rows(), p.x.cols(), sm_count_));
+  launch_sum_rows(p.x.dtype, p.x.data, p.x.rows(), p.x.cols(), p.out.data, static_cast<float*>(workspace.data()), sm_count_, stream_);
+}
+
 }  // namespace nf::cuda
 
 std::shared_ptr<nf::Backend> nf::make_cuda_backend(int device) { return std::make_shared<cuda::CudaBackend>(device); }

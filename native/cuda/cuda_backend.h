@@ -47,6 +47,10 @@ class CudaBackend final : public Backend {
   void attention(const AttentionParams& p) override;
   void sparse_attention(const SparseAttentionParams& p) override;
   void attention_tile_shape(DType dtype, int64_t head_dim, int64_t* tile_m, int64_t* tile_n) override;
+  void norm_backward(const NormBackwardParams& p) override;
+  void softmax_backward(const SoftmaxBackwardParams& p) override;
+  void activation_backward(const ActivationBackwardParams& p) override;
+  void sum_rows(const SumRowsParams& p) override;
 
   cudaStream_t stream() const { return stream_; }
 

@@ -36,6 +36,20 @@ void attention_tile_shape_for(DType dtype, int64_t head_dim, int64_t* tile_m, in
 // of split rows (sparse_attention_workspace_bytes(p) bytes, or null when that is 0).
 size_t sparse_attention_workspace_bytes(const SparseAttentionParams& p);
 void launch_sparse_attention(const SparseAttentionParams& p, void* workspace, cudaStream_t stream);
+// Backward ops (issue 25). column_sum.cu: out[c] = sum_r x[r, c] in two stages through a
+// float32 workspace of sum_rows_workspace_bytes(rows, cols, sm_count) bytes; and stage 2 alone,
+// the sum of `parts` rows of float32 partials [parts, cols] into out (x's dtype).
+size_t sum_rows_workspace_bytes(int64_t rows, int64_t cols, int sm_count);
+void launch_sum_rows(DType dtype, const void* x, int64_t rows, int64_t cols, void* out, float* workspace, int sm_count,
+                     cudaStream_t stream);
+void launch_finish_column_sums(DType dtype, const float* partial, int64_t parts, int64_t cols, void* out, cudaStream_t stream);
+// norm_backward.cu: dx, and dweight / dbias through a workspace of norm_backward_workspace_bytes.
+size_t norm_backward_workspace_bytes(const NormBackwardParams& p, int sm_count);
+void launch_norm_backward(const NormBackwardParams& p, float* workspace, int sm_count, cudaStream_t stream);
+// softmax_backward.cu
+void launch_softmax_backward(const SoftmaxBackwardParams& p, cudaStream_t stream);
+// activation_backward.cu: dx, and dbias (when asked) through a sum_rows workspace for x's rows and cols.
+void launch_activation_backward(const ActivationBackwardParams& p, float* workspace, int sm_count, cudaStream_t stream);
 // spin.cu: keeps the stream busy for `microseconds` (the GEMM planner's timing of GPU time).
 void launch_spin(double microseconds, cudaStream_t stream);
 

@@ -20,7 +20,38 @@ for (const device of DEVICES) {
       const stats = rawFuzz(rng, device);
       console.log(`      ${stats.calls} forged addon calls (seed ${seed}), all threw Errors; ${stats.validControls} valid controls ran`);
     });
+    it('the backward ops refuse every tensor argument forged or disposed, never crash', function () {
+      const seed = SEED + 11 + (device === 'cpu' ? 0 : 1);
+      const rng = new Rng(seed);
+      const addon = native() as unknown as Record<string, (...args: unknown[]) => unknown>;
+      let calls = 0;
+      for (const op of rawOps(device).filter((o) => BACKWARD_OPS.includes(o.name))) {
+        const { tensors, outputs, optional = [] } = op.make();
+        for (const k of tensors) {
+          for (let i = 0; i < 12; i++) {
+            const { args } = op.make();
+            const forged = [...args];
+            forged[k] = i === 0 ? disposedLike(args[k] as Tensor) : corruptTensor(rng, args[k] as Tensor, outputs.includes(k), optional.includes(k));
+            expectThrow(`${op.name} tensor argument ${k} forged as ${printable(forged[k])}`, () => addon[op.name](...forged));
+            calls++;
+            for (const a of args) if (a && typeof a === 'object' && 'dispose' in a) (a as Tensor).dispose();
+          }
+        }
+      }
+      console.log(`      ${calls} forged backward-op calls (seed ${seed}), all threw Errors`);
+    });
   });
+}
+
+/** The addon's backward ops (issue 25), each of whose tensor arguments is forged in turn. */
+const BACKWARD_OPS = ['normBackward', 'softmaxBackward', 'activationBackward', 'sumRows'];
+
+/** A tensor argument laid out as `t` whose storage has been disposed. */
+function disposedLike(t: Tensor): unknown {
+  const u = nf.ones([...t.shape], { dtype: t.dtype, device: t.device });
+  const g = forge(u);
+  (u._storage as { dispose(): void }).dispose();
+  return g;
 }
 
 /** An array of `n` (at least 1) elements whose first element's getter throws. */

@@ -43,6 +43,19 @@ export function rawOps(device: Device): RawOp[] {
       make: () => ({ args: [f32([1, 5, 2, 4]), f32([1, 5, 2, 4]), f32([1, 6, 2, 4]), f32([1, 6, 2, 4]), null, null, 0.5, false], tensors: [0, 1, 2, 3], outputs: [0], numbers: [6] }),
     },
     {
+      name: 'normBackward', // dx, dweight, dbias, dy, x, weight, eps, rms
+      make: () => ({ args: [f32([2, 6]), f32([6]), f32([6]), f32([2, 6]), f32([2, 6]), f32([6]), 1e-5, false], tensors: [0, 1, 2, 3, 4, 5], outputs: [0, 1, 2], numbers: [6], optional: [1, 2, 5] }),
+    },
+    {
+      name: 'softmaxBackward', // dx, dy, y, mask, scale
+      make: () => ({ args: [f32([2, 6]), f32([2, 6]), f32([2, 6]), nf.ones([2, 6], { dtype: 'uint8', device }), 1], tensors: [0, 1, 2, 3], outputs: [0], numbers: [4], optional: [3] }),
+    },
+    {
+      name: 'activationBackward', // dx, dbias, dy, x, bias, activation, param, param2
+      make: () => ({ args: [f32([2, 6]), f32([6]), f32([2, 6]), f32([2, 6]), f32([6]), 2, 0, 0], tensors: [0, 1, 2, 3, 4], outputs: [0, 1], numbers: [5, 6, 7], optional: [1, 4] }),
+    },
+    { name: 'sumRows', make: () => ({ args: [f32([6]), f32([3, 6])], tensors: [0, 1], outputs: [0], numbers: [] }) },
+    {
       name: 'encoderBlock', // out, x, then the block's 12 weights (C 4, 2 heads, hidden 8), heads, eps1, eps2, activation (3), scale, plan
       make: () => ({
         args: [f32([1, 3, 4]), f32([1, 3, 4]), f32([4]), f32([4]), f32([12, 4]), f32([12]), f32([4, 4]), f32([4]), f32([4]), f32([4]), f32([8, 4]), f32([8]),
@@ -56,5 +69,5 @@ export function rawOps(device: Device): RawOp[] {
 /** Which numeric arguments the addon checks (the others, e.g. alpha or eps, are any number, NaN included). */
 export const CHECKED_NUMBERS: Record<string, number[]> = {
   copy: [], fill: [], gemm: [7], norm: [], softmax: [], biasActivation: [3], binary: [3], mean: [2, 3, 4], patchGather: [2], attention: [],
-  encoderBlock: [14, 17],
+  encoderBlock: [14, 17], normBackward: [], softmaxBackward: [], activationBackward: [5], sumRows: [],
 };

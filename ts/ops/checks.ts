@@ -208,6 +208,16 @@ export function checkBroadcastsTo(fn: string, name: string, shape: readonly numb
   }
 }
 
+/** An optional keep-mask (uint8, 1 = keep) broadcastable to `like` (of `likeName`) on its device; null when absent. */
+export function checkKeepMask(fn: string, name: string, value: unknown, like: Tensor, likeName: string): Tensor | null {
+  if (value === undefined || value === null) return null;
+  const mask = checkTensor(fn, name, value);
+  if (mask.dtype !== 'uint8') throw invalidParameterError(fn, name, 'a uint8 tensor (1 = keep)', mask);
+  if (mask.device !== like.device) throw invalidParameterError(fn, name, `on ${like.device} like ${likeName}`, mask);
+  checkBroadcastsTo(fn, name, mask.shape, like.shape);
+  return mask;
+}
+
 /** A view of `t` broadcast to `shape` (numpy rules), stride 0 where broadcast; a RangeError if it does not broadcast. */
 export function broadcastTo(fn: string, name: string, t: Tensor, shape: readonly number[]): Tensor {
   checkBroadcastsTo(fn, name, t.shape, shape);

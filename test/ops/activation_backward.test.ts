@@ -1,0 +1,114 @@
+// activationBackward and biasActivationBackward for every activation against the float64
+// derivatives (test/reference.ts), which are themselves held to finite differences.
+import * as assert from 'node:assert/strict';
+import { Device, FLOAT_DTYPES, FloatDType, randn, tensor } from '../../ts/index';
+import { activationBackward, biasActivationBackward } from '../../ts/ops/activation_backward';
+import { native } from '../../ts/native';
+import { ACTIVATION_VARIANTS, DEVICES, TOLERANCE, assertClose, describeDevice, freshSeed, host, poisoned } from '../helpers';
+import { activationGradRef, activationRef, biasActivationBackwardRef } from '../reference';
+
+const SHAPES = [[1, 1], [3, 12], [197, 96], [197, 97], [3, 768], [2, 197, 12]];
+
+function check(device: Device, dtype: FloatDType, shape: readonly number[], v: (typeof ACTIVATION_VARIANTS)[number], withBias: boolean): void {
+  const seed = freshSeed();
+  const cols = shape[shape.length - 1];
+  // Spread over [-4, 4]: both sides of every kink and SmeLU's quadratic band.
+  const x = tensor(randn(shape, { seed }).dataSync().map((u) => u * 2), shape, { dtype, device });
+  const dy = randn(shape, { dtype, device, seed: seed + 1 });
+  const bias = withBias ? randn([cols], { dtype, device, seed: seed + 2 }) : null;
+  const label = `${v.label} [${shape}] bias ${withBias} ${dtype} seed ${seed}`;
+  const ref = biasActivationBackwardRef(host(dy), host(x), cols, bias && host(bias), v.name, v.params);
+  if (withBias) {
+    const g = biasActivationBackward(dy, x, bias, v.spec);
+    assertClose(host(g.dx), ref.dx, TOLERANCE[dtype], `${label} dx`);
+    assertClose(host(g.dbias!), ref.dbias, TOLERANCE[dtype], `${label} dbias`);
+    g.dx.dispose();
+    g.dbias!.dispose();
+  } else {
+    const dx = activationBackward(dy, x, v.spec);
+    assertClose(host(dx), ref.dx, TOLERANCE[dtype], `${label} dx`);
+    dx.dispose();
+  }
+  for (const t of [x, dy, bias]) t?.dispose();
+}
+
+describe('activation backward references', () => {
+  it('activationGradRef matches finite differences of activationRef for every activation', () => {
+    for (const v of ACTIVATION_VARIANTS) {
+      for (let i = 0; i < 80; i++) {
+        const x = -4 + i * 0.1 + 0.013; // never on a kink
+        const fd = (activationRef(v.name, x + 1e-6, v.params) - activationRef(v.name, x - 1e-6, v.params)) / 2e-6;
+        const g = activationGradRef(v.name, x, v.params);
+        assert.ok(Math.abs(fd - g) <= 1e-6 * Math.max(1, Math.abs(g)), `${v.label} at ${x}: ${g} vs ${fd}`);
+      }
+    }
+  });
+});
+
+for (const device of DEVICES) {
+  describeDevice(device, 'activation backward', () => {
+    for (const dtype of FLOAT_DTYPES) {
+      for (const v of ACTIVATION_VARIANTS) {
+        it(`${v.label}: activationBackward and biasActivationBackward match float64, ${dtype}`, () => {
+          for (const shape of SHAPES) {
+            check(device, dtype, shape, v, false);
+            check(device, dtype, shape, v, true);
+          }
+        });
+      }
+      it(`the kinks take the x <= 0 side (relu'(0) = 0, leaky_relu'(0) = slope), ${dtype}`, () => {
+        const x = tensor([0, 0, 0], [3], { dtype, device });
+        const dy = tensor([1, 1, 1], [3], { dtype, device });
+        for (const [spec, want] of [['relu', 0], [{ name: 'leaky_relu', slope: 0.25 }, 0.25], ['squared_relu', 0]] as const) {
+          const dx = activationBackward(dy, x, spec);
+          assert.deepEqual([...host(dx)], [want, want, want], JSON.stringify(spec));
+          dx.dispose();
+        }
+        x.dispose();
+        dy.dispose();
+      });
+      it(`a scalar x, a strided x, no rows (dbias zeros), and dx in place over dy, ${dtype}`, () => {
+        const seed = freshSeed();
+        const s = tensor([0.5], [], { dtype, device });
+        const ds = tensor([2], [], { dtype, device });
+        const dxs = activationBackward(ds, s, 'gelu');
+        assertClose(host(dxs), [2 * activationGradRef('gelu', host(s)[0])], TOLERANCE[dtype], 'scalar');
+        const base = randn([96, 197], { dtype, device, seed });
+        const xt = base.transpose();
+        const dy = randn([197, 96], { dtype, device, seed: seed + 1 });
+        const g = biasActivationBackward(dy, xt, null, 'gelu_tanh');
+        const ref = biasActivationBackwardRef(host(dy), host(xt), 96, null, 'gelu_tanh');
+        assertClose(host(g.dx), ref.dx, TOLERANCE[dtype], `strided dx, seed ${seed}`);
+        assertClose(host(g.dbias!), ref.dbias, TOLERANCE[dtype], `strided dbias, seed ${seed}`);
+        const e = biasActivationBackward(randn([0, 12], { dtype, device }), randn([0, 12], { dtype, device }), null, 'relu');
+        assert.deepEqual([...host(e.dbias!)], new Array(12).fill(0));
+        const x = randn([3, 97], { dtype, device, seed: seed + 2 });
+        const d = randn([3, 97], { dtype, device, seed: seed + 3 });
+        const dbias = poisoned([97], dtype, device);
+        const ref2 = biasActivationBackwardRef(host(d), host(x), 97, null, 'gelu');
+        native().activationBackward(d, dbias, d, x, null, 2, 0, 0);
+        assertClose(host(d), ref2.dx, TOLERANCE[dtype], `in place dx, seed ${seed}`);
+        assertClose(host(dbias), ref2.dbias, TOLERANCE[dtype], `in place dbias, seed ${seed}`);
+        for (const t of [s, ds, dxs, base, xt, dy, g.dx, g.dbias, e.dx, e.dbias, x, dbias, d]) t?.dispose();
+      });
+    }
+  });
+}
+
+describe('activation backward argument errors', () => {
+  const x = randn([4, 6]);
+  it('rejects a dy of another shape, an unknown activation, a bias of the wrong length and a scalar with a bias gradient', () => {
+    assert.throws(() => activationBackward(randn([4, 5]), x, 'relu'), { name: 'RangeError', message: /^activationBackward: dy must have x's shape \[4, 6\]/ });
+    assert.throws(() => activationBackward(x, x, 'swish' as never), { name: 'TypeError', message: /^activationBackward: expected activation to be one of/ });
+    assert.throws(() => biasActivationBackward(x, x, randn([5]), 'relu'), { name: 'RangeError', message: /^biasActivationBackward: bias must be \[6\]/ });
+    assert.throws(() => biasActivationBackward(randn([]), randn([]), null, 'relu'), { name: 'RangeError', message: /^biasActivationBackward: x must have at least one dimension for a bias gradient/ });
+    assert.throws(() => biasActivationBackward(x, x, null, 'relu', { biasGrad: 'yes' as never }), { name: 'TypeError', message: /^biasActivationBackward: expected options.biasGrad to be a boolean/ });
+  });
+  it('the addon refuses dbias overlapping dx', () => {
+    const buf = randn([30]);
+    const dx = buf._view([4, 6], [6, 1], 0);
+    const db = buf._view([6], [1], 20);
+    assert.throws(() => native().activationBackward(dx, db, x, x, null, 1, 0, 0), /activationBackward: dbias must not overlap dx/);
+    for (const t of [buf, dx, db]) t.dispose();
+  });
+});
