@@ -7,6 +7,7 @@
 # $OUT/ab.tar.gz (the device tool brings back 8 files); the figures are printed too.
 #   here:   tools/ab-forward.sh --prepare 6190d78 && tools/gpu-prep.sh
 #   device: source .gpu/setup.sh && tools/ab-forward.sh [--no-build-base]
+# AB_BUILD_HEAD=0 keeps this tree's build as it is; AB_BENCHES="vit" runs the ViT alone.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if [[ ${1:-} == --prepare ]]; then
@@ -36,7 +37,7 @@ build() {
   return $rc
 }
 
-build "$here" head || { tail -40 "$LOGS/build-head.log"; exit 1; }
+[[ ${AB_BUILD_HEAD:-1} == 0 ]] || build "$here" head || { tail -40 "$LOGS/build-head.log"; exit 1; }
 [[ ${1:-} == --no-build-base ]] || build "$base" base || { tail -40 "$LOGS/build-base.log"; exit 1; }
 
 for round in $(seq 1 "$ROUNDS"); do
@@ -48,6 +49,7 @@ for round in $(seq 1 "$ROUNDS"); do
       (cd "$tree" && node --import tsx bench/vit.ts --dtype "$dtype" $peers --out "$LOGS/vit-$side-$dtype-$round.json") > "$LOGS/vit-$side-$dtype-$round.log" 2>&1
       grep -E 'memory_efficient|sparse|vanilla|PyTorch' "$LOGS/vit-$side-$dtype-$round.log" | grep -vE '^peer ' | head -20
     done
+    [[ " ${AB_BENCHES:-vit attention} " == *" attention "* ]] || continue
     echo "== round $round, $side: bench/attention.ts $peers"
     (cd "$tree" && node --import tsx bench/attention.ts $peers --out "$LOGS/attention-$side-$round.json") > "$LOGS/attention-$side-$round.log" 2>&1
     grep -vE '^peer ' "$LOGS/attention-$side-$round.log" | tail -25
