@@ -1,7 +1,7 @@
 // Bad uses of autograd: each a clear Error naming backward (or the op), nothing crashes.
 import * as assert from 'node:assert/strict';
 import {
-  add, backends, backward, layerNorm, linear, mean, mul, randn, residualAdd, softmax, tensor, zeroGrad,
+  add, backends, backward, gelu, layerNorm, linear, mean, mul, patchEmbed, randn, residualAdd, softmax, tensor, zeroGrad,
 } from '../../ts/index';
 
 describe('autograd errors', () => {
@@ -55,16 +55,20 @@ describe('autograd errors', () => {
     assert.throws(() => y.backward(), /backward: tensor has been disposed/);
   });
 
-  it('ops that cannot record say so: options.out, an in-place leaf, ops with no gradient yet, activations', () => {
+  it('ops that cannot record say so: options.out (the fused ones too), an in-place leaf, an op with no gradient yet', () => {
     const x = randn([2, 3], { seed: 1 }).requiresGrad_();
     const w = randn([3, 3], { seed: 2 });
     const out = randn([2, 3], { seed: 3 });
     assert.throws(() => add(x, 1, { out }), /^TypeError: add: options.out cannot be used while an input requires grad/);
     assert.throws(() => residualAdd(x, out), /^RangeError: residualAdd: x is a leaf that requires grad/);
-    assert.throws(() => layerNorm(x, null, null), /^TypeError: layerNorm: has no gradient yet/);
-    assert.throws(() => softmax(x), /^TypeError: softmax: has no gradient yet/);
-    assert.throws(() => linear(x, w, null, { activation: 'relu' }), /linear: options.activation has no gradient yet/);
-    for (const t of [x, w, out]) t.dispose();
+    assert.throws(() => layerNorm(x, null, null, 1e-5, { out }), /^TypeError: layerNorm: options.out cannot be used while an input requires grad/);
+    assert.throws(() => softmax(x, { out }), /^TypeError: softmax: options.out cannot be used while an input requires grad/);
+    assert.throws(() => gelu(x, { out }), /^TypeError: gelu: options.out cannot be used while an input requires grad/);
+    assert.throws(() => linear(x, w, null, { activation: 'relu', out }), /^TypeError: linear: options.out cannot be used while an input requires grad/);
+    const images = randn([1, 3, 4, 4], { seed: 4 }).requiresGrad_();
+    const pw = randn([2, 3, 2, 2], { seed: 5 });
+    assert.throws(() => patchEmbed(images, pw, null, 2), /^TypeError: patchEmbed: has no gradient yet/);
+    for (const t of [x, w, out, images, pw]) t.dispose();
   });
 
   it('requiresGrad_ and zeroGrad check their arguments', () => {

@@ -8,7 +8,8 @@ import { Tensor } from '../tensor';
 import {
   checkFinite, checkFloatTensor, checkOptions, checkVector, contiguousIn, fill, OutOptions, prepareOutput,
 } from './checks';
-import { needsGrad, noGradientError } from '../autograd/graph';
+import { checkRecordable, needsGrad, record } from '../autograd/graph';
+import { biasActivationGrad } from '../autograd/grads/activation';
 
 /** An activation by name. */
 export type ActivationName = 'relu' | 'gelu' | 'gelu_tanh' | 'leaky_relu' | 'squared_relu' | 'smelu' | 'star_relu' | 'none';
@@ -111,22 +112,25 @@ export function activationCode(fn: string, spec: unknown, name = 'activation'): 
   return configuredCode(fn, name, kind, config);
 }
 
-// act(x + bias) after the arguments are checked: x float, bias [lastDim] like x or null.
-function run(fn: string, x: Tensor, bias: Tensor | null, code: ActivationCode, out: unknown): Tensor {
-  if (needsGrad(x, bias)) throw noGradientError(fn);
+// act(x + bias) after the arguments are checked: x float, bias [lastDim] like x or null;
+// spec (checked) is what code was made from, for the gradient.
+function run(fn: string, x: Tensor, bias: Tensor | null, spec: ActivationSpec, code: ActivationCode, out: unknown): Tensor {
+  const tracked = needsGrad(x, bias);
+  if (tracked) checkRecordable(fn, { out });
   const o = prepareOutput(fn, out, x.shape, x, { x, bias }, 'inPlace');
-  return fill(o, (temps) => {
+  const y = fill(o, (temps) => {
     if (x.size === 0) return;
     const xc = contiguousIn(x, temps);
     const bc = bias && contiguousIn(bias, temps);
     native().biasActivation(o.out, xc, bc, code[0], code[1], code[2]);
   });
+  return tracked ? record(fn, y, [x, bias], bias ? [x, bias] : [x], biasActivationGrad(spec)) : y;
 }
 
 function unary(fn: string, x: unknown, spec: ActivationSpec, options: OutOptions | undefined): Tensor {
   const t = checkFloatTensor(fn, 'x', x);
   const o = checkOptions(fn, options);
-  return run(fn, t, null, activationCode(fn, spec), o.out);
+  return run(fn, t, null, spec, activationCode(fn, spec), o.out);
 }
 
 /**
@@ -144,7 +148,7 @@ export function biasActivation(x: Tensor, bias: Tensor | null | undefined, activ
   }
   const code = activationCode(fn, activation);
   const o = checkOptions(fn, options);
-  return run(fn, t, b, code, o.out);
+  return run(fn, t, b, activation, code, o.out);
 }
 
 /** act(x) for an activation given by name or { name, ...parameters } (see ActivationSpec). */
@@ -192,5 +196,5 @@ export function starRelu(x: Tensor, options?: { scale?: number; bias?: number } 
   if (o.scale !== undefined) spec.scale = o.scale;
   if (o.bias !== undefined) spec.bias = o.bias;
   const t = checkFloatTensor(fn, 'x', x);
-  return run(fn, t, null, activationCode(fn, spec, 'options'), o.out);
+  return run(fn, t, null, spec, activationCode(fn, spec, 'options'), o.out);
 }

@@ -12,7 +12,7 @@ import {
   checkVector, contiguousIn, fill, OutOptions, prepareOutput, product, sameShape, shapeString,
 } from './checks';
 import { checkRecordable, needsGrad, needsGradAny, record } from '../autograd/graph';
-import { linearGrad, matmulGrad } from '../autograd/grads/linear';
+import { linearActivationGrad, linearGrad, matmulGrad } from '../autograd/grads/linear';
 
 /**
  * The stride that walks dims 0 .. end - 1 of `shape` (with `strides`) as one merged dim, or
@@ -151,10 +151,8 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null, options?
     if (act[0] !== 0) throw rangeError(fn, 'options.residual cannot be combined with an activation (the residual is added after the bias, with nothing applied after it)');
   }
   const tracked = needsGradAny([t, w, b, residual]);
-  if (tracked) {
-    checkRecordable(fn, o);
-    if (act[0] !== 0) throw rangeError(fn, 'options.activation has no gradient yet (only \'none\' records); apply the activation under noGrad() or on detach()ed tensors');
-  }
+  if (tracked) checkRecordable(fn, o);
+  if (tracked && act[0] !== 0) return linearActivationRecorded(t, w, b, o.activation as ActivationSpec, act, tf32);
   const out = prepareOutput(fn, o.out, shape, t, { x: t, weight: w, bias: b });
   const sharesOut = residual !== null && out.given && residual._storage === out.out._storage;
   if (sharesOut && (residual!.offset !== out.out.offset || !residual!.isContiguous)) {
@@ -162,6 +160,28 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null, options?
   }
   const y = fill(out, (temps) => linearInto(out.out, t, w, b, act, tf32, temps, residual && contiguousIn(residual, temps)));
   return tracked ? record(fn, y, [t, w, b, residual], [t, w], linearGrad(t, w)) : y;
+}
+
+/**
+ * linear with an activation while recording: the GEMM + bias writes the pre-activation,
+ * which the tape keeps for act′, and a second pass applies the activation (DERIVATIVES.md
+ * says why it is not recomputed in the backward).
+ */
+function linearActivationRecorded(x: Tensor, w: Tensor, b: Tensor | null, spec: ActivationSpec, act: ActivationCode, tf32: boolean): Tensor {
+  const fn = 'linear';
+  const shape = x.shape.slice();
+  shape[shape.length - 1] = w.shape[0];
+  const pre = prepareOutput(fn, null, shape, x, {});
+  fill(pre, (temps) => linearInto(pre.out, x, w, b, [0, 0, 0], tf32, temps));
+  try {
+    const out = prepareOutput(fn, null, shape, x, {});
+    const y = fill(out, () => {
+      if (pre.out.size > 0) native().biasActivation(out.out, pre.out, null, act[0], act[1], act[2]);
+    });
+    return record(fn, y, [x, w, b, null], [x, w, pre.out], linearActivationGrad(x, w, spec));
+  } finally {
+    pre.out.dispose(); // the tape holds its own view
+  }
 }
 
 export interface MatmulOptions extends OutOptions {

@@ -3,7 +3,8 @@
 import { native } from '../native';
 import { Tensor } from '../tensor';
 import { checkFinite, checkFloatTensor, checkMinRank, checkOptions, checkVector, contiguousIn, fill, OutOptions, prepareOutput } from './checks';
-import { needsGrad, noGradientError } from '../autograd/graph';
+import { checkRecordable, needsGrad, record } from '../autograd/graph';
+import { normGrad } from '../autograd/grads/norm';
 import { rangeError } from '../errors';
 
 function checkEps(fn: string, eps: unknown): number {
@@ -13,14 +14,17 @@ function checkEps(fn: string, eps: unknown): number {
 }
 
 function run(fn: string, x: Tensor, weight: Tensor | null, bias: Tensor | null, eps: number, rms: boolean, out: unknown): Tensor {
+  const tracked = needsGrad(x, weight) || needsGrad(bias);
+  if (tracked) checkRecordable(fn, { out });
   const o = prepareOutput(fn, out, x.shape, x, { x, weight, bias }, 'inPlace');
-  return fill(o, (temps) => {
+  const y = fill(o, (temps) => {
     if (x.size === 0) return;
     const xc = contiguousIn(x, temps);
     const wc = weight && contiguousIn(weight, temps);
     const bc = bias && contiguousIn(bias, temps);
     native().norm(o.out, xc, wc, bc, eps, rms);
   });
+  return tracked ? record(fn, y, [x, weight, bias], weight ? [x, weight] : [x], normGrad(eps, rms)) : y;
 }
 
 /**
@@ -31,7 +35,6 @@ function run(fn: string, x: Tensor, weight: Tensor | null, bias: Tensor | null, 
  */
 export function layerNorm(x: Tensor, weight: Tensor | null | undefined, bias: Tensor | null | undefined, eps = 1e-5, options?: OutOptions): Tensor {
   const fn = 'layerNorm';
-  if (needsGrad(x, weight) || needsGrad(bias)) throw noGradientError(fn);
   const t = checkFloatTensor(fn, 'x', x);
   checkMinRank(fn, 'x', t, 1, '[..., C]');
   const C = t.shape[t.rank - 1];
@@ -49,7 +52,6 @@ export function layerNorm(x: Tensor, weight: Tensor | null | undefined, bias: Te
  */
 export function rmsNorm(x: Tensor, weight: Tensor | null | undefined, eps = 1e-6, options?: OutOptions): Tensor {
   const fn = 'rmsNorm';
-  if (needsGrad(x, weight)) throw noGradientError(fn);
   const t = checkFloatTensor(fn, 'x', x);
   checkMinRank(fn, 'x', t, 1, '[..., C]');
   const w = checkVector(fn, 'weight', weight, t.shape[t.rank - 1], t, 'x');

@@ -3,7 +3,8 @@ import { invalidParameterError } from '../errors';
 import { native } from '../native';
 import { checkTensor, Tensor } from '../tensor';
 import { broadcastTo, checkBroadcastsTo, checkFloatTensor, checkMinRank, checkOptions, checkScale, contiguousIn, fill, OutOptions, prepareOutput } from './checks';
-import { needsGrad, noGradientError } from '../autograd/graph';
+import { checkRecordable, needsGrad, record } from '../autograd/graph';
+import { softmaxGrad } from '../autograd/grads/softmax';
 
 export interface SoftmaxOptions extends OutOptions {
   /** Multiplies x before the softmax. Default 1. */
@@ -22,7 +23,6 @@ export interface SoftmaxOptions extends OutOptions {
  */
 export function softmax(x: Tensor, options?: SoftmaxOptions): Tensor {
   const fn = 'softmax';
-  if (needsGrad(x)) throw noGradientError(fn);
   const t = checkFloatTensor(fn, 'x', x);
   checkMinRank(fn, 'x', t, 1, '[..., C]');
   const o = checkOptions(fn, options);
@@ -34,8 +34,10 @@ export function softmax(x: Tensor, options?: SoftmaxOptions): Tensor {
     if (mask.device !== t.device) throw invalidParameterError(fn, 'options.mask', `on ${t.device} like x`, mask);
     checkBroadcastsTo(fn, 'options.mask', mask.shape, t.shape);
   }
+  const tracked = needsGrad(t);
+  if (tracked) checkRecordable(fn, o);
   const out = prepareOutput(fn, o.out, t.shape, t, { x: t, 'options.mask': mask }, 'inPlace');
-  return fill(out, (temps) => {
+  const y = fill(out, (temps) => {
     if (t.size === 0) return;
     const xc = contiguousIn(t, temps);
     let m: Tensor | null = null;
@@ -45,4 +47,5 @@ export function softmax(x: Tensor, options?: SoftmaxOptions): Tensor {
     }
     native().softmax(out.out, xc, m, scale);
   });
+  return tracked ? record(fn, y, [t], mask ? [y, mask] : [y], softmaxGrad(scale)) : y;
 }

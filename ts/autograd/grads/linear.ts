@@ -1,7 +1,10 @@
 // Gradients of matmul and linear, through GEMMs of the transposes (the transposes are
-// GEMM flags, not copies), summed over broadcast batch dims; linear's bias by the row sum.
+// GEMM flags, not copies), summed over broadcast batch dims; linear's bias by the row sum;
+// an activation epilogue through its native backward first.
 // The formulas, and what each forward saves: ../DERIVATIVES.md.
 import { matmul } from '../../ops/linear';
+import { activationBackward } from '../../ops/activation_backward';
+import { ActivationSpec } from '../../ops/activation';
 import { product } from '../../ops/checks';
 import { Tensor } from '../../tensor';
 import { GradFn } from '../node';
@@ -65,6 +68,23 @@ export function linearGrad(x: Tensor, weight: Tensor): GradFn {
       return [dx, dw, db, dr];
     } finally {
       g2.dispose();
+    }
+  };
+}
+
+/**
+ * linear(x, W, b, { activation }): out = act(pre), pre = x Wᵀ + b, which the recording
+ * forward writes and saves (DERIVATIVES.md says why). dpre = g ⊙ act′(pre), then linear's
+ * gradients from dpre. Saves x, W and pre.
+ */
+export function linearActivationGrad(x: Tensor, weight: Tensor, spec: ActivationSpec): GradFn {
+  const linearFromPre = linearGrad(x, weight);
+  return (g, [sx, sw, pre], needs) => {
+    const dpre = activationBackward(g, pre, spec);
+    try {
+      return linearFromPre(dpre, [sx, sw], needs);
+    } finally {
+      dpre.dispose();
     }
   };
 }
