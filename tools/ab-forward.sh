@@ -7,7 +7,8 @@
 # $OUT/ab.tar.gz (the device tool brings back 8 files); the figures are printed too.
 #   here:   tools/ab-forward.sh --prepare 6190d78 && tools/gpu-prep.sh
 #   device: source .gpu/setup.sh && tools/ab-forward.sh [--no-build-base]
-# AB_BUILD_HEAD=0 keeps this tree's build as it is; AB_BENCHES="vit" runs the ViT alone.
+# AB_BUILD_HEAD=0 keeps this tree's build as it is; AB_BENCHES="vit" runs the ViT alone;
+# AB_DTYPES="float32" the ViT in those dtypes.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if [[ ${1:-} == --prepare ]]; then
@@ -44,7 +45,7 @@ for round in $(seq 1 "$ROUNDS"); do
   for side in base head; do
     tree=$here; [[ $side == base ]] && tree=$base
     peers=--no-peers; [[ $side == head && $round == "$ROUNDS" ]] && peers=
-    for dtype in float16 float32; do
+    for dtype in ${AB_DTYPES:-float16 float32}; do
       echo "== round $round, $side: bench/vit.ts --dtype $dtype $peers"
       (cd "$tree" && node --import tsx bench/vit.ts --dtype "$dtype" $peers --out "$LOGS/vit-$side-$dtype-$round.json") > "$LOGS/vit-$side-$dtype-$round.log" 2>&1
       grep -E 'memory_efficient|sparse|vanilla|PyTorch' "$LOGS/vit-$side-$dtype-$round.log" | grep -vE '^peer ' | head -20
