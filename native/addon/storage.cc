@@ -2,7 +2,9 @@
 #include "storage.h"
 
 #include <cmath>
+#include <cstring>
 #include <string>
+#include <vector>
 
 #include "../core/error.h"
 #include "errors.h"
@@ -22,6 +24,10 @@ double offset_arg(const Napi::CallbackInfo& info) {
   return info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
 }
 
+// Waits for a device read on a worker thread. The bytes land in a staging block of the
+// worker's own and reach the caller's array in OnOK, on the JS thread, after its length is
+// checked again: JavaScript may detach or shrink that array's buffer while the read is pending
+// (writing into it from the worker then crashed: the hostile fuzz's CUDA run, 2026-12-07).
 class ReadWorker : public Napi::AsyncWorker {
  public:
   ReadWorker(Napi::Env env, std::shared_ptr<Buffer> snapshot, Napi::Uint8Array dst)
@@ -29,13 +35,12 @@ class ReadWorker : public Napi::AsyncWorker {
         deferred_(Napi::Promise::Deferred::New(env)),
         snapshot_(std::move(snapshot)),
         dst_(Napi::Persistent(dst)),
-        dst_data_(dst.Data()),
-        bytes_(dst.ByteLength()) {}
+        staging_(dst.ByteLength()) {}
   Napi::Promise promise() const { return deferred_.Promise(); }
 
   void Execute() override {
     try {
-      snapshot_->backend().copy_to_host(dst_data_, snapshot_->data(), bytes_);
+      snapshot_->backend().copy_to_host(staging_.data(), snapshot_->data(), staging_.size());
     } catch (const Error& e) {
       code_ = error_code_name(e.code());
       SetError(std::string("read: ") + e.what());
@@ -43,21 +48,30 @@ class ReadWorker : public Napi::AsyncWorker {
   }
   void OnOK() override {
     snapshot_->release();
+    Napi::Uint8Array dst = dst_.Value();
+    if (dst.ByteLength() != staging_.size()) {
+      reject("ERR_INVALID_ARG", "read: the destination array's buffer was detached or resized while the read was pending");
+      return;
+    }
+    std::memcpy(dst.Data(), staging_.data(), staging_.size());
     deferred_.Resolve(Env().Undefined());
   }
   void OnError(const Napi::Error& e) override {
     snapshot_->release();
-    Napi::Error err = Napi::Error::New(Env(), e.Message());
-    err.Set("code", Napi::String::New(Env(), code_));
-    deferred_.Reject(err.Value());
+    reject(code_, e.Message());
   }
 
  private:
+  void reject(const std::string& code, const std::string& message) {
+    Napi::Error err = Napi::Error::New(Env(), message);
+    err.Set("code", Napi::String::New(Env(), code));
+    deferred_.Reject(err.Value());
+  }
+
   Napi::Promise::Deferred deferred_;
   std::shared_ptr<Buffer> snapshot_;
   Napi::Reference<Napi::Uint8Array> dst_;
-  void* dst_data_;
-  size_t bytes_;
+  std::vector<uint8_t> staging_;
   std::string code_ = "ERR_CUDA";
 };
 
