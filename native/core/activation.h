@@ -71,7 +71,7 @@ NF_HOST_DEVICE float activation_grad(float x, Activation kind, float param, floa
     case Activation::None: return 1.f;
     case Activation::ReLU: return x > 0.f ? 1.f : 0.f;
     case Activation::GELU: {
-      const float cdf = 0.5f * (1.f + erff(x * 0.70710678118654752f));
+      const float cdf = 0.5f * erfcf(-x * 0.70710678118654752f);  // 1 + erf would cancel in the negative tail
       const float pdf = 0.39894228040143268f * expf(-0.5f * x * x);
       return cdf + x * pdf;
     }
