@@ -5,6 +5,7 @@ import { checkBoolean, checkOneOf, invalidParameterError, rangeError } from '../
 import { checkScale } from '../ops/checks';
 import { isFloat } from '../dtype';
 import { checkTensor, Tensor } from '../tensor';
+import { needsGrad, noGradientError } from '../autograd/graph';
 import { BlockSparseLayout } from './block_layout';
 import { memoryEfficient, PRECISIONS, vanilla } from './dense';
 import { AttentionInputs, attentionMechanisms, AttentionPrecision, getAttention, registerAttention } from './registry';
@@ -83,6 +84,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
     throw rangeError(fn, `shapes disagree: q [${q.shape.join(', ')}], k [${k.shape.join(', ')}], v [${v.shape.join(', ')}]`);
   }
   const { mechanism = 'memory_efficient', scale = 1 / Math.sqrt(Math.max(D, 1)), mask = null, bias = null, causal = false, ...extra } = options;
+  if (needsGrad(q, k) || needsGrad(v, bias)) throw noGradientError(fn); // no backward yet: never a silently missing gradient
   checkScale(fn, scale);
   checkBoolean(fn, 'options.causal', causal);
   if (typeof mechanism !== 'string') throw invalidParameterError(fn, 'options.mechanism', 'a string', mechanism);
