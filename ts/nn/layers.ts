@@ -5,7 +5,7 @@ import { getAttention } from '../attention/registry';
 import { Device, FloatDType } from '../dtype';
 import { layerNorm, linear, mul, patchEmbed, residualAdd } from '../ops';
 import type { ActivationSpec } from '../ops';
-import { encoderBlock, encoderBlockReasons, EncoderBlockWeights } from '../ops/encoder_block';
+import { encoderBlockNeedsGrad, encoderBlockReasons, EncoderBlockWeights, runEncoderBlock } from '../ops/encoder_block';
 import { isTensor, randn, ones, zeros, Tensor, tidy } from '../tensor';
 import { Module } from './module';
 
@@ -193,9 +193,9 @@ export class EncoderBlock extends Module {
       scale: scale === undefined ? 1 / Math.sqrt(Math.max(D, 1)) : (scale as number),
     };
     const weights = this.blockWeights();
-    if (C !== this.attn.dim || encoderBlockReasons(x, weights, block).length > 0) return null;
+    if (C !== this.attn.dim || encoderBlockNeedsGrad(x, weights) || encoderBlockReasons(x, weights, block).length > 0) return null;
     const plan = impl.blockPlan({ heads: H, tokens: N, headDim: D, dtype: x.dtype as FloatDType, device: x.device, options });
-    return plan ? encoderBlock(x, weights, { ...block, attention: plan }) : null;
+    return plan ? runEncoderBlock(x, weights, { ...block, attention: plan }) : null;
   }
 
   /** @internal The block op by op (forward() takes this where forwardFused() does not serve, or with fused false). */

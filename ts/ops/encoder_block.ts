@@ -84,10 +84,21 @@ export function encoderBlockReasons(x: Tensor, weights: EncoderBlockWeights, opt
 /** The block in one native call (see the file's comment); throws an Error naming encoderBlock, listing every reason, where it cannot. */
 export function encoderBlock(x: Tensor, weights: EncoderBlockWeights, options: EncoderBlockOptions): Tensor {
   const fn = 'encoderBlock';
-  if (needsGrad(x) || (weights !== null && typeof weights === 'object' && Object.values(weights).some((w) => needsGrad(w)))) throw noGradientError(fn);
+  if (encoderBlockNeedsGrad(x, weights)) throw noGradientError(fn);
   checkTensor(fn, 'x', x);
   const reasons = encoderBlockReasons(x, weights, options);
   if (reasons.length > 0) throw new RangeError(`${fn}: ${reasons.join('; ')}`);
+  return runEncoderBlock(x, weights, options);
+}
+
+/** Whether x or a weight requires grad (the block has no backward: autograd runs it op by op). */
+export function encoderBlockNeedsGrad(x: Tensor, weights: EncoderBlockWeights): boolean {
+  return needsGrad(x) || (weights !== null && typeof weights === 'object' && Object.values(weights).some((w) => needsGrad(w)));
+}
+
+/** @internal encoderBlock after its checks: for a caller that has just found no reasons (EncoderBlock.forwardFused). */
+export function runEncoderBlock(x: Tensor, weights: EncoderBlockWeights, options: EncoderBlockOptions): Tensor {
+  const fn = 'encoderBlock';
   const { attention } = options;
   if (attention?.kind !== 'dense' && attention?.kind !== 'sparse') {
     throw new TypeError(`${fn}: expected options.attention to be a mechanism's block plan ({ kind: 'dense' } or { kind: 'sparse', plan })`);
