@@ -8,6 +8,8 @@ export abstract class Module {
   protected params = new Map<string, Tensor | null>();
   /** Direct children by local name. */
   protected children = new Map<string, Module>();
+  /** Training mode (dropout on): set by train() and eval() over the whole tree; off at first. */
+  training = false;
 
   protected param(name: string, t: Tensor | null): Tensor | null {
     this.params.set(name, t);
@@ -90,6 +92,18 @@ export abstract class Module {
     }
     for (const [name, m] of this.children) for (const [n, s] of m.parametersWithSlots(`${prefix}${name}.`)) out.set(n, s);
     return out;
+  }
+
+  /** Sets training mode (dropout on) on this module and every child; returns this. */
+  train(mode = true): this {
+    this.training = mode;
+    for (const m of this.children.values()) m.train(mode);
+    return this;
+  }
+
+  /** Sets inference mode (dropout off) on this module and every child: train(false). */
+  eval(): this {
+    return this.train(false);
   }
 
   /** Moves every parameter to `device`. */
