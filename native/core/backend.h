@@ -74,6 +74,8 @@ class Backend : public Allocator, public std::enable_shared_from_this<Backend> {
   virtual void softmax_backward(const SoftmaxBackwardParams& p) = 0;
   virtual void activation_backward(const ActivationBackwardParams& p) = 0;
   virtual void sum_rows(const SumRowsParams& p) = 0;
+  virtual void attention_backward(const AttentionBackwardParams& p) = 0;
+  virtual void sparse_attention_backward(const SparseAttentionBackwardParams& p) = 0;
 
   // The device beyond ops (device.h). What has no meaning without a CUDA device refuses
   // here; with no capture under way, aborting one or trimming graph memory does nothing.

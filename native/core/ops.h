@@ -204,6 +204,32 @@ struct AttentionParams {
   const int32_t* tile_cols = nullptr;
   int64_t tile_cols_count = 0;  // entries in tile_cols
   int64_t tile_heads = 1, tile_m = 0, tile_n = 0;
+
+  // The row log-sum-exp, for the backward, or null (not wanted): float32 contiguous
+  // [B, H, Nq], lse[b, h, i] = log sum_j exp(scale * q_i . k_j + bias_ij) over the allowed
+  // keys (natural log); -inf for a row with no allowed key.
+  float* lse = nullptr;
+};
+
+// The gradient of AttentionParams' attention: given dO (out's shape) and the forward's
+// inputs, out and lse (`fwd`, every field as the forward had it, out and lse written),
+//   P = exp(scale * Q K^T + bias - lse) under the forward's mask, causal rule and layout,
+//   delta_i = sum_d dO_id O_id,  dP = dO V^T,  dS = P * (dP - delta),
+//   dV = P^T dO,  dQ = scale * dS K,  dK = scale * dS^T Q,  d_bias = dS.
+// dq, dk, dv are [B, N, H, D] views with unit stride along D (as q, k, v); every element
+// is written (zeros for a key no query attends, and for a query row with no allowed key:
+// never NaN). d_bias, when not null, is float32 contiguous [B, H, Nq, Nk], written in full
+// (zero where not allowed); the caller reduces it over the bias's broadcast dims.
+// Workspaces (float32 delta, dQ accumulators) are the backend's, from its allocator.
+struct AttentionBackwardParams {
+  AttentionParams fwd;
+  const void* d_out = nullptr;
+  int64_t d_out_strides[3] = {};  // along B, N, H
+  void* dq = nullptr;
+  void* dk = nullptr;
+  void* dv = nullptr;
+  int64_t dq_strides[3] = {}, dk_strides[3] = {}, dv_strides[3] = {};  // along B, N, H
+  float* d_bias = nullptr;
 };
 
 // Attention over a CSR mask (the sparse mechanism): for each batch b, head h and query i,
@@ -239,6 +265,27 @@ struct SparseAttentionParams {
   int64_t num_items = 0, lead_items = 0;
   const int32_t* merges = nullptr;
   int64_t num_merges = 0, num_slots = 0;
+
+  float* lse = nullptr;  // as AttentionParams' lse, or null
+};
+
+// The gradient of SparseAttentionParams' attention, as AttentionBackwardParams' (no bias):
+// gradients flow only through the mask's entries. dK and dV are gathered per key column
+// through the transposed mask (CSC), built once with the mask (SparsePlan):
+// col_offsets [mask_heads * nk + 1]; for column c of mask head hm, entries
+// col_offsets[hm * nk + c] .. col_offsets[hm * nk + c + 1] name the rows (row_indices,
+// ascending) that hold c, and csr_index the position of that entry in col_indices.
+struct SparseAttentionBackwardParams {
+  SparseAttentionParams fwd;
+  const int32_t* col_offsets = nullptr;
+  const int32_t* row_indices = nullptr;
+  const int32_t* csr_index = nullptr;
+  const void* d_out = nullptr;
+  int64_t d_out_strides[3] = {};
+  void* dq = nullptr;
+  void* dk = nullptr;
+  void* dv = nullptr;
+  int64_t dq_strides[3] = {}, dk_strides[3] = {}, dv_strides[3] = {};
 };
 
 }  // namespace nf

@@ -340,6 +340,10 @@ class CpuBackend final : public Backend {
   void softmax_backward(const SoftmaxBackwardParams& p) override { cpu::softmax_backward(p); }
   void activation_backward(const ActivationBackwardParams& p) override { cpu::activation_backward(p); }
   void sum_rows(const SumRowsParams& p) override { cpu::sum_rows(p); }
+  void attention_backward(const AttentionBackwardParams&) override { throw_invalid("attention backward: not built yet"); }
+  void sparse_attention_backward(const SparseAttentionBackwardParams&) override {
+    throw_invalid("sparse attention backward: not built yet");
+  }
 
   void attention_tile_shape(DType, int64_t, int64_t* tile_m, int64_t* tile_n) override {
     *tile_m = 0;  // the CPU kernels test the layout per element and ignore tile lists
