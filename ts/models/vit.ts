@@ -7,7 +7,8 @@ import { AttentionConfig, EncoderBlock, InitOptions, LayerNorm, Linear, PatchEmb
 import { Module, ModuleList } from '../nn/module';
 import { add, concat, mean, mul, slice } from '../ops';
 import type { ActivationSpec } from '../ops';
-import { checkTensor, randn, Tensor, tidy } from '../tensor';
+import { checkTensor, randn, Tensor, tidy, zeros } from '../tensor';
+import { isGradEnabled } from '../autograd/graph';
 import { CapturedForward } from '../graph';
 
 /** timm VisionTransformer keywords, plus this library's attention/activation/norm_eps. */
@@ -105,7 +106,9 @@ export class VisionTransformer extends Module {
       const B = images.shape[0];
       const E = this.config.embed_dim;
       const cls = this.getOptional('cls_token');
-      const tokens = cls ? concat([cls._view([B, 1, E], [0, 0, 1]), patches], 1) : patches;
+      // While recording, the class token's broadcast is an add so that its gradient sums over B.
+      const clsRows = !cls ? null : cls.requiresGrad && isGradEnabled() ? add(zeros([B, 1, E], { dtype, device: cls.device }), cls) : cls._view([B, 1, E], [0, 0, 1]);
+      const tokens = clsRows ? concat([clsRows, patches], 1) : patches;
       return add(tokens, this.get('pos_embed'));
     });
   }
