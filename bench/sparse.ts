@@ -16,6 +16,7 @@ import { attention, cuda, patterns, randn, splitQkv, BlockSparseLayout, SparseMa
 import type { PatternLike } from '../ts/index';
 import { benchmark } from '../ts/bench/timer';
 import { randomBlocks } from '../ts/bench/suite/kernels';
+import { writeCsr } from '../ts/bench/suite/peers';
 import { scalingViTMask } from '../ts/bench/suite/vit';
 import { graphTimed } from './lib/graph_timing';
 import { resultsFile } from './lib/results';
@@ -39,14 +40,6 @@ const graphTime = (fn: () => Tensor): Timing => graphTimed(() => fn().dispose(),
 
 function randomMask(n: number, density: number, seed: number): PatternLike {
   return patterns.random(n, density, seed);
-}
-
-/** The CSR of a pattern, for the Python peer (int32 little-endian files). */
-function writeCsr(dir: string, name: string, mask: SparseMask): { offsets: string; cols: string; n: number } {
-  const offsets = path.join(dir, `${name}.offsets.bin`), cols = path.join(dir, `${name}.cols.bin`);
-  fs.writeFileSync(offsets, Buffer.from(mask.rowOffsets.buffer, mask.rowOffsets.byteOffset, mask.rowOffsets.byteLength));
-  fs.writeFileSync(cols, Buffer.from(mask.colIndices.buffer, mask.colIndices.byteOffset, mask.colIndices.byteLength));
-  return { offsets, cols, n: mask.nq };
 }
 
 function main(): void {

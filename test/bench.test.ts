@@ -337,7 +337,7 @@ describe('bench: info, the CLI and the bench flow', () => {
     // The run on the CPU wherever it runs (its file is named by its device): no GPU visible to the child.
     const cpuOnly = { CUDA_VISIBLE_DEVICES: '', NODEFORMERS_REQUIRE_CUDA: '' };
     const bench = (...args: string[]) => execFileSync(process.execPath, [path.join(ROOT, 'bin', 'nodeformers.js'), 'bench', '--quick', '--no-sweeps',
-      '--no-peers', '--batch', '1', '--attention', 'memory_efficient', ...args], { cwd, encoding: 'utf8', env: { ...process.env, NODEFORMERS_CLI: 'ts', ...addonFromHere, ...cpuOnly } });
+      '--no-training', '--no-peers', '--batch', '1', '--attention', 'memory_efficient', ...args], { cwd, encoding: 'utf8', env: { ...process.env, NODEFORMERS_CLI: 'ts', ...addonFromHere, ...cpuOnly } });
     try {
       assert.equal(DEFAULT_OUT_DIR, 'bench-results');
       const first = bench();

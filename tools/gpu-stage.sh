@@ -19,10 +19,14 @@
 #             tensors, and of a tiny ViT forward (~30 s)
 #   host-breakdown  bench/host_breakdown.ts (NODEFORMERS_HOST_TIMES=1): an eager forward's host time
 #             and its part inside the CUDA backend by kind, the notebook ViT and the tiny one (~60 s)
-#   bench     npm run bench:cuda, the whole flow (float16; ~450 s: a call of its own)
-#   vit       bench:cuda --dtype float16,float32 --no-sweeps: the ViT sections with PyTorch
-#   sweeps    bench:cuda --no-vit: kernel sweeps, host costs, plots; keeps the ViT figures that
-#             `vit` wrote to bench-results/<date>-<gpu>.json in the same call
+#   bench     npm run bench:cuda, the whole flow but training (float16; ~450 s: a call of its own)
+#   vit       bench:cuda --dtype float16,float32 --no-sweeps --no-training: the ViT sections with PyTorch
+#   sweeps    bench:cuda --no-vit --no-training: kernel sweeps, host costs, plots; keeps the ViT figures
+#             (and training figures) that `vit` (and `training`) wrote to bench-results/<date>-<gpu>.json
+#             in the same call
+#   training  bench:cuda --dtype float16,float32 --no-vit --no-sweeps --training fb,step: section 5's
+#             ViT forward + backward rows, the scaling case and a training step, with PyTorch
+#   training-attention  bench:cuda --no-vit --no-sweeps --training attention: the attention backward sweep
 #   parallel  bench/parallel.ts: the notebook ViT at batch 256 on 1 GPU and across 2 / all
 #   graph-memcheck  compute-sanitizer memcheck over tools/graph-memcheck-probe.ts' cases
 #   memcheck, graphs, racecheck  one part of tools/sanitize-cuda.sh each (memcheck over the
@@ -150,16 +154,24 @@ for group in "$@"; do
       tail -25 "$LOGS/bench-parallel.log"
       ;;
     bench)
-      step bench-cuda 520 npm run bench:cuda
+      step bench-cuda 520 npm run bench:cuda -- --no-training
       sed -n '/== 2. Summary/,$p' "$LOGS/bench-cuda.log" | head -150
       ;;
     vit)
-      step bench-vit 420 npm run bench:cuda -- --dtype float16,float32 --no-sweeps
+      step bench-vit 420 npm run bench:cuda -- --dtype float16,float32 --no-sweeps --no-training
       sed -n '/== 2. Summary/,$p' "$LOGS/bench-vit.log" | head -60
       ;;
     sweeps)
-      step bench-sweeps 420 npm run bench:cuda -- --no-vit
+      step bench-sweeps 420 npm run bench:cuda -- --no-vit --no-training
       sed -n '/== 3. Kernel sweeps/,$p' "$LOGS/bench-sweeps.log" | head -120
+      ;;
+    training)
+      step bench-training 520 npm run bench:cuda -- --dtype float16,float32 --no-vit --no-sweeps --training fb,step
+      sed -n '/== 5. Training/,$p' "$LOGS/bench-training.log" | grep -vE '^peer ' | head -150
+      ;;
+    training-attention)
+      step bench-training-attention 520 npm run bench:cuda -- --no-vit --no-sweeps --training attention
+      sed -n '/== 5. Training/,$p' "$LOGS/bench-training-attention.log" | grep -vE '^peer |^attention ' | head -120
       ;;
     memcheck|graphs|racecheck)
       # sanitize-cuda.sh's own cap ends 30 s before this step's, so that it prints its summary.

@@ -13,24 +13,12 @@ q, k, v are float16 in PyTorch's [B, H, N, D] layout.
 import json
 import sys
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from timing import blocked_autorange, summary
-
-MIN_RUN_TIME = 0.5
-
-
-def timed(fn):
-    try:
-        fn()
-        torch.cuda.synchronize()
-        times, number = blocked_autorange(fn, min_run_time=MIN_RUN_TIME)
-        return summary(times, number)
-    except Exception as e:  # a backend that refuses the case says why
-        return {"error": str(e).split("\n")[0][:200]}
+from masks import read_csr_mask
+from timing import timed
 
 
 def flex():
@@ -41,12 +29,7 @@ def flex():
 
 def csr_case(case, create_block_mask, flex_attention):
     n = case["csr"]["n"]
-    offsets = torch.from_numpy(np.fromfile(case["csr"]["offsets"], dtype=np.int32).astype(np.int64))
-    cols = torch.from_numpy(np.fromfile(case["csr"]["cols"], dtype=np.int32).astype(np.int64))
-    rows = torch.repeat_interleave(torch.arange(n), offsets[1:] - offsets[:-1])
-    dense = torch.zeros(n, n, dtype=torch.bool)
-    dense[rows, cols] = True
-    dense = dense.cuda()
+    dense = read_csr_mask(case["csr"])
     B, H, D = case["B"], case["H"], case["D"]
     q, k, v = (torch.randn(B, H, n, D, device="cuda", dtype=torch.float16) for _ in range(3))
     row = {}

@@ -40,6 +40,17 @@ def blocked_autorange(fn, min_run_time=1.0, warmup=3):
     return times, number
 
 
+def timed(fn, min_run_time=0.5):
+    """One call, then blocked_autorange's summary; or {error} when fn raises (a backend that refuses the case says why)."""
+    try:
+        fn()
+        torch.cuda.synchronize()
+        times, number = blocked_autorange(fn, min_run_time=min_run_time)
+        return summary(times, number)
+    except Exception as e:
+        return {"error": str(e).split("\n")[0][:200]}
+
+
 def quantile(sorted_times, q):
     pos = (len(sorted_times) - 1) * q
     lo, hi = int(pos), min(int(pos) + 1, len(sorted_times) - 1)

@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { SparseMask } from '../../attention/sparse_mask';
 import { Device } from '../../dtype';
 import { Measurement, MeasurementParams } from '../timer';
 
@@ -19,7 +20,8 @@ export function runPeer(script: string, cases: unknown[], log: (line: string) =>
   try {
     fs.writeFileSync(path.join(dir, 'cases.json'), JSON.stringify(cases));
     execFileSync('python3', [path.join(PACKAGE_ROOT, 'bench', 'peers', script), path.join(dir, 'cases.json'), path.join(dir, 'out.json')],
-      { stdio: ['ignore', 'inherit', 'pipe'] });
+      // stderr is kept for the last line of an error; torch.compile can write megabytes of warnings there.
+      { stdio: ['ignore', 'inherit', 'pipe'], maxBuffer: 256 * 1024 * 1024 });
     return JSON.parse(fs.readFileSync(path.join(dir, 'out.json'), 'utf8')) as PeerOutput;
   } catch (e) {
     const err = e as { stderr?: Buffer; message: string };
@@ -37,4 +39,12 @@ export function peerMeasurement(t: PeerTiming | undefined, label: string, subLab
   if (!t || t.error !== undefined || t.median === undefined) return null;
   const times = t.times && t.times.length > 0 ? t.times : [t.median];
   return new Measurement(times, t.runsPerMeasurement ?? 1, label, subLabel, description, device, t.peakMemoryBytes ?? null, params);
+}
+
+/** A mask's CSR as two int32 little-endian files in `dir` (row offsets, column indices), for a peer to read with numpy. */
+export function writeCsr(dir: string, name: string, mask: SparseMask): { offsets: string; cols: string; n: number } {
+  const offsets = path.join(dir, `${name}.offsets.bin`), cols = path.join(dir, `${name}.cols.bin`);
+  fs.writeFileSync(offsets, Buffer.from(mask.rowOffsets.buffer, mask.rowOffsets.byteOffset, mask.rowOffsets.byteLength));
+  fs.writeFileSync(cols, Buffer.from(mask.colIndices.buffer, mask.colIndices.byteOffset, mask.colIndices.byteLength));
+  return { offsets, cols, n: mask.nq };
 }

@@ -1,15 +1,17 @@
 // The `npm run bench` / `npm run bench:cuda` / `npx nodeformers bench` flow: 1) the
 // notebook ViT in the seed's shape; 2) a summary table with ratios, PyTorch beside us;
 // 3) kernel sweeps (attention over N, D, dtype; layerNorm and softmax bandwidth); 4) the
-// host-side cost of tiny CPU calls; 5) results JSON and plots where --out says (default
-// ./bench-results, never the package), the run against its GPU kind's baseline, and on
-// request the marked section of a BENCHMARKS.md. On the CPU: a smaller batch, fewer cases.
+// host-side cost of tiny CPU calls; 5) training: the ViT's forward + backward, a training
+// step, the attention backward sweep, and issue 25's targets; 6) results JSON and plots
+// where --out says (default ./bench-results, never the package), the run against its GPU
+// kind's baseline, and on request the marked section of a BENCHMARKS.md. On the CPU: a
+// smaller batch, fewer cases.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { backends, cuda } from '../../cuda';
 import { Device, FloatDType } from '../../dtype';
-import { compare } from '../compare';
+import { compare, Comparison } from '../compare';
 import { formatInfo, info } from '../info';
 import { plotMeasurements } from '../plot';
 import { fromJSON, toJSON } from '../report';
@@ -18,6 +20,10 @@ import { baselineFile, compareToBaseline, formatBaseline, gpuKind, readBaseline 
 import { benchHost } from './host';
 import { benchKernels, KernelBenchResult } from './kernels';
 import { PACKAGE_ROOT } from './peers';
+import { checkTargets, formatTargets, trainingTargets } from './targets';
+import { benchTraining, FB_BASELINE, STEP_EAGER } from './training';
+import { SUITE_OF, TRAINING_PARTS, TrainingPart } from './training_kit';
+import { BACKWARD_BASELINE } from './attention_backward';
 import { benchViT, ViTBenchResult } from './vit';
 
 export interface BenchRunOptions {
@@ -42,6 +48,12 @@ export interface BenchRunOptions {
   compile?: boolean;
   /** Run the kernel sweeps and host-call costs (sections 3 and 4; default true). */
   sweeps?: boolean;
+  /**
+   * Section 5's parts to run: true (default) all of 'fb' (the ViT's forward + backward), 'step'
+   * (a training step), 'attention' (the attention backward sweep); false none. A part not run
+   * keeps the figures an earlier run of the same day and device wrote to the results JSON.
+   */
+  training?: boolean | readonly TrainingPart[];
   /**
    * Run the ViT sections (1 and 2; default true). Without them the ViT figures come from
    * the results JSON this run writes to, when an earlier run of the same day and device
@@ -87,12 +99,16 @@ export async function runBench(o: BenchRunOptions = {}): Promise<{ json: string;
     log(`(${what} took ${((performance.now() - sectionStart) / 1e3).toFixed(0)} s)`);
     sectionStart = performance.now();
   };
+  const trainingParts: readonly TrainingPart[] = o.training === false ? [] : o.training === true || o.training === undefined ? TRAINING_PARTS : o.training;
+  // What this run leaves out and an earlier run of the file measured: kept in what it writes.
+  const earlier = readEarlier(json);
+  const keptTraining = earlier.measurements.filter((m) => TRAINING_PARTS.some((p) => !trainingParts.includes(p) && m.params.suite === SUITE_OF[p]));
   let vit: ViTBenchResult & { torch?: string };
   if (o.vit ?? true) {
     log(`\n== 1. The notebook ViT, batch ${batch}, forward, ${dtypes.join(' and ')}, ${device}\n`);
     vit = benchViT({ device, dtypes, batch, minRunTime: gpu ? 2 * minRunTime : minRunTime, mechanisms: o.attention, peers, compile: o.compile ?? !quick, scaling: !quick, log });
   } else {
-    vit = earlierViT(json);
+    vit = earlierViT(earlier);
     log(`\n== 1. The notebook ViT: not run (${vit.summary.length > 0 ? `${vit.summary.length} figures kept from ${json}` : `no earlier results in ${json}`})\n`);
   }
 
@@ -106,15 +122,19 @@ export async function runBench(o: BenchRunOptions = {}): Promise<{ json: string;
   // Results are written now and again after each later section, so that a run cut short
   // (a device call's time limit) keeps what it measured.
   const plots: string[] = [];
-  const sections = { kernels: null as KernelBenchResult | null, host: null as ReturnType<typeof benchHost> | null };
+  const sections = {
+    kernels: null as KernelBenchResult | null, host: null as ReturnType<typeof benchHost> | null,
+    training: { measurements: keptTraining, skipped: [] as string[], torch: null as string | null },
+  };
   const write = (complete: boolean) => {
     const k = sections.kernels;
-    const tables = k ? kernelTables(k) : [];
-    const all = [...vit.measurements, ...vit.summary, ...(k?.attention ?? []), ...(k?.sparse ?? []), ...(k?.ops ?? [])];
+    const t = sections.training;
+    const tables = [...(k ? kernelTables(k) : []), ...trainingTables(t.measurements, device, batch)];
+    const all = [...vit.measurements, ...vit.summary, ...(k?.attention ?? []), ...(k?.sparse ?? []), ...(k?.ops ?? []), ...t.measurements];
     const record = {
-      date, commit: gitCommit(), complete, info: info(), options: { dtypes, batch, quick, peers, minRunTime },
-      torch: vit.peers[0]?.torch ?? vit.torch ?? null, timm: vit.peers[0]?.timm ?? null,
-      measurements: JSON.parse(toJSON(all)), skipped: [...vit.skipped, ...(k?.skipped ?? [])],
+      date, commit: gitCommit(), complete, info: info(), options: { dtypes, batch, quick, peers, minRunTime, training: trainingParts },
+      torch: vit.peers[0]?.torch ?? vit.torch ?? t.torch ?? earlier.torch, timm: vit.peers[0]?.timm ?? null,
+      measurements: JSON.parse(toJSON(all)), skipped: [...vit.skipped, ...(k?.skipped ?? []), ...t.skipped],
       host: (sections.host ?? []).map(({ toString: _, ...r }) => r),
     };
     fs.writeFileSync(json, JSON.stringify(record, null, 1));
@@ -125,7 +145,7 @@ export async function runBench(o: BenchRunOptions = {}): Promise<{ json: string;
           `Raw: \`${path.relative(path.dirname(md), json)}\`.${complete ? '' : ' (Sections written so far: the run has not finished.)'}`,
         '',
         summary.toMarkdown(),
-        ...tables.map((t) => t.toMarkdown()),
+        ...tables.map((table) => (typeof table === 'string' ? table : table.toMarkdown())),
         ...plots.filter((p) => p.endsWith('.svg')).map((p) => `![${path.basename(p, '.svg')}](${path.relative(path.dirname(md), p)})`),
       ].join('\n');
       fs.writeFileSync(md, replaceMarked(fs.existsSync(md) ? fs.readFileSync(md, 'utf8') : '', section));
@@ -153,7 +173,20 @@ export async function runBench(o: BenchRunOptions = {}): Promise<{ json: string;
     took('section 4');
   }
 
-  log('\n== 5. Results\n');
+  if (trainingParts.length > 0) {
+    log(`\n== 5. Training (${trainingParts.join(', ')}), batch ${batch}, ${device}\n`);
+    const r = benchTraining({
+      device, dtypes: o.dtypes ?? (gpu ? ['float16', 'float32'] : ['float32']), batch, minRunTime, mechanisms: o.attention, parts: trainingParts,
+      peers, compile: o.compile ?? !quick, scaling: !quick, quick, log,
+    });
+    sections.training = { measurements: [...keptTraining, ...r.measurements], skipped: r.skipped, torch: r.torch };
+    log(trainingTables(sections.training.measurements, device, batch, { targets: true }).map((table) => table.toString()).join('\n\n'));
+    for (const s of r.skipped) log(`skipped: ${s}`);
+    write(false);
+    took('section 5');
+  }
+
+  log('\n== 6. Results\n');
   const plot = async (ms: Measurement[], name: string, opts: { x: string; series: string; title: string; y?: string }) => {
     if (ms.length === 0) return;
     const files = await plotMeasurements(ms, { ...opts, file: path.join(outDir, `${tag}-${name}`) });
@@ -175,8 +208,15 @@ export async function runBench(o: BenchRunOptions = {}): Promise<{ json: string;
     }
     await plot(kernels.ops, 'norms', { x: 'shape', series: 'series', y: 'GBps', title: `layerNorm and softmax bandwidth (GB/s), ${deviceName}` });
   }
+  const backwardRows = sections.training.measurements.filter((m) => m.params.suite === SUITE_OF.attention && m.params.kind === 'backward' && !m.params.causal);
+  for (const dtype of new Set(backwardRows.map((m) => m.params.dtype))) {
+    for (const D of new Set(backwardRows.map((m) => m.params.D))) {
+      const ms = backwardRows.filter((m) => m.params.dtype === dtype && m.params.D === D);
+      await plot(ms, `attention-backward-${dtype}-D${D}`, { x: 'N', series: 'series', y: 'TFLOPs', title: `Attention backward (TFLOP/s), ${dtype}, D ${D}, ${deviceName}` });
+    }
+  }
   write(true);
-  took('section 5');
+  took('section 6');
   log(`wrote ${json}`);
   for (const p of plots) log(`wrote ${p}`);
   if (refreshMd) log(`refreshed the ${MARK_BEGIN} section of ${md}`);
@@ -187,7 +227,7 @@ export async function runBench(o: BenchRunOptions = {}): Promise<{ json: string;
     log(`\n(no baseline for ${kind}: bench/baselines/${kind}.json is absent here; --baseline FILE names one)`);
   } else {
     const base = readBaseline(against);
-    const now = [...vit.measurements, ...vit.summary, ...(kernels?.attention ?? []), ...(kernels?.sparse ?? []), ...(kernels?.ops ?? [])];
+    const now = [...vit.measurements, ...vit.summary, ...(kernels?.attention ?? []), ...(kernels?.sparse ?? []), ...(kernels?.ops ?? []), ...sections.training.measurements];
     log(`\n${formatBaseline(compareToBaseline(now, base.parsed), against, base)}`);
   }
   return { json, plots, baseline: against };
@@ -205,21 +245,43 @@ function kernelTables(k: KernelBenchResult): ReturnType<typeof compare>[] {
   ];
 }
 
-/** The ViT sections of an earlier run's results file (none when it is absent or unreadable). */
-function earlierViT(file: string): ViTBenchResult & { torch?: string } {
-  const none = { measurements: [], summary: [], skipped: [], peers: [] };
+/** An earlier run's results file: its measurements, skipped notes and PyTorch version (none when it is absent or unreadable). */
+function readEarlier(file: string): { measurements: Measurement[]; skipped: string[]; torch: string | null } {
   try {
     const record = JSON.parse(fs.readFileSync(file, 'utf8')) as { torch?: string; measurements?: unknown[]; skipped?: string[] };
-    const all = fromJSON((record.measurements ?? []) as never);
-    const isViT = (m: Measurement) => typeof m.params.model === 'string' && String(m.params.model).startsWith('vit');
-    return {
-      measurements: all.filter((m) => isViT(m) && m.label === 'f(x)'),
-      summary: all.filter((m) => (isViT(m) || m.subLabel.startsWith('PyTorch timm')) && m.label !== 'f(x)'),
-      skipped: record.skipped ?? [], peers: [], torch: record.torch,
-    };
+    return { measurements: fromJSON((record.measurements ?? []) as never), skipped: record.skipped ?? [], torch: record.torch ?? null };
   } catch {
-    return none;
+    return { measurements: [], skipped: [], torch: null };
   }
+}
+
+/** The ViT sections (1 and 2) of an earlier run's results: the forward rows, not section 5's (whose params name their suite). */
+function earlierViT(earlier: ReturnType<typeof readEarlier>): ViTBenchResult & { torch?: string } {
+  const forward = earlier.measurements.filter((m) => m.params.suite === undefined);
+  const isViT = (m: Measurement) => typeof m.params.model === 'string' && String(m.params.model).startsWith('vit');
+  return {
+    measurements: forward.filter((m) => isViT(m) && m.label === 'f(x)'),
+    summary: forward.filter((m) => (isViT(m) || m.subLabel.startsWith('PyTorch timm')) && m.label !== 'f(x)'),
+    skipped: earlier.skipped, peers: [], torch: earlier.torch ?? undefined,
+  };
+}
+
+/**
+ * Section 5's tables: the ViT forward + backward (against timm eager SDPA, with memory), the
+ * training step (against timm eager), the attention backward (against SDPA flash), and issue
+ * 25's targets checked on them (markdown text). No measurements: none, or with `targets` the
+ * targets alone (each "not measured").
+ */
+export function trainingTables(ms: readonly Measurement[], device: Device, batch: number, o: { targets?: boolean } = {}): (Comparison | string)[] {
+  if (ms.length === 0 && !o.targets) return [];
+  const of = (suite: string) => ms.filter((m) => m.params.suite === suite);
+  const tables: (Comparison | string)[] = [];
+  const add = (rows: Measurement[], baseline: string, memory: boolean) => { if (rows.length > 0) tables.push(compare(rows, { baseline, memory })); };
+  add(of(SUITE_OF.fb), FB_BASELINE, true);
+  add(of(SUITE_OF.step), STEP_EAGER, true);
+  add(of(SUITE_OF.attention), BACKWARD_BASELINE, false);
+  tables.push(formatTargets(checkTargets(trainingTargets(device, batch), ms)));
+  return tables;
 }
 
 /** The text with what lies between the bench:cuda markers replaced (the section appended when absent). */

@@ -47,7 +47,8 @@ export interface ViTBenchResult {
   peers: PeerOutput[];
 }
 
-const SEED_CASES: [title: string, mechanism: string][] = [
+/** The notebook's three cases: the title it prints and the mechanism. */
+export const SEED_CASES: [title: string, mechanism: string][] = [
   ['Benchmarking ViT', 'vanilla'],
   ['Benchmarking Sparse ViT', 'sparse'],
   ['Benchmarking Mem efficient ViT', 'memory_efficient'],
@@ -56,12 +57,12 @@ const SEED_CASES: [title: string, mechanism: string][] = [
 /**
  * The attention config of the notebook's Sparse ViT: the notebook mask over all 197 tokens
  * (patterns.vitNotebook covers the class token's row and column), as a SparseMask on the
- * device; or why it cannot be built here.
+ * device; or why it cannot be built here. `grid`: the patch grid's side (14 for 224/16).
  */
-export function sparseViTAttention(device: Device, seed = 0): AttentionConfig | string {
+export function sparseViTAttention(device: Device, seed = 0, grid = 14): AttentionConfig | string {
   if (!attentionMechanisms().includes('sparse')) return "no 'sparse' mechanism in this build";
   try {
-    return { mechanism: 'sparse', mask: SparseMask.fromDense(patterns.vitNotebook(14, 14, seed), undefined, { device }) };
+    return { mechanism: 'sparse', mask: SparseMask.fromDense(patterns.vitNotebook(grid, grid, seed), undefined, { device }) };
   } catch (e) {
     return `the sparse mask could not be built: ${(e as Error).message.split('\n')[0]}`;
   }
