@@ -14,7 +14,7 @@ export {
   SparseMask, BlockSparseLayout, SPARSE_BLOCK_MIN_DENSITY, SPARSE_BLOCK_MIN_FILL, BLOCK_SIZES,
 } from './attention';
 export type {
-  AttentionOptions, AttentionMechanism, AttentionInputs, AttentionPrecision, BlockAttention, BlockPlanRequest,
+  AttentionOptions, AttentionMechanism, AttentionInputs, AttentionDropout, AttentionPrecision, BlockAttention, BlockPlanRequest,
   SparseExplanation, SparseMaskOptions, BlockSparseLayoutOptions, SparsePath, DensePattern, DenseInput, QueryLike,
 } from './attention';
 export { readSafetensors, parseSafetensors, saveSafetensors, serializeSafetensors, entryToTensor, entryValues } from './io/safetensors';
