@@ -19,7 +19,8 @@ export interface GeneratorState {
   offset: number;
 }
 
-function checkSeed(fn: string, name: string, seed: unknown): number {
+/** A checked seed: an integer in [0, 2^53). */
+export function checkSeed(fn: string, name: string, seed: unknown): number {
   if (typeof seed !== 'number' || !Number.isInteger(seed) || seed < 0 || seed >= LIMIT) {
     throw invalidParameterError(fn, name, 'an integer in [0, 2^53)', seed);
   }

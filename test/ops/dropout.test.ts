@@ -317,6 +317,12 @@ describe('dropout and dropPath: bad input', () => {
     assert.throws(() => new Generator(-3), /Generator: expected seed/);
     assert.throws(() => new Generator(1).setState({ seed: 1, offset: 3 }), /Generator.setState: expected state.offset to be an integer in \[0, 2\^53\) and a multiple of 4/);
   });
+  it('dropoutBackward refuses a malformed draw', () => {
+    assert.throws(() => dropoutBackward(x, 0.5, null as never), /dropoutBackward: expected draw to be an object \{ seed, offset, group\? \}/);
+    assert.throws(() => dropoutBackward(x, 0.5, { seed: 1, offset: 2 }), /dropoutBackward: expected draw.offset to be an integer in \[0, 2\^53\) and a multiple of 4/);
+    assert.throws(() => dropoutBackward(x, 0.5, { seed: 2 ** 53, offset: 0 }), /dropoutBackward: expected draw.seed to be an integer in \[0, 2\^53\)/);
+    assert.throws(() => dropoutBackward(x, 0.5, { seed: 1, offset: 0, group: 0 }), /dropoutBackward: draw.group must be at least 1/);
+  });
   it('the native op refuses an offset off a block and an out that overlaps x partly', () => {
     const out = randn([2, 3], { seed: 2 });
     assert.throws(() => native().dropout(out, x, 0.5, 1, 2, 1), /dropout: offset must be a multiple of 4/);

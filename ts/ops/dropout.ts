@@ -4,7 +4,7 @@
 // a mask is the same on the CPU and a GPU. The gradient regenerates the mask from the seed and
 // offset (ts/autograd/grads/dropout.ts; DERIVATIVES.md says why it stores none).
 import { checkBoolean, invalidParameterError, rangeError } from '../errors';
-import { checkOffset, defaultGenerator, Generator } from '../generator';
+import { checkOffset, checkSeed, defaultGenerator, Generator } from '../generator';
 import { Tensor } from '../tensor';
 import { checkFloatTensor, checkOptions } from './checks';
 import { checkProbability, DropoutDraw, runDropout } from './dropout_backward';
@@ -31,10 +31,8 @@ function readOptions(fn: string, options: DropoutOptions | boolean | undefined):
   const training = o.training === undefined ? true : checkBoolean(fn, 'options.training', o.training);
   if (o.seed !== undefined) {
     if (o.generator !== undefined) throw rangeError(fn, 'options.seed and options.generator are two sources of numbers: give one');
-    if (typeof o.seed !== 'number' || !Number.isInteger(o.seed) || o.seed < 0 || o.seed >= 2 ** 53) {
-      throw invalidParameterError(fn, 'options.seed', 'an integer in [0, 2^53)', o.seed);
-    }
-    return { training, source: { seed: o.seed, offset: o.offset === undefined ? 0 : checkOffset(fn, 'options.offset', o.offset) } };
+    const seed = checkSeed(fn, 'options.seed', o.seed);
+    return { training, source: { seed, offset: o.offset === undefined ? 0 : checkOffset(fn, 'options.offset', o.offset) } };
   }
   if (o.offset !== undefined) throw rangeError(fn, 'options.offset needs options.seed (a generator keeps its own offset)');
   if (o.generator !== undefined && !(o.generator instanceof Generator)) throw invalidParameterError(fn, 'options.generator', 'a Generator', o.generator);

@@ -3,7 +3,7 @@
 // is the same pass over dy with the forward's seed and offset: the mask is regenerated from
 // them, never stored.
 import { checkInteger, invalidParameterError } from '../errors';
-import { checkOffset } from '../generator';
+import { checkOffset, checkSeed } from '../generator';
 import { native } from '../native';
 import { emptyFor, Tensor } from '../tensor';
 import { checkFloatTensor, contiguousIn, fill } from './checks';
@@ -40,7 +40,7 @@ export function dropoutBackward(dy: Tensor, p: number, draw: DropoutDraw): Tenso
   const g = checkFloatTensor(fn, 'dy', dy);
   const prob = checkProbability(fn, 'p', p);
   if (draw === null || typeof draw !== 'object') throw invalidParameterError(fn, 'draw', 'an object { seed, offset, group? }', draw);
-  const seed = checkInteger(fn, 'draw.seed', draw.seed);
+  const seed = checkSeed(fn, 'draw.seed', draw.seed);
   const offset = checkOffset(fn, 'draw.offset', draw.offset);
   const group = draw.group === undefined ? 1 : checkInteger(fn, 'draw.group', draw.group, 1);
   return runDropout(fn, g, prob, { seed, offset, group });
