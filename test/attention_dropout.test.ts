@@ -3,7 +3,7 @@
 // the generator hands out; mechanisms that never materialize them refuse it by name.
 import * as assert from 'node:assert/strict';
 import {
-  attention, BlockSparseLayout, defaultGenerator, Device, dropout, FLOAT_DTYPES, Generator, gradcheck, matmul, randn, registerAttention, softmax,
+  attention, BlockSparseLayout, defaultGenerator, Device, dropout, FLOAT_DTYPES, RandomGenerator, gradcheck, matmul, randn, registerAttention, softmax,
   SparseMask, tensor, Tensor,
 } from '../ts/index';
 import { DEVICES, TOLERANCE, assertClose, describeDevice } from './helpers';
@@ -44,7 +44,7 @@ for (const device of DEVICES) {
     for (const dtype of FLOAT_DTYPES) {
       it(`vanilla drops the probabilities dropout() would drop at the generator's words, ${dtype}`, () => {
         const [q, k, v] = [1, 2, 3].map((seed) => randn([B, N, H, D], { device, dtype, seed }));
-        const gen = new Generator(31);
+        const gen = new RandomGenerator(31);
         gen.setState({ seed: 31, offset: 400 });
         const out = attention(q, k, v, { mechanism: 'vanilla', dropout: 0.25, generator: gen });
         assert.equal(gen.offset, 400 + WORDS, 'draws one word per probability');
@@ -93,7 +93,7 @@ for (const device of DEVICES) {
       assert.throws(() => attention(q, k, v, { mechanism: 'test_no_dropout', dropout: 0.5 }), /options.dropout = 0.5 needs the attention probabilities/);
       let seen: unknown = null;
       registerAttention('test_dropout', { supportsDropout: true, notSupportedReasons: () => [], forward: (i) => { seen = i.dropout; return i.v.contiguous(); } });
-      attention(q, k, v, { mechanism: 'test_dropout', dropout: 0.5, generator: new Generator(3) }).dispose();
+      attention(q, k, v, { mechanism: 'test_dropout', dropout: 0.5, generator: new RandomGenerator(3) }).dispose();
       assert.deepEqual(seen, { p: 0.5, seed: 3, offset: 0 });
       for (const t of [q, k, v]) t.dispose();
     });
@@ -101,7 +101,7 @@ for (const device of DEVICES) {
     it('refuses a dropout outside [0, 1] and a generator that is not one', () => {
       const q = randn([1, 4, 1, 2], { device, seed: 13 });
       assert.throws(() => attention(q, q, q, { mechanism: 'vanilla', dropout: 1.5 }), /attention: expected options.dropout to be a probability in \[0, 1\]/);
-      assert.throws(() => attention(q, q, q, { mechanism: 'vanilla', dropout: 0.5, generator: 3 as never }), /attention: expected options.generator to be a Generator/);
+      assert.throws(() => attention(q, q, q, { mechanism: 'vanilla', dropout: 0.5, generator: 3 as never }), /attention: expected options.generator to be a RandomGenerator/);
       q.dispose();
     });
   });

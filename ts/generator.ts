@@ -35,13 +35,16 @@ export function checkOffset(fn: string, name: string, offset: unknown): number {
   return offset;
 }
 
-/** A Philox stream position (torch.Generator's seed and offset): what dropout draws from. */
-export class Generator {
+/**
+ * A Philox stream position (torch.Generator's seed and offset): what dropout draws from. Not
+ * named Generator: importing it would shadow TypeScript's global Generator type.
+ */
+export class RandomGenerator {
   private _seed: number;
   private _offset = 0;
 
   constructor(seed: number = DEFAULT_SEED) {
-    this._seed = checkSeed('Generator', 'seed', seed);
+    this._seed = checkSeed('RandomGenerator', 'seed', seed);
   }
 
   get seed(): number {
@@ -55,7 +58,7 @@ export class Generator {
 
   /** Starts the stream of `seed` from its beginning (offset 0). Returns this. */
   manualSeed(seed: number): this {
-    this._seed = checkSeed('Generator.manualSeed', 'seed', seed);
+    this._seed = checkSeed('RandomGenerator.manualSeed', 'seed', seed);
     this._offset = 0;
     return this;
   }
@@ -66,7 +69,7 @@ export class Generator {
   }
 
   setState(state: GeneratorState): this {
-    const fn = 'Generator.setState';
+    const fn = 'RandomGenerator.setState';
     if (state === null || typeof state !== 'object') throw invalidParameterError(fn, 'state', 'an object { seed, offset }', state);
     const seed = checkSeed(fn, 'state.seed', state.seed);
     this._offset = checkOffset(fn, 'state.offset', state.offset);
@@ -87,15 +90,15 @@ export class Generator {
   }
 }
 
-const generators = new Map<Device, Generator>();
+const generators = new Map<Device, RandomGenerator>();
 let seedForNew = DEFAULT_SEED;
 
 /** The default generator of a device (made on first use, seeded by the last manualSeed). */
-export function defaultGenerator(device: DeviceLike = 'cpu'): Generator {
+export function defaultGenerator(device: DeviceLike = 'cpu'): RandomGenerator {
   const d = checkDevice('defaultGenerator', device);
   let g = generators.get(d);
   if (g === undefined) {
-    g = new Generator(seedForNew);
+    g = new RandomGenerator(seedForNew);
     generators.set(d, g);
   }
   return g;

@@ -20,7 +20,7 @@ export type {
 export { readSafetensors, parseSafetensors, saveSafetensors, serializeSafetensors, entryToTensor, entryValues } from './io/safetensors';
 export type { SafetensorsFile, SafetensorsEntry, SafetensorsDType } from './io/safetensors';
 export * from './ops';
-export { Generator, defaultGenerator, manualSeed, DEFAULT_SEED } from './generator';
+export { RandomGenerator, defaultGenerator, manualSeed, DEFAULT_SEED } from './generator';
 export type { GeneratorState } from './generator';
 export { backward, zeroGrad, isGradEnabled, noGrad, customOp, gradcheck } from './autograd';
 export type { CustomOpContext, CustomOpDefinition, GradcheckOptions } from './autograd';

@@ -4,7 +4,7 @@
 // the identity cases, gradients, bad input, and CUDA's masks equal to the CPU's bit for bit.
 import * as assert from 'node:assert/strict';
 import {
-  backward, defaultGenerator, Device, dropout, dropPath, FLOAT_DTYPES, FloatDType, Generator, gradcheck, manualSeed, mean, mul, randn, slice,
+  backward, defaultGenerator, Device, dropout, dropPath, FLOAT_DTYPES, FloatDType, RandomGenerator, gradcheck, manualSeed, mean, mul, randn, slice,
   tensor, Tensor,
 } from '../../ts/index';
 import { liveGradNodes } from '../../ts/autograd/graph';
@@ -128,10 +128,10 @@ for (const device of DEVICES) {
       x.dispose();
     });
 
-    it('a Generator of its own draws its stream and leaves the default one alone', () => {
+    it('a RandomGenerator of its own draws its stream and leaves the default one alone', () => {
       const x = randn([64], { device, seed: 6 });
       const before = defaultGenerator(device).getState();
-      const gen = new Generator(99);
+      const gen = new RandomGenerator(99);
       const y = dropout(x, 0.25, { generator: gen });
       assert.equal(gen.offset, 64);
       assert.deepEqual(defaultGenerator(device).getState(), before);
@@ -308,14 +308,14 @@ describe('dropout and dropPath: bad input', () => {
     assert.throws(() => dropout(x, 0.5, { seed: 1, offset: 6 }), /dropout: expected options.offset to be an integer in \[0, 2\^53\) and a multiple of 4/);
     assert.throws(() => dropout(x, 0.5, { offset: 4 }), /dropout: options.offset needs options.seed/);
     assert.throws(() => dropout(x, 0.5, { seed: -1 }), /dropout: expected options.seed to be an integer in \[0, 2\^53\)/);
-    assert.throws(() => dropout(x, 0.5, { seed: 1, generator: new Generator(1) }), /dropout: options.seed and options.generator/);
-    assert.throws(() => dropout(x, 0.5, { generator: {} as Generator }), /dropout: expected options.generator to be a Generator/);
+    assert.throws(() => dropout(x, 0.5, { seed: 1, generator: new RandomGenerator(1) }), /dropout: options.seed and options.generator/);
+    assert.throws(() => dropout(x, 0.5, { generator: {} as RandomGenerator }), /dropout: expected options.generator to be a RandomGenerator/);
     assert.throws(() => dropout(x, 0.5, { training: 1 as unknown as boolean }), /dropout: expected options.training to be a boolean/);
   });
-  it('Generator and manualSeed refuse seeds and offsets that are not integers in [0, 2^53)', () => {
+  it('RandomGenerator and manualSeed refuse seeds and offsets that are not integers in [0, 2^53)', () => {
     assert.throws(() => manualSeed(1.5), /manualSeed: expected seed to be an integer in \[0, 2\^53\)/);
-    assert.throws(() => new Generator(-3), /Generator: expected seed/);
-    assert.throws(() => new Generator(1).setState({ seed: 1, offset: 3 }), /Generator.setState: expected state.offset to be an integer in \[0, 2\^53\) and a multiple of 4/);
+    assert.throws(() => new RandomGenerator(-3), /RandomGenerator: expected seed/);
+    assert.throws(() => new RandomGenerator(1).setState({ seed: 1, offset: 3 }), /RandomGenerator.setState: expected state.offset to be an integer in \[0, 2\^53\) and a multiple of 4/);
   });
   it('dropoutBackward refuses a malformed draw', () => {
     assert.throws(() => dropoutBackward(x, 0.5, null as never), /dropoutBackward: expected draw to be an object \{ seed, offset, group\? \}/);

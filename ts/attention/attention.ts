@@ -6,7 +6,7 @@ import { checkScale } from '../ops/checks';
 import { isFloat } from '../dtype';
 import { checkTensor, Tensor } from '../tensor';
 import { needsGrad, noGradientError } from '../autograd/graph';
-import { defaultGenerator, Generator } from '../generator';
+import { defaultGenerator, RandomGenerator } from '../generator';
 import { checkProbability } from '../ops/dropout_backward';
 import { BlockSparseLayout } from './block_layout';
 import { memoryEfficient, PRECISIONS, vanilla } from './dense';
@@ -50,7 +50,7 @@ export interface AttentionOptions {
    */
   dropout?: number;
   /** The generator the dropout draws B·H·Nq·Nk words from. Default: the default generator of q's device. */
-  generator?: Generator;
+  generator?: RandomGenerator;
   /** Mechanism-specific options. */
   [key: string]: unknown;
 }
@@ -100,7 +100,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
   checkScale(fn, scale);
   checkBoolean(fn, 'options.causal', causal);
   const dropP = checkProbability(fn, 'options.dropout', dropout);
-  if (generator !== undefined && !(generator instanceof Generator)) throw invalidParameterError(fn, 'options.generator', 'a Generator', generator);
+  if (generator !== undefined && !(generator instanceof RandomGenerator)) throw invalidParameterError(fn, 'options.generator', 'a RandomGenerator', generator);
   if (typeof mechanism !== 'string') throw invalidParameterError(fn, 'options.mechanism', 'a string', mechanism);
   const impl = getAttention(mechanism);
   if (!impl) throw invalidParameterError(fn, 'options.mechanism', `one of ${attentionMechanisms().map((m) => `'${m}'`).join(', ')}`, mechanism);

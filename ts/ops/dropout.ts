@@ -4,7 +4,7 @@
 // a mask is the same on the CPU and a GPU. The gradient regenerates the mask from the seed and
 // offset (ts/autograd/grads/dropout.ts; DERIVATIVES.md says why it stores none).
 import { checkBoolean, invalidParameterError, rangeError } from '../errors';
-import { checkOffset, checkSeed, defaultGenerator, Generator } from '../generator';
+import { checkOffset, checkSeed, defaultGenerator, RandomGenerator } from '../generator';
 import { Tensor } from '../tensor';
 import { checkFloatTensor, checkOptions } from './checks';
 import { checkProbability, DropoutDraw, runDropout } from './dropout_backward';
@@ -15,7 +15,7 @@ export interface DropoutOptions {
   /** false: the identity (x itself, no copy, nothing recorded), as a module in eval(). Default true. */
   training?: boolean;
   /** The generator to draw from (its offset advances). Default: the default generator of x's device (manualSeed seeds it). */
-  generator?: Generator;
+  generator?: RandomGenerator;
   /** Read the stream of this seed instead of a generator's (nothing advances): an integer in [0, 2^53). */
   seed?: number;
   /** With `seed`: the first word read, a multiple of 4. Default 0. */
@@ -23,7 +23,7 @@ export interface DropoutOptions {
 }
 
 /** Where a call's words come from: a fixed (seed, offset), or a generator (null: x's device's default). */
-type Source = { seed: number; offset: number } | { generator: Generator | null };
+type Source = { seed: number; offset: number } | { generator: RandomGenerator | null };
 
 /** The options as given (a boolean is `training`, as in F.dropout(x, p, training)). */
 function readOptions(fn: string, options: DropoutOptions | boolean | undefined): { training: boolean; source: Source } {
@@ -35,7 +35,7 @@ function readOptions(fn: string, options: DropoutOptions | boolean | undefined):
     return { training, source: { seed, offset: o.offset === undefined ? 0 : checkOffset(fn, 'options.offset', o.offset) } };
   }
   if (o.offset !== undefined) throw rangeError(fn, 'options.offset needs options.seed (a generator keeps its own offset)');
-  if (o.generator !== undefined && !(o.generator instanceof Generator)) throw invalidParameterError(fn, 'options.generator', 'a Generator', o.generator);
+  if (o.generator !== undefined && !(o.generator instanceof RandomGenerator)) throw invalidParameterError(fn, 'options.generator', 'a RandomGenerator', o.generator);
   return { training, source: { generator: o.generator ?? null } };
 }
 
