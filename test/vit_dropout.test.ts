@@ -71,8 +71,9 @@ for (const device of DEVICES) {
       assert.notDeepEqual(a, run(model, images));
     });
 
-    it('a training block is timm\'s: x + dropPath(projDrop(proj(attention with attnDrop))), then + dropPath(drop(fc2(drop(act(fc1))))), never the fused call', () => {
-      const block = new EncoderBlock(16, 2, { device, seed: 9, attention: { mechanism: 'vanilla' }, attnDrop: 0.2, projDrop: 0.3, dropPath: 0.4, mlpRatio: 2 });
+    for (const dp of [0.4, 0]) it(`a training block is timm's: x + dropPath(projDrop(proj(attention with attnDrop))), then + dropPath(drop(fc2(drop(act(fc1))))), drop path ${dp}`, () => {
+      // drop path 0 takes the path that adds each branch in its last GEMM or in place; 0.4 the one that drops the branch first.
+      const block = new EncoderBlock(16, 2, { device, seed: 9, attention: { mechanism: 'vanilla' }, attnDrop: 0.2, projDrop: 0.3, dropPath: dp, mlpRatio: 2 });
       const x = randn([3, 5, 16], { device, seed: 10 });
       block.train();
       assert.equal(block.forwardFused(x), null);
@@ -84,9 +85,9 @@ for (const device of DEVICES) {
         const qkv = linear(layerNorm(x, norm1.weight, norm1.bias, norm1.eps), attn.qkv.weight, attn.qkv.bias).reshape([3, 5, 3, 2, 8]);
         const { q, k, v } = splitQkv(qkv);
         const o = attention(q, k, v, { mechanism: 'vanilla', dropout: 0.2 }).reshape([3, 5, 16]);
-        const mid = add(x, dropPath(dropout(linear(o, attn.proj.weight, attn.proj.bias), 0.3), 0.4));
+        const mid = add(x, dropPath(dropout(linear(o, attn.proj.weight, attn.proj.bias), 0.3), dp));
         const h = dropout(linear(layerNorm(mid, norm2.weight, norm2.bias, norm2.eps), mlp.fc1.weight, mlp.fc1.bias, { activation: mlp.activation }), 0.3);
-        return host(add(mid, dropPath(dropout(linear(h, mlp.fc2.weight, mlp.fc2.bias), 0.3), 0.4)));
+        return host(add(mid, dropPath(dropout(linear(h, mlp.fc2.weight, mlp.fc2.bias), 0.3), dp)));
       });
       assert.deepEqual(got, want);
       block.dispose();
