@@ -14,12 +14,14 @@ export {
   SparseMask, BlockSparseLayout, SPARSE_BLOCK_MIN_DENSITY, SPARSE_BLOCK_MIN_FILL, BLOCK_SIZES,
 } from './attention';
 export type {
-  AttentionOptions, AttentionMechanism, AttentionInputs, AttentionPrecision, BlockAttention, BlockPlanRequest,
+  AttentionOptions, AttentionMechanism, AttentionInputs, AttentionDropout, AttentionPrecision, BlockAttention, BlockPlanRequest,
   SparseExplanation, SparseMaskOptions, BlockSparseLayoutOptions, SparsePath, DensePattern, DenseInput, QueryLike,
 } from './attention';
 export { readSafetensors, parseSafetensors, saveSafetensors, serializeSafetensors, entryToTensor, entryValues } from './io/safetensors';
 export type { SafetensorsFile, SafetensorsEntry, SafetensorsDType } from './io/safetensors';
 export * from './ops';
+export { RandomGenerator, defaultGenerator, manualSeed, DEFAULT_SEED } from './generator';
+export type { GeneratorState } from './generator';
 export { backward, zeroGrad, isGradEnabled, noGrad, customOp, gradcheck } from './autograd';
 export type { CustomOpContext, CustomOpDefinition, GradcheckOptions } from './autograd';
 export * from './nn';

@@ -162,6 +162,13 @@ export interface NativeAddon {
   activationBackward(dx: T, dbias: Maybe, dy: T, x: T, bias: Maybe, activation: number, param: number, param2: number): void;
   /** out[c] = Σ_rows x[..., c] (float32 sums in two stages); x contiguous, out [C]. */
   sumRows(out: T, x: T): void;
+  /**
+   * DropoutCall (native/core/random_ops.h): out = x · keep · 1/(1 − p) (0 where dropped), keep
+   * drawn from word offset + i / group of seed's Philox stream; p = 1 gives zeros. out may be x.
+   */
+  dropout(out: T, x: T, p: number, seed: number, offset: number, group: number): void;
+  /** Raw Philox4x32-10 blocks: out[r] = philox(counter[r], key[r]), int32 bits, [n, 4], [n, 4], [n, 2]. */
+  philox(out: T, counter: T, key: T): void;
   synchronize(device: string): void;
   /** Bytes of the device backend's native Buffers now (storages and the addon's intermediates) and their peak; resetPeak starts the peak again from now. */
   bufferBytes(device: string, resetPeak?: boolean): { bytes: number; peak: number };
@@ -226,6 +233,7 @@ const DTYPE_CODES = new Map<unknown, number>([['float32', 0], ['float16', 1], ['
 const PACKED_METHODS = [
   'copy', 'copyPeer', 'fill', 'gemm', 'norm', 'softmax', 'biasActivation', 'binary', 'mean', 'patchGather', 'attention',
   'sparseAttention', 'encoderBlock', 'normBackward', 'softmaxBackward', 'activationBackward', 'sumRows',
+  'dropout', 'philox',
 ] as const;
 
 /** `a` as the addon's argument at position `slot`: its storage with its layout in the slot, or `a` itself. */

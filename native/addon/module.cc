@@ -68,6 +68,8 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
                            InstanceMethod("softmaxBackward", &Addon::SoftmaxBackward),
                            InstanceMethod("activationBackward", &Addon::ActivationBackward),
                            InstanceMethod("sumRows", &Addon::SumRows),
+                           InstanceMethod("dropout", &Addon::Dropout),
+                           InstanceMethod("philox", &Addon::Philox),
                            InstanceMethod("synchronize", &Addon::Synchronize),
                            InstanceMethod("cudaDeviceCount", &Addon::CudaDeviceCount),
                            InstanceMethod("cudaMemory", &Addon::CudaMemory),

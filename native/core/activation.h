@@ -3,13 +3,8 @@
 #pragma once
 #include <cmath>
 
+#include "host_device.h"
 #include "ops.h"
-
-#if defined(__CUDACC__)
-#define NF_HOST_DEVICE __host__ __device__ __forceinline__
-#else
-#define NF_HOST_DEVICE inline
-#endif
 
 namespace nf {
 

@@ -13,6 +13,7 @@
 #include "device.h"
 #include "error.h"
 #include "ops.h"
+#include "random_ops.h"
 #include "tensor.h"
 
 namespace nf {
@@ -76,6 +77,10 @@ class Backend : public Allocator, public std::enable_shared_from_this<Backend> {
   virtual void sum_rows(const SumRowsParams& p) = 0;
   virtual void attention_backward(const AttentionBackwardParams& p) = 0;
   virtual void sparse_attention_backward(const SparseAttentionBackwardParams& p) = 0;
+
+  // Random ops (random_ops.h): dropout and drop path (forward and gradient alike), raw Philox blocks.
+  virtual void dropout(const DropoutParams& p) = 0;
+  virtual void philox(const PhiloxParams& p) = 0;
 
   // The device beyond ops (device.h). What has no meaning without a CUDA device refuses
   // here; with no capture under way, aborting one or trimming graph memory does nothing.

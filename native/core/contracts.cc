@@ -274,4 +274,25 @@ void check(const SumRowsParams& p) {
   require(apart(p.out.data, bytes_of(p.out), p.x.data, bytes_of(p.x)), "out must not overlap x");
 }
 
+// ---- random ops (random_ops.h) ----
+
+void check(const DropoutCall& c) {
+  check_rows(c.out, c.x, true);
+  require(one_or_apart(c.out.data, c.x.data, bytes_of(c.x)), "out must be x itself or not overlap it");
+  require(c.p >= 0.0 && c.p <= 1.0, "p must be a probability in [0, 1]");
+  require(c.group >= 1, "group must be a positive integer");
+  require(c.offset % 4 == 0, "offset must be a multiple of 4 (a call starts on a Philox block)");
+}
+
+void check(const PhiloxParams& p) {
+  const int64_t n = p.out.ndim == 2 ? p.out.shape[0] : -1;
+  require(n >= 0 && p.out.shape[1] == 4 && p.counter.ndim == 2 && p.counter.shape[0] == n && p.counter.shape[1] == 4 &&
+              p.key.ndim == 2 && p.key.shape[0] == n && p.key.shape[1] == 2,
+          "out and counter must be [n, 4] and key [n, 2]");
+  require(p.out.dtype == DType::Int32 && p.counter.dtype == DType::Int32 && p.key.dtype == DType::Int32, "out, counter and key must be int32");
+  require(p.out.is_contiguous() && p.counter.is_contiguous() && p.key.is_contiguous(), "out, counter and key must be contiguous");
+  require(apart(p.out.data, bytes_of(p.out), p.counter.data, bytes_of(p.counter)) && apart(p.out.data, bytes_of(p.out), p.key.data, bytes_of(p.key)),
+          "out must not overlap counter or key");
+}
+
 }  // namespace nf

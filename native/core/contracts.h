@@ -5,6 +5,7 @@
 #pragma once
 #include "calls.h"
 #include "ops.h"
+#include "random_ops.h"
 #include "tensor.h"
 
 namespace nf {
@@ -29,5 +30,7 @@ void check(const NormBackwardCall& c);
 void check(const SoftmaxBackwardParams& p);
 void check(const ActivationBackwardCall& c);
 void check(const SumRowsParams& p);
+void check(const DropoutCall& c);
+void check(const PhiloxParams& p);
 
 }  // namespace nf

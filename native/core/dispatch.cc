@@ -1,6 +1,9 @@
 // dispatch.h: check, lower, run.
 #include "dispatch.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "attention_plans.h"
 #include "contracts.h"
 #include "encoder_block.h"
@@ -179,6 +182,26 @@ void sum_rows(Backend& backend, const SumRowsParams& p) {
   if (empty(p.x)) backend.fill(p.out, 0.0);  // no rows: sums of nothing
   else backend.sum_rows(p);
 }
+
+void dropout(Backend& backend, const DropoutCall& c) {
+  check(c);
+  if (empty(c.out)) return;
+  if (c.p >= 1.0) {  // every element dropped: nothing to draw
+    backend.fill(c.out, 0.0);
+    return;
+  }
+  DropoutParams p;
+  p.out = c.out;
+  p.x = c.x;
+  p.seed = c.seed;
+  p.offset = c.offset;
+  p.group = c.group;
+  p.threshold = static_cast<uint32_t>(std::min(std::floor(c.p * 4294967296.0), 4294967295.0));
+  p.scale = static_cast<float>(1.0 / (1.0 - c.p));
+  backend.dropout(p);
+}
+
+void philox(Backend& backend, const PhiloxParams& p) { run_checked(backend, p, &Backend::philox); }
 
 void encoder_block(const std::shared_ptr<Backend>& backend, const EncoderBlockCall& c) {
   check(c);

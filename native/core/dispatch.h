@@ -9,6 +9,7 @@
 #include "backend.h"
 #include "calls.h"
 #include "ops.h"
+#include "random_ops.h"
 #include "tensor.h"
 
 namespace nf::dispatch {
@@ -30,6 +31,8 @@ void norm_backward(Backend& backend, const NormBackwardCall& c);
 void softmax_backward(Backend& backend, const SoftmaxBackwardParams& p);
 void activation_backward(Backend& backend, const ActivationBackwardCall& c);
 void sum_rows(Backend& backend, const SumRowsParams& p);
+void dropout(Backend& backend, const DropoutCall& c);
+void philox(Backend& backend, const PhiloxParams& p);
 void encoder_block(const std::shared_ptr<Backend>& backend, const EncoderBlockCall& c);
 
 }  // namespace nf::dispatch

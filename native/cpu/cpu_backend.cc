@@ -13,6 +13,7 @@
 #include "../core/error.h"
 #include "backward.h"
 #include "elementwise.h"
+#include "random_ops.h"
 
 namespace nf {
 namespace {
@@ -344,6 +345,9 @@ class CpuBackend final : public Backend {
   void sparse_attention_backward(const SparseAttentionBackwardParams&) override {
     throw_invalid("sparse attention backward: not built yet");
   }
+
+  void dropout(const DropoutParams& p) override { cpu::dropout(p); }
+  void philox(const PhiloxParams& p) override { cpu::philox(p); }
 
   void attention_tile_shape(DType, int64_t, int64_t* tile_m, int64_t* tile_n) override {
     *tile_m = 0;  // the CPU kernels test the layout per element and ignore tile lists

@@ -570,6 +570,9 @@ void CudaBackend::sum_rows(const SumRowsParams& p) {
   launch_sum_rows(p.x.dtype, p.x.data, p.x.rows(), p.x.cols(), p.out.data, static_cast<float*>(workspace.data()), sm_count_, stream_);
 }
 
+void CudaBackend::dropout(const DropoutParams& p) { HostTimer timer(host_times_, kHostKernel); activate(); launch_dropout(p, stream_); }
+void CudaBackend::philox(const PhiloxParams& p) { HostTimer timer(host_times_, kHostKernel); activate(); launch_philox(p, stream_); }
+
 }  // namespace nf::cuda
 
 std::shared_ptr<nf::Backend> nf::make_cuda_backend(int device) { return std::make_shared<cuda::CudaBackend>(device); }

@@ -52,6 +52,8 @@ class CudaBackend final : public Backend {
   void activation_backward(const ActivationBackwardParams& p) override;
   void sum_rows(const SumRowsParams& p) override;
   void attention_backward(const AttentionBackwardParams&) override { throw_invalid("attention backward: not built yet"); }
+  void dropout(const DropoutParams& p) override;
+  void philox(const PhiloxParams& p) override;
   void sparse_attention_backward(const SparseAttentionBackwardParams&) override {
     throw_invalid("sparse attention backward: not built yet");
   }

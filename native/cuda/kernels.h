@@ -4,6 +4,7 @@
 #include <cuda_runtime.h>
 
 #include "../core/ops.h"
+#include "../core/random_ops.h"
 #include "../core/tensor.h"
 
 namespace nf::cuda {
@@ -50,6 +51,9 @@ void launch_norm_backward(const NormBackwardParams& p, float* workspace, int sm_
 void launch_softmax_backward(const SoftmaxBackwardParams& p, cudaStream_t stream);
 // activation_backward.cu: dx, and dbias (when asked) through a sum_rows workspace for x's rows and cols.
 void launch_activation_backward(const ActivationBackwardParams& p, float* workspace, int sm_count, cudaStream_t stream);
+// random_ops.cu: dropout and drop path (DropoutParams), raw Philox blocks.
+void launch_dropout(const DropoutParams& p, cudaStream_t stream);
+void launch_philox(const PhiloxParams& p, cudaStream_t stream);
 // spin.cu: keeps the stream busy for `microseconds` (the GEMM planner's timing of GPU time).
 void launch_spin(double microseconds, cudaStream_t stream);
 

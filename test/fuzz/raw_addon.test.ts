@@ -43,8 +43,8 @@ for (const device of DEVICES) {
   });
 }
 
-/** The addon's backward ops (issue 25), each of whose tensor arguments is forged in turn. */
-const BACKWARD_OPS = ['normBackward', 'softmaxBackward', 'activationBackward', 'sumRows'];
+/** The addon's backward ops (issue 25), each of whose tensor arguments is forged in turn (dropout is its own backward). */
+const BACKWARD_OPS = ['normBackward', 'softmaxBackward', 'activationBackward', 'sumRows', 'dropout', 'philox'];
 
 /** A tensor argument laid out as `t` whose storage has been disposed. */
 function disposedLike(t: Tensor): unknown {

@@ -55,6 +55,11 @@ export function rawOps(device: Device): RawOp[] {
       make: () => ({ args: [f32([2, 6]), f32([6]), f32([2, 6]), f32([2, 6]), f32([6]), 2, 0, 0], tensors: [0, 1, 2, 3, 4], outputs: [0, 1], numbers: [5, 6, 7], optional: [1, 4] }),
     },
     { name: 'sumRows', make: () => ({ args: [f32([6]), f32([3, 6])], tensors: [0, 1], outputs: [0], numbers: [] }) },
+    { name: 'dropout', make: () => ({ args: [f32([3, 6]), f32([3, 6]), 0.5, 7, 8, 1], tensors: [0, 1], outputs: [0], numbers: [2, 3, 4, 5] }) }, // out, x, p, seed, offset, group
+    {
+      name: 'philox', // out, counter, key: int32 [n, 4], [n, 4], [n, 2]
+      make: () => ({ args: [nf.zeros([2, 4], { dtype: 'int32', device }), nf.ones([2, 4], { dtype: 'int32', device }), nf.ones([2, 2], { dtype: 'int32', device })], tensors: [0, 1, 2], outputs: [0], numbers: [] }),
+    },
     {
       name: 'encoderBlock', // out, x, then the block's 12 weights (C 4, 2 heads, hidden 8), heads, eps1, eps2, activation (3), scale, plan
       make: () => ({
@@ -69,5 +74,5 @@ export function rawOps(device: Device): RawOp[] {
 /** Which numeric arguments the addon checks (the others, e.g. alpha or eps, are any number, NaN included). */
 export const CHECKED_NUMBERS: Record<string, number[]> = {
   copy: [], fill: [], gemm: [7], norm: [], softmax: [], biasActivation: [3], binary: [3], mean: [2, 3, 4], patchGather: [2], attention: [],
-  encoderBlock: [14, 17], normBackward: [], softmaxBackward: [], activationBackward: [5], sumRows: [],
+  encoderBlock: [14, 17], normBackward: [], softmaxBackward: [], activationBackward: [5], sumRows: [], dropout: [2, 3, 4, 5], philox: [],
 };

@@ -6,6 +6,8 @@ import { checkScale } from '../ops/checks';
 import { isFloat } from '../dtype';
 import { checkTensor, Tensor } from '../tensor';
 import { needsGrad, noGradientError } from '../autograd/graph';
+import { defaultGenerator, RandomGenerator } from '../generator';
+import { checkProbability } from '../ops/dropout_backward';
 import { BlockSparseLayout } from './block_layout';
 import { memoryEfficient, PRECISIONS, vanilla } from './dense';
 import { AttentionInputs, attentionMechanisms, AttentionPrecision, getAttention, registerAttention } from './registry';
@@ -41,6 +43,14 @@ export interface AttentionOptions {
    * 3xTF32. Default: the kernel's own. float16 and bfloat16 inputs are not affected.
    */
   precision?: AttentionPrecision;
+  /**
+   * Dropout on the attention probabilities (timm's attn_drop, SDPA's dropout_p): each is zeroed
+   * with this probability and the others scaled by 1/(1 − p). Default 0. Only mechanisms that
+   * materialize the probabilities apply it ('vanilla'); the others refuse a p above 0.
+   */
+  dropout?: number;
+  /** The generator the dropout draws B·H·Nq·Nk words from. Default: the default generator of q's device. */
+  generator?: RandomGenerator;
   /** Mechanism-specific options. */
   [key: string]: unknown;
 }
@@ -83,10 +93,14 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
   if (k.shape[0] !== B || k.shape[2] !== H || k.shape[3] !== D || v.shape.some((s, i) => s !== k.shape[i])) {
     throw rangeError(fn, `shapes disagree: q [${q.shape.join(', ')}], k [${k.shape.join(', ')}], v [${v.shape.join(', ')}]`);
   }
-  const { mechanism = 'memory_efficient', scale = 1 / Math.sqrt(Math.max(D, 1)), mask = null, bias = null, causal = false, ...extra } = options;
+  const {
+    mechanism = 'memory_efficient', scale = 1 / Math.sqrt(Math.max(D, 1)), mask = null, bias = null, causal = false, dropout = 0, generator, ...extra
+  } = options;
   if (needsGrad(q, k) || needsGrad(v, bias)) throw noGradientError(fn); // no backward yet: never a silently missing gradient
   checkScale(fn, scale);
   checkBoolean(fn, 'options.causal', causal);
+  const dropP = checkProbability(fn, 'options.dropout', dropout);
+  if (generator !== undefined && !(generator instanceof RandomGenerator)) throw invalidParameterError(fn, 'options.generator', 'a RandomGenerator', generator);
   if (typeof mechanism !== 'string') throw invalidParameterError(fn, 'options.mechanism', 'a string', mechanism);
   const impl = getAttention(mechanism);
   if (!impl) throw invalidParameterError(fn, 'options.mechanism', `one of ${attentionMechanisms().map((m) => `'${m}'`).join(', ')}`, mechanism);
@@ -118,9 +132,18 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
     const inputs: AttentionInputs = { q, k, v, scale, causal, mask: maskView, bias: biasView, precision, extra };
     impl.checkInputs?.(fn, inputs);
     const reasons = impl.notSupportedReasons(inputs);
+    if (dropP > 0 && !impl.supportsDropout) {
+      reasons.push(`options.dropout = ${dropP} needs the attention probabilities, which this mechanism never materializes: use mechanism 'vanilla', or dropout 0`);
+    }
     if (reasons.length > 0) {
       throw new Error(`${fn}: mechanism '${mechanism}' cannot serve these inputs (q [${q.shape.join(', ')}] ${q.dtype} on ${q.device}):\n` +
         reasons.map((r) => `  - ${r}`).join('\n'));
+    }
+    if (dropP > 0) {
+      // Drawn once the call is sure to run: a refused call leaves the generator as it was.
+      const words = B * H * Nq * Nk;
+      const draw = dropP === 1 ? { seed: 0, offset: 0 } : (generator ?? defaultGenerator(q.device)).draw(fn, words);
+      inputs.dropout = { p: dropP, seed: draw.seed, offset: draw.offset };
     }
     return impl.forward(inputs);
   } finally {

@@ -90,6 +90,7 @@ function causalMask(inputs: AttentionInputs): Tensor {
 
 export const vanilla: AttentionMechanism = {
   notSupportedReasons: commonReasons,
+  supportsDropout: true,
   forward(inputs) {
     const { q, k, v, scale } = inputs;
     const [B, Nq, H, D] = q.shape;
@@ -105,6 +106,9 @@ export const vanilla: AttentionMechanism = {
       if (inputs.bias) native().binary(scores4, scores4, inputs.bias.dtype === q.dtype ? inputs.bias : inputs.bias.cast(q.dtype), 0, 1);
       const mask = inputs.causal ? causalMask(inputs) : inputs.mask;
       native().softmax(scores4, scores4, mask, 1);
+      // Dropout on the probabilities, in place ([B, H, Nq, Nk] row-major, as AttentionInputs.dropout says).
+      const drop = inputs.dropout;
+      if (drop) native().dropout(scores4, scores4, drop.p, drop.seed, drop.offset, 1);
       const outHeads = empty([B * H, Nq, D], { dtype: q.dtype, device: q.device });
       native().gemm(scores, vh, outHeads, null, false, false, 1, 0, 0, 0, false);
       native().copy(out.permute([0, 2, 1, 3]), outHeads.reshape([B, H, Nq, D]));

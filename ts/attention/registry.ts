@@ -32,6 +32,20 @@ export interface AttentionInputs {
   precision?: AttentionPrecision;
   /** Mechanism-specific options, passed through untouched (e.g. a sparse mask or layout). */
   extra: Record<string, unknown>;
+  /**
+   * Dropout on the probabilities (options.dropout > 0), or null: probability (b, h, i, j) is
+   * zeroed where word offset + ((b·H + h)·Nq + i)·Nk + j of seed's Philox stream says so
+   * (native/core/random_ops.h, group 1) and the others scaled by 1/(1 − p): dropout() over
+   * the [B, H, Nq, Nk] probabilities. Only a mechanism with supportsDropout gets one.
+   */
+  dropout?: AttentionDropout | null;
+}
+
+/** Where an attention's dropout draws its mask from (a DropoutDraw of ts/ops/dropout_backward.ts, group 1). */
+export interface AttentionDropout {
+  p: number;
+  seed: number;
+  offset: number;
 }
 
 /** What the native encoder block computes its attention with: dense (memory_efficient), or the CSR kernel over a plan. */
@@ -57,6 +71,11 @@ export interface AttentionMechanism {
   checkInputs?(fn: string, inputs: AttentionInputs): void;
   /** Why this mechanism cannot serve these inputs; empty when it can. */
   notSupportedReasons(inputs: AttentionInputs): string[];
+  /**
+   * Whether forward() applies inputs.dropout to the probabilities. attention() refuses
+   * options.dropout > 0 for a mechanism without it, rather than leave the dropout out.
+   */
+  supportsDropout?: boolean;
   /** Computes the attention: returns a contiguous [B, Nq, H, D] tensor in q's dtype. */
   forward(inputs: AttentionInputs): Tensor;
   /**

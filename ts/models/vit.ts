@@ -5,7 +5,7 @@ import { invalidParameterError } from '../errors';
 import { entryToTensor, readSafetensors } from '../io/safetensors';
 import { AttentionConfig, EncoderBlock, InitOptions, LayerNorm, Linear, PatchEmbed } from '../nn/layers';
 import { Module, ModuleList } from '../nn/module';
-import { add, concat, mean, mul, slice } from '../ops';
+import { add, concat, dropout, mean, mul, slice } from '../ops';
 import type { ActivationSpec } from '../ops';
 import { checkTensor, randn, Tensor, tidy, zeros } from '../tensor';
 import { isGradEnabled } from '../autograd/graph';
@@ -29,12 +29,28 @@ export interface ViTConfig {
   attention?: AttentionConfig;
   activation?: ActivationSpec;
   norm_eps?: number;
+  /**
+   * Dropout while training (module.train()), timm's names and places, each 0 by default:
+   * drop_rate before the head (timm's head_drop), pos_drop_rate after the position embedding,
+   * proj_drop_rate after each attention projection and in each MLP (after the activation and
+   * after fc2), attn_drop_rate on the attention probabilities (only mechanisms that hold them:
+   * 'vanilla'; the others refuse it in training), drop_path_rate the stochastic depth of the
+   * last block, linearly from 0 at the first (timm's linspace(0, drop_path_rate, depth)).
+   */
+  drop_rate?: number;
+  pos_drop_rate?: number;
+  proj_drop_rate?: number;
+  attn_drop_rate?: number;
+  drop_path_rate?: number;
 }
+
+/** The dropout rates of a ViTConfig. */
+const DROP_RATES = ['drop_rate', 'pos_drop_rate', 'proj_drop_rate', 'attn_drop_rate', 'drop_path_rate'] as const;
 
 const DEFAULTS: Required<Omit<ViTConfig, 'attention' | 'init_values'>> & { init_values: number | null; attention: AttentionConfig } = {
   img_size: 224, patch_size: 16, in_chans: 3, num_classes: 1000, embed_dim: 768, depth: 12, num_heads: 12, mlp_ratio: 4,
   qkv_bias: true, class_token: true, global_pool: 'token', pre_norm: false, init_values: null, attention: { mechanism: 'memory_efficient' },
-  activation: 'gelu', norm_eps: 1e-6,
+  activation: 'gelu', norm_eps: 1e-6, drop_rate: 0, pos_drop_rate: 0, proj_drop_rate: 0, attn_drop_rate: 0, drop_path_rate: 0,
 };
 
 export type ResolvedViTConfig = typeof DEFAULTS;
@@ -52,6 +68,10 @@ export class VisionTransformer extends Module {
     const c = { ...DEFAULTS, ...config } as ResolvedViTConfig;
     if (c.img_size % c.patch_size !== 0) throw new RangeError(`VisionTransformer: img_size ${c.img_size} is not a multiple of patch_size ${c.patch_size}`);
     if (c.pre_norm) throw new RangeError('VisionTransformer: pre_norm (a norm before the blocks) is not supported');
+    for (const key of DROP_RATES) {
+      const rate = c[key];
+      if (typeof rate !== 'number' || !(rate >= 0 && rate <= 1)) throw invalidParameterError('VisionTransformer', `config.${key}`, 'a probability in [0, 1]', rate);
+    }
     this.config = c;
     const E = c.embed_dim;
     const grid = c.img_size / c.patch_size;
@@ -63,12 +83,18 @@ export class VisionTransformer extends Module {
     for (let i = 0; i < c.depth; i++) {
       blocks.push(new EncoderBlock(E, c.num_heads, {
         ...o, mlpRatio: c.mlp_ratio, qkvBias: c.qkv_bias, activation: c.activation, normEps: c.norm_eps,
-        layerScale: c.init_values, attention: c.attention,
+        layerScale: c.init_values, attention: c.attention, attnDrop: c.attn_drop_rate, projDrop: c.proj_drop_rate,
+        dropPath: c.depth > 1 ? (c.drop_path_rate * i) / (c.depth - 1) : 0,
       }));
     }
     this.blocks = blocks.items;
     this.norm = this.child('norm', new LayerNorm(E, c.norm_eps, o));
     this.head = c.num_classes > 0 ? this.child('head', new Linear(E, c.num_classes, o)) : null;
+  }
+
+  /** Whether any dropout acts now: training with a drop rate above 0. */
+  dropoutActive(): boolean {
+    return (this.training && (this.config.drop_rate > 0 || this.config.pos_drop_rate > 0)) || this.blocks.some((b) => b.dropoutActive());
   }
 
   /** Sets the attention of every block (mechanism by registry name, mask or layout). */
@@ -109,7 +135,7 @@ export class VisionTransformer extends Module {
       // While recording, the class token's broadcast is an add so that its gradient sums over B.
       const clsRows = !cls ? null : cls.requiresGrad && isGradEnabled() ? add(zeros([B, 1, E], { dtype, device: cls.device }), cls) : cls._view([B, 1, E], [0, 0, 1]);
       const tokens = clsRows ? concat([clsRows, patches], 1) : patches;
-      return add(tokens, this.get('pos_embed'));
+      return dropout(add(tokens, this.get('pos_embed')), this.config.pos_drop_rate, this.training);
     });
   }
 
@@ -118,7 +144,7 @@ export class VisionTransformer extends Module {
     return tidy(() => {
       const x = this.forwardFeatures(images);
       const pooled = this.pool(x);
-      return this.head ? this.head.forward(pooled) : pooled;
+      return this.head ? this.head.forward(dropout(pooled, this.config.drop_rate, this.training)) : pooled;
     });
   }
 
@@ -133,6 +159,9 @@ export class VisionTransformer extends Module {
     if (!Array.isArray(shape) || shape.length !== 4 || shape[1] !== c.in_chans || shape[2] !== c.img_size || shape[3] !== c.img_size ||
       !Number.isInteger(shape[0]) || shape[0] < 1) {
       throw new RangeError(`${fn}: expected a shape [B, ${c.in_chans}, ${c.img_size}, ${c.img_size}] with B >= 1, got ${JSON.stringify(shape)}`);
+    }
+    if (this.dropoutActive()) {
+      throw new Error(`${fn}: dropout is active (training with a drop rate above 0): a graph would replay one mask on every run; call eval() first`);
     }
     const like = this.get('pos_embed');
     return new CapturedForward((x) => this.forward(x), shape, { dtype: like.dtype as FloatDType, device: like.device });

@@ -3,7 +3,8 @@
 import { attention, splitQkv } from '../attention';
 import { getAttention } from '../attention/registry';
 import { Device, FloatDType } from '../dtype';
-import { layerNorm, linear, mul, patchEmbed, residualAdd } from '../ops';
+import { add, dropout, dropPath, layerNorm, linear, mul, patchEmbed, residualAdd } from '../ops';
+import { checkProbability } from '../ops/dropout_backward';
 import type { ActivationSpec } from '../ops';
 import { encoderBlockNeedsGrad, encoderBlockReasons, EncoderBlockWeights, runEncoderBlock } from '../ops/encoder_block';
 import { isTensor, randn, ones, zeros, Tensor, tidy } from '../tensor';
@@ -57,22 +58,46 @@ export class LayerNorm extends Module {
   }
 }
 
+/** A dropout rate of a module's options: a probability in [0, 1]. */
+function checkRate(fn: string, name: string, value: number): number {
+  return checkProbability(fn, name, value);
+}
+
 export class MLP extends Module {
   readonly fc1: Linear;
   readonly fc2: Linear;
-  constructor(dim: number, hidden: number, readonly activation: ActivationSpec = 'gelu', o: InitOptions = {}) {
+  /** Dropout after the activation and after fc2 while training (timm's Mlp drop, the ViT's proj_drop_rate). */
+  readonly drop: number;
+  constructor(dim: number, hidden: number, readonly activation: ActivationSpec = 'gelu', { drop = 0, ...o }: InitOptions & { drop?: number } = {}) {
     super();
+    this.drop = checkRate('MLP', 'drop', drop);
     this.fc1 = this.child('fc1', new Linear(dim, hidden, o));
     this.fc2 = this.child('fc2', new Linear(hidden, dim, o));
   }
-  /** fc2(act(fc1(x))); with a residual, residual + that, added in fc2's GEMM (into the residual when inPlace). */
+  /** Whether forward() drops anything now (training, drop > 0). */
+  dropoutActive(): boolean {
+    return this.training && this.drop > 0;
+  }
+  /**
+   * fc2(act(fc1(x))); with a residual, residual + that, added in fc2's GEMM (into the residual
+   * when inPlace). While training with drop > 0: fc2(dropout(act(fc1(x)))), dropped again.
+   */
   forward(x: Tensor, residual: Tensor | null = null, inPlace = false): Tensor {
+    if (this.dropoutActive()) return this.forwardDropped(x, residual, inPlace);
     const h = this.fc1.forward(x, this.activation);
     try {
       return residual ? this.fc2.forwardAdd(h, residual, inPlace) : this.fc2.forward(h);
     } finally {
       h.dispose();
     }
+  }
+
+  private forwardDropped(x: Tensor, residual: Tensor | null, inPlace: boolean): Tensor {
+    return tidy(() => {
+      const y = dropout(this.fc2.forward(dropout(this.fc1.forward(x, this.activation), this.drop)), this.drop);
+      if (!residual) return y;
+      return inPlace ? residualAdd(residual, y) : add(residual, y);
+    });
   }
 }
 
@@ -88,32 +113,65 @@ export interface AttentionConfig {
 export class MultiHeadAttention extends Module {
   readonly qkv: Linear;
   readonly proj: Linear;
-  constructor(readonly dim: number, readonly numHeads: number, { qkvBias = false, attention: cfg = {}, ...o }: InitOptions & { qkvBias?: boolean; attention?: AttentionConfig } = {}) {
+  /** Dropout on the attention probabilities while training (timm's attn_drop). */
+  readonly attnDrop: number;
+  /** Dropout after the output projection while training (timm's proj_drop). */
+  readonly projDrop: number;
+  constructor(readonly dim: number, readonly numHeads: number, {
+    qkvBias = false, attention: cfg = {}, attnDrop = 0, projDrop = 0, ...o
+  }: InitOptions & { qkvBias?: boolean; attention?: AttentionConfig; attnDrop?: number; projDrop?: number } = {}) {
     super();
     if (dim % numHeads !== 0) throw new RangeError(`MultiHeadAttention: dim ${dim} is not a multiple of numHeads ${numHeads}`);
+    this.attnDrop = checkRate('MultiHeadAttention', 'attnDrop', attnDrop);
+    this.projDrop = checkRate('MultiHeadAttention', 'projDrop', projDrop);
     this.qkv = this.child('qkv', new Linear(dim, 3 * dim, { ...o, bias: qkvBias }));
     this.proj = this.child('proj', new Linear(dim, dim, o));
     this.attentionConfig = cfg;
   }
   attentionConfig: AttentionConfig;
 
+  /** Whether forward() drops anything now (training, attnDrop or projDrop > 0). */
+  dropoutActive(): boolean {
+    return this.training && (this.attnDrop > 0 || this.projDrop > 0);
+  }
+
   /**
    * x [B, N, C] -> [B, N, C]. The qkv projection [B, N, 3, H, D] is read in place. With a
-   * residual [B, N, C], residual + attn(x), added in the output projection's GEMM.
+   * residual [B, N, C], residual + attn(x), added in the output projection's GEMM. While
+   * training, attnDrop goes to attention() as options.dropout (mechanisms that never hold the
+   * probabilities refuse it: see checkAttnDrop) and projDrop drops the projection's output.
    */
   forward(x: Tensor, residual: Tensor | null = null): Tensor {
     const [B, N, C] = x.shape;
     const D = C / this.numHeads;
+    const attnDrop = this.training ? this.attnDrop : 0;
+    const projDrop = this.training ? this.projDrop : 0;
+    if (attnDrop > 0) this.checkAttnDrop();
     return tidy(() => {
       // The inner scope frees qkv (three streams wide) before the projection runs.
       const o = tidy(() => {
         const qkv = this.qkv.forward(x).reshape([B, N, 3, this.numHeads, D]);
         const { q, k, v } = splitQkv(qkv);
-        return attention(q, k, v, this.attentionConfig as never);
+        return attention(q, k, v, (attnDrop > 0 ? { ...this.attentionConfig, dropout: attnDrop } : this.attentionConfig) as never);
       });
       const merged = o.reshape([B, N, C]);
-      return residual ? this.proj.forwardAdd(merged, residual) : this.proj.forward(merged);
+      if (projDrop === 0) return residual ? this.proj.forwardAdd(merged, residual) : this.proj.forward(merged);
+      const y = dropout(this.proj.forward(merged), projDrop);
+      return residual ? add(residual, y) : y;
     });
+  }
+
+  /**
+   * Throws an Error naming attn_drop_rate when the mechanism cannot apply it: dropout needs the
+   * probabilities, which only 'vanilla' (or a mechanism registered with supportsDropout)
+   * materializes; switching to an N x N path silently would change the memory a run needs.
+   */
+  private checkAttnDrop(): void {
+    const mechanism = this.attentionConfig.mechanism ?? 'memory_efficient';
+    const impl = typeof mechanism === 'string' ? getAttention(mechanism) : undefined;
+    if (impl === undefined || impl.supportsDropout) return; // an unknown name: attention() says so
+    throw new Error(`MultiHeadAttention: attn_drop_rate (attnDrop) = ${this.attnDrop} needs the attention probabilities, which mechanism ` +
+      `'${mechanism}' never materializes; train with attention mechanism 'vanilla', set attn_drop_rate to 0, or call eval() (no dropout)`);
   }
 }
 
@@ -124,24 +182,29 @@ export class EncoderBlock extends Module {
   readonly mlp: MLP;
   constructor(dim: number, numHeads: number, {
     mlpRatio = 4, qkvBias = false, activation = 'gelu' as ActivationSpec, normEps = 1e-5, preNorm = true, layerScale = null as number | null,
-    attention: cfg = {} as AttentionConfig, fused = true, ...o
+    attention: cfg = {} as AttentionConfig, fused = true, attnDrop = 0, projDrop = 0, dropPath: dropPathRate = 0, ...o
   }: InitOptions & {
     mlpRatio?: number; qkvBias?: boolean; activation?: ActivationSpec; normEps?: number; preNorm?: boolean; layerScale?: number | null;
     attention?: AttentionConfig; fused?: boolean;
+    /** timm's Block attn_drop, proj_drop (in the attention and the MLP) and drop_path (stochastic depth of both branches); each 0 by default. */
+    attnDrop?: number; projDrop?: number; dropPath?: number;
   } = {}) {
     super();
     this.preNorm = preNorm;
     this.fused = fused;
+    this.dropPathRate = checkRate('EncoderBlock', 'dropPath', dropPathRate);
     this.norm1 = this.child('norm1', new LayerNorm(dim, normEps, o));
-    this.attn = this.child('attn', new MultiHeadAttention(dim, numHeads, { ...o, qkvBias, attention: cfg }));
+    this.attn = this.child('attn', new MultiHeadAttention(dim, numHeads, { ...o, qkvBias, attention: cfg, attnDrop, projDrop }));
     this.norm2 = this.child('norm2', new LayerNorm(dim, normEps, o));
-    this.mlp = this.child('mlp', new MLP(dim, Math.round(dim * mlpRatio), activation, o));
+    this.mlp = this.child('mlp', new MLP(dim, Math.round(dim * mlpRatio), activation, { ...o, drop: projDrop }));
     if (layerScale !== null) {
       this.param('ls1', tidy(() => mul(ones([dim], { device: o.device, dtype: o.dtype }), layerScale)));
       this.param('ls2', tidy(() => mul(ones([dim], { device: o.device, dtype: o.dtype }), layerScale)));
     }
   }
   readonly preNorm: boolean;
+  /** Stochastic depth while training: each branch is dropped per sample with this probability (timm's DropPath). */
+  readonly dropPathRate: number;
   /**
    * Whether forward() may run the block as one native call (forwardFused) where the block
    * and its attention mechanism allow; false runs it op by op. The results are the same
@@ -149,17 +212,24 @@ export class EncoderBlock extends Module {
    */
   fused: boolean;
 
+  /** x += dropPath(branch · scale): layer scale, then stochastic depth (while training), then the residual add in place. */
   private addBranch(x: Tensor, branch: Tensor, scale: Tensor | null): void {
-    if (scale) {
-      const scaled = mul(branch, scale);
-      residualAdd(x, scaled);
-      scaled.dispose();
-    } else {
-      residualAdd(x, branch);
-    }
+    tidy(() => {
+      const scaled = scale ? mul(branch, scale) : branch;
+      residualAdd(x, dropPath(scaled, this.dropPathRate, this.training));
+    });
   }
 
-  /** x [B, N, C] -> [B, N, C]; pre-norm: x + attn(norm1(x)), then + mlp(norm2(x)). Post-norm normalizes after each sum. */
+  /** Whether any dropout of the block acts now: training with attnDrop, projDrop or dropPath above 0. */
+  dropoutActive(): boolean {
+    return (this.training && this.dropPathRate > 0) || this.attn.dropoutActive() || this.mlp.dropoutActive();
+  }
+
+  /**
+   * x [B, N, C] -> [B, N, C]; pre-norm: x + attn(norm1(x)), then + mlp(norm2(x)). Post-norm
+   * normalizes after each sum. While training, the dropouts act (op by op: the fused block
+   * has none).
+   */
   forward(x: Tensor): Tensor {
     return (this.fused ? this.forwardFused(x) : null) ?? this.forwardOps(x);
   }
@@ -176,12 +246,13 @@ export class EncoderBlock extends Module {
 
   /**
    * @internal The block as one native call (ts/ops/encoder_block.ts), or null where that
-   * call does not serve this block or these inputs: post-norm, layer scale, an attention
+   * call does not serve this block or these inputs: post-norm, layer scale, a dropout active
+   * (training with a rate above 0: the native block has no dropout), an attention
    * mechanism that offers no block plan for its options (AttentionMechanism.blockPlan), or
    * arguments that forwardOps would refuse (it then says why).
    */
   forwardFused(x: Tensor): Tensor | null {
-    if (!this.preNorm || this.getOptional('ls1') !== null) return null;
+    if (!this.preNorm || this.getOptional('ls1') !== null || this.dropoutActive()) return null;
     const H = this.attn.numHeads;
     const { mechanism = 'memory_efficient', scale, ...options } = this.attn.attentionConfig ?? {};
     const impl = typeof mechanism === 'string' ? getAttention(mechanism) : undefined;
@@ -202,8 +273,9 @@ export class EncoderBlock extends Module {
   forwardOps(x: Tensor): Tensor {
     // Without layer scale each residual add is the C input of the branch's last GEMM (proj,
     // fc2): no copy of x, no separate add. Each branch runs in its own scope, so its norm
-    // output and temporaries are freed as soon as it is added in.
-    if (this.getOptional('ls1') === null) {
+    // output and temporaries are freed as soon as it is added in. Stochastic depth drops a
+    // whole branch before its add, so it takes the general path below.
+    if (this.getOptional('ls1') === null && !(this.training && this.dropPathRate > 0)) {
       return tidy(() => {
         const out = tidy(() => this.attn.forward(this.preNorm ? this.norm1.forward(x) : x, x)); // x + attn(·)
         if (this.preNorm) {

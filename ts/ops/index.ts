@@ -11,4 +11,6 @@ export type { SoftmaxOptions } from './softmax';
 export { add, sub, mul, residualAdd, concat, slice, permute, transpose, mean } from './elementwise';
 export type { BinaryOptions, MeanOptions } from './elementwise';
 export { patchEmbed } from './patch';
+export { dropout, dropPath } from './dropout';
+export type { DropoutOptions } from './dropout';
 export type { OutOptions } from './checks';
