@@ -30,4 +30,8 @@ void check(const SoftmaxBackwardParams& p);
 void check(const ActivationBackwardCall& c);
 void check(const SumRowsParams& p);
 
+// The optimizer ops (optimizer_contracts.cc).
+void check(const OptimizerStepCall& c);
+void check(const UnscaleCall& c);
+
 }  // namespace nf

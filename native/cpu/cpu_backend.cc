@@ -13,6 +13,7 @@
 #include "../core/error.h"
 #include "backward.h"
 #include "elementwise.h"
+#include "optimizer.h"
 
 namespace nf {
 namespace {
@@ -344,6 +345,8 @@ class CpuBackend final : public Backend {
   void sparse_attention_backward(const SparseAttentionBackwardParams&) override {
     throw_invalid("sparse attention backward: not built yet");
   }
+  void optimizer_step(const OptimizerStepParams& p) override { cpu::optimizer_step(p); }
+  void unscale_grads(const UnscaleParams& p) override { cpu::unscale_grads(p); }
 
   void attention_tile_shape(DType, int64_t, int64_t* tile_m, int64_t* tile_n) override {
     *tile_m = 0;  // the CPU kernels test the layout per element and ignore tile lists
