@@ -570,6 +570,27 @@ void CudaBackend::sum_rows(const SumRowsParams& p) {
   launch_sum_rows(p.x.dtype, p.x.data, p.x.rows(), p.x.cols(), p.out.data, static_cast<float*>(workspace.data()), sm_count_, stream_);
 }
 
+// The optimizer ops: each list's table goes to a stream-ordered device buffer, freed right
+// after the launch that reads it, like the workspaces above.
+void CudaBackend::launch_with_table(const MultiTensorTable& table, const std::function<void(const void*)>& launch) {
+  activate();
+  Buffer device_table(shared_from_this(), table.bytes.size());
+  copy_from_host(device_table.data(), table.bytes.data(), table.bytes.size());
+  launch(device_table.data());
+}
+
+void CudaBackend::optimizer_step(const OptimizerStepParams& p) {
+  HostTimer timer(host_times_, kHostKernel);
+  const MultiTensorTable table = optimizer_step_table(p);
+  launch_with_table(table, [&](const void* entries) { launch_optimizer_step(p, table, entries, sm_count_, stream_); });
+}
+
+void CudaBackend::unscale_grads(const UnscaleParams& p) {
+  HostTimer timer(host_times_, kHostKernel);
+  const MultiTensorTable table = unscale_table(p);
+  launch_with_table(table, [&](const void* entries) { launch_unscale(p, table, entries, sm_count_, stream_); });
+}
+
 }  // namespace nf::cuda
 
 std::shared_ptr<nf::Backend> nf::make_cuda_backend(int device) { return std::make_shared<cuda::CudaBackend>(device); }
