@@ -68,6 +68,8 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
                            InstanceMethod("softmaxBackward", &Addon::SoftmaxBackward),
                            InstanceMethod("activationBackward", &Addon::ActivationBackward),
                            InstanceMethod("sumRows", &Addon::SumRows),
+                           InstanceMethod("optimizerStep", &Addon::OptimizerStep),
+                           InstanceMethod("unscaleGrads", &Addon::UnscaleGrads),
                            InstanceMethod("synchronize", &Addon::Synchronize),
                            InstanceMethod("cudaDeviceCount", &Addon::CudaDeviceCount),
                            InstanceMethod("cudaMemory", &Addon::CudaMemory),
