@@ -573,6 +573,10 @@ void CudaBackend::sum_rows(const SumRowsParams& p) {
 // The optimizer ops: each list's table goes to a stream-ordered device buffer, freed right
 // after the launch that reads it, like the workspaces above.
 void CudaBackend::launch_with_table(const MultiTensorTable& table, const std::function<void(const void*)>& launch) {
+  if (capturing_) {
+    throw_invalid("the optimizer ops upload their list of tensors from the host on every call, which a CUDA graph capture cannot record (" +
+                  name() + " is capturing)");
+  }
   activate();
   Buffer device_table(shared_from_this(), table.bytes.size());
   copy_from_host(device_table.data(), table.bytes.data(), table.bytes.size());

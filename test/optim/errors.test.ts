@@ -1,7 +1,7 @@
 // Bad input to the optimizers: each a clear error naming the function and the problem, before
 // any parameter changes; and the addon's own checks of a forged optimizerStep call.
 import * as assert from 'node:assert/strict';
-import { AdamW, Linear, mul, SGD, tensor, Tensor, zeros } from '../../ts/index';
+import { AdamW, captureGraph, Linear, mul, SGD, tensor, Tensor, zeros } from '../../ts/index';
 import { native } from '../../ts/native';
 import { describeDevice, host } from '../helpers';
 import { param, setGrad, values } from './reference';
@@ -138,6 +138,17 @@ describeDevice('cuda:0', 'optimizer device errors', () => {
     assert.throws(() => native().optimizerStep(0, [a], [g], null, null, null, null, new Float64Array([0, 0.1, 0, 1]), new Float64Array(7)),
       /optimizerStep: tensors are on different devices \(cpu and cuda:0\)/);
     for (const t of [a, b, g]) t.dispose();
+    opt.dispose();
+  });
+
+  it('a step inside a CUDA graph capture is refused (its list is uploaded from the host each call)', () => {
+    const p = param(values(5, 1), [5], 'float32', 'cuda:0');
+    const opt = new SGD([p], { lr: 0.1, momentum: 0.9 });
+    setGrad(p, values(5, 2));
+    assert.throws(() => captureGraph('cuda:0', () => opt.step()), /optimizerStep: the optimizer ops upload their list of tensors from the host on every call, which a CUDA graph capture cannot record/);
+    opt.step();
+    assert.notDeepEqual(host(p), values(5, 1), 'the device is usable after the refused capture');
+    p.dispose();
     opt.dispose();
   });
 });

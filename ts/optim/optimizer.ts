@@ -120,11 +120,17 @@ export abstract class Optimizer {
     const hyper = this.hyper();
     for (const { bucket, ready, grads } of work) {
       if (ready.length === 0) continue;
+      const fresh = bucket.buffers === null;
       const buffers = this.#buffers(bucket);
       const entries = new Float64Array(4 * ready.length);
       ready.forEach((s, i) => entries.set([s.offset, s.group.lr, s.group.weightDecay, s.step + 1], 4 * i));
       const [s1, s2, s3] = buffers.states;
-      native().optimizerStep(this.kind, ready.map((s) => s.param), grads, buffers.master, s1 ?? null, s2 ?? null, s3 ?? null, entries, hyper);
+      try {
+        native().optimizerStep(this.kind, ready.map((s) => s.param), grads, buffers.master, s1 ?? null, s2 ?? null, s3 ?? null, entries, hyper);
+      } catch (e) {
+        if (fresh) this.#release(bucket); // made for a step that did not run (e.g. inside a refused graph capture): made again next time
+        throw e;
+      }
       for (const s of ready) {
         s.step++;
         s.param._bumpVersion(); // a tape that saved the old value refuses to run backward through it
