@@ -4,22 +4,15 @@ import * as assert from 'node:assert/strict';
 import { AdamW, captureGraph, Linear, mul, SGD, tensor, Tensor, zeros } from '../../ts/index';
 import { native } from '../../ts/native';
 import { describeDevice, host } from '../helpers';
-import { param, setGrad, values } from './reference';
+import { eachTwoParams, param, setGrad, values } from './reference';
 
 const HYPER = new Float64Array([0, 0, 0, 0.9, 0.999, 1e-8, 0]);
 
 describe('optimizer argument errors', () => {
-  let p: Tensor, q: Tensor;
-  beforeEach(() => {
-    p = param(values(4, 1), [4]);
-    q = param(values(4, 2), [4]);
-  });
-  afterEach(() => {
-    p.dispose();
-    q.dispose();
-  });
+  const params = eachTwoParams();
 
   it('refuses params that are not a list of live, contiguous float leaves given once', () => {
+    const { p, q } = params;
     assert.throws(() => new AdamW(p as never), { name: 'TypeError', message: /AdamW: expected params to be an iterable of Tensors, \[name, Tensor\] pairs or parameter groups, got Tensor\[4\]/ });
     assert.throws(() => new AdamW([]), { name: 'RangeError', message: /AdamW: params is empty/ });
     assert.throws(() => new SGD([p, p]), /SGD: params\[1\] \(1\) is given twice/);
@@ -40,6 +33,7 @@ describe('optimizer argument errors', () => {
   });
 
   it('refuses an lr of NaN, betas out of [0, 1), and other bad options', () => {
+    const { p } = params;
     assert.throws(() => new AdamW([p], { lr: NaN }), { name: 'RangeError', message: /AdamW: options\.lr must be a finite number >= 0, got NaN/ });
     assert.throws(() => new SGD([p], { lr: Infinity }), /SGD: options\.lr must be a finite number >= 0, got Infinity/);
     assert.throws(() => new SGD([p], { lr: '0.1' as never }), { name: 'TypeError', message: /SGD: expected options\.lr to be a number, got '0\.1'/ });
@@ -54,6 +48,7 @@ describe('optimizer argument errors', () => {
   });
 
   it('step() refuses an lr a caller set to NaN, and a disposed parameter, before changing anything', () => {
+    const { p, q } = params;
     const opt = new AdamW([['a', p], ['b', q]], { lr: 0.1 });
     setGrad(p, [1, 2, 3, 4]);
     setGrad(q, [1, 2, 3, 4]);
@@ -69,6 +64,7 @@ describe('optimizer argument errors', () => {
   });
 
   it("a model cast after the optimizer was made: the optimizer's parameters are gone, and it says so", () => {
+    
     const layer = new Linear(3, 2);
     for (const t of layer.parameters().values()) t.requiresGrad_();
     const opt = new SGD(layer.parameters(), { lr: 0.1 });
@@ -78,6 +74,7 @@ describe('optimizer argument errors', () => {
   });
 
   it("loadStateDict refuses another optimizer's state, other parameters, and tensors that do not fit", () => {
+    const { p, q } = params;
     const opt = new AdamW([['a', p], ['b', q]]);
     setGrad(p, [1, 2, 3, 4]);
     opt.step();
@@ -100,6 +97,7 @@ describe('optimizer argument errors', () => {
   });
 
   it('the addon refuses a forged optimizerStep: bad state ranges, overlaps, missing buffers, bad numbers', () => {
+    const { p, q } = params;
     const g = tensor([1, 2, 3, 4]);
     const m = zeros([8]), v = zeros([8]);
     const step = (entries: number[], o: { params?: Tensor[]; grads?: Tensor[]; m?: Tensor | null; v?: Tensor | null; hyper?: Float64Array } = {}) =>

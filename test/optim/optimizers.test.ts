@@ -22,16 +22,20 @@ function makeParams(device: Device, dtype: FloatDType = 'float32', seed = 1): { 
   return { params: SHAPES.map((s, i) => param(init[i], s, dtype, device)), init };
 }
 
-function adamwStep(device: Device, h: AdamWHyper, steps: number, label: string): void {
-  const { params, init } = makeParams(device);
-  const refs = init.map((v) => new AdamWRef(v));
-  const opt = new AdamW(params, { lr: h.lr, weightDecay: h.weightDecay, betas: h.betas, eps: h.eps, amsgrad: h.amsgrad });
+/** A float64 reference of one parameter's optimizer. */
+interface Reference { p: Float64Array; update(g: ArrayLike<number>): void }
+
+/**
+ * `steps` steps of `opt` over SHAPES' parameters with fresh gradients, each mirrored by its
+ * reference; then every parameter and its last update against the reference.
+ */
+function checkSteps(opt: AdamW | SGD, params: Tensor[], init: Float32Array[], refs: Reference[], steps: number, label: string): void {
   let before = init;
   for (let t = 0; t < steps; t++) {
     params.forEach((p, i) => {
       const g = values(p.size, 100 * t + i, 0.5);
       setGrad(p, g);
-      refs[i].update(g, h);
+      refs[i].update(g);
     });
     before = params.map((p) => host(p));
     opt.step();
@@ -41,6 +45,13 @@ function adamwStep(device: Device, h: AdamWHyper, steps: number, label: string):
     assertClose(host(p), refs[i].p, 1e-6 * (1 + steps), `${label} param ${i}`);
     assertUpdate(host(p), before[i], refs[i].p, 1e-4, `${label} param ${i}`);
   });
+}
+
+function adamwStep(device: Device, h: AdamWHyper, steps: number, label: string): void {
+  const { params, init } = makeParams(device);
+  const refs = init.map((v) => new AdamWRef(v));
+  const opt = new AdamW(params, { lr: h.lr, weightDecay: h.weightDecay, betas: h.betas, eps: h.eps, amsgrad: h.amsgrad });
+  checkSteps(opt, params, init, refs.map((r) => ({ p: r.p, update: (g) => r.update(g, h) })), steps, label);
   const state = opt.stateDict();
   assertClose(host(state.tensors.get('state.2.exp_avg')!), refs[2].m, 1e-6, `${label} exp_avg`);
   assertClose(host(state.tensors.get('state.2.exp_avg_sq')!), refs[2].v, 1e-6, `${label} exp_avg_sq`);
@@ -54,27 +65,10 @@ function sgdStep(device: Device, h: SGDHyper, steps: number, label: string): voi
   const { params, init } = makeParams(device);
   const refs = init.map((v) => new SGDRef(v));
   const opt = new SGD(params, h);
-  let before = init;
-  for (let t = 0; t < steps; t++) {
-    params.forEach((p, i) => {
-      const g = values(p.size, 100 * t + i, 0.5);
-      setGrad(p, g);
-      refs[i].update(g, h);
-    });
-    before = params.map((p) => host(p));
-    opt.step();
-    opt.zeroGrad();
-  }
-  params.forEach((p, i) => {
-    assertClose(host(p), refs[i].p, 1e-6 * (1 + steps), `${label} param ${i}`);
-    assertUpdate(host(p), before[i], refs[i].p, 1e-4, `${label} param ${i}`);
-  });
-  if (h.momentum !== 0) {
-    const state = opt.stateDict();
-    assertClose(host(state.tensors.get('state.3.momentum_buffer')!), refs[3].buf!, 1e-6, `${label} momentum_buffer`);
-    for (const t of state.tensors.values()) t.dispose();
-  }
-  for (const t of params) t.dispose();
+  checkSteps(opt, params, init, refs.map((r) => ({ p: r.p, update: (g) => r.update(g, h) })), steps, label);
+  const state = opt.stateDict();
+  if (h.momentum !== 0) assertClose(host(state.tensors.get('state.3.momentum_buffer')!), refs[3].buf!, 1e-6, `${label} momentum_buffer`);
+  for (const t of [...params, ...state.tensors.values()]) t.dispose();
   opt.dispose();
 }
 

@@ -82,3 +82,17 @@ export function values(n: number, seed: number, scale = 1): Float32Array {
 export function param(v: Float32Array, shape: readonly number[], dtype: FloatDType = 'float32', device: Device = 'cpu'): Tensor {
   return tensor(v, shape, { dtype, device }).requiresGrad_();
 }
+
+/** Two small float32 parameters, p and q, made before each test of the enclosing suite and disposed after it. */
+export function eachTwoParams(): { p: Tensor; q: Tensor } {
+  const box = {} as { p: Tensor; q: Tensor };
+  beforeEach(() => {
+    box.p = param(values(4, 1), [4]);
+    box.q = param(values(4, 2), [4]);
+  });
+  afterEach(() => {
+    box.p.dispose();
+    box.q.dispose();
+  });
+  return box;
+}

@@ -1,24 +1,17 @@
 // Learning-rate schedules: their values at the steps that define them, what they set on the
 // optimizer's groups, their saved state, their argument errors.
 import * as assert from 'node:assert/strict';
-import { AdamW, CosineWithWarmup, LinearLR, SGD, StepLR, Tensor } from '../../ts/index';
-import { param, values } from './reference';
+import { AdamW, CosineWithWarmup, LinearLR, SGD, StepLR } from '../../ts/index';
+import { eachTwoParams } from './reference';
 
 const close = (a: number[], b: number[], label: string) =>
   a.forEach((v, i) => assert.ok(Math.abs(v - b[i]) <= 1e-12 * Math.max(1, Math.abs(b[i])), `${label}[${i}]: ${v} vs ${b[i]}`));
 
 describe('learning-rate schedules', () => {
-  let p: Tensor, q: Tensor;
-  beforeEach(() => {
-    p = param(values(3, 1), [3]);
-    q = param(values(3, 2), [3]);
-  });
-  afterEach(() => {
-    p.dispose();
-    q.dispose();
-  });
+  const params = eachTwoParams();
 
   it('CosineWithWarmup: 0 at step 0, linear to the base lr at the end of warmup, cosine to minLr, held after', () => {
+    const { p, q } = params;
     const opt = new AdamW([{ params: [p], lr: 0.1 }, { params: [q], lr: 0.01 }]);
     const s = new CosineWithWarmup(opt, { warmupSteps: 4, totalSteps: 12, minLr: 0.001 });
     close(s.lrsAt(0), [0, 0], 'step 0');
@@ -36,6 +29,7 @@ describe('learning-rate schedules', () => {
   });
 
   it('CosineWithWarmup without warmup starts at the base lr', () => {
+    const { p } = params;
     const s = new CosineWithWarmup(new SGD([p], { lr: 0.2 }), { warmupSteps: 0, totalSteps: 10 });
     close(s.lrsAt(0), [0.2], 'step 0');
     close(s.lrsAt(5), [0.1], 'step 5');
@@ -43,11 +37,13 @@ describe('learning-rate schedules', () => {
   });
 
   it('StepLR: base · gamma^⌊t / stepSize⌋', () => {
+    const { p } = params;
     const s = new StepLR(new SGD([p], { lr: 1 }), { stepSize: 3, gamma: 0.5 });
     close([0, 1, 2, 3, 5, 6, 9].map((t) => s.lrsAt(t)[0]), [1, 1, 1, 0.5, 0.5, 0.25, 0.125], 'StepLR');
   });
 
   it('LinearLR: a linear ramp of the factor from startFactor to endFactor over totalIters, then held', () => {
+    const { p, q } = params;
     const s = new LinearLR(new SGD([p], { lr: 0.3 }), { startFactor: 0.25, endFactor: 1, totalIters: 3 });
     close([0, 1, 2, 3, 10].map((t) => s.lrsAt(t)[0]), [0.075, 0.15, 0.225, 0.3, 0.3], 'warmup');
     const d = new LinearLR(new SGD([q], { lr: 1 }), { startFactor: 1, endFactor: 0, totalIters: 4 });
@@ -56,6 +52,7 @@ describe('learning-rate schedules', () => {
   });
 
   it('a schedule restored from its state sets the same lr on a fresh optimizer', () => {
+    const { p, q } = params;
     const a = new CosineWithWarmup(new AdamW([p], { lr: 0.1 }), { warmupSteps: 2, totalSteps: 20 });
     for (let t = 0; t < 7; t++) a.step();
     const opt = new AdamW([q], { lr: 0.5 });
@@ -69,6 +66,7 @@ describe('learning-rate schedules', () => {
   });
 
   it('refuses bad options with messages that name them', () => {
+    const { p } = params;
     const opt = new SGD([p], { lr: 0.1 });
     assert.throws(() => new CosineWithWarmup(opt, { warmupSteps: -1, totalSteps: 10 }), { name: 'RangeError', message: /^CosineWithWarmup: options\.warmupSteps must be at least 0/ });
     assert.throws(() => new CosineWithWarmup(opt, { warmupSteps: 5, totalSteps: 4 }), /CosineWithWarmup: options\.totalSteps must be at least 5/);

@@ -1,6 +1,6 @@
 // AdamW: Adam with decoupled weight decay, torch.optim.AdamW's update (maximize off), one fused
 // native step per (device, dtype).
-import { checkBoolean, invalidParameterError, rangeError, typeError } from '../errors';
+import { checkBoolean, invalidParameterError, rangeError } from '../errors';
 import { Optimizer, OptimizerOptions } from './optimizer';
 import { checkNonNegative, OptimizerParams } from './params';
 
@@ -23,19 +23,13 @@ export interface AdamWOptions extends OptimizerOptions {
  *   p ← p − lr/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + eps)
  */
 export class AdamW extends Optimizer {
-  protected readonly type = 'AdamW';
-  protected readonly kind = 1;
   #betas: readonly [number, number] = [0.9, 0.999];
   #eps = 1e-8;
   #amsgrad = false;
 
   constructor(params: OptimizerParams, options: AdamWOptions = {}) {
-    const fn = 'AdamW';
-    if (options === null || typeof options !== 'object') throw typeError(fn, 'options must be an object');
-    const lr = options.lr === undefined ? 1e-3 : checkNonNegative(fn, 'options.lr', options.lr);
-    const weightDecay = options.weightDecay === undefined ? 1e-2 : checkNonNegative(fn, 'options.weightDecay', options.weightDecay);
-    super(fn, params, { lr, weightDecay }, options);
-    this.setOptions(fn, { betas: options.betas ?? [0.9, 0.999], eps: options.eps ?? 1e-8, amsgrad: options.amsgrad ?? false });
+    super({ type: 'AdamW', code: 1 }, params, options, { lr: 1e-3, weightDecay: 1e-2 });
+    this.setOptions('AdamW', { betas: options.betas ?? [0.9, 0.999], eps: options.eps ?? 1e-8, amsgrad: options.amsgrad ?? false });
   }
 
   get betas(): readonly [number, number] { return this.#betas; }

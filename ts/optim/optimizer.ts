@@ -67,9 +67,9 @@ export abstract class Optimizer {
   readonly #masterWeights: boolean;
 
   /** The name saved states carry ('SGD', 'AdamW'). */
-  protected abstract readonly type: string;
+  protected readonly type: string;
   /** OptimizerKind in native/core/ops.h. */
-  protected abstract readonly kind: number;
+  readonly #kind: number;
   /** PyTorch's names of the state kept per parameter now, in the native call's order (state1, state2, state3). */
   protected abstract stateNames(): string[];
   /** [momentum, dampening, nesterov, beta1, beta2, eps, amsgrad] for the native call. */
@@ -79,8 +79,19 @@ export abstract class Optimizer {
   /** Sets them from a saved state, each checked as the constructor checks it. */
   protected abstract setOptions(fn: string, saved: Record<string, unknown>): void;
 
-  protected constructor(fn: string, params: OptimizerParams, defaults: { lr: number; weightDecay: number }, options: OptimizerOptions) {
-    this.paramGroups = parseParams(fn, params, defaults);
+  /**
+   * `kind` names the optimizer (its type, errors' function name, and OptimizerKind in
+   * native/core/ops.h). Checks `options` (an object; lr and weightDecay, else `defaults`) and
+   * the parameters.
+   */
+  protected constructor(kind: { type: string; code: number }, params: OptimizerParams, options: OptimizerOptions, defaults: { lr: number; weightDecay: number }) {
+    const fn = kind.type;
+    this.type = kind.type;
+    this.#kind = kind.code;
+    if (options === null || typeof options !== 'object') throw typeError(fn, 'options must be an object');
+    const lr = options.lr === undefined ? defaults.lr : checkNonNegative(fn, 'options.lr', options.lr);
+    const weightDecay = options.weightDecay === undefined ? defaults.weightDecay : checkNonNegative(fn, 'options.weightDecay', options.weightDecay);
+    this.paramGroups = parseParams(fn, params, { lr, weightDecay });
     this.#masterWeights = options.masterWeights === undefined ? true : checkFlag(fn, 'options.masterWeights', options.masterWeights);
     for (const group of this.paramGroups) {
       group.params.forEach((param, i) => {
@@ -126,7 +137,7 @@ export abstract class Optimizer {
       ready.forEach((s, i) => entries.set([s.offset, s.group.lr, s.group.weightDecay, s.step + 1], 4 * i));
       const [s1, s2, s3] = buffers.states;
       try {
-        native().optimizerStep(this.kind, ready.map((s) => s.param), grads, buffers.master, s1 ?? null, s2 ?? null, s3 ?? null, entries, hyper);
+        native().optimizerStep(this.#kind, ready.map((s) => s.param), grads, buffers.master, s1 ?? null, s2 ?? null, s3 ?? null, entries, hyper);
       } catch (e) {
         if (fresh) this.#release(bucket); // made for a step that did not run (e.g. inside a refused graph capture): made again next time
         throw e;

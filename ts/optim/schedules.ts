@@ -21,11 +21,16 @@ function integer(fn: string, name: string, value: unknown, min: number): number 
 
 export abstract class LRScheduler {
   readonly optimizer: Optimizer;
+  /** The schedule's name, as its errors give it. */
+  protected readonly fn: string;
   #baseLrs: number[];
   #lastStep = 0;
 
-  protected constructor(fn: string, optimizer: Optimizer) {
+  /** Checks the optimizer and that `options` is an object; the subclass sets its fields, then calls apply(). */
+  protected constructor(fn: string, optimizer: Optimizer, options: unknown) {
     if (!(optimizer instanceof Optimizer)) throw invalidParameterError(fn, 'optimizer', 'an Optimizer (SGD, AdamW)', optimizer);
+    if (options === null || typeof options !== 'object') throw typeError(fn, 'options must be an object');
+    this.fn = fn;
     this.optimizer = optimizer;
     this.#baseLrs = optimizer.paramGroups.map((g) => g.lr);
   }
@@ -40,7 +45,7 @@ export abstract class LRScheduler {
 
   /** Each group's lr at step `step` (no change to the optimizer). */
   lrsAt(step: number): number[] {
-    integer(`${this.constructor.name}.lrsAt`, 'step', step, 0);
+    integer(`${this.fn}.lrsAt`, 'step', step, 0);
     return this.#baseLrs.map((base) => this.lr(step, base));
   }
 
@@ -61,7 +66,7 @@ export abstract class LRScheduler {
 
   /** Restores a state from stateDict() and sets every group's lr to its value there. */
   loadStateDict(state: LRSchedulerState): void {
-    const fn = `${this.constructor.name}.loadStateDict`;
+    const fn = `${this.fn}.loadStateDict`;
     if (state === null || typeof state !== 'object' || !Array.isArray(state.baseLrs)) {
       throw invalidParameterError(fn, 'state', 'a schedule state from stateDict()', state);
     }
@@ -102,12 +107,10 @@ export class CosineWithWarmup extends LRScheduler {
   readonly minLr: number;
 
   constructor(optimizer: Optimizer, options: CosineWithWarmupOptions) {
-    const fn = 'CosineWithWarmup';
-    super(fn, optimizer);
-    if (options === null || typeof options !== 'object') throw typeError(fn, 'options must be an object');
-    this.warmupSteps = integer(fn, 'options.warmupSteps', options.warmupSteps, 0);
-    this.totalSteps = integer(fn, 'options.totalSteps', options.totalSteps, Math.max(1, this.warmupSteps));
-    this.minLr = options.minLr === undefined ? 0 : checkNonNegative(fn, 'options.minLr', options.minLr);
+    super('CosineWithWarmup', optimizer, options);
+    this.warmupSteps = integer(this.fn, 'options.warmupSteps', options.warmupSteps, 0);
+    this.totalSteps = integer(this.fn, 'options.totalSteps', options.totalSteps, Math.max(1, this.warmupSteps));
+    this.minLr = options.minLr === undefined ? 0 : checkNonNegative(this.fn, 'options.minLr', options.minLr);
     this.apply();
   }
 
@@ -131,11 +134,9 @@ export class StepLR extends LRScheduler {
   readonly gamma: number;
 
   constructor(optimizer: Optimizer, options: StepLROptions) {
-    const fn = 'StepLR';
-    super(fn, optimizer);
-    if (options === null || typeof options !== 'object') throw typeError(fn, 'options must be an object');
-    this.stepSize = integer(fn, 'options.stepSize', options.stepSize, 1);
-    this.gamma = options.gamma === undefined ? 0.1 : checkNonNegative(fn, 'options.gamma', options.gamma);
+    super('StepLR', optimizer, options);
+    this.stepSize = integer(this.fn, 'options.stepSize', options.stepSize, 1);
+    this.gamma = options.gamma === undefined ? 0.1 : checkNonNegative(this.fn, 'options.gamma', options.gamma);
     this.apply();
   }
 
@@ -163,14 +164,12 @@ export class LinearLR extends LRScheduler {
   readonly totalIters: number;
 
   constructor(optimizer: Optimizer, options: LinearLROptions = {}) {
-    const fn = 'LinearLR';
-    super(fn, optimizer);
-    if (options === null || typeof options !== 'object') throw typeError(fn, 'options must be an object');
-    this.startFactor = options.startFactor === undefined ? 1 / 3 : checkNonNegative(fn, 'options.startFactor', options.startFactor);
-    this.endFactor = options.endFactor === undefined ? 1 : checkNonNegative(fn, 'options.endFactor', options.endFactor);
-    this.totalIters = options.totalIters === undefined ? 5 : integer(fn, 'options.totalIters', options.totalIters, 1);
-    if (!(this.startFactor > 0 && this.startFactor <= 1)) throw rangeError(fn, `options.startFactor must be in (0, 1], got ${this.startFactor}`);
-    if (this.endFactor > 1) throw rangeError(fn, `options.endFactor must be in [0, 1], got ${this.endFactor}`);
+    super('LinearLR', optimizer, options);
+    this.startFactor = options.startFactor === undefined ? 1 / 3 : checkNonNegative(this.fn, 'options.startFactor', options.startFactor);
+    this.endFactor = options.endFactor === undefined ? 1 : checkNonNegative(this.fn, 'options.endFactor', options.endFactor);
+    this.totalIters = options.totalIters === undefined ? 5 : integer(this.fn, 'options.totalIters', options.totalIters, 1);
+    if (!(this.startFactor > 0 && this.startFactor <= 1)) throw rangeError(this.fn, `options.startFactor must be in (0, 1], got ${this.startFactor}`);
+    if (this.endFactor > 1) throw rangeError(this.fn, `options.endFactor must be in [0, 1], got ${this.endFactor}`);
     this.apply();
   }
 

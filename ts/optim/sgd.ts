@@ -1,6 +1,6 @@
 // SGD with momentum, Nesterov momentum and weight decay: torch.optim.SGD's update (maximize
 // off), one fused native step per (device, dtype).
-import { checkBoolean, rangeError, typeError } from '../errors';
+import { checkBoolean, rangeError } from '../errors';
 import { Optimizer, OptimizerOptions } from './optimizer';
 import { checkNonNegative, OptimizerParams } from './params';
 
@@ -23,19 +23,13 @@ export interface SGDOptions extends OptimizerOptions {
  *   momentum·b + (1 − dampening)·g, then g ← nesterov ? g + momentum·b : b;  p ← p − lr·g.
  */
 export class SGD extends Optimizer {
-  protected readonly type = 'SGD';
-  protected readonly kind = 0;
   #momentum = 0;
   #dampening = 0;
   #nesterov = false;
 
   constructor(params: OptimizerParams, options: SGDOptions = {}) {
-    const fn = 'SGD';
-    if (options === null || typeof options !== 'object') throw typeError(fn, 'options must be an object');
-    const lr = options.lr === undefined ? 1e-3 : checkNonNegative(fn, 'options.lr', options.lr);
-    const weightDecay = options.weightDecay === undefined ? 0 : checkNonNegative(fn, 'options.weightDecay', options.weightDecay);
-    super(fn, params, { lr, weightDecay }, options);
-    this.setOptions(fn, { momentum: options.momentum ?? 0, dampening: options.dampening ?? 0, nesterov: options.nesterov ?? false });
+    super({ type: 'SGD', code: 0 }, params, options, { lr: 1e-3, weightDecay: 0 });
+    this.setOptions('SGD', { momentum: options.momentum ?? 0, dampening: options.dampening ?? 0, nesterov: options.nesterov ?? false });
   }
 
   get momentum(): number { return this.#momentum; }
