@@ -25,6 +25,7 @@ export type { GeneratorState } from './generator';
 export { backward, zeroGrad, isGradEnabled, noGrad, customOp, gradcheck } from './autograd';
 export type { CustomOpContext, CustomOpDefinition, GradcheckOptions } from './autograd';
 export * from './nn';
+export * from './optim';
 export { VisionTransformer, buildViT, loadTimmViT, sweep } from './models/vit';
 export { CapturedDataParallel, chunkSizes, dataParallel, DataParallel } from './models/parallel';
 export type { ViTConfig, BuildOptions } from './models/vit';

@@ -169,6 +169,16 @@ export interface NativeAddon {
   dropout(out: T, x: T, p: number, seed: number, offset: number, group: number): void;
   /** Raw Philox4x32-10 blocks: out[r] = philox(counter[r], key[r]), int32 bits, [n, 4], [n, 4], [n, 2]. */
   philox(out: T, counter: T, key: T): void;
+   * One fused step of SGD (kind 0) or AdamW (kind 1) over every parameter given, one kernel
+   * launch on CUDA (OptimizerStepParams in native/core/ops.h): params and grads one float dtype;
+   * master and the states flat float32 buffers (which must be given depends on the kind and
+   * hyper); entries [state offset, lr, weight decay, step] per parameter; hyper [momentum,
+   * dampening, nesterov, beta1, beta2, eps, amsgrad].
+   */
+  optimizerStep(kind: number, params: T[], grads: T[], master: Maybe, state1: Maybe, state2: Maybe, state3: Maybe,
+    entries: Float64Array, hyper: Float64Array): void;
+  /** grads ·= invScale in place, one launch; foundInf [1] float32 set to 1 where a gradient held inf or NaN. */
+  unscaleGrads(grads: T[], foundInf: T, invScale: number): void;
   synchronize(device: string): void;
   /** Bytes of the device backend's native Buffers now (storages and the addon's intermediates) and their peak; resetPeak starts the peak again from now. */
   bufferBytes(device: string, resetPeak?: boolean): { bytes: number; peak: number };

@@ -83,6 +83,11 @@ Napi::Value Args::field(const Napi::Object& o, const char* key) {
   return o.Get(key);
 }
 
+Args::Ref Args::element(const Napi::Array& a, uint32_t j, const char* name, Access access) {
+  slots_ = nullptr;  // Get runs JavaScript: the layout buffer may be gone after it
+  return read(a.Get(j), name, access, -1);
+}
+
 Args::Ref Args::optional_field(const Napi::Object& o, const char* key) {
   const Napi::Value v = field(o, key);
   return v.IsNull() || v.IsUndefined() ? Ref{} : read(v, key, Access::Read, -1);

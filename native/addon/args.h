@@ -74,6 +74,9 @@ class Args {
     bool present() const { return index >= 0; }
   };
 
+  // The most tensors one Args reads (TensorLists reads a longer list with several).
+  static constexpr int kMaxTensors = 20;
+
   Args(const Napi::CallbackInfo& info, const char* op, const ArgLayouts& layouts)
       : info_(info), env_(info.Env()), op_(op), layouts_(layouts) {}
   Args(const Args&) = delete;
@@ -90,6 +93,9 @@ class Args {
   // A field of an options object (read with Get: runs JavaScript; no layout slot).
   Ref optional_field(const Napi::Object& o, const char* key);
   Napi::Value field(const Napi::Object& o, const char* key);
+  // Element j of a JS array of tensors (read with Get: runs JavaScript; no layout slot).
+  Ref element(const Napi::Array& a, uint32_t j, const char* name, Access access = Access::Read);
+  bool full() const { return count_ == kMaxTensors; }
   double number(size_t i, const char* name) const;
   // An integer in [lo, hi], else "op: <what>".
   int64_t integer(size_t i, const char* name, double lo, double hi, const char* what) const;
@@ -124,8 +130,6 @@ class Args {
     size_t byte_offset = 0;
     bool empty = false;
   };
-  static constexpr int kMaxTensors = 20;
-
   Ref read(const Napi::Value& v, const char* name, Access access, int slot);
   [[noreturn]] void fail_tensor(const char* name, const char* why) const;
   // The buffer of a Storage read now, or a refusal naming why it has no memory.

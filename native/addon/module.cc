@@ -70,6 +70,8 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
                            InstanceMethod("sumRows", &Addon::SumRows),
                            InstanceMethod("dropout", &Addon::Dropout),
                            InstanceMethod("philox", &Addon::Philox),
+                           InstanceMethod("optimizerStep", &Addon::OptimizerStep),
+                           InstanceMethod("unscaleGrads", &Addon::UnscaleGrads),
                            InstanceMethod("synchronize", &Addon::Synchronize),
                            InstanceMethod("cudaDeviceCount", &Addon::CudaDeviceCount),
                            InstanceMethod("cudaMemory", &Addon::CudaMemory),

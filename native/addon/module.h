@@ -5,6 +5,7 @@
 //   attention.cc  attention, sparseAttention, encoderBlock
 //   backward.cc   normBackward, softmaxBackward, activationBackward, sumRows
 //   random.cc     dropout, philox
+//   optimizer.cc  optimizerStep, unscaleGrads
 //   plans.cc      sparsePlan, blockPlan
 //   device.cc     synchronize, memory counters, device facts, host times, timing, graphs
 // Every op method reads its arguments with Args (args.h) and calls native/core's dispatch.
@@ -56,6 +57,9 @@ class Addon : public Napi::Addon<Addon> {
   // random.cc
   Napi::Value Dropout(const Napi::CallbackInfo& info);
   Napi::Value Philox(const Napi::CallbackInfo& info);
+  // optimizer.cc
+  Napi::Value OptimizerStep(const Napi::CallbackInfo& info);
+  Napi::Value UnscaleGrads(const Napi::CallbackInfo& info);
   // plans.cc
   Napi::Value SparsePlanNew(const Napi::CallbackInfo& info);
   Napi::Value BlockPlanNew(const Napi::CallbackInfo& info);

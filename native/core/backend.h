@@ -81,6 +81,10 @@ class Backend : public Allocator, public std::enable_shared_from_this<Backend> {
   // Random ops (random_ops.h): dropout and drop path (forward and gradient alike), raw Philox blocks.
   virtual void dropout(const DropoutParams& p) = 0;
   virtual void philox(const PhiloxParams& p) = 0;
+  // Optimizers (issue 25): one fused multi-tensor step, and the loss scaler's unscale with its
+  // inf/NaN check (ops.h says what each computes). Both read their host arrays before returning.
+  virtual void optimizer_step(const OptimizerStepParams& p) = 0;
+  virtual void unscale_grads(const UnscaleParams& p) = 0;
 
   // The device beyond ops (device.h). What has no meaning without a CUDA device refuses
   // here; with no capture under way, aborting one or trimming graph memory does nothing.

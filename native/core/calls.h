@@ -5,6 +5,7 @@
 // checked as their params.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "ops.h"
 #include "tensor.h"
@@ -119,6 +120,28 @@ struct EncoderBlockCall {
   float eps1 = 1e-5f, eps2 = 1e-5f, scale = 1.f;
   ActivationSpec activation;
   const SparsePlan* plan = nullptr;  // sparse attention over it, else the dense kernel
+};
+
+// ---- optimizers (issue 25) ----
+
+// OptimizerStepParams as views: each parameter (written) and its gradient of the same shape,
+// all of one float dtype; the flat float32 state buffers, each optional (the kind and the
+// hyperparameters say which must be given); and each parameter's entry (state offset, lr,
+// weight decay, step; its tensor fields are filled from the views at dispatch). `step` holds
+// the kind and the hyperparameters; its pointers are filled at dispatch.
+struct OptimizerStepCall {
+  std::vector<TensorView> params, grads;
+  std::vector<OptimizerTensor> entries;
+  const TensorView *master = nullptr, *state1 = nullptr, *state2 = nullptr, *state3 = nullptr;
+  OptimizerStepParams step;
+};
+
+// UnscaleParams as views: the gradients (written in place, one float dtype) and the float32
+// found_inf flag [1].
+struct UnscaleCall {
+  std::vector<TensorView> grads;
+  TensorView found_inf;
+  float inv_scale = 1.f;
 };
 
 }  // namespace nf

@@ -33,4 +33,8 @@ void check(const SumRowsParams& p);
 void check(const DropoutCall& c);
 void check(const PhiloxParams& p);
 
+// The optimizer ops (optimizer_contracts.cc).
+void check(const OptimizerStepCall& c);
+void check(const UnscaleCall& c);
+
 }  // namespace nf

@@ -224,4 +224,48 @@ void encoder_block(const std::shared_ptr<Backend>& backend, const EncoderBlockCa
   nf::encoder_block(backend, p);
 }
 
+// ---- optimizers (issue 25) ----
+
+void optimizer_step(Backend& backend, const OptimizerStepCall& c) {
+  check(c);
+  OptimizerStepParams p = c.step;
+  std::vector<OptimizerTensor> tensors;
+  tensors.reserve(c.params.size());
+  for (size_t i = 0; i < c.params.size(); ++i) {
+    if (c.params[i].numel() == 0) continue;  // nothing to update
+    OptimizerTensor t = c.entries[i];
+    t.param = c.params[i].data;
+    t.grad = c.grads[i].data;
+    t.numel = c.params[i].numel();
+    tensors.push_back(t);
+  }
+  if (tensors.empty()) return;
+  p.dtype = c.params[0].dtype;
+  p.tensors = tensors.data();
+  p.count = static_cast<int64_t>(tensors.size());
+  auto data = [](const TensorView* v) { return v != nullptr ? static_cast<float*>(v->data) : nullptr; };
+  p.master = data(c.master);
+  p.state1 = data(c.state1);
+  p.state2 = data(c.state2);
+  p.state3 = data(c.state3);
+  backend.optimizer_step(p);
+}
+
+void unscale_grads(Backend& backend, const UnscaleCall& c) {
+  check(c);
+  std::vector<UnscaleTensor> tensors;
+  tensors.reserve(c.grads.size());
+  for (const TensorView& g : c.grads) {
+    if (g.numel() > 0) tensors.push_back({g.data, g.numel()});
+  }
+  if (tensors.empty()) return;
+  UnscaleParams p;
+  p.dtype = c.grads[0].dtype;
+  p.tensors = tensors.data();
+  p.count = static_cast<int64_t>(tensors.size());
+  p.found_inf = static_cast<float*>(c.found_inf.data);
+  p.inv_scale = c.inv_scale;
+  backend.unscale_grads(p);
+}
+
 }  // namespace nf::dispatch

@@ -34,5 +34,8 @@ void sum_rows(Backend& backend, const SumRowsParams& p);
 void dropout(Backend& backend, const DropoutCall& c);
 void philox(Backend& backend, const PhiloxParams& p);
 void encoder_block(const std::shared_ptr<Backend>& backend, const EncoderBlockCall& c);
+// The optimizer ops (issue 25): one fused step over a list of parameters, and the unscale.
+void optimizer_step(Backend& backend, const OptimizerStepCall& c);
+void unscale_grads(Backend& backend, const UnscaleCall& c);
 
 }  // namespace nf::dispatch

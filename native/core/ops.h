@@ -289,3 +289,68 @@ struct SparseAttentionBackwardParams {
 };
 
 }  // namespace nf
+
+namespace nf {
+
+// ---- optimizers (issue 25): one fused step over every parameter of a list ----
+
+enum class OptimizerKind : int32_t { SGD = 0, AdamW = 1 };
+
+// One parameter of a multi-tensor step: the parameter and its gradient (numel elements each,
+// contiguous, of the step's dtype), its float32 state at `state_offset` elements into each of
+// the step's state buffers, its group's lr and weight decay, and its step count including
+// this step (1 on its first). Host memory, read before the backend call returns.
+struct OptimizerTensor {
+  void* param = nullptr;
+  const void* grad = nullptr;
+  int64_t numel = 0;
+  int64_t state_offset = 0;
+  double lr = 0, weight_decay = 0;
+  int64_t step = 1;
+};
+
+// One step of torch.optim.SGD or torch.optim.AdamW (maximize off, foreach semantics) over a
+// list of parameters, per element in float32 (core/optimizer.h holds the formulas, written
+// once for both backends), with p the float32 weight and g the gradient:
+//   SGD:   d = g + weight_decay * p;  with momentum: buf = d on a parameter's first step, else
+//          momentum * buf + (1 - dampening) * d, then d = nesterov ? d + momentum * buf : buf;
+//          p -= lr * d
+//   AdamW: p *= 1 - lr * weight_decay;  m = beta1 m + (1 - beta1) g;  v = beta2 v + (1 - beta2) g^2;
+//          vmax = max(vmax, v) under amsgrad;
+//          p -= lr / (1 - beta1^step) * m / (sqrt(amsgrad ? vmax : v) / sqrt(1 - beta2^step) + eps)
+// Bias corrections are computed in double on the host, per parameter (its own step count).
+// master: float32 weights, each parameter's at its state_offset; the step updates them and
+// writes each rounded to the parameter's dtype in the same pass (mixed precision). Null: the
+// parameter itself holds the weights (read to float32, written rounded once).
+struct OptimizerStepParams {
+  OptimizerKind kind = OptimizerKind::SGD;
+  DType dtype = DType::Float32;  // of every parameter and gradient
+  const OptimizerTensor* tensors = nullptr;
+  int64_t count = 0;
+  float* master = nullptr;
+  float* state1 = nullptr;  // SGD: momentum buffers (null without momentum); AdamW: exp_avg
+  float* state2 = nullptr;  // AdamW: exp_avg_sq
+  float* state3 = nullptr;  // AdamW with amsgrad: max_exp_avg_sq; else null
+  double momentum = 0, dampening = 0;
+  bool nesterov = false;
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  bool amsgrad = false;
+};
+
+// The loss scaler's unscale (torch's _amp_foreach_non_finite_check_and_unscale_): every
+// gradient of the list becomes grad * inv_scale, in float32 rounded once to its dtype, and
+// found_inf[0] is set to 1 when any gradient value read is inf or NaN (left as it was
+// otherwise, so several calls share one flag).
+struct UnscaleTensor {
+  void* grad = nullptr;
+  int64_t numel = 0;
+};
+struct UnscaleParams {
+  DType dtype = DType::Float32;  // of every gradient
+  const UnscaleTensor* tensors = nullptr;
+  int64_t count = 0;
+  float* found_inf = nullptr;
+  float inv_scale = 1.f;
+};
+
+}  // namespace nf

@@ -14,6 +14,7 @@
 #include "backward.h"
 #include "elementwise.h"
 #include "random_ops.h"
+#include "optimizer.h"
 
 namespace nf {
 namespace {
@@ -345,6 +346,8 @@ class CpuBackend final : public Backend {
   void sparse_attention_backward(const SparseAttentionBackwardParams&) override {
     throw_invalid("sparse attention backward: not built yet");
   }
+  void optimizer_step(const OptimizerStepParams& p) override { cpu::optimizer_step(p); }
+  void unscale_grads(const UnscaleParams& p) override { cpu::unscale_grads(p); }
 
   void dropout(const DropoutParams& p) override { cpu::dropout(p); }
   void philox(const PhiloxParams& p) override { cpu::philox(p); }

@@ -572,6 +572,30 @@ void CudaBackend::sum_rows(const SumRowsParams& p) {
 
 void CudaBackend::dropout(const DropoutParams& p) { HostTimer timer(host_times_, kHostKernel); activate(); launch_dropout(p, stream_); }
 void CudaBackend::philox(const PhiloxParams& p) { HostTimer timer(host_times_, kHostKernel); activate(); launch_philox(p, stream_); }
+// The optimizer ops: each list's table goes to a stream-ordered device buffer, freed right
+// after the launch that reads it, like the workspaces above.
+void CudaBackend::launch_with_table(const MultiTensorTable& table, const std::function<void(const void*)>& launch) {
+  if (capturing_) {
+    throw_invalid("the optimizer ops upload their list of tensors from the host on every call, which a CUDA graph capture cannot record (" +
+                  name() + " is capturing)");
+  }
+  activate();
+  Buffer device_table(shared_from_this(), table.bytes.size());
+  copy_from_host(device_table.data(), table.bytes.data(), table.bytes.size());
+  launch(device_table.data());
+}
+
+void CudaBackend::optimizer_step(const OptimizerStepParams& p) {
+  HostTimer timer(host_times_, kHostKernel);
+  const MultiTensorTable table = optimizer_step_table(p);
+  launch_with_table(table, [&](const void* entries) { launch_optimizer_step(p, table, entries, sm_count_, stream_); });
+}
+
+void CudaBackend::unscale_grads(const UnscaleParams& p) {
+  HostTimer timer(host_times_, kHostKernel);
+  const MultiTensorTable table = unscale_table(p);
+  launch_with_table(table, [&](const void* entries) { launch_unscale(p, table, entries, sm_count_, stream_); });
+}
 
 }  // namespace nf::cuda
 

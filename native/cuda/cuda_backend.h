@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -16,6 +17,7 @@
 namespace nf::cuda {
 
 class LtContext;  // cublaslt.cc
+struct MultiTensorTable;  // kernels.h
 
 // The device's counters and facts are core's (device.h): the addon reads them through Backend.
 using MemoryStats = DeviceMemory;
@@ -57,6 +59,8 @@ class CudaBackend final : public Backend {
   void sparse_attention_backward(const SparseAttentionBackwardParams&) override {
     throw_invalid("sparse attention backward: not built yet");
   }
+  void optimizer_step(const OptimizerStepParams& p) override;
+  void unscale_grads(const UnscaleParams& p) override;
 
   cudaStream_t stream() const { return stream_; }
 
@@ -100,6 +104,8 @@ class CudaBackend final : public Backend {
   bool grant_pool_access(int peer);                 // lets device `peer` read and write this pool's memory
   void free_block(void* ptr);                       // an eager block: into the cache, or back to the pool
   void flush_cache();                               // every cached block back to the pool
+  // Copies a multi-tensor list's table (kernels.h) to device memory and calls launch with it.
+  void launch_with_table(const MultiTensorTable& table, const std::function<void(const void*)>& launch);
 
   int device_;
   int sm_count_ = 0;

@@ -3,6 +3,9 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include <cstdint>
+#include <vector>
+
 #include "../core/ops.h"
 #include "../core/random_ops.h"
 #include "../core/tensor.h"
@@ -54,6 +57,19 @@ void launch_activation_backward(const ActivationBackwardParams& p, float* worksp
 // random_ops.cu: dropout and drop path (DropoutParams), raw Philox blocks.
 void launch_dropout(const DropoutParams& p, cudaStream_t stream);
 void launch_philox(const PhiloxParams& p, cudaStream_t stream);
+// optimizer.cu (issue 25): the fused multi-tensor step and the unscale, one launch a list. A
+// list's table (per tensor: pointers, size, first chunk) is built on the host; the backend
+// copies its bytes to device memory and passes that copy as `device_table`.
+struct MultiTensorTable {
+  std::vector<unsigned char> bytes;
+  int count = 0;
+  int64_t chunks = 0;
+};
+MultiTensorTable optimizer_step_table(const OptimizerStepParams& p);
+void launch_optimizer_step(const OptimizerStepParams& p, const MultiTensorTable& table, const void* device_table, int sm_count,
+                           cudaStream_t stream);
+MultiTensorTable unscale_table(const UnscaleParams& p);
+void launch_unscale(const UnscaleParams& p, const MultiTensorTable& table, const void* device_table, int sm_count, cudaStream_t stream);
 // spin.cu: keeps the stream busy for `microseconds` (the GEMM planner's timing of GPU time).
 void launch_spin(double microseconds, cudaStream_t stream);
 
