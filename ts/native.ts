@@ -169,6 +169,7 @@ export interface NativeAddon {
   dropout(out: T, x: T, p: number, seed: number, offset: number, group: number): void;
   /** Raw Philox4x32-10 blocks: out[r] = philox(counter[r], key[r]), int32 bits, [n, 4], [n, 4], [n, 2]. */
   philox(out: T, counter: T, key: T): void;
+  /**
    * One fused step of SGD (kind 0) or AdamW (kind 1) over every parameter given, one kernel
    * launch on CUDA (OptimizerStepParams in native/core/ops.h): params and grads one float dtype;
    * master and the states flat float32 buffers (which must be given depends on the kind and
