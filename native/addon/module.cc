@@ -68,6 +68,8 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
                            InstanceMethod("softmaxBackward", &Addon::SoftmaxBackward),
                            InstanceMethod("activationBackward", &Addon::ActivationBackward),
                            InstanceMethod("sumRows", &Addon::SumRows),
+                           InstanceMethod("attentionBackward", &Addon::AttentionBackward),
+                           InstanceMethod("sparseAttentionBackward", &Addon::SparseAttentionBackward),
                            InstanceMethod("synchronize", &Addon::Synchronize),
                            InstanceMethod("cudaDeviceCount", &Addon::CudaDeviceCount),
                            InstanceMethod("cudaMemory", &Addon::CudaMemory),

@@ -29,5 +29,7 @@ void check(const NormBackwardCall& c);
 void check(const SoftmaxBackwardParams& p);
 void check(const ActivationBackwardCall& c);
 void check(const SumRowsParams& p);
+void check(const AttentionBackwardCall& c);
+void check(const SparseAttentionBackwardCall& c);
 
 }  // namespace nf

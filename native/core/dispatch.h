@@ -30,6 +30,8 @@ void norm_backward(Backend& backend, const NormBackwardCall& c);
 void softmax_backward(Backend& backend, const SoftmaxBackwardParams& p);
 void activation_backward(Backend& backend, const ActivationBackwardCall& c);
 void sum_rows(Backend& backend, const SumRowsParams& p);
+void attention_backward(Backend& backend, const AttentionBackwardCall& c);
+void sparse_attention_backward(Backend& backend, const SparseAttentionBackwardCall& c);
 void encoder_block(const std::shared_ptr<Backend>& backend, const EncoderBlockCall& c);
 
 }  // namespace nf::dispatch
