@@ -118,12 +118,13 @@ export const sparse: AttentionMechanism & { forwardInto(out: Tensor, inputs: Att
         backward: (g, s, needs) => onlyNeeded(sparseAttentionBackward(g, { q: s[0], k: s[1], v: s[2], out: s[3], lse: s[4] }, mask.devicePlan(BACKWARD), scale), needs),
       }));
     }
-    const view = elementMaskView(mask, inputs);
+    const view = elementMaskView(mask, inputs); // saved: attention() disposes it once the tape has its own view
     try {
       return withLse(inputs, (out, lse) => tiledAttention(out, inputs, view, mask.blockPlan(fn), lse),
         (out, lse) => tiledTape(inputs, out, lse, view, () => mask.blockPlan(BACKWARD), precisionCode(inputs)));
-    } finally {
-      view.dispose(); // the tape keeps its own view
+    } catch (e) {
+      view.dispose();
+      throw e;
     }
   },
   /** The native block computes the CSR path over the mask's plan (options mask and sparsePath only). */
