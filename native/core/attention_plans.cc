@@ -51,6 +51,7 @@ CsrPlan::CsrPlan(std::shared_ptr<Backend> backend, const CsrMask& mask, int64_t 
                                   {t.csr_index.data(), t.csr_index.size()}});
   view_.mask_heads = mask.heads;
   view_.rows = mask.nq;
+  view_.cols = mask.nk;
   view_.row_offsets = memory_.at(0);
   view_.col_indices = memory_.at(1);
   view_.nnz = mask.nnz;

@@ -79,7 +79,7 @@ struct AttentionCall {
 // made, for every attention that reads it: SparseAttentionParams' mask and schedule fields,
 // and the rows (Nq) it has.
 struct SparsePlan {
-  int64_t mask_heads = 1, rows = 0;
+  int64_t mask_heads = 1, rows = 0, cols = 0;  // cols: Nk, the key columns of the mask
   const int32_t* row_offsets = nullptr;
   const int32_t* col_indices = nullptr;
   int64_t nnz = 0;

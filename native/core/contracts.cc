@@ -261,6 +261,7 @@ void check(const SparseAttentionCall& c) {
   require(c.plan != nullptr, "plan must be a SparsePlan (from sparsePlan())");
   require(c.plan->mask_heads == 1 || c.plan->mask_heads == c.q.shape[2], "maskHeads must be 1 or H");
   require(c.plan->rows == c.q.shape[1], "rowOffsets must hold maskHeads * Nq + 1 entries");
+  require(c.plan->cols == c.k.shape[1], "the plan's mask must have Nk columns");
   check_lse(c.lse, c.out);
 }
 
@@ -311,7 +312,7 @@ void check(const EncoderBlockCall& c) {
   check_vector(c.fc2_bias, "fc2 bias", x.dtype, C);
   if (c.plan != nullptr) {
     require(c.plan->mask_heads == 1 || c.plan->mask_heads == c.heads, "the plan's maskHeads must be 1 or heads");
-    require(c.plan->rows == x.shape[1], "the plan's mask must have N rows");
+    require(c.plan->rows == x.shape[1] && c.plan->cols == x.shape[1], "the plan's mask must have N rows and N columns");
   }
 }
 

@@ -44,7 +44,7 @@ for (const device of DEVICES) {
 }
 
 /** The addon's backward ops (issue 25), each of whose tensor arguments is forged in turn. */
-const BACKWARD_OPS = ['normBackward', 'softmaxBackward', 'activationBackward', 'sumRows'];
+const BACKWARD_OPS = ['normBackward', 'softmaxBackward', 'activationBackward', 'sumRows', 'attentionBackward'];
 
 /** A tensor argument laid out as `t` whose storage has been disposed. */
 function disposedLike(t: Tensor): unknown {
