@@ -4,7 +4,8 @@
 // lse one entry at a time, so nothing N x N is ever stored, and float32 accumulates for every
 // dtype.
 //   dense:  key tiles of kTileK keys outer (their K, V, dK, dV rows stay in cache), the query
-//           rows that may see the tile inner; each allowed (i, j) adds into dV_j, dK_j and dQ_i.
+//           rows that may see the tile inner; a row's scores and dP over the tile's keys from
+//           K and V transposed, then each allowed (i, j) adds into dV_j, dK_j and dQ_i.
 //   sparse: a pass over the CSR rows computes P and dS at each mask entry (kept per entry: the
 //           mask's size, not N x N) and dQ; a pass over the transposed mask (CSC) then sums dK
 //           and dV key by key, reading the entries that hold each key.
@@ -24,9 +25,15 @@ constexpr int64_t kTileK = 64;  // keys per tile: 4 buffers of 64 rows (K, V, dK
 // The element offset of row n of head (b, h) in a [B, N, H, D] view (strides along B, N, H).
 inline int64_t row_at(const int64_t* strides, int64_t b, int64_t n, int64_t h) { return b * strides[0] + n * strides[1] + h * strides[2]; }
 
+// Eight running sums, so that the compiler vectorizes the loop (a single sum must keep its
+// order); the sparse backward's scores then differ from its forward's in the last bit at most.
 inline float dot(const float* a, const float* b, int64_t n) {
-  float s = 0.f;
-  for (int64_t d = 0; d < n; ++d) s += a[d] * b[d];  // the forward's order: the same scores
+  float acc[8] = {};
+  int64_t d = 0;
+  for (; d + 8 <= n; d += 8)
+    for (int u = 0; u < 8; ++u) acc[u] += a[d + u] * b[d + u];
+  float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+  for (; d < n; ++d) s += a[d] * b[d];
   return s;
 }
 
@@ -104,9 +111,18 @@ void attention_backward(const AttentionBackwardParams& bp) {
   const AttentionParams& p = bp.fwd;
   const int64_t nq = p.nq, nk = p.nk, D = p.head_dim;
   Head hd(nq, nk, D);
+  // K and V transposed ([D, nk]): a row's scores and dP over a tile's keys are then sums in
+  // d order, each vectorized across the keys, and equal to the forward's scores bit for bit.
+  std::vector<float> kt(static_cast<size_t>(D * nk)), vt(static_cast<size_t>(D * nk));
+  float scores[kTileK], dp[kTileK];
   for (int64_t b = 0; b < p.batch; ++b)
     for (int64_t h = 0; h < p.heads; ++h) {
       hd.begin(bp, b, h);
+      for (int64_t j = 0; j < nk; ++j)
+        for (int64_t d = 0; d < D; ++d) {
+          kt[d * nk + j] = hd.k[j * D + d];
+          vt[d * nk + j] = hd.v[j * D + d];
+        }
       float* d_bias = bp.d_bias != nullptr ? bp.d_bias + (b * p.heads + h) * nq * nk : nullptr;
       if (d_bias != nullptr) std::fill(d_bias, d_bias + nq * nk, 0.f);  // zero where not allowed
       const int64_t hl = p.layout_heads == p.heads ? h : 0;
@@ -117,18 +133,25 @@ void attention_backward(const AttentionBackwardParams& bp) {
         for (int64_t i = p.causal ? j0 : 0; i < nq; ++i) {  // causal: only rows i >= j0 see a key of the tile
           const float lse = hd.lse[i];
           if (lse == -INFINITY) continue;  // no allowed key: P = 0, zero gradients
-          const int64_t j_end = p.causal ? std::min(j1, i + 1) : j1;
+          const int64_t n = (p.causal ? std::min(j1, i + 1) : j1) - j0;
           const float* qi = &hd.q[i * D];
           const float* doi = &hd.d_out[i * D];
           float* dqi = &hd.dq[i * D];
+          std::fill(scores, scores + n, 0.f);
+          std::fill(dp, dp + n, 0.f);
+          for (int64_t d = 0; d < D; ++d) {
+            axpy(scores, qi[d], &kt[d * nk + j0], n);
+            axpy(dp, doi[d], &vt[d * nk + j0], n);
+          }
           const uint8_t* layout_row = p.layout != nullptr ? p.layout + (hl * p.layout_rows + i / p.layout_block) * p.layout_cols : nullptr;
-          for (int64_t j = j0; j < j_end; ++j) {
+          for (int64_t c = 0; c < n; ++c) {
+            const int64_t j = j0 + c;
             if (mask != nullptr && mask[i * p.mask_strides[2] + j * p.mask_strides[3]] == 0) continue;
             if (layout_row != nullptr && layout_row[j / p.layout_block] == 0) continue;
-            float s = dot(qi, &hd.k[j * D], D) * p.scale;
+            float s = scores[c] * p.scale;
             if (p.bias != nullptr) s += static_cast<float>(load(p.bias, p.bias_dtype, bias_base + i * p.bias_strides[2] + j * p.bias_strides[3]));
             const float pij = std::exp(s - lse);
-            const float ds = pij * (dot(doi, &hd.v[j * D], D) - hd.delta[i]);
+            const float ds = pij * (dp[c] - hd.delta[i]);
             axpy(&hd.dv[j * D], pij, doi, D);
             axpy(&hd.dk[j * D], p.scale * ds, qi, D);
             axpy(dqi, p.scale * ds, &hd.k[j * D], D);
