@@ -18,6 +18,24 @@ AttentionPrecision read_precision(const Args& args, const Napi::CallbackInfo& in
   return static_cast<AttentionPrecision>(args.integer(i, "precision", 0, 1, "precision must be 0 (high) or 1 (highest)"));
 }
 
+// An attention's q, k, v and out views (after bind) into its call.
+template <typename Call>
+void view_qkv(const Args& args, Call& call, Args::Ref out, Args::Ref q, Args::Ref k, Args::Ref v) {
+  call.out = args.view(out);
+  call.q = args.view(q);
+  call.k = args.view(k);
+  call.v = args.view(v);
+}
+
+// A backward's gradient views and dO (after bind) into its call.
+template <typename Call>
+void view_grads(const Args& args, Call& call, Args::Ref dq, Args::Ref dk, Args::Ref dv, Args::Ref d_out) {
+  call.dq = args.view(dq);
+  call.dk = args.view(dk);
+  call.dv = args.view(dv);
+  call.d_out = args.view(d_out);
+}
+
 }  // namespace
 
 // attention(out, q, k, v, mask|null, bias|null, scale, causal, plan?, precision?, lse?): plan a
@@ -37,10 +55,7 @@ Napi::Value Addon::Attention(const Napi::CallbackInfo& info) {
   BlockPlanObject* plan = args.block_plan(8, "q");
   call.precision = read_precision(args, info, 9);
   Backend& backend = args.bind();
-  call.out = args.view(out);
-  call.q = args.view(q);
-  call.k = args.view(k);
-  call.v = args.view(v);
+  view_qkv(args, call, out, q, k, v);
   call.mask = args.maybe(mask);
   call.bias = args.maybe(bias);
   call.lse = args.maybe(lse);
@@ -61,10 +76,7 @@ Napi::Value Addon::SparseAttention(const Napi::CallbackInfo& info) {
   SparseAttentionCall call;
   call.scale = static_cast<float>(args.number(5, "scale"));
   Backend& backend = args.bind();
-  call.out = args.view(out);
-  call.q = args.view(q);
-  call.k = args.view(k);
-  call.v = args.view(v);
+  view_qkv(args, call, out, q, k, v);
   call.lse = args.maybe(lse);
   call.plan = args.sparse_plan();
   args.run([&] { dispatch::sparse_attention(backend, call); });
@@ -89,15 +101,9 @@ Napi::Value Addon::AttentionBackward(const Napi::CallbackInfo& info) {
   BlockPlanObject* plan = args.block_plan(14, "q");
   f.precision = read_precision(args, info, 15);
   Backend& backend = args.bind();
-  call.dq = args.view(dq);
-  call.dk = args.view(dk);
-  call.dv = args.view(dv);
+  view_grads(args, call, dq, dk, dv, d_out);
   call.d_bias = args.maybe(d_bias);
-  call.d_out = args.view(d_out);
-  f.q = args.view(q);
-  f.k = args.view(k);
-  f.v = args.view(v);
-  f.out = args.view(out);
+  view_qkv(args, f, out, q, k, v);
   f.lse = &args.view(lse);
   f.mask = args.maybe(mask);
   f.bias = args.maybe(bias);
@@ -121,14 +127,8 @@ Napi::Value Addon::SparseAttentionBackward(const Napi::CallbackInfo& info) {
   SparseAttentionCall& f = call.fwd;
   f.scale = static_cast<float>(args.number(10, "scale"));
   Backend& backend = args.bind();
-  call.dq = args.view(dq);
-  call.dk = args.view(dk);
-  call.dv = args.view(dv);
-  call.d_out = args.view(d_out);
-  f.q = args.view(q);
-  f.k = args.view(k);
-  f.v = args.view(v);
-  f.out = args.view(out);
+  view_grads(args, call, dq, dk, dv, d_out);
+  view_qkv(args, f, out, q, k, v);
   f.lse = &args.view(lse);
   f.plan = args.sparse_plan();
   args.run([&] { dispatch::sparse_attention_backward(backend, call); });
