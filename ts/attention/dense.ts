@@ -159,11 +159,12 @@ export const vanilla: AttentionMechanism = {
    */
   forwardWithGrad(inputs) {
     const [B, Nq, H, D] = inputs.q.shape;
+    const { scale } = inputs;
     const { qh, kh, vh, probs } = probabilities(inputs);
     const saved = [qh, kh, vh, probs];
     try {
       const out = tidy(() => headsLast(gemm(probs, vh, false, false, 1, Nq, D), B, H));
-      return { out, saved, backward: (g, s, needs) => vanillaBackward(g, s, needs, inputs.scale) };
+      return { out, saved, backward: (g, s, needs) => vanillaBackward(g, s, needs, scale) };
     } catch (e) {
       for (const t of saved) t.dispose();
       throw e;
