@@ -66,6 +66,21 @@ describe('addon arguments: a getter that frees an earlier argument is refused, n
     for (const s of [out, q2, k, v]) s.dispose();
   });
 
+  it('attentionBackward and sparseAttentionBackward, freed by their last tensor (bias; lse) or their plan freed by a getter', () => {
+    const shape = [1, 16, 2, 8], bytes = 4 * 16 * 2 * 8;
+    const t = () => arg(alloc(bytes), shape);
+    const lse = () => arg(alloc(4 * 2 * 16), [1, 2, 16]);
+    const dq = alloc(bytes);
+    assert.throws(() => raw().attentionBackward(arg(dq, shape), t(), t(), null, t(), t(), t(), t(), t(), lse(), null,
+      sneaky(alloc(4 * 2 * 16 * 16), [1, 2, 16, 16], () => dq.dispose()), 1, false), disposedError('attentionBackward', 'dq'));
+    const q = alloc(bytes);
+    assert.throws(() => raw().sparseAttentionBackward(t(), t(), t(), t(), arg(q, shape), t(), t(), t(), sneaky(alloc(4 * 2 * 16), [1, 2, 16], () => q.dispose()),
+      native().sparsePlan('cpu', new Int32Array(17), new Int32Array(0), 1, 16, 16), 1), disposedError('sparseAttentionBackward', 'q'));
+    const plan = native().sparsePlan('cpu', new Int32Array(17), new Int32Array(0), 1, 16, 16);
+    assert.throws(() => raw().sparseAttentionBackward(t(), t(), t(), t(), t(), t(), t(), t(), sneaky(alloc(4 * 2 * 16), [1, 2, 16], () => plan.dispose()), plan, 1),
+      { code: 'ERR_INVALID_ARG', message: /^sparseAttentionBackward: the plan has been disposed/ });
+  });
+
   it('encoderBlock, freed by its last weight', () => {
     const C = 8, hidden = 16;
     const x = alloc(4 * 2 * C), out = alloc(4 * 2 * C);

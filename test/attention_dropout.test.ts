@@ -115,3 +115,16 @@ describe('attention dropout: the chain vanilla\'s backward goes through', () => 
     for (const t of [q, k, v]) t.dispose();
   });
 });
+
+describe('attention dropout: vanilla\'s own gradient', () => {
+  it('gradcheck of attention(q, k, v, {mechanism: vanilla, dropout: 0.3}) with a fixed draw, bias and a mask (CPU)', () => {
+    const q = randn([2, 5, 2, 3], { seed: 21 }).requiresGrad_();
+    const k = randn([2, 6, 2, 3], { seed: 22 }).requiresGrad_();
+    const v = randn([2, 6, 2, 3], { seed: 23 }).requiresGrad_();
+    const bias = randn([2, 1, 5, 6], { seed: 24 }).requiresGrad_();
+    const f = (a: Tensor, b: Tensor, c: Tensor, d: Tensor) =>
+      attention(a, b, c, { mechanism: 'vanilla', dropout: 0.3, bias: d, generator: new RandomGenerator(77) });
+    assert.equal(gradcheck(f, [q, k, v, bias]), true);
+    for (const t of [q, k, v, bias]) t.dispose();
+  });
+});

@@ -13,34 +13,93 @@ export interface AttentionCase {
 export function attentionReference(c: AttentionCase, q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<number>): Float64Array {
   const { B, Nq, Nk, H, D } = c;
   const out = new Float64Array(B * Nq * H * D);
+  forEachRow(c, q, k, (b, h, i, scores) => {
+    let max = -Infinity;
+    for (let j = 0; j < Nk; j++) if (scores[j] > max) max = scores[j];
+    const oo = ((b * Nq + i) * H + h) * D;
+    if (max === -Infinity) return; // no allowed key: zeros
+    let sum = 0;
+    for (let j = 0; j < Nk; j++) { scores[j] = Math.exp(scores[j] - max); sum += scores[j]; }
+    for (let j = 0; j < Nk; j++) {
+      const p = scores[j] / sum;
+      if (p === 0) continue;
+      const vo = ((b * Nk + j) * H + h) * D;
+      for (let d = 0; d < D; d++) out[oo + d] += p * v[vo + d];
+    }
+  });
+  return out;
+}
+
+/** The float64 row log-sum-exp [B, H, Nq] of attentionReference's case: -Infinity for a row with no allowed key. */
+export function lseReference(c: AttentionCase, q: ArrayLike<number>, k: ArrayLike<number>): Float64Array {
+  const { B, Nq, Nk, H } = c;
+  const lse = new Float64Array(B * H * Nq);
+  forEachRow(c, q, k, (b, h, i, scores) => {
+    let max = -Infinity;
+    for (let j = 0; j < Nk; j++) max = Math.max(max, scores[j]);
+    let sum = 0;
+    if (max > -Infinity) for (let j = 0; j < Nk; j++) sum += Math.exp(scores[j] - max);
+    lse[(b * H + h) * Nq + i] = max === -Infinity ? -Infinity : max + Math.log(sum);
+  });
+  return lse;
+}
+
+/** The float64 scores of each row (b, h, i): scale q_i . k_j + bias, -Infinity where not allowed. */
+function forEachRow(c: AttentionCase, q: ArrayLike<number>, k: ArrayLike<number>, fn: (b: number, h: number, i: number, scores: Float64Array) => void): void {
+  const { B, Nq, Nk, H, D } = c;
   const scores = new Float64Array(Nk);
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < H; h++) {
       for (let i = 0; i < Nq; i++) {
-        let max = -Infinity;
         for (let j = 0; j < Nk; j++) {
           const mi = ((b * H + h) * Nq + i) * Nk + j;
-          const allowed = !(c.causal && j > i) && (c.mask === null || c.mask[mi] !== 0);
-          if (!allowed) { scores[j] = -Infinity; continue; }
+          if ((c.causal && j > i) || (c.mask !== null && c.mask[mi] === 0)) { scores[j] = -Infinity; continue; }
           let dot = 0;
-          const qo = ((b * Nq + i) * H + h) * D;
-          const ko = ((b * Nk + j) * H + h) * D;
-          for (let d = 0; d < D; d++) dot += q[qo + d] * k[ko + d];
+          for (let d = 0; d < D; d++) dot += q[((b * Nq + i) * H + h) * D + d] * k[((b * Nk + j) * H + h) * D + d];
           scores[j] = dot * c.scale + (c.bias === null ? 0 : c.bias[mi]);
-          if (scores[j] > max) max = scores[j];
         }
-        const oo = ((b * Nq + i) * H + h) * D;
-        if (max === -Infinity) continue; // no allowed key: zeros
-        let sum = 0;
-        for (let j = 0; j < Nk; j++) { scores[j] = Math.exp(scores[j] - max); sum += scores[j]; }
-        for (let j = 0; j < Nk; j++) {
-          const p = scores[j] / sum;
-          if (p === 0) continue;
-          const vo = ((b * Nk + j) * H + h) * D;
-          for (let d = 0; d < D; d++) out[oo + d] += p * v[vo + d];
-        }
+        fn(b, h, i, scores);
       }
     }
   }
-  return out;
+}
+
+/**
+ * The float64 gradients of attentionReference from dO [B, Nq, H, D]: dq, dk, dv in q's, k's,
+ * v's layouts and dbias [B, H, Nq, Nk] (dS; 0 where not allowed). P is exact here, delta_i = dO_i . O_i
+ * from the exact O: what a backward from a float32 forward approximates.
+ */
+export function attentionBackwardReference(c: AttentionCase, q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<number>, dO: ArrayLike<number>) {
+  const { B, Nq, Nk, H, D } = c;
+  const dq = new Float64Array(B * Nq * H * D), dk = new Float64Array(B * Nk * H * D), dv = new Float64Array(B * Nk * H * D);
+  const dbias = new Float64Array(B * H * Nq * Nk);
+  const p = new Float64Array(Nk), dp = new Float64Array(Nk);
+  forEachRow(c, q, k, (b, h, i, scores) => {
+    let max = -Infinity;
+    for (let j = 0; j < Nk; j++) max = Math.max(max, scores[j]);
+    if (max === -Infinity) return; // no allowed key: zero gradients
+    let sum = 0;
+    for (let j = 0; j < Nk; j++) { p[j] = Math.exp(scores[j] - max); sum += p[j]; }
+    const qo = ((b * Nq + i) * H + h) * D;
+    let delta = 0;
+    for (let j = 0; j < Nk; j++) {
+      p[j] /= sum;
+      const vo = ((b * Nk + j) * H + h) * D;
+      dp[j] = 0;
+      for (let d = 0; d < D; d++) dp[j] += dO[qo + d] * v[vo + d];
+      delta += p[j] * dp[j]; // = dO_i . O_i
+    }
+    for (let j = 0; j < Nk; j++) {
+      if (p[j] === 0) continue;
+      const ds = p[j] * (dp[j] - delta);
+      const ko = ((b * Nk + j) * H + h) * D;
+      for (let d = 0; d < D; d++) {
+        dv[ko + d] += p[j] * dO[qo + d];
+        dk[ko + d] += c.scale * ds * q[qo + d];
+        dq[qo + d] += c.scale * ds * k[ko + d];
+      }
+      dbias[((b * H + h) * Nq + i) * Nk + j] = ds;
+    }
+  });
+  return { dq, dk, dv, dbias };
 }

@@ -157,6 +157,50 @@ describe('sparsePlan: the CSR kernel schedule, built natively', () => {
   });
 });
 
+// ---- the transposed mask (CSC) ---------------------------------------------------------------
+
+describe('SparsePlan: the transposed mask (CSC) for the backward', () => {
+  it('lists, for each head and key column, the query rows holding it (ascending) and their CSR entries', () => {
+    for (const [heads, nq, nk, density] of [[1, 37, 29, 0.3], [3, 9, 14, 0.5], [2, 1, 5, 1], [1, 6, 6, 0]]) {
+      let r = heads * 131 + nq;
+      const dense = Uint8Array.from({ length: heads * nq * nk }, (_, x) => {
+        r = (Math.imul(r, 1103515245) + 12345) >>> 0;
+        return Math.floor(x / nk) % nq === 2 || x % nk === 3 ? 0 : (r >>> 8) / 2 ** 24 < density ? 1 : 0; // an empty row and an empty column
+      });
+      const m = SparseMask.fromDense(dense, heads === 1 ? [nq, nk] : [heads, nq, nk]);
+      const s = m.devicePlan('test').describe();
+      // The reference: walk the dense mask column by column.
+      const offsets = [0];
+      const rows: number[] = [];
+      const entries: number[] = [];
+      for (let h = 0; h < heads; h++) {
+        for (let j = 0; j < nk; j++) {
+          for (let i = 0; i < nq; i++) {
+            if (!dense[(h * nq + i) * nk + j]) continue;
+            rows.push(i);
+            const row = h * nq + i;
+            entries.push(Array.from(s.colIndices.subarray(s.rowOffsets[row], s.rowOffsets[row + 1])).indexOf(j) + s.rowOffsets[row]);
+          }
+          offsets.push(rows.length);
+        }
+      }
+      const label = `[${heads}, ${nq}, ${nk}] at density ${density}`;
+      assert.deepEqual(Array.from(s.colOffsets), offsets, label);
+      assert.deepEqual(Array.from(s.rowIndices), rows, label);
+      assert.deepEqual(Array.from(s.csrIndex), entries, label);
+      assert.ok(entries.every((e) => e >= 0), label);
+      m.dispose();
+    }
+  });
+
+  it('a mask too wide for int32 column offsets has none, and its forward still runs', () => {
+    const m = SparseMask.fromCoordinates([0, 0], [2 ** 31 - 2, 5], [1, 2 ** 31 - 1]);
+    const s = m.devicePlan('test').describe();
+    assert.deepEqual([s.colOffsets.length, s.rowIndices.length, s.csrIndex.length], [0, 0, 0]);
+    m.dispose();
+  });
+});
+
 // ---- tile lists ----------------------------------------------------------------------------------
 
 /**

@@ -15,7 +15,8 @@ export {
 } from './attention';
 export type {
   AttentionOptions, AttentionMechanism, AttentionInputs, AttentionDropout, AttentionPrecision, BlockAttention, BlockPlanRequest,
-  SparseExplanation, SparseMaskOptions, BlockSparseLayoutOptions, SparsePath, DensePattern, DenseInput, QueryLike,
+  AttentionNeeds, AttentionGrads, AttentionTape, SparseExplanation, SparseMaskOptions, BlockSparseLayoutOptions, SparsePath, DensePattern,
+  DenseInput, QueryLike,
 } from './attention';
 export { readSafetensors, parseSafetensors, saveSafetensors, serializeSafetensors, entryToTensor, entryValues } from './io/safetensors';
 export type { SafetensorsFile, SafetensorsEntry, SafetensorsDType } from './io/safetensors';

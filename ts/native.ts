@@ -52,7 +52,11 @@ export interface NativeSparsePlan extends NativePlanMemory {
   readonly __sparsePlan: never;
   stats(): NativeSparsePlanStats;
   /** stats() and the arrays read back from the device: for tests. @internal */
-  describe(): NativeSparsePlanStats & { rowOffsets: Int32Array; colIndices: Int32Array; items: Int32Array; merges: Int32Array };
+  describe(): NativeSparsePlanStats & {
+    rowOffsets: Int32Array; colIndices: Int32Array; items: Int32Array; merges: Int32Array;
+    /** The transposed mask (CSC) the backward reads: [maskHeads · nk + 1] offsets, and per entry its query row and CSR entry. */
+    colOffsets: Int32Array; rowIndices: Int32Array; csrIndex: Int32Array;
+  };
 }
 
 /** The tile fill figures of a BlockPlan at one tiling. @internal */
@@ -132,8 +136,12 @@ export interface NativeAddon {
   binary(out: T, a: T, b: T, op: number, alpha: number): void;
   mean(out: T, x: T, outer: number, n: number, inner: number): void;
   patchGather(out: T, images: T, patch: number): void;
-  /** precision (float32): 0 'high' (the default: 3xTF32 tensor cores where a kernel has them), 1 'highest' (exact). */
-  attention(out: T, q: T, k: T, v: T, mask: Maybe, bias: Maybe, scale: number, causal: boolean, plan?: NativeBlockPlan | null, precision?: number): void;
+  /**
+   * precision (float32): 0 'high' (the default: 3xTF32 tensor cores where a kernel has them), 1 'highest' (exact).
+   * lse: float32 [B, H, Nq], written with each row's log-sum-exp (natural log; -inf for a row with no allowed key), for the backward.
+   */
+  attention(out: T, q: T, k: T, v: T, mask: Maybe, bias: Maybe, scale: number, causal: boolean, plan?: NativeBlockPlan | null, precision?: number,
+    lse?: Maybe): void;
   /**
    * A CSR mask ([maskHeads · nq + 1] row offsets, columns ascending in [0, nk)) checked in full,
    * and its CSR kernel schedule, rows split at `segment` entries (default 256), on `device`.
@@ -141,8 +149,8 @@ export interface NativeAddon {
   sparsePlan(device: string, rowOffsets: Int32Array, colIndices: Int32Array, maskHeads: number, nq: number, nk: number, segment?: number): NativeSparsePlan;
   /** The tiled kernel's plan of a layout or of a SparsePlan's mask on `device`. */
   blockPlan(device: string, source: NativeBlockPlanSource): NativeBlockPlan;
-  /** CSR attention over a sparsePlan() on q's device. */
-  sparseAttention(out: T, q: T, k: T, v: T, plan: NativeSparsePlan, scale: number): void;
+  /** CSR attention over a sparsePlan() on q's device; lse as attention()'s. */
+  sparseAttention(out: T, q: T, k: T, v: T, plan: NativeSparsePlan, scale: number, lse?: Maybe): void;
   /**
    * One pre-norm encoder block without layer scale (EncoderBlock in ts/nn/layers.ts, the
    * same backend calls in one addon call): out = x + proj(attention(qkv(norm1(x)))), then
@@ -180,6 +188,14 @@ export interface NativeAddon {
     entries: Float64Array, hyper: Float64Array): void;
   /** grads ·= invScale in place, one launch; foundInf [1] float32 set to 1 where a gradient held inf or NaN. */
   unscaleGrads(grads: T[], foundInf: T, invScale: number): void;
+  /**
+   * The gradients of attention(out, q, k, v, mask, bias, scale, causal, plan, precision, lse) from dout, out and lse as it
+   * wrote them (AttentionBackwardParams in native/core/ops.h): dq, dk, dv, and dbias (float32 [B, H, Nq, Nk]) where given.
+   */
+  attentionBackward(dq: T, dk: T, dv: T, dbias: Maybe, dout: T, q: T, k: T, v: T, out: T, lse: T, mask: Maybe, bias: Maybe, scale: number,
+    causal: boolean, plan?: NativeBlockPlan | null, precision?: number): void;
+  /** The gradients of sparseAttention(out, q, k, v, plan, scale, lse), dk and dv through the plan's transposed mask. */
+  sparseAttentionBackward(dq: T, dk: T, dv: T, dout: T, q: T, k: T, v: T, out: T, lse: T, plan: NativeSparsePlan, scale: number): void;
   synchronize(device: string): void;
   /** Bytes of the device backend's native Buffers now (storages and the addon's intermediates) and their peak; resetPeak starts the peak again from now. */
   bufferBytes(device: string, resetPeak?: boolean): { bytes: number; peak: number };
@@ -244,7 +260,7 @@ const DTYPE_CODES = new Map<unknown, number>([['float32', 0], ['float16', 1], ['
 const PACKED_METHODS = [
   'copy', 'copyPeer', 'fill', 'gemm', 'norm', 'softmax', 'biasActivation', 'binary', 'mean', 'patchGather', 'attention',
   'sparseAttention', 'encoderBlock', 'normBackward', 'softmaxBackward', 'activationBackward', 'sumRows',
-  'dropout', 'philox',
+  'dropout', 'philox', 'attentionBackward', 'sparseAttentionBackward',
 ] as const;
 
 /** `a` as the addon's argument at position `slot`: its storage with its layout in the slot, or `a` itself. */

@@ -1,6 +1,7 @@
-// The attention ops: arguments read with Args, calls checked and run by native/core's
-// dispatch (AttentionCall, SparseAttentionCall and EncoderBlockCall in native/core/calls.h
-// say what each takes); the plans they read come from plans.cc.
+// The attention ops and their backward: arguments read with Args, calls checked and run by
+// native/core's dispatch (AttentionCall, SparseAttentionCall, their backward calls and
+// EncoderBlockCall in native/core/calls.h say what each takes); the plans they read come
+// from plans.cc.
 
 #include "../core/dispatch.h"
 #include "plans.h"
@@ -8,53 +9,129 @@
 #include "wrapped.h"
 
 namespace nf::addon {
+namespace {
 
-// attention(out, q, k, v, mask|null, bias|null, scale, causal, plan?, precision?): plan a
+// precision at argument i (float32): an AttentionPrecision, 0 high (the default) or 1
+// highest; undefined keeps the default.
+AttentionPrecision read_precision(const Args& args, const Napi::CallbackInfo& info, size_t i) {
+  if (info.Length() <= i || info[i].IsUndefined()) return AttentionPrecision::High;
+  return static_cast<AttentionPrecision>(args.integer(i, "precision", 0, 1, "precision must be 0 (high) or 1 (highest)"));
+}
+
+// An attention's q, k, v and out views (after bind) into its call.
+template <typename Call>
+void view_qkv(const Args& args, Call& call, Args::Ref out, Args::Ref q, Args::Ref k, Args::Ref v) {
+  call.out = args.view(out);
+  call.q = args.view(q);
+  call.k = args.view(k);
+  call.v = args.view(v);
+}
+
+// A backward's gradient views and dO (after bind) into its call.
+template <typename Call>
+void view_grads(const Args& args, Call& call, Args::Ref dq, Args::Ref dk, Args::Ref dv, Args::Ref d_out) {
+  call.dq = args.view(dq);
+  call.dk = args.view(dk);
+  call.dv = args.view(dv);
+  call.d_out = args.view(d_out);
+}
+
+}  // namespace
+
+// attention(out, q, k, v, mask|null, bias|null, scale, causal, plan?, precision?, lse?): plan a
 // BlockPlan on q's device (blockPlan()), or null: the layout it holds, if any, and its tile
 // lists at the kernel's tiling, built on the first call that needs them. The kernels clamp
-// every offset and index they read from the tile lists. precision (float32): an
-// AttentionPrecision, 0 high (the default) or 1 highest; undefined keeps the default.
+// every offset and index they read from the tile lists. precision: read_precision's. lse: a
+// float32 [B, H, Nq] tensor that receives the rows' log-sum-exp (for the backward), or absent.
 Napi::Value Addon::Attention(const Napi::CallbackInfo& info) {
   Args args(info, "attention", layouts_);
   const auto out = args.tensor(0, "out", Access::Whole), q = args.tensor(1, "q", Access::Whole),
              k = args.tensor(2, "k", Access::Whole), v = args.tensor(3, "v", Access::Whole);
   const auto mask = args.optional_tensor(4, "mask"), bias = args.optional_tensor(5, "bias");
+  const auto lse = args.optional_tensor(10, "lse", Access::Whole);
   AttentionCall call;
   call.scale = static_cast<float>(args.number(6, "scale"));
   call.causal = args.flag(7);
   BlockPlanObject* plan = args.block_plan(8, "q");
-  if (info.Length() > 9 && !info[9].IsUndefined()) {
-    call.precision = static_cast<AttentionPrecision>(args.integer(9, "precision", 0, 1, "precision must be 0 (high) or 1 (highest)"));
-  }
+  call.precision = read_precision(args, info, 9);
   Backend& backend = args.bind();
-  call.out = args.view(out);
-  call.q = args.view(q);
-  call.k = args.view(k);
-  call.v = args.view(v);
+  view_qkv(args, call, out, q, k, v);
   call.mask = args.maybe(mask);
   call.bias = args.maybe(bias);
+  call.lse = args.maybe(lse);
   call.plan = args.block_plan();
   args.run([&] { dispatch::attention(backend, call); });
   if (plan != nullptr) plan->account(info.Env());  // a tiling built now
   return info.Env().Undefined();
 }
 
-// sparseAttention(out, q, k, v, plan, scale): q, k, v, out as attention(); plan a SparsePlan
-// on their device, for Nq rows and 1 or H mask heads.
+// sparseAttention(out, q, k, v, plan, scale, lse?): q, k, v, out and lse as attention(); plan a
+// SparsePlan on their device, for Nq rows and 1 or H mask heads.
 Napi::Value Addon::SparseAttention(const Napi::CallbackInfo& info) {
   Args args(info, "sparseAttention", layouts_);
   const auto out = args.tensor(0, "out", Access::Whole), q = args.tensor(1, "q", Access::Whole),
              k = args.tensor(2, "k", Access::Whole), v = args.tensor(3, "v", Access::Whole);
+  const auto lse = args.optional_tensor(6, "lse", Access::Whole);
   args.plan(4, "q");
   SparseAttentionCall call;
   call.scale = static_cast<float>(args.number(5, "scale"));
   Backend& backend = args.bind();
-  call.out = args.view(out);
-  call.q = args.view(q);
-  call.k = args.view(k);
-  call.v = args.view(v);
+  view_qkv(args, call, out, q, k, v);
+  call.lse = args.maybe(lse);
   call.plan = args.sparse_plan();
   args.run([&] { dispatch::sparse_attention(backend, call); });
+  return info.Env().Undefined();
+}
+
+// attentionBackward(dq, dk, dv, dbias|null, dout, q, k, v, out, lse, mask|null, bias|null, scale,
+// causal, plan?, precision?): the gradients of attention(out, q, k, v, mask, bias, scale,
+// causal, plan, precision, lse), with out and lse as that call wrote them, as
+// AttentionBackwardParams (native/core/ops.h) says. dbias: float32 [B, H, Nq, Nk], or null.
+Napi::Value Addon::AttentionBackward(const Napi::CallbackInfo& info) {
+  Args args(info, "attentionBackward", layouts_);
+  const auto dq = args.tensor(0, "dq", Access::Whole), dk = args.tensor(1, "dk", Access::Whole), dv = args.tensor(2, "dv", Access::Whole);
+  const auto d_bias = args.optional_tensor(3, "dbias", Access::Whole), d_out = args.tensor(4, "dout");
+  const auto q = args.tensor(5, "q", Access::Whole), k = args.tensor(6, "k", Access::Whole), v = args.tensor(7, "v", Access::Whole);
+  const auto out = args.tensor(8, "out", Access::Whole), lse = args.tensor(9, "lse", Access::Whole);
+  const auto mask = args.optional_tensor(10, "mask"), bias = args.optional_tensor(11, "bias");
+  AttentionBackwardCall call;
+  AttentionCall& f = call.fwd;
+  f.scale = static_cast<float>(args.number(12, "scale"));
+  f.causal = args.flag(13);
+  BlockPlanObject* plan = args.block_plan(14, "q");
+  f.precision = read_precision(args, info, 15);
+  Backend& backend = args.bind();
+  view_grads(args, call, dq, dk, dv, d_out);
+  call.d_bias = args.maybe(d_bias);
+  view_qkv(args, f, out, q, k, v);
+  f.lse = &args.view(lse);
+  f.mask = args.maybe(mask);
+  f.bias = args.maybe(bias);
+  f.plan = args.block_plan();
+  args.run([&] { dispatch::attention_backward(backend, call); });
+  if (plan != nullptr) plan->account(info.Env());  // a tiling built now
+  return info.Env().Undefined();
+}
+
+// sparseAttentionBackward(dq, dk, dv, dout, q, k, v, out, lse, plan, scale): the gradients of
+// sparseAttention(out, q, k, v, plan, scale, lse) (SparseAttentionBackwardParams), dK and dV
+// through the plan's transposed mask.
+Napi::Value Addon::SparseAttentionBackward(const Napi::CallbackInfo& info) {
+  Args args(info, "sparseAttentionBackward", layouts_);
+  const auto dq = args.tensor(0, "dq", Access::Whole), dk = args.tensor(1, "dk", Access::Whole), dv = args.tensor(2, "dv", Access::Whole);
+  const auto d_out = args.tensor(3, "dout");
+  const auto q = args.tensor(4, "q", Access::Whole), k = args.tensor(5, "k", Access::Whole), v = args.tensor(6, "v", Access::Whole);
+  const auto out = args.tensor(7, "out", Access::Whole), lse = args.tensor(8, "lse", Access::Whole);
+  args.plan(9, "q");
+  SparseAttentionBackwardCall call;
+  SparseAttentionCall& f = call.fwd;
+  f.scale = static_cast<float>(args.number(10, "scale"));
+  Backend& backend = args.bind();
+  view_grads(args, call, dq, dk, dv, d_out);
+  view_qkv(args, f, out, q, k, v);
+  f.lse = &args.view(lse);
+  f.plan = args.sparse_plan();
+  args.run([&] { dispatch::sparse_attention_backward(backend, call); });
   return info.Env().Undefined();
 }
 

@@ -72,6 +72,8 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
                            InstanceMethod("philox", &Addon::Philox),
                            InstanceMethod("optimizerStep", &Addon::OptimizerStep),
                            InstanceMethod("unscaleGrads", &Addon::UnscaleGrads),
+                           InstanceMethod("attentionBackward", &Addon::AttentionBackward),
+                           InstanceMethod("sparseAttentionBackward", &Addon::SparseAttentionBackward),
                            InstanceMethod("synchronize", &Addon::Synchronize),
                            InstanceMethod("cudaDeviceCount", &Addon::CudaDeviceCount),
                            InstanceMethod("cudaMemory", &Addon::CudaMemory),

@@ -2,7 +2,7 @@
 // the layout slots) and its methods, each defined in the file of its area:
 //   module.cc     the method table, devices and backends, allocate, setArgLayouts
 //   ops.cc        copy, copyPeer, fill, gemm, norm, softmax, biasActivation, binary, mean, patchGather
-//   attention.cc  attention, sparseAttention, encoderBlock
+//   attention.cc  attention, sparseAttention, attentionBackward, sparseAttentionBackward, encoderBlock
 //   backward.cc   normBackward, softmaxBackward, activationBackward, sumRows
 //   random.cc     dropout, philox
 //   optimizer.cc  optimizerStep, unscaleGrads
@@ -48,6 +48,8 @@ class Addon : public Napi::Addon<Addon> {
   // attention.cc
   Napi::Value Attention(const Napi::CallbackInfo& info);
   Napi::Value SparseAttention(const Napi::CallbackInfo& info);
+  Napi::Value AttentionBackward(const Napi::CallbackInfo& info);
+  Napi::Value SparseAttentionBackward(const Napi::CallbackInfo& info);
   Napi::Value EncoderBlock(const Napi::CallbackInfo& info);
   // backward.cc
   Napi::Value NormBackward(const Napi::CallbackInfo& info);

@@ -95,6 +95,10 @@ Napi::Value SparsePlanObject::Describe(const Napi::CallbackInfo& info) {
     o.Set("colIndices", int32_array(env, v.col_indices, v.nnz, plan.backend()));
     o.Set("items", int32_array(env, v.items, 4 * v.num_items, plan.backend()));
     o.Set("merges", int32_array(env, v.merges, 3 * v.num_merges, plan.backend()));
+    const bool transposed = v.col_offsets != nullptr;  // not for a mask too wide (sparse_plan.h)
+    o.Set("colOffsets", int32_array(env, v.col_offsets, transposed ? v.mask_heads * plan.nk() + 1 : 0, plan.backend()));
+    o.Set("rowIndices", int32_array(env, v.row_indices, transposed ? v.nnz : 0, plan.backend()));
+    o.Set("csrIndex", int32_array(env, v.csr_index, transposed ? v.nnz : 0, plan.backend()));
   });
   return o;
 }

@@ -41,12 +41,17 @@ PackedInts::PackedInts(const std::shared_ptr<Backend>& backend, std::initializer
 CsrPlan::CsrPlan(std::shared_ptr<Backend> backend, const CsrMask& mask, int64_t segment) : backend_(std::move(backend)) {
   check_csr_mask(mask);
   const SparseSchedule s = build_sparse_schedule(mask.row_offsets, mask.offsets_count - 1, segment);
+  const CscMask t = transpose_csr_mask(mask);  // for the backward: built once here, with the mask
   memory_ = PackedInts(backend_, {{mask.row_offsets, static_cast<size_t>(mask.offsets_count)},
                                   {mask.col_indices, static_cast<size_t>(mask.nnz)},
                                   {s.items.data(), s.items.size()},
-                                  {s.merges.data(), s.merges.size()}});
+                                  {s.merges.data(), s.merges.size()},
+                                  {t.col_offsets.data(), t.col_offsets.size()},
+                                  {t.row_indices.data(), t.row_indices.size()},
+                                  {t.csr_index.data(), t.csr_index.size()}});
   view_.mask_heads = mask.heads;
   view_.rows = mask.nq;
+  view_.cols = mask.nk;
   view_.row_offsets = memory_.at(0);
   view_.col_indices = memory_.at(1);
   view_.nnz = mask.nnz;
@@ -56,6 +61,11 @@ CsrPlan::CsrPlan(std::shared_ptr<Backend> backend, const CsrMask& mask, int64_t 
   view_.merges = memory_.at(3);
   view_.num_merges = static_cast<int64_t>(s.merges.size() / 3);
   view_.num_slots = s.slots;
+  if (!t.col_offsets.empty()) {
+    view_.col_offsets = memory_.at(4);
+    view_.row_indices = memory_.at(5);
+    view_.csr_index = memory_.at(6);
+  }
   nk_ = mask.nk;
 }
 

@@ -1,6 +1,7 @@
 // The plans a mask or a layout owns on one device, made once and read by every attention
 // over it (sparse_plan.h builds their contents on the host):
-//   CsrPlan    a CSR mask and its CSR kernel schedule (what SparsePlan in calls.h points into);
+//   CsrPlan    a CSR mask, its CSR kernel schedule and its transpose (CSC) for the backward
+//              (what SparsePlan in calls.h points into);
 //   BlockPlan  a block layout, or a CsrPlan's mask, and the tile lists of each tiling a
 //              kernel asks of it, built and uploaded on first use and kept.
 // Each holds its memory in Buffers of its own until release().
@@ -37,7 +38,8 @@ class PackedInts {
 
 class CsrPlan {
  public:
-  // Checks `mask` in full, builds its schedule with rows split at `segment` entries, uploads both.
+  // Checks `mask` in full, builds its schedule with rows split at `segment` entries and its
+  // transpose, uploads all three.
   CsrPlan(std::shared_ptr<Backend> backend, const CsrMask& mask, int64_t segment);
   const SparsePlan& view() const { return view_; }
   int64_t nq() const { return view_.rows; }

@@ -73,13 +73,14 @@ struct AttentionCall {
   // params at dispatch, its tile lists built for the kernel's tiling on first use.
   BlockPlan* plan = nullptr;
   AttentionPrecision precision = AttentionPrecision::High;  // float32's (ops.h)
+  const TensorView* lse = nullptr;  // float32 contiguous [B, H, Nq], written, or null (AttentionParams' lse)
 };
 
 // A CSR mask and its kernel schedule on a device (CsrPlan in attention_plans.h), checked when
 // made, for every attention that reads it: SparseAttentionParams' mask and schedule fields,
 // and the rows (Nq) it has.
 struct SparsePlan {
-  int64_t mask_heads = 1, rows = 0;
+  int64_t mask_heads = 1, rows = 0, cols = 0;  // cols: Nk, the key columns of the mask
   const int32_t* row_offsets = nullptr;
   const int32_t* col_indices = nullptr;
   int64_t nnz = 0;
@@ -87,6 +88,10 @@ struct SparsePlan {
   int64_t num_items = 0, lead_items = 0;
   const int32_t* merges = nullptr;
   int64_t num_merges = 0, num_slots = 0;
+  // The transposed mask (CSC) for the backward (SparseAttentionBackwardParams says what each holds).
+  const int32_t* col_offsets = nullptr;
+  const int32_t* row_indices = nullptr;
+  const int32_t* csr_index = nullptr;
   // Copies the mask and schedule fields into `p` (the attention's own fields are the caller's).
   void describe(SparseAttentionParams& p) const {
     p.mask_heads = mask_heads;
@@ -100,6 +105,12 @@ struct SparsePlan {
     p.num_merges = num_merges;
     p.num_slots = num_slots;
   }
+  // The transposed mask into `p` (its forward's fields as describe() gives them).
+  void describe_transposed(SparseAttentionBackwardParams& p) const {
+    p.col_offsets = col_offsets;
+    p.row_indices = row_indices;
+    p.csr_index = csr_index;
+  }
 };
 
 // Attention over a SparsePlan: q, k, v, out as AttentionCall's.
@@ -107,6 +118,24 @@ struct SparseAttentionCall {
   TensorView out, q, k, v;
   const SparsePlan* plan = nullptr;
   float scale = 1.f;
+  const TensorView* lse = nullptr;  // as AttentionCall's
+};
+
+// AttentionBackwardParams as views: the forward's call (`fwd`: out its output, lse given, as
+// the forward wrote them), d_out of out's shape and dtype (unit stride along D, any other
+// strides, broadcast included), and the gradients written: dq, dk, dv of q's, k's, v's shapes
+// and dtype (unit stride along D), d_bias float32 contiguous [B, H, Nq, Nk] or null. Each
+// gradient lies apart from the others and from every input.
+struct AttentionBackwardCall {
+  AttentionCall fwd;
+  TensorView d_out, dq, dk, dv;
+  const TensorView* d_bias = nullptr;
+};
+
+// SparseAttentionBackwardParams as views, as AttentionBackwardCall's (no bias).
+struct SparseAttentionBackwardCall {
+  SparseAttentionCall fwd;
+  TensorView d_out, dq, dk, dv;
 };
 
 // EncoderBlockParams (encoder_block.h) as views: x and out contiguous [B, N, C], apart;

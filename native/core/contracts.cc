@@ -3,6 +3,7 @@
 #include "contracts.h"
 
 #include <algorithm>
+#include <initializer_list>
 #include <string>
 
 #include "attention_plans.h"
@@ -114,6 +115,47 @@ void check_grad_vector(const TensorView* v, const char* name, const TensorView& 
   if (!ok) throw Error(ErrorCode::InvalidArg, std::string(name) + " must not overlap dx or the other parameter gradient");
 }
 
+// The bytes from a view's first element to its last (0 for an empty view; strides are >= 0).
+int64_t span_bytes(const TensorView& v) {
+  if (empty(v)) return 0;
+  int64_t last = 0;
+  for (int d = 0; d < v.ndim; ++d) last += (v.shape[d] - 1) * v.strides[d];
+  return (last + 1) * static_cast<int64_t>(dtype_size(v.dtype));
+}
+
+bool views_apart(const TensorView& a, const TensorView& b) { return apart(a.data, span_bytes(a), b.data, span_bytes(b)); }
+
+// An attention's optional row log-sum-exp output: float32 contiguous [B, H, Nq], apart from out.
+void check_lse(const TensorView* lse, const TensorView& out) {
+  if (lse == nullptr) return;
+  require(lse->dtype == DType::Float32 && lse->ndim == 3 && lse->is_contiguous(), "lse must be a contiguous float32 [B, H, Nq] tensor");
+  require(lse->shape[0] == out.shape[0] && lse->shape[1] == out.shape[2] && lse->shape[2] == out.shape[1], "lse must be [B, H, Nq]");
+  require(views_apart(*lse, out), "lse must not overlap out");
+}
+
+// The gradients of an attention (dq, dk, dv, optional d_bias) against its forward's views: dO of
+// out's shape and dtype and each gradient of its input's, unit stride along D; the gradients
+// written apart from each other and from every input read (`inputs`, nulls skipped).
+void check_attention_grads(const TensorView& d_out, const TensorView& dq, const TensorView& dk, const TensorView& dv, const TensorView* d_bias,
+                           const TensorView& out, const TensorView& q, const TensorView& k, const TensorView& v,
+                           std::initializer_list<const TensorView*> inputs) {
+  require(d_out.ndim == 4 && same_shape(d_out, out) && d_out.dtype == out.dtype && d_out.strides[3] == 1,
+          "dout must have out's shape and dtype and a unit stride along D");
+  require(dq.ndim == 4 && dk.ndim == 4 && dv.ndim == 4 && same_shape(dq, q) && same_shape(dk, k) && same_shape(dv, v),
+          "dq, dk and dv must have q's, k's and v's shapes");
+  require(dq.dtype == q.dtype && dk.dtype == q.dtype && dv.dtype == q.dtype, "dq, dk and dv must have q's dtype");
+  require(dq.strides[3] == 1 && dk.strides[3] == 1 && dv.strides[3] == 1, "dq, dk and dv need a unit stride along D");
+  require_dense(dq, "dq");
+  require_dense(dk, "dk");
+  require_dense(dv, "dv");
+  const TensorView* grads[4] = {&dq, &dk, &dv, d_bias};
+  for (int a = 0; a < 4; ++a) {
+    if (grads[a] == nullptr) continue;
+    for (int b = a + 1; b < 4; ++b) require(grads[b] == nullptr || views_apart(*grads[a], *grads[b]), "dq, dk, dv and dbias must not overlap each other");
+    for (const TensorView* in : inputs) require(in == nullptr || views_apart(*grads[a], *in), "the gradients must not overlap an input (q, k, v, out, lse, dout, mask, bias)");
+  }
+}
+
 }  // namespace
 
 bool is_broadcast(const TensorView& v) {
@@ -211,6 +253,7 @@ void check(const AttentionCall& c) {
   check_score_view(c.bias, "bias", expect);
   require(c.bias == nullptr || is_float(c.bias->dtype), "bias must be a float tensor");
   if (c.plan != nullptr) c.plan->check_fits(c.q.shape[2], c.q.shape[1], c.k.shape[1]);
+  check_lse(c.lse, c.out);
 }
 
 void check(const SparseAttentionCall& c) {
@@ -218,6 +261,29 @@ void check(const SparseAttentionCall& c) {
   require(c.plan != nullptr, "plan must be a SparsePlan (from sparsePlan())");
   require(c.plan->mask_heads == 1 || c.plan->mask_heads == c.q.shape[2], "maskHeads must be 1 or H");
   require(c.plan->rows == c.q.shape[1], "rowOffsets must hold maskHeads * Nq + 1 entries");
+  require(c.plan->cols == c.k.shape[1], "the plan's mask must have Nk columns");
+  check_lse(c.lse, c.out);
+}
+
+void check(const AttentionBackwardCall& c) {
+  const AttentionCall& f = c.fwd;
+  check(f);
+  require(f.lse != nullptr, "lse must be given: the forward's log-sum-exp");
+  if (c.d_bias != nullptr) {
+    const TensorView& db = *c.d_bias;
+    require(db.dtype == DType::Float32 && db.ndim == 4 && db.is_contiguous() && db.shape[0] == f.q.shape[0] && db.shape[1] == f.q.shape[2] &&
+                db.shape[2] == f.q.shape[1] && db.shape[3] == f.k.shape[1],
+            "dbias must be a contiguous float32 [B, H, Nq, Nk] tensor");
+  }
+  check_attention_grads(c.d_out, c.dq, c.dk, c.dv, c.d_bias, f.out, f.q, f.k, f.v, {&f.q, &f.k, &f.v, &f.out, f.lse, &c.d_out, f.mask, f.bias});
+}
+
+void check(const SparseAttentionBackwardCall& c) {
+  const SparseAttentionCall& f = c.fwd;
+  check(f);
+  require(f.lse != nullptr, "lse must be given: the forward's log-sum-exp");
+  require(f.plan->col_offsets != nullptr, "the mask has no transposed plan for the backward: maskHeads * Nk + 1 is past the int32 limit");
+  check_attention_grads(c.d_out, c.dq, c.dk, c.dv, nullptr, f.out, f.q, f.k, f.v, {&f.q, &f.k, &f.v, &f.out, f.lse, &c.d_out});
 }
 
 void check(const EncoderBlockCall& c) {
@@ -246,7 +312,7 @@ void check(const EncoderBlockCall& c) {
   check_vector(c.fc2_bias, "fc2 bias", x.dtype, C);
   if (c.plan != nullptr) {
     require(c.plan->mask_heads == 1 || c.plan->mask_heads == c.heads, "the plan's maskHeads must be 1 or heads");
-    require(c.plan->rows == x.shape[1], "the plan's mask must have N rows");
+    require(c.plan->rows == x.shape[1] && c.plan->cols == x.shape[1], "the plan's mask must have N rows and N columns");
   }
 }
 

@@ -36,5 +36,7 @@ void check(const PhiloxParams& p);
 // The optimizer ops (optimizer_contracts.cc).
 void check(const OptimizerStepCall& c);
 void check(const UnscaleCall& c);
+void check(const AttentionBackwardCall& c);
+void check(const SparseAttentionBackwardCall& c);
 
 }  // namespace nf

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <initializer_list>
 
 #include "attention_plans.h"
 #include "contracts.h"
@@ -110,10 +111,10 @@ void binary(Backend& backend, const BinaryParams& p) { run_checked(backend, p, &
 void mean(Backend& backend, const MeanParams& p) { run_checked(backend, p, &Backend::mean); }
 void patch_gather(Backend& backend, const PatchGatherParams& p) { run_checked(backend, p, &Backend::patch_gather); }
 
-void attention(Backend& backend, const AttentionCall& c) {
-  check(c);
-  if (empty(c.out)) return;  // B, Nq, H or D of 0: nothing to compute, however large the rest
-  AttentionParams p;
+namespace {
+
+// AttentionCall's views lowered into `p` (its plan's layout and tile lists included).
+void lower_attention(Backend& backend, const AttentionCall& c, AttentionParams& p) {
   describe_qkv(p, c.out, c.q, c.k, c.v, c.scale);
   p.causal = c.causal;
   p.precision = c.precision;
@@ -126,7 +127,44 @@ void attention(Backend& backend, const AttentionCall& c) {
     p.bias_dtype = c.bias->dtype;
     for (int d = 0; d < 4; ++d) p.bias_strides[d] = c.bias->strides[d];
   }
+  if (c.lse != nullptr) p.lse = static_cast<float*>(c.lse->data);
   if (c.plan != nullptr) c.plan->lower(backend, p);
+}
+
+void lower_sparse_attention(const SparseAttentionCall& c, SparseAttentionParams& p) {
+  describe_qkv(p, c.out, c.q, c.k, c.v, c.scale);
+  c.plan->describe(p);
+  if (c.lse != nullptr) p.lse = static_cast<float*>(c.lse->data);
+}
+
+// The gradient views of an attention's backward into `p`'s fields.
+template <typename Params>
+void describe_grads(Params& p, const TensorView& d_out, const TensorView& dq, const TensorView& dk, const TensorView& dv) {
+  p.d_out = d_out.data;
+  p.dq = dq.data; p.dk = dk.data; p.dv = dv.data;
+  for (int d = 0; d < 3; ++d) {
+    p.d_out_strides[d] = d_out.strides[d];
+    p.dq_strides[d] = dq.strides[d]; p.dk_strides[d] = dk.strides[d]; p.dv_strides[d] = dv.strides[d];
+  }
+}
+
+// True (after writing zeros into every gradient given) when the attention scores nothing:
+// B, H, Nq, Nk or D of 0. Its gradients are then sums of nothing, and lse is never read.
+bool backward_of_nothing(Backend& backend, const TensorView& q, const TensorView& k, std::initializer_list<const TensorView*> grads) {
+  if (!empty(q) && !empty(k)) return false;
+  for (const TensorView* g : grads) {
+    if (g != nullptr && !empty(*g)) backend.fill(*g, 0.0);
+  }
+  return true;
+}
+
+}  // namespace
+
+void attention(Backend& backend, const AttentionCall& c) {
+  check(c);
+  if (empty(c.out)) return;  // B, Nq, H or D of 0: nothing to compute, however large the rest (lse unwritten)
+  AttentionParams p;
+  lower_attention(backend, c, p);
   backend.attention(p);
 }
 
@@ -134,9 +172,28 @@ void sparse_attention(Backend& backend, const SparseAttentionCall& c) {
   check(c);
   if (empty(c.out)) return;
   SparseAttentionParams p;
-  describe_qkv(p, c.out, c.q, c.k, c.v, c.scale);
-  c.plan->describe(p);
+  lower_sparse_attention(c, p);
   backend.sparse_attention(p);
+}
+
+void attention_backward(Backend& backend, const AttentionBackwardCall& c) {
+  check(c);
+  if (backward_of_nothing(backend, c.fwd.q, c.fwd.k, {&c.dq, &c.dk, &c.dv, c.d_bias})) return;
+  AttentionBackwardParams p;
+  lower_attention(backend, c.fwd, p.fwd);
+  describe_grads(p, c.d_out, c.dq, c.dk, c.dv);
+  if (c.d_bias != nullptr) p.d_bias = static_cast<float*>(c.d_bias->data);
+  backend.attention_backward(p);
+}
+
+void sparse_attention_backward(Backend& backend, const SparseAttentionBackwardCall& c) {
+  check(c);
+  if (backward_of_nothing(backend, c.fwd.q, c.fwd.k, {&c.dq, &c.dk, &c.dv})) return;
+  SparseAttentionBackwardParams p;
+  lower_sparse_attention(c.fwd, p.fwd);
+  c.fwd.plan->describe_transposed(p);
+  describe_grads(p, c.d_out, c.dq, c.dk, c.dv);
+  backend.sparse_attention_backward(p);
 }
 
 void norm_backward(Backend& backend, const NormBackwardCall& c) {

@@ -33,6 +33,8 @@ void activation_backward(Backend& backend, const ActivationBackwardCall& c);
 void sum_rows(Backend& backend, const SumRowsParams& p);
 void dropout(Backend& backend, const DropoutCall& c);
 void philox(Backend& backend, const PhiloxParams& p);
+void attention_backward(Backend& backend, const AttentionBackwardCall& c);
+void sparse_attention_backward(Backend& backend, const SparseAttentionBackwardCall& c);
 void encoder_block(const std::shared_ptr<Backend>& backend, const EncoderBlockCall& c);
 // The optimizer ops (issue 25): one fused step over a list of parameters, and the unscale.
 void optimizer_step(Backend& backend, const OptimizerStepCall& c);

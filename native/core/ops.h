@@ -273,8 +273,8 @@ struct SparseAttentionParams {
 // gradients flow only through the mask's entries. dK and dV are gathered per key column
 // through the transposed mask (CSC), built once with the mask (SparsePlan):
 // col_offsets [mask_heads * nk + 1]; for column c of mask head hm, entries
-// col_offsets[hm * nk + c] .. col_offsets[hm * nk + c + 1] name the rows (row_indices,
-// ascending) that hold c, and csr_index the position of that entry in col_indices.
+// col_offsets[hm * nk + c] .. col_offsets[hm * nk + c + 1] name the rows i in [0, nq)
+// (row_indices, ascending) that hold c, and csr_index the position of that entry in col_indices.
 struct SparseAttentionBackwardParams {
   SparseAttentionParams fwd;
   const int32_t* col_offsets = nullptr;

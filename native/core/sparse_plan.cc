@@ -63,6 +63,32 @@ void check_csr_mask(const CsrMask& m) {
   }
 }
 
+CscMask transpose_csr_mask(const CsrMask& m) {
+  CscMask t;
+  if (m.heads * m.nk + 1 > kInt32Max) return t;  // too wide to transpose: no backward over this mask
+  t.col_offsets.assign(static_cast<size_t>(m.heads * m.nk + 1), 0);
+  t.row_indices.resize(static_cast<size_t>(m.nnz));
+  t.csr_index.resize(static_cast<size_t>(m.nnz));
+  // Count each column's entries into the offset after it, then sum the counts into offsets.
+  for (int64_t h = 0; h < m.heads; ++h) {
+    for (int64_t e = m.row_offsets[h * m.nq]; e < m.row_offsets[(h + 1) * m.nq]; ++e) ++t.col_offsets[static_cast<size_t>(h * m.nk + m.col_indices[e] + 1)];
+  }
+  for (size_t c = 1; c < t.col_offsets.size(); ++c) t.col_offsets[c] += t.col_offsets[c - 1];
+  // Rows in ascending order land in each column in ascending order.
+  std::vector<int32_t> cursor(t.col_offsets.begin(), t.col_offsets.end() - 1);
+  for (int64_t h = 0; h < m.heads; ++h) {
+    for (int64_t i = 0; i < m.nq; ++i) {
+      const int64_t r = h * m.nq + i;
+      for (int64_t e = m.row_offsets[r]; e < m.row_offsets[r + 1]; ++e) {
+        const size_t at = static_cast<size_t>(cursor[static_cast<size_t>(h * m.nk + m.col_indices[e])]++);
+        t.row_indices[at] = static_cast<int32_t>(i);
+        t.csr_index[at] = static_cast<int32_t>(e);
+      }
+    }
+  }
+  return t;
+}
+
 void check_block_layout(const BlockLayout& l) {
   require(l.heads >= 1 && l.heads <= kInt32Max, "layout heads must be an integer from 1 to 2^31 - 1");
   require(l.block >= 1 && l.block <= kInt32Max, "block must be an integer from 1 to 2^31 - 1");

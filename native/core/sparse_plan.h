@@ -42,6 +42,21 @@ struct CsrMask {
 // + 1, offsets from 0 to nnz never decreasing, columns in [0, nk) strictly ascending per row.
 void check_csr_mask(const CsrMask& m);
 
+// The transposed mask (CSC) of a CSR mask, for the backward's dK and dV (one pass per key):
+// for mask head h and key column c, entries col_offsets[h * nk + c] .. col_offsets[h * nk + c
+// + 1] hold the query rows i in [0, nq) that attend c, ascending (row_indices), and where that
+// entry lies in the CSR col_indices (csr_index).
+struct CscMask {
+  std::vector<int32_t> col_offsets;  // heads * nk + 1
+  std::vector<int32_t> row_indices;  // nnz
+  std::vector<int32_t> csr_index;    // nnz
+};
+
+// The CSC of `m` (checked by check_csr_mask), by a counting sort over the columns: O(nnz +
+// heads * nk). Empty (no col_offsets) when heads * nk + 1 offsets would pass the int32 limit:
+// a mask that wide is valid for the forward, but has no backward.
+CscMask transpose_csr_mask(const CsrMask& m);
+
 // A block layout on the host: uint8 [heads, rows, cols] (nonzero = on) of block x block
 // blocks, covering queries [0, rows * block) and keys [0, cols * block).
 struct BlockLayout {

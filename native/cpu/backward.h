@@ -9,5 +9,8 @@ void norm_backward(const NormBackwardParams& p);
 void softmax_backward(const SoftmaxBackwardParams& p);
 void activation_backward(const ActivationBackwardParams& p);
 void sum_rows(const SumRowsParams& p);
+// attention_backward.cc
+void attention_backward(const AttentionBackwardParams& p);
+void sparse_attention_backward(const SparseAttentionBackwardParams& p);
 
 }  // namespace nf::cpu

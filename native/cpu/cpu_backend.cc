@@ -32,6 +32,9 @@ std::vector<float> to_float_matrix(const void* base, DType t, int64_t rows, int6
   return out;
 }
 
+// A row's log-sum-exp from its online softmax's running max and sum: -inf when nothing was scored.
+float row_log_sum_exp(float row_max, float row_sum) { return row_sum > 0.f ? row_max + std::log(row_sum) : -INFINITY; }
+
 class CpuBackend final : public Backend {
  public:
   DeviceKind kind() const override { return DeviceKind::CPU; }
@@ -288,6 +291,7 @@ class CpuBackend final : public Backend {
             const float inv = row_sum[r] > 0.f ? 1.f / row_sum[r] : 0.f;
             char* o = static_cast<char*>(p.out) + (b * p.out_strides[0] + (i0 + r) * p.out_strides[1] + h * p.out_strides[2]) * elem;
             for (int64_t d = 0; d < D; ++d) store(o, p.dtype, d, acc[r * D + d] * inv);
+            if (p.lse) p.lse[(b * p.heads + h) * p.nq + i0 + r] = row_log_sum_exp(row_max[r], row_sum[r]);
           }
         }
       }
@@ -334,6 +338,7 @@ class CpuBackend final : public Backend {
           const float inv = row_sum > 0.f ? 1.f / row_sum : 0.f;
           char* o = static_cast<char*>(p.out) + (b * p.out_strides[0] + i * p.out_strides[1] + h * p.out_strides[2]) * elem;
           for (int64_t d = 0; d < D; ++d) store(o, p.dtype, d, acc[d] * inv);
+          if (p.lse) p.lse[(b * p.heads + h) * p.nq + i] = row_log_sum_exp(row_max, row_sum);
         }
       }
   }
@@ -342,10 +347,8 @@ class CpuBackend final : public Backend {
   void softmax_backward(const SoftmaxBackwardParams& p) override { cpu::softmax_backward(p); }
   void activation_backward(const ActivationBackwardParams& p) override { cpu::activation_backward(p); }
   void sum_rows(const SumRowsParams& p) override { cpu::sum_rows(p); }
-  void attention_backward(const AttentionBackwardParams&) override { throw_invalid("attention backward: not built yet"); }
-  void sparse_attention_backward(const SparseAttentionBackwardParams&) override {
-    throw_invalid("sparse attention backward: not built yet");
-  }
+  void attention_backward(const AttentionBackwardParams& p) override { cpu::attention_backward(p); }
+  void sparse_attention_backward(const SparseAttentionBackwardParams& p) override { cpu::sparse_attention_backward(p); }
   void optimizer_step(const OptimizerStepParams& p) override { cpu::optimizer_step(p); }
   void unscale_grads(const UnscaleParams& p) override { cpu::unscale_grads(p); }
 

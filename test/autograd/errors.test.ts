@@ -1,7 +1,7 @@
 // Bad uses of autograd: each a clear Error naming backward (or the op), nothing crashes.
 import * as assert from 'node:assert/strict';
 import {
-  add, attention, backends, backward, gelu, layerNorm, linear, mean, mul, patchEmbed, randn, residualAdd, softmax, tensor, zeroGrad,
+  add, attention, backends, backward, noGrad, registerAttention, gelu, layerNorm, linear, mean, mul, patchEmbed, randn, residualAdd, softmax, tensor, zeroGrad, zeros,
 } from '../../ts/index';
 
 describe('autograd errors', () => {
@@ -68,14 +68,23 @@ describe('autograd errors', () => {
     const images = randn([1, 3, 4, 4], { seed: 4 }).requiresGrad_();
     const pw = randn([2, 3, 2, 2], { seed: 5 });
     assert.throws(() => patchEmbed(images, pw, null, 2), /^TypeError: patchEmbed: has no gradient yet/);
-    // Attention has no backward yet: q, k, v or a bias that requires grad is refused, never silently not recorded.
+    // Attention records for every built-in mechanism; a registered one that records no gradient is refused, never silently not recorded.
     const q = randn([1, 3, 1, 4], { seed: 6 });
     const qg = randn([1, 3, 1, 4], { seed: 7 }).requiresGrad_();
     const bias = randn([1, 1, 3, 3], { seed: 8 }).requiresGrad_();
     for (const [mechanism, args] of [['memory_efficient', [qg, q, q]], ['vanilla', [q, q, qg]], ['memory_efficient', [q, qg, q]]] as const) {
-      assert.throws(() => attention(args[0], args[1], args[2], { mechanism }), /^TypeError: attention: has no gradient yet/);
+      const o = attention(args[0], args[1], args[2], { mechanism });
+      assert.equal(o.requiresGrad, true, mechanism);
+      o.dispose();
     }
-    assert.throws(() => attention(q, q, q, { bias }), /^TypeError: attention: has no gradient yet/);
+    registerAttention('errors_test_no_grad', { notSupportedReasons: () => [], forward: (i) => zeros(i.q.shape) }); // through no op that records
+    for (const [args, options] of [[[qg, q, q], {}], [[q, q, q], { bias }]] as const) {
+      assert.throws(() => attention(args[0], args[1], args[2], { mechanism: 'errors_test_no_grad', ...options }),
+        /^TypeError: attention: mechanism 'errors_test_no_grad' has no gradient: an input requires grad, but it has no forwardWithGrad/);
+    }
+    const plain = noGrad(() => attention(qg, q, q, { mechanism: 'errors_test_no_grad' }));
+    assert.equal(plain.requiresGrad, false, 'under noGrad it runs');
+    plain.dispose();
     for (const t of [x, w, out, images, pw, q, qg, bias]) t.dispose();
   });
 

@@ -61,6 +61,14 @@ export function rawOps(device: Device): RawOp[] {
       make: () => ({ args: [nf.zeros([2, 4], { dtype: 'int32', device }), nf.ones([2, 4], { dtype: 'int32', device }), nf.ones([2, 2], { dtype: 'int32', device })], tensors: [0, 1, 2], outputs: [0], numbers: [] }),
     },
     {
+      name: 'attentionBackward', // dq, dk, dv, dbias, dout, q, k, v, out, lse, mask, bias, scale, causal
+      make: () => ({
+        args: [f32([1, 5, 2, 4]), f32([1, 6, 2, 4]), f32([1, 6, 2, 4]), f32([1, 2, 5, 6]), f32([1, 5, 2, 4]), f32([1, 5, 2, 4]), f32([1, 6, 2, 4]),
+          f32([1, 6, 2, 4]), f32([1, 5, 2, 4]), f32([1, 2, 5]), nf.ones([1, 2, 5, 6], { dtype: 'uint8', device }), f32([1, 2, 5, 6]), 0.5, true],
+        tensors: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], outputs: [0, 1, 2, 3], numbers: [12], optional: [3, 10, 11],
+      }),
+    },
+    {
       name: 'encoderBlock', // out, x, then the block's 12 weights (C 4, 2 heads, hidden 8), heads, eps1, eps2, activation (3), scale, plan
       make: () => ({
         args: [f32([1, 3, 4]), f32([1, 3, 4]), f32([4]), f32([4]), f32([12, 4]), f32([12]), f32([4, 4]), f32([4]), f32([4]), f32([4]), f32([8, 4]), f32([8]),
@@ -74,5 +82,5 @@ export function rawOps(device: Device): RawOp[] {
 /** Which numeric arguments the addon checks (the others, e.g. alpha or eps, are any number, NaN included). */
 export const CHECKED_NUMBERS: Record<string, number[]> = {
   copy: [], fill: [], gemm: [7], norm: [], softmax: [], biasActivation: [3], binary: [3], mean: [2, 3, 4], patchGather: [2], attention: [],
-  encoderBlock: [14, 17], normBackward: [], softmaxBackward: [], activationBackward: [5], sumRows: [], dropout: [2, 3, 4, 5], philox: [],
+  encoderBlock: [14, 17], normBackward: [], softmaxBackward: [], activationBackward: [5], sumRows: [], dropout: [2, 3, 4, 5], philox: [], attentionBackward: [],
 };

@@ -5,12 +5,13 @@ import { checkBoolean, checkOneOf, invalidParameterError, rangeError } from '../
 import { checkScale } from '../ops/checks';
 import { isFloat } from '../dtype';
 import { checkTensor, Tensor } from '../tensor';
-import { needsGrad, noGradientError } from '../autograd/graph';
+import { gradRecorded, needsGrad } from '../autograd/graph';
 import { defaultGenerator, RandomGenerator } from '../generator';
 import { checkProbability } from '../ops/dropout_backward';
 import { BlockSparseLayout } from './block_layout';
 import { memoryEfficient, PRECISIONS, vanilla } from './dense';
 import { AttentionInputs, attentionMechanisms, AttentionPrecision, getAttention, registerAttention } from './registry';
+import { forwardRecorded, recordSplit } from './recorded';
 import { blockSparse, sparse } from './sparse';
 import { SparseMask, SparsePath } from './sparse_mask';
 
@@ -74,6 +75,8 @@ export function broadcastView(fn: string, name: string, t: Tensor, shape: readon
  * q: [B, Nq, H, D], k and v: [B, Nk, H, D] (xFormers' BMHK layout; strided views such as
  * those of splitQkv() are read in place). Returns a contiguous [B, Nq, H, D] tensor in q's
  * dtype. A query row with no allowed key (all masked) gives zeros, never NaN.
+ * When q, k, v or the bias require grad, the call is recorded for backward (every built-in
+ * mechanism has a gradient; the mask gets none).
  */
 export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Tensor {
   const fn = 'attention';
@@ -96,7 +99,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
   const {
     mechanism = 'memory_efficient', scale = 1 / Math.sqrt(Math.max(D, 1)), mask = null, bias = null, causal = false, dropout = 0, generator, ...extra
   } = options;
-  if (needsGrad(q, k) || needsGrad(v, bias)) throw noGradientError(fn); // no backward yet: never a silently missing gradient
+  const tracked = needsGrad(q, k) || needsGrad(v, bias);
   checkScale(fn, scale);
   checkBoolean(fn, 'options.causal', causal);
   const dropP = checkProbability(fn, 'options.dropout', dropout);
@@ -145,7 +148,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
       const draw = dropP === 1 ? { seed: 0, offset: 0 } : (generator ?? defaultGenerator(q.device)).draw(fn, words);
       inputs.dropout = { p: dropP, seed: draw.seed, offset: draw.offset };
     }
-    return impl.forward(inputs);
+    return tracked ? forwardRecorded(fn, mechanism, impl, inputs, bias) : impl.forward(inputs);
   } finally {
     maskView?.dispose();
     biasView?.dispose();
@@ -154,7 +157,8 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
 
 /**
  * Splits a fused qkv projection [B, N, 3, H, D] into q, k and v views [B, N, H, D] of the
- * same storage: no copy; attention() reads them in place.
+ * same storage: no copy; attention() reads them in place. When qkv requires grad, each view
+ * records (its gradient fills its slot of qkv's).
  */
 export function splitQkv(qkv: Tensor): { q: Tensor; k: Tensor; v: Tensor } {
   const fn = 'splitQkv';
@@ -162,6 +166,10 @@ export function splitQkv(qkv: Tensor): { q: Tensor; k: Tensor; v: Tensor } {
   if (qkv.rank !== 5 || qkv.shape[2] !== 3) throw rangeError(fn, `qkv must be [B, N, 3, H, D], got [${qkv.shape.join(', ')}]`);
   const [B, N, , H, D] = qkv.shape;
   const s = qkv.strides;
-  const view = (i: number) => qkv._view([B, N, H, D], [s[0], s[1], s[3], s[4]], qkv.offset + i * s[2]);
+  const tracked = qkv.requiresGrad && gradRecorded();
+  const view = (i: number) => {
+    const t = qkv._view([B, N, H, D], [s[0], s[1], s[3], s[4]], qkv.offset + i * s[2]);
+    return tracked ? recordSplit(t, qkv, i) : t;
+  };
   return { q: view(0), k: view(1), v: view(2) };
 }

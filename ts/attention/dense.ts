@@ -1,11 +1,15 @@
-// The two dense mechanisms. memory_efficient is one fused native kernel (tiles with an
-// online softmax; the [Nq, Nk] matrix never exists). vanilla materializes the scores the
-// plain way — batched GEMM, fused scale + mask + softmax, batched GEMM — the baseline.
+// The two dense mechanisms, forward and backward. memory_efficient is one fused native
+// kernel (tiles with an online softmax; the [Nq, Nk] matrix never exists), and its backward
+// one native call from the saved log-sum-exp. vanilla materializes the scores the plain way
+// — batched GEMM, fused scale + mask + softmax, batched GEMM — the baseline, and its
+// backward goes back through the same GEMMs and the softmax backward.
 import { native } from '../native';
 import { empty, tensor, Tensor, tidy } from '../tensor';
 import { fill } from '../ops/checks';
+import { softmaxBackward } from '../ops/softmax_backward';
 import { MAX_HEAD_DIM } from './limits';
-import { AttentionInputs, AttentionMechanism, AttentionPrecision } from './registry';
+import { lseFor, tiledTape } from './recorded';
+import { AttentionDropout, AttentionGrads, AttentionInputs, AttentionMechanism, AttentionNeeds, AttentionPrecision } from './registry';
 
 /**
  * options.precision as native().attention's last argument. The native side decodes these:
@@ -33,18 +37,33 @@ function commonReasons(inputs: AttentionInputs): string[] {
   return reasons;
 }
 
+/** memory_efficient's kernel into `out`, writing the rows' log-sum-exp into `lse` where given. */
+function denseInto(out: Tensor, inputs: AttentionInputs, lse: Tensor | null): void {
+  const { q, k, v, scale, causal, mask, bias } = inputs;
+  native().attention(out, q, k, v, mask, bias, scale, causal, null, precisionCode(inputs), lse);
+}
+
 export const memoryEfficient: AttentionMechanism = {
   notSupportedReasons(inputs) {
     return [...commonReasons(inputs), ...headDimReasons(inputs)];
   },
   forward(inputs) {
-    const { q, k, v, scale, causal, mask, bias } = inputs;
-    const [B, Nq, H, D] = q.shape;
-    const out = empty([B, Nq, H, D], { dtype: q.dtype, device: q.device });
-    const precision = precisionCode(inputs);
-    return fill({ out, given: false }, () => precision === undefined
-      ? native().attention(out, q, k, v, mask, bias, scale, causal)
-      : native().attention(out, q, k, v, mask, bias, scale, causal, undefined, precision));
+    const [B, Nq, H, D] = inputs.q.shape;
+    const out = empty([B, Nq, H, D], { dtype: inputs.q.dtype, device: inputs.q.device });
+    return fill({ out, given: false }, () => denseInto(out, inputs, null));
+  },
+  /** Saves q, k, v, out and the rows' log-sum-exp (never the [Nq, Nk] probabilities); the native backward recomputes them. */
+  forwardWithGrad(inputs) {
+    const [B, Nq, H, D] = inputs.q.shape;
+    const out = empty([B, Nq, H, D], { dtype: inputs.q.dtype, device: inputs.q.device });
+    const lse = lseFor(inputs.q);
+    try {
+      fill({ out, given: false }, () => denseInto(out, inputs, lse));
+    } catch (e) {
+      lse.dispose();
+      throw e;
+    }
+    return tiledTape(inputs, out, lse, inputs.mask, () => null, precisionCode(inputs));
   },
   /** The native block computes unmasked memory_efficient attention (no option besides the scale). */
   blockPlan({ headDim, options }) {
@@ -88,30 +107,97 @@ function causalMask(inputs: AttentionInputs): Tensor {
   return tensor(combined, [B, H, Nq, Nk], { dtype: 'uint8', device });
 }
 
+/** x [B·H, N, D] (heads first) as a new [B, N, H, D] tensor. */
+function headsLast(x: Tensor, B: number, H: number): Tensor {
+  const [, N, D] = x.shape;
+  const out = empty([B, N, H, D], { dtype: x.dtype, device: x.device });
+  const x4 = x.reshape([B, H, N, D]);
+  native().copy(out.permute([0, 2, 1, 3]), x4);
+  x4.dispose();
+  return out;
+}
+
+/** c = alpha · op(a) op(b) for heads-first batches, into a new [B·H, m, n] tensor. */
+function gemm(a: Tensor, b: Tensor, transA: boolean, transB: boolean, alpha: number, m: number, n: number): Tensor {
+  const c = empty([a.shape[0], m, n], { dtype: a.dtype, device: a.device });
+  native().gemm(a, b, c, null, transA, transB, alpha, 0, 0, 0, false);
+  return c;
+}
+
+/** vanilla's heads-first q, k, v [B·H, N, D] and its probabilities P = softmax(q kᵀ·scale + bias, masked) [B·H, Nq, Nk]. */
+function probabilities(inputs: AttentionInputs): { qh: Tensor; kh: Tensor; vh: Tensor; probs: Tensor } {
+  return tidy(() => {
+    const { q, k, scale } = inputs;
+    const [B, Nq, H] = q.shape;
+    const Nk = k.shape[1];
+    const qh = headsFirst(q);
+    const kh = headsFirst(k);
+    const vh = headsFirst(inputs.v);
+    const probs = gemm(qh, kh, false, true, scale, Nq, Nk);
+    const scores4 = probs.reshape([B, H, Nq, Nk]);
+    if (inputs.bias) native().binary(scores4, scores4, inputs.bias.dtype === q.dtype ? inputs.bias : inputs.bias.cast(q.dtype), 0, 1);
+    native().softmax(scores4, scores4, inputs.causal ? causalMask(inputs) : inputs.mask, 1);
+    return { qh, kh, vh, probs };
+  });
+}
+
+/** P with inputs.dropout applied ([B·H, Nq, Nk] row-major, as AttentionInputs.dropout says): into P itself, or a new tensor. */
+function dropped(probs: Tensor, drop: AttentionDropout, inPlace: boolean): Tensor {
+  const out = inPlace ? probs : empty(probs.shape, { dtype: probs.dtype, device: probs.device });
+  native().dropout(out, probs, drop.p, drop.seed, drop.offset, 1);
+  return out;
+}
+
 export const vanilla: AttentionMechanism = {
   notSupportedReasons: commonReasons,
   supportsDropout: true,
   forward(inputs) {
-    const { q, k, v, scale } = inputs;
-    const [B, Nq, H, D] = q.shape;
-    const Nk = k.shape[1];
-    const out = empty([B, Nq, H, D], { dtype: q.dtype, device: q.device });
+    const [B, Nq, H, D] = inputs.q.shape;
+    const out = empty([B, Nq, H, D], { dtype: inputs.q.dtype, device: inputs.q.device });
     return fill({ out, given: false }, () => tidy(() => {
-      const qh = headsFirst(q);
-      const kh = headsFirst(k);
-      const vh = headsFirst(v);
-      const scores = empty([B * H, Nq, Nk], { dtype: q.dtype, device: q.device });
-      native().gemm(qh, kh, scores, null, false, true, scale, 0, 0, 0, false);
-      const scores4 = scores.reshape([B, H, Nq, Nk]);
-      if (inputs.bias) native().binary(scores4, scores4, inputs.bias.dtype === q.dtype ? inputs.bias : inputs.bias.cast(q.dtype), 0, 1);
-      const mask = inputs.causal ? causalMask(inputs) : inputs.mask;
-      native().softmax(scores4, scores4, mask, 1);
-      // Dropout on the probabilities, in place ([B, H, Nq, Nk] row-major, as AttentionInputs.dropout says).
-      const drop = inputs.dropout;
-      if (drop) native().dropout(scores4, scores4, drop.p, drop.seed, drop.offset, 1);
-      const outHeads = empty([B * H, Nq, D], { dtype: q.dtype, device: q.device });
-      native().gemm(scores, vh, outHeads, null, false, false, 1, 0, 0, 0, false);
+      const { vh, probs } = probabilities(inputs);
+      if (inputs.dropout) dropped(probs, inputs.dropout, true);
+      const outHeads = gemm(probs, vh, false, false, 1, Nq, D);
       native().copy(out.permute([0, 2, 1, 3]), outHeads.reshape([B, H, Nq, D]));
     }));
   },
+  /**
+   * Saves the heads-first q, k, v and the probabilities P (vanilla keeps the [Nq, Nk] matrix by
+   * design). The backward runs its GEMMs and softmax backward: dV = Pᵀ·dO, dP = dO·Vᵀ,
+   * dS = softmaxBackward(dP, P), dQ = scale·dS·K, dK = scale·dSᵀ·Q, dbias = dS. With dropout,
+   * P̃ = dropout(P) is made again from the draw where needed: dV = P̃ᵀ·dO, dP = dropout(dO·Vᵀ).
+   */
+  forwardWithGrad(inputs) {
+    const [B, Nq, H, D] = inputs.q.shape;
+    const { scale } = inputs;
+    const drop = inputs.dropout ?? null;
+    const { qh, kh, vh, probs } = probabilities(inputs);
+    const saved = [qh, kh, vh, probs];
+    try {
+      const out = tidy(() => headsLast(gemm(drop ? dropped(probs, drop, false) : probs, vh, false, false, 1, Nq, D), B, H));
+      return { out, saved, backward: (g, s, needs) => vanillaBackward(g, s, needs, scale, drop) };
+    } catch (e) {
+      for (const t of saved) t.dispose();
+      throw e;
+    }
+  },
 };
+
+/** vanilla's gradients (forwardWithGrad says how) from the saved [qh, kh, vh, probs]. */
+function vanillaBackward(g: Tensor, [qh, kh, vh, probs]: readonly Tensor[], needs: AttentionNeeds, scale: number, drop: AttentionDropout | null): AttentionGrads {
+  const B = g.shape[0];
+  const H = g.shape[2];
+  const [, Nq, Nk] = probs.shape;
+  const D = qh.shape[2];
+  return tidy(() => {
+    const gh = headsFirst(g);
+    const dv = needs.v ? headsLast(gemm(drop ? dropped(probs, drop, false) : probs, gh, true, false, 1, Nk, D), B, H) : null;
+    if (!needs.q && !needs.k && !needs.bias) return { dq: null, dk: null, dv, dbias: null };
+    const dDropped = gemm(gh, vh, false, true, 1, Nq, Nk);
+    const ds = softmaxBackward(drop ? dropped(dDropped, drop, true) : dDropped, probs);
+    const dq = needs.q ? headsLast(gemm(ds, kh, false, false, scale, Nq, D), B, H) : null;
+    const dk = needs.k ? headsLast(gemm(ds, qh, true, false, scale, Nk, D), B, H) : null;
+    const dbias = needs.bias ? ds.reshape([B, H, Nq, Nk]) : null;
+    return { dq, dk, dv, dbias };
+  });
+}

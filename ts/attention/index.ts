@@ -1,7 +1,9 @@
 export { attention, splitQkv, broadcastView } from './attention';
 export type { AttentionOptions } from './attention';
 export { registerAttention, attentionMechanisms } from './registry';
-export type { AttentionMechanism, AttentionInputs, AttentionDropout, AttentionPrecision, BlockAttention, BlockPlanRequest } from './registry';
+export type {
+  AttentionMechanism, AttentionInputs, AttentionDropout, AttentionPrecision, BlockAttention, BlockPlanRequest, AttentionNeeds, AttentionGrads, AttentionTape,
+} from './registry';
 export * as patterns from './patterns';
 export type { Pattern, PatternLike, ProbabilityMatrix } from './patterns';
 export { SparseMask, SPARSE_BLOCK_MIN_DENSITY, SPARSE_BLOCK_MIN_FILL } from './sparse_mask';

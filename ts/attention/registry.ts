@@ -63,6 +63,24 @@ export interface BlockPlanRequest {
   options: Record<string, unknown>;
 }
 
+/** Which gradients the tape asks of an attention: those of the inputs that require grad. */
+export interface AttentionNeeds { q: boolean; k: boolean; v: boolean; bias: boolean }
+
+/** A mechanism's gradients (null where not asked). dbias is [B, H, Nq, Nk] of any float dtype: attention() sums it to the bias's shape and dtype. */
+export interface AttentionGrads { dq: Tensor | null; dk: Tensor | null; dv: Tensor | null; dbias: Tensor | null }
+
+/** What a training forward gives: its output, the tensors its gradient reads, and the gradient. */
+export interface AttentionTape {
+  out: Tensor;
+  /**
+   * What backward reads. The tape keeps its own views of them until backward has used them;
+   * attention() disposes those the mechanism made (all but q, k, v, the mask, the bias and out).
+   */
+  saved: Tensor[];
+  /** With recording off: the gradients from out's gradient g and the tape's views of `saved`, in order. New tensors. */
+  backward(g: Tensor, saved: readonly Tensor[], needs: AttentionNeeds): AttentionGrads;
+}
+
 export interface AttentionMechanism {
   /**
    * Optional: throws a TypeError or RangeError naming `fn` when the mechanism-specific
@@ -78,6 +96,13 @@ export interface AttentionMechanism {
   supportsDropout?: boolean;
   /** Computes the attention: returns a contiguous [B, Nq, H, D] tensor in q's dtype. */
   forward(inputs: AttentionInputs): Tensor;
+  /**
+   * Optional: forward() when q, k, v or the bias require grad (recording on), with what its
+   * gradient needs; attention() records it on the tape. A mechanism without one must record
+   * its own gradient in forward() (built from ops that record, or customOp), else attention()
+   * refuses inputs that require grad.
+   */
+  forwardWithGrad?(inputs: AttentionInputs, needs: AttentionNeeds): AttentionTape;
   /**
    * Optional: what the native encoder block needs to compute this mechanism's attention
    * with these options, or null where it cannot (the block then runs op by op, and

@@ -9,12 +9,17 @@ import { checkOneOf, invalidParameterError, rangeError } from '../errors';
 import { native, NativeBlockPlan } from '../native';
 import { fill } from '../ops/checks';
 import { empty, Tensor } from '../tensor';
+import { sparseAttentionBackward } from '../ops/attention_backward';
 import { BlockSparseLayout } from './block_layout';
 import { headDimReasons, precisionCode } from './dense';
 import { MAX_HEAD_DIM } from './limits';
 import { ceilDiv } from './mask_input';
-import type { AttentionInputs, AttentionMechanism } from './registry';
+import { lseFor, onlyNeeded, tiledTape } from './recorded';
+import type { AttentionInputs, AttentionMechanism, AttentionTape } from './registry';
 import { SPARSE_PATHS, SparseMask, SparsePath } from './sparse_mask';
+
+/** What a backward names when the mask or layout its forward read has been disposed since. */
+const BACKWARD = 'attention backward';
 
 /** The mechanism's checked options: a live SparseMask that fits q and k, and the path asked for. */
 function sparseOptions(fn: string, inputs: AttentionInputs): { mask: SparseMask; path: SparsePath } {
@@ -35,12 +40,27 @@ function sparseOptions(fn: string, inputs: AttentionInputs): { mask: SparseMask;
   return { mask, path };
 }
 
-/** native().attention over a block plan, and options.precision where given. */
-function tiledAttention(out: Tensor, inputs: AttentionInputs, mask: Tensor | null, plan: NativeBlockPlan): void {
+/** native().attention over a block plan, options.precision where given, and the rows' log-sum-exp into `lse` where given. */
+function tiledAttention(out: Tensor, inputs: AttentionInputs, mask: Tensor | null, plan: NativeBlockPlan, lse: Tensor | null = null): void {
   const { q, k, v, bias, scale, causal } = inputs;
-  const precision = precisionCode(inputs);
-  if (precision === undefined) native().attention(out, q, k, v, mask, bias, scale, causal, plan);
-  else native().attention(out, q, k, v, mask, bias, scale, causal, plan, precision);
+  native().attention(out, q, k, v, mask, bias, scale, causal, plan, precisionCode(inputs), lse);
+}
+
+/**
+ * A training forward: `run` fills out and lse (the tiled kernel or the CSR one), then `tape`
+ * says what the backward keeps and does. lse is freed if either throws.
+ */
+function withLse(inputs: AttentionInputs, run: (out: Tensor, lse: Tensor) => void, tape: (out: Tensor, lse: Tensor) => AttentionTape): AttentionTape {
+  const [B, Nq, H, D] = inputs.q.shape;
+  const out = empty([B, Nq, H, D], { dtype: inputs.q.dtype, device: inputs.q.device });
+  const lse = lseFor(inputs.q);
+  try {
+    fill({ out, given: false }, () => run(out, lse));
+    return tape(out, lse);
+  } catch (e) {
+    lse.dispose();
+    throw e;
+  }
 }
 
 /**
@@ -69,20 +89,42 @@ export const sparse: AttentionMechanism & { forwardInto(out: Tensor, inputs: Att
     const fn = 'attention';
     const { q, k, v, scale } = inputs;
     const { mask, path: asked } = sparseOptions(fn, inputs);
-    const [B, , H, D] = q.shape;
-    const path = asked === 'auto' ? mask.autoPath(q.dtype, D) : asked;
+    const path = asked === 'auto' ? mask.autoPath(q.dtype, q.shape[3]) : asked;
     if (path === 'csr') {
       native().sparseAttention(out, q, k, v, mask.devicePlan(fn), scale);
       return;
     }
-    // The block path: the tiled kernel with the mask as a dense element mask, broadcast over
-    // the batch (and the heads when shared), skipping the tiles that hold no entry.
-    const dense = mask.denseElementMask(fn);
-    const view = dense._view([B, H, mask.nq, mask.nk], [0, mask.heads === 1 ? 0 : mask.nq * mask.nk, mask.nk, 1]);
+    const view = elementMaskView(mask, inputs);
     try {
       tiledAttention(out, inputs, view, mask.blockPlan(fn));
     } finally {
       view.dispose();
+    }
+  },
+  /**
+   * The CSR path saves q, k, v, out and lse, and its backward scores the mask's entries only
+   * (dK and dV through the plan's transposed mask); the block path is the tiled kernel's
+   * (tiledTape) with the dense element mask. A mask disposed before backward is refused there.
+   */
+  forwardWithGrad(inputs) {
+    const fn = 'attention';
+    const { mask, path: asked } = sparseOptions(fn, inputs);
+    const path = asked === 'auto' ? mask.autoPath(inputs.q.dtype, inputs.q.shape[3]) : asked;
+    if (path === 'csr') {
+      const { q, k, v, scale } = inputs;
+      return withLse(inputs, (out, lse) => native().sparseAttention(out, q, k, v, mask.devicePlan(fn), scale, lse), (out, lse) => ({
+        out,
+        saved: [q, k, v, out, lse],
+        backward: (g, s, needs) => onlyNeeded(sparseAttentionBackward(g, { q: s[0], k: s[1], v: s[2], out: s[3], lse: s[4] }, mask.devicePlan(BACKWARD), scale), needs),
+      }));
+    }
+    const view = elementMaskView(mask, inputs); // saved: attention() disposes it once the tape has its own view
+    try {
+      return withLse(inputs, (out, lse) => tiledAttention(out, inputs, view, mask.blockPlan(fn), lse),
+        (out, lse) => tiledTape(inputs, out, lse, view, () => mask.blockPlan(BACKWARD), precisionCode(inputs)));
+    } catch (e) {
+      view.dispose();
+      throw e;
     }
   },
   /** The native block computes the CSR path over the mask's plan (options mask and sparsePath only). */
@@ -95,6 +137,16 @@ export const sparse: AttentionMechanism & { forwardInto(out: Tensor, inputs: Att
     return path === 'csr' ? { kind: 'sparse', plan: mask.devicePlan('attention') } : null;
   },
 };
+
+/**
+ * The block path's mask: the tiled kernel reads the SparseMask as a dense element mask,
+ * broadcast over the batch (and the heads when shared), skipping the tiles that hold no entry.
+ */
+function elementMaskView(mask: SparseMask, inputs: AttentionInputs): Tensor {
+  const [B, , H] = inputs.q.shape;
+  const dense = mask.denseElementMask('attention');
+  return dense._view([B, H, mask.nq, mask.nk], [0, mask.heads === 1 ? 0 : mask.nq * mask.nk, mask.nk, 1]);
+}
 
 /** The mechanism's checked layout: a live BlockSparseLayout that covers q and k. */
 function blockSparseLayout(fn: string, inputs: AttentionInputs): BlockSparseLayout {
@@ -135,5 +187,12 @@ export const blockSparse: AttentionMechanism & { forwardInto(out: Tensor, inputs
   forwardInto(out, inputs) {
     const fn = 'attention';
     tiledAttention(out, inputs, inputs.mask, blockSparseLayout(fn, inputs).blockPlan(fn));
+  },
+  /** As memory_efficient's, over the layout's blocks; a layout disposed before backward is refused there. */
+  forwardWithGrad(inputs) {
+    const fn = 'attention';
+    const layout = blockSparseLayout(fn, inputs);
+    return withLse(inputs, (out, lse) => tiledAttention(out, inputs, inputs.mask, layout.blockPlan(fn), lse),
+      (out, lse) => tiledTape(inputs, out, lse, inputs.mask, () => layout.blockPlan(BACKWARD), precisionCode(inputs)));
   },
 };

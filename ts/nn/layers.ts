@@ -8,6 +8,7 @@ import { checkProbability } from '../ops/dropout_backward';
 import type { ActivationSpec } from '../ops';
 import { encoderBlockNeedsGrad, encoderBlockReasons, EncoderBlockWeights, runEncoderBlock } from '../ops/encoder_block';
 import { isTensor, randn, ones, zeros, Tensor, tidy } from '../tensor';
+import { needsGradAny } from '../autograd/graph';
 import { Module } from './module';
 
 export interface InitOptions {
@@ -39,9 +40,13 @@ export class Linear extends Module {
   forward(x: Tensor, activation?: ActivationSpec): Tensor {
     return linear(x, this.weight, this.bias, { activation });
   }
-  /** residual + x Wᵀ + b in one GEMM (the residual read as its C input): a new tensor, or the residual updated in place. */
+  /**
+   * residual + x Wᵀ + b in one GEMM (the residual read as its C input): a new tensor, or the
+   * residual updated in place (and returned) when inPlace and nothing records (the tape records new outputs).
+   */
   forwardAdd(x: Tensor, residual: Tensor, inPlace = false): Tensor {
-    return linear(x, this.weight, this.bias, { residual, out: inPlace ? residual : undefined });
+    const into = inPlace && !needsGradAny([x, this.weight, this.bias, residual]);
+    return linear(x, this.weight, this.bias, { residual, out: into ? residual : undefined });
   }
 }
 
@@ -278,14 +283,11 @@ export class EncoderBlock extends Module {
     if (this.getOptional('ls1') === null && !(this.training && this.dropPathRate > 0)) {
       return tidy(() => {
         const out = tidy(() => this.attn.forward(this.preNorm ? this.norm1.forward(x) : x, x)); // x + attn(·)
-        if (this.preNorm) {
-          tidy(() => this.mlp.forward(this.norm2.forward(out), out, true)); // out += mlp(norm2(out))
-          return out;
-        }
+        if (this.preNorm) return addedTo(out, tidy(() => this.mlp.forward(this.norm2.forward(out), out, true))); // out += mlp(norm2(out))
         const mid = this.norm1.forward(out);
         out.dispose();
-        tidy(() => this.mlp.forward(mid, mid, true)); // mid += mlp(mid)
-        return this.norm2.forward(mid);
+        const sum = addedTo(mid, tidy(() => this.mlp.forward(mid, mid, true))); // mid += mlp(mid)
+        return this.norm2.forward(sum);
       });
     }
     return tidy(() => {
@@ -302,6 +304,12 @@ export class EncoderBlock extends Module {
       return this.norm2.forward(mid);
     });
   }
+}
+
+/** What a residual add gave: the residual itself (added in place), or a new sum (while recording), the residual then disposed. */
+function addedTo(residual: Tensor, result: Tensor): Tensor {
+  if (result !== residual) residual.dispose();
+  return result;
 }
 
 /** The patch convolution's parameters: weight [E, C, P, P] and bias [E] (timm's "proj"). */
