@@ -6,7 +6,8 @@
         "native/addon/args.cc", "native/addon/attention.cc", "native/addon/backward.cc", "native/addon/device.cc", "native/addon/errors.cc",
         "native/addon/module.cc", "native/addon/ops.cc", "native/addon/plans.cc", "native/addon/storage.cc",
         "native/core/attention_plans.cc", "native/core/contracts.cc", "native/core/dispatch.cc", "native/core/sparse_plan.cc",
-        "native/cpu/backward.cc", "native/cpu/cpu_backend.cc"
+        "native/cpu/backward.cc", "native/cpu/cpu_backend.cc",
+        "native/addon/training.cc", "native/core/training_contracts.cc", "native/cpu/training.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -89,6 +89,8 @@ class Args {
   Ref optional_tensor(size_t i, const char* name, Access access = Access::Read);
   // A field of an options object (read with Get: runs JavaScript; no layout slot).
   Ref optional_field(const Napi::Object& o, const char* key);
+  // A tensor the caller read itself (an array's element), named `name` (kept by the caller).
+  Ref tensor_value(const Napi::Value& v, const char* name, Access access = Access::Read) { return read(v, name, access, -1); }
   Napi::Value field(const Napi::Object& o, const char* key);
   double number(size_t i, const char* name) const;
   // An integer in [lo, hi], else "op: <what>".

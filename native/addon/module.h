@@ -4,6 +4,7 @@
 //   ops.cc        copy, copyPeer, fill, gemm, norm, softmax, biasActivation, binary, mean, patchGather
 //   attention.cc  attention, sparseAttention, encoderBlock
 //   backward.cc   normBackward, softmaxBackward, activationBackward, sumRows
+//   training.cc   crossEntropy, crossEntropyBackward, patchScatter, multiNorm, multiScale
 //   plans.cc      sparsePlan, blockPlan
 //   device.cc     synchronize, memory counters, device facts, host times, timing, graphs
 // Every op method reads its arguments with Args (args.h) and calls native/core's dispatch.
@@ -52,6 +53,12 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value SoftmaxBackward(const Napi::CallbackInfo& info);
   Napi::Value ActivationBackward(const Napi::CallbackInfo& info);
   Napi::Value SumRows(const Napi::CallbackInfo& info);
+  // training.cc
+  Napi::Value CrossEntropy(const Napi::CallbackInfo& info);
+  Napi::Value CrossEntropyBackward(const Napi::CallbackInfo& info);
+  Napi::Value PatchScatter(const Napi::CallbackInfo& info);
+  Napi::Value MultiNorm(const Napi::CallbackInfo& info);
+  Napi::Value MultiScale(const Napi::CallbackInfo& info);
   // plans.cc
   Napi::Value SparsePlanNew(const Napi::CallbackInfo& info);
   Napi::Value BlockPlanNew(const Napi::CallbackInfo& info);

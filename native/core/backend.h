@@ -14,6 +14,7 @@
 #include "error.h"
 #include "ops.h"
 #include "tensor.h"
+#include "training_ops.h"
 
 namespace nf {
 
@@ -76,6 +77,12 @@ class Backend : public Allocator, public std::enable_shared_from_this<Backend> {
   virtual void sum_rows(const SumRowsParams& p) = 0;
   virtual void attention_backward(const AttentionBackwardParams& p) = 0;
   virtual void sparse_attention_backward(const SparseAttentionBackwardParams& p) = 0;
+  // The training kit (training_ops.h says what each computes).
+  virtual void cross_entropy(const CrossEntropyParams& p) = 0;
+  virtual void cross_entropy_backward(const CrossEntropyBackwardParams& p) = 0;
+  virtual void patch_scatter(const PatchScatterParams& p) = 0;
+  virtual void multi_norm(const MultiNormParams& p) = 0;
+  virtual void multi_scale(const MultiScaleParams& p) = 0;
 
   // The device beyond ops (device.h). What has no meaning without a CUDA device refuses
   // here; with no capture under way, aborting one or trimming graph memory does nothing.

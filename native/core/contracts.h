@@ -6,6 +6,7 @@
 #include "calls.h"
 #include "ops.h"
 #include "tensor.h"
+#include "training_ops.h"
 
 namespace nf {
 
@@ -29,5 +30,11 @@ void check(const NormBackwardCall& c);
 void check(const SoftmaxBackwardParams& p);
 void check(const ActivationBackwardCall& c);
 void check(const SumRowsParams& p);
+// The training kit's ops (training_contracts.cc).
+void check(const CrossEntropyParams& p);
+void check(const CrossEntropyBackwardParams& p);
+void check(const PatchScatterParams& p);
+void check(const MultiNormParams& p);
+void check(const MultiScaleParams& p);
 
 }  // namespace nf

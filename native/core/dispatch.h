@@ -10,6 +10,7 @@
 #include "calls.h"
 #include "ops.h"
 #include "tensor.h"
+#include "training_ops.h"
 
 namespace nf::dispatch {
 
@@ -30,6 +31,12 @@ void norm_backward(Backend& backend, const NormBackwardCall& c);
 void softmax_backward(Backend& backend, const SoftmaxBackwardParams& p);
 void activation_backward(Backend& backend, const ActivationBackwardCall& c);
 void sum_rows(Backend& backend, const SumRowsParams& p);
+// The training kit's ops (training_ops.h).
+void cross_entropy(Backend& backend, const CrossEntropyParams& p);
+void cross_entropy_backward(Backend& backend, const CrossEntropyBackwardParams& p);
+void patch_scatter(Backend& backend, const PatchScatterParams& p);
+void multi_norm(Backend& backend, const MultiNormParams& p);
+void multi_scale(Backend& backend, const MultiScaleParams& p);
 void encoder_block(const std::shared_ptr<Backend>& backend, const EncoderBlockCall& c);
 
 }  // namespace nf::dispatch
