@@ -3,3 +3,5 @@ export { Linear, LayerNorm, MLP, MultiHeadAttention, EncoderBlock, PatchEmbed } 
 export type { InitOptions, AttentionConfig } from './layers';
 export { crossEntropy, mseLoss } from './losses';
 export type { CrossEntropyOptions, LossReduction, MseLossOptions } from './losses';
+export { clipGradNorm } from './clip_grad';
+export type { ClipGradNormOptions } from './clip_grad';
