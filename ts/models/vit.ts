@@ -7,7 +7,8 @@ import { AttentionConfig, EncoderBlock, InitOptions, LayerNorm, Linear, PatchEmb
 import { Module, ModuleList } from '../nn/module';
 import { add, concat, mean, mul, slice } from '../ops';
 import type { ActivationSpec } from '../ops';
-import { checkTensor, randn, Tensor, tidy } from '../tensor';
+import { isGradEnabled } from '../autograd/graph';
+import { checkTensor, randn, Tensor, tidy, zeros } from '../tensor';
 import { CapturedForward } from '../graph';
 
 /** timm VisionTransformer keywords, plus this library's attention/activation/norm_eps. */
@@ -83,7 +84,7 @@ export class VisionTransformer extends Module {
     if (images.rank !== 4 || images.shape[1] !== c.in_chans || images.shape[2] !== c.img_size || images.shape[3] !== c.img_size) {
       throw new RangeError(`${fn}: expected images [B, ${c.in_chans}, ${c.img_size}, ${c.img_size}], got [${images.shape.join(', ')}]`);
     }
-    return tidy(() => {
+    return this.forwardMode(images, () => tidy(() => {
       // Each block's input is freed as soon as the next is made: at most two [B, N, E]
       // streams and one block's temporaries are held at once, not every block's output.
       let x = this.embed(images);
@@ -93,30 +94,30 @@ export class VisionTransformer extends Module {
         x = next;
       }
       return this.norm.forward(x);
-    });
+    }));
   }
 
   /** images -> tokens entering block 0: patch embedding, class token, position embedding. */
   embed(images: Tensor): Tensor {
-    return tidy(() => {
+    return this.forwardMode(images, () => tidy(() => {
       const dtype = this.get('pos_embed').dtype;
       const input = images.dtype === dtype ? images : images.cast(dtype);
       const patches = this.patch_embed.forward(input);
       const B = images.shape[0];
       const E = this.config.embed_dim;
       const cls = this.getOptional('cls_token');
-      const tokens = cls ? concat([cls._view([B, 1, E], [0, 0, 1]), patches], 1) : patches;
+      const tokens = cls ? concat([broadcastBatch(cls, B), patches], 1) : patches;
       return add(tokens, this.get('pos_embed'));
-    });
+    }));
   }
 
   /** images [B, C, H, W] -> logits [B, num_classes] (or pooled features without a head). */
   forward(images: Tensor): Tensor {
-    return tidy(() => {
+    return this.forwardMode(images, () => tidy(() => {
       const x = this.forwardFeatures(images);
       const pooled = this.pool(x);
       return this.head ? this.head.forward(pooled) : pooled;
-    });
+    }));
   }
 
   /**
@@ -144,6 +145,17 @@ export class VisionTransformer extends Module {
     }
     return slice(x, 1, 0, 1).reshape([B, E]);
   }
+}
+
+/**
+ * The class token [1, 1, E] for each of B images: a broadcast view (no copy), or, when it is
+ * recorded, the same values through a recorded broadcast add, so that its gradient (the sum
+ * over the batch) reaches it; a view has no history.
+ */
+function broadcastBatch(cls: Tensor, B: number): Tensor {
+  const E = cls.shape[2];
+  if (!(cls.requiresGrad && isGradEnabled())) return cls._view([B, 1, E], [0, 0, 1]);
+  return add(zeros([B, 1, E], { dtype: cls.dtype, device: cls.device }), cls);
 }
 
 function scaled(shape: number[], std: number, o: InitOptions): Tensor {

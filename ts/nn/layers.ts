@@ -1,5 +1,6 @@
 // The ViT's building blocks as modules over the typed ops. Parameters are created with
-// random values (seeded) and replaced by loadStateDict() when weights are loaded.
+// random values (seeded) and replaced by loadStateDict() when weights are loaded. Each
+// forward goes through Module.forwardMode: in eval mode it records nothing.
 import { attention, splitQkv } from '../attention';
 import { getAttention } from '../attention/registry';
 import { Device, FloatDType } from '../dtype';
@@ -36,11 +37,11 @@ export class Linear extends Module {
   get weight(): Tensor { return this.get('weight'); }
   get bias(): Tensor | null { return this.getOptional('bias'); }
   forward(x: Tensor, activation?: ActivationSpec): Tensor {
-    return linear(x, this.weight, this.bias, { activation });
+    return this.forwardMode(x, () => linear(x, this.weight, this.bias, { activation }));
   }
   /** residual + x Wᵀ + b in one GEMM (the residual read as its C input): a new tensor, or the residual updated in place. */
   forwardAdd(x: Tensor, residual: Tensor, inPlace = false): Tensor {
-    return linear(x, this.weight, this.bias, { residual, out: inPlace ? residual : undefined });
+    return this.forwardMode(x, () => linear(x, this.weight, this.bias, { residual, out: inPlace ? residual : undefined }));
   }
 }
 
@@ -53,7 +54,7 @@ export class LayerNorm extends Module {
   get weight(): Tensor { return this.get('weight'); }
   get bias(): Tensor { return this.get('bias'); }
   forward(x: Tensor): Tensor {
-    return layerNorm(x, this.get('weight'), this.get('bias'), this.eps);
+    return this.forwardMode(x, () => layerNorm(x, this.get('weight'), this.get('bias'), this.eps));
   }
 }
 
@@ -67,12 +68,14 @@ export class MLP extends Module {
   }
   /** fc2(act(fc1(x))); with a residual, residual + that, added in fc2's GEMM (into the residual when inPlace). */
   forward(x: Tensor, residual: Tensor | null = null, inPlace = false): Tensor {
-    const h = this.fc1.forward(x, this.activation);
-    try {
-      return residual ? this.fc2.forwardAdd(h, residual, inPlace) : this.fc2.forward(h);
-    } finally {
-      h.dispose();
-    }
+    return this.forwardMode(x, () => {
+      const h = this.fc1.forward(x, this.activation);
+      try {
+        return residual ? this.fc2.forwardAdd(h, residual, inPlace) : this.fc2.forward(h);
+      } finally {
+        h.dispose();
+      }
+    });
   }
 }
 
@@ -104,7 +107,7 @@ export class MultiHeadAttention extends Module {
   forward(x: Tensor, residual: Tensor | null = null): Tensor {
     const [B, N, C] = x.shape;
     const D = C / this.numHeads;
-    return tidy(() => {
+    return this.forwardMode(x, () => tidy(() => {
       // The inner scope frees qkv (three streams wide) before the projection runs.
       const o = tidy(() => {
         const qkv = this.qkv.forward(x).reshape([B, N, 3, this.numHeads, D]);
@@ -113,7 +116,7 @@ export class MultiHeadAttention extends Module {
       });
       const merged = o.reshape([B, N, C]);
       return residual ? this.proj.forwardAdd(merged, residual) : this.proj.forward(merged);
-    });
+    }));
   }
 }
 
@@ -161,7 +164,7 @@ export class EncoderBlock extends Module {
 
   /** x [B, N, C] -> [B, N, C]; pre-norm: x + attn(norm1(x)), then + mlp(norm2(x)). Post-norm normalizes after each sum. */
   forward(x: Tensor): Tensor {
-    return (this.fused ? this.forwardFused(x) : null) ?? this.forwardOps(x);
+    return this.forwardMode(x, () => (this.fused ? this.forwardFused(x) : null) ?? this.forwardOps(x));
   }
 
   /** The parameters as encoderBlock() takes them. */
@@ -251,6 +254,6 @@ export class PatchEmbed extends Module {
   }
   /** images [B, C, H, W] -> [B, (H/P)(W/P), E] */
   forward(images: Tensor): Tensor {
-    return patchEmbed(images, this.proj.weight, this.proj.bias, this.patchSize);
+    return this.forwardMode(images, () => patchEmbed(images, this.proj.weight, this.proj.bias, this.patchSize));
   }
 }
