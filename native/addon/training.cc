@@ -53,8 +53,12 @@ class TensorList {
   std::vector<Args::Ref> refs_;
 };
 
-LossReduction reduction_arg(const Args& args, size_t i) {
-  return static_cast<LossReduction>(args.integer(i, "reduction", 0, 2, "reduction must be 0 (none), 1 (mean) or 2 (sum)"));
+// labelSmoothing, ignoreIndex and reduction at arguments i, i + 1, i + 2 into p's fields.
+template <typename Params>
+void read_loss_settings(const Args& args, size_t i, Params& p) {
+  p.label_smoothing = static_cast<float>(args.number(i, "labelSmoothing"));
+  p.ignore_index = args.integer(i + 1, "ignoreIndex", -kMaxIndex, kMaxIndex, "ignoreIndex must be an integer");
+  p.reduction = static_cast<LossReduction>(args.integer(i + 2, "reduction", 0, 2, "reduction must be 0 (none), 1 (mean) or 2 (sum)"));
 }
 
 }  // namespace
@@ -66,9 +70,7 @@ Napi::Value Addon::CrossEntropy(const Napi::CallbackInfo& info) {
   const auto out = args.tensor(0, "out", Access::Whole), lse = args.tensor(1, "lse", Access::Whole), stats = args.tensor(2, "stats", Access::Whole);
   const auto logits = args.tensor(3, "logits"), labels = args.tensor(4, "labels");
   CrossEntropyParams p;
-  p.label_smoothing = static_cast<float>(args.number(5, "labelSmoothing"));
-  p.ignore_index = args.integer(6, "ignoreIndex", -kMaxIndex, kMaxIndex, "ignoreIndex must be an integer");
-  p.reduction = reduction_arg(args, 7);
+  read_loss_settings(args, 5, p);
   Backend& backend = args.bind();
   p.out = args.view(out);
   p.lse = args.view(lse);
@@ -86,9 +88,7 @@ Napi::Value Addon::CrossEntropyBackward(const Napi::CallbackInfo& info) {
   const auto dlogits = args.tensor(0, "dlogits", Access::Whole), dloss = args.tensor(1, "dloss"), logits = args.tensor(2, "logits");
   const auto labels = args.tensor(3, "labels"), lse = args.tensor(4, "lse"), stats = args.tensor(5, "stats");
   CrossEntropyBackwardParams p;
-  p.label_smoothing = static_cast<float>(args.number(6, "labelSmoothing"));
-  p.ignore_index = args.integer(7, "ignoreIndex", -kMaxIndex, kMaxIndex, "ignoreIndex must be an integer");
-  p.reduction = reduction_arg(args, 8);
+  read_loss_settings(args, 6, p);
   Backend& backend = args.bind();
   p.dlogits = args.view(dlogits);
   p.d_loss = args.view(dloss);

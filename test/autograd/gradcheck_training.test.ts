@@ -2,21 +2,14 @@
 // kit's differentiable ops: patchEmbed, crossEntropy (smoothing, ignored rows, every
 // reduction), mseLoss.
 import * as assert from 'node:assert/strict';
-import { crossEntropy, gradcheck, mseLoss, patchEmbed, randn, Tensor, tensor } from '../../ts/index';
+import { crossEntropy, mseLoss, patchEmbed, randn, tensor } from '../../ts/index';
+import { itGradchecks } from '../helpers';
 
 let seed = 700;
 const leaf = (shape: number[]) => randn(shape, { seed: seed++ }).requiresGrad_();
 const constant = (shape: number[]) => randn(shape, { seed: seed++ });
 
-function check(name: string, f: (...t: Tensor[]) => Tensor, inputs: Tensor[]): void {
-  it(name, () => {
-    try {
-      assert.equal(gradcheck(f, inputs), true);
-    } finally {
-      for (const t of inputs) t.dispose();
-    }
-  });
-}
+const check = itGradchecks;
 
 describe('gradcheck: patchEmbed', () => {
   check('images, weight and bias at B=2, C=3, 4x6, P=2, E=5', (x, w, b) => patchEmbed(x, w, b, 2), [leaf([2, 3, 4, 6]), leaf([5, 3, 2, 2]), leaf([5])]);

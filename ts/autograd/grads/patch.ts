@@ -6,6 +6,7 @@
 // forward's chunks of images (never more than GATHER_BUDGET elements at once), each chunk's
 // g₂ᵀ·X added into dW by the GEMM's residual input. The formulas: ../DERIVATIVES.md.
 import { native } from '../../native';
+import { fillGrads } from '../../ops/backward_checks';
 import { linearInto, matmul } from '../../ops/linear';
 import { patchChunks } from '../../ops/patch';
 import { empty, Tensor } from '../../tensor';
@@ -37,21 +38,10 @@ export function patchEmbedGrad(P: number): GradFn {
   };
 }
 
-/** `t` after body() fills it; disposed when body throws. */
-function filled(t: Tensor, body: () => unknown): Tensor {
-  try {
-    body();
-    return t;
-  } catch (e) {
-    t.dispose();
-    throw e;
-  }
-}
-
 /** dW [E, C, P, P] = Σ over chunks of images of g₂ᵀ·X, X the chunk's patches gathered again. */
 function weightGrad(g: Tensor, images: Tensor, wShape: readonly number[], patches: number, temps: Tensor[]): Tensor {
   const dw = empty(wShape, { dtype: g.dtype, device: g.device });
-  return filled(dw, () => fillWeightGrad(dw, g, images, wShape[2], patches, temps));
+  return fillGrads([dw], dw, () => fillWeightGrad(dw, g, images, wShape[2], patches, temps));
 }
 
 function fillWeightGrad(dw: Tensor, g: Tensor, images: Tensor, P: number, patches: number, temps: Tensor[]): void {
@@ -85,7 +75,7 @@ function fillWeightGrad(dw: Tensor, g: Tensor, images: Tensor, P: number, patche
 /** dimages [B, C, H, W] = scatter(g₂·W), a chunk of images at a time. */
 function imagesGrad(g: Tensor, w: Tensor, images: Tensor, P: number, patches: number, temps: Tensor[]): Tensor {
   const dx = empty(images.shape, { dtype: g.dtype, device: g.device });
-  return filled(dx, () => {
+  return fillGrads([dx], dx, () => {
     if (dx.size > 0) fillImagesGrad(dx, g, w, P, patches, temps);
   });
 }
