@@ -1,6 +1,8 @@
 // The ViT's building blocks as modules over the typed ops. Parameters are created with
-// random values (seeded) and replaced by loadStateDict() when weights are loaded. Each
-// forward goes through Module.forwardMode: in eval mode it records nothing.
+// random values (seeded) and replaced by loadStateDict() when weights are loaded. The layers
+// with parameters of their own (Linear, LayerNorm, PatchEmbed, EncoderBlock's layer scale)
+// run through Module.forwardMode: in eval mode they record nothing (MLP and
+// MultiHeadAttention are made of them).
 import { attention, splitQkv } from '../attention';
 import { getAttention } from '../attention/registry';
 import { Device, FloatDType } from '../dtype';
@@ -68,14 +70,12 @@ export class MLP extends Module {
   }
   /** fc2(act(fc1(x))); with a residual, residual + that, added in fc2's GEMM (into the residual when inPlace). */
   forward(x: Tensor, residual: Tensor | null = null, inPlace = false): Tensor {
-    return this.forwardMode(x, () => {
-      const h = this.fc1.forward(x, this.activation);
-      try {
-        return residual ? this.fc2.forwardAdd(h, residual, inPlace) : this.fc2.forward(h);
-      } finally {
-        h.dispose();
-      }
-    });
+    const h = this.fc1.forward(x, this.activation);
+    try {
+      return residual ? this.fc2.forwardAdd(h, residual, inPlace) : this.fc2.forward(h);
+    } finally {
+      h.dispose();
+    }
   }
 }
 
@@ -107,7 +107,7 @@ export class MultiHeadAttention extends Module {
   forward(x: Tensor, residual: Tensor | null = null): Tensor {
     const [B, N, C] = x.shape;
     const D = C / this.numHeads;
-    return this.forwardMode(x, () => tidy(() => {
+    return tidy(() => {
       // The inner scope frees qkv (three streams wide) before the projection runs.
       const o = tidy(() => {
         const qkv = this.qkv.forward(x).reshape([B, N, 3, this.numHeads, D]);
@@ -116,7 +116,7 @@ export class MultiHeadAttention extends Module {
       });
       const merged = o.reshape([B, N, C]);
       return residual ? this.proj.forwardAdd(merged, residual) : this.proj.forward(merged);
-    }));
+    });
   }
 }
 
