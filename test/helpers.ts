@@ -4,7 +4,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ActivationSpec, backends, Device, DType, empty, Tensor } from '../ts/index';
+import { ActivationSpec, backends, Device, DType, empty, gradcheck, Tensor } from '../ts/index';
 import type { ActivationParams } from './reference';
 import { native } from '../ts/native';
 
@@ -129,3 +129,14 @@ export const ACTIVATION_VARIANTS: ActivationVariant[] = [
   { label: 'star_relu', spec: 'star_relu', name: 'star_relu', params: {} },
   { label: 'star_relu scale 1.5 bias 0.25', spec: { name: 'star_relu', scale: 1.5, bias: 0.25 }, name: 'star_relu', params: { scale: 1.5, bias: 0.25 } },
 ];
+
+/** A test named `name` holding gradcheck(f, inputs) (float64 finite differences, CPU); the inputs are disposed after. */
+export function itGradchecks(name: string, f: (...t: Tensor[]) => Tensor, inputs: Tensor[]): void {
+  it(name, () => {
+    try {
+      assert.equal(gradcheck(f, inputs), true);
+    } finally {
+      for (const t of inputs) t.dispose();
+    }
+  });
+}

@@ -196,6 +196,21 @@ export interface NativeAddon {
     causal: boolean, plan?: NativeBlockPlan | null, precision?: number): void;
   /** The gradients of sparseAttention(out, q, k, v, plan, scale, lse), dk and dv through the plan's transposed mask. */
   sparseAttentionBackward(dq: T, dk: T, dv: T, dout: T, q: T, k: T, v: T, out: T, lse: T, plan: NativeSparsePlan, scale: number): void;
+  /**
+   * The cross-entropy of logits [..., C] rows against labels (int32 or uint8, one a row), with label
+   * smoothing; reduction 0 none (out [rows]), 1 mean, 2 sum (out one element), in logits' dtype;
+   * lse float32 [rows] and stats int32 [2] = {rows counted, first row with a label outside [0, C) or -1}
+   * (CrossEntropyParams in native/core/training_ops.h).
+   */
+  crossEntropy(out: T, lse: T, stats: T, logits: T, labels: T, labelSmoothing: number, ignoreIndex: number, reduction: number): void;
+  /** dlogits = (softmax − smoothed one-hot) · dloss (÷ rows counted for a mean), 0 on ignored rows; lse and stats the forward's. */
+  crossEntropyBackward(dlogits: T, dloss: T, logits: T, labels: T, lse: T, stats: T, labelSmoothing: number, ignoreIndex: number, reduction: number): void;
+  /** The inverse of patchGather: images [B, C, H, W] from patches [B, patches, C·P·P]. */
+  patchScatter(images: T, patches: T, patch: number): void;
+  /** out (float32, one element) = the normType-norm (Infinity: max |x|) of every element of the tensors as one vector. */
+  multiNorm(out: T, tensors: readonly T[], normType: number): void;
+  /** Each tensor times min(1, maxNorm / (norm + 1e-6)) in place (NaN stays NaN); norm float32, one element. */
+  multiScale(norm: T, tensors: readonly T[], maxNorm: number): void;
   synchronize(device: string): void;
   /** Bytes of the device backend's native Buffers now (storages and the addon's intermediates) and their peak; resetPeak starts the peak again from now. */
   bufferBytes(device: string, resetPeak?: boolean): { bytes: number; peak: number };
@@ -261,6 +276,7 @@ const PACKED_METHODS = [
   'copy', 'copyPeer', 'fill', 'gemm', 'norm', 'softmax', 'biasActivation', 'binary', 'mean', 'patchGather', 'attention',
   'sparseAttention', 'encoderBlock', 'normBackward', 'softmaxBackward', 'activationBackward', 'sumRows',
   'dropout', 'philox', 'attentionBackward', 'sparseAttentionBackward',
+  'crossEntropy', 'crossEntropyBackward', 'patchScatter', 'multiNorm', 'multiScale',
 ] as const;
 
 /** `a` as the addon's argument at position `slot`: its storage with its layout in the slot, or `a` itself. */

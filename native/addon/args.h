@@ -92,6 +92,8 @@ class Args {
   Ref optional_tensor(size_t i, const char* name, Access access = Access::Read);
   // A field of an options object (read with Get: runs JavaScript; no layout slot).
   Ref optional_field(const Napi::Object& o, const char* key);
+  // A tensor the caller read itself (an array's element), named `name` (kept by the caller).
+  Ref tensor_value(const Napi::Value& v, const char* name, Access access = Access::Read) { return read(v, name, access, -1); }
   Napi::Value field(const Napi::Object& o, const char* key);
   // Element j of a JS array of tensors (read with Get: runs JavaScript; no layout slot).
   Ref element(const Napi::Array& a, uint32_t j, const char* name, Access access = Access::Read);

@@ -6,6 +6,7 @@
 //   backward.cc   normBackward, softmaxBackward, activationBackward, sumRows
 //   random.cc     dropout, philox
 //   optimizer.cc  optimizerStep, unscaleGrads
+//   training.cc   crossEntropy, crossEntropyBackward, patchScatter, multiNorm, multiScale
 //   plans.cc      sparsePlan, blockPlan
 //   device.cc     synchronize, memory counters, device facts, host times, timing, graphs
 // Every op method reads its arguments with Args (args.h) and calls native/core's dispatch.
@@ -62,6 +63,12 @@ class Addon : public Napi::Addon<Addon> {
   // optimizer.cc
   Napi::Value OptimizerStep(const Napi::CallbackInfo& info);
   Napi::Value UnscaleGrads(const Napi::CallbackInfo& info);
+  // training.cc
+  Napi::Value CrossEntropy(const Napi::CallbackInfo& info);
+  Napi::Value CrossEntropyBackward(const Napi::CallbackInfo& info);
+  Napi::Value PatchScatter(const Napi::CallbackInfo& info);
+  Napi::Value MultiNorm(const Napi::CallbackInfo& info);
+  Napi::Value MultiScale(const Napi::CallbackInfo& info);
   // plans.cc
   Napi::Value SparsePlanNew(const Napi::CallbackInfo& info);
   Napi::Value BlockPlanNew(const Napi::CallbackInfo& info);

@@ -15,6 +15,7 @@
 #include "ops.h"
 #include "random_ops.h"
 #include "tensor.h"
+#include "training_ops.h"
 
 namespace nf {
 
@@ -77,6 +78,12 @@ class Backend : public Allocator, public std::enable_shared_from_this<Backend> {
   virtual void sum_rows(const SumRowsParams& p) = 0;
   virtual void attention_backward(const AttentionBackwardParams& p) = 0;
   virtual void sparse_attention_backward(const SparseAttentionBackwardParams& p) = 0;
+  // The training kit (training_ops.h says what each computes).
+  virtual void cross_entropy(const CrossEntropyParams& p) = 0;
+  virtual void cross_entropy_backward(const CrossEntropyBackwardParams& p) = 0;
+  virtual void patch_scatter(const PatchScatterParams& p) = 0;
+  virtual void multi_norm(const MultiNormParams& p) = 0;
+  virtual void multi_scale(const MultiScaleParams& p) = 0;
 
   // Random ops (random_ops.h): dropout and drop path (forward and gradient alike), raw Philox blocks.
   virtual void dropout(const DropoutParams& p) = 0;

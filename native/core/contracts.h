@@ -7,6 +7,7 @@
 #include "ops.h"
 #include "random_ops.h"
 #include "tensor.h"
+#include "training_ops.h"
 
 namespace nf {
 
@@ -38,5 +39,11 @@ void check(const OptimizerStepCall& c);
 void check(const UnscaleCall& c);
 void check(const AttentionBackwardCall& c);
 void check(const SparseAttentionBackwardCall& c);
+// The training kit's ops (training_contracts.cc).
+void check(const CrossEntropyParams& p);
+void check(const CrossEntropyBackwardParams& p);
+void check(const PatchScatterParams& p);
+void check(const MultiNormParams& p);
+void check(const MultiScaleParams& p);
 
 }  // namespace nf

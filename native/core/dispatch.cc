@@ -259,6 +259,46 @@ void dropout(Backend& backend, const DropoutCall& c) {
 }
 
 void philox(Backend& backend, const PhiloxParams& p) { run_checked(backend, p, &Backend::philox); }
+// ---- the training kit (training_ops.h) ----
+// cross_entropy runs for every row count: with none, its kernels still write the reduced
+// loss (NaN for a mean of nothing, 0 for a sum) and stats.
+
+void cross_entropy(Backend& backend, const CrossEntropyParams& p) {
+  check(p);
+  backend.cross_entropy(p);
+}
+
+void cross_entropy_backward(Backend& backend, const CrossEntropyBackwardParams& p) {
+  check(p);
+  if (!empty(p.dlogits)) backend.cross_entropy_backward(p);
+}
+
+void patch_scatter(Backend& backend, const PatchScatterParams& p) {
+  check(p);
+  if (!empty(p.images)) backend.patch_scatter(p);
+}
+
+namespace {
+// The list ops see only tensors that have elements (an empty list: a norm of 0).
+template <typename Params>
+Params without_empty(const Params& p) {
+  Params q = p;
+  q.tensors.clear();
+  for (const TensorView& t : p.tensors) if (!empty(t)) q.tensors.push_back(t);
+  return q;
+}
+}  // namespace
+
+void multi_norm(Backend& backend, const MultiNormParams& p) {
+  check(p);
+  backend.multi_norm(without_empty(p));
+}
+
+void multi_scale(Backend& backend, const MultiScaleParams& p) {
+  check(p);
+  const MultiScaleParams q = without_empty(p);
+  if (!q.tensors.empty()) backend.multi_scale(q);
+}
 
 void encoder_block(const std::shared_ptr<Backend>& backend, const EncoderBlockCall& c) {
   check(c);

@@ -11,6 +11,7 @@
 #include "ops.h"
 #include "random_ops.h"
 #include "tensor.h"
+#include "training_ops.h"
 
 namespace nf::dispatch {
 
@@ -35,6 +36,12 @@ void dropout(Backend& backend, const DropoutCall& c);
 void philox(Backend& backend, const PhiloxParams& p);
 void attention_backward(Backend& backend, const AttentionBackwardCall& c);
 void sparse_attention_backward(Backend& backend, const SparseAttentionBackwardCall& c);
+// The training kit's ops (training_ops.h).
+void cross_entropy(Backend& backend, const CrossEntropyParams& p);
+void cross_entropy_backward(Backend& backend, const CrossEntropyBackwardParams& p);
+void patch_scatter(Backend& backend, const PatchScatterParams& p);
+void multi_norm(Backend& backend, const MultiNormParams& p);
+void multi_scale(Backend& backend, const MultiScaleParams& p);
 void encoder_block(const std::shared_ptr<Backend>& backend, const EncoderBlockCall& c);
 // The optimizer ops (issue 25): one fused step over a list of parameters, and the unscale.
 void optimizer_step(Backend& backend, const OptimizerStepCall& c);

@@ -15,6 +15,8 @@
 #include "elementwise.h"
 #include "random_ops.h"
 #include "optimizer.h"
+#include "patch.h"
+#include "training.h"
 
 namespace nf {
 namespace {
@@ -207,19 +209,9 @@ class CpuBackend final : public Backend {
   }
 
   void patch_gather(const PatchGatherParams& p) override {
-    const int64_t B = p.images.shape[0], C = p.images.shape[1], H = p.images.shape[2], W = p.images.shape[3];
-    const int64_t P = p.patch, gh = H / P, gw = W / P, patch_len = C * P * P;
-    for (int64_t b = 0; b < B; ++b)
-      for (int64_t py = 0; py < gh; ++py)
-        for (int64_t px = 0; px < gw; ++px) {
-          const int64_t out_row = (b * gh * gw + py * gw + px) * patch_len;
-          for (int64_t c = 0; c < C; ++c)
-            for (int64_t y = 0; y < P; ++y)
-              for (int64_t x = 0; x < P; ++x) {
-                const int64_t src = ((b * C + c) * H + py * P + y) * W + px * P + x;
-                store(p.out.data, p.out.dtype, out_row + (c * P + y) * P + x, load(p.images.data, p.images.dtype, src));
-              }
-        }
+    cpu::for_each_patch_element(p.images, p.patch, [&](int64_t image, int64_t patch) {
+      store(p.out.data, p.out.dtype, patch, load(p.images.data, p.images.dtype, image));
+    });
   }
 
   // Memory-efficient attention in tiles: for each (batch, head) and block of query rows,
@@ -354,6 +346,12 @@ class CpuBackend final : public Backend {
 
   void dropout(const DropoutParams& p) override { cpu::dropout(p); }
   void philox(const PhiloxParams& p) override { cpu::philox(p); }
+
+  void cross_entropy(const CrossEntropyParams& p) override { cpu::cross_entropy(p); }
+  void cross_entropy_backward(const CrossEntropyBackwardParams& p) override { cpu::cross_entropy_backward(p); }
+  void patch_scatter(const PatchScatterParams& p) override { cpu::patch_scatter(p); }
+  void multi_norm(const MultiNormParams& p) override { cpu::multi_norm(p); }
+  void multi_scale(const MultiScaleParams& p) override { cpu::multi_scale(p); }
 
   void attention_tile_shape(DType, int64_t, int64_t* tile_m, int64_t* tile_n) override {
     *tile_m = 0;  // the CPU kernels test the layout per element and ignore tile lists

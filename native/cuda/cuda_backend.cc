@@ -596,6 +596,22 @@ void CudaBackend::unscale_grads(const UnscaleParams& p) {
   const MultiTensorTable table = unscale_table(p);
   launch_with_table(table, [&](const void* entries) { launch_unscale(p, table, entries, sm_count_, stream_); });
 }
+// The training kit: workspaces stream-ordered as the backward ops' are.
+void CudaBackend::cross_entropy(const CrossEntropyParams& p) {
+  HostTimer timer(host_times_, kHostKernel);
+  activate();
+  Buffer workspace(shared_from_this(), cross_entropy_workspace_bytes(p));
+  launch_cross_entropy(p, static_cast<float*>(workspace.data()), stream_);
+}
+void CudaBackend::cross_entropy_backward(const CrossEntropyBackwardParams& p) { HostTimer timer(host_times_, kHostKernel); activate(); launch_cross_entropy_backward(p, stream_); }
+void CudaBackend::patch_scatter(const PatchScatterParams& p) { HostTimer timer(host_times_, kHostKernel); activate(); launch_patch_scatter(p, stream_); }
+void CudaBackend::multi_norm(const MultiNormParams& p) {
+  HostTimer timer(host_times_, kHostKernel);
+  activate();
+  Buffer workspace(shared_from_this(), multi_norm_workspace_bytes(p));
+  launch_multi_norm(p, static_cast<float*>(workspace.data()), stream_);
+}
+void CudaBackend::multi_scale(const MultiScaleParams& p) { HostTimer timer(host_times_, kHostKernel); activate(); launch_multi_scale(p, stream_); }
 
 }  // namespace nf::cuda
 

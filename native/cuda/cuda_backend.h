@@ -62,6 +62,12 @@ class CudaBackend final : public Backend {
   void optimizer_step(const OptimizerStepParams& p) override;
   void unscale_grads(const UnscaleParams& p) override;
 
+  void cross_entropy(const CrossEntropyParams& p) override;
+  void cross_entropy_backward(const CrossEntropyBackwardParams& p) override;
+  void patch_scatter(const PatchScatterParams& p) override;
+  void multi_norm(const MultiNormParams& p) override;
+  void multi_scale(const MultiScaleParams& p) override;
+
   cudaStream_t stream() const { return stream_; }
 
   // CUDA graphs. Between begin_capture and end_capture the stream records instead of

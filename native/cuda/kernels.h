@@ -9,6 +9,7 @@
 #include "../core/ops.h"
 #include "../core/random_ops.h"
 #include "../core/tensor.h"
+#include "../core/training_ops.h"
 
 namespace nf::cuda {
 
@@ -70,6 +71,18 @@ void launch_optimizer_step(const OptimizerStepParams& p, const MultiTensorTable&
                            cudaStream_t stream);
 MultiTensorTable unscale_table(const UnscaleParams& p);
 void launch_unscale(const UnscaleParams& p, const MultiTensorTable& table, const void* device_table, int sm_count, cudaStream_t stream);
+// The training kit (core/training_ops.h). cross_entropy.cu: the loss through a float32
+// workspace of cross_entropy_workspace_bytes (the rows' losses), and its gradient.
+size_t cross_entropy_workspace_bytes(const CrossEntropyParams& p);
+void launch_cross_entropy(const CrossEntropyParams& p, float* workspace, cudaStream_t stream);
+void launch_cross_entropy_backward(const CrossEntropyBackwardParams& p, cudaStream_t stream);
+// patch_embed.cu: the inverse of the patch gather.
+void launch_patch_scatter(const PatchScatterParams& p, cudaStream_t stream);
+// multi_tensor.cu: the norm of a tensor list through a workspace of multi_norm_workspace_bytes
+// (a float32 partial per block), and the list's clip scaling in place.
+size_t multi_norm_workspace_bytes(const MultiNormParams& p);
+void launch_multi_norm(const MultiNormParams& p, float* workspace, cudaStream_t stream);
+void launch_multi_scale(const MultiScaleParams& p, cudaStream_t stream);
 // spin.cu: keeps the stream busy for `microseconds` (the GEMM planner's timing of GPU time).
 void launch_spin(double microseconds, cudaStream_t stream);
 

@@ -2,22 +2,15 @@
 // around float32 evaluations) over awkward shapes: 1, 3, 197 rows, broadcasts, batches.
 import * as assert from 'node:assert/strict';
 import {
-  add, backward, concat, gradcheck, linear, matmul, mean, mul, permute, randn, residualAdd, slice, sub, Tensor, tensor, transpose,
+  add, backward, concat, linear, matmul, mean, mul, permute, randn, residualAdd, slice, sub, tensor, transpose,
 } from '../../ts/index';
+import { itGradchecks } from '../helpers';
 
 let seed = 100;
 const leaf = (shape: number[]) => randn(shape, { seed: seed++ }).requiresGrad_();
 const constant = (shape: number[]) => randn(shape, { seed: seed++ });
 
-function check(name: string, f: (...t: Tensor[]) => Tensor, inputs: Tensor[]): void {
-  it(name, () => {
-    try {
-      assert.equal(gradcheck(f, inputs), true);
-    } finally {
-      for (const t of inputs) t.dispose();
-    }
-  });
-}
+const check = itGradchecks;
 
 const BROADCASTS: [number[], number[]][] = [
   [[1], [1]], [[3], [3]], [[197, 3], [3]], [[197, 1], [1, 4]], [[2, 1, 5], [3, 1]], [[3], [197, 3]], [[2, 3, 4], [1, 1, 1]], [[4, 5], []],

@@ -44,7 +44,10 @@ for (const device of DEVICES) {
 }
 
 /** The addon's backward ops (issue 25), each of whose tensor arguments is forged in turn (dropout is its own backward). */
-const BACKWARD_OPS = ['normBackward', 'softmaxBackward', 'activationBackward', 'sumRows', 'dropout', 'philox', 'attentionBackward'];
+const BACKWARD_OPS = [
+  'normBackward', 'softmaxBackward', 'activationBackward', 'sumRows', 'dropout', 'philox', 'attentionBackward', 'crossEntropy',
+  'crossEntropyBackward', 'patchScatter',
+];
 
 /** A tensor argument laid out as `t` whose storage has been disposed. */
 function disposedLike(t: Tensor): unknown {
@@ -173,6 +176,22 @@ function rawFuzz(rng: Rng, device: Device): { calls: number; validControls: numb
     ['mean outer = inner = 2^32, n = 0', () => native().mean(nf.empty([0], { device }), nf.empty([0], { device }), 2 ** 32, 0, 2 ** 32)],
     ['mean sizes NaN', () => native().mean(nf.empty([0], { device }), nf.empty([0], { device }), NaN, 0, NaN)],
     ['patchGather patch 1e300', () => native().patchGather(nf.empty([1, 1, 3], { device }), nf.empty([1, 3, 1, 1], { device }), 1e300)],
+    // multiNorm and multiScale (not in rawOps: their one-element out and norm fit in any live storage, so
+    // forging those is no error), and their tensor lists: not an array, an element no tensor, disposed or forged.
+    ['multiNorm out disposed', () => { const o = nf.empty([], { device }); o.dispose(); return native().multiNorm(o, [nf.ones([2], { device })], 2); }],
+    ['multiNorm out float16', () => native().multiNorm(nf.empty([], { device, dtype: 'float16' }), [nf.ones([2], { device })], 2)],
+    ['multiNorm out inside an element', () => { const g = nf.ones([4], { device }); return native().multiNorm(g._view([], [], 1), [g], 2); }],
+    ['multiNorm normType -1', () => native().multiNorm(nf.empty([], { device }), [nf.ones([2], { device })], -1)],
+    ['multiScale norm of 2 elements', () => native().multiScale(nf.ones([2], { device }), [nf.ones([2], { device })], 1)],
+    ['multiNorm tensors not an array', () => native().multiNorm(nf.empty([], { device }), nf.empty([2], { device }) as never, 2)],
+    ['multiNorm tensors [5]', () => native().multiNorm(nf.empty([], { device }), [5 as never], 2)],
+    ['multiNorm a disposed element', () => { const d = nf.ones([2], { device }); d.dispose(); return native().multiNorm(nf.empty([], { device }), [nf.ones([2], { device }), d], 2); }],
+    ['multiNorm an element past its storage', () => native().multiNorm(nf.empty([], { device }), [{ ...forge(nf.ones([2], { device })), shape: [3] } as never], 2)],
+    ['multiNorm an int32 element', () => native().multiNorm(nf.empty([], { device }), [nf.ones([2], { device, dtype: 'int32' })], 2)],
+    ['multiScale a broadcast element', () => native().multiScale(nf.ones([1], { device }), [{ ...forge(nf.ones([2], { device })), strides: [0] } as never], 1)],
+    ['multiScale the same tensor twice', () => { const g = nf.ones([4], { device }); return native().multiScale(nf.ones([1], { device }), [g, g], 1); }],
+    ['multiScale norm inside an element', () => { const g = nf.ones([4], { device }); return native().multiScale(g._view([1], [1], 2), [g], 1); }],
+    ['multiNorm an element getter that throws', () => native().multiNorm(nf.empty([], { device }), Object.defineProperty([nf.ones([1], { device })], 0, { get() { throw new Error('forged'); } }), 2)],
   ];
   for (const [label, fn] of storageCases) {
     expectThrow(label, fn);

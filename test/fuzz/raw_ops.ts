@@ -18,6 +18,7 @@ export interface RawOp {
 
 export function rawOps(device: Device): RawOp[] {
   const f32 = (shape: number[]) => nf.randn(shape, { device, seed: 1 });
+  const i32 = (values: number[]) => nf.tensor(Int32Array.from(values), [values.length], { dtype: 'int32', device });
   return [
     { name: 'copy', make: () => ({ args: [f32([3, 4]), f32([3, 4])], tensors: [0, 1], outputs: [0], numbers: [] }) },
     { name: 'fill', make: () => ({ args: [f32([5]), 2], tensors: [0], outputs: [0], numbers: [1] }) },
@@ -69,6 +70,15 @@ export function rawOps(device: Device): RawOp[] {
       }),
     },
     {
+      name: 'crossEntropy', // out, lse, stats, logits, labels, labelSmoothing, ignoreIndex, reduction (none: no one-element tensor, which any live storage holds)
+      make: () => ({ args: [f32([3]), f32([3]), i32([0, 0]), f32([3, 4]), i32([0, 3, 1]), 0.1, -100, 0], tensors: [0, 1, 2, 3, 4], outputs: [0, 1, 2], numbers: [5, 6, 7] }),
+    },
+    {
+      name: 'crossEntropyBackward', // dlogits, dloss, logits, labels, lse, stats, labelSmoothing, ignoreIndex, reduction
+      make: () => ({ args: [f32([3, 4]), f32([3]), f32([3, 4]), i32([0, 3, 1]), f32([3]), i32([3, -1]), 0.1, -100, 0], tensors: [0, 1, 2, 3, 4, 5], outputs: [0], numbers: [6, 7, 8] }),
+    },
+    { name: 'patchScatter', make: () => ({ args: [f32([1, 3, 4, 4]), f32([1, 4, 12]), 2], tensors: [0, 1], outputs: [0], numbers: [2] }) },
+    {
       name: 'encoderBlock', // out, x, then the block's 12 weights (C 4, 2 heads, hidden 8), heads, eps1, eps2, activation (3), scale, plan
       make: () => ({
         args: [f32([1, 3, 4]), f32([1, 3, 4]), f32([4]), f32([4]), f32([12, 4]), f32([12]), f32([4, 4]), f32([4]), f32([4]), f32([4]), f32([8, 4]), f32([8]),
@@ -83,4 +93,5 @@ export function rawOps(device: Device): RawOp[] {
 export const CHECKED_NUMBERS: Record<string, number[]> = {
   copy: [], fill: [], gemm: [7], norm: [], softmax: [], biasActivation: [3], binary: [3], mean: [2, 3, 4], patchGather: [2], attention: [],
   encoderBlock: [14, 17], normBackward: [], softmaxBackward: [], activationBackward: [5], sumRows: [], dropout: [2, 3, 4, 5], philox: [], attentionBackward: [],
+  crossEntropy: [5, 7], crossEntropyBackward: [6, 8], patchScatter: [2],
 };

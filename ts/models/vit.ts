@@ -110,7 +110,7 @@ export class VisionTransformer extends Module {
     if (images.rank !== 4 || images.shape[1] !== c.in_chans || images.shape[2] !== c.img_size || images.shape[3] !== c.img_size) {
       throw new RangeError(`${fn}: expected images [B, ${c.in_chans}, ${c.img_size}, ${c.img_size}], got [${images.shape.join(', ')}]`);
     }
-    return tidy(() => {
+    return this.forwardMode(images, () => tidy(() => {
       // Each block's input is freed as soon as the next is made: at most two [B, N, E]
       // streams and one block's temporaries are held at once, not every block's output.
       let x = this.embed(images);
@@ -120,32 +120,30 @@ export class VisionTransformer extends Module {
         x = next;
       }
       return this.norm.forward(x);
-    });
+    }));
   }
 
   /** images -> tokens entering block 0: patch embedding, class token, position embedding. */
   embed(images: Tensor): Tensor {
-    return tidy(() => {
+    return this.forwardMode(images, () => tidy(() => {
       const dtype = this.get('pos_embed').dtype;
       const input = images.dtype === dtype ? images : images.cast(dtype);
       const patches = this.patch_embed.forward(input);
       const B = images.shape[0];
       const E = this.config.embed_dim;
       const cls = this.getOptional('cls_token');
-      // While recording, the class token's broadcast is an add so that its gradient sums over B.
-      const clsRows = !cls ? null : cls.requiresGrad && isGradEnabled() ? add(zeros([B, 1, E], { dtype, device: cls.device }), cls) : cls._view([B, 1, E], [0, 0, 1]);
-      const tokens = clsRows ? concat([clsRows, patches], 1) : patches;
+      const tokens = cls ? concat([broadcastBatch(cls, B), patches], 1) : patches;
       return dropout(add(tokens, this.get('pos_embed')), this.config.pos_drop_rate, this.training);
-    });
+    }));
   }
 
   /** images [B, C, H, W] -> logits [B, num_classes] (or pooled features without a head). */
   forward(images: Tensor): Tensor {
-    return tidy(() => {
+    return this.forwardMode(images, () => tidy(() => {
       const x = this.forwardFeatures(images);
       const pooled = this.pool(x);
       return this.head ? this.head.forward(dropout(pooled, this.config.drop_rate, this.training)) : pooled;
-    });
+    }));
   }
 
   /**
@@ -176,6 +174,17 @@ export class VisionTransformer extends Module {
     }
     return slice(x, 1, 0, 1).reshape([B, E]);
   }
+}
+
+/**
+ * The class token [1, 1, E] for each of B images: a broadcast view (no copy), or, when it is
+ * recorded, the same values through a recorded broadcast add, so that its gradient (the sum
+ * over the batch) reaches it; a view has no history.
+ */
+function broadcastBatch(cls: Tensor, B: number): Tensor {
+  const E = cls.shape[2];
+  if (!(cls.requiresGrad && isGradEnabled())) return cls._view([B, 1, E], [0, 0, 1]);
+  return add(zeros([B, 1, E], { dtype: cls.dtype, device: cls.device }), cls);
 }
 
 function scaled(shape: number[], std: number, o: InitOptions): Tensor {

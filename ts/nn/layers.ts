@@ -1,5 +1,8 @@
 // The ViT's building blocks as modules over the typed ops. Parameters are created with
-// random values (seeded) and replaced by loadStateDict() when weights are loaded.
+// random values (seeded) and replaced by loadStateDict() when weights are loaded. The layers
+// with parameters of their own (Linear, LayerNorm, PatchEmbed, EncoderBlock's layer scale)
+// run through Module.forwardMode: in eval mode they record nothing (MLP and
+// MultiHeadAttention are made of them).
 import { attention, splitQkv } from '../attention';
 import { getAttention } from '../attention/registry';
 import { Device, FloatDType } from '../dtype';
@@ -38,15 +41,17 @@ export class Linear extends Module {
   get weight(): Tensor { return this.get('weight'); }
   get bias(): Tensor | null { return this.getOptional('bias'); }
   forward(x: Tensor, activation?: ActivationSpec): Tensor {
-    return linear(x, this.weight, this.bias, { activation });
+    return this.forwardMode(x, () => linear(x, this.weight, this.bias, { activation }));
   }
   /**
    * residual + x Wᵀ + b in one GEMM (the residual read as its C input): a new tensor, or the
    * residual updated in place (and returned) when inPlace and nothing records (the tape records new outputs).
    */
   forwardAdd(x: Tensor, residual: Tensor, inPlace = false): Tensor {
-    const into = inPlace && !needsGradAny([x, this.weight, this.bias, residual]);
-    return linear(x, this.weight, this.bias, { residual, out: into ? residual : undefined });
+    return this.forwardMode(x, () => {
+      const into = inPlace && !needsGradAny([x, this.weight, this.bias, residual]);
+      return linear(x, this.weight, this.bias, { residual, out: into ? residual : undefined });
+    });
   }
 }
 
@@ -59,7 +64,7 @@ export class LayerNorm extends Module {
   get weight(): Tensor { return this.get('weight'); }
   get bias(): Tensor { return this.get('bias'); }
   forward(x: Tensor): Tensor {
-    return layerNorm(x, this.get('weight'), this.get('bias'), this.eps);
+    return this.forwardMode(x, () => layerNorm(x, this.get('weight'), this.get('bias'), this.eps));
   }
 }
 
@@ -236,7 +241,7 @@ export class EncoderBlock extends Module {
    * has none).
    */
   forward(x: Tensor): Tensor {
-    return (this.fused ? this.forwardFused(x) : null) ?? this.forwardOps(x);
+    return this.forwardMode(x, () => (this.fused ? this.forwardFused(x) : null) ?? this.forwardOps(x));
   }
 
   /** The parameters as encoderBlock() takes them. */
@@ -331,6 +336,6 @@ export class PatchEmbed extends Module {
   }
   /** images [B, C, H, W] -> [B, (H/P)(W/P), E] */
   forward(images: Tensor): Tensor {
-    return patchEmbed(images, this.proj.weight, this.proj.bias, this.patchSize);
+    return this.forwardMode(images, () => patchEmbed(images, this.proj.weight, this.proj.bias, this.patchSize));
   }
 }

@@ -1,10 +1,11 @@
 // The ViT patch embedding: a P×P convolution with stride P, as a gather of the patches
-// followed by one GEMM with the convolution weight.
+// followed by one GEMM with the convolution weight; its gradient in grads/patch.ts.
 import { checkInteger, rangeError } from '../errors';
 import { native } from '../native';
 import { empty, Tensor } from '../tensor';
 import { checkFloatTensor, checkLike, checkOptions, checkVector, fill, contiguousIn, OutOptions, prepareOutput, shapeString } from './checks';
-import { needsGrad, noGradientError } from '../autograd/graph';
+import { checkRecordable, needsGradAny, record } from '../autograd/graph';
+import { patchEmbedGrad } from '../autograd/grads/patch';
 import { linearInto } from './linear';
 
 /**
@@ -16,7 +17,6 @@ import { linearInto } from './linear';
  */
 export function patchEmbed(images: Tensor, weight: Tensor, bias: Tensor | null | undefined, patch: number, options?: OutOptions): Tensor {
   const fn = 'patchEmbed';
-  if (needsGrad(images, weight) || needsGrad(bias)) throw noGradientError(fn);
   const im = checkFloatTensor(fn, 'images', images);
   if (im.rank !== 4) throw rangeError(fn, `images must be [B, C, H, W], got ${shapeString(im.shape)}`);
   const P = checkInteger(fn, 'patch', patch, 1);
@@ -29,8 +29,11 @@ export function patchEmbed(images: Tensor, weight: Tensor, bias: Tensor | null |
   const E = w.shape[0];
   const b = checkVector(fn, 'bias', bias, E, w, 'weight');
   const patches = (H / P) * (W / P);
-  const out = prepareOutput(fn, checkOptions(fn, options).out, [B, patches, E], im, { images: im, weight: w, bias: b });
-  return fill(out, (temps) => {
+  const o = checkOptions(fn, options);
+  const tracked = needsGradAny([im, w, b]);
+  if (tracked) checkRecordable(fn, o);
+  const out = prepareOutput(fn, o.out, [B, patches, E], im, { images: im, weight: w, bias: b });
+  const y = fill(out, (temps) => {
     if (out.out.size === 0) return;
     const K = C * P * P;
     const src = contiguousIn(im, temps);
@@ -40,10 +43,7 @@ export function patchEmbed(images: Tensor, weight: Tensor, bias: Tensor | null |
     // In chunks of images, so that the gathered patches (as large as the images) never
     // take more than GATHER_BUDGET elements at once: the notebook ViT's batch of 64 would
     // otherwise hold 19 MB of patches in float16, half of the forward's peak memory.
-    const chunks = Math.max(1, Math.ceil((B * patches * K) / GATHER_BUDGET));
-    const per = Math.ceil(B / chunks);
-    for (let b0 = 0; b0 < B; b0 += per) {
-      const n = Math.min(per, B - b0);
+    for (const [b0, n] of patchChunks(B, patches, K)) {
       const images = src._view([n, C, H, W], src.strides, src.offset + b0 * src.strides[0]);
       const gathered = empty([n, patches, K], { dtype: im.dtype, device: im.device });
       const rows = out.out._view([n, patches, E], out.out.strides, out.out.offset + b0 * patches * E);
@@ -55,6 +55,14 @@ export function patchEmbed(images: Tensor, weight: Tensor, bias: Tensor | null |
       }
     }
   });
+  return tracked ? record(fn, y, [im, w, b], [im, w], patchEmbedGrad(P)) : y;
+}
+
+/** The images of the batch chunks patchEmbed and its gradient gather at once: [b0, b0 + n) for each. */
+export function* patchChunks(B: number, patches: number, K: number): Generator<[number, number]> {
+  const chunks = Math.max(1, Math.ceil((B * patches * K) / GATHER_BUDGET));
+  const per = Math.ceil(B / chunks);
+  for (let b0 = 0; b0 < B; b0 += per) yield [b0, Math.min(per, B - b0)];
 }
 
 /** The most elements of gathered patches patchEmbed holds at once (8 MB in float16). */
