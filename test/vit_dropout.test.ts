@@ -4,7 +4,7 @@
 // drop_path_rate per block linearly from 0; only in training, never in the fused block.
 import * as assert from 'node:assert/strict';
 import {
-  add, attention, buildViT, dropout, dropPath, EncoderBlock, gradcheck, layerNorm, linear, manualSeed, MLP, randn, splitQkv,
+  add, attention, buildViT, dropout, dropPath, EncoderBlock, gradcheck, layerNorm, linear, manualSeed, MLP, noGrad, randn, splitQkv,
   Tensor, tidy, VisionTransformer,
 } from '../ts/index';
 import { DEVICES, describeDevice } from './helpers';
@@ -101,12 +101,12 @@ for (const device of DEVICES) {
         block.train();
         assert.equal(block.forwardFused(x), null, JSON.stringify(rates));
         block.eval();
-        const fused = block.forwardFused(x);
+        const fused = noGrad(() => block.forwardFused(x)); // as forward() runs it in eval mode: recording nothing
         if (!('attention' in rates)) assert.notEqual(fused, null, `eval ${JSON.stringify(rates)}`); // vanilla offers no block plan
         fused?.dispose();
         block.dispose();
       }
-      const free = new EncoderBlock(16, 2, { device, seed: 14 }).train();
+      const free = new EncoderBlock(16, 2, { device, seed: 14 }).train().requiresGrad_(false); // training mode, frozen: nothing records
       const fused = free.forwardFused(x);
       assert.notEqual(fused, null);
       fused?.dispose();

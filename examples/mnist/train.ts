@@ -3,7 +3,7 @@
 // loss curve as an SVG. Users write `require('nodeformers')` where this file imports ../../ts.
 //   node --import tsx examples/mnist/train.ts [--device cuda:0] [--epochs 10] [--svg loss.svg]
 import * as fs from 'node:fs';
-import { AdamW, buildViT, crossEntropy, Device, noGrad, tidy, ViTConfig } from '../../ts/index';
+import { AdamW, buildViT, CosineWithWarmup, crossEntropy, Device, noGrad, tidy, ViTConfig } from '../../ts/index';
 import { batch, Digits, IMAGE, loadDigits, shuffled } from './data';
 
 export interface TrainOptions {
@@ -45,12 +45,6 @@ export const MNIST_VIT: ViTConfig = {
   qkv_bias: true, attention: { mechanism: 'memory_efficient' },
 };
 
-/** Learning rate at a step: linear warmup to `peak`, then cosine to zero. */
-function cosineWithWarmup(step: number, total: number, warmup: number, peak: number): number {
-  if (step < warmup) return (peak * (step + 1)) / warmup;
-  return 0.5 * peak * (1 + Math.cos((Math.PI * (step - warmup)) / Math.max(1, total - warmup)));
-}
-
 export function accuracy(model: ReturnType<typeof buildViT>, set: Digits, device: Device, batchSize = 500): number {
   let correct = 0;
   noGrad(() => {
@@ -82,6 +76,7 @@ export function trainMnist(o: TrainOptions = {}): TrainResult {
   const opt = new AdamW(model.namedParameters(), { lr: o.lr ?? 2e-3, weightDecay: 0.05 });
   const stepsPerEpoch = Math.floor(train.count / batchSize);
   const total = epochs * stepsPerEpoch;
+  const schedule = new CosineWithWarmup(opt, { warmupSteps: Math.min(100, Math.floor(total / 10)), totalSteps: total });
   const losses: number[] = [];
   const accuracies: number[] = [];
   const began = performance.now();
@@ -91,7 +86,6 @@ export function trainMnist(o: TrainOptions = {}): TrainResult {
   for (let epoch = 0; epoch < epochs && !stop; epoch++) {
     const order = shuffled(train.count, (o.seed ?? 0) * 1000 + epoch);
     for (let s = 0; s < stepsPerEpoch; s++, step++) {
-      opt.lr = cosineWithWarmup(step, total, Math.min(100, Math.floor(total / 10)), o.lr ?? 2e-3);
       const loss = tidy(() => {
         const b = batch(train, order.subarray(s * batchSize, (s + 1) * batchSize), device);
         const l = crossEntropy(model.forward(b.images), b.labels);
@@ -100,6 +94,7 @@ export function trainMnist(o: TrainOptions = {}): TrainResult {
       });
       opt.step();
       opt.zeroGrad();
+      schedule.step();
       losses.push(loss);
       images += batchSize;
       const seconds = (performance.now() - began) / 1000;
@@ -114,7 +109,7 @@ export function trainMnist(o: TrainOptions = {}): TrainResult {
   }
   const seconds = (performance.now() - began) / 1000;
   model.dispose();
-  opt.dispose?.();
+  opt.dispose();
   return { losses, accuracies, imagesPerSecond: images / seconds, seconds };
 }
 

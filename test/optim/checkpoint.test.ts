@@ -18,7 +18,7 @@ class TinyNet extends Module {
     super();
     this.fc1 = this.child('fc1', new Linear(6, 16, { seed, dtype }));
     this.fc2 = this.child('fc2', new Linear(16, 3, { seed: seed + 1, dtype }));
-    for (const t of this.parameters().values()) t.requiresGrad_();
+    this.train(); // a forward records only in training mode (or from inputs that require grad)
   }
   /** The mean squared error of the net on a batch, composed from sub, mul and mean. */
   loss(x: Tensor, target: Tensor): Tensor {
