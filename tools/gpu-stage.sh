@@ -8,6 +8,9 @@
 # one line per step.
 #   tests     npm run test:cuda (~280 s)
 #   quick     the CUDA cases of the tensor and fused-block tests, and the ViT memory test (~40 s)
+#   train-tests  the CUDA cases of the training tests (autograd, attention backward, losses,
+#             dropout, optimizers, the ViT's gradients against PyTorch), then the MNIST example
+#             trained on the GPU (its loss curve in $OUT)
 #   attention the CUDA cases of the dense and sparse attention, ViT and graph tests alone (~120 s)
 #   sparse    the sparse tests (CPU and CUDA) alone
 #   tests-gemm  the CUDA cases of the linear, matmul, patch-embedding and graph tests alone (~30 s)
@@ -109,6 +112,16 @@ for group in "$@"; do
       NODEFORMERS_REQUIRE_CUDA=1 step tests-vit-memory 60 npx mocha --no-config --node-option import=tsx --node-option expose-gc --timeout 120000 \
         --grep 'ViT forward memory \[cuda:0\]' test/vit.test.ts
       grep -E 'peak over|passing|failing' "$LOGS/tests-vit-memory.log"
+      ;;
+    train-tests)
+      NODEFORMERS_REQUIRE_CUDA=1 step tests-training 300 npx mocha --no-config --node-option import=tsx --node-option expose-gc --timeout 120000 \
+        --grep 'cuda' test/attention_backward.test.ts test/attention_dropout.test.ts test/autograd/*.test.ts test/clip_grad.test.ts \
+        test/loss_fixtures.test.ts test/nn_training.test.ts test/ops/cross_entropy.test.ts test/ops/dropout.test.ts test/ops/mse_loss.test.ts \
+        test/ops/patch_backward.test.ts test/optim/*.test.ts test/training/vit_grads.test.ts test/vit_dropout.test.ts test/sparse_plans.test.ts
+      counts "$LOGS/tests-training.log"
+      grep -E 'worst gradient' "$LOGS/tests-training.log" | head -40
+      step mnist 200 node --import tsx examples/mnist/train.ts --device cuda:0 --epochs 10 --svg "$OUT/mnist-loss.svg"
+      grep -E '^epoch|test accuracy' "$LOGS/mnist.log" | tail -12
       ;;
     attention)
       NODEFORMERS_REQUIRE_CUDA=1 step tests-attention 200 npx mocha --no-config --node-option import=tsx --node-option expose-gc --timeout 120000 \
