@@ -64,7 +64,7 @@ struct SparseKernelParams {
   int lead_items;       // items [0, lead_items) start first, for every (batch, head group)
   int nnz;              // entries of col_indices (placed here so that the 4-byte fields pair up)
   int heads_per_group;  // heads in one unit: a power of two, 1 for per-head masks
-  int head_groups;      // ceil(heads / heads_per_group)
+  int head_groups;      // ceil(heads / heads_per_group); 1 for per-head masks
   int slots;            // 32 / (heads_per_group * kDimLanes)
   int num_slots;        // partial slots in the workspace
   float* ws_o;          // [num_slots][batch][heads][d]
@@ -435,7 +435,8 @@ void launch_sparse_attention(const SparseAttentionParams& p, void* workspace, cu
     while (group * 2 <= 32 / dim_lanes && group < p.heads) group *= 2;
   }
   kp.heads_per_group = group;
-  kp.head_groups = static_cast<int>((p.heads + group - 1) / group);
+  // A per-head mask's rows each belong to one head: one unit per (item, batch), not H of them.
+  kp.head_groups = p.mask_heads == 1 ? static_cast<int>((p.heads + group - 1) / group) : 1;
   kp.slots = 32 / (dim_lanes * group);
   kp.num_slots = workspace != nullptr ? static_cast<int>(p.num_slots) : 0;
   if (workspace != nullptr) {

@@ -283,7 +283,8 @@ void launch_sparse_attention_backward(const SparseAttentionBackwardParams& p, vo
     while (group * 2 <= 32 / dim_lanes && group < f.heads) group *= 2;
   }
   kp.heads_per_group = group;
-  kp.head_groups = static_cast<int>((f.heads + group - 1) / group);
+  // A per-head mask's rows each belong to one head: one unit per (row, batch).
+  kp.head_groups = f.mask_heads == 1 ? static_cast<int>((f.heads + group - 1) / group) : 1;
   kp.slots = 32 / (dim_lanes * group);
   float* ws = static_cast<float*>(workspace);
   const size_t rows = static_cast<size_t>(f.batch) * f.heads * f.nq;
