@@ -68,6 +68,28 @@ struct PrepParams {
 };
 template <typename T>
 void run_bwd_prep(const PrepParams& pp, cudaStream_t stream);
+// PrepParams from a forward's params (AttentionParams or SparseAttentionParams: out, lse and
+// sizes) and the gradient dO.
+template <typename Fwd>
+PrepParams prep_params(const Fwd& f, const void* d_out, const int64_t* do_s, int nq_pad, int vec, float* delta, float* lse2) {
+  PrepParams pp{};
+  pp.out = f.out;
+  pp.d_out = d_out;
+  for (int i = 0; i < 3; ++i) {
+    pp.o_s[i] = f.out_strides[i];
+    pp.do_s[i] = do_s[i];
+  }
+  pp.lse = f.lse;
+  pp.heads = static_cast<int>(f.heads);
+  pp.nq = static_cast<int>(f.nq);
+  pp.nq_pad = nq_pad;
+  pp.d = static_cast<int>(f.head_dim);
+  pp.bh = static_cast<int>(f.batch * f.heads);
+  pp.vec = vec;
+  pp.delta = delta;
+  pp.lse2 = lse2;
+  return pp;
+}
 
 // dq[b, i, h, c] = scale * dq_accum[bh][i][c] for c < d (accum rows of `stride` floats).
 struct DqConvertParams {

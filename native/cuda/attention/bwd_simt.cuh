@@ -70,11 +70,7 @@ __global__ void __launch_bounds__(Tr::kThreads)
     load_tile<float, kBN, kD, kThreads, Layout>(sV, gv, p.v_s[1], p.nk - n0, d, p.vec_v, tid);
   }
 
-  float acc_dk[kTN][kDC], acc_dv[kTN][kDC];
-#pragma unroll
-  for (int i = 0; i < kTN; ++i)
-#pragma unroll
-    for (int c = 0; c < kDC; ++c) acc_dk[i][c] = acc_dv[i][c] = 0.f;
+  float acc_dk[kTN][kDC] = {}, acc_dv[kTN][kDC] = {};
 
   for (int idx = first; idx < count; ++idx) {
     int m_tile = idx;
@@ -99,11 +95,7 @@ __global__ void __launch_bounds__(Tr::kThreads)
     __syncthreads();
 
     // S and dP, then P and dS into shared memory.
-    float s[kTM][kTN], dp[kTM][kTN];
-#pragma unroll
-    for (int i = 0; i < kTM; ++i)
-#pragma unroll
-      for (int j = 0; j < kTN; ++j) s[i][j] = dp[i][j] = 0.f;
+    float s[kTM][kTN] = {}, dp[kTM][kTN] = {};
 #pragma unroll 2
     for (int c = 0; c < kD; c += 4) {
       float4 qv[kTM], ov[kTM], kv[kTN], vv[kTN];
@@ -134,24 +126,17 @@ __global__ void __launch_bounds__(Tr::kThreads)
       for (int j = 0; j < kTN; ++j) {
         const int key = n0 + tx + 16 * j;
         float x = s[i][j] * p.scale_log2;
-        bool ok = true;
         if (per_element) {
-          const int64_t q_c = min(q, p.nq - 1), key_c = min(key, p.nk - 1);
-          ok = key < p.nk && !(p.causal && key > q);
-          if (partial) ok = ok && layout_allows(p, h, q_c, key_c);
-          if (p.mask != nullptr) ok = ok && p.mask[b * p.mask_s[0] + h * p.mask_s[1] + q_c * p.mask_s[2] + key_c * p.mask_s[3]] != 0;
-          if (p.bias != nullptr) {
-            x = fmaf(load_bias(p.bias, p.bias_dtype, b * p.bias_s[0] + h * p.bias_s[1] + q_c * p.bias_s[2] + key_c * p.bias_s[3]), kLog2e, x);
-          }
-        } else if (boundary) {
-          ok = key < p.nk && !(p.causal && key > q);
+          x = masked_score(p, b, h, x, q, key, partial);  // -inf where disallowed: P = 0
+        } else if (boundary && (key >= p.nk || (p.causal && key > q))) {
+          x = -INFINITY;
         }
-        const float pe = ok ? exp2f(x - sLse[r]) : 0.f;
+        const float pe = exp2f(x - sLse[r]);
         const float ds = pe * (dp[i][j] - sDelta[r]);
         sP[r * kPS + tx + 16 * j] = pe;
         sdS[r * kPS + tx + 16 * j] = ds;
         if constexpr (kMaskBias) {
-          if (bp.d_bias != nullptr && ok && q < p.nq) bp.d_bias[(static_cast<int64_t>(bh) * p.nq + q) * p.nk + key] = ds;
+          if (bp.d_bias != nullptr && q < p.nq && key < p.nk) bp.d_bias[(static_cast<int64_t>(bh) * p.nq + q) * p.nk + key] = ds;
         }
       }
     }
@@ -178,11 +163,7 @@ __global__ void __launch_bounds__(Tr::kThreads)
     }
     // dQ += dS K.
     if (bp.dq_accum == nullptr) continue;  // dQ not wanted
-    float acc_q[kTM][kDC];
-#pragma unroll
-    for (int i = 0; i < kTM; ++i)
-#pragma unroll
-      for (int c = 0; c < kDC; ++c) acc_q[i][c] = 0.f;
+    float acc_q[kTM][kDC] = {};
 #pragma unroll 4
     for (int k = 0; k < kBN; ++k) {
       float sv[kTM];

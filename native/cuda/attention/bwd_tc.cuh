@@ -140,11 +140,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks)
   const uint32_t do_bt = do_base + lane_offset<kD, true>(lane);
   const uint32_t ds_at = smem_u32(sdS) + lane_offset<kBM, false>(lane);  // A^T of dS^T [keys][q]
 
-  float acc_dk[kDW / 8][4], acc_dv[kDW / 8][4];
-#pragma unroll
-  for (int n = 0; n < kDW / 8; ++n)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) acc_dk[n][e] = acc_dv[n][e] = 0.f;
+  float acc_dk[kDW / 8][4] = {}, acc_dv[kDW / 8][4] = {};
 
   for (int idx = first; idx < count; ++idx) {
     bool partial;
@@ -169,11 +165,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks)
     const bool per_element = kMaskBias && (p.mask != nullptr || p.bias != nullptr || partial);
 #pragma unroll 1
     for (int qs = 0; qs < kBM; qs += kQS) {
-      float acc_s[kNQ][4], acc_dp[kNQ][4];
-#pragma unroll
-      for (int j = 0; j < kNQ; ++j)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) acc_s[j][e] = acc_dp[j][e] = 0.f;
+      float acc_s[kNQ][4] = {}, acc_dp[kNQ][4] = {};
 #pragma unroll
       for (int kk = 0; kk < kD / 16; ++kk) {
         uint32_t ak[4], av[4];
@@ -202,23 +194,16 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks)
         for (int e = 0; e < 4; ++e) {
           const int q = m0 + qc + (e & 1), key = n0 + key_row0 + g + 8 * (e >> 1);
           float x = acc_s[j][e] * p.scale_log2;
-          bool ok = true;
           if (per_element) {
-            const int64_t q_c = min(q, p.nq - 1), key_c = min(key, p.nk - 1);
-            ok = key < p.nk && !(p.causal && key > q);
-            if (partial) ok = ok && layout_allows(p, h, q_c, key_c);
-            if (p.mask != nullptr) ok = ok && p.mask[b * p.mask_s[0] + h * p.mask_s[1] + q_c * p.mask_s[2] + key_c * p.mask_s[3]] != 0;
-            if (p.bias != nullptr) {
-              x = fmaf(load_bias(p.bias, p.bias_dtype, b * p.bias_s[0] + h * p.bias_s[1] + q_c * p.bias_s[2] + key_c * p.bias_s[3]), kLog2e, x);
-            }
-          } else if (boundary) {
-            ok = key < p.nk && !(p.causal && key > q);
+            x = masked_score(p, b, h, x, q, key, partial);  // -inf where disallowed: P = 0
+          } else if (boundary && (key >= p.nk || (p.causal && key > q))) {
+            x = -INFINITY;
           }
-          const float pe = ok ? fast_exp2(x - ((e & 1) ? l2.y : l2.x)) : 0.f;
+          const float pe = fast_exp2(x - ((e & 1) ? l2.y : l2.x));
           acc_s[j][e] = pe;
           acc_dp[j][e] = pe * (acc_dp[j][e] - ((e & 1) ? dl.y : dl.x));
           if constexpr (kMaskBias) {
-            if (bp.d_bias != nullptr && dsp == 0 && ok && q < p.nq) {
+            if (bp.d_bias != nullptr && dsp == 0 && q < p.nq && key < p.nk) {
               bp.d_bias[(static_cast<int64_t>(bh) * p.nq + q) * p.nk + key] = acc_dp[j][e];
             }
           }
@@ -278,11 +263,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks)
     const int q_row0 = wm * kMQ * 16;
 #pragma unroll
     for (int c0 = 0; c0 < Tr::kDqCols; c0 += kChunk) {
-      float acc_q[kMQ][kChunk / 8][4];
-#pragma unroll
-      for (int mi = 0; mi < kMQ; ++mi)
-#pragma unroll
-        for (int n = 0; n < kChunk / 8; ++n) acc_q[mi][n][0] = acc_q[mi][n][1] = acc_q[mi][n][2] = acc_q[mi][n][3] = 0.f;
+      float acc_q[kMQ][kChunk / 8][4] = {};
 #pragma unroll
       for (int kk = 0; kk < kBN / 16; ++kk) {
         uint32_t a[kMQ][4];

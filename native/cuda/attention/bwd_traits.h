@@ -8,6 +8,7 @@
 
 #include "../../core/attention_limits.h"
 #include "kernel_params.h"
+#include "traits.h"
 
 namespace nf::cuda::attn {
 
@@ -69,11 +70,8 @@ using SimtBwd64 = SimtBwdTraits<64, 32, 64>;
 using SimtBwd128 = SimtBwdTraits<128, 32, 32>;
 using SimtBwd256 = SimtBwdTraits<256, 16, 16>;
 
-template <int kD>
-using TcBwdFor = std::tuple_element_t<ilog2(kD) - 4, std::tuple<TcBwd16, TcBwd32, TcBwd64, TcBwd128, TcBwd256>>;
-template <int kD>
-using SimtBwdFor = std::tuple_element_t<ilog2(kD) - 4, std::tuple<SimtBwd16, SimtBwd32, SimtBwd64, SimtBwd128, SimtBwd256>>;
 template <typename T, int kD>
-using BwdTraits = std::conditional_t<std::is_same_v<T, float>, SimtBwdFor<kD>, TcBwdFor<kD>>;
+using BwdTraits = std::conditional_t<std::is_same_v<T, float>, ByBucket<kD, SimtBwd16, SimtBwd32, SimtBwd64, SimtBwd128, SimtBwd256>,
+                                     ByBucket<kD, TcBwd16, TcBwd32, TcBwd64, TcBwd128, TcBwd256>>;
 
 }  // namespace nf::cuda::attn

@@ -108,24 +108,10 @@ void run_backward(const AttentionBackwardParams& p, int bm, int bn, int kd, void
   bp.n_tiles = l.n_tiles;
 
   // delta and lse2 per row; the accumulators zeroed.
-  PrepParams pp{};
-  pp.out = f.out;
-  pp.d_out = p.d_out;
-  for (int i = 0; i < 3; ++i) {
-    pp.o_s[i] = f.out_strides[i];
-    pp.do_s[i] = p.d_out_strides[i];
-  }
-  pp.lse = f.lse;
-  pp.heads = kp.heads;
-  pp.nq = kp.nq;
-  pp.nq_pad = l.nq_pad;
-  pp.d = kp.d;
-  pp.bh = kp.bh;
   const int wide = ilog2(16 / static_cast<int>(elem));
-  pp.vec = kp.vec_o == wide && bp.vec_do == wide ? 1 << wide : 1;
-  pp.delta = const_cast<float*>(bp.delta);
-  pp.lse2 = const_cast<float*>(bp.lse2);
-  run_bwd_prep<T>(pp, stream);
+  run_bwd_prep<T>(prep_params(f, p.d_out, p.d_out_strides, l.nq_pad, kp.vec_o == wide && bp.vec_do == wide ? 1 << wide : 1,
+                              const_cast<float*>(bp.delta), const_cast<float*>(bp.lse2)),
+                  stream);
   const size_t accum_bytes = p.dq != nullptr ? static_cast<size_t>(kp.bh) * f.nq * kd * 4 : 0;
   if (accum_bytes > 0) NF_CUDA_CHECK(cudaMemsetAsync(bp.dq_accum, 0, accum_bytes, stream));
   if (p.d_bias != nullptr && f.nq > 0 && f.nk > 0) {

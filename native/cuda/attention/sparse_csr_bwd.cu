@@ -20,6 +20,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 
 #include "../../core/attention_limits.h"
 #include "../check.h"
@@ -304,41 +305,23 @@ void launch_sparse_attention_backward(const SparseAttentionBackwardParams& p, vo
 
   dispatch_float(f.dtype, "sparse attention backward", [&](auto tag) {
     using T = decltype(tag);
-    attn::PrepParams pp{};
-    pp.out = f.out;
-    pp.d_out = p.d_out;
-    for (int i = 0; i < 3; ++i) {
-      pp.o_s[i] = f.out_strides[i];
-      pp.do_s[i] = p.d_out_strides[i];
-    }
-    pp.lse = f.lse;
-    pp.heads = kp.heads;
-    pp.nq = kp.nq;
-    pp.nq_pad = kp.nq;
-    pp.d = kp.d;
-    pp.bh = kp.batch * kp.heads;
-    pp.vec = wide_o ? wide : 1;
-    pp.delta = const_cast<float*>(kp.delta);
-    pp.lse2 = const_cast<float*>(kp.lse2);
-    attn::run_bwd_prep<T>(pp, stream);
+    attn::run_bwd_prep<T>(attn::prep_params(f, p.d_out, p.d_out_strides, kp.nq, wide_o ? wide : 1, const_cast<float*>(kp.delta),
+                                            const_cast<float*>(kp.lse2)),
+                          stream);
 
-    SparseBwdParams rows_p = kp;
-    rows_p.offsets = f.row_offsets;
-    rows_p.indices = f.col_indices;
-    rows_p.n_fixed = kp.nq;
-    const int64_t row_units = f.mask_heads * f.nq * f.batch * kp.head_groups;
-    if (row_units > INT_MAX - kWarpsPerBlock) throw_invalid("sparse attention backward: too many work units for one grid");
-    rows_p.units = static_cast<int>(row_units);
-    launch_by_lanes<T, false>(rows_p, dim_lanes, vec, stream);
-
-    SparseBwdParams cols_p = kp;
-    cols_p.offsets = p.col_offsets;
-    cols_p.indices = p.row_indices;
-    cols_p.n_fixed = kp.nk;
-    const int64_t col_units = f.mask_heads * f.nk * f.batch * kp.head_groups;
-    if (col_units > INT_MAX - kWarpsPerBlock) throw_invalid("sparse attention backward: too many work units for one grid");
-    cols_p.units = static_cast<int>(col_units);
-    launch_by_lanes<T, true>(cols_p, dim_lanes, vec, stream);
+    // The row pass (dQ over the CSR lists), then the column pass (dK, dV over the CSC lists).
+    auto pass = [&](auto columns, const int32_t* offsets, const int32_t* indices, int64_t n_fixed) {
+      SparseBwdParams pp = kp;
+      pp.offsets = offsets;
+      pp.indices = indices;
+      pp.n_fixed = static_cast<int>(n_fixed);
+      const int64_t units = f.mask_heads * n_fixed * f.batch * kp.head_groups;
+      if (units > INT_MAX - kWarpsPerBlock) throw_invalid("sparse attention backward: too many work units for one grid");
+      pp.units = static_cast<int>(units);
+      launch_by_lanes<T, decltype(columns)::value>(pp, dim_lanes, vec, stream);
+    };
+    pass(std::false_type{}, f.row_offsets, f.col_indices, f.nq);
+    pass(std::true_type{}, p.col_offsets, p.row_indices, f.nk);
   });
 }
 
