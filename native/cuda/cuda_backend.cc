@@ -541,6 +541,22 @@ void CudaBackend::sparse_attention(const SparseAttentionParams& p) {
   launch_sparse_attention(p, workspace.data(), stream_);
 }
 
+// The backward's workspaces (row statistics, the float32 dQ accumulator, tile lists) are
+// stream-ordered like the forward's: freed right after the launches that use them.
+void CudaBackend::attention_backward(const AttentionBackwardParams& p) {
+  HostTimer timer(host_times_, kHostKernel);
+  activate();
+  Buffer workspace(shared_from_this(), attention_backward_workspace_bytes(p));
+  launch_attention_backward(p, workspace.data(), stream_);
+}
+
+void CudaBackend::sparse_attention_backward(const SparseAttentionBackwardParams& p) {
+  HostTimer timer(host_times_, kHostKernel);
+  activate();
+  Buffer workspace(shared_from_this(), sparse_attention_backward_workspace_bytes(p));
+  launch_sparse_attention_backward(p, workspace.data(), stream_);
+}
+
 void CudaBackend::attention_tile_shape(DType dtype, int64_t head_dim, int64_t* tile_m, int64_t* tile_n) {
   attention_tile_shape_for(dtype, head_dim, tile_m, tile_n);
 }

@@ -53,12 +53,10 @@ class CudaBackend final : public Backend {
   void softmax_backward(const SoftmaxBackwardParams& p) override;
   void activation_backward(const ActivationBackwardParams& p) override;
   void sum_rows(const SumRowsParams& p) override;
-  void attention_backward(const AttentionBackwardParams&) override { throw_invalid("attention backward: not built yet"); }
+  void attention_backward(const AttentionBackwardParams& p) override;
+  void sparse_attention_backward(const SparseAttentionBackwardParams& p) override;
   void dropout(const DropoutParams& p) override;
   void philox(const PhiloxParams& p) override;
-  void sparse_attention_backward(const SparseAttentionBackwardParams&) override {
-    throw_invalid("sparse attention backward: not built yet");
-  }
   void optimizer_step(const OptimizerStepParams& p) override;
   void unscale_grads(const UnscaleParams& p) override;
 

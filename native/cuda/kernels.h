@@ -83,6 +83,15 @@ void launch_patch_scatter(const PatchScatterParams& p, cudaStream_t stream);
 size_t multi_norm_workspace_bytes(const MultiNormParams& p);
 void launch_multi_norm(const MultiNormParams& p, float* workspace, cudaStream_t stream);
 void launch_multi_scale(const MultiScaleParams& p, cudaStream_t stream);
+// attention/launch_bwd.cu: the dense attention backward (memory-efficient and block-sparse);
+// `workspace` holds attention_backward_workspace_bytes(p) bytes (float32 row statistics, the
+// dQ accumulator, a layout's key tile -> query tile lists).
+size_t attention_backward_workspace_bytes(const AttentionBackwardParams& p);
+void launch_attention_backward(const AttentionBackwardParams& p, void* workspace, cudaStream_t stream);
+// attention/sparse_csr_bwd.cu: the CSR attention backward; `workspace` holds
+// sparse_attention_backward_workspace_bytes(p) bytes (float32 row statistics).
+size_t sparse_attention_backward_workspace_bytes(const SparseAttentionBackwardParams& p);
+void launch_sparse_attention_backward(const SparseAttentionBackwardParams& p, void* workspace, cudaStream_t stream);
 // spin.cu: keeps the stream busy for `microseconds` (the GEMM planner's timing of GPU time).
 void launch_spin(double microseconds, cudaStream_t stream);
 

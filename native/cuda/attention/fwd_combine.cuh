@@ -9,6 +9,7 @@
 
 #include "../dtype_traits.cuh"
 #include "kernel_params.h"
+#include "online_softmax.cuh"
 
 namespace nf::cuda::attn {
 
@@ -30,6 +31,7 @@ __global__ void __launch_bounds__(128) attention_combine_kernel(const __grid_con
     l_sum += exp2f(m - m_sub) * p.ws_ml[(s * split_rows + row) * 2 + 1];
   }
   const float inv = l_sum > 0.f ? 1.f / l_sum : 0.f;
+  if (p.lse != nullptr && lane == 0) p.lse[row] = row_lse(m_max, l_sum);
   const int bh = static_cast<int>(row / p.nq), i = static_cast<int>(row - static_cast<int64_t>(bh) * p.nq);
   const int b = bh / p.heads, h = bh - b * p.heads;
   T* o = static_cast<T*>(p.out) + b * p.o_s[0] + i * p.o_s[1] + h * p.o_s[2];

@@ -15,6 +15,7 @@
 #include "block_work.cuh"
 #include "kernel_params.h"
 #include "mask.cuh"
+#include "online_softmax.cuh"
 #include "ptx.cuh"
 #include "tile.cuh"
 
@@ -221,6 +222,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_simt_k
   for (int i = 0; i < kTM; ++i) {
     const int r = ty + 16 * i;
     if (r < w.rows_valid) {
+      if (p.lse != nullptr && tx == 0) p.lse[static_cast<int64_t>(w.bh) * p.nq + w.m0 + r] = row_lse(row_m[i], row_l[i]);
       const float inv = row_l[i] > 0.f ? 1.f / row_l[i] : 0.f;
 #pragma unroll
       for (int c = 0; c < kDC; ++c) {

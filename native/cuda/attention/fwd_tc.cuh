@@ -310,6 +310,16 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_tc_ker
     return;
   }
 
+  if (p.lse != nullptr && t4 == 0) {
+#pragma unroll
+    for (int mi = 0; mi < kMT; ++mi)
+#pragma unroll
+      for (int hh = 0; hh < 2; ++hh) {
+        const int r = warp_row0 + mi * 16 + g + 8 * hh;
+        if (r < w.rows_valid) p.lse[static_cast<int64_t>(w.bh) * p.nq + w.m0 + r] = row_lse(row_m[mi][hh], row_l[mi][hh]);
+      }
+  }
+
   // Normalize, stage O in Q's rows (16-bit), then store coalesced.
   __syncthreads();  // every thread's Q copies have landed (no key tiles: they were pending)
 #pragma unroll

@@ -219,6 +219,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_tf32x3
         store_split_row(p, row_base + r, d, acc_o[mi], hh, t4, row_m[mi][hh], row_l[mi][hh]);
         continue;
       }
+      if (p.lse != nullptr && t4 == 0) p.lse[static_cast<int64_t>(w.bh) * p.nq + w.m0 + r] = row_lse(row_m[mi][hh], row_l[mi][hh]);
       const float inv = row_l[mi][hh] > 0.f ? 1.f / row_l[mi][hh] : 0.f;
 #pragma unroll
       for (int n = 0; n < 2; ++n) {

@@ -6,6 +6,7 @@
 namespace nf::cuda::attn {
 
 constexpr float kLog2e = 1.4426950408889634f;
+constexpr float kLn2 = 0.6931471805599453f;
 
 constexpr int ilog2(int x) { return x <= 1 ? 0 : 1 + ilog2(x / 2); }
 
@@ -55,6 +56,7 @@ struct KernelParams {
   int tile_cols_count, tile_heads;
   const uint8_t* layout;
   int layout_heads, layout_shift, layout_rows, layout_cols;  // layout_shift = log2(block)
+  float* lse;  // [bh][nq] row log-sum-exp (natural log), or null: AttentionParams' lse
 };
 
 struct CombineParams {
@@ -63,6 +65,7 @@ struct CombineParams {
   int64_t o_s[3];
   const float* ws_o;
   const float* ws_ml;
+  float* lse;  // as KernelParams' lse
 };
 
 }  // namespace nf::cuda::attn

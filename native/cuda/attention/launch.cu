@@ -14,6 +14,7 @@
 #include "../dtype_traits.cuh"
 #include "../kernels.h"
 #include "fwd.h"
+#include "launch_common.h"
 #include "kernel_params.h"
 #include "traits.h"
 
@@ -22,26 +23,6 @@ namespace attn {
 namespace {
 
 constexpr int kMaxSplits = 64;
-
-// Calls fn(T{}, std::integral_constant<int, kD>{}) for the launcher serving p's dtype and
-// head dim: T the C++ type of the dtype, kD the head-dim bucket.
-template <typename Fn>
-void dispatch_fwd(DType dtype, int64_t head_dim, Fn&& fn) {
-  auto by_bucket = [&](auto tag) {
-    switch (attention_head_dim_bucket(head_dim)) {
-      case 16: fn(tag, std::integral_constant<int, 16>{}); return;
-      case 32: fn(tag, std::integral_constant<int, 32>{}); return;
-      case 64: fn(tag, std::integral_constant<int, 64>{}); return;
-      case 128: fn(tag, std::integral_constant<int, 128>{}); return;
-      case 256: fn(tag, std::integral_constant<int, 256>{}); return;
-      default:
-        throw_invalid("attention: head dim " + std::to_string(head_dim) + " is not supported (1 to " +
-                      std::to_string(kMaxAttentionHeadDim) + ")");
-    }
-  };
-  static_assert(kAttentionHeadDimBucketCount == 5, "a case above for each bucket of attention_limits.h");
-  dispatch_float(dtype, "attention", by_bucket);
-}
 
 struct Split {
   int splits = 1;
@@ -85,6 +66,8 @@ size_t workspace_bytes(const AttentionParams& p, const Split& s) {
   return rows * static_cast<size_t>(p.head_dim) * 4 + rows * 2 * 4;
 }
 
+}  // namespace
+
 // log2 of the most elements (up to 16 bytes) per access that keep every access of a
 // [batch, n, heads, d] view aligned and inside a row: divides d, the base address and each
 // stride of a dim longer than 1.
@@ -122,6 +105,7 @@ KernelParams kernel_params(const AttentionParams& p) {
   kp.vec_v = vec_shift(p.v, p.v_strides, p.batch, p.nk, p.heads, d, elem);
   kp.vec_o = vec_shift(p.out, p.out_strides, p.batch, p.nq, p.heads, d, elem);
   kp.bh = static_cast<int>(p.batch * p.heads);
+  kp.lse = p.lse;
   if (p.layout != nullptr) {
     if (p.tile_offsets == nullptr) throw_invalid("attention: a block layout needs tile lists (a block plan)");
     const int64_t bs = p.layout_block;
@@ -146,14 +130,23 @@ KernelParams kernel_params(const AttentionParams& p) {
   return kp;
 }
 
-}  // namespace
+void check_dense_sizes(const AttentionParams& p, const char* op) {
+  if (p.head_dim < 0 || p.head_dim > kMaxAttentionHeadDim) {
+    throw_invalid(std::string(op) + ": head dim " + std::to_string(p.head_dim) + " is not supported (1 to " +
+                  std::to_string(kMaxAttentionHeadDim) + ")");
+  }
+  if (p.nq > INT_MAX || p.nk > INT_MAX || p.nk < 0 || p.batch * p.heads > INT_MAX) {
+    throw_invalid(std::string(op) + ": batch * heads, nq and nk must each be under 2^31");
+  }
+}
+
 }  // namespace attn
 
-using attn::dispatch_fwd;
+using attn::dispatch_attention;
 using attn::FwdTraits;
 
 void attention_tile_shape_for(DType dtype, int64_t head_dim, int64_t* tile_m, int64_t* tile_n) {
-  dispatch_fwd(dtype, head_dim, [&](auto tag, auto bucket) {
+  dispatch_attention(dtype, head_dim, [&](auto tag, auto bucket) {
     using Tr = FwdTraits<decltype(tag), decltype(bucket)::value>;
     *tile_m = Tr::kBM;
     *tile_n = Tr::kBN;
@@ -164,7 +157,7 @@ size_t attention_workspace_bytes(const AttentionParams& p, int sm_count) {
   if (p.batch <= 0 || p.heads <= 0 || p.nq <= 0 || p.nk <= 0 || p.head_dim <= 0 || p.head_dim > kMaxAttentionHeadDim) return 0;
   if (!is_float(p.dtype)) return 0;
   size_t bytes = 0;
-  dispatch_fwd(p.dtype, p.head_dim, [&](auto tag, auto bucket) {
+  dispatch_attention(p.dtype, p.head_dim, [&](auto tag, auto bucket) {
     using Tr = FwdTraits<decltype(tag), decltype(bucket)::value>;
     bytes = attn::workspace_bytes(p, attn::choose_split(p, Tr::kBM, Tr::kBN, sm_count));
   });
@@ -173,20 +166,14 @@ size_t attention_workspace_bytes(const AttentionParams& p, int sm_count) {
 
 void launch_attention(const AttentionParams& p, void* workspace, int sm_count, cudaStream_t stream) {
   if (p.batch <= 0 || p.heads <= 0 || p.nq <= 0 || p.head_dim == 0) return;  // nothing to write
-  if (p.head_dim < 0 || p.head_dim > kMaxAttentionHeadDim) {
-    throw_invalid("attention: head dim " + std::to_string(p.head_dim) + " is not supported (1 to " +
-                  std::to_string(kMaxAttentionHeadDim) + ")");
-  }
-  if (p.nq > INT_MAX || p.nk > INT_MAX || p.nk < 0 || p.batch * p.heads > INT_MAX) {
-    throw_invalid("attention: batch * heads, nq and nk must each be under 2^31");
-  }
+  attn::check_dense_sizes(p, "attention");
   if (p.precision != AttentionPrecision::High && p.precision != AttentionPrecision::Highest) {
     throw_invalid("attention: precision must be High or Highest");
   }
   const int64_t d = p.head_dim;
   attn::KernelParams kp = attn::kernel_params(p);
 
-  dispatch_fwd(p.dtype, d, [&](auto tag, auto bucket) {
+  dispatch_attention(p.dtype, d, [&](auto tag, auto bucket) {
     using T = decltype(tag);
     constexpr int kD = decltype(bucket)::value;
     using Tr = FwdTraits<T, kD>;
@@ -217,6 +204,7 @@ void launch_attention(const AttentionParams& p, void* workspace, int sm_count, c
       for (int i = 0; i < 3; ++i) cp.o_s[i] = p.out_strides[i];
       cp.ws_o = kp.ws_o;
       cp.ws_ml = kp.ws_ml;
+      cp.lse = p.lse;
       attn::run_attention_combine<T>(cp, stream);
     }
   });

@@ -8,6 +8,9 @@
 
 namespace nf::cuda::attn {
 
+// A row's natural-log log-sum-exp from its max m (log2 units) and its sum l of 2^(s - m):
+// -inf for a row with no allowed key (l == 0), as AttentionParams' lse is.
+__device__ __forceinline__ float row_lse(float m, float l) { return l > 0.f ? (m + log2f(l)) * kLn2 : -INFINITY; }
 
 // A row's sum over the 4 lanes of its quad (each lane summed its own columns); every lane
 // takes part, so it runs before any lane-dependent branch.

@@ -36,6 +36,8 @@
 #include "../dtype_traits.cuh"
 #include "../kernels.h"
 #include "kernel_params.h"
+#include "online_softmax.cuh"
+#include "sparse_lanes.cuh"
 
 namespace nf::cuda {
 namespace {
@@ -62,11 +64,12 @@ struct SparseKernelParams {
   int lead_items;       // items [0, lead_items) start first, for every (batch, head group)
   int nnz;              // entries of col_indices (placed here so that the 4-byte fields pair up)
   int heads_per_group;  // heads in one unit: a power of two, 1 for per-head masks
-  int head_groups;      // ceil(heads / heads_per_group)
+  int head_groups;      // ceil(heads / heads_per_group); 1 for per-head masks
   int slots;            // 32 / (heads_per_group * kDimLanes)
   int num_slots;        // partial slots in the workspace
   float* ws_o;          // [num_slots][batch][heads][d]
   float* ws_ml;         // [num_slots][batch][heads][2]: row max (log2 units), row sum
+  float* lse;           // [batch][heads][nq], or null: SparseAttentionParams' lse
 };
 
 struct MergeParams {
@@ -78,6 +81,7 @@ struct MergeParams {
   int num_merges, num_slots;
   const float* ws_o;
   const float* ws_ml;
+  float* lse;
 };
 
 // 2^x; ex2.approx of -inf is +0.
@@ -85,49 +89,6 @@ __device__ __forceinline__ float fast_exp2(float x) {
   float y;
   asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
   return y;
-}
-
-template <int kBytes> struct VecType;  // an unsigned type of kBytes bytes
-template <> struct VecType<16> { using type = uint4; };
-template <> struct VecType<8> { using type = uint2; };
-template <> struct VecType<4> { using type = uint32_t; };
-template <> struct VecType<2> { using type = uint16_t; };
-
-// x[c] = p[c] for c < valid, 0 beyond, kVec elements per access. The host picks kVec so
-// that it divides d and keeps every access aligned; valid is then a multiple of kVec.
-// Dims per lane: D itself when D <= 16 (one lane per head: no shuffles in the dot product,
-// no idle dims for D = 12), else chunks of 8 (16 bytes of a 16-bit row) over 2 to 32 lanes.
-constexpr int kWideChunk = 8;
-
-// x[c] = p[c] for c < valid, 0 beyond, kVec elements per access, kept in storage precision
-// (two 16-bit values a register) until used. The host picks kVec so that it divides d and
-// keeps every access aligned; valid is then a multiple of kVec (or <= 0).
-template <typename T, int kVec, int kDimChunk>
-__device__ __forceinline__ void load_chunk(const T* p, int valid, T (&x)[kDimChunk]) {
-  using V = typename VecType<kVec * sizeof(T)>::type;
-#pragma unroll
-  for (int c = 0; c < kDimChunk; c += kVec) {
-    if (c < valid) {  // always true when valid == kDimChunk is known at compile time
-      *reinterpret_cast<V*>(x + c) = *reinterpret_cast<const V*>(p + c);
-    } else {
-#pragma unroll
-      for (int i = 0; i < kVec; ++i) x[c + i] = from_float<T>(0.f);
-    }
-  }
-}
-
-template <typename T, int kVec, int kDimChunk>
-__device__ __forceinline__ void store_chunk(T* p, int valid, const float (&x)[kDimChunk]) {
-  using V = typename VecType<kVec * sizeof(T)>::type;
-#pragma unroll
-  for (int c = 0; c < kDimChunk; c += kVec) {
-    if (c < valid) {
-      T e[kVec];
-#pragma unroll
-      for (int i = 0; i < kVec; ++i) e[i] = from_float<T>(x[c + i]);
-      *reinterpret_cast<V*>(p + c) = *reinterpret_cast<const V*>(e);
-    }
-  }
 }
 
 // A lane's kDims query values (this lane's chunk of D), scaled by scale * log2(e).
@@ -214,6 +175,7 @@ template <typename T, int kVec, int kDims>
 __device__ __forceinline__ void write_row(const SparseKernelParams& p, int slot_out, int b, int i, int h, int d0, int valid,
                                           float m, float l, float (&acc)[kDims], bool writes_ml) {
   if (slot_out < 0) {
+    if (p.lse != nullptr && writes_ml) p.lse[(static_cast<int64_t>(b) * p.heads + h) * p.nq + i] = attn::row_lse(m, l);
     const float inv = l > 0.f ? 1.f / l : 0.f;
 #pragma unroll
     for (int c = 0; c < kDims; ++c) acc[c] *= inv;
@@ -333,6 +295,7 @@ __global__ void __launch_bounds__(128) sparse_merge_kernel(const __grid_constant
     l_sum += exp2f(p.ws_ml[row * 2] - m_sub) * p.ws_ml[row * 2 + 1];
   }
   const float inv = l_sum > 0.f ? 1.f / l_sum : 0.f;
+  if (p.lse != nullptr && lane == 0) p.lse[(static_cast<int64_t>(b) * p.heads + h) * p.nq + i] = attn::row_lse(m_max, l_sum);
   T* o = static_cast<T*>(p.out) + b * p.o_s[0] + i * p.o_s[1] + h * p.o_s[2];
   for (int c = lane; c < p.d; c += 32) {
     float acc = 0.f;
@@ -345,18 +308,6 @@ __global__ void __launch_bounds__(128) sparse_merge_kernel(const __grid_constant
 }
 
 // ---- host side ------------------------------------------------------------------------------
-
-// The most elements (up to 16 bytes) per access that keep every access of a [batch, n,
-// heads, d] view aligned: divides d, the base address and each stride of a dim longer than 1.
-int vec_elems(const void* ptr, const int64_t* strides, int64_t batch, int64_t n, int64_t heads, int64_t d, size_t elem) {
-  const int64_t extents[3] = {batch, n, heads};
-  for (int64_t v = static_cast<int64_t>(16 / elem); v > 1; v /= 2) {
-    bool ok = d % v == 0 && reinterpret_cast<uintptr_t>(ptr) % (v * elem) == 0;
-    for (int i = 0; i < 3; ++i) ok = ok && (extents[i] <= 1 || strides[i] % v == 0);
-    if (ok) return static_cast<int>(v);
-  }
-  return 1;
-}
 
 // Entries a lane has in flight per step: 2 with one lane per head (4 slots of 8 heads then
 // cover 8 entries a step, little waste on rows of ~40; faster than 4 on the notebook case),
@@ -430,6 +381,7 @@ void launch_typed(const SparseAttentionParams& p, SparseKernelParams kp, int dim
     mp.num_slots = kp.num_slots;
     mp.ws_o = kp.ws_o;
     mp.ws_ml = kp.ws_ml;
+    mp.lse = p.lse;
     const int64_t merge_units = p.num_merges * p.batch * p.heads;
     sparse_merge_kernel<T><<<static_cast<unsigned>((merge_units + 3) / 4), 128, 0, stream>>>(mp);
     NF_CHECK_LAUNCH("sparse_merge_kernel");
@@ -467,6 +419,7 @@ void launch_sparse_attention(const SparseAttentionParams& p, void* workspace, cu
   kp.k_row = static_cast<int>(p.k_strides[1]);
   kp.v_row = static_cast<int>(p.v_strides[1]);
   kp.scale_log2 = p.scale * kLog2e;
+  kp.lse = p.lse;
   kp.mask_heads = static_cast<int>(p.mask_heads);
   kp.mask_rows = static_cast<int>(p.mask_heads * p.nq);
   kp.row_offsets = p.row_offsets;
@@ -482,7 +435,8 @@ void launch_sparse_attention(const SparseAttentionParams& p, void* workspace, cu
     while (group * 2 <= 32 / dim_lanes && group < p.heads) group *= 2;
   }
   kp.heads_per_group = group;
-  kp.head_groups = static_cast<int>((p.heads + group - 1) / group);
+  // A per-head mask's rows each belong to one head: one unit per (item, batch), not H of them.
+  kp.head_groups = p.mask_heads == 1 ? static_cast<int>((p.heads + group - 1) / group) : 1;
   kp.slots = 32 / (dim_lanes * group);
   kp.num_slots = workspace != nullptr ? static_cast<int>(p.num_slots) : 0;
   if (workspace != nullptr) {

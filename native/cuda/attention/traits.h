@@ -96,10 +96,12 @@ static_assert(Tf32x3D16::kBM == Simt16::kBM && Tf32x3D16::kBN == Simt16::kBN,
 
 // The traits serving dtype T (float, __half, __nv_bfloat16) at head-dim bucket kD
 // (kAttentionHeadDimBuckets): SIMT for float32, the tensor-core kernel for 16-bit types.
+template <int kD, typename... ByBucketTraits>
+using ByBucket = std::tuple_element_t<ilog2(kD) - 4, std::tuple<ByBucketTraits...>>;  // one per bucket, 16 first
 template <int kD>
-using TcFor = std::tuple_element_t<ilog2(kD) - 4, std::tuple<Tc16, Tc32, Tc64, Tc128, Tc256>>;
+using TcFor = ByBucket<kD, Tc16, Tc32, Tc64, Tc128, Tc256>;
 template <int kD>
-using SimtFor = std::tuple_element_t<ilog2(kD) - 4, std::tuple<Simt16, Simt32, Simt64, Simt128, Simt256>>;
+using SimtFor = ByBucket<kD, Simt16, Simt32, Simt64, Simt128, Simt256>;
 template <typename T, int kD>
 using FwdTraits = std::conditional_t<std::is_same_v<T, float>, SimtFor<kD>, TcFor<kD>>;
 
