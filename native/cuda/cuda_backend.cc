@@ -10,16 +10,12 @@
 
 #include "check.h"
 #include "cublaslt.h"
+#include "host_timer.h"
 #include "kernels.h"
 
 namespace nf::cuda {
 
 namespace {
-bool host_times_on() {
-  static const bool on = env_flag("NODEFORMERS_HOST_TIMES");
-  return on;
-}
-
 // NODEFORMERS_CUDA_CACHE_MB: the most bytes of freed blocks a backend keeps (default 2048).
 size_t cache_limit_from_env() {
   const char* e = std::getenv("NODEFORMERS_CUDA_CACHE_MB");
@@ -29,39 +25,6 @@ size_t cache_limit_from_env() {
   if (*end != '\0') throw Error(ErrorCode::InvalidArg, std::string("NODEFORMERS_CUDA_CACHE_MB must be a whole number of MiB, not '") + e + "'");
   return static_cast<size_t>(mb) << 20;
 }
-
-// Adds the host time of its scope to one HostTimes part, when NODEFORMERS_HOST_TIMES=1, less
-// the time of the timers inside it (an attention's workspace allocation counts as an
-// allocation only), so that the parts add up to the time spent in the backend.
-class HostTimer {
- public:
-  HostTimer(HostTimes& times, HostPart part) : times_(host_times_on() ? &times : nullptr), part_(part) {
-    if (times_ == nullptr) return;
-    parent_ = active_;
-    active_ = this;
-    start_ = std::chrono::steady_clock::now();
-  }
-  ~HostTimer() {
-    if (times_ == nullptr) return;
-    const auto elapsed = static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start_).count());
-    times_->calls[part_] += 1;
-    times_->ns[part_] += elapsed > inner_ns_ ? elapsed - inner_ns_ : 0;
-    if (parent_ != nullptr) parent_->inner_ns_ += elapsed;
-    active_ = parent_;
-  }
-  HostTimer(const HostTimer&) = delete;
-  HostTimer& operator=(const HostTimer&) = delete;
-
- private:
-  static thread_local HostTimer* active_;  // the innermost timer running on this thread
-  HostTimes* times_;
-  HostPart part_;
-  HostTimer* parent_ = nullptr;
-  uint64_t inner_ns_ = 0;
-  std::chrono::steady_clock::time_point start_;
-};
-thread_local HostTimer* HostTimer::active_ = nullptr;
 }  // namespace
 
 CudaBackend::CudaBackend(int device) : device_(device), cache_limit_(cache_limit_from_env()) {
@@ -541,93 +504,9 @@ void CudaBackend::sparse_attention(const SparseAttentionParams& p) {
   launch_sparse_attention(p, workspace.data(), stream_);
 }
 
-// The backward's workspaces (row statistics, the float32 dQ accumulator, tile lists) are
-// stream-ordered like the forward's: freed right after the launches that use them.
-void CudaBackend::attention_backward(const AttentionBackwardParams& p) {
-  HostTimer timer(host_times_, kHostKernel);
-  activate();
-  Buffer workspace(shared_from_this(), attention_backward_workspace_bytes(p));
-  launch_attention_backward(p, workspace.data(), stream_);
-}
-
-void CudaBackend::sparse_attention_backward(const SparseAttentionBackwardParams& p) {
-  HostTimer timer(host_times_, kHostKernel);
-  activate();
-  Buffer workspace(shared_from_this(), sparse_attention_backward_workspace_bytes(p));
-  launch_sparse_attention_backward(p, workspace.data(), stream_);
-}
-
 void CudaBackend::attention_tile_shape(DType dtype, int64_t head_dim, int64_t* tile_m, int64_t* tile_n) {
   attention_tile_shape_for(dtype, head_dim, tile_m, tile_n);
 }
-
-// The backward ops' float32 workspaces (partial column sums) are stream-ordered like the
-// attention's: freed right after the launches that use them.
-void CudaBackend::norm_backward(const NormBackwardParams& p) {
-  HostTimer timer(host_times_, kHostKernel);
-  activate();
-  Buffer workspace(shared_from_this(), norm_backward_workspace_bytes(p, sm_count_));
-  launch_norm_backward(p, static_cast<float*>(workspace.data()), sm_count_, stream_);
-}
-
-void CudaBackend::softmax_backward(const SoftmaxBackwardParams& p) { HostTimer timer(host_times_, kHostKernel); activate(); launch_softmax_backward(p, stream_); }
-
-void CudaBackend::activation_backward(const ActivationBackwardParams& p) {
-  HostTimer timer(host_times_, kHostKernel);
-  activate();
-  Buffer workspace(shared_from_this(), p.dbias != nullptr ? sum_rows_workspace_bytes(p.x.rows(), p.x.cols(), sm_count_) : 0);
-  launch_activation_backward(p, static_cast<float*>(workspace.data()), sm_count_, stream_);
-}
-
-void CudaBackend::sum_rows(const SumRowsParams& p) {
-  HostTimer timer(host_times_, kHostKernel);
-  activate();
-  Buffer workspace(shared_from_this(), sum_rows_workspace_bytes(p.x.rows(), p.x.cols(), sm_count_));
-  launch_sum_rows(p.x.dtype, p.x.data, p.x.rows(), p.x.cols(), p.out.data, static_cast<float*>(workspace.data()), sm_count_, stream_);
-}
-
-void CudaBackend::dropout(const DropoutParams& p) { HostTimer timer(host_times_, kHostKernel); activate(); launch_dropout(p, stream_); }
-void CudaBackend::philox(const PhiloxParams& p) { HostTimer timer(host_times_, kHostKernel); activate(); launch_philox(p, stream_); }
-// The optimizer ops: each list's table goes to a stream-ordered device buffer, freed right
-// after the launch that reads it, like the workspaces above.
-void CudaBackend::launch_with_table(const MultiTensorTable& table, const std::function<void(const void*)>& launch) {
-  if (capturing_) {
-    throw_invalid("the optimizer ops upload their list of tensors from the host on every call, which a CUDA graph capture cannot record (" +
-                  name() + " is capturing)");
-  }
-  activate();
-  Buffer device_table(shared_from_this(), table.bytes.size());
-  copy_from_host(device_table.data(), table.bytes.data(), table.bytes.size());
-  launch(device_table.data());
-}
-
-void CudaBackend::optimizer_step(const OptimizerStepParams& p) {
-  HostTimer timer(host_times_, kHostKernel);
-  const MultiTensorTable table = optimizer_step_table(p);
-  launch_with_table(table, [&](const void* entries) { launch_optimizer_step(p, table, entries, sm_count_, stream_); });
-}
-
-void CudaBackend::unscale_grads(const UnscaleParams& p) {
-  HostTimer timer(host_times_, kHostKernel);
-  const MultiTensorTable table = unscale_table(p);
-  launch_with_table(table, [&](const void* entries) { launch_unscale(p, table, entries, sm_count_, stream_); });
-}
-// The training kit: workspaces stream-ordered as the backward ops' are.
-void CudaBackend::cross_entropy(const CrossEntropyParams& p) {
-  HostTimer timer(host_times_, kHostKernel);
-  activate();
-  Buffer workspace(shared_from_this(), cross_entropy_workspace_bytes(p));
-  launch_cross_entropy(p, static_cast<float*>(workspace.data()), stream_);
-}
-void CudaBackend::cross_entropy_backward(const CrossEntropyBackwardParams& p) { HostTimer timer(host_times_, kHostKernel); activate(); launch_cross_entropy_backward(p, stream_); }
-void CudaBackend::patch_scatter(const PatchScatterParams& p) { HostTimer timer(host_times_, kHostKernel); activate(); launch_patch_scatter(p, stream_); }
-void CudaBackend::multi_norm(const MultiNormParams& p) {
-  HostTimer timer(host_times_, kHostKernel);
-  activate();
-  Buffer workspace(shared_from_this(), multi_norm_workspace_bytes(p));
-  launch_multi_norm(p, static_cast<float*>(workspace.data()), stream_);
-}
-void CudaBackend::multi_scale(const MultiScaleParams& p) { HostTimer timer(host_times_, kHostKernel); activate(); launch_multi_scale(p, stream_); }
 
 }  // namespace nf::cuda
 
