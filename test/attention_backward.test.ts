@@ -44,6 +44,11 @@ const CASES: Case[] = [
   { label: 'Nq 1, D 1', B: 3, Nq: 1, Nk: 9, H: 1, D: 1 },
   { label: 'a block layout per head (partial last block), causal, a full bias', B: 1, Nq: 37, Nk: 37, H: 2, D: 8, causal: true, layoutOff: [1, 3, 9 + 6, 9 + 7], bias: { shape: [1, 2, 37, 37], dtype: 'q' } },
   { label: 'a fused qkv (strided q, k, v) and a strided dO, N 33, a mask', B: 2, Nq: 33, Nk: 33, H: 3, D: 16, mask: 0.5, strided: true },
+  // The CUDA kernels' head-dim buckets, with lengths that are no multiple of a tile.
+  { label: 'N 197, D 64 (the ViT\'s attention)', B: 1, Nq: 197, Nk: 197, H: 2, D: 64 },
+  { label: 'Nq 130, Nk 200, D 100 (bucket 128), causal, a mask', B: 1, Nq: 130, Nk: 200, H: 1, D: 100, causal: true, mask: 0.8 },
+  { label: 'N 70, D 256, a bias [Nq, Nk]', B: 1, Nq: 70, Nk: 70, H: 1, D: 256, bias: { shape: [70, 70], dtype: 'q' } },
+  { label: 'Nq 65, Nk 129, D 24 (bucket 32)', B: 2, Nq: 65, Nk: 129, H: 1, D: 24 },
 ];
 
 /** A seeded 0/1 [count, rows, cols] pattern of about `density`, the listed rows of the first block all 0. */
