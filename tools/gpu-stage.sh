@@ -30,6 +30,8 @@
 #   training  bench:cuda --dtype float16,float32 --no-vit --no-sweeps --training fb,step: section 5's
 #             ViT forward + backward rows, the scaling case and a training step, with PyTorch
 #   training-attention  bench:cuda --no-vit --no-sweeps --training attention: the attention backward sweep
+#   training-quick  bench:cuda --quick: the attention backward at N 1024 and 4096 (D 64, float16), then
+#             the ViT forward + backward rows in float16 without torch.compile, each as time allows
 #   parallel  bench/parallel.ts: the notebook ViT at batch 256 on 1 GPU and across 2 / all
 #   graph-memcheck  compute-sanitizer memcheck over tools/graph-memcheck-probe.ts' cases
 #   memcheck, graphs, racecheck  one part of tools/sanitize-cuda.sh each (memcheck over the
@@ -181,6 +183,12 @@ for group in "$@"; do
     training)
       step bench-training 520 npm run bench:cuda -- --dtype float16,float32 --no-vit --no-sweeps --training fb,step
       sed -n '/== 5. Training/,$p' "$LOGS/bench-training.log" | grep -vE '^peer ' | head -150
+      ;;
+    training-quick)
+      step bench-training-attention-quick 150 npm run bench:cuda -- --quick --no-vit --no-sweeps --training attention
+      sed -n '/== 5. Training/,$p' "$LOGS/bench-training-attention-quick.log" | grep -vE '^peer ' | head -60
+      step bench-training-fb-quick 240 npm run bench:cuda -- --quick --dtype float16 --no-compile --no-vit --no-sweeps --training fb
+      sed -n '/== 5. Training/,$p' "$LOGS/bench-training-fb-quick.log" | grep -vE '^peer ' | head -80
       ;;
     training-attention)
       step bench-training-attention 520 npm run bench:cuda -- --no-vit --no-sweeps --training attention
