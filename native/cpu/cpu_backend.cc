@@ -209,9 +209,11 @@ class CpuBackend final : public Backend {
   }
 
   void patch_gather(const PatchGatherParams& p) override {
-    cpu::for_each_patch_element(p.images, p.patch, [&](int64_t image, int64_t patch) {
-      store(p.out.data, p.out.dtype, patch, load(p.images.data, p.images.dtype, image));
-    });
+    // Captured by value: a capture of p by reference compiled to a slower inner loop.
+    void* const out = p.out.data;
+    const void* const in = p.images.data;
+    const DType out_t = p.out.dtype, in_t = p.images.dtype;
+    cpu::for_each_patch_element(p.images, p.patch, [=](int64_t image, int64_t patch) { store(out, out_t, patch, load(in, in_t, image)); });
   }
 
   // Memory-efficient attention in tiles: for each (batch, head) and block of query rows,
