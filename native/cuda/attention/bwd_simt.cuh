@@ -15,6 +15,7 @@
 #include <cstdint>
 
 #include "bwd.h"
+#include "bwd_walk.cuh"
 #include "kernel_params.h"
 #include "mask.cuh"
 #include "ptx.cuh"
@@ -46,18 +47,7 @@ __global__ void __launch_bounds__(Tr::kThreads)
   const int b = bh / p.heads, h = bh - b * p.heads;
   const int n0 = n_tile * kBN, d = p.d;
 
-  const int32_t* list = nullptr;
-  int first = 0, count = bp.m_tiles;
-  if (bp.q_lists != nullptr) {
-    const int64_t u = static_cast<int64_t>(bp.list_heads == 1 ? 0 : h) * bp.n_tiles + n_tile;
-    list = bp.q_lists + u * bp.m_tiles;
-    count = min(max(bp.q_counts[u], 0), bp.m_tiles);
-    if (p.causal) {
-      while (first < count && ((list[first] >> 1) + 1) * kBM <= n0) ++first;
-    }
-  } else if (p.causal) {
-    first = min(n0 / kBM, count);
-  }
+  const QueryTileWalk walk = query_tile_walk<kBM>(p, bp, h, n_tile, n0);
 
   const float* gq = static_cast<const float*>(p.q) + b * p.q_s[0] + h * p.q_s[2];
   const float* gdo = static_cast<const float*>(bp.d_out) + b * bp.do_s[0] + h * bp.do_s[2];
@@ -72,15 +62,9 @@ __global__ void __launch_bounds__(Tr::kThreads)
 
   float acc_dk[kTN][kDC] = {}, acc_dv[kTN][kDC] = {};
 
-  for (int idx = first; idx < count; ++idx) {
-    int m_tile = idx;
+  for (int idx = walk.first; idx < walk.count; ++idx) {
     bool partial = false;
-    if (list != nullptr) {
-      const int e = list[idx];
-      partial = (e & 1) != 0 && p.layout != nullptr;
-      m_tile = min(static_cast<int>(static_cast<unsigned>(e) >> 1), bp.m_tiles - 1);
-    }
-    const int m0 = m_tile * kBM;
+    const int m0 = walk.at(idx, &partial) * kBM;
     __syncthreads();  // every thread is done with the last step's Q, dO, P and dS
     load_tile<float, kBM, kD, kThreads, Layout>(sQ, gq + m0 * p.q_s[1], p.q_s[1], p.nq - m0, d, p.vec_q, tid);
     load_tile<float, kBM, kD, kThreads, Layout>(sdO, gdo + m0 * bp.do_s[1], bp.do_s[1], p.nq - m0, d, bp.vec_do, tid);

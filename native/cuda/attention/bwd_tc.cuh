@@ -20,6 +20,7 @@
 #include <cstdint>
 
 #include "bwd.h"
+#include "bwd_walk.cuh"
 #include "kernel_params.h"
 #include "mask.cuh"
 #include "ptx.cuh"
@@ -80,28 +81,8 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks)
   const int kg = warp / Tr::kDSplit, dsp = warp % Tr::kDSplit;
   const int key_row0 = 16 * kg;  // this warp's keys within the tile
 
-  // The query tiles to walk: positions [first, count) of the list, or tiles first.. themselves.
-  const int32_t* list = nullptr;
-  int first = 0, count = bp.m_tiles;
-  if (bp.q_lists != nullptr) {
-    const int64_t u = static_cast<int64_t>(bp.list_heads == 1 ? 0 : h) * bp.n_tiles + n_tile;
-    list = bp.q_lists + u * bp.m_tiles;
-    count = min(max(bp.q_counts[u], 0), bp.m_tiles);
-    if (p.causal) {
-      while (first < count && ((list[first] >> 1) + 1) * kBM <= n0) ++first;  // rows all above the keys
-    }
-  } else if (p.causal) {
-    first = min(n0 / kBM, count);
-  }
-  auto query_tile = [&](int idx, bool* partial) {
-    if (list == nullptr) {
-      *partial = false;
-      return idx;
-    }
-    const int e = list[idx];
-    *partial = (e & 1) != 0 && p.layout != nullptr;
-    return min(static_cast<int>(static_cast<unsigned>(e) >> 1), bp.m_tiles - 1);
-  };
+  const QueryTileWalk walk = query_tile_walk<kBM>(p, bp, h, n_tile, n0);
+  const int first = walk.first, count = walk.count;
 
   const T* gq = static_cast<const T*>(p.q) + b * p.q_s[0] + h * p.q_s[2];
   const T* gdo = static_cast<const T*>(bp.d_out) + b * bp.do_s[0] + h * bp.do_s[2];
@@ -126,7 +107,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks)
     load_tile<T, kBN, kD, kThreads, LD>(sV, gv, p.v_s[1], p.nk - n0, d, p.vec_v, tid);
     if (first < count) {
       bool partial;
-      load_query_tile(query_tile(first, &partial), 0);
+      load_query_tile(walk.at(first, &partial), 0);
     }
     cp_async_commit();
   }
@@ -144,7 +125,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks)
 
   for (int idx = first; idx < count; ++idx) {
     bool partial;
-    const int m0 = query_tile(idx, &partial) * kBM;
+    const int m0 = walk.at(idx, &partial) * kBM;
     const int stage = kStages == 2 ? ((idx - first) & 1) : 0;
     const uint32_t tile_off = static_cast<uint32_t>(stage * kBM * kD * 2);
     cp_async_wait_all();
@@ -152,7 +133,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks)
     if constexpr (kStages == 2) {
       if (idx + 1 < count) {
         bool next_partial;
-        load_query_tile(query_tile(idx + 1, &next_partial), stage ^ 1);
+        load_query_tile(walk.at(idx + 1, &next_partial), stage ^ 1);
       }
       cp_async_commit();
     }
@@ -251,7 +232,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks)
     if constexpr (kStages == 1) {
       if (idx + 1 < count) {
         bool next_partial;
-        load_query_tile(query_tile(idx + 1, &next_partial), 0);
+        load_query_tile(walk.at(idx + 1, &next_partial), 0);
       }
       cp_async_commit();
     }
