@@ -408,9 +408,9 @@ void launch_sparse_attention(const SparseAttentionParams& p, void* workspace, cu
   if (p.mask_heads != 1 && p.mask_heads != p.heads) throw_invalid("sparseAttention: mask heads must be 1 or H");
   const size_t elem = dtype_size(p.dtype);
   const int64_t d = p.head_dim;
-  int dim_lanes = 1;
   static_assert(32 * kWideChunk >= kMaxAttentionHeadDim, "a warp's lanes cover the max head dim");
-  if (d > 16) while (dim_lanes * kWideChunk < d) dim_lanes *= 2;  // 2 .. 32 lanes a head
+  const LaneLayout lanes = lane_layout(d, p.heads, p.mask_heads);
+  const int dim_lanes = lanes.dim_lanes;
 
   SparseKernelParams kp{};
   attn::fill_qkv(kp, p);
@@ -428,16 +428,9 @@ void launch_sparse_attention(const SparseAttentionParams& p, void* workspace, cu
   kp.items = p.items;
   kp.num_items = static_cast<int>(p.num_items);
   kp.lead_items = static_cast<int>(std::min(std::max<int64_t>(p.lead_items, 0), p.num_items));
-  // Heads per unit: with a shared mask, as many as fit beside the lanes of one head (a power
-  // of two, at most 32 / dim_lanes), leaving the other lanes as slots.
-  int group = 1;
-  if (p.mask_heads == 1) {
-    while (group * 2 <= 32 / dim_lanes && group < p.heads) group *= 2;
-  }
-  kp.heads_per_group = group;
-  // A per-head mask's rows each belong to one head: one unit per (item, batch), not H of them.
-  kp.head_groups = p.mask_heads == 1 ? static_cast<int>((p.heads + group - 1) / group) : 1;
-  kp.slots = 32 / (dim_lanes * group);
+  kp.heads_per_group = lanes.heads_per_group;
+  kp.head_groups = lanes.head_groups;  // a per-head mask: one unit per (item, batch), not H of them
+  kp.slots = lanes.slots;
   kp.num_slots = workspace != nullptr ? static_cast<int>(p.num_slots) : 0;
   if (workspace != nullptr) {
     const size_t rows = static_cast<size_t>(p.num_slots) * p.batch * p.heads;

@@ -250,8 +250,8 @@ void launch_sparse_attention_backward(const SparseAttentionBackwardParams& p, vo
   if (workspace == nullptr && sparse_attention_backward_workspace_bytes(p) > 0) throw_invalid("sparse attention backward: no workspace");
   const size_t elem = dtype_size(f.dtype);
   const int64_t d = f.head_dim;
-  int dim_lanes = 1;
-  if (d > 16) while (dim_lanes * kWideChunk < d) dim_lanes *= 2;
+  const LaneLayout lanes = lane_layout(d, f.heads, f.mask_heads);
+  const int dim_lanes = lanes.dim_lanes;
 
   SparseBwdParams kp{};
   kp.q = f.q;
@@ -279,14 +279,9 @@ void launch_sparse_attention_backward(const SparseAttentionBackwardParams& p, vo
   kp.scale_log2 = f.scale * attn::kLog2e;
   kp.mask_heads = static_cast<int>(f.mask_heads);
   kp.nnz = static_cast<int>(f.nnz);
-  int group = 1;
-  if (f.mask_heads == 1) {
-    while (group * 2 <= 32 / dim_lanes && group < f.heads) group *= 2;
-  }
-  kp.heads_per_group = group;
-  // A per-head mask's rows each belong to one head: one unit per (row, batch).
-  kp.head_groups = f.mask_heads == 1 ? static_cast<int>((f.heads + group - 1) / group) : 1;
-  kp.slots = 32 / (dim_lanes * group);
+  kp.heads_per_group = lanes.heads_per_group;
+  kp.head_groups = lanes.head_groups;  // a per-head mask: one unit per (row, batch)
+  kp.slots = lanes.slots;
   float* ws = static_cast<float*>(workspace);
   const size_t rows = static_cast<size_t>(f.batch) * f.heads * f.nq;
   kp.lse2 = ws;

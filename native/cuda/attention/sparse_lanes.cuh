@@ -20,6 +20,25 @@ template <> struct VecType<2> { using type = uint16_t; };
 // no idle dims for D = 12), else chunks of 8 (16 bytes of a 16-bit row) over 2 to 32 lanes.
 constexpr int kWideChunk = 8;
 
+// How both CSR kernels spread a warp's 32 lanes: dim_lanes lanes a head (1 when D <= 16, else
+// 2 to 32 lanes of kWideChunk dims); with one mask for every head, heads_per_group heads (a
+// power of two, at most 32 / dim_lanes) side by side in one unit of work; slots, the groups
+// of lanes that remain. A per-head mask's rows each belong to one head: one head group.
+struct LaneLayout {
+  int dim_lanes = 1, heads_per_group = 1, head_groups = 1, slots = 32;
+};
+
+inline LaneLayout lane_layout(int64_t head_dim, int64_t heads, int64_t mask_heads) {
+  LaneLayout l;
+  if (head_dim > 16) while (l.dim_lanes * kWideChunk < head_dim) l.dim_lanes *= 2;
+  if (mask_heads == 1) {
+    while (l.heads_per_group * 2 <= 32 / l.dim_lanes && l.heads_per_group < heads) l.heads_per_group *= 2;
+    l.head_groups = static_cast<int>((heads + l.heads_per_group - 1) / l.heads_per_group);
+  }
+  l.slots = 32 / (l.dim_lanes * l.heads_per_group);
+  return l;
+}
+
 // x[c] = p[c] for c < valid, 0 beyond, kVec elements per access, kept in storage precision
 // (two 16-bit values a register) until used. The host picks kVec so that it divides d and
 // keeps every access aligned; valid is then a multiple of kVec (or <= 0).
