@@ -16,25 +16,17 @@ import { sumTo } from '../reduce';
 /** patchEmbed(images, weight, bias, P): inputs recorded as [images, weight, bias]; saved [images, weight]. */
 export function patchEmbedGrad(P: number): GradFn {
   return (g, [im, w], needs) => {
-    const [B, C, H, W] = im.shape;
+    const [, C, H, W] = im.shape;
     const E = w.shape[0];
-    const K = C * P * P;
     const patches = (H / P) * (W / P);
-    const temps: Tensor[] = [];
     const results: (Tensor | null)[] = [null, null, null];
-    try {
+    return fillGrads(results, results, (temps) => {
       const gc = g.isContiguous ? g : g._contiguous(); // a view of a larger gradient (concat's) is copied once
       if (gc !== g) temps.push(gc);
       results[2] = needs[2] ? sumTo(gc, [E]) : null;
       if (needs[1]) results[1] = weightGrad(gc, im, [E, C, P, P], patches, temps);
       if (needs[0]) results[0] = imagesGrad(gc, w, im, P, patches, temps);
-      return results;
-    } catch (e) {
-      for (const r of results) r?.dispose();
-      throw e;
-    } finally {
-      for (const t of temps) t.dispose();
-    }
+    });
   };
 }
 
