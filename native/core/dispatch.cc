@@ -259,6 +259,7 @@ void dropout(Backend& backend, const DropoutCall& c) {
 }
 
 void philox(Backend& backend, const PhiloxParams& p) { run_checked(backend, p, &Backend::philox); }
+
 // ---- the training kit (training_ops.h) ----
 // cross_entropy runs for every row count: with none, its kernels still write the reduced
 // loss (NaN for a mean of nothing, 0 for a sum) and stats.
