@@ -10,7 +10,8 @@
 #   quick     the CUDA cases of the tensor and fused-block tests, and the ViT memory test (~40 s)
 #   train-tests  the CUDA cases of the training tests (autograd, attention backward, losses,
 #             dropout, optimizers, the ViT's gradients against PyTorch), then the MNIST example
-#             trained on the GPU (its loss curve in $OUT)
+#             trained on the GPU (its loss curve in $OUT), and timm loading a checkpoint's weights
+#             (tools/timm-load-check.ts)
 #   attention the CUDA cases of the dense and sparse attention, ViT and graph tests alone (~120 s)
 #   sparse    the sparse tests (CPU and CUDA) alone
 #   tests-gemm  the CUDA cases of the linear, matmul, patch-embedding and graph tests alone (~30 s)
@@ -90,12 +91,12 @@ pack() {
 }
 trap 'pack "$@"' EXIT
 
-step build 150 npm run build || { tail -30 "$LOGS/build.log"; exit 1; }
+step build 200 npm run build || { tail -30 "$LOGS/build.log"; exit 1; }
 
 for group in "$@"; do
   case $group in
     tests)
-      step test-cuda 400 npm run test:cuda
+      step test-cuda 420 npm run test:cuda
       counts "$LOGS/test-cuda.log"
       ;;
     host-breakdown)
@@ -122,6 +123,8 @@ for group in "$@"; do
         test/ops/patch_backward.test.ts test/optim/*.test.ts test/training/vit_grads.test.ts test/vit_dropout.test.ts test/sparse_plans.test.ts
       counts "$LOGS/tests-training.log"
       grep -E 'worst gradient' "$LOGS/tests-training.log" | head -40
+      step timm-load 60 node --import tsx tools/timm-load-check.ts --device cuda:0
+      tail -2 "$LOGS/timm-load.log"
       step mnist 200 node --import tsx examples/mnist/train.ts --device cuda:0 --epochs 10 --svg "$OUT/mnist-loss.svg"
       grep -E '^epoch|test accuracy' "$LOGS/mnist.log" | tail -12
       ;;
