@@ -12,6 +12,7 @@
 #             dropout, optimizers, the ViT's gradients against PyTorch), then the MNIST example
 #             trained on the GPU (its loss curve in $OUT), and timm loading a checkpoint's weights
 #             (tools/timm-load-check.ts)
+#   train-run  train-tests' last two steps alone: timm loading a checkpoint, then MNIST
 #   attention the CUDA cases of the dense and sparse attention, ViT and graph tests alone (~120 s)
 #   sparse    the sparse tests (CPU and CUDA) alone
 #   tests-gemm  the CUDA cases of the linear, matmul, patch-embedding and graph tests alone (~30 s)
@@ -123,6 +124,8 @@ for group in "$@"; do
         test/ops/patch_backward.test.ts test/optim/*.test.ts test/training/vit_grads.test.ts test/vit_dropout.test.ts test/sparse_plans.test.ts
       counts "$LOGS/tests-training.log"
       grep -E 'worst gradient' "$LOGS/tests-training.log" | head -40
+      ;;&
+    train-tests|train-run)
       step timm-load 60 node --import tsx tools/timm-load-check.ts --device cuda:0
       tail -2 "$LOGS/timm-load.log"
       step mnist 200 node --import tsx examples/mnist/train.ts --device cuda:0 --epochs 10 --svg "$OUT/mnist-loss.svg"
