@@ -224,7 +224,7 @@ for (const device of DEVICES) {
         ['heads 0', { heads: 0 }, /heads must be a positive integer/],
         ['a 2-D x', { x: x.reshape([9, 12]) }, /x must be a contiguous float \[B, N, C\]/],
         ['a float16 out', { out: sixteen }, /out must be a contiguous tensor of x's shape and dtype/],
-        ['a qkv weight of another block', { qkvW: other.attn.qkv.weight }, /qkv weight must be a contiguous \[36, 12\]/],
+        ['a qkv weight of another block', { qkvW: other.attn.qkv!.weight }, /qkv weight must be a contiguous \[36, 12\]/],
         ['an fc2 weight of another block', { fc2W: other.mlp.fc2.weight }, /fc2 weight must be a contiguous \[12, 24\]/],
         ['a plan of 4 rows', { plan: badMask.devicePlan('test') }, /the plan's mask must have N rows/],
         ['a plan that is no plan', { plan: {} }, /plan must be a SparsePlan/],

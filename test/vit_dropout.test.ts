@@ -82,7 +82,7 @@ for (const device of DEVICES) {
       manualSeed(11);
       const want = tidy(() => {
         const { norm1, attn, norm2, mlp } = block;
-        const qkv = linear(layerNorm(x, norm1.weight, norm1.bias, norm1.eps), attn.qkv.weight, attn.qkv.bias).reshape([3, 5, 3, 2, 8]);
+        const qkv = linear(layerNorm(x, norm1.weight, norm1.bias, norm1.eps), attn.qkv!.weight, attn.qkv!.bias).reshape([3, 5, 3, 2, 8]);
         const { q, k, v } = splitQkv(qkv);
         const o = attention(q, k, v, { mechanism: 'vanilla', dropout: 0.2 }).reshape([3, 5, 16]);
         const mid = add(x, dropPath(dropout(linear(o, attn.proj.weight, attn.proj.bias), 0.3), dp));

@@ -10,13 +10,13 @@ export type { CudaMemory, CudaDeviceInfo } from './cuda';
 export { patterns } from './attention';
 export type { Pattern, PatternLike, ProbabilityMatrix } from './attention';
 export {
-  attention, splitQkv, registerAttention, attentionMechanisms,
+  attention, splitQkv, registerAttention, attentionMechanisms, AttentionModule,
   SparseMask, BlockSparseLayout, SPARSE_BLOCK_MIN_DENSITY, SPARSE_BLOCK_MIN_FILL, BLOCK_SIZES,
 } from './attention';
 export type {
   AttentionOptions, AttentionMechanism, AttentionInputs, AttentionDropout, AttentionPrecision, BlockAttention, BlockPlanRequest,
   AttentionNeeds, AttentionGrads, AttentionTape, SparseExplanation, SparseMaskOptions, BlockSparseLayoutOptions, SparsePath, DensePattern,
-  DenseInput, QueryLike,
+  DenseInput, QueryLike, MechanismGeometry, TokenGrid,
 } from './attention';
 export { readSafetensors, parseSafetensors, saveSafetensors, serializeSafetensors, entryToTensor, entryValues } from './io/safetensors';
 export type { SafetensorsFile, SafetensorsEntry, SafetensorsDType } from './io/safetensors';

@@ -180,7 +180,7 @@ describe('gradcheck: the encoder block trains through attention (op by op)', () 
           assert.ok(g !== null, `${name} has a gradient`);
           assert.ok((g.dataSync() as Float32Array).every(Number.isFinite), `${name}'s gradient is finite`);
         }
-        assert.ok((block.attn.qkv.weight.grad?.dataSync() as Float32Array).some((v) => v !== 0), 'the qkv weight gets a gradient through attention');
+        assert.ok((block.attn.qkv!.weight.grad?.dataSync() as Float32Array).some((v) => v !== 0), 'the qkv weight gets a gradient through attention');
       } finally {
         x.dispose();
         for (const p of block.parameters().values()) p.requiresGrad_(false);

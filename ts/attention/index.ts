@@ -1,8 +1,9 @@
 export { attention, splitQkv, broadcastView } from './attention';
 export type { AttentionOptions } from './attention';
 export { registerAttention, attentionMechanisms } from './registry';
+export { AttentionModule } from './module';
 export type {
-  AttentionMechanism, AttentionInputs, AttentionDropout, AttentionPrecision, BlockAttention, BlockPlanRequest, AttentionNeeds, AttentionGrads, AttentionTape,
+  MechanismGeometry, TokenGrid, AttentionMechanism, AttentionInputs, AttentionDropout, AttentionPrecision, BlockAttention, BlockPlanRequest, AttentionNeeds, AttentionGrads, AttentionTape,
 } from './registry';
 export * as patterns from './patterns';
 export type { Pattern, PatternLike, ProbabilityMatrix } from './patterns';

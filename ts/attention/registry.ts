@@ -6,7 +6,9 @@
 // block in one call; the block runs op by op where it offers none.
 import type { Device, FloatDType } from '../dtype';
 import type { NativeSparsePlan } from '../native';
+import type { InitOptions } from '../nn/layers';
 import type { Tensor } from '../tensor';
+import type { AttentionModule } from './module';
 
 /**
  * Float32 matmul precision (PyTorch's names): 'highest' computes in float32; 'high' lets a
@@ -81,7 +83,32 @@ export interface AttentionTape {
   backward(g: Tensor, saved: readonly Tensor[], needs: AttentionNeeds): AttentionGrads;
 }
 
+/** The patch grid of a model's tokens: `prefixTokens` leading tokens (a class token), then height x width patches, row-major. */
+export interface TokenGrid {
+  height: number;
+  width: number;
+  prefixTokens: number;
+}
+
+/** The layer a mechanism's module is made for (MultiHeadAttention passes its own). */
+export interface MechanismGeometry {
+  /** The embedding width E = heads · headDim. */
+  dim: number;
+  heads: number;
+  /** N, when the model fixes it (a ViT: its patches and class token). */
+  tokens?: number;
+  /** The tokens' patch grid, when the model has one. */
+  grid?: TokenGrid;
+}
+
 export interface AttentionMechanism {
+  /**
+   * Optional: a mechanism with parameters of its own, or one that needs the layer's geometry
+   * or mixes the tokens itself, makes a module per layer. MultiHeadAttention makes it from
+   * its configuration (the options, less `mechanism`) and calls it instead of attention().
+   * Throws a TypeError or RangeError naming `fn` for malformed options.
+   */
+  createModule?(fn: string, options: Record<string, unknown>, geometry: MechanismGeometry, init: InitOptions): AttentionModule;
   /**
    * Optional: throws a TypeError or RangeError naming `fn` when the mechanism-specific
    * options (inputs.extra) are malformed; attention() calls it before notSupportedReasons().
@@ -94,7 +121,10 @@ export interface AttentionMechanism {
    * options.dropout > 0 for a mechanism without it, rather than leave the dropout out.
    */
   supportsDropout?: boolean;
-  /** Computes the attention: returns a contiguous [B, Nq, H, D] tensor in q's dtype. */
+  /**
+   * Computes the attention: returns a contiguous [B, Nq, H, D] tensor in q's dtype. A
+   * mechanism that only works as a module (createModule) throws here, saying so.
+   */
   forward(inputs: AttentionInputs): Tensor;
   /**
    * Optional: forward() when q, k, v or the bias require grad (recording on), with what its

@@ -85,6 +85,7 @@ export class VisionTransformer extends Module {
         ...o, mlpRatio: c.mlp_ratio, qkvBias: c.qkv_bias, activation: c.activation, normEps: c.norm_eps,
         layerScale: c.init_values, attention: c.attention, attnDrop: c.attn_drop_rate, projDrop: c.proj_drop_rate,
         dropPath: c.depth > 1 ? (c.drop_path_rate * i) / (c.depth - 1) : 0,
+        geometry: { tokens: this.numTokens, grid: { height: grid, width: grid, prefixTokens: c.class_token ? 1 : 0 } },
       }));
     }
     this.blocks = blocks.items;

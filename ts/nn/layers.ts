@@ -4,7 +4,9 @@
 // run through Module.forwardMode: in eval mode they record nothing (MLP and
 // MultiHeadAttention are made of them).
 import { attention, splitQkv } from '../attention';
-import { getAttention } from '../attention/registry';
+import { getAttention, MechanismGeometry } from '../attention/registry';
+import type { AttentionModule } from '../attention/module';
+import { invalidParameterError } from '../errors';
 import { Device, FloatDType } from '../dtype';
 import { add, dropout, dropPath, layerNorm, linear, mul, patchEmbed, residualAdd } from '../ops';
 import { checkProbability } from '../ops/dropout_backward';
@@ -121,24 +123,72 @@ export interface AttentionConfig {
 }
 
 export class MultiHeadAttention extends Module {
-  readonly qkv: Linear;
+  /** The qkv projection; null while the mechanism's module takes the tokens themselves. */
+  qkv: Linear | null = null;
   readonly proj: Linear;
   /** Dropout on the attention probabilities while training (timm's attn_drop). */
   readonly attnDrop: number;
   /** Dropout after the output projection while training (timm's proj_drop). */
   readonly projDrop: number;
+  /** The mechanism's module (named "attention"), when it makes one (AttentionMechanism.createModule). */
+  attentionModule: AttentionModule | null = null;
+  private readonly geometry: MechanismGeometry;
+  private readonly init: InitOptions & { qkvBias: boolean };
+  private config: AttentionConfig = {};
   constructor(readonly dim: number, readonly numHeads: number, {
-    qkvBias = false, attention: cfg = {}, attnDrop = 0, projDrop = 0, ...o
-  }: InitOptions & { qkvBias?: boolean; attention?: AttentionConfig; attnDrop?: number; projDrop?: number } = {}) {
+    qkvBias = false, attention: cfg = {}, attnDrop = 0, projDrop = 0, geometry = {}, ...o
+  }: InitOptions & {
+    qkvBias?: boolean; attention?: AttentionConfig; attnDrop?: number; projDrop?: number;
+    /** The tokens and their grid, for mechanisms that need them (a ViT passes its own). */
+    geometry?: Omit<MechanismGeometry, 'dim' | 'heads'>;
+  } = {}) {
     super();
     if (dim % numHeads !== 0) throw new RangeError(`MultiHeadAttention: dim ${dim} is not a multiple of numHeads ${numHeads}`);
     this.attnDrop = checkRate('MultiHeadAttention', 'attnDrop', attnDrop);
     this.projDrop = checkRate('MultiHeadAttention', 'projDrop', projDrop);
+    this.geometry = { ...geometry, dim, heads: numHeads };
+    this.init = { ...o, qkvBias };
     this.qkv = this.child('qkv', new Linear(dim, 3 * dim, { ...o, bias: qkvBias }));
     this.proj = this.child('proj', new Linear(dim, dim, o));
     this.attentionConfig = cfg;
   }
-  attentionConfig: AttentionConfig;
+
+  /**
+   * The attention's configuration: the mechanism by name and its options. Setting it makes the
+   * mechanism's module where it has one (new parameters, randomly initialized), and drops the
+   * qkv projection for a module that takes the tokens (or makes one again for a mechanism that
+   * needs it).
+   */
+  get attentionConfig(): AttentionConfig {
+    return this.config;
+  }
+  set attentionConfig(cfg: AttentionConfig) {
+    const fn = 'MultiHeadAttention';
+    if (cfg === null || typeof cfg !== 'object') throw invalidParameterError(fn, 'attention', 'an object ({ mechanism, ...options })', cfg);
+    const { mechanism = 'memory_efficient', ...options } = cfg;
+    const impl = typeof mechanism === 'string' ? getAttention(mechanism) : undefined;
+    const made = impl?.createModule ? impl.createModule(fn, options, this.geometry, this.init) : null;
+    this.replaceChild('attention', this.attentionModule, made);
+    this.attentionModule = made;
+    const wantsQkv = made?.input !== 'tokens';
+    if (wantsQkv !== (this.qkv !== null)) {
+      const qkv = wantsQkv ? new Linear(this.dim, 3 * this.dim, { ...this.init, bias: this.init.qkvBias }) : null;
+      this.replaceChild('qkv', this.qkv, qkv);
+      this.qkv = qkv;
+    }
+    this.config = cfg;
+  }
+
+  /** Puts `next` (or nothing) under `name` in place of `prev`, which is disposed; next takes this module's mode. */
+  private replaceChild(name: string, prev: Module | null, next: Module | null): void {
+    if (prev !== null) {
+      this.children.delete(name);
+      prev.dispose();
+    }
+    if (next === null) return;
+    this.child(name, next);
+    if (this.training) next.train(true);
+  }
 
   /** Whether forward() drops anything now (training, attnDrop or projDrop > 0). */
   dropoutActive(): boolean {
@@ -160,9 +210,12 @@ export class MultiHeadAttention extends Module {
     return tidy(() => {
       // The inner scope frees qkv (three streams wide) before the projection runs.
       const o = tidy(() => {
-        const qkv = this.qkv.forward(x).reshape([B, N, 3, this.numHeads, D]);
+        const options = attnDrop > 0 ? { ...this.config, dropout: attnDrop } : this.config;
+        const m = this.attentionModule;
+        if (m?.input === 'tokens') return m.forwardTokens(x, options);
+        const qkv = this.qkv!.forward(x).reshape([B, N, 3, this.numHeads, D]);
         const { q, k, v } = splitQkv(qkv);
-        return attention(q, k, v, (attnDrop > 0 ? { ...this.attentionConfig, dropout: attnDrop } : this.attentionConfig) as never);
+        return m ? m.forwardHeads(q, k, v, options) : attention(q, k, v, options as never);
       });
       const merged = o.reshape([B, N, C]);
       if (projDrop === 0) return residual ? this.proj.forwardAdd(merged, residual) : this.proj.forward(merged);
@@ -177,7 +230,7 @@ export class MultiHeadAttention extends Module {
    * materializes; switching to an N x N path silently would change the memory a run needs.
    */
   private checkAttnDrop(): void {
-    const mechanism = this.attentionConfig.mechanism ?? 'memory_efficient';
+    const mechanism = this.config.mechanism ?? 'memory_efficient';
     const impl = typeof mechanism === 'string' ? getAttention(mechanism) : undefined;
     if (impl === undefined || impl.supportsDropout) return; // an unknown name: attention() says so
     throw new Error(`MultiHeadAttention: attn_drop_rate (attnDrop) = ${this.attnDrop} needs the attention probabilities, which mechanism ` +
@@ -192,10 +245,12 @@ export class EncoderBlock extends Module {
   readonly mlp: MLP;
   constructor(dim: number, numHeads: number, {
     mlpRatio = 4, qkvBias = false, activation = 'gelu' as ActivationSpec, normEps = 1e-5, preNorm = true, layerScale = null as number | null,
-    attention: cfg = {} as AttentionConfig, fused = true, attnDrop = 0, projDrop = 0, dropPath: dropPathRate = 0, ...o
+    attention: cfg = {} as AttentionConfig, fused = true, attnDrop = 0, projDrop = 0, dropPath: dropPathRate = 0, geometry = {}, ...o
   }: InitOptions & {
     mlpRatio?: number; qkvBias?: boolean; activation?: ActivationSpec; normEps?: number; preNorm?: boolean; layerScale?: number | null;
     attention?: AttentionConfig; fused?: boolean;
+    /** The tokens and their grid, for the attention mechanisms that need them. */
+    geometry?: Omit<MechanismGeometry, 'dim' | 'heads'>;
     /** timm's Block attn_drop, proj_drop (in the attention and the MLP) and drop_path (stochastic depth of both branches); each 0 by default. */
     attnDrop?: number; projDrop?: number; dropPath?: number;
   } = {}) {
@@ -204,7 +259,7 @@ export class EncoderBlock extends Module {
     this.fused = fused;
     this.dropPathRate = checkRate('EncoderBlock', 'dropPath', dropPathRate);
     this.norm1 = this.child('norm1', new LayerNorm(dim, normEps, o));
-    this.attn = this.child('attn', new MultiHeadAttention(dim, numHeads, { ...o, qkvBias, attention: cfg, attnDrop, projDrop }));
+    this.attn = this.child('attn', new MultiHeadAttention(dim, numHeads, { ...o, qkvBias, attention: cfg, attnDrop, projDrop, geometry }));
     this.norm2 = this.child('norm2', new LayerNorm(dim, normEps, o));
     this.mlp = this.child('mlp', new MLP(dim, Math.round(dim * mlpRatio), activation, { ...o, drop: projDrop }));
     if (layerScale !== null) {
@@ -248,7 +303,7 @@ export class EncoderBlock extends Module {
   private blockWeights(): EncoderBlockWeights {
     const { norm1, attn, norm2, mlp } = this;
     return {
-      norm1Weight: norm1.weight, norm1Bias: norm1.bias, qkvWeight: attn.qkv.weight, qkvBias: attn.qkv.bias, projWeight: attn.proj.weight,
+      norm1Weight: norm1.weight, norm1Bias: norm1.bias, qkvWeight: attn.qkv!.weight, qkvBias: attn.qkv!.bias, projWeight: attn.proj.weight,
       projBias: attn.proj.bias, norm2Weight: norm2.weight, norm2Bias: norm2.bias, fc1Weight: mlp.fc1.weight, fc1Bias: mlp.fc1.bias,
       fc2Weight: mlp.fc2.weight, fc2Bias: mlp.fc2.bias,
     };
@@ -266,7 +321,7 @@ export class EncoderBlock extends Module {
     const H = this.attn.numHeads;
     const { mechanism = 'memory_efficient', scale, ...options } = this.attn.attentionConfig ?? {};
     const impl = typeof mechanism === 'string' ? getAttention(mechanism) : undefined;
-    if (!impl?.blockPlan || !isTensor(x) || x.rank !== 3) return null;
+    if (!impl?.blockPlan || this.attn.attentionModule !== null || this.attn.qkv === null || !isTensor(x) || x.rank !== 3) return null;
     const [, N, C] = x.shape;
     const D = C / H;
     const block = {
