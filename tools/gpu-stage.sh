@@ -32,6 +32,8 @@
 #   training  bench:cuda --dtype float16,float32 --no-vit --no-sweeps --training fb,step: section 5's
 #             ViT forward + backward rows, the scaling case and a training step, with PyTorch
 #   training-attention  bench:cuda --no-vit --no-sweeps --training attention: the attention backward sweep
+#   mechanisms  bench:cuda --no-vit --no-sweeps --no-training: section 6, every attention mechanism as one
+#             layer at N 256..16384, forward and forward + backward, with peak memory
 #   training-quick  bench:cuda --quick: the attention backward at N 1024 and 4096 (D 64, float16), then
 #             the ViT forward + backward rows in float16 without torch.compile, each as time allows
 #   parallel  bench/parallel.ts: the notebook ViT at batch 256 on 1 GPU and across 2 / all
@@ -175,29 +177,33 @@ for group in "$@"; do
       tail -25 "$LOGS/bench-parallel.log"
       ;;
     bench)
-      step bench-cuda 520 npm run bench:cuda -- --no-training
+      step bench-cuda 520 npm run bench:cuda -- --no-mechanisms --no-training
       sed -n '/== 2. Summary/,$p' "$LOGS/bench-cuda.log" | head -150
       ;;
     vit)
-      step bench-vit 420 npm run bench:cuda -- --dtype float16,float32 --no-sweeps --no-training
+      step bench-vit 420 npm run bench:cuda -- --no-mechanisms --dtype float16,float32 --no-sweeps --no-training
       sed -n '/== 2. Summary/,$p' "$LOGS/bench-vit.log" | head -60
       ;;
     sweeps)
-      step bench-sweeps 420 npm run bench:cuda -- --no-vit --no-training
+      step bench-sweeps 420 npm run bench:cuda -- --no-mechanisms --no-vit --no-training
       sed -n '/== 3. Kernel sweeps/,$p' "$LOGS/bench-sweeps.log" | head -120
       ;;
     training)
-      step bench-training 520 npm run bench:cuda -- --dtype float16,float32 --no-vit --no-sweeps --training fb,step
+      step bench-training 520 npm run bench:cuda -- --no-mechanisms --dtype float16,float32 --no-vit --no-sweeps --training fb,step
       sed -n '/== 5. Training/,$p' "$LOGS/bench-training.log" | grep -vE '^peer ' | head -150
       ;;
     training-quick)
-      step bench-training-attention-quick 150 npm run bench:cuda -- --quick --no-vit --no-sweeps --training attention
+      step bench-training-attention-quick 150 npm run bench:cuda -- --no-mechanisms --quick --no-vit --no-sweeps --training attention
       sed -n '/== 5. Training/,$p' "$LOGS/bench-training-attention-quick.log" | grep -vE '^peer ' | head -60
-      step bench-training-fb-quick 240 npm run bench:cuda -- --quick --dtype float16 --no-compile --no-vit --no-sweeps --training fb
+      step bench-training-fb-quick 240 npm run bench:cuda -- --no-mechanisms --quick --dtype float16 --no-compile --no-vit --no-sweeps --training fb
       sed -n '/== 5. Training/,$p' "$LOGS/bench-training-fb-quick.log" | grep -vE '^peer ' | head -80
       ;;
+    mechanisms)
+      step bench-mechanisms 520 npm run bench:cuda -- --no-vit --no-sweeps --no-training
+      sed -n '/== 6. Attention mechanisms/,$p' "$LOGS/bench-mechanisms.log" | head -120
+      ;;
     training-attention)
-      step bench-training-attention 520 npm run bench:cuda -- --no-vit --no-sweeps --training attention
+      step bench-training-attention 520 npm run bench:cuda -- --no-mechanisms --no-vit --no-sweeps --training attention
       sed -n '/== 5. Training/,$p' "$LOGS/bench-training-attention.log" | grep -vE '^peer |^attention ' | head -120
       ;;
     memcheck|graphs|racecheck)

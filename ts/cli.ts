@@ -12,7 +12,7 @@ const USAGE = `Usage:
   nodeformers bench [--dtype float16|float32|bfloat16[,...]] [--batch N] [--attention a,b,...]
                     [--out dir] [--json file] [--baseline file | --no-baseline] [--benchmarks-md file]
                     [--no-peers] [--no-compile] [--no-sweeps] [--no-vit] [--training fb,step,attention | --no-training]
-                    [--quick] [--require-cuda]
+                    [--no-mechanisms] [--quick] [--require-cuda]
       the notebook ViT in the seed's format, a summary beside PyTorch, kernel sweeps, plots
       (--out: where the results JSON and plots go, default ./bench-results; --baseline: the results
        file to compare with, default bench/baselines/<gpu kind>.json of a checkout; --benchmarks-md:
@@ -20,7 +20,8 @@ const USAGE = `Usage:
        --no-vit: the rest, keeping the ViT figures an earlier run of the day wrote to the same JSON;
        --training: section 5's parts (the ViT's forward + backward, a training step, the attention
        backward sweep; default all), a part left out keeping an earlier run's figures as --no-vit does;
-       results are written after each section)`;
+       --no-mechanisms: without section 6, every attention mechanism as one layer, forward and
+       forward + backward; results are written after each section)`;
 
 /** Runs the CLI; returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
@@ -37,7 +38,7 @@ export async function main(argv: string[]): Promise<number> {
         dtype: { type: 'string' }, batch: { type: 'string' }, attention: { type: 'string' }, json: { type: 'string' },
         out: { type: 'string' }, 'out-dir': { type: 'string' }, baseline: { type: 'string' }, 'no-baseline': { type: 'boolean' },
         'benchmarks-md': { type: 'string' }, 'no-peers': { type: 'boolean' }, 'no-compile': { type: 'boolean' }, quick: { type: 'boolean' },
-        'no-sweeps': { type: 'boolean' }, 'no-vit': { type: 'boolean' }, 'require-cuda': { type: 'boolean' },
+        'no-sweeps': { type: 'boolean' }, 'no-vit': { type: 'boolean' }, 'no-mechanisms': { type: 'boolean' }, 'require-cuda': { type: 'boolean' },
         training: { type: 'string' }, 'no-training': { type: 'boolean' },
       },
     });
@@ -55,7 +56,7 @@ export async function main(argv: string[]): Promise<number> {
       dtypes: dtypes as FloatDType[] | undefined, batch, attention: values.attention?.split(','), json: values.json,
       outDir: values.out ?? values['out-dir'], baseline: values['no-baseline'] ? null : values.baseline, benchmarksMd: values['benchmarks-md'],
       peers: !values['no-peers'], compile: values['no-compile'] ? false : undefined, quick: values.quick,
-      sweeps: !values['no-sweeps'], vit: !values['no-vit'], training: values['no-training'] ? false : (training as TrainingPart[] | undefined) ?? true,
+      sweeps: !values['no-sweeps'], vit: !values['no-vit'], mechanisms: !values['no-mechanisms'], training: values['no-training'] ? false : (training as TrainingPart[] | undefined) ?? true,
       requireCuda: values['require-cuda'] || process.env.NODEFORMERS_REQUIRE_CUDA === '1',
     });
     return 0;

@@ -2,7 +2,8 @@
 // notebook ViT in the seed's shape; 2) a summary table with ratios, PyTorch beside us;
 // 3) kernel sweeps (attention over N, D, dtype; layerNorm and softmax bandwidth); 4) the
 // host-side cost of tiny CPU calls; 5) training: the ViT's forward + backward, a training
-// step, the attention backward sweep, and issue 25's targets; 6) results JSON and plots
+// step, the attention backward sweep, and issue 25's targets; 6) the attention mechanisms
+// side by side (one layer each, forward and forward + backward); 7) results JSON and plots
 // where --out says (default ./bench-results, never the package), the run against its GPU
 // kind's baseline, and on request the marked section of a BENCHMARKS.md. On the CPU: a
 // smaller batch, fewer cases.
@@ -25,6 +26,7 @@ import { benchTraining, FB_BASELINE, STEP_EAGER } from './training';
 import { SUITE_OF, TRAINING_PARTS, TrainingPart } from './training_kit';
 import { BACKWARD_BASELINE } from './attention_backward';
 import { benchViT, ViTBenchResult } from './vit';
+import { benchMechanisms, MECHANISMS_SUITE } from './mechanisms';
 
 export interface BenchRunOptions {
   /** Default: float16 on CUDA, float32 on the CPU; `--dtype float32` adds nothing else. */
@@ -54,6 +56,8 @@ export interface BenchRunOptions {
    * keeps the figures an earlier run of the same day and device wrote to the results JSON.
    */
   training?: boolean | readonly TrainingPart[];
+  /** Run section 6, every attention mechanism as one layer, forward and forward + backward (default true). */
+  mechanisms?: boolean;
   /**
    * Run the ViT sections (1 and 2; default true). Without them the ViT figures come from
    * the results JSON this run writes to, when an earlier run of the same day and device
@@ -125,16 +129,18 @@ export async function runBench(o: BenchRunOptions = {}): Promise<{ json: string;
   const sections = {
     kernels: null as KernelBenchResult | null, host: null as ReturnType<typeof benchHost> | null,
     training: { measurements: keptTraining, skipped: [] as string[], torch: null as string | null },
+    mechanisms: { measurements: earlier.measurements.filter((m) => m.params.suite === MECHANISMS_SUITE && !(o.mechanisms ?? true)), skipped: [] as string[] },
   };
   const write = (complete: boolean) => {
     const k = sections.kernels;
     const t = sections.training;
-    const tables = [...(k ? kernelTables(k) : []), ...trainingTables(t.measurements, device, batch)];
-    const all = [...vit.measurements, ...vit.summary, ...(k?.attention ?? []), ...(k?.sparse ?? []), ...(k?.ops ?? []), ...t.measurements];
+    const mech = sections.mechanisms;
+    const tables = [...(k ? kernelTables(k) : []), ...trainingTables(t.measurements, device, batch), ...mechanismTables(mech.measurements)];
+    const all = [...vit.measurements, ...vit.summary, ...(k?.attention ?? []), ...(k?.sparse ?? []), ...(k?.ops ?? []), ...t.measurements, ...mech.measurements];
     const record = {
       date, commit: gitCommit(), complete, info: info(), options: { dtypes, batch, quick, peers, minRunTime, training: trainingParts },
       torch: vit.peers[0]?.torch ?? vit.torch ?? t.torch ?? earlier.torch, timm: vit.peers[0]?.timm ?? null,
-      measurements: JSON.parse(toJSON(all)), skipped: [...vit.skipped, ...(k?.skipped ?? []), ...t.skipped],
+      measurements: JSON.parse(toJSON(all)), skipped: [...vit.skipped, ...(k?.skipped ?? []), ...t.skipped, ...mech.skipped],
       host: (sections.host ?? []).map(({ toString: _, ...r }) => r),
     };
     fs.writeFileSync(json, JSON.stringify(record, null, 1));
@@ -186,7 +192,17 @@ export async function runBench(o: BenchRunOptions = {}): Promise<{ json: string;
     took('section 5');
   }
 
-  log('\n== 6. Results\n');
+  if (o.mechanisms ?? true) {
+    const dtype = gpu ? (dtypes.find((d) => d !== 'float32') ?? 'float16') : 'float32';
+    log(`\n== 6. Attention mechanisms, one layer each, ${dtype}, ${device}\n`);
+    sections.mechanisms = benchMechanisms({ device, dtype, quick, minRunTime: gpu ? minRunTime / 2 : minRunTime / 4, log });
+    log(mechanismTables(sections.mechanisms.measurements).map((t) => t.toString()).join('\n\n'));
+    for (const s of sections.mechanisms.skipped) log(`skipped: ${s}`);
+    write(false);
+    took('section 6');
+  }
+
+  log('\n== 7. Results\n');
   const plot = async (ms: Measurement[], name: string, opts: { x: string; series: string; title: string; y?: string }) => {
     if (ms.length === 0) return;
     const files = await plotMeasurements(ms, { ...opts, file: path.join(outDir, `${tag}-${name}`) });
@@ -215,8 +231,12 @@ export async function runBench(o: BenchRunOptions = {}): Promise<{ json: string;
       await plot(ms, `attention-backward-${dtype}-D${D}`, { x: 'N', series: 'series', y: 'TFLOPs', title: `Attention backward (TFLOP/s), ${dtype}, D ${D}, ${deviceName}` });
     }
   }
+  for (const kind of ['forward', 'f+b']) {
+    const ms = sections.mechanisms.measurements.filter((m) => m.params.kind === kind);
+    await plot(ms, `mechanisms-${kind === 'f+b' ? 'fb' : kind}`, { x: 'N', series: 'series', title: `Attention mechanisms, one layer, ${kind === 'f+b' ? 'forward + backward' : 'forward'}, ${deviceName}` });
+  }
   write(true);
-  took('section 6');
+  took('section 7');
   log(`wrote ${json}`);
   for (const p of plots) log(`wrote ${p}`);
   if (refreshMd) log(`refreshed the ${MARK_BEGIN} section of ${md}`);
@@ -243,6 +263,11 @@ function kernelTables(k: KernelBenchResult): ReturnType<typeof compare>[] {
     ...(k.sparse.length > 0 ? [compare(k.sparse, { baseline: 'nodeformers memory_efficient (dense)' })] : []),
     compare(k.ops, { baseline: 'nodeformers' }),
   ];
+}
+
+/** Section 6's table, each mechanism against memory_efficient, with peak memory. */
+function mechanismTables(ms: readonly Measurement[]): Comparison[] {
+  return ms.length === 0 ? [] : [compare(ms, { baseline: 'memory_efficient', memory: true })];
 }
 
 /** An earlier run's results file: its measurements, skipped notes and PyTorch version (none when it is absent or unreadable). */
