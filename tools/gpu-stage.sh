@@ -34,6 +34,7 @@
 #   training-attention  bench:cuda --no-vit --no-sweeps --training attention: the attention backward sweep
 #   mechanisms  bench:cuda --no-vit --no-sweeps --no-training: section 6, every attention mechanism as one
 #             layer at N 256..16384, forward and forward + backward, with peak memory
+#   quality   bench/mechanisms_quality.ts: each mechanism trains the pixel-level MNIST ViT for 15 s (~20 s each)
 #   training-quick  bench:cuda --quick: the attention backward at N 1024 and 4096 (D 64, float16), then
 #             the ViT forward + backward rows in float16 without torch.compile, each as time allows
 #   parallel  bench/parallel.ts: the notebook ViT at batch 256 on 1 GPU and across 2 / all
@@ -201,6 +202,10 @@ for group in "$@"; do
     mechanisms)
       step bench-mechanisms 520 npm run bench:cuda -- --no-vit --no-sweeps --no-training
       sed -n '/== 6. Attention mechanisms/,$p' "$LOGS/bench-mechanisms.log" | head -120
+      ;;
+    quality)
+      step mechanisms-quality 420 node --import tsx bench/mechanisms_quality.ts --device cuda:0 --seconds 15 --out "$OUT/mechanisms-quality.json"
+      tail -25 "$LOGS/mechanisms-quality.log"
       ;;
     training-attention)
       step bench-training-attention 520 npm run bench:cuda -- --no-mechanisms --no-vit --no-sweeps --training attention
