@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Builds the CUDA backend on a machine without cuBLASLt (or a GPU): tools/link-check/ stands in
+# for cuBLASLt's header and an empty library for its .so, cmake-js compiles every CUDA unit
+# for sm_90a into build-link-check/, and the addon's undefined symbols are listed: any of
+# this project's own (namespace nf) is a link error the device would hit at load time.
+# Nothing built here runs. Takes minutes (every attention unit) on a small machine.
+#   tools/cuda-link-check.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=build-link-check
+mkdir -p "$OUT/stub"
+echo 'void nf_link_check_stub(void) {}' > "$OUT/stub/stub.c"
+gcc -shared -fPIC -o "$OUT/stub/libcublasLt.so" "$OUT/stub/stub.c"
+STUB_INCLUDE="-I$PWD/tools/link-check"
+NODEFORMERS_CUDA=ON NODEFORMERS_CUDA_ARCHITECTURES=90a npx cmake-js compile --out "$OUT" --log-level warn \
+  --CDCUDA_cublasLt_LIBRARY="$PWD/$OUT/stub/libcublasLt.so" --CDCMAKE_CXX_FLAGS="$STUB_INCLUDE" --CDCMAKE_CUDA_FLAGS="$STUB_INCLUDE"
+addon="$OUT/Release/nodeformers.node"
+own=$(nm -uC "$addon" | grep -E ' nf::' || true)
+if [[ -n $own ]]; then
+  echo "cuda-link-check: $addon leaves this project's symbols undefined:" >&2
+  echo "$own" >&2
+  exit 1
+fi
+echo "cuda-link-check: $addon built with the CUDA backend; every nf:: symbol is defined ($(nm -uC "$addon" | wc -l) undefined symbols, none of ours)"
