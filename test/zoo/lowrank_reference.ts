@@ -1,0 +1,82 @@
+// Float64 references for the low-rank and kernel mechanisms of the zoo (linformer, nystrom,
+// favor, ortho, lambda, compositional), written plainly from the papers and xFormers'
+// formulations: Float64Array loops, one (batch, head) at a time. Tensors are row-major.
+
+/** A [B, N, H, D] tensor's values and shape. */
+export interface Heads { data: ArrayLike<number>; shape: readonly number[] }
+
+/** Row-major matrix: rows × cols. */
+export interface Mat { rows: number; cols: number; v: Float64Array }
+
+export const mat = (rows: number, cols: number, v = new Float64Array(rows * cols)): Mat => ({ rows, cols, v });
+
+/** The (b, h) slice of a [B, N, H, D] tensor as an N × D matrix. */
+export function head(x: Heads, b: number, h: number): Mat {
+  const [, N, H, D] = x.shape;
+  const m = mat(N, D);
+  for (let n = 0; n < N; n++) for (let d = 0; d < D; d++) m.v[n * D + d] = x.data[((b * N + n) * H + h) * D + d];
+  return m;
+}
+
+/** Runs f on every (b, h) and writes its N × Dv results into a [B, N, H, Dv] array. */
+export function perHead(B: number, N: number, H: number, Dv: number, f: (b: number, h: number) => Mat): Float64Array {
+  const out = new Float64Array(B * N * H * Dv);
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
+      const m = f(b, h);
+      for (let n = 0; n < N; n++) for (let d = 0; d < Dv; d++) out[((b * N + n) * H + h) * Dv + d] = m.v[n * Dv + d];
+    }
+  }
+  return out;
+}
+
+export function matmul(a: Mat, b: Mat): Mat {
+  if (a.cols !== b.rows) throw new Error(`reference matmul: ${a.rows}x${a.cols} @ ${b.rows}x${b.cols}`);
+  const c = mat(a.rows, b.cols);
+  for (let i = 0; i < a.rows; i++) {
+    for (let k = 0; k < a.cols; k++) {
+      const x = a.v[i * a.cols + k];
+      for (let j = 0; j < b.cols; j++) c.v[i * b.cols + j] += x * b.v[k * b.cols + j];
+    }
+  }
+  return c;
+}
+
+export function transpose(a: Mat): Mat {
+  const t = mat(a.cols, a.rows);
+  for (let i = 0; i < a.rows; i++) for (let j = 0; j < a.cols; j++) t.v[j * a.rows + i] = a.v[i * a.cols + j];
+  return t;
+}
+
+export const scaled = (a: Mat, s: number): Mat => mat(a.rows, a.cols, a.v.map((x) => x * s));
+
+/** Softmax of each row (max-subtracted). */
+export function softmaxRows(a: Mat): Mat {
+  const r = mat(a.rows, a.cols);
+  for (let i = 0; i < a.rows; i++) {
+    let m = -Infinity;
+    for (let j = 0; j < a.cols; j++) m = Math.max(m, a.v[i * a.cols + j]);
+    let s = 0;
+    for (let j = 0; j < a.cols; j++) s += (r.v[i * a.cols + j] = Math.exp(a.v[i * a.cols + j] - m));
+    for (let j = 0; j < a.cols; j++) r.v[i * a.cols + j] /= s;
+  }
+  return r;
+}
+
+/** softmax(Q Kᵀ · scale) V. */
+export function attend(q: Mat, k: Mat, v: Mat, scale: number): Mat {
+  return matmul(softmaxRows(scaled(matmul(q, transpose(k)), scale)), v);
+}
+
+/** Linformer: softmax(Q (E K)ᵀ · scale) (F V) per head, E and F [k, ≥ N] (their first N columns). */
+export function linformerRef(q: Heads, k: Heads, v: Heads, E: Mat, F: Mat, scale: number): Float64Array {
+  const [B, N, H, D] = q.shape;
+  const first = (p: Mat) => {
+    const m = mat(p.rows, N);
+    for (let r = 0; r < p.rows; r++) for (let n = 0; n < N; n++) m.v[r * N + n] = p.v[r * p.cols + n];
+    return m;
+  };
+  const e = first(E);
+  const f = first(F);
+  return perHead(B, N, H, D, (b, h) => attend(head(q, b, h), matmul(e, head(k, b, h)), matmul(f, head(v, b, h)), scale));
+}

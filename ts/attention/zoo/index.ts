@@ -1,0 +1,2 @@
+// The mechanism zoo of issue 26: each file registers its mechanism by name on import.
+import './linformer';
