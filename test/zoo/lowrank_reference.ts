@@ -80,3 +80,76 @@ export function linformerRef(q: Heads, k: Heads, v: Heads, E: Mat, F: Mat, scale
   const f = first(F);
   return perHead(B, N, H, D, (b, h) => attend(head(q, b, h), matmul(e, head(k, b, h)), matmul(f, head(v, b, h)), scale));
 }
+
+/** Means of m consecutive row segments: the first m − (N mod m) of ⌊N/m⌋ rows, the rest of one more (xFormers' AvgPool). */
+export function segmentMeansRef(x: Mat, m: number): Mat {
+  const s = Math.floor(x.rows / m);
+  const even = m - (x.rows % m);
+  const out = mat(m, x.cols);
+  let row = 0;
+  for (let l = 0; l < m; l++) {
+    const size = l < even ? s : s + 1;
+    for (let r = row; r < row + size; r++) for (let d = 0; d < x.cols; d++) out.v[l * x.cols + d] += x.v[r * x.cols + d] / size;
+    row += size;
+  }
+  return out;
+}
+
+/** Nyströmformer's iterative pseudo-inverse: Z₀ = kᵀ / max column sum, Z ← ¼ Z (13I − kZ (15I − kZ (7I − kZ))). */
+export function pinvRef(k: Mat, iterations: number): Mat {
+  const m = k.rows;
+  let maxCol = 0;
+  for (let j = 0; j < m; j++) {
+    let c = 0;
+    for (let i = 0; i < m; i++) c += k.v[i * m + j];
+    maxCol = Math.max(maxCol, c);
+  }
+  let z = scaled(transpose(k), 1 / maxCol);
+  const minus = (c: number, a: Mat) => mat(m, m, a.v.map((x, i) => (i % (m + 1) === 0 ? c : 0) - x));
+  for (let it = 0; it < iterations; it++) {
+    const kz = matmul(k, z);
+    z = scaled(matmul(z, minus(13, matmul(kz, minus(15, matmul(kz, minus(7, kz)))))), 0.25);
+  }
+  return z;
+}
+
+/** Depthwise convolution along the rows of v (N × D) with an odd kernel w, zero padded, centred. */
+export function sequenceConvRef(v: Mat, w: ArrayLike<number>): Mat {
+  const c = (w.length - 1) / 2;
+  const out = mat(v.rows, v.cols);
+  for (let n = 0; n < v.rows; n++) {
+    for (let t = 0; t < w.length; t++) {
+      const src = n + t - c;
+      if (src < 0 || src >= v.rows) continue;
+      for (let d = 0; d < v.cols; d++) out.v[n * v.cols + d] += w[t] * v.v[src * v.cols + d];
+    }
+  }
+  return out;
+}
+
+/**
+ * Nyströmformer per head: softmax(Q K̃ᵀ s) pinv(softmax(Q̃ K̃ᵀ s)) softmax(Q̃ Kᵀ s) V with segment-mean
+ * landmarks, exact attention when m ≥ N; plus the convolution skip of V by conv [H × kernel] where given.
+ */
+export function nystromRef(q: Heads, k: Heads, v: Heads, landmarks: number, iterations: number, scale: number, conv: Mat | null = null): Float64Array {
+  const [B, N, H, D] = q.shape;
+  return perHead(B, N, H, D, (b, h) => {
+    const [qh, kh, vh] = [head(q, b, h), head(k, b, h), head(v, b, h)];
+    let x: Mat;
+    if (landmarks >= N) {
+      x = attend(qh, kh, vh, scale);
+    } else {
+      const ql = segmentMeansRef(qh, landmarks);
+      const kl = segmentMeansRef(kh, landmarks);
+      const kernel1 = softmaxRows(scaled(matmul(qh, transpose(kl)), scale));
+      const kernel2 = softmaxRows(scaled(matmul(ql, transpose(kl)), scale));
+      const kernel3 = attend(ql, kh, vh, scale);
+      x = matmul(matmul(kernel1, pinvRef(kernel2, iterations)), kernel3);
+    }
+    if (conv !== null) {
+      const skip = sequenceConvRef(vh, conv.v.subarray(h * conv.cols, (h + 1) * conv.cols));
+      x = mat(x.rows, x.cols, x.v.map((e, i) => e + skip.v[i]));
+    }
+    return x;
+  });
+}
