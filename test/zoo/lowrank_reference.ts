@@ -153,3 +153,34 @@ export function nystromRef(q: Heads, k: Heads, v: Heads, landmarks: number, iter
     return x;
   });
 }
+
+/**
+ * FAVOR+ per head with the feature matrix W (m × D, unscaled): φ(x) = exp(W x' − ‖x'‖²/2)/√m for
+ * 'softmax', relu(W x') + 0.001 for 'relu', x' = x·D^(-1/4); out_i = φ(q_i)ᵀ Σ φ(k_n) v_nᵀ / φ(q_i)ᵀ Σ φ(k_n).
+ */
+export function favorRef(q: Heads, k: Heads, v: Heads, W: Mat, kernel: 'softmax' | 'relu'): Float64Array {
+  const [B, N, H, D] = q.shape;
+  const m = W.rows;
+  const c = D ** -0.25;
+  const phi = (x: Mat) => {
+    const z = matmul(scaled(x, c), transpose(W));
+    const out = mat(x.rows, m);
+    for (let n = 0; n < x.rows; n++) {
+      let sq = 0;
+      for (let d = 0; d < D; d++) sq += (x.v[n * D + d] * c) ** 2;
+      for (let j = 0; j < m; j++) {
+        const zj = z.v[n * m + j];
+        out.v[n * m + j] = kernel === 'softmax' ? Math.exp(zj - sq / 2) / Math.sqrt(m) : Math.max(zj, 0) + 1e-3;
+      }
+    }
+    return out;
+  };
+  return perHead(B, N, H, D, (b, h) => {
+    const pq = phi(head(q, b, h));
+    const pk = phi(head(k, b, h));
+    const num = matmul(pq, matmul(transpose(pk), head(v, b, h)));
+    const ones = mat(N, 1, new Float64Array(N).fill(1));
+    const den = matmul(pq, matmul(transpose(pk), ones));
+    return mat(N, D, num.v.map((x, i) => x / den.v[Math.floor(i / D)]));
+  });
+}
