@@ -184,3 +184,38 @@ export function favorRef(q: Heads, k: Heads, v: Heads, W: Mat, kernel: 'softmax'
     return mat(N, D, num.v.map((x, i) => x / den.v[Math.floor(i / D)]));
   });
 }
+
+/**
+ * Orthoformer per head with the given random choices: among the candidate queries (samples, their
+ * rows of Q), start from samples[first] and add the candidate whose largest |cosine| to the chosen
+ * ones is smallest, until m; the landmarks L are the chosen rows in sample order (xFormers'
+ * masked_select); then softmax(Q Lᵀ s) softmax(L Kᵀ s) V. m ≥ N: exact attention.
+ */
+export function orthoRef(q: Heads, k: Heads, v: Heads, draw: { samples: ArrayLike<number>[]; first: number[] }, m: number, scale: number): Float64Array {
+  const [B, N, H, D] = q.shape;
+  return perHead(B, N, H, D, (b, h) => {
+    const [qh, kh, vh] = [head(q, b, h), head(k, b, h), head(v, b, h)];
+    if (m >= N) return attend(qh, kh, vh, scale);
+    const samples = draw.samples[b * H + h];
+    const row = (i: number) => Array.from(qh.v.subarray(samples[i] * D, (samples[i] + 1) * D));
+    const unit = Array.from(samples, (_, i) => {
+      const x = row(i);
+      const n = Math.max(Math.hypot(...x), 1e-12);
+      return x.map((e) => e / n);
+    });
+    const cos = (i: number, c: number) => Math.abs(unit[i].reduce((s, e, d) => s + e * unit[c][d], 0));
+    const chosen = [draw.first[b * H + h]];
+    while (chosen.length < m) {
+      let best = -1;
+      let bestScore = Infinity;
+      for (let i = 0; i < samples.length; i++) {
+        if (chosen.includes(i)) continue;
+        const score = Math.max(...chosen.map((c) => cos(i, c)));
+        if (score < bestScore) [best, bestScore] = [i, score];
+      }
+      chosen.push(best);
+    }
+    const L = mat(m, D, Float64Array.from(chosen.sort((a, c) => a - c).flatMap(row)));
+    return matmul(softmaxRows(scaled(matmul(qh, transpose(L)), scale)), attend(L, kh, vh, scale));
+  });
+}

@@ -2,3 +2,4 @@
 import './linformer';
 import './nystrom';
 import './favor';
+import './ortho';
