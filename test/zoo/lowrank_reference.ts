@@ -219,3 +219,28 @@ export function orthoRef(q: Heads, k: Heads, v: Heads, draw: { samples: ArrayLik
     return matmul(softmaxRows(scaled(matmul(qh, transpose(L)), scale)), attend(L, kh, vh, scale));
   });
 }
+
+/**
+ * The lambda layer per head, as the paper writes it: y_n = q_nᵀ (λc + λp_n), λc = σ(K)ᵀ V with σ a
+ * softmax over the positions, λp_n = Σ_m E_nm v_mᵀ, E_nm = R[m − n + c] (zero beyond ±c), R [r × D].
+ */
+export function lambdaRef(q: Heads, k: Heads, v: Heads, R: Mat): Float64Array {
+  const [B, N, H, D] = q.shape;
+  const c = (R.rows - 1) / 2;
+  return perHead(B, N, H, D, (b, h) => {
+    const [qh, kh, vh] = [head(q, b, h), head(k, b, h), head(v, b, h)];
+    const content = matmul(softmaxRows(transpose(kh)), vh); // σ(K)ᵀ: each key channel a softmax over the positions
+    const y = mat(N, D);
+    for (let n = 0; n < N; n++) {
+      const lambda = mat(D, D, content.v.slice());
+      for (let m = 0; m < N; m++) {
+        const j = m - n + c;
+        if (j < 0 || j >= R.rows) continue;
+        for (let a = 0; a < D; a++) for (let e = 0; e < D; e++) lambda.v[a * D + e] += R.v[j * D + a] * vh.v[m * D + e];
+      }
+      const yn = matmul(mat(1, D, qh.v.slice(n * D, (n + 1) * D)), lambda);
+      y.v.set(yn.v, n * D);
+    }
+    return y;
+  });
+}

@@ -3,3 +3,4 @@ import './linformer';
 import './nystrom';
 import './favor';
 import './ortho';
+import './lambda';
