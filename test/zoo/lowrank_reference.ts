@@ -244,3 +244,63 @@ export function lambdaRef(q: Heads, k: Heads, v: Heads, R: Mat): Float64Array {
     return y;
   });
 }
+
+/** x W + b for every row of x (W given [out × in] as a linear layer keeps it). */
+export function affineRef(x: Mat, W: Mat, b: ArrayLike<number> | null): Mat {
+  const y = matmul(x, transpose(W));
+  if (b) for (let i = 0; i < y.v.length; i++) y.v[i] += b[i % y.cols];
+  return y;
+}
+
+/** Columns [start, start + width) of a matrix. */
+export function columns(a: Mat, start: number, width: number): Mat {
+  const m = mat(a.rows, width);
+  for (let i = 0; i < a.rows; i++) for (let j = 0; j < width; j++) m.v[i * width + j] = a.v[i * a.cols + start + j];
+  return m;
+}
+
+export interface AffineRef { W: Mat; b: ArrayLike<number> | null }
+
+/**
+ * Compositional attention for one sequence x [N × E], as Mittal et al. write it: searches
+ * A_s = softmax(Q_s K_sᵀ scale) over S groups of the q, k projections, retrievals V_r over R
+ * groups of the v projection, O_sr = A_s V_r, rule scores per token (qk_rule: q̄_s · k̄(O_sr) / √d_sel;
+ * else the linear score of [O_sr, q̄_s]), out_s = Σ_r softmax_r(score) O_sr, then [out_s] W_o + b_o.
+ */
+export function compositionalRef(x: Mat, w: { q: AffineRef; k: AffineRef; v: AffineRef; selectionQuery: AffineRef; selectionKey: AffineRef | null; score: AffineRef | null; out: AffineRef | null },
+  S: number, R: number, ds: number, qkRule: boolean, scale: number): Mat {
+  const [q, k, v, qbar] = [w.q, w.k, w.v, w.selectionQuery].map((a) => affineRef(x, a.W, a.b));
+  const N = x.rows;
+  const dh = q.cols / S;
+  const dv = v.cols / R;
+  const parts: Mat[] = [];
+  for (let s = 0; s < S; s++) {
+    const search = softmaxRows(scaled(matmul(columns(q, s * dh, dh), transpose(columns(k, s * dh, dh))), scale));
+    const retrieved = Array.from({ length: R }, (_, r) => matmul(search, columns(v, r * dv, dv)));
+    const qs = columns(qbar, s * ds, ds);
+    const scores = mat(N, R); // token × rule
+    retrieved.forEach((o, r) => {
+      for (let n = 0; n < N; n++) {
+        const on = mat(1, dv, o.v.slice(n * dv, (n + 1) * dv));
+        const qn = qs.v.subarray(n * ds, (n + 1) * ds);
+        let sc = 0;
+        if (qkRule) {
+          const kn = affineRef(on, w.selectionKey!.W, w.selectionKey!.b);
+          for (let d = 0; d < ds; d++) sc += qn[d] * kn.v[d];
+          sc /= Math.sqrt(ds);
+        } else {
+          const joined = mat(1, dv + ds, Float64Array.from([...on.v, ...qn]));
+          sc = affineRef(joined, w.score!.W, w.score!.b).v[0];
+        }
+        scores.v[n * R + r] = sc;
+      }
+    });
+    const rule = softmaxRows(scores);
+    const out = mat(N, dv);
+    for (let n = 0; n < N; n++) for (let r = 0; r < R; r++) for (let d = 0; d < dv; d++) out.v[n * dv + d] += rule.v[n * R + r] * retrieved[r].v[n * dv + d];
+    parts.push(out);
+  }
+  const merged = mat(N, S * dv);
+  for (let n = 0; n < N; n++) parts.forEach((p, s) => merged.v.set(p.v.subarray(n * dv, (n + 1) * dv), n * S * dv + s * dv));
+  return w.out ? affineRef(merged, w.out.W, w.out.b) : merged;
+}

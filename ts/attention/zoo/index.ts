@@ -4,3 +4,4 @@ import './nystrom';
 import './favor';
 import './ortho';
 import './lambda';
+import './compositional';
