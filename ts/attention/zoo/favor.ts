@@ -15,9 +15,9 @@ import { keep, Tensor, tensor, tidy } from '../../tensor';
 import type { Device } from '../../dtype';
 import type { AttentionConfig, InitOptions } from '../../nn/layers';
 import { AttentionModule } from '../module';
-import { AttentionInputs, MechanismGeometry, registerAttention } from '../registry';
+import type { MechanismGeometry } from '../registry';
 import { favorFeatures } from './favor_features';
-import { booleanOption, checkOptionNames, headsFirst, integerOption, tokensFirst } from './lowrank_common';
+import { booleanOption, checkOptionNames, headsFirst, integerOption, registerWithFunction, tokensFirst } from './lowrank_common';
 
 const NAME = 'favor';
 const OPTIONS = ['dim_features', 'kernel', 'feature_redraw_interval', 'seed', 'orthogonal'];
@@ -132,24 +132,13 @@ export class FavorAttention extends AttentionModule {
   }
 }
 
-function functionalReasons(inputs: AttentionInputs): string[] {
-  const reasons: string[] = [];
-  if (inputs.causal) reasons.push(`${NAME} has no causal form here (the prefix-sum variant is not implemented)`);
-  if (inputs.mask !== null) reasons.push(`${NAME} takes no mask`);
-  if (inputs.bias !== null) reasons.push(`${NAME} takes no bias`);
-  if (Math.abs(inputs.scale * Math.sqrt(inputs.q.shape[3]) - 1) > 1e-6) reasons.push(`${NAME} estimates softmax(q·k/√D): options.scale must be 1/√D`);
-  return reasons;
-}
-
-registerAttention(NAME, {
+registerWithFunction(NAME, {
+  options: OPTIONS,
+  settings,
   createModule: (fn, options, geometry, init) => new FavorAttention(fn, options, geometry, init),
-  checkInputs(fn, inputs) {
-    checkOptionNames(fn, NAME, inputs.extra, OPTIONS);
-    settings(fn, inputs.extra, inputs.q.shape[3]);
-  },
-  notSupportedReasons: functionalReasons,
-  forward(inputs) {
-    const s = settings('attention', inputs.extra, inputs.q.shape[3]);
+  crossAttention: true,
+  reasons: (inputs) => (Math.abs(inputs.scale * Math.sqrt(inputs.q.shape[3]) - 1) > 1e-6 ? [`${NAME} estimates softmax(q·k/√D): options.scale must be 1/√D`] : []),
+  run(inputs, s) {
     const w = featureTensor(s, inputs.q.shape[3], 0, inputs.q.device);
     try {
       return favorHeads(inputs.q, inputs.k, inputs.v, w, s.kernel);

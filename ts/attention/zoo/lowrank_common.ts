@@ -2,10 +2,12 @@
 // lambda, compositional): option checks that name the mechanism, the heads-first layout their
 // matrix products want, and seeded parameters as the layers make them (ts/nn/layers.ts).
 import { checkBoolean, checkInteger, checkNumber, rangeError } from '../../errors';
-import { mul, permute } from '../../ops';
-import { randn, Tensor, tidy } from '../../tensor';
+import { permute } from '../../ops';
+import type { Tensor } from '../../tensor';
+import { init as initParameter } from '../../nn/layers';
 import type { InitOptions } from '../../nn/layers';
-import type { MechanismGeometry } from '../registry';
+import type { AttentionModule } from '../module';
+import { AttentionInputs, MechanismGeometry, registerAttention } from '../registry';
 
 /** Options every module-form mechanism here reads besides its own: the score scale. */
 const COMMON = ['scale'];
@@ -53,6 +55,18 @@ export function scaleOption(fn: string, mechanism: string, options: Record<strin
   return s;
 }
 
+/** What the landmark mechanisms (nystrom, ortho) share: m and the score scale. */
+export interface LandmarkSettings {
+  /** m: the landmarks (option num_landmarks). */
+  landmarks: number;
+  scale: number;
+}
+
+/** num_landmarks (default `fallback`) and scale (default 1/√D). */
+export function landmarkSettings(fn: string, mechanism: string, options: Record<string, unknown>, headDim: number, fallback: number): LandmarkSettings {
+  return { landmarks: integerOption(fn, mechanism, options, 'num_landmarks', fallback), scale: scaleOption(fn, mechanism, options, headDim) };
+}
+
 /** geometry.tokens, which a mechanism with parameters along the sequence needs. */
 export function requireTokens(fn: string, mechanism: string, geometry: MechanismGeometry): number {
   const n = geometry.tokens;
@@ -75,15 +89,50 @@ export function tokensFirst(x: Tensor): Tensor {
   return permute(x, [0, 2, 1, 3]);
 }
 
-let drawn = 0;
-
-/** A parameter of `shape` drawn from N(0, std²), seeded by init.seed (and a counter, as the layers' are), on init.device in init.dtype. */
+/** A parameter drawn from N(0, std²) as the layers draw theirs: seeded by init.seed, on init.device in init.dtype. */
 export function seededParameter(shape: number[], std: number, init: InitOptions): Tensor {
-  const t = randn(shape, { device: init.device, dtype: 'float32', seed: (init.seed ?? 0) * 1000003 + 500009 + drawn++ });
-  const scaled = tidy(() => mul(t, std));
-  t.dispose();
-  if ((init.dtype ?? 'float32') === 'float32') return scaled;
-  const c = scaled.cast(init.dtype!);
-  scaled.dispose();
-  return c;
+  return initParameter(shape, std, init); // called, not aliased: nn/layers may still be loading when this file is (a cycle through ../attention)
+}
+
+/** Why a mechanism with no mask, bias or causal form cannot serve `inputs`; selfOnly: nor q and k of different lengths. */
+export function unmaskedReasons(name: string, inputs: AttentionInputs, selfOnly: boolean): string[] {
+  const reasons: string[] = [];
+  if (inputs.causal) reasons.push(`${name} has no causal form`);
+  if (inputs.mask !== null) reasons.push(`${name} takes no mask`);
+  if (inputs.bias !== null) reasons.push(`${name} takes no bias`);
+  if (selfOnly && inputs.q.shape[1] !== inputs.k.shape[1]) {
+    reasons.push(`${name} is self-attention: q and k must have one length, got ${inputs.q.shape[1]} and ${inputs.k.shape[1]}`);
+  }
+  return reasons;
+}
+
+/** How a mechanism that works both as a module and as a function of q, k, v registers (registerWithFunction). */
+export interface FunctionalSpec<S> {
+  /** Its own option names. */
+  options: readonly string[];
+  /** The options checked and resolved, for q, k, v of head dim D. */
+  settings(fn: string, options: Record<string, unknown>, headDim: number): S;
+  createModule(fn: string, options: Record<string, unknown>, geometry: MechanismGeometry, init: InitOptions): AttentionModule;
+  /** The attention of `inputs` with resolved settings. */
+  run(inputs: AttentionInputs, s: S): Tensor;
+  /** Extra reasons to refuse `inputs` (besides a mask, a bias, causal, and q, k of different lengths). */
+  reasons?(inputs: AttentionInputs): string[];
+  /** Refuses options that need the module form. */
+  checkExtra?(fn: string, extra: Record<string, unknown>): void;
+  /** Whether q and k may have different lengths. Default false. */
+  crossAttention?: boolean;
+}
+
+/** Registers `name` with its module and its function of q, k, v (no mask, bias or causal rule). */
+export function registerWithFunction<S>(name: string, spec: FunctionalSpec<S>): void {
+  registerAttention(name, {
+    createModule: spec.createModule,
+    checkInputs(fn, inputs) {
+      spec.checkExtra?.(fn, inputs.extra);
+      checkOptionNames(fn, name, inputs.extra, spec.options);
+      spec.settings(fn, inputs.extra, inputs.q.shape[3]);
+    },
+    notSupportedReasons: (inputs) => [...unmaskedReasons(name, inputs, !spec.crossAttention), ...(spec.reasons?.(inputs) ?? [])],
+    forward: (inputs) => spec.run(inputs, spec.settings('attention', inputs.extra, inputs.q.shape[3])),
+  });
 }

@@ -13,26 +13,22 @@ import { Tensor, tensor, tidy, zeros } from '../../tensor';
 import type { AttentionConfig, InitOptions } from '../../nn/layers';
 import { attention } from '../attention';
 import { AttentionModule } from '../module';
-import { AttentionInputs, MechanismGeometry, registerAttention } from '../registry';
-import { checkOptionNames, headsFirst, integerOption, scaleOption, seededParameter, tokensFirst } from './lowrank_common';
+import type { MechanismGeometry } from '../registry';
+import {
+  checkOptionNames, headsFirst, integerOption, LandmarkSettings, landmarkSettings, registerWithFunction, seededParameter, tokensFirst,
+} from './lowrank_common';
 
 const NAME = 'nystrom';
 const OPTIONS = ['num_landmarks', 'pinverse_iterations', 'conv_kernel_size'];
 
-export interface NystromSettings {
-  /** m: the landmarks. Default 64. */
-  landmarks: number;
+/** m defaults to 64. */
+export interface NystromSettings extends LandmarkSettings {
   /** Newton–Schulz iterations of the pseudo-inverse. Default 6 (the paper's, xFormers'). */
   iterations: number;
-  scale: number;
 }
 
 function settings(fn: string, options: Record<string, unknown>, headDim: number): NystromSettings {
-  return {
-    landmarks: integerOption(fn, NAME, options, 'num_landmarks', 64),
-    iterations: integerOption(fn, NAME, options, 'pinverse_iterations', 6, 0),
-    scale: scaleOption(fn, NAME, options, headDim),
-  };
+  return { ...landmarkSettings(fn, NAME, options, headDim, 64), iterations: integerOption(fn, NAME, options, 'pinverse_iterations', 6, 0) };
 }
 
 /** [B, H, N, D] -> [B, H, m, D]: means of m consecutive segments (⌊N/m⌋ tokens, the last N mod m of one more). */
@@ -157,28 +153,14 @@ export class NystromAttention extends AttentionModule {
   }
 }
 
-function functionalReasons(inputs: AttentionInputs): string[] {
-  const reasons: string[] = [];
-  if (inputs.causal) reasons.push(`${NAME} has no causal form here (xFormers' causal landmarks are not implemented)`);
-  if (inputs.mask !== null) reasons.push(`${NAME} takes no mask`);
-  if (inputs.bias !== null) reasons.push(`${NAME} takes no bias`);
-  if (inputs.q.shape[1] !== inputs.k.shape[1]) reasons.push(`${NAME} is self-attention: q and k must have one length, got ${inputs.q.shape[1]} and ${inputs.k.shape[1]}`);
-  return reasons;
-}
-
-registerAttention(NAME, {
+registerWithFunction(NAME, {
+  options: OPTIONS,
+  settings,
   createModule: (fn, options, geometry, init) => new NystromAttention(fn, options, geometry, init),
-  checkInputs(fn, inputs) {
-    const extra = inputs.extra;
+  checkExtra(fn, extra) {
     if (extra.conv_kernel_size !== undefined && extra.conv_kernel_size !== null) {
       throw rangeError(fn, `${NAME} option conv_kernel_size needs the module form (its kernel is learned): use the mechanism in a model (buildViT, MultiHeadAttention)`);
     }
-    checkOptionNames(fn, NAME, extra, OPTIONS);
-    settings(fn, extra, inputs.q.shape[3]);
   },
-  notSupportedReasons: functionalReasons,
-  forward(inputs) {
-    const s = { ...settings('attention', inputs.extra, inputs.q.shape[3]), scale: inputs.scale };
-    return nystromHeads(inputs.q, inputs.k, inputs.v, s);
-  },
+  run: (inputs, s) => nystromHeads(inputs.q, inputs.k, inputs.v, { ...s, scale: inputs.scale }),
 });

@@ -12,28 +12,24 @@ import { Tensor, tensor, tidy } from '../../tensor';
 import type { AttentionConfig, InitOptions } from '../../nn/layers';
 import { attention } from '../attention';
 import { AttentionModule } from '../module';
-import { AttentionInputs, MechanismGeometry, registerAttention } from '../registry';
-import { checkOptionNames, headsFirst, integerOption, numberOption, scaleOption, tokensFirst } from './lowrank_common';
+import type { MechanismGeometry } from '../registry';
+import {
+  checkOptionNames, headsFirst, integerOption, LandmarkSettings, landmarkSettings, numberOption, registerWithFunction, tokensFirst,
+} from './lowrank_common';
 
 const NAME = 'ortho';
 const OPTIONS = ['num_landmarks', 'subsample_fraction', 'seed'];
 
-export interface OrthoSettings {
-  /** m. Default 32 (xFormers'). */
-  landmarks: number;
+/** m defaults to 32 (xFormers'). */
+export interface OrthoSettings extends LandmarkSettings {
   /** The share of the N queries drawn (with replacement, at least m) to choose from; 1: all, in order. Default 1. */
   fraction: number;
   seed: number;
-  scale: number;
 }
 
 function settings(fn: string, options: Record<string, unknown>, headDim: number): OrthoSettings {
-  return {
-    landmarks: integerOption(fn, NAME, options, 'num_landmarks', 32),
-    fraction: numberOption(fn, NAME, options, 'subsample_fraction', 1, 0, 1),
-    seed: integerOption(fn, NAME, options, 'seed', 0, 0),
-    scale: scaleOption(fn, NAME, options, headDim),
-  };
+  const fraction = numberOption(fn, NAME, options, 'subsample_fraction', 1, 0, 1);
+  return { ...landmarkSettings(fn, NAME, options, headDim, 32), fraction, seed: integerOption(fn, NAME, options, 'seed', 0, 0) };
 }
 
 /** The random choices of one call, per (batch, head): the candidate queries and the first landmark among them. */
@@ -148,24 +144,9 @@ export class OrthoAttention extends AttentionModule {
   }
 }
 
-function functionalReasons(inputs: AttentionInputs): string[] {
-  const reasons: string[] = [];
-  if (inputs.causal) reasons.push(`${NAME} has no causal form`);
-  if (inputs.mask !== null) reasons.push(`${NAME} takes no mask (its landmarks mix every key)`);
-  if (inputs.bias !== null) reasons.push(`${NAME} takes no bias`);
-  if (inputs.q.shape[1] !== inputs.k.shape[1]) reasons.push(`${NAME} is self-attention: q and k must have one length, got ${inputs.q.shape[1]} and ${inputs.k.shape[1]}`);
-  return reasons;
-}
-
-registerAttention(NAME, {
+registerWithFunction(NAME, {
+  options: OPTIONS,
+  settings,
   createModule: (fn, options, geometry, init) => new OrthoAttention(fn, options, geometry, init),
-  checkInputs(fn, inputs) {
-    checkOptionNames(fn, NAME, inputs.extra, OPTIONS);
-    settings(fn, inputs.extra, inputs.q.shape[3]);
-  },
-  notSupportedReasons: functionalReasons,
-  forward(inputs) {
-    const s = { ...settings('attention', inputs.extra, inputs.q.shape[3]), scale: inputs.scale };
-    return orthoAttention(inputs.q, inputs.k, inputs.v, s, new Random(s.seed * 1000003));
-  },
+  run: (inputs, s) => orthoAttention(inputs.q, inputs.k, inputs.v, { ...s, scale: inputs.scale }, new Random(s.seed * 1000003)),
 });
