@@ -112,7 +112,7 @@ Napi::Value Addon::Binary(const Napi::CallbackInfo& info) {
   Args args(info, "binary", layouts_);
   const auto out = args.tensor(0, "out", Access::Whole), a = args.tensor(1, "a"), b = args.tensor(2, "b");
   BinaryParams p;
-  p.op = static_cast<BinaryOp>(args.integer(3, "op", 0, 2, "unknown binary op"));
+  p.op = static_cast<BinaryOp>(args.integer(3, "op", 0, 3, "unknown binary op"));
   p.alpha = static_cast<float>(args.number(4, "alpha"));
   Backend& backend = args.bind();
   p.out = args.view(out);

@@ -71,7 +71,7 @@ struct BiasActivationParams {
   ActivationSpec activation;
 };
 
-enum class BinaryOp : int32_t { Add = 0, Mul = 1, Sub = 2 };
+enum class BinaryOp : int32_t { Add = 0, Mul = 1, Sub = 2, Div = 3 };
 
 // out = a (op) b * alpha, elementwise; a and b are views broadcast to out's shape (any
 // strides), out contiguous. out may alias a (the residual add into the stream).

@@ -194,6 +194,7 @@ class CpuBackend final : public Backend {
         case BinaryOp::Add: v = a + b; break;
         case BinaryOp::Mul: v = a * b; break;
         case BinaryOp::Sub: v = a - b; break;
+        case BinaryOp::Div: v = a / b; break;
       }
       store(p.out.data, p.out.dtype, oo, v);
     });

@@ -43,6 +43,7 @@ __device__ __forceinline__ float binop(float a, float b, BinaryOp op, float alph
     case BinaryOp::Add: return a + b;
     case BinaryOp::Mul: return a * b;
     case BinaryOp::Sub: return a - b;
+    case BinaryOp::Div: return a / b;
   }
   return a + b;
 }

@@ -24,7 +24,8 @@ export interface InitOptions {
 }
 
 let seedCounter = 0;
-function init(shape: number[], std: number, o: InitOptions): Tensor {
+/** A new parameter drawn from N(0, std²), seeded by o.seed and a counter, on o.device in o.dtype (the layers' and the mechanisms' initializer). */
+export function init(shape: number[], std: number, o: InitOptions): Tensor {
   const t = randn(shape, { device: o.device, dtype: 'float32', seed: (o.seed ?? 0) * 1000003 + seedCounter++ });
   const scaled = tidy(() => mul(t, std));
   t.dispose();

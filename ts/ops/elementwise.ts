@@ -8,13 +8,14 @@ import {
   checkOptions, checkOutAliasing, contiguousIn, fill, OutOptions, prepareOutput, product, shapeString,
 } from './checks';
 import { checkRecordable, needsGrad, needsGradAny, record } from '../autograd/graph';
-import { addGrad, meanGrad, mulGrad, residualAddGrad } from '../autograd/grads/elementwise';
+import { addGrad, divGrad, meanGrad, mulGrad, residualAddGrad } from '../autograd/grads/elementwise';
 import { concatGrad, permuteGrad, sliceGrad } from '../autograd/grads/shape';
 
 // Native codes: native/core/ops.h, enum class BinaryOp.
 const ADD = 0;
 const MUL = 1;
 const SUB = 2;
+const DIV = 3;
 
 export interface BinaryOptions extends OutOptions {
   /** Multiplies b before the operation. Default 1. */
@@ -63,12 +64,22 @@ export function mul(a: Tensor, b: Tensor | number, options?: BinaryOptions): Ten
   return needsGrad(a, b) ? recordBinary('mul', MUL, a, b, options) : binary('mul', MUL, a, b, options);
 }
 
-// add, sub or mul on the tape (an input requires grad): the forward, then its record.
+/**
+ * a / (b·alpha), elementwise with numpy broadcasting (as add): IEEE division, so a zero b
+ * gives ±Infinity or NaN. alpha defaults to 1.
+ */
+export function div(a: Tensor, b: Tensor | number, options?: BinaryOptions): Tensor {
+  if (typeof b === 'number' && b === 0) throw rangeError('div', 'b must not be the number 0');
+  return needsGrad(a, b) ? recordBinary('div', DIV, a, b, options) : binary('div', DIV, a, b, options);
+}
+
+// add, sub, mul or div on the tape (an input requires grad): the forward, then its record.
 function recordBinary(fn: string, op: number, a: Tensor, b: Tensor | number, options: BinaryOptions | undefined): Tensor {
   checkRecordable(fn, options);
   const out = binary(fn, op, a, b, options);
   const alpha = options?.alpha ?? 1;
   if (op === MUL) return record(fn, out, [a, b], typeof b === 'number' ? [a] : [a, b], mulGrad(a, b, alpha));
+  if (op === DIV) return record(fn, out, [a, b], typeof b === 'number' ? [] : [b, out], divGrad(a, b, alpha));
   return record(fn, out, [a, b], [], addGrad(a, b, alpha, op === ADD ? 1 : -1));
 }
 

@@ -9,6 +9,7 @@ export { layerNorm, rmsNorm } from './norm';
 export { softmax } from './softmax';
 export type { SoftmaxOptions } from './softmax';
 export { add, sub, mul, residualAdd, concat, slice, permute, transpose, mean } from './elementwise';
+export { div } from './elementwise';
 export type { BinaryOptions, MeanOptions } from './elementwise';
 export { patchEmbed } from './patch';
 export { dropout, dropPath } from './dropout';

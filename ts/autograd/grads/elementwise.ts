@@ -1,6 +1,6 @@
 // Gradients of add, sub, mul (numpy broadcasting: summed back over the broadcast axes),
 // residualAdd and mean. The formulas, and what each forward saves: ../DERIVATIVES.md.
-import { mul } from '../../ops/elementwise';
+import { div, mul } from '../../ops/elementwise';
 import { isTensor, Tensor } from '../../tensor';
 import { GradFn } from '../node';
 import { sumTo } from '../reduce';
@@ -40,6 +40,30 @@ function product(g: Tensor, other: Tensor | number, alpha: number, shape: readon
   const r = sumTo(full, shape);
   full.dispose();
   return r;
+}
+
+/** div: y = a / (b·alpha). Saves b and y: da = g / (b·alpha), db = −g·y / b. */
+export function divGrad(a: Tensor, b: Tensor | number, alpha: number): GradFn {
+  const aShape = a.shape;
+  const bShape = isTensor(b) ? b.shape : null;
+  return (g, saved, needs) => {
+    if (!bShape) return [needs[0] ? mul(g, 1 / (alpha * (b as number))) : null, null];
+    const [sb, sy] = saved;
+    let da: Tensor | null = null;
+    if (needs[0]) {
+      const q = div(g, sb, { alpha });
+      da = sumTo(q, aShape);
+      q.dispose();
+    }
+    let db: Tensor | null = null;
+    if (needs[1]) {
+      const gy = mul(g, sy, { alpha: -1 });
+      const q = div(gy, sb);
+      db = sumTo(q, bShape);
+      for (const t of [gy, q]) t.dispose();
+    }
+    return [da, db];
+  };
 }
 
 /** residualAdd: x + branch·scale, in place. Saves nothing. */
