@@ -1,8 +1,22 @@
 // Block layouts: a pattern over blocks of tokens, and the block-sparse layouts built on them
-// (BigBird's). layoutToPattern expands one to tokens.
+// (BigBird's). layoutToPattern expands one to tokens; block_layouts.ts holds the sparsity
+// configs of xFormers (fixed, variable, Longformer).
 import { checkInteger, rangeError } from '../../errors';
 import { Random } from '../../random';
 import { checkEntries, checkPatternLike, checkSeed, Pattern, PatternLike } from './pattern';
+
+/**
+ * min(k, pool.length) distinct entries of `pool`, drawn uniformly by a partial Fisher–Yates
+ * shuffle of pool (in place) driven by rng: one uniform draw per entry taken.
+ */
+export function drawDistinct(rng: Random, pool: number[], k: number): number[] {
+  const take = Math.min(k, pool.length);
+  for (let t = 0; t < take; t++) {
+    const j = t + Math.floor(rng.uniform() * (pool.length - t));
+    [pool[t], pool[j]] = [pool[j], pool[t]];
+  }
+  return pool.slice(0, take);
+}
 
 /** Each entry of a block layout expanded to a block x block square of tokens (xFormers' layout_to_pattern). */
 export function layoutToPattern(layout: PatternLike, block: number): Pattern {
@@ -48,12 +62,7 @@ export function bigBird(n: number, block: number, globals: number, windows: numb
   for (let r = globals; r < nb && randoms > 0; r++) {
     const free: number[] = [];
     for (let c = 0; c < nb; c++) if (layout[r * nb + c] === 0) free.push(c);
-    const take = Math.min(randoms, free.length);
-    for (let t = 0; t < take; t++) {
-      const k = t + Math.floor(rng.uniform() * (free.length - t));
-      [free[t], free[k]] = [free[k], free[t]];
-      layout[r * nb + free[t]] = 1;
-    }
+    for (const c of drawDistinct(rng, free, randoms)) layout[r * nb + c] = 1;
   }
   return layoutToPattern(new Pattern(nb, nb, layout), block);
 }

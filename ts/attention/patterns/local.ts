@@ -3,49 +3,17 @@
 // tokens row-major (token r * w + c is the patch in row r, column c), as
 // torch.meshgrid(..., indexing='ij') followed by flatten() does in xFormers.
 import { checkInteger, checkNumber, invalidParameterError, rangeError } from '../../errors';
+import { gridDistance } from './distances';
 import { checkEntries, checkNorm, checkShapeArg, Pattern } from './pattern';
 
-// ---- grid distances --------------------------------------------------------------------
-
-/** Row-major coordinates of every token of a grid: coords[t * rank + k]. */
-function gridCoords(shape: readonly number[]): { n: number; coords: Int32Array } {
-  const rank = shape.length;
-  const n = shape.reduce((a, b) => a * b, 1);
-  const coords = new Int32Array(n * rank);
-  for (let t = 0; t < n; t++) {
-    let rest = t;
-    for (let k = rank - 1; k >= 0; k--) {
-      coords[t * rank + k] = rest % shape[k];
-      rest = Math.floor(rest / shape[k]);
-    }
-  }
-  return { n, coords };
-}
-
 /**
- * The tokens of a grid within p-norm distance < `distance` of each other (torch.cdist's norms:
- * p = 0 counts the coordinates that differ, p = Infinity takes the largest difference).
+ * The tokens of a grid within p-norm distance < `distance` of each other (gridDistance's
+ * norms, unit weights).
  */
 function withinDistance(fn: string, shape: readonly number[], distance: number, p: number): Pattern {
-  const { n, coords } = gridCoords(shape);
-  checkEntries(fn, n, n);
-  const rank = shape.length;
-  // Integer grids: sums of |d| and max |d| are exact, and sqrt is correctly rounded.
-  const near = (a: number, b: number): boolean => {
-    let acc = 0;
-    for (let k = 0; k < rank; k++) {
-      const d = Math.abs(coords[a * rank + k] - coords[b * rank + k]);
-      if (p === 0) acc += d === 0 ? 0 : 1;
-      else if (p === Infinity) acc = Math.max(acc, d);
-      else if (p === 1) acc += d;
-      else if (p === 2) acc += d * d;
-      else acc += d ** p;
-    }
-    if (p === 2) return Math.sqrt(acc) < distance;
-    if (p === 0 || p === 1 || p === Infinity) return acc < distance;
-    return acc ** (1 / p) < distance;
-  };
-  return Pattern.fromFunction(n, n, near);
+  const grid = gridDistance(shape, p);
+  checkEntries(fn, grid.n, grid.n);
+  return Pattern.fromFunction(grid.n, grid.n, (a, b) => grid.distance(a, b) < distance);
 }
 
 // ---- generators ------------------------------------------------------------------------
@@ -159,4 +127,23 @@ export function dilated(n: number, window: number, dilation: number): Pattern {
     const d = Math.abs(i - j);
     return d % dilation === 0 && d <= window * dilation;
   });
+}
+
+/**
+ * dilated() on both axes of the h x w grid: patch (r, c) attends to (r', c') when |r - r'| and
+ * |c - c'| are multiples of `dilation` and at most `window * dilation` — a (2 window + 1)²
+ * square of keys, `dilation` apart (DiNAT's dilated neighbourhood, clipped at the edges).
+ * dilated2d(h, w, window, 1) is local2d(h, w, window + 1, Infinity).
+ */
+export function dilated2d(h: number, w: number, window: number, dilation: number): Pattern {
+  const fn = 'dilated2d';
+  checkInteger(fn, 'h', h);
+  checkInteger(fn, 'w', w);
+  checkInteger(fn, 'window', window);
+  checkInteger(fn, 'dilation', dilation, 1);
+  const n = h * w;
+  checkEntries(fn, n, n);
+  const reach = window * dilation;
+  const near = (d: number) => d % dilation === 0 && d <= reach;
+  return Pattern.fromFunction(n, n, (a, b) => near(Math.abs(Math.floor(a / w) - Math.floor(b / w))) && near(Math.abs((a % w) - (b % w))));
 }
