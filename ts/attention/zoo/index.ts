@@ -1,0 +1,3 @@
+// The mechanism zoo (issue 26): each file registers one mechanism by name; importing this
+// folder registers them all. One line a mechanism.
+import './local';
