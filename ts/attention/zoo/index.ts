@@ -1,3 +1,4 @@
 // The mechanism zoo (issue 26): each file registers one mechanism by name; importing this
 // folder registers them all. One line a mechanism.
 import './local';
+import './global';
