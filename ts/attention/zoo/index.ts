@@ -2,3 +2,4 @@
 // folder registers them all. One line a mechanism.
 import './local';
 import './global';
+import './random';
