@@ -2,10 +2,12 @@
 // the global-token mask written plainly, gradcheck, the ViT by name (its class token global by
 // default), and every bad option.
 import * as assert from 'node:assert/strict';
-import { attention, AttentionOptions, buildViT, FLOAT_DTYPES, randn, splitQkv, tidy } from '../../ts/index';
+import { attention, AttentionOptions, buildViT, FLOAT_DTYPES, randn, tidy } from '../../ts/index';
 import { globalMasks } from '../../ts/attention/zoo/global';
 import { assertClose, DEVICES, describeDevice, freshSeed, host } from '../helpers';
-import { caseLabel, checkMaskGradients, checkMaskParity, globalMaskReference, MaskCase, SMALL_VIT, trainViTStep } from './masks_reference';
+import {
+  attendTen, caseLabel, checkLayerMatches, checkMaskGradients, checkMaskParity, globalMaskReference, MaskCase, SMALL_VIT, trainViTStep,
+} from './masks_reference';
 
 interface GlobalCase extends MaskCase { tokens: number[]; options: AttentionOptions }
 
@@ -68,32 +70,12 @@ describe('mechanism global in the ViT', () => {
   });
 
   it('the class token (the layer\'s prefix) is the default global token', () => {
-    const model = buildViT({ ...SMALL_VIT, attention: { mechanism: 'global' } }, { seed: 2 });
-    const attn = model.blocks[1].attn;
-    const tokens = randn([1, 17, 24], { seed: 3 });
-    try {
-      const got = tidy(() => host(attn.forward(tokens)));
-      const want = tidy(() => {
-        const { q, k, v } = splitQkv(attn.qkv!.forward(tokens).reshape([1, 17, 3, 2, 12]));
-        return host(attn.proj.forward(attention(q, k, v, { mechanism: 'global', global_tokens: [0] }).reshape([1, 17, 24])));
-      });
-      assertClose(got, want, 1e-6, 'the layer against global_tokens [0]');
-    } finally {
-      tokens.dispose();
-      model.dispose();
-    }
+    checkLayerMatches({ mechanism: 'global' }, { mechanism: 'global', global_tokens: [0] }, 1);
   });
 });
 
 describe('mechanism global: bad options', () => {
-  const run = (o: Record<string, unknown>) => {
-    const x = randn([1, 10, 1, 4], { seed: 5 });
-    try {
-      return attention(x, x, x, { mechanism: 'global', ...o });
-    } finally {
-      x.dispose();
-    }
-  };
+  const run = (o: Record<string, unknown>) => attendTen('global', o);
   it('global_tokens and num_global_tokens are checked, naming attention and the option', () => {
     assert.throws(() => run({ global_tokens: [1], num_global_tokens: 1 }), /attention: pass options.global_tokens \(which tokens\) or options.num_global_tokens \(the first n\), not both/);
     assert.throws(() => run({ global_tokens: [] }), /attention: expected options.global_tokens to be a non-empty array of token indices/);

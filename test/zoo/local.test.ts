@@ -2,10 +2,12 @@
 // the window mask written plainly (1-D, 2-D on a grid after prefix tokens, causal, with a
 // bias), gradcheck, the cache of masks, the ViT by name, and every bad option.
 import * as assert from 'node:assert/strict';
-import { attention, AttentionOptions, buildViT, FLOAT_DTYPES, randn, splitQkv, tensor, tidy } from '../../ts/index';
+import { attention, AttentionOptions, buildViT, FLOAT_DTYPES, randn, tensor, tidy } from '../../ts/index';
 import { localMasks } from '../../ts/attention/zoo/local';
-import { assertClose, DEVICES, describeDevice, freshSeed, host } from '../helpers';
-import { caseLabel, checkMaskGradients, checkMaskParity, localMaskReference, MaskCase, SMALL_VIT, trainViTStep } from './masks_reference';
+import { DEVICES, describeDevice, freshSeed, host } from '../helpers';
+import {
+  attendTen, caseLabel, checkLayerMatches, checkMaskGradients, checkMaskParity, localMaskReference, MaskCase, SMALL_VIT, trainViTStep,
+} from './masks_reference';
 
 interface LocalCase extends MaskCase { window: number; grid?: [number, number]; prefix?: number; sparsePath?: 'csr' | 'block' }
 
@@ -75,33 +77,14 @@ describe('mechanism local in the ViT', () => {
   });
 
   it('the layer reads its grid and class token from the geometry', () => {
-    const model = buildViT({ ...SMALL_VIT, attention: { mechanism: 'local', window_size: 3, dims: 2 } }, { seed: 2 });
-    const attn = model.blocks[0].attn;
-    const tokens = randn([2, 17, 24], { seed: 3 });
-    try {
-      const got = tidy(() => host(attn.forward(tokens)));
-      const want = tidy(() => {
-        const { q, k, v } = splitQkv(attn.qkv!.forward(tokens).reshape([2, 17, 3, 2, 12]));
-        const o = attention(q, k, v, { mechanism: 'local', window_size: 3, dims: 2, grid_size: [4, 4], prefix_tokens: 1 });
-        return host(attn.proj.forward(o.reshape([2, 17, 24])));
-      });
-      assertClose(got, want, 1e-6, 'the layer against the function form');
-    } finally {
-      tokens.dispose();
-      model.dispose();
-    }
+    checkLayerMatches({ mechanism: 'local', window_size: 3, dims: 2 }, { mechanism: 'local', window_size: 3, dims: 2, grid_size: [4, 4], prefix_tokens: 1 });
+    checkLayerMatches({ mechanism: 'local', window_size: 5 }, { mechanism: 'local', window_size: 5, prefix_tokens: 1 }, 1);
   });
 });
 
 describe('mechanism local: bad options', () => {
   const q = () => randn([1, 10, 1, 4], { seed: 5 });
-  const run = (o: Record<string, unknown>, x = q()) => {
-    try {
-      return attention(x, x, x, { mechanism: 'local', ...o });
-    } finally {
-      x.dispose();
-    }
-  };
+  const run = (o: Record<string, unknown>) => attendTen('local', o);
   it('window_size, dims, grid_size and prefix_tokens are checked, naming attention and the option', () => {
     assert.throws(() => run({ window_size: 4 }), /attention: options.window_size counts the token and two equal wings, so it must be odd, got 4/);
     assert.throws(() => run({ window_size: 0 }), /attention: options.window_size must be at least 1/);

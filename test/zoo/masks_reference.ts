@@ -4,7 +4,7 @@
 // training step.
 import * as assert from 'node:assert/strict';
 import {
-  AdamW, attention, AttentionOptions, backward, buildViT, crossEntropy, Device, FloatDType, gradcheck, randn, tensor, Tensor, tidy,
+  AdamW, attention, AttentionOptions, backward, buildViT, crossEntropy, Device, FloatDType, gradcheck, randn, splitQkv, tensor, Tensor, tidy,
 } from '../../ts/index';
 import { attentionBackwardReference, attentionReference, AttentionCase } from '../attention_reference';
 import { assertClose, host, TOLERANCE } from '../helpers';
@@ -139,5 +139,38 @@ export function trainViTStep(attentionConfig: Record<string, unknown>, seed = 1)
   } finally {
     x.dispose();
     labels.dispose();
+  }
+}
+
+/**
+ * Block `block` of the small ViT with `config` against the function form with `explicit`
+ * options (what the layer's geometry should resolve to): the layer's attention branch on
+ * random tokens, both ways. Eval mode.
+ */
+export function checkLayerMatches(config: Record<string, unknown>, explicit: AttentionOptions, block = 0): void {
+  const model = buildViT({ ...SMALL_VIT, attention: config }, { seed: 2 });
+  const attn = model.blocks[block].attn;
+  const tokens = randn([2, 17, 24], { seed: 3 });
+  try {
+    const got = tidy(() => host(attn.forward(tokens)));
+    assert.deepEqual(tidy(() => host(attn.forward(tokens))), got, 'two eval calls agree');
+    const want = tidy(() => {
+      const { q, k, v } = splitQkv(attn.qkv!.forward(tokens).reshape([2, 17, 3, 2, 12]));
+      return host(attn.proj.forward(attention(q, k, v, explicit).reshape([2, 17, 24])));
+    });
+    assertClose(got, want, 1e-6, `the layer against ${JSON.stringify(explicit)}`);
+  } finally {
+    tokens.dispose();
+    model.dispose();
+  }
+}
+
+/** attention(x, x, x, { mechanism, ...options }) on an x [1, 10, 1, 4]: what the bad-option tests call. */
+export function attendTen(mechanism: string, options: Record<string, unknown>): Tensor {
+  const x = randn([1, 10, 1, 4], { seed: 5 });
+  try {
+    return attention(x, x, x, { mechanism, ...options });
+  } finally {
+    x.dispose();
   }
 }

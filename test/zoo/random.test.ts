@@ -3,11 +3,13 @@
 // gradcheck, the module (fixed in eval, redrawn per call in training, each training mask freed
 // with its tape), the ViT by name, and every bad option.
 import * as assert from 'node:assert/strict';
-import { attention, buildViT, FLOAT_DTYPES, manualSeed, mean, noGrad, ones, randn, splitQkv, tidy } from '../../ts/index';
-import type { MultiHeadAttention } from '../../ts/index';
+import { buildViT, FLOAT_DTYPES, manualSeed, mean, noGrad, ones, randn, tidy } from '../../ts/index';
+import type { MultiHeadAttention, Tensor } from '../../ts/index';
 import { randomMask } from '../../ts/attention/zoo/random';
-import { assertClose, DEVICES, describeDevice, freshSeed, host } from '../helpers';
-import { caseLabel, checkMaskGradients, checkMaskParity, MaskCase, SMALL_VIT, trainViTStep } from './masks_reference';
+import { DEVICES, describeDevice, freshSeed, host } from '../helpers';
+import {
+  attendTen, caseLabel, checkLayerMatches, checkMaskGradients, checkMaskParity, MaskCase, SMALL_VIT, trainViTStep,
+} from './masks_reference';
 
 /** The mask of (ratio, seed) as a dense [n, n] Uint8Array. */
 function denseRandom(n: number, ratio: number, seed: number, causal = false): Uint8Array {
@@ -84,67 +86,48 @@ describe('mechanism random in a layer', () => {
   const heldMasks = (attn: MultiHeadAttention) => (attn.attentionModule as unknown as { heldMasks: number }).heldMasks;
 
   it('eval: the fixed mask of its seed, the function form\'s', () => {
-    const model = buildViT({ ...SMALL_VIT, attention: { mechanism: 'random', ratio: 0.3, seed: 11 } }, { seed: 1 });
-    const attn = model.blocks[0].attn;
-    const tokens = randn([2, 17, 24], { seed: 2 });
-    try {
-      const a = tidy(() => host(attn.forward(tokens)));
-      assert.deepEqual(tidy(() => host(attn.forward(tokens))), a, 'two eval calls agree');
-      const want = tidy(() => {
-        const { q, k, v } = splitQkv(attn.qkv!.forward(tokens).reshape([2, 17, 3, 2, 12]));
-        return host(attn.proj.forward(attention(q, k, v, { mechanism: 'random', ratio: 0.3, seed: 11 }).reshape([2, 17, 24])));
-      });
-      assertClose(a, want, 1e-6, 'eval against the function form');
-    } finally {
-      tokens.dispose();
-      model.dispose();
-    }
+    checkLayerMatches({ mechanism: 'random', ratio: 0.3, seed: 11 }, { mechanism: 'random', ratio: 0.3, seed: 11 });
   });
 
-  it('training: a new mask every call, the same again after manualSeed', () => {
+  /** body(attn, tokens) with block 0's attention of a small ViT under 'random' in training mode. */
+  function training(body: (attn: MultiHeadAttention, tokens: Tensor, dispose: () => void) => void): void {
     const model = buildViT({ ...SMALL_VIT, attention: { mechanism: 'random', ratio: 0.3 } }, { seed: 1 });
-    const attn = model.blocks[0].attn;
     const tokens = randn([2, 17, 24], { seed: 2 });
     model.train();
     try {
-      manualSeed(21);
-      const first = tidy(() => host(attn.forward(tokens)));
-      const second = tidy(() => host(attn.forward(tokens)));
-      assert.notDeepEqual(second, first, 'two training calls draw two masks');
-      manualSeed(21);
-      assert.deepEqual(tidy(() => host(attn.forward(tokens))), first, 'the same draw after manualSeed');
+      body(model.blocks[0].attn, tokens, () => model.dispose());
     } finally {
       tokens.dispose();
       model.dispose();
     }
-  });
+  }
 
-  it('training: each mask is held while its tape lives, and freed with it', () => {
-    const model = buildViT({ ...SMALL_VIT, attention: { mechanism: 'random', ratio: 0.3 } }, { seed: 1 });
-    const attn = model.blocks[0].attn;
-    const tokens = randn([2, 17, 24], { seed: 2 });
-    model.train();
-    try {
-      const first = attn.forward(tokens);
-      const second = attn.forward(tokens);
-      assert.equal(heldMasks(attn), 2, 'both tapes alive: both masks held');
-      first.dispose();
-      assert.equal(heldMasks(attn), 1, 'the first tape freed with its output: its mask freed');
-      tidy(() => mean(mean(second, 2), 1).backward(ones([2], {})));
-      second.dispose();
-      assert.equal(heldMasks(attn), 0, 'backward used the second tape: its mask freed');
-      noGrad(() => tidy(() => attn.forward(tokens)));
-      assert.equal(heldMasks(attn), 0, 'nothing recorded: the mask freed at once');
-      const third = attn.forward(tokens);
-      assert.equal(heldMasks(attn), 1);
-      model.dispose();
-      assert.equal(heldMasks(attn), 0, 'disposing the model frees the masks it holds');
-      third.dispose();
-    } finally {
-      tokens.dispose();
-      model.dispose();
-    }
-  });
+  it('training: a new mask every call, the same again after manualSeed', () => training((attn, tokens) => {
+    manualSeed(21);
+    const first = tidy(() => host(attn.forward(tokens)));
+    const second = tidy(() => host(attn.forward(tokens)));
+    assert.notDeepEqual(second, first, 'two training calls draw two masks');
+    manualSeed(21);
+    assert.deepEqual(tidy(() => host(attn.forward(tokens))), first, 'the same draw after manualSeed');
+  }));
+
+  it('training: each mask is held while its tape lives, and freed with it', () => training((attn, tokens, disposeModel) => {
+    const first = attn.forward(tokens);
+    const second = attn.forward(tokens);
+    assert.equal(heldMasks(attn), 2, 'both tapes alive: both masks held');
+    first.dispose();
+    assert.equal(heldMasks(attn), 1, 'the first tape freed with its output: its mask freed');
+    tidy(() => mean(mean(second, 2), 1).backward(ones([2], {})));
+    second.dispose();
+    assert.equal(heldMasks(attn), 0, 'backward used the second tape: its mask freed');
+    noGrad(() => tidy(() => attn.forward(tokens)));
+    assert.equal(heldMasks(attn), 0, 'nothing recorded: the mask freed at once');
+    const third = attn.forward(tokens);
+    assert.equal(heldMasks(attn), 1);
+    disposeModel();
+    assert.equal(heldMasks(attn), 0, 'disposing the model frees the masks it holds');
+    third.dispose();
+  }));
 
   it('by name in the ViT: forward and one training step', () => {
     trainViTStep({ mechanism: 'random', ratio: 0.25 }).dispose();
@@ -152,14 +135,7 @@ describe('mechanism random in a layer', () => {
 });
 
 describe('mechanism random: bad options', () => {
-  const run = (o: Record<string, unknown>) => {
-    const x = randn([1, 10, 1, 4], { seed: 5 });
-    try {
-      return attention(x, x, x, { mechanism: 'random', ...o });
-    } finally {
-      x.dispose();
-    }
-  };
+  const run = (o: Record<string, unknown>) => attendTen('random', o);
   it('ratio and seed are checked, naming attention and the option', () => {
     assert.throws(() => run({ ratio: -0.1 }), /attention: options.ratio is the fraction of keys kept, in \[0, 1\], got -0.1/);
     assert.throws(() => run({ ratio: 1.5 }), /attention: options.ratio is the fraction of keys kept/);
