@@ -1,4 +1,5 @@
 export { attention, splitQkv, broadcastView } from './attention';
+import './zoo';
 export type { AttentionOptions } from './attention';
 export { registerAttention, attentionMechanisms } from './registry';
 export { AttentionModule } from './module';
