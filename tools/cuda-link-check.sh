@@ -11,9 +11,9 @@ OUT=build-link-check
 mkdir -p "$OUT/stub"
 echo 'void nf_link_check_stub(void) {}' > "$OUT/stub/stub.c"
 gcc -shared -fPIC -o "$OUT/stub/libcublasLt.so" "$OUT/stub/stub.c"
-STUB_INCLUDE="-I$PWD/tools/link-check"
-NODEFORMERS_CUDA=ON NODEFORMERS_CUDA_ARCHITECTURES=90a npx cmake-js compile --out "$OUT" --log-level warn \
-  --CDCUDA_cublasLt_LIBRARY="$PWD/$OUT/stub/libcublasLt.so" --CDCMAKE_CXX_FLAGS="$STUB_INCLUDE" --CDCMAKE_CUDA_FLAGS="$STUB_INCLUDE"
+# The stand-in header through the compilers' CPATH (cmake-js sets CMAKE_CXX_FLAGS itself).
+CPATH="$PWD/tools/link-check${CPATH:+:$CPATH}" NODEFORMERS_CUDA=ON NODEFORMERS_CUDA_ARCHITECTURES=90a \
+  npx cmake-js compile --out "$OUT" --log-level warn --CDCUDA_cublasLt_LIBRARY="$PWD/$OUT/stub/libcublasLt.so"
 addon="$OUT/Release/nodeformers.node"
 own=$(nm -uC "$addon" | grep -E ' nf::' || true)
 if [[ -n $own ]]; then
