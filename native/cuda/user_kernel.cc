@@ -3,6 +3,8 @@
 
 #include <cuda_runtime.h>
 
+#include <cstdint>
+#include <cstring>
 #include <string>
 
 #include "check.h"
@@ -13,7 +15,7 @@ namespace nf::cuda {
 // The driver's entry points this file calls, each typed as cuda.h declares it.
 struct DriverApi {
   decltype(&::cuGetErrorName) get_error_name = nullptr;
-  decltype(&::cuModuleLoadData) module_load_data = nullptr;
+  decltype(&::cuModuleLoadDataEx) module_load_data = nullptr;
   decltype(&::cuModuleUnload) module_unload = nullptr;
   decltype(&::cuModuleGetFunction) module_get_function = nullptr;
   decltype(&::cuFuncGetAttribute) func_get_attribute = nullptr;
@@ -44,7 +46,7 @@ void entry_point(const char* symbol, Fn* out, bool required) {
 DriverApi load_driver_api() {
   DriverApi a;
   entry_point("cuGetErrorName", &a.get_error_name, true);
-  entry_point("cuModuleLoadData", &a.module_load_data, true);
+  entry_point("cuModuleLoadDataEx", &a.module_load_data, true);
   entry_point("cuModuleUnload", &a.module_unload, true);
   entry_point("cuModuleGetFunction", &a.module_get_function, true);
   entry_point("cuFuncGetAttribute", &a.func_get_attribute, true);
@@ -60,10 +62,12 @@ const DriverApi& driver_api() {
   return api;
 }
 
-[[noreturn]] void throw_driver(const DriverApi& api, CUresult r, const std::string& what) {
+// "<what> failed: CUDA_ERROR_X (n)", then `detail` (the JIT's log) where there is one.
+[[noreturn]] void throw_driver(const DriverApi& api, CUresult r, const std::string& what, const std::string& detail = "") {
   const char* name = nullptr;
   if (api.get_error_name == nullptr || api.get_error_name(r, &name) != CUDA_SUCCESS || name == nullptr) name = "unknown CUresult";
-  throw Error(r == CUDA_ERROR_OUT_OF_MEMORY ? ErrorCode::CudaOom : ErrorCode::Cuda, what + " failed: " + name + " (" + std::to_string(r) + ")");
+  throw Error(r == CUDA_ERROR_OUT_OF_MEMORY ? ErrorCode::CudaOom : ErrorCode::Cuda,
+              what + " failed: " + name + " (" + std::to_string(r) + ")" + (detail.empty() ? "" : ": " + detail));
 }
 
 int function_attribute(const DriverApi& api, CUfunction fn, CUfunction_attribute a, const char* what) {
@@ -100,10 +104,12 @@ class CudaUserKernel final : public UserKernel {
                     std::to_string(attributes_.static_shared_bytes) + " bytes of static shared memory)");
     }
     backend_.activate();
-    if (c.shared_mem > kDefaultDynamicShared && c.shared_mem > opted_in_) {
-      const CUresult r = api_.func_set_attribute(fn_, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, static_cast<int>(c.shared_mem));
+    // Opted in to all it may take, once: the attribute is the function's, which every Kernel of
+    // the same module shares, so no launch may lower it under another's.
+    if (c.shared_mem > kDefaultDynamicShared && !opted_in_) {
+      const CUresult r = api_.func_set_attribute(fn_, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, attributes_.max_dynamic_shared_bytes);
       if (r != CUDA_SUCCESS) throw_driver(api_, r, "cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES) of '" + name_ + "'");
-      opted_in_ = c.shared_mem;
+      opted_in_ = true;
     }
     const CUresult r = api_.launch_kernel(fn_, c.grid[0], c.grid[1], c.grid[2], c.block[0], c.block[1], c.block[2], c.shared_mem,
                                           reinterpret_cast<CUstream>(backend_.stream()), params, nullptr);
@@ -116,7 +122,7 @@ class CudaUserKernel final : public UserKernel {
   CUfunction fn_;
   std::string name_;
   KernelAttributes attributes_;
-  uint32_t opted_in_ = kDefaultDynamicShared;  // the dynamic shared memory the function is opted in to
+  bool opted_in_ = false;  // to more dynamic shared memory than kDefaultDynamicShared
 };
 
 }  // namespace
@@ -132,9 +138,16 @@ std::unique_ptr<UserKernel> UserModules::load(const std::string& image, const st
   auto it = modules_.find(image);
   if (it == modules_.end()) {
     CUmodule module = nullptr;
-    // A PTX image must end in a NUL, which c_str() gives; a cubin's bytes are read by their own headers.
-    const CUresult r = api_.module_load_data(&module, image.c_str());
-    if (r != CUDA_SUCCESS) throw_driver(api_, r, "cuModuleLoadData (" + std::to_string(image.size()) + " bytes)");
+    // A PTX image must end in a NUL, which c_str() gives; a cubin's bytes are read by their own
+    // headers. The JIT's log of a PTX that does not compile goes into the error.
+    std::string log(8192, '\0');
+    CUjit_option options[] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
+    void* values[] = {&log[0], reinterpret_cast<void*>(static_cast<uintptr_t>(log.size()))};
+    const CUresult r = api_.module_load_data(&module, image.c_str(), 2, options, values);
+    if (r != CUDA_SUCCESS) {
+      log.resize(std::strlen(log.c_str()));
+      throw_driver(api_, r, "cuModuleLoadData (" + std::to_string(image.size()) + " bytes)", log);
+    }
     it = modules_.emplace(image, module).first;
   }
   CUfunction fn = nullptr;
