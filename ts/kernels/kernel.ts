@@ -148,14 +148,13 @@ export class Kernel {
       }
     }
     if (block[0] * block[1] * block[2] > 1024) throw rangeError(fn, `config.block [${block.join(', ')}] has ${block[0] * block[1] * block[2]} threads; CUDA allows at most 1024`);
-    let sharedMem = sharedIn ?? fixed?.sharedMem ?? 0;
+    const sharedMem: unknown = sharedIn ?? fixed?.sharedMem ?? 0;
     if (typeof sharedMem !== 'number' || !Number.isInteger(sharedMem) || sharedMem < 0 || sharedMem > 2 ** 32 - 1) {
       throw invalidParameterError(fn, 'config.sharedMem', 'a non-negative integer (bytes)', sharedIn);
     }
     if (fixed && sharedIn !== undefined && sharedMem !== fixed.sharedMem) {
       throw rangeError(fn, `'${this.name}' was compiled for ${fixed.sharedMem} bytes of shared memory, not ${sharedMem}: leave config.sharedMem out`);
     }
-    sharedMem = sharedMem as number;
     const params = this.#params;
     if (args.length !== params.length) {
       throw typeError(fn, `'${this.name}' takes ${params.length} arguments (${this.signature.join(', ')}), got ${args.length}`);
