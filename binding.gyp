@@ -9,10 +9,12 @@
         "native/core/attention_plans.cc", "native/core/contracts.cc", "native/core/dispatch.cc", "native/core/sparse_plan.cc",
         "native/core/optimizer_contracts.cc", "native/cpu/optimizer.cc", "native/cpu/attention_backward.cc",
         "native/cpu/backward.cc", "native/cpu/cpu_backend.cc", "native/cpu/random_ops.cc",
-        "native/addon/training.cc", "native/core/training_contracts.cc", "native/cpu/training.cc"
+        "native/addon/training.cc", "native/core/training_contracts.cc", "native/cpu/training.cc",
+        "native/addon/user_kernels.cc", "native/core/nvrtc.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "conditions": [["OS=='linux'", { "libraries": ["-ldl"] }]],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++1y", "-std=gnu++17"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-O3", "-Wall", "-Wextra", "-Wno-unused-parameter"],

@@ -8,7 +8,7 @@ import { TRAINING_PARTS, TrainingPart } from './bench/suite/training_kit';
 
 const USAGE = `Usage:
   nodeformers info [--json]
-      backends, GPU, CUDA/cuBLASLt versions, attention mechanisms and what each kernel serves here
+      backends, GPU, CUDA/cuBLASLt versions, NVRTC (cuda.compile), attention mechanisms and what each kernel serves here
   nodeformers bench [--dtype float16|float32|bfloat16[,...]] [--batch N] [--attention a,b,...]
                     [--out dir] [--json file] [--baseline file | --no-baseline] [--benchmarks-md file]
                     [--no-peers] [--no-compile] [--no-sweeps] [--no-vit] [--training fb,step,attention | --no-training]

@@ -3,6 +3,7 @@
 import { checkDevice, Device, DeviceLike } from './dtype';
 import { invalidParameterError } from './errors';
 import { native, NativeCudaDevice, NativeCudaMemory } from './native';
+import { compileKernel, CompileOptions, Kernel } from './kernels';
 
 /** @internal `device` (default 'cuda:0') checked to be a CUDA device this build can use; errors name `fn`. */
 export function cudaDevice(fn: string, device: DeviceLike | undefined): Device {
@@ -64,5 +65,13 @@ export const cuda = {
   time(fn: () => void, device?: DeviceLike): number {
     if (typeof fn !== 'function') throw invalidParameterError('cuda.time', 'fn', 'a function', fn);
     return native().cudaTimeRegion(cudaDevice('cuda.time', device), fn);
+  },
+  /**
+   * Compiles CUDA C++ with NVRTC for the device's GPU and loads kernel `options.name` with
+   * parameters `options.signature` (ts/kernels/compile.ts; cached by source, options, GPU and
+   * NVRTC version). Throws NVRTC's log when the source does not compile.
+   */
+  compile(source: string, options: CompileOptions): Kernel {
+    return compileKernel(source, options);
   },
 };

@@ -7,6 +7,11 @@ export { backends, cuda } from './cuda';
 export { captureGraph, CapturedForward, CudaGraph } from './graph';
 export type { CaptureOptions } from './graph';
 export type { CudaMemory, CudaDeviceInfo } from './cuda';
+export { Kernel, loadKernel, loadTritonKernel } from './kernels';
+export type {
+  CompileError, CompileOptions, Dim3, FixedLaunch, KernelArg, KernelAttributes, KernelOrigin, LaunchConfig, LoadKernelOptions,
+  TritonKernelOptions,
+} from './kernels';
 export { patterns } from './attention';
 export type { Pattern, PatternLike, ProbabilityMatrix } from './attention';
 export {

@@ -92,6 +92,47 @@ export interface NativeGraph {
   dispose(): void;
 }
 
+/** A user kernel loaded on a device (loadKernel): what ts/kernels/kernel.ts launches. @internal */
+export interface NativeKernel {
+  readonly __kernel: never;
+  attributes(): NativeKernelAttributes;
+}
+
+/** What the driver says of a loaded kernel. */
+export interface NativeKernelAttributes {
+  name: string;
+  device: string;
+  maxThreadsPerBlock: number;
+  numRegs: number;
+  staticSharedBytes: number;
+  localBytes: number;
+  /** The most dynamic shared memory a launch may ask for (the device's opt-in limit less the static). */
+  maxDynamicSharedBytes: number;
+  ptxVersion: number;
+  binaryVersion: number;
+  /** Each parameter's bytes as compiled; null where the driver cannot say (before CUDA 12.4). */
+  paramSizes: number[] | null;
+}
+
+/** Whether NVRTC loaded, from where, its version and architectures, and CUDA's include directory ('' if none found). */
+export interface NativeNvrtcInfo {
+  available: boolean;
+  library: string;
+  error: string;
+  version: [number, number] | null;
+  archs: number[];
+  includeDir: string;
+}
+
+/** One NVRTC compile: the image (a cubin, or PTX text) and the kernel's lowered name, or the log of what failed. */
+export interface NativeNvrtcOutput {
+  ok: boolean;
+  log: string;
+  image: Uint8Array | null;
+  ptx: boolean;
+  loweredName: string;
+}
+
 type T = NativeTensorArg;
 type Maybe = NativeTensorArg | null;
 
@@ -226,6 +267,15 @@ export interface NativeAddon {
   cudaCaptureEnd(device: string): NativeGraph;
   cudaCaptureAbort(device: string): void;
   cudaGraphMemTrim(device: string): void;
+  /** NVRTC as this process found it (loaded on first use; NODEFORMERS_NVRTC names the library to load). */
+  nvrtcInfo(): NativeNvrtcInfo;
+  /** Compiles CUDA C++ with NVRTC; nameExpression (the kernel, or a template instance) comes back lowered. No GPU needed. */
+  nvrtcCompile(source: string, program: string, nameExpression: string, options: string[]): NativeNvrtcOutput;
+  /** Loads `fn` of a cubin or PTX image on `device`; params: (kind, dtype code or -1) pairs of ParamKind (native/core/user_kernel.h). */
+  loadKernel(device: string, image: Uint8Array, fn: string, params: Int32Array): NativeKernel;
+  /** One launch on the kernel's device's stream; args: a Tensor for each pointer, a number or bigint for each scalar. */
+  kernelLaunch(kernel: NativeKernel, gridX: number, gridY: number, gridZ: number, blockX: number, blockY: number, blockZ: number,
+    sharedMem: number, args: unknown[]): void;
 }
 
 function load(): NativeAddon {

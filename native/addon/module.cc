@@ -10,6 +10,7 @@
 #include "plans.h"
 #include "sanitizer_canary.h"
 #include "storage.h"
+#include "user_kernels.h"
 #include "wrapped.h"
 
 namespace nf::addon {
@@ -44,6 +45,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
   sparse_plan_ctor_ = Napi::Persistent(SparsePlanObject::Define(env));
   block_plan_ctor_ = Napi::Persistent(BlockPlanObject::Define(env));
   graph_ctor_ = Napi::Persistent(GraphObject::Define(env));
+  kernel_ctor_ = Napi::Persistent(KernelObject::Define(env));
   DefineAddon(exports, {
                            InstanceMethod("backends", &Addon::Backends),
                            InstanceMethod("allocate", &Addon::Allocate),
@@ -91,6 +93,10 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
                            InstanceMethod("cudaCaptureEnd", &Addon::CudaCaptureEnd),
                            InstanceMethod("cudaCaptureAbort", &Addon::CudaCaptureAbort),
                            InstanceMethod("cudaGraphMemTrim", &Addon::CudaGraphMemTrim),
+                           InstanceMethod("nvrtcInfo", &Addon::NvrtcInfo),
+                           InstanceMethod("nvrtcCompile", &Addon::NvrtcCompile),
+                           InstanceMethod("loadKernel", &Addon::LoadKernel),
+                           InstanceMethod("kernelLaunch", &Addon::KernelLaunch),
                            InstanceValue("buildInfo", build_info(env)),
                        });
   register_sanitizer_canary(env, exports);  // test-only, sanitizer builds (an empty hook otherwise)

@@ -9,6 +9,7 @@
 //   training.cc   crossEntropy, crossEntropyBackward, patchScatter, multiNorm, multiScale
 //   plans.cc      sparsePlan, blockPlan
 //   device.cc     synchronize, memory counters, device facts, host times, timing, graphs
+//   user_kernels.cc  nvrtcInfo, nvrtcCompile, loadKernel, kernelLaunch (kernels users bring)
 // Every op method reads its arguments with Args (args.h) and calls native/core's dispatch.
 #pragma once
 #include <napi.h>
@@ -85,6 +86,11 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value CudaCaptureEnd(const Napi::CallbackInfo& info);
   Napi::Value CudaCaptureAbort(const Napi::CallbackInfo& info);
   Napi::Value CudaGraphMemTrim(const Napi::CallbackInfo& info);
+  // user_kernels.cc
+  Napi::Value NvrtcInfo(const Napi::CallbackInfo& info);
+  Napi::Value NvrtcCompile(const Napi::CallbackInfo& info);
+  Napi::Value LoadKernel(const Napi::CallbackInfo& info);
+  Napi::Value KernelLaunch(const Napi::CallbackInfo& info);
 
   std::shared_ptr<Backend> cpu_;
   std::vector<std::shared_ptr<Backend>> cuda_;
@@ -92,6 +98,7 @@ class Addon : public Napi::Addon<Addon> {
   Napi::FunctionReference sparse_plan_ctor_;
   Napi::FunctionReference block_plan_ctor_;
   Napi::FunctionReference graph_ctor_;
+  Napi::FunctionReference kernel_ctor_;
   // One per instance, so that two instances on one thread (the addon loaded twice) never
   // read each other's layouts.
   ArgLayouts layouts_;

@@ -16,6 +16,7 @@
 #include "random_ops.h"
 #include "tensor.h"
 #include "training_ops.h"
+#include "user_kernel.h"
 
 namespace nf {
 
@@ -112,6 +113,12 @@ class Backend : public Allocator, public std::enable_shared_from_this<Backend> {
   virtual void abort_capture() {}
   // Waits for the device, then gives the driver back the graph memory no graph uses any more.
   virtual void trim_graph_memory() {}
+
+  // Kernels users bring (user_kernel.h): `function` of a cubin or PTX `image`, loaded on this
+  // device (a module stays loaded while the backend lives; the same image loads once).
+  virtual std::unique_ptr<UserKernel> load_kernel(const std::string& /*image*/, const std::string& /*function*/) {
+    needs_cuda("loading a kernel");
+  }
 
   // The bytes of this backend's Buffers held now (tensor storages and the addon's own
   // intermediates, such as encoder_block's) and their high-water mark since reset_buffer_peak():

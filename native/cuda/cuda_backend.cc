@@ -12,6 +12,7 @@
 #include "cublaslt.h"
 #include "host_timer.h"
 #include "kernels.h"
+#include "user_kernel.h"
 
 namespace nf::cuda {
 

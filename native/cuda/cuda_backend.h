@@ -17,6 +17,7 @@
 namespace nf::cuda {
 
 class LtContext;  // cublaslt.cc
+class UserModules;  // user_kernel.h
 struct MultiTensorTable;  // kernels.h
 
 // The device's counters and facts are core's (device.h): the addon reads them through Backend.
@@ -102,6 +103,8 @@ class CudaBackend final : public Backend {
   void activate() const;
   HostTimes host_times() const override { return host_times_; }
   void reset_host_times() override { host_times_ = HostTimes{}; }
+  // Kernels users bring (user_kernel.h): their modules stay loaded until the backend goes.
+  std::unique_ptr<UserKernel> load_kernel(const std::string& image, const std::string& function) override;
 
  private:
   cudaGraph_t finish_capture(cudaError_t* status);  // ends the capture, performs the held-back frees
@@ -116,6 +119,7 @@ class CudaBackend final : public Backend {
   cudaStream_t stream_ = nullptr;
   cudaMemPool_t pool_ = nullptr;
   std::unique_ptr<LtContext> lt_;
+  std::unique_ptr<UserModules> user_modules_;  // made by the first load_kernel
   bool capturing_ = false;
   std::unordered_set<void*> captured_allocations_;  // made during the capture
   std::vector<void*> deferred_frees_;               // freed during it, made before it

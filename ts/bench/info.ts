@@ -14,6 +14,8 @@ export interface InfoReport {
   /** Why the CUDA backend is not usable here, or null when it is. */
   cudaUnavailable: string | null;
   gpu: null | { name: string; computeCapability: string; totalMemoryGB: number; smCount: number; cudaRuntime: string; cudaDriver: string; cublasLt: string };
+  /** NVRTC, which cuda.compile needs: its version, library and architectures, or why it is missing. */
+  nvrtc: { available: boolean; version: string | null; library: string | null; archs: number[]; unavailable: string | null };
   mechanisms: { name: string; serves: { backend: string; what: string }[] }[];
 }
 
@@ -68,8 +70,13 @@ export function info(): InfoReport {
     ];
     return { name, serves };
   });
+  const nv = addon.nvrtcInfo();
+  const nvrtc: InfoReport['nvrtc'] = {
+    available: nv.available, version: nv.version?.join('.') ?? null, library: nv.available ? nv.library : null, archs: nv.archs,
+    unavailable: nv.available ? null : nv.error,
+  };
   return {
-    version, node: process.version, backends: bs,
+    version, node: process.version, backends: bs, nvrtc,
     build: { cuda: addon.buildInfo.cuda, cudaArchitectures: addon.buildInfo.cudaArchitectures ?? null, napiVersion: addon.buildInfo.napiVersion },
     cudaUnavailable, gpu, mechanisms,
   };
@@ -83,6 +90,8 @@ export function formatInfo(r: InfoReport = info()): string {
     `  cpu: yes`,
     `  cuda: ${r.cudaUnavailable ?? `yes (architectures ${r.build.cudaArchitectures ?? 'default'})`}`,
   ];
+  const nv = r.nvrtc;
+  lines.push(`  nvrtc (cuda.compile): ${nv.available ? `yes (NVRTC ${nv.version}, ${nv.library}; sm_${Math.min(...nv.archs)} to sm_${Math.max(...nv.archs)})` : `no: ${nv.unavailable}`}`);
   if (r.gpu) {
     lines.push(`GPU: ${r.gpu.name}, compute capability ${r.gpu.computeCapability}, ${r.gpu.totalMemoryGB.toFixed(1)} GiB, ${r.gpu.smCount} SMs`,
       `  CUDA runtime ${r.gpu.cudaRuntime}, driver ${r.gpu.cudaDriver}, cuBLASLt ${r.gpu.cublasLt}`);
