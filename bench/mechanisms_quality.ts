@@ -6,7 +6,7 @@
 //   node --import tsx bench/mechanisms_quality.ts [--device cuda:0] [--seconds 20] [--out file.json]
 //     [--mechanisms a,b] [--patch 1]
 import * as fs from 'node:fs';
-import { attentionMechanisms, cuda, Device } from '../ts/index';
+import { builtInAttentionMechanisms, cuda, Device } from '../ts/index';
 import { MNIST_VIT, trainMnist } from '../examples/mnist/train';
 
 const NEEDS_OWN_INPUT = new Set(['sparse', 'block_sparse']);
@@ -14,7 +14,7 @@ const NEEDS_OWN_INPUT = new Set(['sparse', 'block_sparse']);
 export interface QualityRow { mechanism: string; accuracy: number | null; msPerStep: number | null; steps: number; peakMiB: number | null; note?: string }
 
 export function qualityRun(o: { device: Device; seconds: number; patch: number; mechanisms?: string[]; perClass?: number; log?: (l: string) => void }): QualityRow[] {
-  const names = o.mechanisms ?? attentionMechanisms().filter((m) => !NEEDS_OWN_INPUT.has(m) && !m.startsWith('test_'));
+  const names = o.mechanisms ?? builtInAttentionMechanisms().filter((m) => !NEEDS_OWN_INPUT.has(m));
   const rows: QualityRow[] = [];
   for (const mechanism of names) {
     const gpu = o.device !== 'cpu';

@@ -4,7 +4,7 @@
 // attention again replaces the module.
 import * as assert from 'node:assert/strict';
 import {
-  attention, AttentionModule, buildViT, crossEntropy, MechanismGeometry, mul, randn, registerAttention, splitQkv, Tensor, tensor, tidy,
+  attention, AttentionModule, buildViT, builtInAttentionMechanisms, crossEntropy, MechanismGeometry, mul, randn, registerAttention, splitQkv, Tensor, tensor, tidy,
 } from '../ts/index';
 import type { AttentionConfig, InitOptions } from '../ts/nn/layers';
 
@@ -120,5 +120,12 @@ describe('attention mechanisms with a module', () => {
     assert.throws(() => attention(q, q, q, { mechanism: 'test_gained' } as never), /works as a module only/);
     q.dispose();
     model.dispose();
+  });
+
+  it('builtInAttentionMechanisms lists the library\'s own mechanisms, not those registered later', () => {
+    const names = builtInAttentionMechanisms();
+    for (const m of ['memory_efficient', 'vanilla', 'sparse', 'block_sparse', 'local', 'nystrom']) assert.ok(names.includes(m), m);
+    assert.ok(!names.includes('test_gained') && !names.includes('test_scale'));
+    assert.ok(Object.isFrozen(names));
   });
 });

@@ -15,7 +15,7 @@ export type {
 export { patterns } from './attention';
 export type { Pattern, PatternLike, ProbabilityMatrix } from './attention';
 export {
-  attention, splitQkv, registerAttention, attentionMechanisms, AttentionModule,
+  attention, splitQkv, registerAttention, attentionMechanisms, builtInAttentionMechanisms, AttentionModule,
   SparseMask, BlockSparseLayout, SPARSE_BLOCK_MIN_DENSITY, SPARSE_BLOCK_MIN_FILL, BLOCK_SIZES,
 } from './attention';
 export type {

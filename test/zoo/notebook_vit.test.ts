@@ -2,14 +2,13 @@
 // mechanism of the zoo by name (issue 26): a forward on one image gives finite logits, and
 // one backward reaches every parameter.
 import * as assert from 'node:assert/strict';
-import { attentionMechanisms, buildViT, rand, tidy } from '../../ts/index';
+import { builtInAttentionMechanisms, buildViT, rand, tidy } from '../../ts/index';
 import { NOTEBOOK_VIT } from '../../ts/bench/suite/vit';
 
 const SKIP = new Set(['sparse', 'block_sparse']);
 
 describe('the notebook ViT with each mechanism by name (CPU)', () => {
-  // Mechanisms that tests register (test_*, bench_*) and the README's CUDA-source example are left out.
-  const names = attentionMechanisms().filter((m) => !SKIP.has(m) && !/^(test_|bench_)/.test(m) && m !== 'naive_cuda');
+  const names = builtInAttentionMechanisms().filter((m) => !SKIP.has(m));
   for (const mechanism of names) {
     it(`${mechanism}: forward and backward`, function () {
       this.timeout(120000);

@@ -1,6 +1,6 @@
 export { attention, splitQkv, broadcastView } from './attention';
-import './zoo';
 export type { AttentionOptions } from './attention';
+import { attentionMechanisms } from './registry';
 export { registerAttention, attentionMechanisms } from './registry';
 export { AttentionModule } from './module';
 export type {
@@ -14,3 +14,11 @@ export { BlockSparseLayout, BLOCK_SIZES } from './block_layout';
 export type { BlockSparseLayoutOptions } from './block_layout';
 export type { DensePattern, DenseInput } from './mask_input';
 import './zoo';
+
+// Taken once the library's own mechanisms are registered (attention.ts and the zoo), before any caller's.
+const BUILT_IN = Object.freeze(attentionMechanisms());
+
+/** The mechanisms this library registers, in order; those registered later with registerAttention are not among them. */
+export function builtInAttentionMechanisms(): readonly string[] {
+  return BUILT_IN;
+}

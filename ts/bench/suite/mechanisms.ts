@@ -6,7 +6,7 @@
 // layer training, its input requiring grad, the gradient of a fixed dO), each with its peak
 // memory. Cases that do not fit (out of memory) or that a mechanism refuses are listed as
 // skipped with the reason.
-import { attentionMechanisms } from '../../attention';
+import { builtInAttentionMechanisms } from '../../attention';
 import { noGrad } from '../../autograd';
 import { Device, FloatDType } from '../../dtype';
 import { AttentionConfig, MultiHeadAttention } from '../../nn/layers';
@@ -22,7 +22,7 @@ const NEEDS_OWN_INPUT = new Set(['sparse', 'block_sparse']);
 export interface MechanismBenchOptions {
   device: Device;
   dtype: FloatDType;
-  /** Default: every registered mechanism but those that need a mask or layout. */
+  /** Default: every built-in mechanism but those that need a mask or layout. */
   mechanisms?: readonly string[];
   /** Options per mechanism (default none: each mechanism's defaults). */
   options?: Readonly<Record<string, AttentionConfig>>;
@@ -42,7 +42,7 @@ export const mechanismLabel = (kind: 'forward' | 'f+b', s: { B: number; H: numbe
 export function benchMechanisms(o: MechanismBenchOptions): { measurements: Measurement[]; skipped: string[] } {
   const out = { measurements: [] as Measurement[], skipped: [] as string[] };
   const { Ns, ...shape } = mechanismShapes(o.device, o.quick);
-  const names = o.mechanisms ?? attentionMechanisms().filter((m) => !NEEDS_OWN_INPUT.has(m) && !m.startsWith('test_'));
+  const names = o.mechanisms ?? builtInAttentionMechanisms().filter((m) => !NEEDS_OWN_INPUT.has(m));
   const E = shape.H * shape.D;
   for (const N of Ns) {
     const side = Math.round(Math.sqrt(N));
