@@ -9,7 +9,8 @@
         "native/core/attention_plans.cc", "native/core/contracts.cc", "native/core/dispatch.cc", "native/core/sparse_plan.cc",
         "native/core/optimizer_contracts.cc", "native/cpu/optimizer.cc", "native/cpu/attention_backward.cc",
         "native/cpu/backward.cc", "native/cpu/cpu_backend.cc", "native/cpu/random_ops.cc",
-        "native/addon/training.cc", "native/core/training_contracts.cc", "native/cpu/training.cc"
+        "native/addon/training.cc", "native/core/training_contracts.cc", "native/cpu/training.cc",
+        "native/addon/mixing.cc", "native/core/mixing_contracts.cc", "native/core/mixing_dispatch.cc", "native/cpu/mixing.cc", "native/cpu/fft.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
