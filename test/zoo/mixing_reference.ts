@@ -100,8 +100,10 @@ export function avgPool2dBackwardRef(dy: ArrayLike<number>, shape: readonly numb
   return dx;
 }
 
-/** FNet's mix of each [N, E] slice: y[n, e] = Σ_{j,k} x[j, k]·cos(2π(nj/N + ek/E)), the DFT written out. */
+/** FNet's mix of each [N, E] slice: y[n, e] = Σ_{j,k} x[j, k]·cos(2π(nj/N + ek/E)), the DFT written out (cos of a sum, from tables of each angle). */
 export function fourierMixRef(x: ArrayLike<number>, B: number, N: number, E: number): Float64Array {
+  const table = (n: number, f: (a: number) => number) => Float64Array.from({ length: n }, (_, m) => f((2 * Math.PI * m) / n));
+  const [cN, sN, cE, sE] = [table(N, Math.cos), table(N, Math.sin), table(E, Math.cos), table(E, Math.sin)];
   const out = new Float64Array(B * N * E);
   for (let b = 0; b < B; b++)
     for (let n = 0; n < N; n++)
@@ -109,8 +111,11 @@ export function fourierMixRef(x: ArrayLike<number>, B: number, N: number, E: num
         let s = 0;
         for (let j = 0; j < N; j++) {
           const base = (b * N + j) * E;
-          const rowAngle = ((n * j) % N) / N;
-          for (let k = 0; k < E; k++) s += x[base + k] * Math.cos(2 * Math.PI * (rowAngle + ((e * k) % E) / E));
+          const a = (n * j) % N;
+          for (let k = 0; k < E; k++) {
+            const c = (e * k) % E;
+            s += x[base + k] * (cN[a] * cE[c] - sN[a] * sE[c]);
+          }
         }
         out[(b * N + n) * E + e] = s;
       }
