@@ -12,3 +12,5 @@ export type { SparseExplanation, SparseMaskOptions, SparsePath, QueryLike } from
 export { BlockSparseLayout, BLOCK_SIZES } from './block_layout';
 export type { BlockSparseLayoutOptions } from './block_layout';
 export type { DensePattern, DenseInput } from './mask_input';
+// The mechanism zoo (issue 26) registers itself on import.
+import './zoo';
