@@ -4,9 +4,11 @@
 #include <memory>
 
 #include "cuda_backend.h"
-#include "fft_plans.h"
 #include "host_timer.h"
 #include "kernels.h"
+#ifdef NODEFORMERS_WITH_CUFFT
+#include "fft_plans.h"
+#endif
 
 namespace nf::cuda {
 
@@ -31,12 +33,16 @@ void CudaBackend::fourier_mix(const FourierMixParams& p) {
     launch_copy(p.out, p.x, stream_);
     return;
   }
+#ifndef NODEFORMERS_WITH_CUFFT
+  throw_invalid("fourier_mix: this build's CUDA backend has no cuFFT (it was not found when the addon was built)");
+#else
   if (!fft_plans_) fft_plans_ = std::make_shared<FftPlans>();
   Buffer real(shared_from_this(), static_cast<size_t>(p.x.numel()) * sizeof(float));
   Buffer spectrum(shared_from_this(), static_cast<size_t>(s.batch * s.rows * (s.len / 2 + 1)) * 2 * sizeof(float));
   launch_fourier_to_real(p, static_cast<float*>(real.data()), stream_);
   fft_plans_->real_to_complex(shared_from_this(), s, static_cast<float*>(real.data()), spectrum.data(), stream_, capturing_);
   launch_fourier_real_part(p, s, spectrum.data(), stream_);
+#endif
 }
 
 }  // namespace nf::cuda

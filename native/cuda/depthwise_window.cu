@@ -25,7 +25,7 @@ constexpr int kThreads = 256;
 constexpr int kBandChannels = 32, kBandTaps = 8, kMaxBands = 1024;
 constexpr int64_t kMaxBlocks = int64_t{1} << 20;
 
-// Sizes and window of one launch. Per-axis values are int (launch_checked keeps every
+// Sizes and window of one launch. Per-axis values are int (geometry_of keeps every
 // coordinate a window computes within int range: 32-bit division and modulo in the loops);
 // offsets and counts of elements are int64.
 struct Geometry {
@@ -41,7 +41,7 @@ Geometry geometry_of(const TensorView& in, const TensorView& out, const Window2d
   const bool fits = in.shape[0] * out.shape[1] < kLimit && in.shape[0] * in.shape[1] < kLimit && in.shape[3] < kLimit &&
                     out.shape[2] * in.shape[3] < kLimit && in.shape[2] * in.shape[3] < kLimit && in.shape[1] + 2 * w.pad_h < kLimit &&
                     in.shape[2] + 2 * w.pad_w < kLimit && w.dil_h * (w.kh - 1) < kLimit && w.dil_w * (w.kw - 1) < kLimit &&
-                    w.kh * w.kw < kLimit && w.stride_h < kLimit && w.stride_w < kLimit;
+                    w.kh * w.kw < kLimit && in.shape[3] * w.kh * w.kw < kLimit && w.stride_h < kLimit && w.stride_w < kLimit;
   if (!fits) throw_invalid(std::string(op) + ": images or a window this large (a coordinate of 2^30 or more) are not supported on CUDA");
   auto i32 = [](int64_t v) { return static_cast<int>(v); };
   return {i32(in.shape[0]), i32(in.shape[1]), i32(in.shape[2]), i32(in.shape[3]), i32(out.shape[1]), i32(out.shape[2]),

@@ -76,7 +76,7 @@ void FftPlans::real_to_complex(const std::shared_ptr<Backend>& backend, const Ff
     const Plan& plan = plan_for(s.rows, s.len, n, stream, capturing);
     Buffer work(backend, plan.work_bytes);  // freed stream-ordered, after the transform that uses it
     check_cufft(cufftSetStream(plan.handle, stream), "cufftSetStream");
-    check_cufft(cufftSetWorkArea(plan.handle, work.data()), "cufftSetWorkArea");
+    if (plan.work_bytes > 0) check_cufft(cufftSetWorkArea(plan.handle, work.data()), "cufftSetWorkArea");
     check_cufft(cufftExecR2C(plan.handle, real + b0 * per, static_cast<cufftComplex*>(spectrum) + b0 * half), "cufftExecR2C");
   }
 }
