@@ -252,6 +252,21 @@ export interface NativeAddon {
   multiNorm(out: T, tensors: readonly T[], normType: number): void;
   /** Each tensor times min(1, maxNorm / (norm + 1e-6)) in place (NaN stays NaN); norm float32, one element. */
   multiScale(norm: T, tensors: readonly T[], maxNorm: number): void;
+  /**
+   * The depthwise convolution of channels-last x [B, H, W, C] by weight [C, 1, kh, kw] (+ bias [C]) into
+   * out [B, Ho, Wo, C] (DepthwiseConv2dParams in native/core/mixing_ops.h).
+   */
+  depthwiseConv2d(out: T, x: T, weight: T, bias: Maybe, padH: number, padW: number, dilH: number, dilW: number, strideH: number, strideW: number): void;
+  /** Its gradients dx and dweight where given (null: not wanted) from dy; the bias's is dy's column sum. */
+  depthwiseConv2dBackward(dx: Maybe, dweight: Maybe, dy: T, x: T, weight: T, padH: number, padW: number, dilH: number, dilW: number,
+    strideH: number, strideW: number): void;
+  /** Average pooling of channels-last x [B, H, W, C] into out [B, Ho, Wo, C] (AvgPool2dParams). */
+  avgPool2d(out: T, x: T, kernelH: number, kernelW: number, strideH: number, strideW: number, padH: number, padW: number, countIncludePad: boolean): void;
+  /** Its gradient dx [B, H, W, C] from dy [B, Ho, Wo, C]. */
+  avgPool2dBackward(dx: T, dy: T, kernelH: number, kernelW: number, strideH: number, strideW: number, padH: number, padW: number,
+    countIncludePad: boolean): void;
+  /** out[b] = Re(F_N x[b] F_E) for x [B, N, E] (FourierMixParams); also its own gradient. */
+  fourierMix(out: T, x: T): void;
   synchronize(device: string): void;
   /** Bytes of the device backend's native Buffers now (storages and the addon's intermediates) and their peak; resetPeak starts the peak again from now. */
   bufferBytes(device: string, resetPeak?: boolean): { bytes: number; peak: number };
@@ -327,6 +342,7 @@ const PACKED_METHODS = [
   'sparseAttention', 'encoderBlock', 'normBackward', 'softmaxBackward', 'activationBackward', 'sumRows',
   'dropout', 'philox', 'attentionBackward', 'sparseAttentionBackward',
   'crossEntropy', 'crossEntropyBackward', 'patchScatter', 'multiNorm', 'multiScale',
+  'depthwiseConv2d', 'depthwiseConv2dBackward', 'avgPool2d', 'avgPool2dBackward', 'fourierMix',
 ] as const;
 
 /** `a` as the addon's argument at position `slot`: its storage with its layout in the slot, or `a` itself. */

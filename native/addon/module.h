@@ -8,6 +8,7 @@
 //   optimizer.cc  optimizerStep, unscaleGrads
 //   training.cc   crossEntropy, crossEntropyBackward, patchScatter, multiNorm, multiScale
 //   plans.cc      sparsePlan, blockPlan
+//   mixing.cc     depthwiseConv2d, depthwiseConv2dBackward, avgPool2d, avgPool2dBackward, fourierMix
 //   device.cc     synchronize, memory counters, device facts, host times, timing, graphs
 //   user_kernels.cc  nvrtcInfo, nvrtcCompile, loadKernel, kernelLaunch (kernels users bring)
 // Every op method reads its arguments with Args (args.h) and calls native/core's dispatch.
@@ -70,6 +71,12 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value PatchScatter(const Napi::CallbackInfo& info);
   Napi::Value MultiNorm(const Napi::CallbackInfo& info);
   Napi::Value MultiScale(const Napi::CallbackInfo& info);
+  // mixing.cc
+  Napi::Value DepthwiseConv2d(const Napi::CallbackInfo& info);
+  Napi::Value DepthwiseConv2dBackward(const Napi::CallbackInfo& info);
+  Napi::Value AvgPool2d(const Napi::CallbackInfo& info);
+  Napi::Value AvgPool2dBackward(const Napi::CallbackInfo& info);
+  Napi::Value FourierMix(const Napi::CallbackInfo& info);
   // plans.cc
   Napi::Value SparsePlanNew(const Napi::CallbackInfo& info);
   Napi::Value BlockPlanNew(const Napi::CallbackInfo& info);

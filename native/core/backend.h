@@ -12,6 +12,7 @@
 #include "allocator.h"
 #include "device.h"
 #include "error.h"
+#include "mixing_ops.h"
 #include "ops.h"
 #include "random_ops.h"
 #include "tensor.h"
@@ -85,6 +86,12 @@ class Backend : public Allocator, public std::enable_shared_from_this<Backend> {
   virtual void patch_scatter(const PatchScatterParams& p) = 0;
   virtual void multi_norm(const MultiNormParams& p) = 0;
   virtual void multi_scale(const MultiScaleParams& p) = 0;
+  // The token-mixing ops of the mechanism zoo (mixing_ops.h says what each computes).
+  virtual void depthwise_conv2d(const DepthwiseConv2dParams& p) = 0;
+  virtual void depthwise_conv2d_backward(const DepthwiseConv2dBackwardParams& p) = 0;
+  virtual void avg_pool2d(const AvgPool2dParams& p) = 0;
+  virtual void avg_pool2d_backward(const AvgPool2dBackwardParams& p) = 0;
+  virtual void fourier_mix(const FourierMixParams& p) = 0;
 
   // Random ops (random_ops.h): dropout and drop path (forward and gradient alike), raw Philox blocks.
   virtual void dropout(const DropoutParams& p) = 0;

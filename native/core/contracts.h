@@ -4,6 +4,7 @@
 // runs them before every backend call from outside native code.
 #pragma once
 #include "calls.h"
+#include "mixing_ops.h"
 #include "ops.h"
 #include "random_ops.h"
 #include "tensor.h"
@@ -45,5 +46,11 @@ void check(const CrossEntropyBackwardParams& p);
 void check(const PatchScatterParams& p);
 void check(const MultiNormParams& p);
 void check(const MultiScaleParams& p);
+// The token-mixing ops of the mechanism zoo (mixing_contracts.cc).
+void check(const DepthwiseConv2dParams& p);
+void check(const DepthwiseConv2dBackwardParams& p);
+void check(const AvgPool2dParams& p);
+void check(const AvgPool2dBackwardParams& p);
+void check(const FourierMixParams& p);
 
 }  // namespace nf

@@ -8,6 +8,7 @@
 
 #include "backend.h"
 #include "calls.h"
+#include "mixing_ops.h"
 #include "ops.h"
 #include "random_ops.h"
 #include "tensor.h"
@@ -42,6 +43,12 @@ void cross_entropy_backward(Backend& backend, const CrossEntropyBackwardParams& 
 void patch_scatter(Backend& backend, const PatchScatterParams& p);
 void multi_norm(Backend& backend, const MultiNormParams& p);
 void multi_scale(Backend& backend, const MultiScaleParams& p);
+// The token-mixing ops of the mechanism zoo (mixing_ops.h; mixing_dispatch.cc).
+void depthwise_conv2d(Backend& backend, const DepthwiseConv2dParams& p);
+void depthwise_conv2d_backward(Backend& backend, const DepthwiseConv2dBackwardParams& p);
+void avg_pool2d(Backend& backend, const AvgPool2dParams& p);
+void avg_pool2d_backward(Backend& backend, const AvgPool2dBackwardParams& p);
+void fourier_mix(Backend& backend, const FourierMixParams& p);
 void encoder_block(const std::shared_ptr<Backend>& backend, const EncoderBlockCall& c);
 // The optimizer ops (issue 25): one fused step over a list of parameters, and the unscale.
 void optimizer_step(Backend& backend, const OptimizerStepCall& c);

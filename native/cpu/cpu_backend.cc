@@ -13,6 +13,7 @@
 #include "../core/error.h"
 #include "backward.h"
 #include "elementwise.h"
+#include "mixing.h"
 #include "random_ops.h"
 #include "optimizer.h"
 #include "patch.h"
@@ -355,6 +356,12 @@ class CpuBackend final : public Backend {
   void patch_scatter(const PatchScatterParams& p) override { cpu::patch_scatter(p); }
   void multi_norm(const MultiNormParams& p) override { cpu::multi_norm(p); }
   void multi_scale(const MultiScaleParams& p) override { cpu::multi_scale(p); }
+
+  void depthwise_conv2d(const DepthwiseConv2dParams& p) override { cpu::depthwise_conv2d(p); }
+  void depthwise_conv2d_backward(const DepthwiseConv2dBackwardParams& p) override { cpu::depthwise_conv2d_backward(p); }
+  void avg_pool2d(const AvgPool2dParams& p) override { cpu::avg_pool2d(p); }
+  void avg_pool2d_backward(const AvgPool2dBackwardParams& p) override { cpu::avg_pool2d_backward(p); }
+  void fourier_mix(const FourierMixParams& p) override { cpu::fourier_mix(p); }
 
   void attention_tile_shape(DType, int64_t, int64_t* tile_m, int64_t* tile_n) override {
     *tile_m = 0;  // the CPU kernels test the layout per element and ignore tile lists

@@ -50,6 +50,7 @@ CudaBackend::~CudaBackend() {
   flush_cache();
   if (stream_) {
     cudaStreamSynchronize(stream_);
+    fft_plans_.reset();  // after their last work, before the stream they were set to
     cudaStreamDestroy(stream_);
   }
 }

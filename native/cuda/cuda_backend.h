@@ -19,6 +19,7 @@ namespace nf::cuda {
 class LtContext;  // cublaslt.cc
 class UserModules;  // user_kernel.h
 struct MultiTensorTable;  // kernels.h
+class FftPlans;           // fft_plans.h
 
 // The device's counters and facts are core's (device.h): the addon reads them through Backend.
 using MemoryStats = DeviceMemory;
@@ -66,6 +67,12 @@ class CudaBackend final : public Backend {
   void patch_scatter(const PatchScatterParams& p) override;
   void multi_norm(const MultiNormParams& p) override;
   void multi_scale(const MultiScaleParams& p) override;
+  // The token-mixing ops of the mechanism zoo (cuda_backend_mixing.cc).
+  void depthwise_conv2d(const DepthwiseConv2dParams& p) override;
+  void depthwise_conv2d_backward(const DepthwiseConv2dBackwardParams& p) override;
+  void avg_pool2d(const AvgPool2dParams& p) override;
+  void avg_pool2d_backward(const AvgPool2dBackwardParams& p) override;
+  void fourier_mix(const FourierMixParams& p) override;
 
   cudaStream_t stream() const { return stream_; }
 
@@ -130,6 +137,7 @@ class CudaBackend final : public Backend {
   std::unordered_map<cudaGraphExec_t, uint64_t> unlaunched_;  // graphs not yet run: their capture
   std::unordered_map<uint64_t, std::vector<void*>> frees_at_first_launch_;  // by capture
   HostTimes host_times_;
+  std::shared_ptr<FftPlans> fft_plans_;  // fourier_mix's cuFFT plans, made on its first call
 
   // The block cache. cudaMallocAsync and cudaFreeAsync cost the host about 1 us each, which
   // bounds an eager op on a small tensor (issue 3), so a freed eager block waits here for the

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "../core/mixing_ops.h"
 #include "../core/ops.h"
 #include "../core/random_ops.h"
 #include "../core/tensor.h"
@@ -92,6 +93,23 @@ void launch_attention_backward(const AttentionBackwardParams& p, void* workspace
 // sparse_attention_backward_workspace_bytes(p) bytes (float32 row statistics).
 size_t sparse_attention_backward_workspace_bytes(const SparseAttentionBackwardParams& p);
 void launch_sparse_attention_backward(const SparseAttentionBackwardParams& p, void* workspace, cudaStream_t stream);
+// The token-mixing ops of the mechanism zoo (core/mixing_ops.h). depthwise_window.cu: the
+// depthwise convolution and the average pooling, forward and backward; the weight gradient
+// through a float32 workspace of depthwise_conv2d_backward_workspace_bytes (per-band partials).
+void launch_depthwise_conv2d(const DepthwiseConv2dParams& p, cudaStream_t stream);
+size_t depthwise_conv2d_backward_workspace_bytes(const DepthwiseConv2dBackwardParams& p, int sm_count);
+void launch_depthwise_conv2d_backward(const DepthwiseConv2dBackwardParams& p, float* workspace, int sm_count, cudaStream_t stream);
+void launch_avg_pool2d(const AvgPool2dParams& p, cudaStream_t stream);
+void launch_avg_pool2d_backward(const AvgPool2dBackwardParams& p, cudaStream_t stream);
+// fourier_mix.cu: the ends of the Fourier mix around cuFFT's real-to-complex transform of
+// `batch` real [rows, len] slices (rows 1: a 1-D transform): the input as float32 `real`
+// (x.numel() floats), and out from the half spectrum (float2 [batch, rows, len / 2 + 1]).
+struct FftShape {
+  int64_t batch = 0, rows = 0, len = 0;
+};
+FftShape fourier_shape(const FourierMixParams& p);
+void launch_fourier_to_real(const FourierMixParams& p, float* real, cudaStream_t stream);
+void launch_fourier_real_part(const FourierMixParams& p, const FftShape& s, const void* spectrum, cudaStream_t stream);
 // spin.cu: keeps the stream busy for `microseconds` (the GEMM planner's timing of GPU time).
 void launch_spin(double microseconds, cudaStream_t stream);
 

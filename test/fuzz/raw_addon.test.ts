@@ -46,7 +46,7 @@ for (const device of DEVICES) {
 /** The addon's backward ops (issue 25), each of whose tensor arguments is forged in turn (dropout is its own backward). */
 const BACKWARD_OPS = [
   'normBackward', 'softmaxBackward', 'activationBackward', 'sumRows', 'dropout', 'philox', 'attentionBackward', 'crossEntropy',
-  'crossEntropyBackward', 'patchScatter',
+  'crossEntropyBackward', 'patchScatter', 'depthwiseConv2dBackward', 'avgPool2dBackward', 'fourierMix',
 ];
 
 /** A tensor argument laid out as `t` whose storage has been disposed. */

@@ -78,6 +78,21 @@ export function rawOps(device: Device): RawOp[] {
       make: () => ({ args: [f32([3, 4]), f32([3]), f32([3, 4]), i32([0, 3, 1]), f32([3]), i32([3, -1]), 0.1, -100, 0], tensors: [0, 1, 2, 3, 4, 5], outputs: [0], numbers: [6, 7, 8] }),
     },
     { name: 'patchScatter', make: () => ({ args: [f32([1, 3, 4, 4]), f32([1, 4, 12]), 2], tensors: [0, 1], outputs: [0], numbers: [2] }) },
+    // The token-mixing ops (issue 26): channels-last [B, H, W, C], windows (pad, dilation, stride) per axis.
+    {
+      name: 'depthwiseConv2d', // out, x, weight, bias, padH, padW, dilH, dilW, strideH, strideW
+      make: () => ({ args: [f32([1, 4, 5, 3]), f32([1, 4, 5, 3]), f32([3, 1, 3, 3]), f32([3]), 1, 1, 1, 1, 1, 1], tensors: [0, 1, 2, 3], outputs: [0], numbers: [4, 5, 6, 7, 8, 9], optional: [3] }),
+    },
+    {
+      name: 'depthwiseConv2dBackward', // dx, dweight, dy, x, weight, padH, padW, dilH, dilW, strideH, strideW
+      make: () => ({
+        args: [f32([1, 4, 5, 3]), f32([3, 1, 3, 3]), f32([1, 4, 5, 3]), f32([1, 4, 5, 3]), f32([3, 1, 3, 3]), 1, 1, 1, 1, 1, 1],
+        tensors: [0, 1, 2, 3, 4], outputs: [0, 1], numbers: [5, 6, 7, 8, 9, 10], optional: [0, 1],
+      }),
+    },
+    { name: 'avgPool2d', make: () => ({ args: [f32([1, 4, 5, 3]), f32([1, 4, 5, 3]), 3, 3, 1, 1, 1, 1, false], tensors: [0, 1], outputs: [0], numbers: [2, 3, 4, 5, 6, 7] }) },
+    { name: 'avgPool2dBackward', make: () => ({ args: [f32([1, 4, 5, 3]), f32([1, 4, 5, 3]), 3, 3, 1, 1, 1, 1, false], tensors: [0, 1], outputs: [0], numbers: [2, 3, 4, 5, 6, 7] }) },
+    { name: 'fourierMix', make: () => ({ args: [f32([2, 5, 3]), f32([2, 5, 3])], tensors: [0, 1], outputs: [0], numbers: [] }) },
     {
       name: 'encoderBlock', // out, x, then the block's 12 weights (C 4, 2 heads, hidden 8), heads, eps1, eps2, activation (3), scale, plan
       make: () => ({
@@ -94,4 +109,6 @@ export const CHECKED_NUMBERS: Record<string, number[]> = {
   copy: [], fill: [], gemm: [7], norm: [], softmax: [], biasActivation: [3], binary: [3], mean: [2, 3, 4], patchGather: [2], attention: [],
   encoderBlock: [14, 17], normBackward: [], softmaxBackward: [], activationBackward: [5], sumRows: [], dropout: [2, 3, 4, 5], philox: [], attentionBackward: [],
   crossEntropy: [5, 7], crossEntropyBackward: [6, 8], patchScatter: [2],
+  depthwiseConv2d: [4, 5, 6, 7, 8, 9], depthwiseConv2dBackward: [5, 6, 7, 8, 9, 10], avgPool2d: [2, 3, 4, 5, 6, 7], avgPool2dBackward: [2, 3, 4, 5, 6, 7],
+  fourierMix: [],
 };

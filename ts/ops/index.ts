@@ -12,6 +12,11 @@ export { add, sub, mul, residualAdd, concat, slice, permute, transpose, mean } f
 export { div } from './elementwise';
 export type { BinaryOptions, MeanOptions } from './elementwise';
 export { patchEmbed } from './patch';
+export { depthwiseConv2d } from './depthwise_conv';
+export type { DepthwiseConv2dOptions } from './depthwise_conv';
+export { avgPool2d } from './avg_pool';
+export type { AvgPool2dOptions } from './avg_pool';
+export { fourierMix } from './fourier_mix';
 export { dropout, dropPath } from './dropout';
 export type { DropoutOptions } from './dropout';
 export type { OutOptions } from './checks';

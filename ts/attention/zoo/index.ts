@@ -9,3 +9,6 @@ import './favor';
 import './ortho';
 import './lambda';
 import './compositional';
+import './pooling';
+import './visual';
+import './fourier_mix';
