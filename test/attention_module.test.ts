@@ -128,4 +128,14 @@ describe('attention mechanisms with a module', () => {
     assert.ok(!names.includes('test_gained') && !names.includes('test_scale'));
     assert.ok(Object.isFrozen(names));
   });
+
+  it('a ViT\'s weights depend on its seed alone, not on what the process built before', () => {
+    const first = buildViT({ ...SMALL, attention: { mechanism: 'test_gained' } }, { seed: 11 });
+    const other = buildViT(SMALL, { seed: 12 });
+    const again = buildViT({ ...SMALL, attention: { mechanism: 'test_gained' } }, { seed: 11 });
+    for (const [name, t] of first.parameters()) {
+      assert.deepEqual(Array.from(again.parameters().get(name)!.dataSync() as Float32Array), Array.from(t.dataSync() as Float32Array), name);
+    }
+    for (const m of [first, other, again]) m.dispose();
+  });
 });

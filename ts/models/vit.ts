@@ -65,6 +65,7 @@ export class VisionTransformer extends Module {
 
   constructor(config: ViTConfig = {}, o: InitOptions = {}) {
     super();
+    o = { ...o, draws: o.draws ?? { next: 0 } }; // its weights: a function of o.seed alone
     const c = { ...DEFAULTS, ...config } as ResolvedViTConfig;
     if (c.img_size % c.patch_size !== 0) throw new RangeError(`VisionTransformer: img_size ${c.img_size} is not a multiple of patch_size ${c.patch_size}`);
     if (c.pre_norm) throw new RangeError('VisionTransformer: pre_norm (a norm before the blocks) is not supported');
@@ -131,7 +132,6 @@ export class VisionTransformer extends Module {
       const input = images.dtype === dtype ? images : images.cast(dtype);
       const patches = this.patch_embed.forward(input);
       const B = images.shape[0];
-      const E = this.config.embed_dim;
       const cls = this.getOptional('cls_token');
       const tokens = cls ? concat([broadcastBatch(cls, B), patches], 1) : patches;
       return dropout(add(tokens, this.get('pos_embed')), this.config.pos_drop_rate, this.training);

@@ -21,12 +21,19 @@ export interface InitOptions {
   dtype?: FloatDType;
   /** Seeds the random initial values; each parameter draws from seed + its index. */
   seed?: number;
+  /**
+   * The count of parameters drawn so far. A model passes one counter to all its layers (the
+   * ViT makes its own), so that its weights depend on its seed alone, not on what else the
+   * process built before; layers made without one share a process-wide count.
+   */
+  draws?: { next: number };
 }
 
-let seedCounter = 0;
-/** A new parameter drawn from N(0, std²), seeded by o.seed and a counter, on o.device in o.dtype (the layers' and the mechanisms' initializer). */
-export function init(shape: number[], std: number, o: InitOptions): Tensor {
-  const t = randn(shape, { device: o.device, dtype: 'float32', seed: (o.seed ?? 0) * 1000003 + seedCounter++ });
+const processDraws = { next: 0 };
+/** A new parameter drawn from N(0, std²), seeded by o.seed and its index in o.draws, on o.device in o.dtype (the layers' and the mechanisms' initializer). */
+export function init(shape: readonly number[], std: number, o: InitOptions): Tensor {
+  const index = (o.draws ?? processDraws).next++;
+  const t = randn(shape, { device: o.device, dtype: 'float32', seed: (o.seed ?? 0) * 1000003 + index });
   const scaled = tidy(() => mul(t, std));
   t.dispose();
   if ((o.dtype ?? 'float32') === 'float32') return scaled;

@@ -3,8 +3,9 @@
 // grid (the prefix tokens split off, the patches as a channels-last image), and seeded
 // parameters.
 import { checkInteger, rangeError } from '../../errors';
-import { concat, mul, slice } from '../../ops';
-import { randn, Tensor, tidy } from '../../tensor';
+import { concat, slice } from '../../ops';
+import { Tensor } from '../../tensor';
+import { init } from '../../nn/layers';
 import type { InitOptions } from '../../nn/layers';
 import type { AttentionModule } from '../module';
 import { MechanismGeometry, registerAttention, TokenGrid } from '../registry';
@@ -66,13 +67,7 @@ export function joinGrid(prefix: Tensor | null, patches: Tensor): Tensor {
   return prefix === null ? patches : concat([prefix, patches], 1);
 }
 
-let drawn = 0;
-
-/** A new parameter of `shape` drawn from N(0, std²), seeded from init.seed (a different stream each call), in init's dtype and device. */
-export function initParameter(shape: readonly number[], std: number, init: InitOptions): Tensor {
-  const seed = ((init.seed ?? 0) * 1000003 + 7919 * ++drawn) % 2 ** 31;
-  return tidy(() => {
-    const t = mul(randn(shape, { device: init.device, seed }), std);
-    return (init.dtype ?? 'float32') === 'float32' ? t : t.cast(init.dtype!);
-  });
+/** A new parameter of `shape` drawn from N(0, std²): the layers' seeded initializer. */
+export function initParameter(shape: readonly number[], std: number, o: InitOptions): Tensor {
+  return init(shape, std, o);
 }
