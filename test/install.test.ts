@@ -52,6 +52,37 @@ describe('install: the addon loader and the prebuilt CPU addon', () => {
     assert.equal(out.trim(), 'cpu');
   });
 
+  it('the install script without build tools: the prebuilt where it loads, else an exit 1 that says what to install', function () {
+    if (process.platform !== 'linux' || process.arch !== 'x64') this.skip();
+    this.timeout(60000);
+    const pkg = fs.mkdtempSync(path.join(os.tmpdir(), 'nf-install-script-'));
+    try {
+      fs.mkdirSync(path.join(pkg, 'native'));
+      fs.copyFileSync(path.join(ROOT, 'native', 'install.js'), path.join(pkg, 'native', 'install.js'));
+      fs.mkdirSync(path.join(pkg, 'bin'));
+      fs.symlinkSync(process.execPath, path.join(pkg, 'bin', 'node'));
+      const install = (env: Record<string, string>) => {
+        const r = spawnSync(process.execPath, [path.join(pkg, 'native', 'install.js')], { env: { PATH: path.join(pkg, 'bin'), ...env }, encoding: 'utf8' });
+        return { status: r.status, out: (r.stdout + r.stderr).trim() };
+      };
+      assert.deepEqual(install({}), { status: 1, out: 'nodeformers: no prebuilt addon for linux-x64, and not CMake, a C++ compiler, cmake-js to build one. ' +
+        'Install CMake and a C++17 compiler, then npm rebuild nodeformers.' });
+      assert.deepEqual(install({ NODEFORMERS_BUILD: 'prebuilt' }), { status: 1, out: 'nodeformers: NODEFORMERS_BUILD=prebuilt, but no prebuilt addon for linux-x64' });
+      fs.mkdirSync(path.join(pkg, 'prebuilds', 'linux-x64'), { recursive: true });
+      fs.copyFileSync(PREBUILT, path.join(pkg, 'prebuilds', 'linux-x64', 'nodeformers.node'));
+      const fallback = install({ NODEFORMERS_CUDA: 'OFF' });
+      assert.equal(fallback.status, 0, fallback.out);
+      assert.match(fallback.out, /^nodeformers: NODEFORMERS_CUDA=OFF: using the prebuilt CPU addon \(prebuilds\/linux-x64\/nodeformers\.node; no CUDA backend\)\.\n/);
+      fs.mkdirSync(path.join(pkg, 'cuda', 'bin'), { recursive: true });
+      fs.writeFileSync(path.join(pkg, 'cuda', 'bin', 'nvcc'), '');
+      const withNvcc = install({ CUDA_PATH: path.join(pkg, 'cuda') });
+      assert.equal(withNvcc.status, 0, withNvcc.out);
+      assert.match(withNvcc.out, new RegExp(`^nodeformers: found nvcc \\(${pkg}/cuda/bin/nvcc\\), but not CMake, a C\\+\\+ compiler, cmake-js to build the CUDA backend: using the prebuilt`));
+    } finally {
+      fs.rmSync(pkg, { recursive: true, force: true });
+    }
+  });
+
   it('npm install <packed tarball> without cmake, c++, g++ or make on the PATH loads the prebuilt addon and runs an op', function () {
     if (process.platform !== 'linux' || process.arch !== 'x64') this.skip();
     this.timeout(300000);

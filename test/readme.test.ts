@@ -106,10 +106,12 @@ describe('README: every ts and js block runs as written', function () {
 
 describe('README: readmeBlocks', () => {
   it('reads each ts and js block with its start line and directives, and leaves out bash', () => {
-    const md = ['# t', '```bash', 'npm i', '```', '```ts', '// requires: cuda', '// file: a.ts', 'export const a = 1;', '```', '```js', 'console.log(1);', '```'].join('\n');
+    const md = ['# t', '```bash', 'npm i', '```', '```ts', '// requires: cuda', '// file: a.ts', 'export const a = 1;', '```', '```js', 'console.log(1);', '```',
+      '<!-- file: b.ts -->', '```ts', 'export const b = 2;', '```'].join('\n');
     assert.deepEqual(readmeBlocks(md), [
       { line: 6, lang: 'ts', code: '// requires: cuda\n// file: a.ts\nexport const a = 1;\n', requires: ['cuda'], file: 'a.ts' },
       { line: 11, lang: 'js', code: 'console.log(1);\n', requires: [], file: null },
+      { line: 15, lang: 'ts', code: 'export const b = 2;\n', requires: [], file: 'b.ts' },
     ]);
   });
 });
