@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The package's install script: build the addon from source where the CUDA backend can be
-// built (nvcc found) or no prebuilt addon fits this platform; else use the prebuilt CPU addon
+// built (nvcc found), no prebuilt addon fits this platform, or in a checkout (ts/ is there:
+// a developer's native changes must build); else use the prebuilt CPU addon
 // (prebuilds/<platform>-<arch>, Node-API: one binary for every supported Node). It never
 // fails for want of CMake or a compiler when the prebuilt loads: it says what it found and
 // falls back. NODEFORMERS_BUILD=source always builds; NODEFORMERS_BUILD=prebuilt never does.
@@ -53,12 +54,13 @@ function main() {
   const mode = (process.env.NODEFORMERS_BUILD || 'auto').toLowerCase();
   const nvcc = findNvcc();
   const problem = prebuiltProblem();
+  const checkout = fs.existsSync(path.join(root, 'ts'));
   const usePrebuilt = (why) => {
     say(`${why}: using the prebuilt CPU addon (${path.relative(root, prebuilt)}; no CUDA backend).`);
     say('to build from source later: NODEFORMERS_BUILD=source npm rebuild nodeformers');
     return 0;
   };
-  if (mode === 'prebuilt' || (mode === 'auto' && !nvcc && !problem)) {
+  if (mode === 'prebuilt' || (mode === 'auto' && !nvcc && !problem && !checkout)) {
     if (problem) {
       console.error(`nodeformers: NODEFORMERS_BUILD=prebuilt, but ${problem}`);
       return 1;
@@ -68,9 +70,9 @@ function main() {
   }
   const tools = { CMake: onPath('cmake'), 'a C++ compiler': process.env.CXX || onPath('c++', 'g++', 'clang++'), 'cmake-js': findCmakeJs() };
   const missing = Object.keys(tools).filter((k) => !tools[k]);
-  const reason = nvcc ? `found nvcc (${nvcc})` : problem;
+  const reason = nvcc ? `found nvcc (${nvcc})` : problem || 'a checkout (ts/ is here)';
   if (missing.length > 0) {
-    if (!problem) return usePrebuilt(`${reason}, but not ${missing.join(', ')} to build the CUDA backend`);
+    if (!problem) return usePrebuilt(`${reason}, but not ${missing.join(', ')} to build${nvcc ? ' the CUDA backend' : ''}`);
     console.error(`nodeformers: ${problem}, and not ${missing.join(', ')} to build one. Install CMake and a C++17 compiler, then npm rebuild nodeformers.`);
     return 1;
   }

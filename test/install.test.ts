@@ -78,6 +78,10 @@ describe('install: the addon loader and the prebuilt CPU addon', () => {
       const withNvcc = install({ CUDA_PATH: path.join(pkg, 'cuda') });
       assert.equal(withNvcc.status, 0, withNvcc.out);
       assert.match(withNvcc.out, new RegExp(`^nodeformers: found nvcc \\(${pkg}/cuda/bin/nvcc\\), but not CMake, a C\\+\\+ compiler, cmake-js to build the CUDA backend: using the prebuilt`));
+      // A checkout (ts/ present) builds from source where it can, so that native changes build.
+      fs.mkdirSync(path.join(pkg, 'ts'));
+      assert.match(install({ NODEFORMERS_CUDA: 'OFF' }).out,
+        /^nodeformers: a checkout \(ts\/ is here\), but not CMake, a C\+\+ compiler, cmake-js to build: using the prebuilt/);
     } finally {
       fs.rmSync(pkg, { recursive: true, force: true });
     }
