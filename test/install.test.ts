@@ -52,6 +52,14 @@ describe('install: the addon loader and the prebuilt CPU addon', () => {
     assert.equal(out.trim(), 'cpu');
   });
 
+  it('the prebuilt addon exports what the local build does (else rebuild it: tools/build-prebuilt.sh)', function () {
+    const local = path.join(ROOT, 'build', 'Release', 'nodeformers.node');
+    if (process.platform !== 'linux' || process.arch !== 'x64' || !fs.existsSync(local)) this.skip();
+    const keys = (file: string) => execFileSync(process.execPath, ['-e', `console.log(Object.keys(require(${JSON.stringify(file)})).sort().join())`],
+      { encoding: 'utf8' }).trim().split(',').filter((k) => k !== '__canary');
+    assert.deepEqual(keys(PREBUILT), keys(local));
+  });
+
   it('the install script without build tools: the prebuilt where it loads, else an exit 1 that says what to install', function () {
     if (process.platform !== 'linux' || process.arch !== 'x64') this.skip();
     this.timeout(60000);
