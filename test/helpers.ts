@@ -40,22 +40,39 @@ export function requireFixtures(ctx: Mocha.Context, files: readonly string[]): s
   return ctx.skip() as never;
 }
 
-let saidNoCuda = false;
+/** Each test file's one pending line for its CUDA suites where they cannot run, by file. */
+const cudaNotRun = new Map<string, Mocha.Test>();
+
+/** The test file that called describeDevice (the first stack frame outside this file). */
+function callerFile(): string {
+  const frames = (new Error().stack ?? '').split('\n').slice(1);
+  const frame = frames.find((f) => /\.test\.ts/.test(f) && !f.includes(__filename)) ?? '';
+  const file = /\(?((?:file:\/\/)?\/[^():]+)/.exec(frame)?.[1]?.replace(/^file:\/\//, '') ?? 'a test file';
+  return path.relative(path.join(__dirname, '..'), file);
+}
 
 /**
- * describe() for one device: on CUDA without a GPU its tests are pending (the line saying
- * why printed once a run), or fail when CUDA is required.
+ * describe() for one device. Without a GPU, a file's CUDA suites are not registered: the
+ * file gets one pending case saying why and how many suites wait for a GPU (npm run
+ * test:cuda, NODEFORMERS_REQUIRE_CUDA=1, registers and runs every one, failing without CUDA).
  */
 export function describeDevice(device: Device, title: string, body: () => void): void {
+  if (device !== 'cpu' && !REQUIRE_CUDA && !backends().includes('cuda')) {
+    const file = callerFile();
+    const pending = cudaNotRun.get(file);
+    if (pending === undefined) {
+      const why = native().buildInfo.cuda ? 'no GPU found' : 'built without CUDA';
+      cudaNotRun.set(file, it(`${file}: 1 CUDA suite not run (${why}; npm run test:cuda runs them on a GPU)`));
+    } else {
+      const n = Number(/: (\d+) CUDA suite/.exec(pending.title)![1]) + 1;
+      pending.title = pending.title.replace(/: \d+ CUDA suites? /, `: ${n} CUDA suites `);
+    }
+    return;
+  }
   describe(`${title} [${device}]`, function () {
     before(function () {
       if (device === 'cpu' || backends().includes('cuda')) return;
-      if (REQUIRE_CUDA) throw new Error('NODEFORMERS_REQUIRE_CUDA=1 but no CUDA backend or GPU is available');
-      if (!saidNoCuda) {
-        saidNoCuda = true;
-        console.log(`      (skipping every CUDA case of this run: ${native().buildInfo.cuda ? 'no GPU found' : 'built without CUDA'}; they count as pending)`);
-      }
-      this.skip();
+      throw new Error('NODEFORMERS_REQUIRE_CUDA=1 but no CUDA backend or GPU is available');
     });
     body();
   });

@@ -42,11 +42,24 @@ describe('package: what a consumer loads and installs', () => {
   it('package.json: the optional packages are optional peer dependencies, not dependencies', () => {
     const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
     for (const name of OPTIONAL) {
-      assert.equal(pkg.dependencies[name], undefined, `${name} in dependencies`);
+      assert.equal(pkg.dependencies?.[name], undefined, `${name} in dependencies`);
+      assert.equal(pkg.optionalDependencies?.[name], undefined, `${name} in optionalDependencies`);
       if (pkg.peerDependencies?.[name] !== undefined) assert.equal(pkg.peerDependenciesMeta?.[name]?.optional, true, name);
     }
     // `files` ships the build inputs and the CLI's peers, not bench results, tools or scripts.
     for (const f of pkg.files as string[]) assert.ok(!/^(tools|scripts|bench\/(results|baselines)|bench$)/.test(f), `files holds ${f}`);
+  });
+
+  it('package.json names the repository and keywords; LICENSE (MIT), CHANGELOG.md and the TypeDoc config exist', () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+    assert.match(pkg.repository.url, /^git\+https:\/\/github\.com\/[\w.-]+\/[\w.-]+\.git$/);
+    assert.ok(pkg.keywords.includes('transformer') && pkg.keywords.includes('attention'), String(pkg.keywords));
+    assert.equal(pkg.license, 'MIT');
+    assert.match(fs.readFileSync(path.join(ROOT, 'LICENSE'), 'utf8'), /^MIT License\n\nCopyright \(c\) \d{4} nodeformers contributors\n/);
+    assert.match(fs.readFileSync(path.join(ROOT, 'CHANGELOG.md'), 'utf8'), /^# Changelog\n[\s\S]*### Issue 26/);
+    const typedoc = JSON.parse(fs.readFileSync(path.join(ROOT, 'typedoc.json'), 'utf8'));
+    assert.deepEqual(typedoc.entryPoints, ['ts/index.ts']);
+    assert.match(pkg.scripts['docs:api'], /typedoc.* --options typedoc\.json$/);
   });
 
   it('a missing optional package gives an Error that says what to install', async () => {

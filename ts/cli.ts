@@ -1,15 +1,19 @@
 // `npx nodeformers <command>`: `info` (what runs here and why not) and `bench` (the
-// benchmark flow of ts/bench/suite/run.ts). bin/nodeformers.js loads this file.
-import { parseArgs } from 'node:util';
+// benchmark flow of ts/bench/suite/run.ts). bin/nodeformers.js loads this file. A command
+// line that cannot run gets one line saying why, the usage, and exit code 2.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs, ParseArgsConfig } from 'node:util';
 import { FLOAT_DTYPES, FloatDType } from './dtype';
 import { formatInfo, info } from './bench/info';
 import { runBench } from './bench/suite/run';
 import { TRAINING_PARTS, TrainingPart } from './bench/suite/training_kit';
 
-const USAGE = `Usage:
-  nodeformers info [--json]
-      backends, GPU, CUDA/cuBLASLt versions, NVRTC (cuda.compile), attention mechanisms and what each kernel serves here
-  nodeformers bench [--dtype float16|float32|bfloat16[,...]] [--batch N] [--attention a,b,...]
+/** Each command's usage and what it does (its --help). */
+const COMMANDS: Record<string, string> = {
+  info: `nodeformers info [--json]
+      backends, GPU, CUDA/cuBLASLt versions, NVRTC (cuda.compile), attention mechanisms and what each kernel serves here`,
+  bench: `nodeformers bench [--dtype float16|float32|bfloat16[,...]] [--batch N] [--attention a,b,...]
                     [--out dir] [--json file] [--baseline file | --no-baseline] [--benchmarks-md file]
                     [--no-peers] [--no-compile] [--no-sweeps] [--no-vit] [--training fb,step,attention | --no-training]
                     [--no-mechanisms] [--quick] [--require-cuda]
@@ -21,20 +25,75 @@ const USAGE = `Usage:
        --training: section 5's parts (the ViT's forward + backward, a training step, the attention
        backward sweep; default all), a part left out keeping an earlier run's figures as --no-vit does;
        --no-mechanisms: without section 6, every attention mechanism as one layer, forward and
-       forward + backward; results are written after each section)`;
+       forward + backward; results are written after each section)`,
+};
+const GENERAL = `  nodeformers --help | --version | <command> --help`;
+const usage = (command?: string): string =>
+  `Usage:\n${command ? `  ${COMMANDS[command]}` : `${Object.values(COMMANDS).map((u) => `  ${u}`).join('\n')}\n${GENERAL}`}`;
+
+/** A command line that cannot run: main prints its message and the usage, and exits with 2. */
+class UsageError extends Error {
+  constructor(message: string, readonly command?: string) {
+    super(message);
+  }
+}
+
+const HELP = { help: { type: 'boolean', short: 'h' } } as const;
+
+/** parseArgs of one command (strict), its errors (an unknown option, a missing value) as UsageErrors. */
+function parseCommand<T extends ParseArgsConfig>(command: string, config: T): ReturnType<typeof parseArgs<T>> {
+  try {
+    return parseArgs(config);
+  } catch (e) {
+    if (!/^ERR_PARSE_ARGS_/.test((e as NodeJS.ErrnoException).code ?? '')) throw e;
+    const first = (e as Error).message.split('. ')[0].replace(/\.$/, '');
+    throw new UsageError(first[0].toLowerCase() + first.slice(1), command);
+  }
+}
+
+/** The package's version, from the package.json one directory above this file (ts/ or dist/). */
+export function version(): string {
+  return (JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
+}
 
 /** Runs the CLI; returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
+  try {
+    return await run(argv);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    console.error(`nodeformers${e.command ? ` ${e.command}` : ''}: ${e.message}`);
+    console.error(usage(e.command));
+    return 2;
+  }
+}
+
+async function run(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    console.log(usage());
+    return 0;
+  }
+  if (command === '--version' || command === '-v') {
+    console.log(version());
+    return 0;
+  }
+  if (!(command in COMMANDS)) throw new UsageError(command.startsWith('-') ? `unknown option '${command}'` : `unknown command '${command}'`);
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(usage(command));
+    return 0;
+  }
   if (command === 'info') {
-    const { values } = parseArgs({ args: rest, options: { json: { type: 'boolean' } } });
+    const { values } = parseCommand('info', { args: rest, options: { ...HELP, json: { type: 'boolean' } }, strict: true });
     console.log(values.json ? JSON.stringify(info(), null, 2) : formatInfo());
     return 0;
   }
   if (command === 'bench') {
-    const { values } = parseArgs({
+    const { values } = parseCommand('bench', {
       args: rest,
+      strict: true,
       options: {
+        ...HELP,
         dtype: { type: 'string' }, batch: { type: 'string' }, attention: { type: 'string' }, json: { type: 'string' },
         out: { type: 'string' }, 'out-dir': { type: 'string' }, baseline: { type: 'string' }, 'no-baseline': { type: 'boolean' },
         'benchmarks-md': { type: 'string' }, 'no-peers': { type: 'boolean' }, 'no-compile': { type: 'boolean' }, quick: { type: 'boolean' },
@@ -44,13 +103,13 @@ export async function main(argv: string[]): Promise<number> {
     });
     const dtypes = values.dtype?.split(',');
     if (dtypes && dtypes.some((d) => !(FLOAT_DTYPES as readonly string[]).includes(d))) {
-      throw new TypeError(`nodeformers bench: --dtype takes ${FLOAT_DTYPES.join(', ')}, got '${values.dtype}'`);
+      throw new UsageError(`--dtype takes ${FLOAT_DTYPES.join(', ')}, got '${values.dtype}'`, 'bench');
     }
     const batch = values.batch === undefined ? undefined : Number(values.batch);
-    if (batch !== undefined && (!Number.isInteger(batch) || batch < 1)) throw new RangeError(`nodeformers bench: --batch takes a positive integer, got '${values.batch}'`);
+    if (batch !== undefined && (!Number.isInteger(batch) || batch < 1)) throw new UsageError(`--batch takes a positive integer, got '${values.batch}'`, 'bench');
     const training = values.training?.split(',');
     if (training && training.some((p) => !(TRAINING_PARTS as readonly string[]).includes(p))) {
-      throw new TypeError(`nodeformers bench: --training takes ${TRAINING_PARTS.join(', ')}, got '${values.training}'`);
+      throw new UsageError(`--training takes ${TRAINING_PARTS.join(', ')}, got '${values.training}'`, 'bench');
     }
     await runBench({
       dtypes: dtypes as FloatDType[] | undefined, batch, attention: values.attention?.split(','), json: values.json,
@@ -61,6 +120,5 @@ export async function main(argv: string[]): Promise<number> {
     });
     return 0;
   }
-  console.log(USAGE);
-  return command === undefined || command === 'help' || command === '--help' ? 0 : 1;
+  throw new Error(`nodeformers: the command '${command}' has usage but no handler`);
 }

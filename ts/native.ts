@@ -1,5 +1,7 @@
-// The one place that loads the addon and types what it exports. NODEFORMERS_ADDON may name
-// a .node file to load instead of the usual build output (CI uses it for the node-gyp build).
+// The one place that loads the addon and types what it exports: a local build, else the
+// prebuilt CPU addon the package carries (native/install.js says which an install chose).
+// NODEFORMERS_ADDON may name a .node file to load instead (CI uses it for the node-gyp build).
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 /** A block of device or host memory owned by the addon. @internal */
@@ -293,32 +295,38 @@ export interface NativeAddon {
     sharedMem: number, args: unknown[]): void;
 }
 
-function load(): NativeAddon {
-  const failures: string[] = [];
-  const explicit = process.env.NODEFORMERS_ADDON;
-  if (explicit) {
-    try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      return require(path.resolve(explicit)) as NativeAddon;
-    } catch (e) {
-      failures.push(`NODEFORMERS_ADDON=${explicit}: ${(e as Error).message}`);
+/** Where the addon is looked for, in order: a local build (cmake-js or node-gyp), then the prebuilt one the package carries. */
+export function addonCandidates(root = path.resolve(__dirname, '..')): string[] {
+  return [
+    path.join(root, 'build', 'Release', 'nodeformers.node'),
+    path.join(root, 'build', 'Debug', 'nodeformers.node'),
+    path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'nodeformers.node'),
+  ];
+}
+
+/** The addon from NODEFORMERS_ADDON, else the first candidate that loads; the error lists every one tried and why it failed. */
+export function loadAddon(candidates: readonly string[] = addonCandidates(), explicit = process.env.NODEFORMERS_ADDON): NativeAddon {
+  const tried: string[] = [];
+  for (const file of explicit ? [path.resolve(explicit)] : candidates) {
+    if (!fs.existsSync(file)) {
+      tried.push(`${file}: not found`);
+      continue;
     }
-  } else {
     try {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const bindings = require('bindings') as (opts: { bindings: string; module_root?: string }) => NativeAddon;
-      return bindings({ bindings: 'nodeformers', module_root: path.resolve(__dirname, '..') });
+      return require(file) as NativeAddon;
     } catch (e) {
-      failures.push(`build output: ${(e as Error).message.split('\n')[0]}`);
+      tried.push(`${file}: ${(e as Error).message.split('\n')[0]}`);
     }
   }
+  const fixes = [
+    'npm rebuild nodeformers (uses the prebuilt CPU addon where one fits this platform, else builds: needs CMake and a C++17 compiler)',
+    'for the CUDA backend: put nvcc and cuBLASLt on the PATH (e.g. /usr/local/cuda/bin), then npm rebuild nodeformers',
+    ...(explicit ? ['unset NODEFORMERS_ADDON, or point it at an existing nodeformers.node'] : []),
+  ];
   throw new Error(
-    'nodeformers: could not load the native addon.\n' +
-      failures.map((f) => `  - ${f}`).join('\n') +
-      '\nPossible solutions:\n' +
-      '  - build it: npm run build:native (needs CMake and a C++17 compiler), or npm run build:gyp\n' +
-      '  - for the CUDA backend: put nvcc and cuBLASLt on the PATH (e.g. /usr/local/cuda/bin) and rebuild\n' +
-      '  - if NODEFORMERS_ADDON is set, point it at an existing nodeformers.node',
+    `nodeformers: could not load the native addon${explicit ? ` (NODEFORMERS_ADDON=${explicit})` : ''}. Tried:\n` +
+      tried.map((f) => `  - ${f}`).join('\n') + '\nTo fix it:\n' + fixes.map((f) => `  - ${f}`).join('\n'),
   );
 }
 
@@ -394,6 +402,6 @@ let cached: NativeAddon | undefined;
 
 /** The loaded addon (loaded on first use), its op methods packing tensor layouts. @internal */
 export function native(): NativeAddon {
-  if (cached === undefined) cached = withPackedArgs(load());
+  if (cached === undefined) cached = withPackedArgs(loadAddon());
   return cached;
 }
