@@ -296,18 +296,31 @@ export interface NativeAddon {
 }
 
 /** Where the addon is looked for, in order: a local build (cmake-js or node-gyp), then the prebuilt one the package carries. */
-export function addonCandidates(root = path.resolve(__dirname, '..')): string[] {
+export function addonCandidates(root = PACKAGE_ROOT): string[] {
   return [
     path.join(root, 'build', 'Release', 'nodeformers.node'),
     path.join(root, 'build', 'Debug', 'nodeformers.node'),
-    path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'nodeformers.node'),
+    prebuiltAddon(root),
   ];
 }
 
-/** The addon from NODEFORMERS_ADDON, else the first candidate that loads; the error lists every one tried and why it failed. */
-export function loadAddon(candidates: readonly string[] = addonCandidates(), explicit = process.env.NODEFORMERS_ADDON): NativeAddon {
+const PACKAGE_ROOT = path.resolve(__dirname, '..');
+const prebuiltAddon = (root: string) => path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'nodeformers.node');
+
+/**
+ * The addon from NODEFORMERS_ADDON; else, given no candidates, a local build where `bindings`
+ * finds one, then the prebuilt addon; else the first of `candidates` that loads. The error
+ * lists every path tried and why it failed.
+ */
+export function loadAddon(candidates?: readonly string[], explicit = process.env.NODEFORMERS_ADDON): NativeAddon {
   const tried: string[] = [];
-  for (const file of explicit ? [path.resolve(explicit)] : candidates) {
+  let files = explicit ? [path.resolve(explicit)] : candidates;
+  if (files === undefined) {
+    const local = localBuild(tried);
+    if (local !== null) return local;
+    files = [prebuiltAddon(PACKAGE_ROOT)];
+  }
+  for (const file of files) {
     if (!fs.existsSync(file)) {
       tried.push(`${file}: not found`);
       continue;
@@ -328,6 +341,20 @@ export function loadAddon(candidates: readonly string[] = addonCandidates(), exp
     `nodeformers: could not load the native addon${explicit ? ` (NODEFORMERS_ADDON=${explicit})` : ''}. Tried:\n` +
       tried.map((f) => `  - ${f}`).join('\n') + '\nTo fix it:\n' + fixes.map((f) => `  - ${f}`).join('\n'),
   );
+}
+
+/** A local build as `bindings` looks for it (build/Release, build/Debug, ...), or null with each path it tried in `tried`. */
+function localBuild(tried: string[]): NativeAddon | null {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const bindings = require('bindings') as (opts: { bindings: string; module_root: string }) => NativeAddon;
+  try {
+    return bindings({ bindings: 'nodeformers', module_root: PACKAGE_ROOT });
+  } catch (e) {
+    const paths = (e as { tries?: unknown }).tries;
+    if (Array.isArray(paths)) tried.push(...paths.map((p) => `${p}: not found`));
+    else tried.push(`a local build: ${(e as Error).message.split('\n')[0]}`);
+    return null;
+  }
 }
 
 // ---- tensor layouts in one shared buffer ------------------------------------------------
