@@ -9,6 +9,8 @@ export type { CaptureOptions } from './graph';
 export type { CudaMemory, CudaDeviceInfo } from './cuda';
 export { patterns } from './attention';
 export type { Pattern, PatternLike, ProbabilityMatrix } from './attention';
+export { attnBias, AttentionBias } from './attention';
+export type { BlockDiagonalOptions, CausalAlignment } from './attention';
 export {
   attention, splitQkv, registerAttention, attentionMechanisms, AttentionModule,
   SparseMask, BlockSparseLayout, SPARSE_BLOCK_MIN_DENSITY, SPARSE_BLOCK_MIN_FILL, BLOCK_SIZES,
