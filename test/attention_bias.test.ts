@@ -237,6 +237,16 @@ describe('attention biases: more of memory_efficient and vanilla on the CPU', ()
     }
   });
 
+  it('rowRanges() gives a copy: changing it changes nothing the bias serves', () => tidy(() => {
+    const b = attnBias.blockDiagonal([3, 2], [2, 4]);
+    assert.deepEqual([...b.rowRanges(5, 6)], [0, 2, 0, 2, 0, 2, 2, 6, 2, 6]);
+    b.rowRanges(5, 6).fill(0);
+    assert.deepEqual([...b.rowRanges(5, 6)], [0, 2, 0, 2, 0, 2, 2, 6, 2, 6]);
+    assert.deepEqual(b.sizes, { nq: 5, nk: 6 });
+    assert.deepEqual(b.lengths, { q: [3, 2], k: [2, 4] });
+    assert.equal(attnBias.localWindow(2, 0).sizes, null);
+  }));
+
   it('a row with no allowed key gives zeros and zero gradients, never NaN', () => tidy(() => {
     const [q, k, v] = [randn([1, 6, 1, 4], { seed: 1 }), randn([1, 3, 1, 4], { seed: 2 }), randn([1, 3, 1, 4], { seed: 3 })].map((t) => t.requiresGrad_());
     const out = attention(q, k, v, { causal: 'bottom_right' });

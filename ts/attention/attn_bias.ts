@@ -56,11 +56,16 @@ export class AttentionBias {
   }
 
   /**
-   * The keys each of nq query rows allows among nk keys: row i allows keys [r[2i], r[2i + 1]),
-   * both nondecreasing in i (an empty row holds lo = hi). Throws a RangeError naming `fn`
-   * where it was made for other sizes.
+   * The keys each of nq query rows allows among nk keys, a new array: row i allows keys
+   * [r[2i], r[2i + 1]), both nondecreasing in i (an empty row holds lo = hi). Throws a
+   * RangeError where it was made for other sizes.
    */
-  rowRanges(nq: number, nk: number, fn = 'AttentionBias.rowRanges'): Int32Array {
+  rowRanges(nq: number, nk: number): Int32Array {
+    return this.keyRanges(nq, nk, 'AttentionBias.rowRanges').slice();
+  }
+
+  /** @internal rowRanges() without the copy (kept for these sizes: never modify it), errors naming `fn`. */
+  keyRanges(nq: number, nk: number, fn: string): Int32Array {
     checkInteger(fn, 'nq', nq);
     checkInteger(fn, 'nk', nk);
     if (this.cached?.nq === nq && this.cached.nk === nk) return this.cached.ranges;
@@ -90,7 +95,7 @@ export class AttentionBias {
 
   /** The dense [nq, nk] pattern it allows (xFormers' materialize): 1 where query i may attend key j. */
   materialize(nq: number, nk: number): Pattern {
-    const ranges = this.rowRanges(nq, nk, 'AttentionBias.materialize');
+    const ranges = this.keyRanges(nq, nk, 'AttentionBias.materialize');
     const data = new Uint8Array(nq * nk);
     for (let i = 0; i < nq; i++) data.fill(1, i * nk + ranges[2 * i], i * nk + ranges[2 * i + 1]);
     return new Pattern(nq, nk, data);

@@ -26,5 +26,5 @@ export function resolveKeyRule(fn: string, causal: unknown, attnBias: unknown, n
   }
   if (rule === null) return { causal: false, attnBias: null, keyRanges: null };
   if (rule.isTopLeftCausal(nq, nk)) return { causal: true, attnBias: null, keyRanges: null };
-  return { causal: false, attnBias: rule, keyRanges: rule.rowRanges(nq, nk, fn) };
+  return { causal: false, attnBias: rule, keyRanges: rule.keyRanges(nq, nk, fn) };
 }
