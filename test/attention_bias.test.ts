@@ -186,7 +186,8 @@ describeDevice('cuda:0', 'attention biases: long sequences on CUDA (tile skippin
     { label: 'block-diagonal [1, 197, 50, 4096], grouped-query (H 4, Hkv 1), D 64', spec: { kind: 'blocks', q: [1, 197, 50, 4096] }, B: 1, H: 4, Hkv: 1, D: 64 },
     { label: 'decoding: causal from the bottom right, Nq 1, Nk 4096, D 128', spec: { kind: 'bottomRight' }, B: 1, H: 4, D: 128, Nq: 1, Nk: 4096 },
     { label: 'a causal window (256, 0), N 4096, D 64', spec: { kind: 'window', left: 256, right: 0 }, B: 1, H: 2, D: 64, Nq: 4096, Nk: 4096 },
-    { label: 'grouped-query (H 8, Hkv 2), N 197, D 64, a bias', spec: { kind: 'window', left: Infinity, right: Infinity }, B: 2, H: 8, Hkv: 2, D: 64, Nq: 197, Nk: 197, bias: true },
+    { label: 'grouped-query (H 8, Hkv 2), N 197, D 64, a bias (no key ranges)', spec: { kind: 'window', left: Infinity, right: Infinity }, B: 2, H: 8, Hkv: 2, D: 64, Nq: 197, Nk: 197, bias: true },
+    { label: 'grouped-query (H 8, Hkv 2), a window (64, 64), N 1000, D 128', spec: { kind: 'window', left: 64, right: 64 }, B: 1, H: 8, Hkv: 2, D: 128, Nq: 1000, Nk: 1000 },
   ];
   for (const dtype of FLOAT_DTYPES) {
     for (const c of long) it(`${c.label}, ${dtype}`, () => tidy(() => assertRun(runCase(c, 'cuda:0', dtype, 'memory_efficient', true), dtype, c.label)));
@@ -205,6 +206,11 @@ describe('attention biases: more of memory_efficient and vanilla on the CPU', ()
     assert.deepEqual(host(attention(q, k, v, { causal: 'top_left' })), want);
     assert.deepEqual(host(attention(q, k, v, { causal: 'bottom_right' })), want);
     assert.deepEqual(host(attention(q, k, v, { attnBias: attnBias.lowerTriangularFromBottomRight() })), want);
+  }));
+
+  it('localWindow(Infinity, Infinity) is no rule at all: the plain path, bit for bit', () => tidy(() => {
+    const q = randn([1, 30, 2, 8], { seed: 1 }), k = randn([1, 45, 2, 8], { seed: 2 });
+    assert.deepEqual(host(attention(q, k, k, { attnBias: attnBias.localWindow(Infinity, Infinity) })), host(attention(q, k, k)));
   }));
 
   it("causal: 'bottom_right' is lowerTriangularFromBottomRight(), Nq ≠ Nk", () => tidy(() => {

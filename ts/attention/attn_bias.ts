@@ -55,6 +55,11 @@ export class AttentionBias {
     return this.blocks === null && left === Infinity && right === 0 && (alignment === 'top_left' || nq === nk);
   }
 
+  /** True where it allows every key to every query (localWindow(Infinity, Infinity)): no rule at all. */
+  isFull(): boolean {
+    return this.blocks === null && this.band.left === Infinity && this.band.right === Infinity;
+  }
+
   /**
    * The keys each of nq query rows allows among nk keys, a new array: row i allows keys
    * [r[2i], r[2i + 1]), both nondecreasing in i (an empty row holds lo = hi). Throws a

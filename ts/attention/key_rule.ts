@@ -24,7 +24,7 @@ export function resolveKeyRule(fn: string, causal: unknown, attnBias: unknown, n
     }
     rule = causal === 'bottom_right' ? lowerTriangularFromBottomRight() : lowerTriangular();
   }
-  if (rule === null) return { causal: false, attnBias: null, keyRanges: null };
+  if (rule === null || rule.isFull()) return { causal: false, attnBias: null, keyRanges: null };
   if (rule.isTopLeftCausal(nq, nk)) return { causal: true, attnBias: null, keyRanges: null };
   return { causal: false, attnBias: rule, keyRanges: rule.keyRanges(nq, nk, fn) };
 }
