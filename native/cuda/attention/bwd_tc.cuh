@@ -177,12 +177,22 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks)
         const int qc = qs + 8 * j + 2 * t4;
         const float2 l2 = *reinterpret_cast<const float2*>(lse2 + qc);
         const float2 dl = *reinterpret_cast<const float2*>(delta + qc);
+        int2 rows[2] = {};  // key ranges: the two queries' allowed keys (compared only)
+        if constexpr (kRanges) {
+          if (per_element) {
+#pragma unroll
+            for (int u = 0; u < 2; ++u) rows[u] = reinterpret_cast<const int2*>(p.ranges)[min(m0 + qc + u, p.nq - 1)];
+          }
+        }
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
           const int q = m0 + qc + (e & 1), key = n0 + key_row0 + g + 8 * (e >> 1);
           float x = acc_s[j][e] * p.scale_log2;
           if (per_element) {
-            x = masked_score<kRanges>(p, b, h, x, q, key, partial);  // -inf where disallowed: P = 0
+            x = masked_score(p, b, h, x, q, key, partial);  // -inf where disallowed: P = 0
+            if constexpr (kRanges) {
+              if (key < rows[e & 1].x || key >= rows[e & 1].y) x = -INFINITY;
+            }
           } else if (boundary && (key >= p.nk || (p.causal && key > q))) {
             x = -INFINITY;
           }
