@@ -2,14 +2,24 @@
 
 export interface AttentionCase {
   B: number; Nq: number; Nk: number; H: number; D: number;
+  /** k's and v's heads (grouped-query attention: query head h reads kv head h / (H / Hkv)); default H. */
+  Hkv?: number;
   scale: number; causal: boolean;
   /** [B, H, Nq, Nk] materialized, 1 = attend, or null. */
   mask: ArrayLike<number> | null;
   /** [B, H, Nq, Nk] materialized, or null. */
   bias: ArrayLike<number> | null;
+  /** [Nq, Nk], 1 = attend, shared by every batch and head (an attention bias made dense), with the mask; or absent. */
+  sharedMask?: ArrayLike<number> | null;
 }
 
-/** q [B, Nq, H, D], k and v [B, Nk, H, D] contiguous; returns out [B, Nq, H, D]. */
+/** The offset of key j's row for query head h in a contiguous k or v [B, Nk, Hkv, D]. */
+function kvAt(c: AttentionCase, b: number, j: number, h: number): number {
+  const Hkv = c.Hkv ?? c.H;
+  return ((b * c.Nk + j) * Hkv + Math.floor(h / (c.H / Hkv))) * c.D;
+}
+
+/** q [B, Nq, H, D], k and v [B, Nk, Hkv, D] contiguous; returns out [B, Nq, H, D]. */
 export function attentionReference(c: AttentionCase, q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<number>): Float64Array {
   const { B, Nq, Nk, H, D } = c;
   const out = new Float64Array(B * Nq * H * D);
@@ -23,7 +33,7 @@ export function attentionReference(c: AttentionCase, q: ArrayLike<number>, k: Ar
     for (let j = 0; j < Nk; j++) {
       const p = scores[j] / sum;
       if (p === 0) continue;
-      const vo = ((b * Nk + j) * H + h) * D;
+      const vo = kvAt(c, b, j, h);
       for (let d = 0; d < D; d++) out[oo + d] += p * v[vo + d];
     }
   });
@@ -53,9 +63,10 @@ function forEachRow(c: AttentionCase, q: ArrayLike<number>, k: ArrayLike<number>
       for (let i = 0; i < Nq; i++) {
         for (let j = 0; j < Nk; j++) {
           const mi = ((b * H + h) * Nq + i) * Nk + j;
-          if ((c.causal && j > i) || (c.mask !== null && c.mask[mi] === 0)) { scores[j] = -Infinity; continue; }
+          if ((c.causal && j > i) || (c.mask !== null && c.mask[mi] === 0) || (c.sharedMask && c.sharedMask[i * Nk + j] === 0)) { scores[j] = -Infinity; continue; }
           let dot = 0;
-          for (let d = 0; d < D; d++) dot += q[((b * Nq + i) * H + h) * D + d] * k[((b * Nk + j) * H + h) * D + d];
+          const ko = kvAt(c, b, j, h);
+          for (let d = 0; d < D; d++) dot += q[((b * Nq + i) * H + h) * D + d] * k[ko + d];
           scores[j] = dot * c.scale + (c.bias === null ? 0 : c.bias[mi]);
         }
         fn(b, h, i, scores);
@@ -66,12 +77,13 @@ function forEachRow(c: AttentionCase, q: ArrayLike<number>, k: ArrayLike<number>
 
 /**
  * The float64 gradients of attentionReference from dO [B, Nq, H, D]: dq, dk, dv in q's, k's,
- * v's layouts and dbias [B, H, Nq, Nk] (dS; 0 where not allowed). P is exact here, delta_i = dO_i . O_i
+ * v's layouts (dk and dv summed over the query heads of a kv head) and dbias [B, H, Nq, Nk] (dS; 0 where not allowed). P is exact here, delta_i = dO_i . O_i
  * from the exact O: what a backward from a float32 forward approximates.
  */
 export function attentionBackwardReference(c: AttentionCase, q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<number>, dO: ArrayLike<number>) {
   const { B, Nq, Nk, H, D } = c;
-  const dq = new Float64Array(B * Nq * H * D), dk = new Float64Array(B * Nk * H * D), dv = new Float64Array(B * Nk * H * D);
+  const Hkv = c.Hkv ?? H;
+  const dq = new Float64Array(B * Nq * H * D), dk = new Float64Array(B * Nk * Hkv * D), dv = new Float64Array(B * Nk * Hkv * D);
   const dbias = new Float64Array(B * H * Nq * Nk);
   const p = new Float64Array(Nk), dp = new Float64Array(Nk);
   forEachRow(c, q, k, (b, h, i, scores) => {
@@ -84,7 +96,7 @@ export function attentionBackwardReference(c: AttentionCase, q: ArrayLike<number
     let delta = 0;
     for (let j = 0; j < Nk; j++) {
       p[j] /= sum;
-      const vo = ((b * Nk + j) * H + h) * D;
+      const vo = kvAt(c, b, j, h);
       dp[j] = 0;
       for (let d = 0; d < D; d++) dp[j] += dO[qo + d] * v[vo + d];
       delta += p[j] * dp[j]; // = dO_i . O_i
@@ -92,7 +104,7 @@ export function attentionBackwardReference(c: AttentionCase, q: ArrayLike<number
     for (let j = 0; j < Nk; j++) {
       if (p[j] === 0) continue;
       const ds = p[j] * (dp[j] - delta);
-      const ko = ((b * Nk + j) * H + h) * D;
+      const ko = kvAt(c, b, j, h);
       for (let d = 0; d < D; d++) {
         dv[ko + d] += p[j] * dO[qo + d];
         dk[ko + d] += c.scale * ds * q[qo + d];

@@ -14,6 +14,8 @@ export type {
 } from './kernels';
 export { patterns } from './attention';
 export type { Pattern, PatternLike, ProbabilityMatrix } from './attention';
+export { attnBias, AttentionBias } from './attention';
+export type { BlockDiagonalOptions, CausalAlignment } from './attention';
 export {
   attention, splitQkv, registerAttention, attentionMechanisms, builtInAttentionMechanisms, AttentionModule,
   SparseMask, BlockSparseLayout, SPARSE_BLOCK_MIN_DENSITY, SPARSE_BLOCK_MIN_FILL, BLOCK_SIZES,

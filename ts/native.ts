@@ -182,9 +182,11 @@ export interface NativeAddon {
   /**
    * precision (float32): 0 'high' (the default: 3xTF32 tensor cores where a kernel has them), 1 'highest' (exact).
    * lse: float32 [B, H, Nq], written with each row's log-sum-exp (natural log; -inf for a row with no allowed key), for the backward.
+   * k and v may have fewer heads than q (H a multiple of theirs: grouped-query attention). rowRanges: each query row's
+   * allowed keys [lo, hi) as 2·Nq int32, nondecreasing (AttentionParams' row_ranges in native/core/ops.h), or null.
    */
   attention(out: T, q: T, k: T, v: T, mask: Maybe, bias: Maybe, scale: number, causal: boolean, plan?: NativeBlockPlan | null, precision?: number,
-    lse?: Maybe): void;
+    lse?: Maybe, rowRanges?: Int32Array | null): void;
   /**
    * A CSR mask ([maskHeads · nq + 1] row offsets, columns ascending in [0, nk)) checked in full,
    * and its CSR kernel schedule, rows split at `segment` entries (default 256), on `device`.
@@ -236,7 +238,7 @@ export interface NativeAddon {
    * wrote them (AttentionBackwardParams in native/core/ops.h): dq, dk, dv, and dbias (float32 [B, H, Nq, Nk]) where given.
    */
   attentionBackward(dq: T, dk: T, dv: T, dbias: Maybe, dout: T, q: T, k: T, v: T, out: T, lse: T, mask: Maybe, bias: Maybe, scale: number,
-    causal: boolean, plan?: NativeBlockPlan | null, precision?: number): void;
+    causal: boolean, plan?: NativeBlockPlan | null, precision?: number, rowRanges?: Int32Array | null): void;
   /** The gradients of sparseAttention(out, q, k, v, plan, scale, lse), dk and dv through the plan's transposed mask. */
   sparseAttentionBackward(dq: T, dk: T, dv: T, dout: T, q: T, k: T, v: T, out: T, lse: T, plan: NativeSparsePlan, scale: number): void;
   /**

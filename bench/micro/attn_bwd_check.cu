@@ -1,12 +1,13 @@
-// attn_bwd_check: the CUDA attention backward (dense, block-sparse, CSR) and the forward's lse,
-// called through their launchers, against a float64 host reference over awkward shapes; then
+// attn_bwd_check: the CUDA attention backward (dense, block-sparse, CSR; key ranges and
+// grouped-query k and v) and the forward's lse and output, called through their launchers,
+// against a float64 host reference over awkward shapes; then
 // the timing of the dense backward at B8 H16 N4096 D64/D128 float16 (CUDA events, median and
 // IQR), for attn_bwd_torch.py to print beside PyTorch's.
 //
 // Build (repo root; the GPU's arch):
 //   nvcc -std=c++17 -O3 -arch=sm_90a --expt-relaxed-constexpr -Xcompiler -fopenmp -Inative \
 //     bench/micro/attn_bwd_check.cu bench/micro/attn_bwd_ref.cc native/cuda/attention/*.cu \
-//     native/core/sparse_plan.cc -o attn_bwd_check -lgomp
+//     native/core/sparse_plan.cc native/core/attention_ranges.cc -o attn_bwd_check -lgomp
 // Run: ./attn_bwd_check [check|time|all]; exit status 1 when a check fails.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "attn_bwd_ref.h"
+#include "core/attention_ranges.h"
 #include "core/sparse_plan.h"
 #include "cuda/attention/bwd.h"
 #include "cuda/attention/bwd_launch.cuh"
@@ -140,14 +142,14 @@ struct Inputs {
   const T *q, *k, *v;
   Inputs(const Problem& pr, bool fused)
       : qkv((fused ? 3 * static_cast<size_t>(pr.B) * pr.Nq * pr.H * pr.D
-                   : static_cast<size_t>(pr.B) * (pr.Nq + 2 * pr.Nk) * pr.H * pr.D) * sizeof(T)),
+                   : static_cast<size_t>(pr.B) * (static_cast<size_t>(pr.Nq) * pr.H + 2 * static_cast<size_t>(pr.Nk) * kv_heads(pr)) * pr.D) * sizeof(T)),
         dout(static_cast<size_t>(pr.B) * pr.Nq * pr.H * pr.D * sizeof(T)),
         out(static_cast<size_t>(pr.B) * pr.Nq * pr.H * pr.D * sizeof(T)),
         lse(static_cast<size_t>(pr.B) * pr.H * pr.Nq * 4),
         dq(static_cast<size_t>(pr.B) * pr.Nq * pr.H * pr.D * sizeof(T)),
-        dk(static_cast<size_t>(pr.B) * pr.Nk * pr.H * pr.D * sizeof(T)),
-        dv(static_cast<size_t>(pr.B) * pr.Nk * pr.H * pr.D * sizeof(T)) {
-    const int64_t H = pr.H, D = pr.D;
+        dk(static_cast<size_t>(pr.B) * pr.Nk * kv_heads(pr) * pr.D * sizeof(T)),
+        dv(static_cast<size_t>(pr.B) * pr.Nk * kv_heads(pr) * pr.D * sizeof(T)) {
+    const int64_t H = pr.H, D = pr.D, Hkv = kv_heads(pr);
     T* base = qkv.as<T>();
     if (fused) {  // Nq == Nk
       std::vector<float> packed(3 * static_cast<size_t>(pr.B) * pr.Nq * H * D);
@@ -172,10 +174,11 @@ struct Inputs {
       upload<T>(qkv, all);
       q = base;
       k = base + static_cast<size_t>(pr.B) * pr.Nq * H * D;
-      v = k + static_cast<size_t>(pr.B) * pr.Nk * H * D;
+      v = k + static_cast<size_t>(pr.B) * pr.Nk * Hkv * D;
       q_s[0] = pr.Nq * H * D;
-      k_s[0] = v_s[0] = pr.Nk * H * D;
-      q_s[1] = k_s[1] = v_s[1] = H * D;
+      k_s[0] = v_s[0] = pr.Nk * Hkv * D;
+      q_s[1] = H * D;
+      k_s[1] = v_s[1] = Hkv * D;
       q_s[2] = k_s[2] = v_s[2] = D;
     }
     o_s[0] = pr.Nq * H * D;
@@ -186,9 +189,10 @@ struct Inputs {
     CK(cudaMemset(out.p, 0xff, static_cast<size_t>(pr.B) * pr.Nq * H * D * sizeof(T)));
     CK(cudaMemset(lse.p, 0xff, static_cast<size_t>(pr.B) * H * pr.Nq * 4));
     CK(cudaMemset(dq.p, 0xff, static_cast<size_t>(pr.B) * pr.Nq * H * D * sizeof(T)));
-    CK(cudaMemset(dk.p, 0xff, static_cast<size_t>(pr.B) * pr.Nk * H * D * sizeof(T)));
-    CK(cudaMemset(dv.p, 0xff, static_cast<size_t>(pr.B) * pr.Nk * H * D * sizeof(T)));
+    CK(cudaMemset(dk.p, 0xff, static_cast<size_t>(pr.B) * pr.Nk * Hkv * D * sizeof(T)));
+    CK(cudaMemset(dv.p, 0xff, static_cast<size_t>(pr.B) * pr.Nk * Hkv * D * sizeof(T)));
   }
+  static int64_t kv_heads(const Problem& pr) { return pr.Hkv > 0 ? pr.Hkv : pr.H; }
   template <typename P>
   void fill(P& f, const Problem& pr) {
     f.dtype = dtype_of<T>();
@@ -217,10 +221,11 @@ struct Inputs {
     g.dk = dk.p;
     g.dv = dv.p;
     for (int i = 0; i < 3; ++i) g.d_out_strides[i] = g.dq_strides[i] = g.dk_strides[i] = g.dv_strides[i] = o_s[i];
-    g.dk_strides[0] = g.dv_strides[0] = static_cast<int64_t>(pr.Nk) * pr.H * pr.D;
+    g.dk_strides[0] = g.dv_strides[0] = static_cast<int64_t>(pr.Nk) * kv_heads(pr) * pr.D;
+    g.dk_strides[1] = g.dv_strides[1] = kv_heads(pr) * pr.D;
   }
   void compare(const char* name, const Problem& pr, const Reference& ref, double bias_err) {
-    const size_t nq = static_cast<size_t>(pr.B) * pr.Nq * pr.H * pr.D, nk = static_cast<size_t>(pr.B) * pr.Nk * pr.H * pr.D;
+    const size_t nq = static_cast<size_t>(pr.B) * pr.Nq * pr.H * pr.D, nk = static_cast<size_t>(pr.B) * pr.Nk * kv_heads(pr) * pr.D;
     report(name, std::is_same_v<T, float> ? "float32" : std::is_same_v<T, __half> ? "float16" : "bfloat16", tolerance<T>(),
            {{"out", rel_err(download<T>(out, nq), ref.o)},
             {"lse", lse_err(download<float>(lse, static_cast<size_t>(pr.B) * pr.H * pr.Nq), ref.lse)},
@@ -259,6 +264,15 @@ void run_dense(const char* name, const Problem& pr, const Reference& ref, bool f
   AttentionParams& f = bp.fwd;
   in.fill(f, pr);
   f.causal = pr.causal;
+  f.kv_heads = Inputs<T>::kv_heads(pr);
+  // Key ranges and their transpose, as dispatch uploads them (native/core/attention_ranges.h).
+  if (!pr.ranges.empty()) check_row_ranges(pr.ranges.data(), static_cast<int64_t>(pr.ranges.size()), pr.Nq, pr.Nk);
+  Dev ranges = upload_ints(pr.ranges);
+  Dev col_ranges = upload_ints(pr.ranges.empty() ? std::vector<int32_t>{} : column_ranges(pr.ranges.data(), pr.Nq, pr.Nk));
+  if (!pr.ranges.empty()) {
+    f.row_ranges = ranges.as<int32_t>();
+    bp.col_ranges = col_ranges.as<int32_t>();
+  }
   Dev mask(pr.mask.size()), bias(pr.bias.size() * 4), layout(pr.layout.size());
   if (!pr.mask.empty()) {
     CK(cudaMemcpy(mask.p, pr.mask.data(), pr.mask.size(), cudaMemcpyHostToDevice));
@@ -352,6 +366,26 @@ void run_sparse(const char* name, const Problem& pr, const Reference& ref, int64
   in.compare(name, pr, ref, -1);
 }
 
+// Key ranges (AttentionParams' row_ranges) for p: block s of qs[s] query rows attends its
+// ks[s] keys (packed, or at s * padded) inside the band d - left <= j' <= d + right, d = i' (+ kLen
+// - qLen from the bottom right), as ts/attention/attn_bias.ts builds them; left, right < 0: no
+// bound. One block of Nq x Nk is a band over the whole matrix (causal from a corner, windows).
+void set_ranges(Problem& p, const std::vector<int>& qs, const std::vector<int>& ks, int left, int right, bool bottom_right, int padded = 0) {
+  p.ranges.assign(2 * static_cast<size_t>(p.Nq), 0);
+  int q0 = 0, k0 = 0;
+  for (size_t s = 0; s < qs.size(); ++s) {
+    const int start = padded > 0 ? static_cast<int>(s) * padded : k0, off = bottom_right ? ks[s] - qs[s] : 0;
+    for (int i = 0; i < qs[s]; ++i) {
+      const int lo = std::min(std::max(left < 0 ? 0 : i + off - left, 0), ks[s]);
+      const int hi = std::min(std::max(right < 0 ? ks[s] : i + off + right + 1, lo), ks[s]);
+      p.ranges[2 * static_cast<size_t>(q0 + i)] = start + lo;
+      p.ranges[2 * static_cast<size_t>(q0 + i) + 1] = start + hi;
+    }
+    q0 += qs[s];
+    k0 += ks[s];
+  }
+}
+
 template <typename Fn>
 void all_dtypes(Fn&& fn) {
   fn(float{});
@@ -395,6 +429,36 @@ void checks() {
     const Problem pr = make_problem({1, 2, 1000, 1000, 128, true, true});
     const Reference ref = reference(pr);
     run_dense<__half>("alt D128 8 warps BN128 BM32 (causal+mask)", pr, ref, false, true, false, runner_for<__half, AltD128a>());
+  }
+  // Attention biases (key ranges) and grouped-query k and v.
+  struct Ranged {
+    const char* name;
+    ProblemSpec spec;
+    std::vector<int> qs, ks;  // blocks (empty: one of Nq x Nk)
+    int left, right;
+    bool bottom_right, dbias;
+    int padded;
+  };
+  const Ranged ranged[] = {
+      {"ranges: causal bottom right Nq100 Nk333 D64", {1, 2, 100, 333, 64}, {}, {}, -1, 0, true, false, 0},
+      {"ranges: decode Nq1 Nk4096 D128 (split)", {1, 4, 1, 4096, 128}, {}, {}, -1, 0, true, false, 0},
+      {"ranges: causal bottom right Nq300 Nk100 D16", {2, 2, 300, 100, 16}, {}, {}, -1, 0, true, false, 0},
+      {"ranges: window (40, 0) N1000 D64 +bias dbias", {1, 2, 1000, 1000, 64, false, false, true}, {}, {}, 40, 0, false, true, 0},
+      {"ranges: window (7, 9) bottom right Nq197 Nk500 D32 +mask", {1, 2, 197, 500, 32, false, true}, {}, {}, 7, 9, true, false, 0},
+      {"ranges: block-diag [1,197,50,700] D64", {1, 2, 948, 948, 64}, {1, 197, 50, 700}, {1, 197, 50, 700}, -1, -1, false, false, 0},
+      {"ranges: block-diag causal [1,197,50,700] D256", {1, 1, 948, 948, 256}, {1, 197, 50, 700}, {1, 197, 50, 700}, -1, 0, false, false, 0},
+      {"ranges: block-diag padded keys 64 D12", {1, 2, 73, 192, 12}, {5, 60, 8}, {64, 0, 33}, -1, -1, false, false, 64},
+      {"gqa: H8 Hkv2 N300 D64 mask+bias dbias", {1, 8, 300, 300, 64, false, true, true, 0, 0, 2}, {}, {}, -2, -2, false, true, 0},
+      {"mqa: H4 Hkv1 block-diag causal br [97,100] D128", {2, 4, 197, 250, 128, false, false, false, 0, 0, 1}, {97, 100}, {120, 130}, -1, 0, true, false, 0},
+  };
+  for (const Ranged& c : ranged) {
+    Problem pr = make_problem(c.spec);
+    if (c.left != -2) {  // -2: no ranges (grouped-query alone)
+      if (c.qs.empty()) set_ranges(pr, {pr.Nq}, {pr.Nk}, c.left, c.right, c.bottom_right);
+      else set_ranges(pr, c.qs, c.ks, c.left, c.right, c.bottom_right, c.padded);
+    }
+    const Reference ref = reference(pr);
+    all_dtypes([&](auto tag) { run_dense<decltype(tag)>(c.name, pr, ref, false, true, c.dbias); });
   }
   struct Sparse {
     const char* name;

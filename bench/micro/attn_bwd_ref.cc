@@ -40,11 +40,12 @@ void random_fill(std::vector<float>& x, size_t n, uint64_t seed, float amplitude
 Problem make_problem(const ProblemSpec& s) {
   Problem p;
   p.B = s.B, p.H = s.H, p.Nq = s.Nq, p.Nk = s.Nk, p.D = s.D, p.causal = s.causal;
+  p.Hkv = s.kv_heads > 0 ? s.kv_heads : s.H;
   p.scale = 1.f / std::sqrt(static_cast<float>(s.D));
   const uint64_t seed = static_cast<uint64_t>(s.B * 131 + s.H * 17 + s.Nq * 7 + s.Nk * 3 + s.D);
   random_fill(p.q, static_cast<size_t>(s.B) * s.Nq * s.H * s.D, seed + 1, 2.f);
-  random_fill(p.k, static_cast<size_t>(s.B) * s.Nk * s.H * s.D, seed + 2, 2.f);
-  random_fill(p.v, static_cast<size_t>(s.B) * s.Nk * s.H * s.D, seed + 3);
+  random_fill(p.k, static_cast<size_t>(s.B) * s.Nk * p.Hkv * s.D, seed + 2, 2.f);
+  random_fill(p.v, static_cast<size_t>(s.B) * s.Nk * p.Hkv * s.D, seed + 3);
   random_fill(p.dout, static_cast<size_t>(s.B) * s.Nq * s.H * s.D, seed + 4);
   Rng r(seed + 5);
   const int empty_row = s.Nq > 5 ? 5 : -1;  // a query row with no allowed key, where masks can make one
@@ -106,15 +107,19 @@ Reference reference(const Problem& p) {
   r.o.assign(static_cast<size_t>(B) * Nq * H * D, 0);
   r.lse.assign(static_cast<size_t>(B) * H * Nq, 0);
   r.dq.assign(r.o.size(), 0);
-  r.dk.assign(static_cast<size_t>(B) * Nk * H * D, 0);
+  const int Hkv = p.Hkv > 0 ? p.Hkv : H, group = H / Hkv;
+  r.dk.assign(static_cast<size_t>(B) * Nk * Hkv * D, 0);
   r.dv.assign(r.dk.size(), 0);
   r.dbias.assign(static_cast<size_t>(B) * H * Nq * Nk, 0);
   const int lrows = p.layout_block ? (Nq + p.layout_block - 1) / p.layout_block : 0;
   const int lcols = p.layout_block ? (Nk + p.layout_block - 1) / p.layout_block : 0;
+  // One task per (b, kv head): its query heads in turn, so that no two tasks add into one dK row.
 #pragma omp parallel for schedule(dynamic)
-  for (int bh = 0; bh < B * H; ++bh) {
-    const int b = bh / H, h = bh % H;
+  for (int bk = 0; bk < B * Hkv; ++bk)
+  for (int h = bk % Hkv * group; h < (bk % Hkv + 1) * group; ++h) {
+    const int b = bk / Hkv, bh = b * H + h;
     auto at = [&](int n, int N) { return ((static_cast<size_t>(b) * N + n) * H + h) * D; };
+    auto kv_at = [&](int n) { return ((static_cast<size_t>(b) * Nk + n) * Hkv + h / group) * D; };
     std::vector<char> allowed(Nk);
     std::vector<double> s(Nk), pr(Nk);
     for (int i = 0; i < Nq; ++i) {
@@ -125,6 +130,7 @@ Reference reference(const Problem& p) {
       } else {
         for (int j = 0; j < Nk; ++j) {
           bool ok = !(p.causal && j > i);
+          if (!p.ranges.empty()) ok = ok && j >= p.ranges[2 * static_cast<size_t>(i)] && j < p.ranges[2 * static_cast<size_t>(i) + 1];
           if (!p.mask.empty()) ok = ok && p.mask[static_cast<size_t>(i) * Nk + j];
           if (!p.layout.empty()) {
             const int hl = p.layout_heads == 1 ? 0 : h;
@@ -138,7 +144,7 @@ Reference reference(const Problem& p) {
       double m = -std::numeric_limits<double>::infinity();
       for (int j = 0; j < Nk; ++j) {
         if (!allowed[j]) continue;
-        const float* k = &p.k[at(j, Nk)];
+        const float* k = &p.k[kv_at(j)];
         double dot = 0;
         for (int c = 0; c < D; ++c) dot += static_cast<double>(q[c]) * k[c];
         s[j] = p.scale * dot + (p.bias.empty() ? 0.0 : p.bias[(static_cast<size_t>(h) * Nq + i) * Nk + j]);
@@ -153,7 +159,7 @@ Reference reference(const Problem& p) {
       for (int j = 0; j < Nk; ++j) {
         pr[j] = allowed[j] ? std::exp(s[j] - lse) : 0;
         if (pr[j] == 0) continue;
-        const float* v = &p.v[at(j, Nk)];
+        const float* v = &p.v[kv_at(j)];
         for (int c = 0; c < D; ++c) o[c] += pr[j] * v[c];
       }
       double delta = 0;
@@ -161,14 +167,14 @@ Reference reference(const Problem& p) {
       double* dq = &r.dq[at(i, Nq)];
       for (int j = 0; j < Nk; ++j) {
         if (pr[j] == 0) continue;
-        const float* k = &p.k[at(j, Nk)];
-        const float* v = &p.v[at(j, Nk)];
+        const float* k = &p.k[kv_at(j)];
+        const float* v = &p.v[kv_at(j)];
         double dp = 0;
         for (int c = 0; c < D; ++c) dp += static_cast<double>(dout[c]) * v[c];
         const double ds = pr[j] * (dp - delta);
         r.dbias[(static_cast<size_t>(bh) * Nq + i) * Nk + j] = ds;
-        double* dk = &r.dk[at(j, Nk)];
-        double* dv = &r.dv[at(j, Nk)];
+        double* dk = &r.dk[kv_at(j)];
+        double* dv = &r.dv[kv_at(j)];
         for (int c = 0; c < D; ++c) {
           dq[c] += p.scale * ds * k[c];
           dk[c] += p.scale * ds * q[c];

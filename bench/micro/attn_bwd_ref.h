@@ -1,5 +1,6 @@
 // The float64 host reference of attn_bwd_check.cu: random attention problems (dense with mask,
-// bias, causal, block layout; or a CSR mask) and their forward (out, lse) and gradients.
+// bias, causal, key ranges, grouped-query k and v, block layout; or a CSR mask) and their
+// forward (out, lse) and gradients.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -10,13 +11,16 @@ struct ProblemSpec {
   bool causal = false, mask = false, bias = false;
   int layout_block = 0;  // > 0: a random block layout of this block size
   int csr_heads = 0;     // > 0: a random CSR mask of 1 or H heads (the sparse mechanism)
+  int kv_heads = 0;      // > 0: k and v with this many heads (grouped-query; H a multiple of it)
 };
 
 struct Problem {
   int B = 0, H = 0, Nq = 0, Nk = 0, D = 0;
+  int Hkv = 0;  // k's and v's heads
   float scale = 1.f;
   bool causal = false;
-  std::vector<float> q, k, v, dout;  // [B, N, H, D], values exact in bfloat16
+  std::vector<float> q, k, v, dout;  // q, dout [B, Nq, H, D], k, v [B, Nk, Hkv, D]; values exact in bfloat16
+  std::vector<int32_t> ranges;       // key ranges [Nq][2] (AttentionParams' row_ranges), or empty
   std::vector<uint8_t> mask;         // [Nq, Nk] for every (b, h), or empty
   std::vector<float> bias;           // [H, Nq, Nk] for every b, or empty
   int layout_heads = 0, layout_block = 0;

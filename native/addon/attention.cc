@@ -3,6 +3,8 @@
 // EncoderBlockCall in native/core/calls.h say what each takes); the plans they read come
 // from plans.cc.
 
+#include <vector>
+
 #include "../core/dispatch.h"
 #include "plans.h"
 #include "module.h"
@@ -36,9 +38,20 @@ void view_grads(const Args& args, Call& call, Args::Ref dq, Args::Ref dk, Args::
   call.d_out = args.view(d_out);
 }
 
+// rowRanges at argument i: an Int32Array (AttentionParams' row_ranges, checked at dispatch)
+// into `ranges` and the call, or absent (undefined or null).
+void read_ranges(const Napi::CallbackInfo& info, const char* op, size_t i, std::vector<int32_t>& ranges, AttentionCall& call) {
+  if (info.Length() <= i || info[i].IsUndefined() || info[i].IsNull()) return;
+  ranges = int32_elements(info.Env(), op, info[i], "rowRanges");
+  call.row_ranges = ranges.data();
+  call.row_ranges_count = static_cast<int64_t>(ranges.size());
+}
+
 }  // namespace
 
-// attention(out, q, k, v, mask|null, bias|null, scale, causal, plan?, precision?, lse?): plan a
+// attention(out, q, k, v, mask|null, bias|null, scale, causal, plan?, precision?, lse?,
+// rowRanges?): k and v may have fewer heads than q (H a multiple of theirs); rowRanges: an
+// Int32Array of each query row's allowed keys [lo, hi) (AttentionParams' row_ranges). plan a
 // BlockPlan on q's device (blockPlan()), or null: the layout it holds, if any, and its tile
 // lists at the kernel's tiling, built on the first call that needs them. The kernels clamp
 // every offset and index they read from the tile lists. precision: read_precision's. lse: a
@@ -54,6 +67,8 @@ Napi::Value Addon::Attention(const Napi::CallbackInfo& info) {
   call.causal = args.flag(7);
   BlockPlanObject* plan = args.block_plan(8, "q");
   call.precision = read_precision(args, info, 9);
+  std::vector<int32_t> ranges;
+  read_ranges(info, "attention", 11, ranges, call);
   Backend& backend = args.bind();
   view_qkv(args, call, out, q, k, v);
   call.mask = args.maybe(mask);
@@ -84,8 +99,8 @@ Napi::Value Addon::SparseAttention(const Napi::CallbackInfo& info) {
 }
 
 // attentionBackward(dq, dk, dv, dbias|null, dout, q, k, v, out, lse, mask|null, bias|null, scale,
-// causal, plan?, precision?): the gradients of attention(out, q, k, v, mask, bias, scale,
-// causal, plan, precision, lse), with out and lse as that call wrote them, as
+// causal, plan?, precision?, rowRanges?): the gradients of attention(out, q, k, v, mask, bias,
+// scale, causal, plan, precision, lse, rowRanges), with out and lse as that call wrote them, as
 // AttentionBackwardParams (native/core/ops.h) says. dbias: float32 [B, H, Nq, Nk], or null.
 Napi::Value Addon::AttentionBackward(const Napi::CallbackInfo& info) {
   Args args(info, "attentionBackward", layouts_);
@@ -100,6 +115,8 @@ Napi::Value Addon::AttentionBackward(const Napi::CallbackInfo& info) {
   f.causal = args.flag(13);
   BlockPlanObject* plan = args.block_plan(14, "q");
   f.precision = read_precision(args, info, 15);
+  std::vector<int32_t> ranges;
+  read_ranges(info, "attentionBackward", 16, ranges, f);
   Backend& backend = args.bind();
   view_grads(args, call, dq, dk, dv, d_out);
   call.d_bias = args.maybe(d_bias);

@@ -69,6 +69,10 @@ std::pair<const DeviceTiles*, Napi::Object> tiling(Napi::Env env, BlockPlan& pla
 
 }  // namespace
 
+std::vector<int32_t> int32_elements(Napi::Env env, const char* op, const Napi::Value& v, const char* name) {
+  return typed_array<int32_t>(env, op, v, name, napi_int32_array);
+}
+
 // ---- SparsePlan ---------------------------------------------------------------------------------
 
 template <>

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "../core/attention_plans.h"
 #include "errors.h"
@@ -89,5 +90,9 @@ class PlanObject : public Napi::ObjectWrap<PlanObject<Plan>> {
 
 using SparsePlanObject = PlanObject<CsrPlan>;
 using BlockPlanObject = PlanObject<BlockPlan>;
+
+// The elements of an Int32Array argument, copied out (a TypeError naming `op` and `name` for
+// anything else, or a detached buffer).
+std::vector<int32_t> int32_elements(Napi::Env env, const char* op, const Napi::Value& v, const char* name);
 
 }  // namespace nf::addon

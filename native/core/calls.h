@@ -61,8 +61,8 @@ struct ActivationBackwardCall {
   ActivationSpec activation;
 };
 
-// AttentionParams as views: q, k, v, out [B, N, H, D]; mask (uint8) and bias (float)
-// [B, H, Nq, Nk] views, stride 0 where broadcast.
+// AttentionParams as views: q, k, v, out [B, N, H, D] (k and v may have fewer heads: H a
+// multiple of theirs); mask (uint8) and bias (float) [B, H, Nq, Nk] views, stride 0 where broadcast.
 struct AttentionCall {
   TensorView out, q, k, v;
   const TensorView* mask = nullptr;
@@ -74,6 +74,10 @@ struct AttentionCall {
   BlockPlan* plan = nullptr;
   AttentionPrecision precision = AttentionPrecision::High;  // float32's (ops.h)
   const TensorView* lse = nullptr;  // float32 contiguous [B, H, Nq], written, or null (AttentionParams' lse)
+  // AttentionParams' row_ranges on the host (2 Nq int32, held by the caller), or null: checked,
+  // then uploaded to the device for the call by dispatch (attention_ranges.h).
+  const int32_t* row_ranges = nullptr;
+  int64_t row_ranges_count = 0;
 };
 
 // A CSR mask and its kernel schedule on a device (CsrPlan in attention_plans.h), checked when

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "attention_plans.h"
+#include "attention_ranges.h"
 #include "error.h"
 
 namespace nf {
@@ -56,13 +57,17 @@ void check_rows(const TensorView& out, const TensorView& x, bool any_rank) {
 }
 
 // q, k, v and out as an attention reads them: [B, N, H, D] of one float dtype, unit stride
-// along D, q and out [B, Nq, H, D], k and v [B, Nk, H, D], none a broadcast.
-void check_qkv(const TensorView& out, const TensorView& q, const TensorView& k, const TensorView& v) {
+// along D, q and out [B, Nq, H, D], k and v [B, Nk, H, D], none a broadcast. `grouped`: k and
+// v may have Hkv heads instead, H a multiple of Hkv (grouped-query attention).
+void check_qkv(const TensorView& out, const TensorView& q, const TensorView& k, const TensorView& v, bool grouped = false) {
   require(q.ndim == 4 && k.ndim == 4 && v.ndim == 4 && out.ndim == 4, "q, k, v and out must be [B, N, H, D]");
   require(q.strides[3] == 1 && k.strides[3] == 1 && v.strides[3] == 1 && out.strides[3] == 1, "q, k, v and out need a unit stride along D");
   require(is_float(q.dtype) && k.dtype == q.dtype && v.dtype == q.dtype && out.dtype == q.dtype, "q, k, v and out must share one float dtype");
-  require(same_shape(q, out) && same_shape(k, v) && k.shape[0] == q.shape[0] && k.shape[2] == q.shape[2] && k.shape[3] == q.shape[3],
-          "shapes disagree: q and out [B, Nq, H, D], k and v [B, Nk, H, D]");
+  const int64_t h = q.shape[2], hkv = k.shape[2];
+  const bool heads_ok = hkv == h || (grouped && hkv > 0 && h % hkv == 0);
+  require(same_shape(q, out) && same_shape(k, v) && k.shape[0] == q.shape[0] && heads_ok && k.shape[3] == q.shape[3],
+          grouped ? "shapes disagree: q and out [B, Nq, H, D], k and v [B, Nk, Hkv, D] with H a multiple of Hkv"
+                  : "shapes disagree: q and out [B, Nq, H, D], k and v [B, Nk, H, D]");
   require_dense(out, "out");
   require_dense(q, "q");
   require_dense(k, "k");
@@ -246,7 +251,7 @@ void check(const PatchGatherParams& p) {
 }
 
 void check(const AttentionCall& c) {
-  check_qkv(c.out, c.q, c.k, c.v);
+  check_qkv(c.out, c.q, c.k, c.v, true);
   const int64_t expect[4] = {c.q.shape[0], c.q.shape[2], c.q.shape[1], c.k.shape[1]};
   check_score_view(c.mask, "mask", expect);
   require(c.mask == nullptr || c.mask->dtype == DType::UInt8, "mask must be uint8");
@@ -254,6 +259,10 @@ void check(const AttentionCall& c) {
   require(c.bias == nullptr || is_float(c.bias->dtype), "bias must be a float tensor");
   if (c.plan != nullptr) c.plan->check_fits(c.q.shape[2], c.q.shape[1], c.k.shape[1]);
   check_lse(c.lse, c.out);
+  if (c.row_ranges != nullptr) {
+    require(c.plan == nullptr, "rowRanges cannot be combined with a block plan");
+    check_row_ranges(c.row_ranges, c.row_ranges_count, c.q.shape[1], c.k.shape[1]);
+  }
 }
 
 void check(const SparseAttentionCall& c) {

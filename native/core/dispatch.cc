@@ -4,8 +4,11 @@
 #include <algorithm>
 #include <cmath>
 #include <initializer_list>
+#include <optional>
+#include <vector>
 
 #include "attention_plans.h"
+#include "attention_ranges.h"
 #include "contracts.h"
 #include "encoder_block.h"
 #include "error.h"
@@ -129,6 +132,7 @@ void lower_attention(Backend& backend, const AttentionCall& c, AttentionParams& 
   }
   if (c.lse != nullptr) p.lse = static_cast<float*>(c.lse->data);
   if (c.plan != nullptr) c.plan->lower(backend, p);
+  p.kv_heads = c.k.shape[2];
 }
 
 void lower_sparse_attention(const SparseAttentionCall& c, SparseAttentionParams& p) {
@@ -165,6 +169,8 @@ void attention(Backend& backend, const AttentionCall& c) {
   if (empty(c.out)) return;  // B, Nq, H or D of 0: nothing to compute, however large the rest (lse unwritten)
   AttentionParams p;
   lower_attention(backend, c, p);
+  std::optional<DeviceInts> rows;
+  if (c.row_ranges != nullptr) p.row_ranges = rows.emplace(backend, c.row_ranges, c.row_ranges_count).data();
   backend.attention(p);
 }
 
@@ -183,6 +189,12 @@ void attention_backward(Backend& backend, const AttentionBackwardCall& c) {
   lower_attention(backend, c.fwd, p.fwd);
   describe_grads(p, c.d_out, c.dq, c.dk, c.dv);
   if (c.d_bias != nullptr) p.d_bias = static_cast<float*>(c.d_bias->data);
+  std::optional<DeviceInts> rows, cols;
+  if (c.fwd.row_ranges != nullptr) {
+    const std::vector<int32_t> by_key = column_ranges(c.fwd.row_ranges, p.fwd.nq, p.fwd.nk);
+    p.fwd.row_ranges = rows.emplace(backend, c.fwd.row_ranges, c.fwd.row_ranges_count).data();
+    p.col_ranges = cols.emplace(backend, by_key.data(), static_cast<int64_t>(by_key.size())).data();
+  }
   backend.attention_backward(p);
 }
 

@@ -209,6 +209,14 @@ struct AttentionParams {
   // [B, H, Nq], lse[b, h, i] = log sum_j exp(scale * q_i . k_j + bias_ij) over the allowed
   // keys (natural log); -inf for a row with no allowed key.
   float* lse = nullptr;
+
+  // Attention biases (attention_ranges.h). Grouped-query attention: k and v have kv_heads
+  // heads (0: heads), heads a multiple of it; query head h reads kv head h / (heads / kv_heads).
+  int64_t kv_heads = 0;
+  // Key ranges, or null: key j is allowed for query i only when lo_i <= j < hi_i, with
+  // (lo_i, hi_i) = (row_ranges[2 i], row_ranges[2 i + 1]), int32 [nq][2] on the backend's device,
+  // 0 <= lo_i <= hi_i <= nk, both nondecreasing in i (the kernels skip key tiles by them).
+  const int32_t* row_ranges = nullptr;
 };
 
 // The gradient of AttentionParams' attention: given dO (out's shape) and the forward's
@@ -219,7 +227,8 @@ struct AttentionParams {
 // dq, dk, dv are [B, N, H, D] views with unit stride along D (as q, k, v); every element
 // is written (zeros for a key no query attends, and for a query row with no allowed key:
 // never NaN). d_bias, when not null, is float32 contiguous [B, H, Nq, Nk], written in full
-// (zero where not allowed); the caller reduces it over the bias's broadcast dims.
+// (zero where not allowed); the caller reduces it over the bias's broadcast dims. With
+// grouped-query attention, dK and dV of a kv head sum the gradients of its query heads.
 // Workspaces (float32 delta, dQ accumulators) are the backend's, from its allocator.
 struct AttentionBackwardParams {
   AttentionParams fwd;
@@ -230,6 +239,9 @@ struct AttentionBackwardParams {
   void* dv = nullptr;
   int64_t dq_strides[3] = {}, dk_strides[3] = {}, dv_strides[3] = {};  // along B, N, H
   float* d_bias = nullptr;
+  // With fwd.row_ranges: the query rows that allow each key, int32 [nk][2] on the device: key j
+  // is allowed for rows [col_ranges[2 j], col_ranges[2 j + 1]), both nondecreasing in j.
+  const int32_t* col_ranges = nullptr;
 };
 
 // Attention over a CSR mask (the sparse mechanism): for each batch b, head h and query i,

@@ -4,8 +4,10 @@
 // lse one entry at a time, so nothing N x N is ever stored, and float32 accumulates for every
 // dtype.
 //   dense:  key tiles of kTileK keys outer (their K, V, dK, dV rows stay in cache), the query
-//           rows that may see the tile inner; a row's scores and dP over the tile's keys from
-//           K and V transposed, then each allowed (i, j) adds into dV_j, dK_j and dQ_i.
+//           rows that may see the tile inner (by the causal rule and the key ranges); a row's
+//           scores and dP over the tile's keys from K and V transposed, then each allowed
+//           (i, j) adds into dV_j, dK_j and dQ_i. The query heads of a kv head (grouped-query
+//           attention) run in turn on its K and V, summing their terms of dK and dV.
 //   sparse: a pass over the CSR rows computes P and dS at each mask entry (kept per entry: the
 //           mask's size, not N x N) and dQ; a pass over the transposed mask (CSC) then sums dK
 //           and dV key by key, reading the entries that hold each key.
@@ -78,10 +80,25 @@ struct Head {
   // Loads head (b, h), computes delta_i = sum_d dO_id O_id (the forward's rounded O), and zeroes the gradients.
   template <typename Bwd>
   void begin(const Bwd& p, int64_t b, int64_t h) {
+    begin_kv(p, b, h);
+    begin_q(p, b, h);
+  }
+
+  // Loads kv head (b, hk) and zeroes dK and dV (which sum over the query heads that read it).
+  template <typename Bwd>
+  void begin_kv(const Bwd& p, int64_t b, int64_t hk) {
+    const auto& f = p.fwd;
+    gather_head(k.data(), f.k, f.dtype, f.k_strides, b, hk, nk, D);
+    gather_head(v.data(), f.v, f.dtype, f.v_strides, b, hk, nk, D);
+    std::fill(dk.begin(), dk.end(), 0.f);
+    std::fill(dv.begin(), dv.end(), 0.f);
+  }
+
+  // Loads query head (b, h) and dO, computes delta, and zeroes dQ.
+  template <typename Bwd>
+  void begin_q(const Bwd& p, int64_t b, int64_t h) {
     const auto& f = p.fwd;
     gather_head(q.data(), f.q, f.dtype, f.q_strides, b, h, nq, D);
-    gather_head(k.data(), f.k, f.dtype, f.k_strides, b, h, nk, D);
-    gather_head(v.data(), f.v, f.dtype, f.v_strides, b, h, nk, D);
     gather_head(d_out.data(), p.d_out, f.dtype, p.d_out_strides, b, h, nq, D);
     for (int64_t i = 0; i < nq; ++i) {
       const int64_t o = row_at(f.out_strides, b, i, h);
@@ -91,75 +108,104 @@ struct Head {
     }
     lse = f.lse + (b * f.heads + h) * nq;
     std::fill(dq.begin(), dq.end(), 0.f);
-    std::fill(dk.begin(), dk.end(), 0.f);
-    std::fill(dv.begin(), dv.end(), 0.f);
   }
 
   // Writes head (b, h) of dq, dk and dv.
   template <typename Bwd>
   void end(const Bwd& p, int64_t b, int64_t h) const {
-    const DType t = p.fwd.dtype;
-    scatter_head(p.dq, t, p.dq_strides, b, h, dq.data(), nq, D);
-    scatter_head(p.dk, t, p.dk_strides, b, h, dk.data(), nk, D);
-    scatter_head(p.dv, t, p.dv_strides, b, h, dv.data(), nk, D);
+    end_q(p, b, h);
+    end_kv(p, b, h);
+  }
+  template <typename Bwd>
+  void end_q(const Bwd& p, int64_t b, int64_t h) const {
+    scatter_head(p.dq, p.fwd.dtype, p.dq_strides, b, h, dq.data(), nq, D);
+  }
+  template <typename Bwd>
+  void end_kv(const Bwd& p, int64_t b, int64_t hk) const {
+    scatter_head(p.dk, p.fwd.dtype, p.dk_strides, b, hk, dk.data(), nk, D);
+    scatter_head(p.dv, p.fwd.dtype, p.dv_strides, b, hk, dv.data(), nk, D);
   }
 };
+
+// Query head (b, h)'s share of the gradients, its kv head's K and V loaded in hd (kt and vt
+// transposed): dQ of its rows, and its terms of dK and dV.
+void dense_head_backward(const AttentionBackwardParams& bp, Head& hd, const float* kt, const float* vt, int64_t b, int64_t h) {
+  const AttentionParams& p = bp.fwd;
+  const int64_t nq = p.nq, nk = p.nk, D = p.head_dim;
+  const int32_t* ranges = p.row_ranges;
+  float scores[kTileK], dp[kTileK];
+  float* d_bias = bp.d_bias != nullptr ? bp.d_bias + (b * p.heads + h) * nq * nk : nullptr;
+  if (d_bias != nullptr) std::fill(d_bias, d_bias + nq * nk, 0.f);  // zero where not allowed
+  const int64_t hl = p.layout_heads == p.heads ? h : 0;
+  const uint8_t* mask = p.mask != nullptr ? p.mask + b * p.mask_strides[0] + h * p.mask_strides[1] : nullptr;
+  const int64_t bias_base = b * p.bias_strides[0] + h * p.bias_strides[1];
+  for (int64_t j0 = 0; j0 < nk; j0 += kTileK) {
+    const int64_t j1 = std::min(nk, j0 + kTileK);
+    // Only rows i >= j0 see a key of the tile when causal; with key ranges, the rows that allow one.
+    int64_t i_begin = p.causal ? j0 : 0, i_end = nq;
+    if (bp.col_ranges != nullptr) {
+      i_begin = std::max<int64_t>(i_begin, bp.col_ranges[2 * j0]);
+      i_end = bp.col_ranges[2 * (j1 - 1) + 1];
+    }
+    for (int64_t i = i_begin; i < i_end; ++i) {
+      const float lse = hd.lse[i];
+      if (lse == -INFINITY) continue;  // no allowed key: P = 0, zero gradients
+      // The tile's keys this row may see: [jb, je).
+      const int64_t jb = ranges != nullptr ? std::max<int64_t>(j0, ranges[2 * i]) : j0;
+      const int64_t je = std::min<int64_t>(p.causal ? std::min(j1, i + 1) : j1, ranges != nullptr ? ranges[2 * i + 1] : j1);
+      if (je <= jb) continue;
+      const int64_t n = je - jb;
+      const float* qi = &hd.q[i * D];
+      const float* doi = &hd.d_out[i * D];
+      float* dqi = &hd.dq[i * D];
+      std::fill(scores, scores + n, 0.f);
+      std::fill(dp, dp + n, 0.f);
+      for (int64_t d = 0; d < D; ++d) {
+        axpy(scores, qi[d], &kt[d * nk + jb], n);
+        axpy(dp, doi[d], &vt[d * nk + jb], n);
+      }
+      const uint8_t* layout_row = p.layout != nullptr ? p.layout + (hl * p.layout_rows + i / p.layout_block) * p.layout_cols : nullptr;
+      for (int64_t c = 0; c < n; ++c) {
+        const int64_t j = jb + c;
+        if (mask != nullptr && mask[i * p.mask_strides[2] + j * p.mask_strides[3]] == 0) continue;
+        if (layout_row != nullptr && layout_row[j / p.layout_block] == 0) continue;
+        float s = scores[c] * p.scale;
+        if (p.bias != nullptr) s += static_cast<float>(load(p.bias, p.bias_dtype, bias_base + i * p.bias_strides[2] + j * p.bias_strides[3]));
+        const float pij = std::exp(s - lse);
+        const float ds = pij * (dp[c] - hd.delta[i]);
+        axpy(&hd.dv[j * D], pij, doi, D);
+        axpy(&hd.dk[j * D], p.scale * ds, qi, D);
+        axpy(dqi, p.scale * ds, &hd.k[j * D], D);
+        if (d_bias != nullptr) d_bias[i * nk + j] = ds;
+      }
+    }
+  }
+}
 
 }  // namespace
 
 void attention_backward(const AttentionBackwardParams& bp) {
   const AttentionParams& p = bp.fwd;
   const int64_t nq = p.nq, nk = p.nk, D = p.head_dim;
+  const int64_t group = p.kv_heads > 0 ? p.heads / p.kv_heads : 1;  // query heads per kv head
   Head hd(nq, nk, D);
   // K and V transposed ([D, nk]): a row's scores and dP over a tile's keys are then sums in
   // d order, each vectorized across the keys, and equal to the forward's scores bit for bit.
   std::vector<float> kt(static_cast<size_t>(D * nk)), vt(static_cast<size_t>(D * nk));
-  float scores[kTileK], dp[kTileK];
   for (int64_t b = 0; b < p.batch; ++b)
-    for (int64_t h = 0; h < p.heads; ++h) {
-      hd.begin(bp, b, h);
+    for (int64_t hk = 0; hk < p.heads / group; ++hk) {
+      hd.begin_kv(bp, b, hk);
       for (int64_t j = 0; j < nk; ++j)
         for (int64_t d = 0; d < D; ++d) {
           kt[d * nk + j] = hd.k[j * D + d];
           vt[d * nk + j] = hd.v[j * D + d];
         }
-      float* d_bias = bp.d_bias != nullptr ? bp.d_bias + (b * p.heads + h) * nq * nk : nullptr;
-      if (d_bias != nullptr) std::fill(d_bias, d_bias + nq * nk, 0.f);  // zero where not allowed
-      const int64_t hl = p.layout_heads == p.heads ? h : 0;
-      const uint8_t* mask = p.mask != nullptr ? p.mask + b * p.mask_strides[0] + h * p.mask_strides[1] : nullptr;
-      const int64_t bias_base = b * p.bias_strides[0] + h * p.bias_strides[1];
-      for (int64_t j0 = 0; j0 < nk; j0 += kTileK) {
-        const int64_t j1 = std::min(nk, j0 + kTileK);
-        for (int64_t i = p.causal ? j0 : 0; i < nq; ++i) {  // causal: only rows i >= j0 see a key of the tile
-          const float lse = hd.lse[i];
-          if (lse == -INFINITY) continue;  // no allowed key: P = 0, zero gradients
-          const int64_t n = (p.causal ? std::min(j1, i + 1) : j1) - j0;
-          const float* qi = &hd.q[i * D];
-          const float* doi = &hd.d_out[i * D];
-          float* dqi = &hd.dq[i * D];
-          std::fill(scores, scores + n, 0.f);
-          std::fill(dp, dp + n, 0.f);
-          for (int64_t d = 0; d < D; ++d) {
-            axpy(scores, qi[d], &kt[d * nk + j0], n);
-            axpy(dp, doi[d], &vt[d * nk + j0], n);
-          }
-          const uint8_t* layout_row = p.layout != nullptr ? p.layout + (hl * p.layout_rows + i / p.layout_block) * p.layout_cols : nullptr;
-          for (int64_t c = 0; c < n; ++c) {
-            const int64_t j = j0 + c;
-            if (mask != nullptr && mask[i * p.mask_strides[2] + j * p.mask_strides[3]] == 0) continue;
-            if (layout_row != nullptr && layout_row[j / p.layout_block] == 0) continue;
-            float s = scores[c] * p.scale;
-            if (p.bias != nullptr) s += static_cast<float>(load(p.bias, p.bias_dtype, bias_base + i * p.bias_strides[2] + j * p.bias_strides[3]));
-            const float pij = std::exp(s - lse);
-            const float ds = pij * (dp[c] - hd.delta[i]);
-            axpy(&hd.dv[j * D], pij, doi, D);
-            axpy(&hd.dk[j * D], p.scale * ds, qi, D);
-            axpy(dqi, p.scale * ds, &hd.k[j * D], D);
-            if (d_bias != nullptr) d_bias[i * nk + j] = ds;
-          }
-        }
+      for (int64_t h = hk * group; h < (hk + 1) * group; ++h) {  // dK and dV sum over the group
+        hd.begin_q(bp, b, h);
+        dense_head_backward(bp, hd, kt.data(), vt.data(), b, h);
+        hd.end_q(bp, b, h);
       }
-      hd.end(bp, b, h);
+      hd.end_kv(bp, b, hk);
     }
 }
 

@@ -220,7 +220,8 @@ class CpuBackend final : public Backend {
 
   // Memory-efficient attention in tiles: for each (batch, head) and block of query rows,
   // walk the keys a tile at a time, keeping a running max, sum and output per row (the
-  // online softmax). Only a [kTileQ, kTileK] block of scores ever exists.
+  // online softmax). Only a [kTileQ, kTileK] block of scores ever exists. Key ranges bound
+  // the keys a block walks and are tested per element; head h reads kv head h / group.
   void attention(const AttentionParams& p) override {
     constexpr int64_t kTileQ = 32, kTileK = 128;
     const int64_t D = p.head_dim;
@@ -231,9 +232,12 @@ class CpuBackend final : public Backend {
     auto at = [&](const void* base, const int64_t* strides, int64_t b, int64_t n, int64_t h) {
       return static_cast<const char*>(base) + (b * strides[0] + n * strides[1] + h * strides[2]) * elem;
     };
+    const int64_t group = p.kv_heads > 0 ? p.heads / p.kv_heads : 1;
+    const int32_t* ranges = p.row_ranges;
     for (int64_t b = 0; b < p.batch; ++b)
       for (int64_t h = 0; h < p.heads; ++h) {
         const int64_t hl = p.layout_heads == p.heads ? h : 0;  // this head's block layout
+        const int64_t hk = h / group;                           // its kv head
         for (int64_t i0 = 0; i0 < p.nq; i0 += kTileQ) {
           const int64_t rows = std::min(kTileQ, p.nq - i0);
           for (int64_t r = 0; r < rows; ++r)
@@ -241,13 +245,17 @@ class CpuBackend final : public Backend {
           std::fill(acc.begin(), acc.end(), 0.f);
           std::fill(row_max.begin(), row_max.end(), -INFINITY);
           std::fill(row_sum.begin(), row_sum.end(), 0.f);
-          const int64_t key_end = p.causal ? std::min(p.nk, i0 + rows) : p.nk;
-          for (int64_t j0 = 0; j0 < key_end; j0 += kTileK) {
+          int64_t key_begin = 0, key_end = p.causal ? std::min(p.nk, i0 + rows) : p.nk;
+          if (ranges != nullptr) {  // the keys some row of the block allows (checked: nondecreasing)
+            key_begin = ranges[2 * i0];
+            key_end = std::min<int64_t>(key_end, ranges[2 * (i0 + rows - 1) + 1]);
+          }
+          for (int64_t j0 = key_begin; j0 < key_end; j0 += kTileK) {
             const int64_t cols = std::min(kTileK, key_end - j0);
             for (int64_t c = 0; c < cols; ++c)
               for (int64_t d = 0; d < D; ++d) {
-                k_tile[c * D + d] = static_cast<float>(load(at(p.k, p.k_strides, b, j0 + c, h), p.dtype, d));
-                v_tile[c * D + d] = static_cast<float>(load(at(p.v, p.v_strides, b, j0 + c, h), p.dtype, d));
+                k_tile[c * D + d] = static_cast<float>(load(at(p.k, p.k_strides, b, j0 + c, hk), p.dtype, d));
+                v_tile[c * D + d] = static_cast<float>(load(at(p.v, p.v_strides, b, j0 + c, hk), p.dtype, d));
               }
             for (int64_t r = 0; r < rows; ++r) {
               const int64_t i = i0 + r;
@@ -256,6 +264,7 @@ class CpuBackend final : public Backend {
                 const int64_t j = j0 + c;
                 const int64_t mb = b * p.mask_strides[0] + h * p.mask_strides[1] + i * p.mask_strides[2] + j * p.mask_strides[3];
                 bool allowed = !(p.causal && j > i) && (p.mask == nullptr || p.mask[mb] != 0) &&
+                               (ranges == nullptr || (j >= ranges[2 * i] && j < ranges[2 * i + 1])) &&
                                (p.layout == nullptr || p.layout[(hl * p.layout_rows + i / p.layout_block) * p.layout_cols + j / p.layout_block] != 0);
                 float s = -INFINITY;
                 if (allowed) {

@@ -1,16 +1,18 @@
 // attention(q, k, v, options): the one entry point. Checks every argument, broadcasts the
 // mask and bias to [B, H, Nq, Nk] views (no copies), then runs the named mechanism. A
 // SparseMask is not broadcast: it goes to mechanism 'sparse' as extra.sparseMask.
-import { checkBoolean, checkOneOf, invalidParameterError, rangeError } from '../errors';
+import { checkOneOf, invalidParameterError, rangeError } from '../errors';
 import { checkScale } from '../ops/checks';
 import { isFloat } from '../dtype';
 import { checkTensor, Tensor } from '../tensor';
 import { gradRecorded, needsGrad } from '../autograd/graph';
 import { defaultGenerator, RandomGenerator } from '../generator';
 import { checkProbability } from '../ops/dropout_backward';
+import type { AttentionBias, CausalAlignment } from './attn_bias';
 import { BlockSparseLayout } from './block_layout';
 import { memoryEfficient, PRECISIONS, vanilla } from './dense';
 import { AttentionInputs, attentionMechanisms, AttentionPrecision, getAttention, registerAttention } from './registry';
+import { resolveKeyRule } from './key_rule';
 import { forwardRecorded, recordSplit } from './recorded';
 import { blockSparse, sparse } from './sparse';
 import { SparseMask, SparsePath } from './sparse_mask';
@@ -32,8 +34,18 @@ export interface AttentionOptions {
   mask?: Tensor | SparseMask | null;
   /** Additive float scores, broadcastable to [B, H, Nq, Nk]. */
   bias?: Tensor | null;
-  /** Key j is attended by query i only when j <= i (top-left aligned). */
-  causal?: boolean;
+  /**
+   * true or 'top_left': key j is attended by query i only when j <= i; 'bottom_right': when
+   * j <= i + Nk − Nq (attnBias.lowerTriangularFromBottomRight()). Default false.
+   */
+  causal?: boolean | CausalAlignment;
+  /**
+   * Which keys each query may attend, as an AttentionBias (attnBias.lowerTriangular(),
+   * lowerTriangularFromBottomRight(), localWindow(), blockDiagonal()): served by
+   * 'memory_efficient' (skipping the key tiles it leaves out) and 'vanilla'; it composes with
+   * options.mask and options.bias, not with options.causal.
+   */
+  attnBias?: AttentionBias | null;
   /** 'block_sparse': the blocks to attend. */
   layout?: BlockSparseLayout;
   /** 'sparse': 'auto' (default; SparseMask.explain() says what it picks), 'csr' or 'block'. */
@@ -73,7 +85,9 @@ export function broadcastView(fn: string, name: string, t: Tensor, shape: readon
 /**
  * softmax(q kᵀ · scale + bias, masked) v per batch and head.
  * q: [B, Nq, H, D], k and v: [B, Nk, H, D] (xFormers' BMHK layout; strided views such as
- * those of splitQkv() are read in place). Returns a contiguous [B, Nq, H, D] tensor in q's
+ * those of splitQkv() are read in place), or [B, Nk, Hkv, D] with H a multiple of Hkv
+ * (grouped- and multi-query attention, 'memory_efficient': query head h reads kv head
+ * h / (H / Hkv), never a copy per head). Returns a contiguous [B, Nq, H, D] tensor in q's
  * dtype. A query row with no allowed key (all masked) gives zeros, never NaN.
  * When q, k, v or the bias require grad, the call is recorded for backward (every built-in
  * mechanism has a gradient; the mask gets none).
@@ -92,16 +106,18 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
   if (k.dtype !== q.dtype || v.dtype !== q.dtype) throw new TypeError(`${fn}: q, k and v must share one dtype, got ${q.dtype}, ${k.dtype}, ${v.dtype}`);
   if (k.device !== q.device || v.device !== q.device) throw new TypeError(`${fn}: q, k and v must be on one device, got ${q.device}, ${k.device}, ${v.device}`);
   const [B, Nq, H, D] = q.shape;
-  const Nk = k.shape[1];
-  if (k.shape[0] !== B || k.shape[2] !== H || k.shape[3] !== D || v.shape.some((s, i) => s !== k.shape[i])) {
-    throw rangeError(fn, `shapes disagree: q [${q.shape.join(', ')}], k [${k.shape.join(', ')}], v [${v.shape.join(', ')}]`);
+  const [, Nk, Hkv] = k.shape;
+  if (k.shape[0] !== B || !(Hkv === H || (Hkv > 0 && H % Hkv === 0)) || k.shape[3] !== D || v.shape.some((s, i) => s !== k.shape[i])) {
+    throw rangeError(fn, `shapes disagree: q [${q.shape.join(', ')}], k [${k.shape.join(', ')}], v [${v.shape.join(', ')}] ` +
+      '(q [B, Nq, H, D], k and v [B, Nk, Hkv, D] with H a multiple of Hkv)');
   }
   const {
-    mechanism = 'memory_efficient', scale = 1 / Math.sqrt(Math.max(D, 1)), mask = null, bias = null, causal = false, dropout = 0, generator, ...extra
+    mechanism = 'memory_efficient', scale = 1 / Math.sqrt(Math.max(D, 1)), mask = null, bias = null, causal: causalOption = false, attnBias = null,
+    dropout = 0, generator, ...extra
   } = options;
   const tracked = needsGrad(q, k) || needsGrad(v, bias);
   checkScale(fn, scale);
-  checkBoolean(fn, 'options.causal', causal);
+  const { causal, attnBias: rule, keyRanges } = resolveKeyRule(fn, causalOption, attnBias, Nq, Nk);
   const dropP = checkProbability(fn, 'options.dropout', dropout);
   if (generator !== undefined && !(generator instanceof RandomGenerator)) throw invalidParameterError(fn, 'options.generator', 'a RandomGenerator', generator);
   if (typeof mechanism !== 'string') throw invalidParameterError(fn, 'options.mechanism', 'a string', mechanism);
@@ -132,9 +148,16 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
       if (bias.device !== q.device) throw new TypeError(`${fn}: options.bias is on ${bias.device} but q is on ${q.device}`);
       biasView = broadcastView(fn, 'options.bias', bias, full);
     }
-    const inputs: AttentionInputs = { q, k, v, scale, causal, mask: maskView, bias: biasView, precision, extra };
+    const inputs: AttentionInputs = { q, k, v, scale, causal, mask: maskView, bias: biasView, precision, extra, keyRanges, attnBias: rule };
     impl.checkInputs?.(fn, inputs);
     const reasons = impl.notSupportedReasons(inputs);
+    if (rule !== null && !impl.supportsKeyRanges) {
+      reasons.push(`options.${attnBias === null ? 'causal' : 'attnBias'} (${rule}) is served by 'memory_efficient' and 'vanilla': ` +
+        'pass its pattern as options.mask (attnBias.materialize(Nq, Nk).toTensor()) here');
+    }
+    if (Hkv !== H && !impl.supportsGroupedKV) {
+      reasons.push(`k and v have ${Hkv} heads and q ${H} (grouped-query attention), which only 'memory_efficient' reads: repeat k and v to ${H} heads here`);
+    }
     if (dropP > 0 && !impl.supportsDropout) {
       reasons.push(`options.dropout = ${dropP} needs the attention probabilities, which this mechanism never materializes: use mechanism 'vanilla', or dropout 0`);
     }

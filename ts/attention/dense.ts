@@ -40,10 +40,12 @@ function commonReasons(inputs: AttentionInputs): string[] {
 /** memory_efficient's kernel into `out`, writing the rows' log-sum-exp into `lse` where given. */
 function denseInto(out: Tensor, inputs: AttentionInputs, lse: Tensor | null): void {
   const { q, k, v, scale, causal, mask, bias } = inputs;
-  native().attention(out, q, k, v, mask, bias, scale, causal, null, precisionCode(inputs), lse);
+  native().attention(out, q, k, v, mask, bias, scale, causal, null, precisionCode(inputs), lse, inputs.keyRanges ?? null);
 }
 
 export const memoryEfficient: AttentionMechanism = {
+  supportsKeyRanges: true,
+  supportsGroupedKV: true,
   notSupportedReasons(inputs) {
     return [...commonReasons(inputs), ...headDimReasons(inputs)];
   },
@@ -63,7 +65,7 @@ export const memoryEfficient: AttentionMechanism = {
       lse.dispose();
       throw e;
     }
-    return tiledTape(inputs, out, lse, inputs.mask, () => null, precisionCode(inputs));
+    return tiledTape(inputs, out, lse, inputs.mask, () => null, precisionCode(inputs), inputs.keyRanges ?? null);
   },
   /** The native block computes unmasked memory_efficient attention (no option besides the scale). */
   blockPlan({ headDim, options }) {
@@ -81,18 +83,22 @@ function headsFirst(x: Tensor): Tensor {
 }
 
 /**
- * The mask of causal attention for vanilla, as a [B, H, Nq, Nk] view: the lower triangle
- * (key j allowed for query i iff j <= i) built once at [Nq, Nk] and broadcast over B and H
- * when there is no other mask, else combined with `mask` on the host.
+ * The mask of causal attention or of key ranges (options.attnBias) for vanilla, as a [B, H,
+ * Nq, Nk] view: the keys [lo, hi) of each row (the lower triangle when causal: j <= i) built
+ * once at [Nq, Nk] and broadcast over B and H when there is no other mask, else combined
+ * with `mask` on the host.
  */
-function causalMask(inputs: AttentionInputs): Tensor {
+function ruleMask(inputs: AttentionInputs): Tensor {
   const [B, Nq, H] = inputs.q.shape;
   const Nk = inputs.k.shape[1];
   const device = inputs.q.device;
+  const ranges = inputs.keyRanges ?? null;
+  const lo = (i: number) => (ranges === null ? 0 : ranges[2 * i]);
+  const hi = (i: number) => (ranges === null ? Math.min(i + 1, Nk) : ranges[2 * i + 1]);
   if (!inputs.mask) {
-    const tril = new Uint8Array(Nq * Nk);
-    for (let i = 0; i < Nq; i++) tril.fill(1, i * Nk, i * Nk + Math.min(i + 1, Nk));
-    const t = tensor(tril, [Nq, Nk], { dtype: 'uint8', device });
+    const rule = new Uint8Array(Nq * Nk);
+    for (let i = 0; i < Nq; i++) rule.fill(1, i * Nk + lo(i), i * Nk + hi(i));
+    const t = tensor(rule, [Nq, Nk], { dtype: 'uint8', device });
     const view = t._view([B, H, Nq, Nk], [0, 0, Nk, 1]);
     t.dispose();
     return view;
@@ -102,7 +108,7 @@ function causalMask(inputs: AttentionInputs): Tensor {
   for (let i = 0; i < combined.length; i++) {
     const row = Math.floor(i / Nk) % Nq;
     const col = i % Nk;
-    combined[i] = col <= row && user[i] !== 0 ? 1 : 0;
+    combined[i] = col >= lo(row) && col < hi(row) && user[i] !== 0 ? 1 : 0;
   }
   return tensor(combined, [B, H, Nq, Nk], { dtype: 'uint8', device });
 }
@@ -136,7 +142,7 @@ function probabilities(inputs: AttentionInputs): { qh: Tensor; kh: Tensor; vh: T
     const probs = gemm(qh, kh, false, true, scale, Nq, Nk);
     const scores4 = probs.reshape([B, H, Nq, Nk]);
     if (inputs.bias) native().binary(scores4, scores4, inputs.bias.dtype === q.dtype ? inputs.bias : inputs.bias.cast(q.dtype), 0, 1);
-    native().softmax(scores4, scores4, inputs.causal ? causalMask(inputs) : inputs.mask, 1);
+    native().softmax(scores4, scores4, inputs.causal || inputs.keyRanges ? ruleMask(inputs) : inputs.mask, 1);
     return { qh, kh, vh, probs };
   });
 }
@@ -151,6 +157,7 @@ function dropped(probs: Tensor, drop: AttentionDropout, inPlace: boolean): Tenso
 export const vanilla: AttentionMechanism = {
   notSupportedReasons: commonReasons,
   supportsDropout: true,
+  supportsKeyRanges: true,
   forward(inputs) {
     const [B, Nq, H, D] = inputs.q.shape;
     const out = empty([B, Nq, H, D], { dtype: inputs.q.dtype, device: inputs.q.device });

@@ -7,6 +7,9 @@ export type {
   MechanismGeometry, TokenGrid, AttentionMechanism, AttentionInputs, AttentionDropout, AttentionPrecision, BlockAttention, BlockPlanRequest, AttentionNeeds, AttentionGrads, AttentionTape,
 } from './registry';
 export * as patterns from './patterns';
+export * as attnBias from './attn_bias';
+export { AttentionBias } from './attn_bias';
+export type { BlockDiagonalOptions, CausalAlignment } from './attn_bias';
 export type { Pattern, PatternLike, ProbabilityMatrix } from './patterns';
 export { SparseMask, SPARSE_BLOCK_MIN_DENSITY, SPARSE_BLOCK_MIN_FILL } from './sparse_mask';
 export type { SparseExplanation, SparseMaskOptions, SparsePath, QueryLike } from './sparse_mask';

@@ -83,10 +83,11 @@ export function onlyNeeded(r: { dq: Tensor; dk: Tensor; dv: Tensor; dbias?: Tens
 /**
  * The tape of a forward through the tiled kernel (memory_efficient, block_sparse, sparse's
  * block path): saves q, k, v, out, lse and the mask and bias views the kernel read; the
- * backward is attentionBackward under the same mask, bias, scale, causal rule and plan.
+ * backward is attentionBackward under the same mask, bias, scale, causal rule, key ranges and plan.
  * `plan` is asked again at backward time, so that a layout or mask disposed since is refused.
  */
-export function tiledTape(inputs: AttentionInputs, out: Tensor, lse: Tensor, mask: Tensor | null, plan: () => NativeBlockPlan | null, precision?: number): AttentionTape {
+export function tiledTape(inputs: AttentionInputs, out: Tensor, lse: Tensor, mask: Tensor | null, plan: () => NativeBlockPlan | null, precision?: number,
+  keyRanges: Int32Array | null = null): AttentionTape {
   const { q, k, v, bias, scale, causal } = inputs;
   const saved = [q, k, v, out, lse];
   const maskAt = mask ? saved.push(mask) - 1 : -1;
@@ -95,7 +96,7 @@ export function tiledTape(inputs: AttentionInputs, out: Tensor, lse: Tensor, mas
     out,
     saved,
     backward(g, s, needs) {
-      const options = { mask: maskAt < 0 ? null : s[maskAt], bias: biasAt < 0 ? null : s[biasAt], scale, causal, plan: plan(), precision, biasGrad: needs.bias };
+      const options = { mask: maskAt < 0 ? null : s[maskAt], bias: biasAt < 0 ? null : s[biasAt], scale, causal, plan: plan(), precision, keyRanges, biasGrad: needs.bias };
       return onlyNeeded(attentionBackward(g, { q: s[0], k: s[1], v: s[2], out: s[3], lse: s[4] }, options), needs);
     },
   };

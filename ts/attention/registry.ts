@@ -8,6 +8,7 @@ import type { Device, FloatDType } from '../dtype';
 import type { NativeSparsePlan } from '../native';
 import type { InitOptions } from '../nn/layers';
 import type { Tensor } from '../tensor';
+import type { AttentionBias } from './attn_bias';
 import type { AttentionModule } from './module';
 
 /**
@@ -20,12 +21,21 @@ export type AttentionPrecision = 'highest' | 'high';
 export interface AttentionInputs {
   /** [B, Nq, H, D] */
   q: Tensor;
-  /** [B, Nk, H, D] */
+  /** [B, Nk, H, D], or [B, Nk, Hkv, D] (grouped-query: H a multiple of Hkv) for a mechanism with supportsGroupedKV. */
   k: Tensor;
-  /** [B, Nk, H, D] */
+  /** As k. */
   v: Tensor;
   scale: number;
+  /** Key j is attended by query i only when j <= i (top-left aligned). */
   causal: boolean;
+  /**
+   * The keys each query row allows, from options.attnBias or causal: 'bottom_right' (an
+   * AttentionBias's rowRanges: row i allows keys [r[2i], r[2i + 1]), nondecreasing), or null;
+   * attention() refuses them to a mechanism without supportsKeyRanges. attnBias: the bias they
+   * came from.
+   */
+  keyRanges?: Int32Array | null;
+  attnBias?: AttentionBias | null;
   /** uint8 (1 = attend), a view broadcast to [B, H, Nq, Nk]; or null. */
   mask: Tensor | null;
   /** float, a view broadcast to [B, H, Nq, Nk]; or null. */
@@ -121,6 +131,10 @@ export interface AttentionMechanism {
    * options.dropout > 0 for a mechanism without it, rather than leave the dropout out.
    */
   supportsDropout?: boolean;
+  /** Whether it reads inputs.keyRanges (options.attnBias); attention() refuses an attnBias for a mechanism without it. */
+  supportsKeyRanges?: boolean;
+  /** Whether it takes k and v with fewer heads than q (grouped-query attention); attention() refuses them otherwise. */
+  supportsGroupedKV?: boolean;
   /**
    * Computes the attention: returns a contiguous [B, Nq, H, D] tensor in q's dtype. A
    * mechanism that only works as a module (createModule) throws here, saying so.

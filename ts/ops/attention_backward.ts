@@ -8,7 +8,7 @@ import { checkTensor, emptyFor, Tensor } from '../tensor';
 import { shapeString } from './checks';
 import { checkGradient, fillGrads } from './backward_checks';
 
-/** What a forward kept for its backward: q [B, Nq, H, D], k and v [B, Nk, H, D], its output and its lse (float32 [B, H, Nq]). */
+/** What a forward kept for its backward: q [B, Nq, H, D], k and v [B, Nk, Hkv, D], its output and its lse (float32 [B, H, Nq]). */
 export interface SavedAttention { q: Tensor; k: Tensor; v: Tensor; out: Tensor; lse: Tensor }
 
 export interface AttentionGradsOut { dq: Tensor; dk: Tensor; dv: Tensor; dbias: Tensor | null }
@@ -23,6 +23,8 @@ export interface AttentionBackwardOptions {
   plan: NativeBlockPlan | null;
   /** The forward's native precision code, or undefined. */
   precision?: number;
+  /** The forward's key ranges (AttentionInputs.keyRanges), or null. */
+  keyRanges?: Int32Array | null;
   /** Also compute dbias, float32 [B, H, Nq, Nk] (the caller sums it to the bias's shape). */
   biasGrad: boolean;
 }
@@ -60,10 +62,10 @@ export function attentionBackward(dout: Tensor, saved: SavedAttention, options: 
     const [B, Nq, H] = saved.q.shape;
     const dbias = options.biasGrad ? emptyFor(fn, [B, H, Nq, saved.k.shape[1]], 'float32', saved.q.device) : null;
     const { q, k, v, out, lse } = saved;
-    const { mask, bias, scale, causal, plan, precision } = options;
-    return fillGrads([dq, dk, dv, dbias], { dq, dk, dv, dbias }, () => precision === undefined
+    const { mask, bias, scale, causal, plan, precision, keyRanges = null } = options;
+    return fillGrads([dq, dk, dv, dbias], { dq, dk, dv, dbias }, () => precision === undefined && keyRanges === null
       ? native().attentionBackward(dq, dk, dv, dbias, g, q, k, v, out, lse, mask, bias, scale, causal, plan)
-      : native().attentionBackward(dq, dk, dv, dbias, g, q, k, v, out, lse, mask, bias, scale, causal, plan, precision));
+      : native().attentionBackward(dq, dk, dv, dbias, g, q, k, v, out, lse, mask, bias, scale, causal, plan, precision, keyRanges));
   } finally {
     for (const t of temps) t.dispose();
   }

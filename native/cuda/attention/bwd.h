@@ -8,7 +8,9 @@
 //    block per (key tile, batch * head) walking its query tiles: P recomputed from lse,
 //    dV += P^T dO, dS = P (dO V^T - delta), dK += dS^T Q in registers, dQ += dS K added to a
 //    float32 workspace with atomics;
-//  - bwd_prep.cu again: dQ = scale * the workspace, into dq's dtype and strides.
+//  - bwd_prep.cu again: dQ = scale * the workspace, into dq's dtype and strides; and, for
+//    grouped-query attention (k and v shared by `group` query heads), dK and dV summed over
+//    each group from the main kernel's per-query-head parts (a workspace, as FA2 does).
 // One launcher per (dtype, head-dim bucket) in bwd_<dtype>_d<bucket>.cu, as the forward's.
 #pragma once
 #include <cuda_runtime.h>
@@ -41,6 +43,9 @@ struct BwdParams {
   const int32_t* q_lists;
   const int32_t* q_counts;
   int list_heads;
+  // Key ranges (kp.ranges set): the query rows that allow each key, [nk][2] int32
+  // (AttentionBackwardParams' col_ranges); their span bounds a key tile's walk.
+  const int32_t* col_ranges;
 };
 
 // Launches the main backward kernel for (T, kD): kp.bh * bp.n_tiles blocks.
@@ -90,6 +95,20 @@ PrepParams prep_params(const Fwd& f, const void* d_out, const int64_t* do_s, int
   pp.lse2 = lse2;
   return pp;
 }
+
+// Grouped-query attention: dk[b, j, hk, c] = sum over r < group of part[b, j, hk * group + r, c]
+// (each kv head's gradient from its query heads' parts, float32 sums), likewise dv; part_k and
+// part_v contiguous [B, Nk, H, D] in the dtype, dk and dv [B, Nk, H / group, D] views.
+struct GroupSumParams {
+  const void* part_k;
+  const void* part_v;
+  void* dk;
+  void* dv;
+  int64_t dk_s[3], dv_s[3];
+  int batch, nk, heads, group, d;
+};
+template <typename T>
+void run_group_sum(const GroupSumParams& gp, cudaStream_t stream);
 
 // dq[b, i, h, c] = scale * dq_accum[bh][i][c] for c < d (accum rows of `stride` floats).
 struct DqConvertParams {

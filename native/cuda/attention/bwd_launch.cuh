@@ -27,11 +27,14 @@ void run_attention_bwd_with(const KernelParams& kp, const BwdParams& bp, cudaStr
     kernel<<<grid, Tr::kThreads, smem, stream>>>(kp, bp);
     NF_CHECK_LAUNCH(name);
   };
+  // Key ranges take a variant of their own, so that the other two never pay for them.
   if constexpr (std::is_same_v<T, float>) {
-    if (masked) launch(attention_bwd_simt_kernel<Tr, true>, "attention_bwd_simt_kernel");
+    if (kp.ranges != nullptr) launch(attention_bwd_simt_kernel<Tr, true, true>, "attention_bwd_simt_kernel");
+    else if (masked) launch(attention_bwd_simt_kernel<Tr, true>, "attention_bwd_simt_kernel");
     else launch(attention_bwd_simt_kernel<Tr, false>, "attention_bwd_simt_kernel");
   } else {
-    if (masked) launch(attention_bwd_tc_kernel<T, Tr, true>, "attention_bwd_tc_kernel");
+    if (kp.ranges != nullptr) launch(attention_bwd_tc_kernel<T, Tr, true, true>, "attention_bwd_tc_kernel");
+    else if (masked) launch(attention_bwd_tc_kernel<T, Tr, true>, "attention_bwd_tc_kernel");
     else launch(attention_bwd_tc_kernel<T, Tr, false>, "attention_bwd_tc_kernel");
   }
 }

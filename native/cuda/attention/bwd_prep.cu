@@ -2,7 +2,8 @@
 //   attention_bwd_prep_kernel   per query row: delta = sum_d dO O and lse2 = lse log2(e)
 //                               (+inf for -inf and for padding rows), float32;
 //   attention_dq_convert_kernel dQ = scale * the float32 dQ workspace, into dq's dtype;
-//   attention_bwd_lists_kernel  the key tile -> query tile lists of a block layout.
+//   attention_bwd_lists_kernel  the key tile -> query tile lists of a block layout;
+//   attention_bwd_group_sum_kernel  dK and dV of grouped-query attention, summed over each group.
 // The sparse backward (sparse_csr_bwd.cu) takes the first one too.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -65,6 +66,28 @@ __global__ void __launch_bounds__(256) attention_dq_convert_kernel(const __grid_
     const int bh = static_cast<int>(row / p.nq), i = static_cast<int>(row - static_cast<int64_t>(bh) * p.nq);
     const int b = bh / p.heads, h = bh - b * p.heads;
     static_cast<T*>(p.dq)[b * p.dq_s[0] + i * p.dq_s[1] + h * p.dq_s[2] + c] = from_float<T>(p.scale * p.accum[row * p.stride + c]);
+  }
+}
+
+// One thread per element of dk (and of dv): the sum of its group's parts.
+template <typename T>
+__global__ void __launch_bounds__(256) attention_bwd_group_sum_kernel(const __grid_constant__ GroupSumParams p) {
+  const int kv_heads = p.heads / p.group;
+  const int64_t total = static_cast<int64_t>(p.batch) * p.nk * kv_heads * p.d;
+  for (int64_t x = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; x < total; x += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int c = static_cast<int>(x % p.d);
+    const int64_t row = x / p.d;  // (b, j, hk)
+    const int hk = static_cast<int>(row % kv_heads);
+    const int64_t bj = row / kv_heads;
+    const int j = static_cast<int>(bj % p.nk), b = static_cast<int>(bj / p.nk);
+    const int64_t part = (bj * p.heads + static_cast<int64_t>(hk) * p.group) * p.d + c;
+    float sk = 0.f, sv = 0.f;
+    for (int r = 0; r < p.group; ++r) {
+      sk += to_float(static_cast<const T*>(p.part_k)[part + static_cast<int64_t>(r) * p.d]);
+      sv += to_float(static_cast<const T*>(p.part_v)[part + static_cast<int64_t>(r) * p.d]);
+    }
+    static_cast<T*>(p.dk)[b * p.dk_s[0] + j * p.dk_s[1] + hk * p.dk_s[2] + c] = from_float<T>(sk);
+    static_cast<T*>(p.dv)[b * p.dv_s[0] + j * p.dv_s[1] + hk * p.dv_s[2] + c] = from_float<T>(sv);
   }
 }
 
@@ -134,6 +157,15 @@ void run_dq_convert(const DqConvertParams& cp, cudaStream_t stream) {
   NF_CHECK_LAUNCH("attention_dq_convert_kernel");
 }
 
+template <typename T>
+void run_group_sum(const GroupSumParams& gp, cudaStream_t stream) {
+  const int64_t total = static_cast<int64_t>(gp.batch) * gp.nk * (gp.heads / gp.group) * gp.d;
+  if (total <= 0) return;
+  const int64_t blocks = (total + 255) / 256;
+  attention_bwd_group_sum_kernel<T><<<static_cast<unsigned>(blocks < 65536 ? blocks : 65536), 256, 0, stream>>>(gp);
+  NF_CHECK_LAUNCH("attention_bwd_group_sum_kernel");
+}
+
 void run_bwd_lists(const ListParams& lp, cudaStream_t stream) {
   const int64_t threads = static_cast<int64_t>(lp.list_heads) * lp.n_tiles;
   if (threads <= 0) return;
@@ -147,5 +179,8 @@ template void run_bwd_prep<__nv_bfloat16>(const PrepParams&, cudaStream_t);
 template void run_dq_convert<float>(const DqConvertParams&, cudaStream_t);
 template void run_dq_convert<__half>(const DqConvertParams&, cudaStream_t);
 template void run_dq_convert<__nv_bfloat16>(const DqConvertParams&, cudaStream_t);
+template void run_group_sum<float>(const GroupSumParams&, cudaStream_t);
+template void run_group_sum<__half>(const GroupSumParams&, cudaStream_t);
+template void run_group_sum<__nv_bfloat16>(const GroupSumParams&, cudaStream_t);
 
 }  // namespace nf::cuda::attn

@@ -9,7 +9,7 @@
 //   log2(e) + bias log2(e) - lse2) under the forward's rules, dS = P (dP - delta); P and dS
 //   to shared memory; then dV += P^T dO and dK += dS^T Q (thread: keys ty + 16 i, columns
 //   tx + 16 c, in registers) and dQ = dS K (rows ty + 16 i, columns tx + 16 c), added to
-//   the float32 dQ workspace with atomics.
+//   the float32 dQ workspace with atomics. Key ranges and kv groups as in bwd_tc.cuh.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -23,7 +23,9 @@
 
 namespace nf::cuda::attn {
 
-template <typename Tr, bool kMaskBias>
+// kMaskBias: the variant that reads a mask, a bias, a layout or writes dbias; kRanges (with
+// kMaskBias): the one for key ranges too.
+template <typename Tr, bool kMaskBias, bool kRanges = false>
 __global__ void __launch_bounds__(Tr::kThreads)
     attention_bwd_simt_kernel(const __grid_constant__ KernelParams p, const __grid_constant__ BwdParams bp) {
   constexpr int kD = Tr::kD, kBM = Tr::kBM, kBN = Tr::kBN, kThreads = Tr::kThreads;
@@ -47,15 +49,16 @@ __global__ void __launch_bounds__(Tr::kThreads)
   const int b = bh / p.heads, h = bh - b * p.heads;
   const int n0 = n_tile * kBN, d = p.d;
 
-  const QueryTileWalk walk = query_tile_walk<kBM>(p, bp, h, n_tile, n0);
+  const QueryTileWalk walk = query_tile_walk<kBM, kBN, kRanges>(p, bp, h, n_tile, n0);
 
   const float* gq = static_cast<const float*>(p.q) + b * p.q_s[0] + h * p.q_s[2];
   const float* gdo = static_cast<const float*>(bp.d_out) + b * bp.do_s[0] + h * bp.do_s[2];
   const float* glse = bp.lse2 + static_cast<int64_t>(bh) * bp.nq_pad;
   const float* gdelta = bp.delta + static_cast<int64_t>(bh) * bp.nq_pad;
   {
-    const float* gk = static_cast<const float*>(p.k) + b * p.k_s[0] + h * p.k_s[2] + n0 * p.k_s[1];
-    const float* gv = static_cast<const float*>(p.v) + b * p.v_s[0] + h * p.v_s[2] + n0 * p.v_s[1];
+    const int hk = p.kv_group == 1 ? h : h / p.kv_group;  // the kv head query head h reads
+    const float* gk = static_cast<const float*>(p.k) + b * p.k_s[0] + hk * p.k_s[2] + n0 * p.k_s[1];
+    const float* gv = static_cast<const float*>(p.v) + b * p.v_s[0] + hk * p.v_s[2] + n0 * p.v_s[1];
     load_tile<float, kBN, kD, kThreads, Layout>(sK, gk, p.k_s[1], p.nk - n0, d, p.vec_k, tid);
     load_tile<float, kBN, kD, kThreads, Layout>(sV, gv, p.v_s[1], p.nk - n0, d, p.vec_v, tid);
   }
@@ -102,7 +105,7 @@ __global__ void __launch_bounds__(Tr::kThreads)
         }
     }
     const bool boundary = n0 + kBN > p.nk || (p.causal && n0 + kBN - 1 > m0);
-    const bool per_element = kMaskBias && (p.mask != nullptr || p.bias != nullptr || partial);
+    const bool per_element = kMaskBias && (p.mask != nullptr || p.bias != nullptr || partial || (kRanges && !ranges_cover(p, m0, kBM, n0, kBN)));
 #pragma unroll
     for (int i = 0; i < kTM; ++i) {
       const int r = ty + 16 * i, q = m0 + r;
@@ -111,7 +114,7 @@ __global__ void __launch_bounds__(Tr::kThreads)
         const int key = n0 + tx + 16 * j;
         float x = s[i][j] * p.scale_log2;
         if (per_element) {
-          x = masked_score(p, b, h, x, q, key, partial);  // -inf where disallowed: P = 0
+          x = masked_score<kRanges>(p, b, h, x, q, key, partial);  // -inf where disallowed: P = 0
         } else if (boundary && (key >= p.nk || (p.causal && key > q))) {
           x = -INFINITY;
         }

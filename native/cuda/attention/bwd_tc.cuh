@@ -15,6 +15,9 @@
 // (query rows x D) tiles and add it to the float32 dQ workspace with atomics. dK is scaled
 // once at the end; dK and dV go out through shared memory (K's and V's rows) as 16-byte
 // stores where the views allow. Shared tiles are XOR-swizzled (tile.cuh) for ldmatrix.
+// Key ranges bound the query tiles a block walks (bwd_walk.cuh) and are tested per element in
+// the tiles that cross one. Query head h reads K and V of kv head h / kv_group; with groups,
+// dK and dV go to per-query-head parts that launch_bwd.cu sums.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -55,7 +58,9 @@ __device__ __forceinline__ void atomic_add2(float* dst, float x, float y) {
 #endif
 }
 
-template <typename T, typename Tr, bool kMaskBias>
+// kMaskBias: the variant that reads a mask, a bias, a layout or writes dbias; kRanges (with
+// kMaskBias): the one for key ranges too.
+template <typename T, typename Tr, bool kMaskBias, bool kRanges = false>
 __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks)
     attention_bwd_tc_kernel(const __grid_constant__ KernelParams p, const __grid_constant__ BwdParams bp) {
   constexpr int kD = Tr::kD, kBM = Tr::kBM, kBN = Tr::kBN, kThreads = Tr::kThreads, kStages = Tr::kStages;
@@ -81,7 +86,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks)
   const int kg = warp / Tr::kDSplit, dsp = warp % Tr::kDSplit;
   const int key_row0 = 16 * kg;  // this warp's keys within the tile
 
-  const QueryTileWalk walk = query_tile_walk<kBM>(p, bp, h, n_tile, n0);
+  const QueryTileWalk walk = query_tile_walk<kBM, kBN, kRanges>(p, bp, h, n_tile, n0);
   const int first = walk.first, count = walk.count;
 
   const T* gq = static_cast<const T*>(p.q) + b * p.q_s[0] + h * p.q_s[2];
@@ -101,8 +106,9 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks)
   };
 
   {
-    const T* gk = static_cast<const T*>(p.k) + b * p.k_s[0] + h * p.k_s[2] + n0 * p.k_s[1];
-    const T* gv = static_cast<const T*>(p.v) + b * p.v_s[0] + h * p.v_s[2] + n0 * p.v_s[1];
+    const int hk = p.kv_group == 1 ? h : h / p.kv_group;  // the kv head query head h reads
+    const T* gk = static_cast<const T*>(p.k) + b * p.k_s[0] + hk * p.k_s[2] + n0 * p.k_s[1];
+    const T* gv = static_cast<const T*>(p.v) + b * p.v_s[0] + hk * p.v_s[2] + n0 * p.v_s[1];
     load_tile<T, kBN, kD, kThreads, LD>(sK, gk, p.k_s[1], p.nk - n0, d, p.vec_k, tid);
     load_tile<T, kBN, kD, kThreads, LD>(sV, gv, p.v_s[1], p.nk - n0, d, p.vec_v, tid);
     if (first < count) {
@@ -143,7 +149,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks)
     const float* lse2 = sLse + stage * kBM;
     const float* delta = sDelta + stage * kBM;
     const bool boundary = n0 + kBN > p.nk || (p.causal && n0 + kBN - 1 > m0);
-    const bool per_element = kMaskBias && (p.mask != nullptr || p.bias != nullptr || partial);
+    const bool per_element = kMaskBias && (p.mask != nullptr || p.bias != nullptr || partial || (kRanges && !ranges_cover(p, m0, kBM, n0, kBN)));
 #pragma unroll 1
     for (int qs = 0; qs < kBM; qs += kQS) {
       float acc_s[kNQ][4] = {}, acc_dp[kNQ][4] = {};
@@ -171,12 +177,22 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks)
         const int qc = qs + 8 * j + 2 * t4;
         const float2 l2 = *reinterpret_cast<const float2*>(lse2 + qc);
         const float2 dl = *reinterpret_cast<const float2*>(delta + qc);
+        int2 rows[2] = {};  // key ranges: the two queries' allowed keys (compared only)
+        if constexpr (kRanges) {
+          if (per_element) {
+#pragma unroll
+            for (int u = 0; u < 2; ++u) rows[u] = reinterpret_cast<const int2*>(p.ranges)[min(m0 + qc + u, p.nq - 1)];
+          }
+        }
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
           const int q = m0 + qc + (e & 1), key = n0 + key_row0 + g + 8 * (e >> 1);
           float x = acc_s[j][e] * p.scale_log2;
           if (per_element) {
             x = masked_score(p, b, h, x, q, key, partial);  // -inf where disallowed: P = 0
+            if constexpr (kRanges) {
+              if (key < rows[e & 1].x || key >= rows[e & 1].y) x = -INFINITY;
+            }
           } else if (boundary && (key >= p.nk || (p.causal && key > q))) {
             x = -INFINITY;
           }

@@ -1,6 +1,7 @@
 // The query tiles one backward block walks for its key tile: BwdParams' list of that key tile
 // (a block layout), or every query tile; under causal, not the tiles whose rows all lie above
-// the block's keys. bwd_tc.cuh and bwd_simt.cuh walk positions [first, count) of it.
+// the block's keys; under key ranges, only the tiles holding a row that allows one of its
+// keys. bwd_tc.cuh and bwd_simt.cuh walk positions [first, count) of it.
 #pragma once
 #include <cstdint>
 
@@ -26,8 +27,18 @@ struct QueryTileWalk {
   }
 };
 
-// The walk of key tile n_tile (its keys from n0) of head h, at query tiles of kBM rows.
-template <int kBM>
+// The query rows [x, y) that allow key `key` (BwdParams' col_ranges, non-null), clamped into
+// [0, nq]; none for a key past nk.
+__device__ __forceinline__ int2 key_rows(const KernelParams& p, const BwdParams& bp, int key) {
+  if (key >= p.nk) return make_int2(0, 0);
+  const int2 r = reinterpret_cast<const int2*>(bp.col_ranges)[max(key, 0)];
+  const int lo = min(max(r.x, 0), p.nq);
+  return make_int2(lo, min(max(r.y, lo), p.nq));
+}
+
+// The walk of key tile n_tile (its keys from n0) of head h, at query tiles of kBM rows (kRanges:
+// the kernel variant for key ranges).
+template <int kBM, int kBN, bool kRanges = false>
 __device__ __forceinline__ QueryTileWalk query_tile_walk(const KernelParams& p, const BwdParams& bp, int h, int n_tile, int n0) {
   QueryTileWalk w;
   w.count = bp.m_tiles;
@@ -42,6 +53,13 @@ __device__ __forceinline__ QueryTileWalk query_tile_walk(const KernelParams& p, 
     }
   } else if (p.causal) {
     w.first = min(n0 / kBM, w.count);
+  }
+  if (kRanges && bp.col_ranges != nullptr && bp.q_lists == nullptr && n0 < p.nk) {
+    // The rows that allow a key of [n0, n1): from the first key's first row to the last key's
+    // end (both nondecreasing), clamped into [0, nq].
+    const int row_begin = key_rows(p, bp, n0).x, row_end = max(key_rows(p, bp, min(n0 + kBN, p.nk) - 1).y, row_begin);
+    w.first = max(w.first, row_begin / kBM);
+    w.count = min(w.count, (row_end + kBM - 1) / kBM);
   }
   return w;
 }

@@ -23,20 +23,24 @@ void run_attention_fwd(const KernelParams& kp, int splits, AttentionPrecision pr
   if constexpr (std::is_same_v<T, float>) {
     if constexpr (kD == Tf32x3D16::kD) {  // the same tiles, grid and workspace as Simt16 (traits.h)
       if (precision == AttentionPrecision::High) {
-        attention_tf32x3_kernel<Tf32x3D16><<<grid, Tf32x3D16::kThreads, 0, stream>>>(kp);
+        auto tf32x3 = kp.ranges != nullptr ? attention_tf32x3_kernel<Tf32x3D16, true> : attention_tf32x3_kernel<Tf32x3D16, false>;
+        tf32x3<<<grid, Tf32x3D16::kThreads, 0, stream>>>(kp);
         NF_CHECK_LAUNCH("attention_tf32x3_kernel");
         return;
       }
     }
+    auto simt = kp.ranges != nullptr ? attention_simt_kernel<Tr, true> : attention_simt_kernel<Tr, false>;
     if (smem > 48 * 1024) {
-      NF_CUDA_CHECK(cudaFuncSetAttribute(attention_simt_kernel<Tr>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                         static_cast<int>(smem)));
+      NF_CUDA_CHECK(cudaFuncSetAttribute(simt, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
     }
-    attention_simt_kernel<Tr><<<grid, Tr::kThreads, smem, stream>>>(kp);
+    simt<<<grid, Tr::kThreads, smem, stream>>>(kp);
     NF_CHECK_LAUNCH("attention_simt_kernel");
   } else {
-    auto kernel = (kp.mask != nullptr || kp.bias != nullptr || kp.layout != nullptr) ? attention_tc_kernel<T, Tr, true>
-                                                                                    : attention_tc_kernel<T, Tr, false>;
+    // Three variants: plain (the key bound and causal), per element (a mask, a bias or a
+    // layout), and per element with key ranges; the first two never pay for the third.
+    auto kernel = kp.ranges != nullptr ? attention_tc_kernel<T, Tr, true, true>
+                  : (kp.mask != nullptr || kp.bias != nullptr || kp.layout != nullptr) ? attention_tc_kernel<T, Tr, true, false>
+                                                                                       : attention_tc_kernel<T, Tr, false, false>;
     if (smem > 48 * 1024) {
       NF_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
     }

@@ -21,7 +21,8 @@
 
 namespace nf::cuda::attn {
 
-template <typename Tr>
+// kRanges: the variant for key ranges (kp.ranges set).
+template <typename Tr, bool kRanges = false>
 __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_simt_kernel(const __grid_constant__ KernelParams p) {
   constexpr int kD = Tr::kD, kTM = Tr::kTM, kTN = Tr::kTN, kBM = Tr::kBM, kBN = Tr::kBN;
   constexpr int kStride = Tr::kStride, kPStride = Tr::kPStride, kThreads = Tr::kThreads;
@@ -36,12 +37,12 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_simt_k
   float* sP = sV_all + kStages * kBN * kStride;
 
   const int tid = threadIdx.x, tx = tid & 15, ty = tid >> 4;
-  const BlockWork w = block_work<kBM, kBN>(p);
+  const BlockWork w = block_work<kBM, kBN, kRanges>(p);
   const int d = p.d;
 
   const float* gq = static_cast<const float*>(p.q) + w.b * p.q_s[0] + w.h * p.q_s[2] + w.m0 * p.q_s[1];
-  const float* gk = static_cast<const float*>(p.k) + w.b * p.k_s[0] + w.h * p.k_s[2];
-  const float* gv = static_cast<const float*>(p.v) + w.b * p.v_s[0] + w.h * p.v_s[2];
+  const float* gk = static_cast<const float*>(p.k) + w.b * p.k_s[0] + w.hk * p.k_s[2];
+  const float* gv = static_cast<const float*>(p.v) + w.b * p.v_s[0] + w.hk * p.v_s[2];
   load_tile<float, kBM, kD, kThreads, Layout>(sQ, gq, p.q_s[1], w.rows_valid, d, p.vec_q, tid);
   cp_async_commit();
 
@@ -92,14 +93,15 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_simt_k
         }
     }
 
-    const bool plain = !has_mask_or_bias && !partial && n0 + kBN <= p.nk && !(p.causal && n0 + kBN - 1 > w.m0);
+    const bool plain = !has_mask_or_bias && !partial && n0 + kBN <= p.nk && !(p.causal && n0 + kBN - 1 > w.m0) &&
+                       (!kRanges || ranges_cover(p, w.m0, w.rows_valid, n0, kBN));
 #pragma unroll
     for (int i = 0; i < NI; ++i) {
       const int row = w.m0 + ty + 16 * i;
 #pragma unroll
       for (int j = 0; j < NJ; ++j) {
         s[i][j] *= p.scale_log2;
-        if (!plain) s[i][j] = masked_score(p, w.b, w.h, s[i][j], row, n0 + tx + 16 * j, partial);
+        if (!plain) s[i][j] = masked_score<kRanges>(p, w.b, w.h, s[i][j], row, n0 + tx + 16 * j, partial);
       }
     }
 

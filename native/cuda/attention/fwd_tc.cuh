@@ -19,9 +19,11 @@
 // 8-, 4- or 2-byte copies instead. A split block writes its partial row state instead
 // (fwd_combine.cuh).
 //
-// A key is allowed for query i when j < nk, j <= i if causal, and mask[b, h, i, j] != 0;
-// disallowed scores are -inf. A row whose running max is still -inf subtracts 0 instead,
-// so exp2 gives exact zeros and never NaN; the final 1 / l is 0 when l == 0.
+// A key is allowed for query i when j < nk, j <= i if causal, lo_i <= j < hi_i under key
+// ranges, and mask[b, h, i, j] != 0; disallowed scores are -inf. Key ranges also bound the key
+// tiles a block walks (block_work.cuh); query head h reads K and V of kv head h / kv_group. A
+// row whose running max is still -inf subtracts 0 instead, so exp2 gives exact zeros and never
+// NaN; the final 1 / l is 0 when l == 0.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -36,7 +38,9 @@
 
 namespace nf::cuda::attn {
 
-template <typename T, typename Tr, bool kMaskBias>
+// kMaskBias: the variant that reads a mask, a bias or a layout; kRanges (with kMaskBias): the
+// one for key ranges too.
+template <typename T, typename Tr, bool kMaskBias, bool kRanges = false>
 __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_tc_kernel(const __grid_constant__ KernelParams p) {
   constexpr int kD = Tr::kD, kBM = Tr::kBM, kBN = Tr::kBN, kMT = Tr::kMTiles, kThreads = Tr::kThreads;
   constexpr int kDT = kD / 8;  // 8-wide column tiles of O (S has 2 kG 8-key ones: tile_step)
@@ -51,12 +55,12 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_tc_ker
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int g = lane >> 2, t4 = lane & 3;  // the mma fragment's row group and column pair
-  const BlockWork w = block_work<kBM, kBN>(p);
+  const BlockWork w = block_work<kBM, kBN, kRanges>(p);
   const int d = p.d;
 
   const T* gq = static_cast<const T*>(p.q) + w.b * p.q_s[0] + w.h * p.q_s[2] + w.m0 * p.q_s[1];
-  const T* gk = static_cast<const T*>(p.k) + w.b * p.k_s[0] + w.h * p.k_s[2];
-  const T* gv = static_cast<const T*>(p.v) + w.b * p.v_s[0] + w.h * p.v_s[2];
+  const T* gk = static_cast<const T*>(p.k) + w.b * p.k_s[0] + w.hk * p.k_s[2];
+  const T* gv = static_cast<const T*>(p.v) + w.b * p.v_s[0] + w.hk * p.v_s[2];
 
   // K and V of the key tile at walk position idx into ring stage `stage`.
   auto load_kv = [&](int idx, int stage) {
@@ -200,7 +204,9 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_tc_ker
       };
       const bool boundary = n0 + kBN > p.nk || (p.causal && n0 + kBN - 1 > w.m0);
       if constexpr (kMaskBias) {
-        if (p.mask != nullptr || p.bias != nullptr || partial) {
+        // Key ranges: per element only in the tiles that cross a row's range.
+        const bool ranged = kRanges && !ranges_cover(p, w.m0, w.rows_valid, n0, kBN);
+        if (p.mask != nullptr || p.bias != nullptr || partial || ranged) {
           // Per element, branch-free: every load is in bounds (row and column clamped; clamped
           // entries are disallowed or belong to rows that are never stored), the tests are
           // selects. The row index goes through an opaque move so that the per-row offsets are
@@ -211,8 +217,16 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_tc_ker
 #pragma unroll
             for (int hh = 0; hh < 2; ++hh) {
               const int row = opaque(w.m0 + warp_row0 + mi * 16 + g + 8 * hh);
-              const int lim = (p.causal ? min(p.nk, row + 1) : p.nk) - n0 - 2 * t4;
+              int lim = (p.causal ? min(p.nk, row + 1) : p.nk) - n0 - 2 * t4;
               const int64_t row_c = min(row, p.nq - 1);
+              [[maybe_unused]] int lim_lo = 0;  // key ranges: allowed where lim_lo <= 8 j + e < lim
+              if constexpr (kRanges) {
+                if (ranged) {  // compared only: unclamped
+                  const int2 range = reinterpret_cast<const int2*>(p.ranges)[row_c];
+                  lim = min(lim, range.y - n0 - 2 * t4);
+                  lim_lo = range.x - n0 - 2 * t4;
+                }
+              }
               const int col0 = n0 + 2 * t4;
 #pragma unroll
               for (int j = 0; j < kNTg; ++j)
@@ -220,6 +234,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_tc_ker
                 for (int e = 0; e < 2; ++e) {
                   const int64_t col_c = min(col0 + 8 * j + e, p.nk - 1);
                   bool ok = 8 * j + e < lim;
+                  if constexpr (kRanges) ok = ok && 8 * j + e >= lim_lo;
                   float v = acc_s[mi][j][2 * hh + e];
                   if (partial) ok = ok && layout_allows(p, w.h, row_c, col_c);
                   if (p.mask != nullptr) ok = ok && p.mask[w.b * p.mask_s[0] + w.h * p.mask_s[1] + row_c * p.mask_s[2] + col_c * p.mask_s[3]] != 0;

@@ -54,7 +54,8 @@ __device__ __forceinline__ void mma_3xtf32(float (&d)[4], const uint32_t (&a_big
   mma_tf32(d, a_big, b_big[0], b_big[1]);
 }
 
-template <typename Tr>
+// kRanges: the variant for key ranges (kp.ranges set).
+template <typename Tr, bool kRanges = false>
 __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_tf32x3_kernel(const __grid_constant__ KernelParams p) {
   constexpr int kD = Tr::kD, kBM = Tr::kBM, kBN = Tr::kBN, kThreads = Tr::kThreads, kMT = Tr::kMTiles;
   constexpr bool kPresplit = Tr::kPresplit, kIntRound = Tr::kIntRound;
@@ -66,11 +67,11 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_tf32x3
   __shared__ __align__(16) uint32_t sV_small[kPresplit ? kBN * kVS : 1];
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t4 = lane & 3;
-  const BlockWork w = block_work<kBM, kBN>(p);
+  const BlockWork w = block_work<kBM, kBN, kRanges>(p);
   const int d = p.d;
   const float* gq = static_cast<const float*>(p.q) + w.b * p.q_s[0] + w.h * p.q_s[2] + w.m0 * p.q_s[1];
-  const float* gk = static_cast<const float*>(p.k) + w.b * p.k_s[0] + w.h * p.k_s[2];
-  const float* gv = static_cast<const float*>(p.v) + w.b * p.v_s[0] + w.h * p.v_s[2];
+  const float* gk = static_cast<const float*>(p.k) + w.b * p.k_s[0] + w.hk * p.k_s[2];
+  const float* gv = static_cast<const float*>(p.v) + w.b * p.v_s[0] + w.hk * p.v_s[2];
 
   load_tile<float, kBM, kD, kThreads, Padded<kQS>>(sQ, gq, p.q_s[1], w.rows_valid, d, p.vec_q, tid);
   cp_async_commit();
@@ -165,7 +166,8 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_tf32x3
         for (int mi = 0; mi < kMT; ++mi) mma_3xtf32(acc_s[mi][j], q_big[mi][kk], q_small[mi][kk], b_big, b_small);
       }
     }
-    const bool plain = !has_mask_or_bias && !partial && n0 + kBN <= p.nk && !(p.causal && n0 + kBN - 1 > w.m0);
+    const bool plain = !has_mask_or_bias && !partial && n0 + kBN <= p.nk && !(p.causal && n0 + kBN - 1 > w.m0) &&
+                       (!kRanges || ranges_cover(p, w.m0, w.rows_valid, n0, kBN));
     if (!plain) {
 #pragma unroll
       for (int mi = 0; mi < kMT; ++mi)
@@ -174,7 +176,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocks) attention_tf32x3
 #pragma unroll
           for (int e = 0; e < 4; ++e) {
             const int row = w.m0 + row0 + 16 * mi + g + 8 * (e >> 1);
-            acc_s[mi][j][e] = masked_score(p, w.b, w.h, acc_s[mi][j][e], row, n0 + 8 * j + t4 + 4 * (e & 1), partial);
+            acc_s[mi][j][e] = masked_score<kRanges>(p, w.b, w.h, acc_s[mi][j][e], row, n0 + 8 * j + t4 + 4 * (e & 1), partial);
           }
     }
 

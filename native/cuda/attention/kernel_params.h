@@ -57,6 +57,10 @@ struct KernelParams {
   const uint8_t* layout;
   int layout_heads, layout_shift, layout_rows, layout_cols;  // layout_shift = log2(block)
   float* lse;  // [bh][nq] row log-sum-exp (natural log), or null: AttentionParams' lse
+  // Attention biases (AttentionParams' kv_heads and row_ranges): query head h reads kv head
+  // h / kv_group; ranges, [nq][2] int32 or null, the keys [lo, hi) each query row allows.
+  int kv_group;
+  const int32_t* ranges;
 };
 
 struct CombineParams {

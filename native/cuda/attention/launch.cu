@@ -100,9 +100,14 @@ KernelParams kernel_params(const AttentionParams& p) {
   kp.bias = p.bias;
   kp.bias_dtype = static_cast<int>(p.bias_dtype);
   if (p.bias != nullptr && !is_float(p.bias_dtype)) throw_invalid("attention: bias must be a float tensor");
+  const int64_t kv_heads = p.kv_heads > 0 ? p.kv_heads : p.heads;
+  if (p.heads % kv_heads != 0) throw_invalid("attention: heads must be a multiple of the kv heads");
+  kp.kv_group = static_cast<int>(p.heads / kv_heads);
+  kp.ranges = p.row_ranges;
+  if (p.row_ranges != nullptr && p.tile_offsets != nullptr) throw_invalid("attention: key ranges cannot be combined with tile lists");
   kp.vec_q = vec_shift(p.q, p.q_strides, p.batch, p.nq, p.heads, d, elem);
-  kp.vec_k = vec_shift(p.k, p.k_strides, p.batch, p.nk, p.heads, d, elem);
-  kp.vec_v = vec_shift(p.v, p.v_strides, p.batch, p.nk, p.heads, d, elem);
+  kp.vec_k = vec_shift(p.k, p.k_strides, p.batch, p.nk, kv_heads, d, elem);
+  kp.vec_v = vec_shift(p.v, p.v_strides, p.batch, p.nk, kv_heads, d, elem);
   kp.vec_o = vec_shift(p.out, p.out_strides, p.batch, p.nq, p.heads, d, elem);
   kp.bh = static_cast<int>(p.batch * p.heads);
   kp.lse = p.lse;

@@ -1,6 +1,7 @@
 // The host side of the dense attention backward (AttentionBackwardParams): the checks, the
 // workspace (lse2, delta, the float32 dQ accumulator, a block layout's key tile -> query tile
-// lists), and the launches of bwd.h in order: prep, lists, the main kernel, the dQ convert.
+// lists, grouped-query attention's per-query-head dK and dV), and the launches of bwd.h in
+// order: prep, lists, the main kernel, the group sum, the dQ convert.
 //
 // dQ: each key-tile block adds its dS K to a float32 workspace with atomics (FA2's scheme),
 // then one convert pass scales it into dq's dtype. The other scheme, a second pass over query
@@ -31,8 +32,11 @@ size_t aligned(size_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
 // The backward's workspace at tiling [bm, bn] for bucket kd, in parts.
 struct BwdLayout {
   int m_tiles = 0, n_tiles = 0, nq_pad = 0, list_heads = 0;
-  size_t lse2 = 0, delta = 0, accum = 0, lists = 0, counts = 0, total = 0;  // byte offsets; total size
+  size_t lse2 = 0, delta = 0, accum = 0, lists = 0, counts = 0, part_k = 0, part_v = 0, total = 0;  // byte offsets; total size
 };
+
+// Query heads per kv head (AttentionParams' kv_heads; 0 reads as heads).
+int64_t kv_group(const AttentionParams& p) { return p.kv_heads > 0 && p.heads % p.kv_heads == 0 ? p.heads / p.kv_heads : 1; }
 
 BwdLayout bwd_layout(const AttentionBackwardParams& bp, int bm, int bn, int kd) {
   const AttentionParams& p = bp.fwd;
@@ -53,6 +57,10 @@ BwdLayout bwd_layout(const AttentionBackwardParams& bp, int bm, int bn, int kd) 
   l.accum = part(bp.dq != nullptr ? static_cast<size_t>(bh) * p.nq * kd * 4 : 0);
   l.lists = part(static_cast<size_t>(l.list_heads) * l.n_tiles * l.m_tiles * 4);
   l.counts = part(static_cast<size_t>(l.list_heads) * l.n_tiles * 4);
+  // Grouped-query attention: each query head's dK and dV, [B, Nk, H, D] in the dtype, summed after.
+  const size_t parts = kv_group(p) > 1 ? static_cast<size_t>(bh) * p.nk * p.head_dim * dtype_size(p.dtype) : 0;
+  l.part_k = part(parts);
+  l.part_v = part(parts);
   l.total = at;
   return l;
 }
@@ -97,8 +105,8 @@ void run_backward(const AttentionBackwardParams& p, int bm, int bn, int kd, void
     bp.dv_s[i] = p.dv_strides[i];
   }
   bp.vec_do = vec_shift(p.d_out, p.d_out_strides, f.batch, f.nq, f.heads, d, elem);
-  bp.vec_dk = vec_shift(p.dk, p.dk_strides, f.batch, f.nk, f.heads, d, elem);
-  bp.vec_dv = vec_shift(p.dv, p.dv_strides, f.batch, f.nk, f.heads, d, elem);
+  bp.vec_dk = vec_shift(p.dk, p.dk_strides, f.batch, f.nk, f.heads / kp.kv_group, d, elem);
+  bp.vec_dv = vec_shift(p.dv, p.dv_strides, f.batch, f.nk, f.heads / kp.kv_group, d, elem);
   bp.scale = f.scale;
   bp.lse2 = reinterpret_cast<float*>(ws + l.lse2);
   bp.delta = reinterpret_cast<float*>(ws + l.delta);
@@ -107,6 +115,16 @@ void run_backward(const AttentionBackwardParams& p, int bm, int bn, int kd, void
   bp.d_bias = p.d_bias;
   bp.m_tiles = l.m_tiles;
   bp.n_tiles = l.n_tiles;
+  bp.col_ranges = kp.ranges != nullptr ? p.col_ranges : nullptr;
+  if (kp.ranges != nullptr && p.col_ranges == nullptr) throw_invalid("attention backward: key ranges need their column ranges");
+  const int group = kp.kv_group;
+  if (group > 1) {  // the main kernel writes each query head's part; run_group_sum adds them up
+    bp.dk = ws + l.part_k;
+    bp.dv = ws + l.part_v;
+    const int64_t parts_s[3] = {f.nk * f.heads * d, f.heads * d, d};
+    for (int i = 0; i < 3; ++i) bp.dk_s[i] = bp.dv_s[i] = parts_s[i];
+    bp.vec_dk = bp.vec_dv = vec_shift(bp.dk, bp.dk_s, f.batch, f.nk, f.heads, d, elem);
+  }
 
   // delta and lse2 per row; the accumulators zeroed.
   const int wide = ilog2(16 / static_cast<int>(elem));
@@ -143,6 +161,12 @@ void run_backward(const AttentionBackwardParams& p, int bm, int bn, int kd, void
   }
 
   if (l.n_tiles > 0) main_kernel(kp, bp, stream);
+  if (group > 1) {
+    GroupSumParams gp{bp.dk, bp.dv, p.dk, p.dv, {}, {}, static_cast<int>(f.batch), kp.nk, kp.heads, group, kp.d};
+    std::copy(p.dk_strides, p.dk_strides + 3, gp.dk_s);
+    std::copy(p.dv_strides, p.dv_strides + 3, gp.dv_s);
+    run_group_sum<T>(gp, stream);
+  }
   if (p.dq == nullptr) return;
 
   DqConvertParams cp{};

@@ -1,5 +1,5 @@
-// Which scores a dense attention kernel allows: the key bound, causal, the element mask, the
-// block layout, and the additive bias, all read from KernelParams.
+// Which scores a dense attention kernel allows: the key bound, causal, the key ranges, the
+// element mask, the block layout, and the additive bias, all read from KernelParams.
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "../../core/dtype.h"
+#include "block_work.cuh"
 #include "kernel_params.h"
 
 namespace nf::cuda::attn {
@@ -27,10 +28,16 @@ __device__ __forceinline__ bool layout_allows(const KernelParams& p, int h, int6
   return p.layout[(hl * p.layout_rows + (row >> p.layout_shift)) * p.layout_cols + (col >> p.layout_shift)] != 0;
 }
 
+// kRanges: the kernel variant for key ranges (kp.ranges set), which tests them here too.
+template <bool kRanges = false>
 __device__ __forceinline__ float masked_score(const KernelParams& p, int b, int h, float s, int row, int col, bool partial) {
   bool ok = col < p.nk && !(p.causal && col > row);
   if (ok && row < p.nq) {
     if (partial) ok = layout_allows(p, h, row, col);
+    if constexpr (kRanges) {  // compared only: unclamped (row < nq here)
+      const int2 r = reinterpret_cast<const int2*>(p.ranges)[row];
+      ok = ok && col >= r.x && col < r.y;
+    }
     if (ok && p.mask != nullptr) {
       ok = p.mask[b * p.mask_s[0] + h * p.mask_s[1] + row * p.mask_s[2] + col * p.mask_s[3]] != 0;
     }
