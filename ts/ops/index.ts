@@ -15,3 +15,5 @@ export { patchEmbed } from './patch';
 export { dropout, dropPath } from './dropout';
 export type { DropoutOptions } from './dropout';
 export type { OutOptions } from './checks';
+export { topk, argmax } from './topk';
+export type { TopK } from './topk';
