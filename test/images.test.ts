@@ -1,4 +1,5 @@
 import * as assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -150,5 +151,23 @@ describe('images in (imagesToTensor)', () => {
       assert.ok(sum / got.length < 0.05, `${key}: mean abs difference ${sum / got.length}`);
     }
     console.log(`      sharp vs timm (PIL), normalized units:\n        ${rows.join('\n        ')}`);
+  });
+});
+
+describe('images in without sharp', () => {
+  it('says to install sharp (an optional peer dependency)', () => {
+    // A child process where require('sharp') fails as it does when sharp is not installed.
+    const script = `
+      const Module = require('node:module');
+      const load = Module._load;
+      Module._load = function (request, ...rest) {
+        if (request === 'sharp') throw Object.assign(new Error("Cannot find module 'sharp'"), { code: 'MODULE_NOT_FOUND' });
+        return load.call(this, request, ...rest);
+      };
+      const { imagesToTensor } = require(${JSON.stringify(path.join(__dirname, '..', 'ts', 'index.ts'))});
+      const cfg = { input_size: [3, 8, 8], interpolation: 'nearest', crop_pct: 1, mean: [0, 0, 0], std: [1, 1, 1] };
+      imagesToTensor(Buffer.from('x'), cfg).then(() => process.exit(1), (e) => { console.log(e.code + ' ' + e.message); });`;
+    const out = execFileSync(process.execPath, ['--import', 'tsx', '-e', script], { encoding: 'utf8' });
+    assert.match(out, /ERR_NODEFORMERS_OPTIONAL_PACKAGE nodeformers: decode and resize images needs the optional package sharp: npm install sharp/);
   });
 });

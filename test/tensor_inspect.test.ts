@@ -25,6 +25,14 @@ describe('util.inspect of a Tensor (console.log)', () => {
     assert.match(lines[6], /shape=\[50, 40\], dtype=float32, device='cpu'\)$/);
   });
 
+  it('a large tensor formats only what it shows (an image batch)', () => {
+    const t = zeros([2, 3, 224, 224]);
+    const text = inspect(t);
+    assert.ok(text.length < 2000, `${text.length} characters`);
+    assert.match(text, /shape=\[2, 3, 224, 224\]/);
+    t.dispose();
+  });
+
   it('a disposed tensor says so', () => {
     const t = zeros([3]);
     t.dispose();

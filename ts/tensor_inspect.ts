@@ -27,22 +27,23 @@ function formatter(values: ArrayLike<number>, float: boolean): (v: number) => st
   return finite((v) => v.toFixed(4));
 }
 
-/** The nested bracket text of `values` (row-major, `shape`), summarized beyond THRESHOLD elements. */
+/** The nested bracket text of `values` (row-major, `shape`), summarized beyond THRESHOLD elements: only the shown values are formatted. */
 function formatValues(values: ArrayLike<number>, shape: readonly number[], float: boolean, indent: number): string {
   const summarize = values.length > THRESHOLD;
-  const fmt = formatter(values, float);
-  const cells: string[] = [];
-  for (let i = 0; i < values.length; i++) cells.push(fmt(values[i]));
-  const width = Math.max(0, ...cells.map((c) => c.length));
   const strides = shape.map((_, d) => shape.slice(d + 1).reduce((a, b) => a * b, 1));
   const shown = (n: number) => (summarize && n > 2 * EDGE ? [...Array(EDGE).keys(), -1, ...Array.from({ length: EDGE }, (_, i) => n - EDGE + i)] : [...Array(n).keys()]);
-  const walk = (d: number, at: number): string => {
-    if (d === shape.length) return cells[at].padStart(width);
-    const parts = shown(shape[d]).map((i) => (i < 0 ? '...' : walk(d + 1, at + i * strides[d])));
+  const walk = (d: number, at: number, leaf: (at: number) => string): string => {
+    if (d === shape.length) return leaf(at);
+    const parts = shown(shape[d]).map((i) => (i < 0 ? '...' : walk(d + 1, at + i * strides[d], leaf)));
     const sep = d === shape.length - 1 ? ', ' : `,${'\n'.repeat(shape.length - 1 - d)}${' '.repeat(indent + d + 1)}`;
     return `[${parts.join(sep)}]`;
   };
-  return shape.length === 0 ? cells[0] : walk(0, 0);
+  const picked: number[] = [];
+  walk(0, 0, (at) => { picked.push(values[at]); return ''; });
+  const fmt = formatter(picked, float);
+  let width = 0;
+  for (const v of picked) width = Math.max(width, fmt(v).length);
+  return walk(0, 0, (at) => fmt(values[at]).padStart(width));
 }
 
 /** The text util.inspect shows for `t`. */
