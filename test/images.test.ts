@@ -41,7 +41,8 @@ describe('images in (imagesToTensor)', () => {
     // (42 - 37) / 2 = 2.5: Python's round gives 2, as torchvision's center_crop does.
     assert.deepEqual(evalGeometry(37, 42, cfg(37, 1)), { resizeWidth: 37, resizeHeight: 42, left: 0, top: 2, width: 37, height: 37 });
     assert.deepEqual(evalGeometry(37, 44, cfg(37, 1)), { resizeWidth: 37, resizeHeight: 44, left: 0, top: 4, width: 37, height: 37 }, '3.5 rounds to 4');
-    assert.deepEqual(evalGeometry(100, 80, cfg([40, 60], 1)), { resizeWidth: 60, resizeHeight: 40, left: 0, top: 0, width: 60, height: 40 }, 'a non-square size resizes to it');
+    // Not square: timm's ResizeKeepRatio, the smaller of the two ratios (80 / 40 against 100 / 60), each side rounded.
+    assert.deepEqual(evalGeometry(100, 80, cfg([40, 60], 1)), { resizeWidth: 60, resizeHeight: 48, left: 0, top: 4, width: 60, height: 40 });
   });
 
   it('where no resize happens the tensor is the float64 crop and normalization (PNG, path and Buffer, odd sizes)', async () => {

@@ -67,7 +67,7 @@ function roundHalfEven(x: number): number {
   return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
-/** timm's eval geometry for a width x height image: Resize(floor(size / crop_pct)) on the shorter side (exact size when not square), CenterCrop(size). */
+/** timm's eval geometry for a width x height image: Resize(floor(size / crop_pct)) on the shorter side (ResizeKeepRatio when not square), CenterCrop(size). */
 export function evalGeometry(width: number, height: number, cfg: PreprocessConfig): EvalGeometry {
   const [, H, W] = cfg.input_size;
   let rw: number, rh: number;
@@ -76,8 +76,10 @@ export function evalGeometry(width: number, height: number, cfg: PreprocessConfi
     // torchvision: the longer side is int(scale * long / short), truncated.
     if (width <= height) { rw = scale; rh = Math.trunc((scale * height) / width); } else { rh = scale; rw = Math.trunc((scale * width) / height); }
   } else {
-    rh = Math.floor(H / cfg.crop_pct);
-    rw = Math.floor(W / cfg.crop_pct);
+    // timm's ResizeKeepRatio: the smaller ratio to floor(size / crop_pct), sides rounded half to even.
+    const ratio = Math.min(height / Math.floor(H / cfg.crop_pct), width / Math.floor(W / cfg.crop_pct));
+    rh = roundHalfEven(height / ratio);
+    rw = roundHalfEven(width / ratio);
   }
   return { resizeWidth: rw, resizeHeight: rh, left: roundHalfEven((rw - W) / 2), top: roundHalfEven((rh - H) / 2), width: W, height: H };
 }
@@ -113,7 +115,7 @@ function toRgb(data: Uint8Array, channels: number, pixels: number): Uint8Array {
   return out;
 }
 
-/** Resizes 8-bit RGB pixels with sharp (libvips); the same size is returned as it is. */
+/** @internal Resizes 8-bit RGB pixels with sharp (libvips); the same size is returned as it is. */
 export async function resizeRgb(img: RgbImage, width: number, height: number, interpolation: Interpolation): Promise<RgbImage> {
   if (img.width === width && img.height === height) return img;
   const raw = { width: img.width, height: img.height, channels: 3 as const };
@@ -121,7 +123,7 @@ export async function resizeRgb(img: RgbImage, width: number, height: number, in
   return { data, width, height };
 }
 
-/** The crop of resized pixels, scaled to [0, 1] and normalized, written as planes [3, H, W] at `out` (float32 arithmetic, as torchvision's ToTensor and Normalize). */
+/** @internal The crop of resized pixels, scaled to [0, 1] and normalized, written as planes [3, H, W] at `out` (float32 arithmetic, as torchvision's ToTensor and Normalize). */
 export function normalizeInto(img: RgbImage, g: EvalGeometry, cfg: PreprocessConfig, out: Float32Array, at = 0): void {
   const plane = g.width * g.height;
   for (let c = 0; c < 3; c++) {

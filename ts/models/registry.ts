@@ -64,7 +64,7 @@ export function listModels(filter?: string | RegExp): string[] {
   return filter === undefined ? names : names.filter((n) => (typeof filter === 'string' ? n.includes(filter) : filter.test(n)));
 }
 
-/** The registered entry for `name` (a timm tag after a dot, as in 'vit_base_patch16_224.augreg_in1k', is ignored), or an Error naming near ones. */
+/** @internal The registered entry for `name` (a timm tag after a dot, as in 'vit_base_patch16_224.augreg_in1k', is ignored), or an Error naming near ones. */
 export function modelEntry(fn: string, name: unknown): ModelEntry {
   if (typeof name !== 'string') throw invalidParameterError(fn, 'name', 'a model name (see listModels())', name);
   const entry = entries.get(name.split('.')[0]);
