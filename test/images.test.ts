@@ -148,10 +148,11 @@ describe('images in (imagesToTensor)', () => {
       for (let i = 0; i < got.length; i++) sum += Math.abs(got[i] - want[i]);
       const max = maxAbsDiff(got, want);
       rows.push(`${key}: max ${max.toFixed(4)} mean ${(sum / got.length).toFixed(5)}`);
-      // sharp (libvips) and PIL resample differently; the mean difference stays within a level or two of 255.
-      assert.ok(sum / got.length < 0.05, `${key}: mean abs difference ${sum / got.length}`);
+      // Pillow's resampling is reproduced bit for bit; a JPEG may decode a level apart (libjpeg-turbo in PIL, mozjpeg in sharp).
+      if (/\.jpe?g$/.test(image)) assert.ok(sum / got.length < 0.01, `${key}: mean abs difference ${sum / got.length}`);
+      else assert.ok(max < 1e-6, `${key}: max abs difference ${max}`);
     }
-    console.log(`      sharp vs timm (PIL), normalized units:\n        ${rows.join('\n        ')}`);
+    console.log(`      imagesToTensor vs timm (PIL), normalized units:\n        ${rows.join('\n        ')}`);
   });
 });
 

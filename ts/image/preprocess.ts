@@ -1,10 +1,11 @@
-// Images in: decode (sharp), resize the shorter side to size / crop_pct, center-crop, scale
-// to [0, 1] and normalize by mean and std: timm's eval transform (transforms_imagenet_eval),
-// batched into one float tensor [B, 3, H, W].
+// Images in: decode (sharp), resize the shorter side to size / crop_pct (as Pillow resamples),
+// center-crop, scale to [0, 1] and normalize by mean and std: timm's eval transform
+// (transforms_imagenet_eval), batched into one float tensor [B, 3, H, W].
 import { requireOptional } from '../bench/optional';
 import type { DeviceLike, FloatDType } from '../dtype';
 import { checkOneOf, invalidParameterError, operationError, rangeError } from '../errors';
 import { tensorAs, Tensor } from '../tensor';
+import { resizeLikePillow } from './resample';
 
 export type Interpolation = 'bicubic' | 'bilinear' | 'nearest';
 export const INTERPOLATIONS: readonly Interpolation[] = ['bicubic', 'bilinear', 'nearest'];
@@ -91,8 +92,6 @@ function sharp(): SharpModule {
   return sharpModule;
 }
 
-const KERNELS = { bicubic: 'cubic', bilinear: 'linear', nearest: 'nearest' } as const;
-
 /** Decodes an image (path or bytes) into 8-bit RGB: alpha dropped, grey repeated, as PIL's convert('RGB'); EXIF orientation is not applied (PIL does not). */
 export async function decodeImage(input: ImageInput, fn = 'decodeImage', name = 'image'): Promise<RgbImage> {
   if (typeof input !== 'string' && !(input instanceof Uint8Array)) throw invalidParameterError(fn, name, 'a file path or a Buffer of encoded image bytes', input);
@@ -115,11 +114,16 @@ function toRgb(data: Uint8Array, channels: number, pixels: number): Uint8Array {
   return out;
 }
 
-/** @internal Resizes 8-bit RGB pixels with sharp (libvips); the same size is returned as it is. */
+/**
+ * @internal Resizes 8-bit RGB pixels as timm's eval transform does on PIL images: bilinear and
+ * bicubic with Pillow's resampling (resample.ts), nearest with sharp (the same pixels as
+ * Pillow's); the same size is returned as it is.
+ */
 export async function resizeRgb(img: RgbImage, width: number, height: number, interpolation: Interpolation): Promise<RgbImage> {
   if (img.width === width && img.height === height) return img;
+  if (interpolation !== 'nearest') return resizeLikePillow(img, width, height, interpolation);
   const raw = { width: img.width, height: img.height, channels: 3 as const };
-  const data = await sharp()(img.data, { raw }).resize(width, height, { kernel: KERNELS[interpolation], fit: 'fill', fastShrinkOnLoad: false }).raw().toBuffer();
+  const data = await sharp()(img.data, { raw }).resize(width, height, { kernel: 'nearest', fit: 'fill', fastShrinkOnLoad: false }).raw().toBuffer();
   return { data, width, height };
 }
 
