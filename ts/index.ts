@@ -49,7 +49,7 @@ export type { CreateModelOptions } from './models/registry';
 export { loadPretrained } from './models/pretrained';
 export type { LoadPretrainedOptions, Pretrained } from './models/pretrained';
 export { imagesToTensor, decodeImage, evalGeometry, INTERPOLATIONS } from './image/preprocess';
-export type { PreprocessConfig, Interpolation, ImageInput, ImagesToTensorOptions, RgbImage, EvalGeometry } from './image/preprocess';
+export type { PreprocessConfig, Interpolation, ImageInput, ImagesToTensorOptions, RgbImage, EvalGeometry, Resampler } from './image/preprocess';
 export { classify, defaultPreprocess } from './models/classify';
 export type { Classification, ClassifyOptions } from './models/classify';
 export { inspectTensor } from './tensor_inspect';

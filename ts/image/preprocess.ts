@@ -119,11 +119,11 @@ function toRgb(data: Uint8Array, channels: number, pixels: number): Uint8Array {
  * bicubic with Pillow's resampling (resample.ts), nearest with sharp (the same pixels as
  * Pillow's); the same size is returned as it is.
  */
-export async function resizeRgb(img: RgbImage, width: number, height: number, interpolation: Interpolation): Promise<RgbImage> {
+export async function resizeRgb(img: RgbImage, width: number, height: number, interpolation: Interpolation, resampler: Resampler = 'pillow'): Promise<RgbImage> {
   if (img.width === width && img.height === height) return img;
-  if (interpolation !== 'nearest') return resizeLikePillow(img, width, height, interpolation);
+  if (interpolation !== 'nearest' && resampler === 'pillow') return resizeLikePillow(img, width, height, interpolation);
   const raw = { width: img.width, height: img.height, channels: 3 as const };
-  const data = await sharp()(img.data, { raw }).resize(width, height, { kernel: 'nearest', fit: 'fill', fastShrinkOnLoad: false }).raw().toBuffer();
+  const data = await sharp()(img.data, { raw }).resize(width, height, { kernel: SHARP_KERNELS[interpolation], fit: 'fill', fastShrinkOnLoad: false }).raw().toBuffer();
   return { data, width, height };
 }
 
@@ -141,9 +141,15 @@ export function normalizeInto(img: RgbImage, g: EvalGeometry, cfg: PreprocessCon
   }
 }
 
+/** Who resizes: 'pillow' (the same pixels as timm's PIL transform; JS on the calling thread, about 30 ms a megapixel) or 'sharp' (libvips kernels in libuv's thread pool: faster, off the event loop, pixels a few levels apart). */
+export type Resampler = 'pillow' | 'sharp';
+const SHARP_KERNELS = { bicubic: 'cubic', bilinear: 'linear', nearest: 'nearest' } as const;
+
 export interface ImagesToTensorOptions {
   device?: DeviceLike;
   dtype?: FloatDType;
+  /** 'pillow' (default) or 'sharp': see Resampler. */
+  resampler?: Resampler;
 }
 
 /**
@@ -156,13 +162,14 @@ export async function imagesToTensor(images: ImageInput | readonly ImageInput[],
   const list = Array.isArray(images) ? (images as readonly ImageInput[]) : [images as ImageInput];
   if (list.length === 0) throw rangeError(fn, 'images is empty');
   const cfg = checkPreprocess(fn, preprocess);
+  const resampler = checkOneOf(fn, 'options.resampler', opts.resampler ?? 'pillow', ['pillow', 'sharp'] as const);
   const [, H, W] = cfg.input_size;
   const out = new Float32Array(list.length * 3 * H * W);
   await Promise.all(list.map(async (input, i) => {
     const name = Array.isArray(images) ? `images[${i}]` : 'image';
     const img = await decodeImage(input, fn, name);
     const g = evalGeometry(img.width, img.height, cfg);
-    const resized = await resizeRgb(img, g.resizeWidth, g.resizeHeight, cfg.interpolation);
+    const resized = await resizeRgb(img, g.resizeWidth, g.resizeHeight, cfg.interpolation, resampler);
     normalizeInto(resized, g, cfg, out, i * 3 * H * W);
   }));
   const t = tensorAs(fn, out, [list.length, 3, H, W], { device: opts.device });

@@ -27,47 +27,61 @@ const BICUBIC: Filter = {
   },
 };
 
-/** For each output position: the first input index and its fixed-point weights. */
-function coefficients(inSize: number, outSize: number, filter: Filter): { first: Int32Array; weights: Int32Array[] } {
+/** For each output position o: the first input index first[o], the tap count taps[o] and its fixed-point weights at weights[o * ksize]. */
+function coefficients(inSize: number, outSize: number, filter: Filter): { first: Int32Array; taps: Int32Array; weights: Float64Array; ksize: number } {
   const scale = inSize / outSize;
   const filterScale = Math.max(1, scale);
   const support = filter.support * filterScale;
+  const ksize = Math.ceil(support) * 2 + 1;
   const first = new Int32Array(outSize);
-  const weights: Int32Array[] = [];
+  const taps = new Int32Array(outSize);
+  const weights = new Float64Array(outSize * ksize);
+  const w = new Float64Array(ksize);
   for (let o = 0; o < outSize; o++) {
     const center = (o + 0.5) * scale;
     const lo = Math.max(0, Math.trunc(center - support + 0.5));
-    const hi = Math.min(inSize, Math.trunc(center + support + 0.5));
-    const w: number[] = [];
+    const n = Math.min(inSize, Math.trunc(center + support + 0.5)) - lo;
     let sum = 0;
-    for (let i = lo; i < hi; i++) {
-      const v = filter.weight((i - center + 0.5) * (1 / filterScale));
-      w.push(v);
-      sum += v;
+    for (let k = 0; k < n; k++) {
+      w[k] = filter.weight((k + lo - center + 0.5) * (1 / filterScale));
+      sum += w[k];
     }
     first[o] = lo;
-    // Rounded half away from zero, as Pillow's normalize_coeffs_8bpc.
-    weights.push(Int32Array.from(w, (v) => { const s = (sum !== 0 ? v / sum : v) * ONE; return s < 0 ? Math.trunc(s - 0.5) : Math.trunc(s + 0.5); }));
+    taps[o] = n;
+    for (let k = 0; k < n; k++) {
+      // Rounded half away from zero, as Pillow's normalize_coeffs_8bpc.
+      const v = (sum !== 0 ? w[k] / sum : w[k]) * ONE;
+      weights[o * ksize + k] = v < 0 ? Math.trunc(v - 0.5) : Math.trunc(v + 0.5);
+    }
   }
-  return { first, weights };
+  return { first, taps, weights, ksize };
 }
 
 const clip8 = (acc: number) => (acc <= 0 ? 0 : acc >= 256 * ONE ? 255 : Math.floor(acc / ONE));
 
-/** One pass along rows (horizontal) or columns: `lines` lines of `inSize` pixels at `stride` apart, each written to `outSize` pixels. */
-function pass(src: Uint8Array, dst: Uint8Array, lines: number, inSize: number, outSize: number, along: 'x' | 'y', width: number, outWidth: number, filter: Filter): void {
-  const { first, weights } = coefficients(inSize, outSize, filter);
+/**
+ * One pass over `lines` lines of `inSize` RGB pixels into `outSize` pixels each; pixel i of
+ * line l is at (l * lineStep + i * step) * 3 in `src`, and o of line l at (l * outLineStep + o * outStep) * 3 in `dst`.
+ */
+function pass(src: Uint8Array, dst: Uint8Array, lines: number, inSize: number, outSize: number,
+  step: number, lineStep: number, outStep: number, outLineStep: number, filter: Filter): void {
+  const { first, taps, weights, ksize } = coefficients(inSize, outSize, filter);
+  const s3 = step * 3;
   for (let line = 0; line < lines; line++) {
     for (let o = 0; o < outSize; o++) {
-      const w = weights[o];
-      for (let c = 0; c < 3; c++) {
-        let acc = ONE / 2;
-        for (let k = 0; k < w.length; k++) {
-          const i = first[o] + k;
-          acc += src[(along === 'x' ? line * width + i : i * width + line) * 3 + c] * w[k];
-        }
-        dst[(along === 'x' ? line * outWidth + o : o * outWidth + line) * 3 + c] = clip8(acc);
+      let r = ONE / 2, g = ONE / 2, b = ONE / 2;
+      let at = (line * lineStep + first[o] * step) * 3;
+      const base = o * ksize, n = taps[o];
+      for (let k = 0; k < n; k++, at += s3) {
+        const wk = weights[base + k];
+        r += src[at] * wk;
+        g += src[at + 1] * wk;
+        b += src[at + 2] * wk;
       }
+      const out = (line * outLineStep + o * outStep) * 3;
+      dst[out] = clip8(r);
+      dst[out + 1] = clip8(g);
+      dst[out + 2] = clip8(b);
     }
   }
 }
@@ -78,12 +92,12 @@ export function resizeLikePillow(img: RgbImage, width: number, height: number, k
   let cur = img;
   if (width !== img.width) {
     const out = new Uint8Array(width * img.height * 3);
-    pass(img.data, out, img.height, img.width, width, 'x', img.width, width, filter);
+    pass(img.data, out, img.height, img.width, width, 1, img.width, 1, width, filter);
     cur = { data: out, width, height: img.height };
   }
   if (height !== cur.height) {
     const out = new Uint8Array(width * height * 3);
-    pass(cur.data, out, width, cur.height, height, 'y', width, width, filter);
+    pass(cur.data, out, width, cur.height, height, width, 1, width, 1, filter);
     cur = { data: out, width, height };
   }
   return cur;

@@ -1,7 +1,7 @@
 // Answers out: images -> the top-k classes of each, with softmax scores and label names.
 import { noGrad } from '../autograd/graph';
 import { checkInteger, invalidParameterError, rangeError } from '../errors';
-import { imagesToTensor, ImageInput, PreprocessConfig } from '../image/preprocess';
+import { imagesToTensor, ImageInput, PreprocessConfig, Resampler } from '../image/preprocess';
 import { softmax } from '../ops';
 import { topkIndices } from '../ops/topk';
 import { isTensor, Tensor, tidy } from '../tensor';
@@ -23,6 +23,8 @@ export interface ClassifyOptions {
   preprocess?: PreprocessConfig;
   /** Class names by index; default model.labels. */
   labels?: readonly string[];
+  /** Who resizes the images (imagesToTensor's option): 'pillow' (default) or 'sharp'. */
+  resampler?: Resampler;
 }
 
 /** timm's default eval preprocessing (IMAGENET_DEFAULT_MEAN/STD, bicubic, crop_pct 0.875) at a model's size. */
@@ -50,7 +52,7 @@ export async function classify(model: VisionTransformer, images: ImageInput | re
   if (labels && labels.length !== numClasses) throw rangeError(fn, `${labels.length} labels for ${numClasses} classes`);
   const like = model.parameters().get('pos_embed') as Tensor;
   const input = isTensor(images) ? images : await imagesToTensor(images as ImageInput | ImageInput[],
-    options.preprocess ?? model.preprocess ?? defaultPreprocess(model.config.img_size), { device: like.device, dtype: like.dtype as FloatDType });
+    options.preprocess ?? model.preprocess ?? defaultPreprocess(model.config.img_size), { device: like.device, dtype: like.dtype as FloatDType, resampler: options.resampler });
   let probs: Tensor;
   try {
     probs = noGrad(() => tidy(() => {
