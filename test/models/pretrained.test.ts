@@ -47,6 +47,17 @@ describe('pretrained directories (loadPretrained)', () => {
     }
   });
 
+  it('label_names may be an object from index to name; dtype and attention options apply', async () => {
+    const source = buildViT({ embed_dim: 192, num_heads: 3, ...SMALL }, { seed: 5 });
+    const dir = await writeDir({ weights: source.parameters(), config: { label_names: { 0: 'w', 1: 'x', 2: 'y', 3: 'z' } } });
+    const { model, labels } = await loadPretrained(dir, { dtype: 'float16', attention: { mechanism: 'vanilla' } });
+    assert.deepEqual(labels, ['w', 'x', 'y', 'z']);
+    assert.equal(model.parameters().get('pos_embed')!.dtype, 'float16');
+    assert.equal(model.config.attention.mechanism, 'vanilla');
+    model.dispose();
+    source.dispose();
+  });
+
   it("without pretrained_cfg or label_names: timm's default preprocessing of the architecture, no labels", async () => {
     const source = buildViT({ embed_dim: 192, num_heads: 3, ...SMALL }, { seed: 2 });
     const dir = await writeDir({ weights: source.parameters(), config: { label_names: undefined, pretrained_cfg: undefined, model_args: { img_size: 32, depth: 1 } } });
@@ -78,6 +89,7 @@ describe('pretrained directories (loadPretrained)', () => {
       [{ architecture: 'resnet50' }, /unknown model 'resnet50'/],
       [{ architecture: undefined }, /has no "architecture"/],
       [{ label_names: ['a', 'b'] }, /label_names has 2 names but num_classes is 4/],
+      [{ label_names: { 0: 'a', 1: 'b' } }, /label_names is not a list of strings \(or an object from each index to a name\)/],
       [{ pretrained_cfg: { input_size: [3, 32, 32], crop_mode: 'squash' } }, /crop_mode 'squash' is not supported/],
       [{ pretrained_cfg: { input_size: [3, 32, 32], interpolation: 'lanczos' } }, /pretrained_cfg\).*interpolation/],
     ];

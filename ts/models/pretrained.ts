@@ -96,9 +96,11 @@ function pickPreprocess(cfg: Record<string, unknown>): Partial<PreprocessConfig>
   return out;
 }
 
-function labelNames(fn: string, file: string, names: unknown, numClasses: number): string[] | null {
-  if (names === undefined || names === null) return null;
-  if (!Array.isArray(names) || !names.every((n) => typeof n === 'string')) throw operationError(fn, `${file}: label_names is not a list of strings`);
+/** config.json's label_names: a list, or (as timm also allows) an object from index to name. */
+function labelNames(fn: string, file: string, given: unknown, numClasses: number): string[] | null {
+  if (given === undefined || given === null) return null;
+  const names = typeof given === 'object' && !Array.isArray(given) ? Array.from({ length: numClasses }, (_, i) => (given as Record<string, unknown>)[i]) : given;
+  if (!Array.isArray(names) || !names.every((n) => typeof n === 'string')) throw operationError(fn, `${file}: label_names is not a list of strings (or an object from each index to a name)`);
   if (names.length !== numClasses) throw operationError(fn, `${file}: label_names has ${names.length} names but num_classes is ${numClasses}`);
   return names.slice();
 }
