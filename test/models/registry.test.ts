@@ -1,4 +1,5 @@
 import * as assert from 'node:assert/strict';
+import { inspect } from 'node:util';
 import { add, createModel, listModels, mul, slice, tensor, zeros } from '../../ts/index';
 import { modelEntry } from '../../ts/models/registry';
 import { Linear } from '../../ts/nn/layers';
@@ -87,6 +88,15 @@ describe('model input checks', () => {
     } finally {
       model.dispose();
     }
+  });
+
+  it('console.log of a model shows its configuration and parameter count, not its weights', async () => {
+    const model = await createModel('deit_tiny_distilled_patch16_224', { config: { depth: 1, img_size: 32, num_classes: 3 } });
+    const count = [...model.parameters().values()].reduce((n, t) => n + t.size, 0);
+    assert.equal(inspect(model), `VisionTransformer(img_size=32, patch_size=16, embed_dim=192, depth=1, num_heads=3, num_classes=3, distilled, ` +
+      `attention=memory_efficient, ${count} parameters, float32 on cpu)`);
+    model.dispose();
+    assert.equal(inspect(model), 'VisionTransformer(<disposed>)');
   });
 
   it('a disposed model says so', async () => {

@@ -122,6 +122,17 @@ export class VisionTransformer extends Module {
     super.dispose();
   }
 
+  /** util.inspect (console.log): the configuration and the parameter count, never the weights' values. */
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    const c = this.config;
+    if (this.#disposed) return 'VisionTransformer(<disposed>)';
+    const params = [...this.parameters().values()];
+    const count = params.reduce((n, t) => n + t.size, 0);
+    return `VisionTransformer(img_size=${c.img_size}, patch_size=${c.patch_size}, embed_dim=${c.embed_dim}, depth=${c.depth}, ` +
+      `num_heads=${c.num_heads}, num_classes=${c.num_classes}${c.distilled ? ', distilled' : ''}, attention=${c.attention.mechanism}, ` +
+      `${count} parameters, ${params[0]?.dtype} on ${params[0]?.device}${this.training ? ', training' : ''})`;
+  }
+
   /** Whether any dropout acts now: training with a drop rate above 0. */
   dropoutActive(): boolean {
     return (this.training && (this.config.drop_rate > 0 || this.config.pos_drop_rate > 0)) || this.blocks.some((b) => b.dropoutActive());
