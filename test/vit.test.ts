@@ -181,9 +181,10 @@ describe('ViT construction and loading', () => {
     const file = path.join(dir, 'bad.safetensors');
     await saveSafetensors(file, state);
     await assert.rejects(loadTimmViT(file, small), (e: Error) => {
-      assert.match(e.message, /missing: head.bias/);
-      assert.match(e.message, /wrong shape: norm.weight: expected \[24\], got \[2\]/);
-      assert.match(e.message, /unexpected: extra.weight/);
+      assert.match(e.message, /1 missing, 1 unexpected, 1 of the wrong shape/);
+      assert.match(e.message, /missing \(1\): head.bias/);
+      assert.match(e.message, /wrong shape \(1\): norm.weight model \[24\] checkpoint \[2\]/);
+      assert.match(e.message, /unexpected \(1\): extra.weight/);
       return true;
     });
     await assert.rejects(loadTimmViT(path.join(dir, 'nope.safetensors'), small), /no such file/);

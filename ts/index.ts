@@ -45,3 +45,13 @@ export type {
   BenchmarkOptions, MeasurementJSON, MeasurementParams, CompareOptions, SweepOptions, SweepResult, SkippedCase, PlotOptions,
   HostBenchmarkOptions, HostMeasurement,
 } from './bench';
+// From a name or a directory to answers (issue 27): models by name, pretrained directories, images in.
+export { createModel, listModels } from './models/registry';
+export type { CreateModelOptions } from './models/registry';
+export { loadPretrained } from './models/pretrained';
+export type { LoadPretrainedOptions, Pretrained } from './models/pretrained';
+export { imagesToTensor, decodeImage, evalGeometry, INTERPOLATIONS } from './image/preprocess';
+export type { PreprocessConfig, Interpolation, ImageInput, ImagesToTensorOptions, RgbImage, EvalGeometry, Resampler } from './image/preprocess';
+export { classify, defaultPreprocess } from './models/classify';
+export type { Classification, ClassifyOptions } from './models/classify';
+export { inspectTensor } from './tensor_inspect';

@@ -20,3 +20,5 @@ export { fourierMix } from './fourier_mix';
 export { dropout, dropPath } from './dropout';
 export type { DropoutOptions } from './dropout';
 export type { OutOptions } from './checks';
+export { topk, argmax } from './topk';
+export type { TopK } from './topk';
