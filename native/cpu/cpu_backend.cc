@@ -13,6 +13,7 @@
 #include "../core/error.h"
 #include "backward.h"
 #include "elementwise.h"
+#include "gemm.h"
 #include "random_ops.h"
 #include "optimizer.h"
 #include "patch.h"
@@ -71,9 +72,16 @@ class CpuBackend final : public Backend {
     for_each_offset<1>(dst, views, [&](int64_t o) { store(dst.data, dst.dtype, o, value); });
   }
 
-  // A blocked GEMM over float32 copies of the operands: good enough for tests and small
-  // models on a few cores, and simple enough to trust as a reference.
+  // float32 through the packed SIMD GEMM (gemm.h) unless the reference path is chosen
+  // (NODEFORMERS_CPU_GEMM=reference, or cpu.gemmKernel('reference')); other dtypes: reference.
   void gemm(const GemmParams& p) override {
+    const cpu::GemmKernel* kernel = cpu::active_gemm_kernel();
+    if (p.dtype == DType::Float32 && kernel != nullptr) return cpu::gemm_f32(p, *kernel);
+    gemm_reference(p);
+  }
+
+  // A blocked GEMM over float32 copies of the operands: simple enough to trust as a reference.
+  static void gemm_reference(const GemmParams& p) {
     const int64_t m = p.m, n = p.n, k = p.k;
     std::vector<float> acc(static_cast<size_t>(m * n));
     for (int64_t b = 0; b < p.batch; ++b) {
