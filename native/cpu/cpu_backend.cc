@@ -14,6 +14,7 @@
 #include "backward.h"
 #include "elementwise.h"
 #include "gemm.h"
+#include "thread_pool.h"
 #include "random_ops.h"
 #include "optimizer.h"
 #include "patch.h"
@@ -121,9 +122,17 @@ class CpuBackend final : public Backend {
     }
   }
 
+  // Rows in parallel chunks of at least kRowWork elements (a smaller chunk costs more to hand out than to run).
+  static constexpr int64_t kRowWork = 16384;
+
   void norm(const NormParams& p) override {
     const int64_t rows = p.x.rows(), cols = p.x.cols();
-    for (int64_t r = 0; r < rows; ++r) {
+    cpu::parallel_range(rows, kRowWork / std::max<int64_t>(cols, 1) + 1, [&](int64_t r0, int64_t r1) { norm_rows(p, r0, r1); });
+  }
+
+  static void norm_rows(const NormParams& p, int64_t r0, int64_t r1) {
+    const int64_t cols = p.x.cols();
+    for (int64_t r = r0; r < r1; ++r) {
       double mean = 0, sq = 0;
       for (int64_t c = 0; c < cols; ++c) {
         const double v = load(p.x.data, p.x.dtype, r * cols + c);
@@ -154,9 +163,16 @@ class CpuBackend final : public Backend {
 
   void softmax(const SoftmaxParams& p) override {
     const int64_t rows = p.x.rows(), cols = p.x.cols();
-    std::vector<double> row(static_cast<size_t>(cols));
-    std::vector<uint8_t> keep(static_cast<size_t>(cols), 1);
-    for (int64_t r = 0; r < rows; ++r) {
+    cpu::parallel_range(rows, kRowWork / std::max<int64_t>(cols, 1) + 1, [&](int64_t r0, int64_t r1) { softmax_rows(p, r0, r1); });
+  }
+
+  static void softmax_rows(const SoftmaxParams& p, int64_t r0, int64_t r1) {
+    const int64_t cols = p.x.cols();
+    thread_local std::vector<double> row;
+    thread_local std::vector<uint8_t> keep;
+    row.resize(static_cast<size_t>(cols));
+    keep.assign(static_cast<size_t>(cols), 1);
+    for (int64_t r = r0; r < r1; ++r) {
       if (p.has_mask) {
         // Offset of this row in the broadcast mask view: unravel r over the leading dims.
         int64_t rem = r, mask_offset = 0;
@@ -228,20 +244,25 @@ class CpuBackend final : public Backend {
   // Memory-efficient attention in tiles: for each (batch, head) and block of query rows,
   // walk the keys a tile at a time, keeping a running max, sum and output per row (the
   // online softmax). Only a [kTileQ, kTileK] block of scores ever exists.
+  // Threaded by (batch, head, query tile): each task owns its rows of out and lse, and its
+  // tiles live in thread-local scratch (no allocation per task).
   void attention(const AttentionParams& p) override {
     constexpr int64_t kTileQ = 32, kTileK = 128;
     const int64_t D = p.head_dim;
-    std::vector<float> q_tile(static_cast<size_t>(kTileQ * D)), k_tile(static_cast<size_t>(kTileK * D)),
-        v_tile(static_cast<size_t>(kTileK * D)), acc(static_cast<size_t>(kTileQ * D)), scores(kTileQ * kTileK);
-    std::vector<float> row_max(kTileQ), row_sum(kTileQ);
     const size_t elem = dtype_size(p.dtype);
     auto at = [&](const void* base, const int64_t* strides, int64_t b, int64_t n, int64_t h) {
       return static_cast<const char*>(base) + (b * strides[0] + n * strides[1] + h * strides[2]) * elem;
     };
-    for (int64_t b = 0; b < p.batch; ++b)
-      for (int64_t h = 0; h < p.heads; ++h) {
+    const int64_t q_tiles = (p.nq + kTileQ - 1) / kTileQ;
+    cpu::parallel_for(p.batch * p.heads * q_tiles, [&](int64_t task, int) {
+      thread_local std::vector<float> q_tile, k_tile, v_tile, acc, scores, row_max, row_sum;
+      q_tile.resize(static_cast<size_t>(kTileQ * D)), k_tile.resize(static_cast<size_t>(kTileK * D));
+      v_tile.resize(static_cast<size_t>(kTileK * D)), acc.resize(static_cast<size_t>(kTileQ * D)), scores.resize(kTileQ * kTileK);
+      row_max.resize(kTileQ), row_sum.resize(kTileQ);
+      const int64_t b = task / (p.heads * q_tiles), h = task / q_tiles % p.heads, i0 = task % q_tiles * kTileQ;
+      {
         const int64_t hl = p.layout_heads == p.heads ? h : 0;  // this head's block layout
-        for (int64_t i0 = 0; i0 < p.nq; i0 += kTileQ) {
+        {
           const int64_t rows = std::min(kTileQ, p.nq - i0);
           for (int64_t r = 0; r < rows; ++r)
             for (int64_t d = 0; d < D; ++d) q_tile[r * D + d] = static_cast<float>(load(at(p.q, p.q_strides, b, i0 + r, h), p.dtype, d));
@@ -298,6 +319,7 @@ class CpuBackend final : public Backend {
           }
         }
       }
+    });
   }
 
   // CSR attention, one query row at a time: walk the row's column indices with an online
