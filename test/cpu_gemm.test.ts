@@ -2,6 +2,8 @@
 // every kernel this CPU has, against float64 over awkward shapes, transposes, strides,
 // batches and every epilogue; results independent of the thread count; setNumThreads' errors.
 import * as assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { cpu, linear, matmul, randn, slice, Tensor, tensor } from '../ts/index';
 import { ACTIVATION_VARIANTS, TOLERANCE, assertClose, host } from './helpers';
 import { linearRef, matmulRef } from './reference';
@@ -129,5 +131,35 @@ describe('cpu thread pool', () => {
     assert.match(cpu.gemmKernel(), /^(avx512|avx2|neon|scalar|reference)$/);
     assert.throws(() => cpu.gemmKernel('sse9'), /cpu\.gemmKernel: no GEMM kernel 'sse9'/);
     assert.throws(() => cpu.gemmKernel(3 as unknown as string), /cpu\.gemmKernel/);
+  });
+});
+
+describe('cpu thread pool across worker_threads', () => {
+  // One pool per process: calls from several JS threads at once share it or run inline, and
+  // each gets the single-threaded result bit for bit.
+  const script = `
+const { parentPort, workerData } = require('node:worker_threads');
+require('tsx/cjs');
+const nf = require(workerData.index);
+const a = nf.randn([300, 257], { seed: 51 }), b = nf.randn([257, 190], { seed: 52 });
+const out = [];
+for (let i = 0; i < 5; i++) { const c = nf.matmul(a, b); out.push(Array.from(c.dataSync())); c.dispose(); }
+parentPort.postMessage(out);
+`;
+  it('4 workers multiply at once and each gets the 1-thread result', async function () {
+    this.timeout(120000);
+    const a = randn([300, 257], { seed: 51 });
+    const b = randn([257, 190], { seed: 52 });
+    let expected: number[] = [];
+    withSettings('best', 1, () => { expected = Array.from(host(matmul(a, b))); });
+    const index = path.join(__dirname, '..', 'ts', 'index.ts');
+    const results = await Promise.all([0, 1, 2, 3].map(() => new Promise<number[][]>((resolve, reject) => {
+      const w = new Worker(script, { eval: true, workerData: { index } });
+      w.once('message', resolve);
+      w.once('error', reject);
+    })));
+    for (const r of results) for (const got of r) assert.deepEqual(got, expected);
+    a.dispose();
+    b.dispose();
   });
 });
