@@ -11,7 +11,8 @@
         "native/cpu/backward.cc", "native/cpu/cpu_backend.cc", "native/cpu/random_ops.cc",
         "native/addon/training.cc", "native/core/training_contracts.cc", "native/cpu/training.cc",
         "native/addon/user_kernels.cc", "native/core/nvrtc.cc",
-        "native/addon/mixing.cc", "native/core/mixing_contracts.cc", "native/core/mixing_dispatch.cc", "native/cpu/mixing.cc", "native/cpu/fft.cc"
+        "native/addon/mixing.cc", "native/core/mixing_contracts.cc", "native/core/mixing_dispatch.cc", "native/cpu/mixing.cc", "native/cpu/fft.cc",
+        "native/addon/cpu.cc", "native/cpu/thread_pool.cc", "native/cpu/gemm.cc", "native/cpu/gemm_kernels.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

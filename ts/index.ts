@@ -4,6 +4,7 @@ export type { DType, FloatDType, Device, DeviceLike, DataFor } from './dtype';
 export { Tensor, tensor, empty, zeros, ones, full, randn, rand, tidy, keep } from './tensor';
 export type { TensorOptions, RandomOptions } from './tensor';
 export { backends, cuda } from './cuda';
+export { cpu } from './cpu';
 export { captureGraph, CapturedForward, CudaGraph } from './graph';
 export type { CaptureOptions } from './graph';
 export type { CudaMemory, CudaDeviceInfo } from './cuda';

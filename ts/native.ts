@@ -275,6 +275,10 @@ export interface NativeAddon {
   /** Bytes of the device backend's native Buffers now (storages and the addon's intermediates) and their peak; resetPeak starts the peak again from now. */
   bufferBytes(device: string, resetPeak?: boolean): { bytes: number; peak: number };
   cudaDeviceCount(): number;
+  cpuNumThreads(): number;
+  cpuSetNumThreads(n: number): void;
+  /** The CPU GEMM kernel in use; with a name, selects it first. */
+  cpuGemmKernel(name?: string): string;
   cudaMemory(device?: string): NativeCudaMemory;
   cudaResetPeak(device?: string): void;
   cudaEmptyCache(device?: string): void;

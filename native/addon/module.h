@@ -10,6 +10,7 @@
 //   plans.cc      sparsePlan, blockPlan
 //   mixing.cc     depthwiseConv2d, depthwiseConv2dBackward, avgPool2d, avgPool2dBackward, fourierMix
 //   device.cc     synchronize, memory counters, device facts, host times, timing, graphs
+//   cpu.cc        cpuNumThreads, cpuSetNumThreads, cpuGemmKernel (the CPU backend's pool and GEMM)
 //   user_kernels.cc  nvrtcInfo, nvrtcCompile, loadKernel, kernelLaunch (kernels users bring)
 // Every op method reads its arguments with Args (args.h) and calls native/core's dispatch.
 #pragma once
@@ -37,6 +38,10 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value CudaDeviceCount(const Napi::CallbackInfo& info);
   Napi::Value SetArgLayouts(const Napi::CallbackInfo& info);
   Napi::Value Allocate(const Napi::CallbackInfo& info);
+  // cpu.cc
+  Napi::Value CpuNumThreads(const Napi::CallbackInfo& info);
+  Napi::Value CpuSetNumThreads(const Napi::CallbackInfo& info);
+  Napi::Value CpuGemmKernel(const Napi::CallbackInfo& info);
   // ops.cc
   Napi::Value Copy(const Napi::CallbackInfo& info);
   Napi::Value CopyPeer(const Napi::CallbackInfo& info);

@@ -13,7 +13,9 @@
 #include "../core/error.h"
 #include "backward.h"
 #include "elementwise.h"
+#include "gemm.h"
 #include "mixing.h"
+#include "thread_pool.h"
 #include "random_ops.h"
 #include "optimizer.h"
 #include "patch.h"
@@ -72,9 +74,16 @@ class CpuBackend final : public Backend {
     for_each_offset<1>(dst, views, [&](int64_t o) { store(dst.data, dst.dtype, o, value); });
   }
 
-  // A blocked GEMM over float32 copies of the operands: good enough for tests and small
-  // models on a few cores, and simple enough to trust as a reference.
+  // float32 through the packed SIMD GEMM (gemm.h) unless the reference path is chosen
+  // (NODEFORMERS_CPU_GEMM=reference, or cpu.gemmKernel('reference')); other dtypes: reference.
   void gemm(const GemmParams& p) override {
+    const cpu::GemmKernel* kernel = cpu::active_gemm_kernel();
+    if (p.dtype == DType::Float32 && kernel != nullptr) return cpu::gemm_f32(p, *kernel);
+    gemm_reference(p);
+  }
+
+  // A blocked GEMM over float32 copies of the operands: simple enough to trust as a reference.
+  static void gemm_reference(const GemmParams& p) {
     const int64_t m = p.m, n = p.n, k = p.k;
     std::vector<float> acc(static_cast<size_t>(m * n));
     for (int64_t b = 0; b < p.batch; ++b) {
@@ -114,9 +123,17 @@ class CpuBackend final : public Backend {
     }
   }
 
+  // Rows in parallel chunks of at least kRowWork elements (a smaller chunk costs more to hand out than to run).
+  static constexpr int64_t kRowWork = 16384;
+
   void norm(const NormParams& p) override {
     const int64_t rows = p.x.rows(), cols = p.x.cols();
-    for (int64_t r = 0; r < rows; ++r) {
+    cpu::parallel_range(rows, kRowWork / std::max<int64_t>(cols, 1) + 1, [&](int64_t r0, int64_t r1) { norm_rows(p, r0, r1); });
+  }
+
+  static void norm_rows(const NormParams& p, int64_t r0, int64_t r1) {
+    const int64_t cols = p.x.cols();
+    for (int64_t r = r0; r < r1; ++r) {
       double mean = 0, sq = 0;
       for (int64_t c = 0; c < cols; ++c) {
         const double v = load(p.x.data, p.x.dtype, r * cols + c);
@@ -147,9 +164,16 @@ class CpuBackend final : public Backend {
 
   void softmax(const SoftmaxParams& p) override {
     const int64_t rows = p.x.rows(), cols = p.x.cols();
-    std::vector<double> row(static_cast<size_t>(cols));
-    std::vector<uint8_t> keep(static_cast<size_t>(cols), 1);
-    for (int64_t r = 0; r < rows; ++r) {
+    cpu::parallel_range(rows, kRowWork / std::max<int64_t>(cols, 1) + 1, [&](int64_t r0, int64_t r1) { softmax_rows(p, r0, r1); });
+  }
+
+  static void softmax_rows(const SoftmaxParams& p, int64_t r0, int64_t r1) {
+    const int64_t cols = p.x.cols();
+    thread_local std::vector<double> row;
+    thread_local std::vector<uint8_t> keep;
+    row.resize(static_cast<size_t>(cols));
+    keep.assign(static_cast<size_t>(cols), 1);
+    for (int64_t r = r0; r < r1; ++r) {
       if (p.has_mask) {
         // Offset of this row in the broadcast mask view: unravel r over the leading dims.
         int64_t rem = r, mask_offset = 0;
@@ -222,84 +246,86 @@ class CpuBackend final : public Backend {
   // walk the keys a tile at a time, keeping a running max, sum and output per row (the
   // online softmax). Only a [kTileQ, kTileK] block of scores ever exists. Key ranges bound
   // the keys a block walks and are tested per element; head h reads kv head h / group.
+  // Threaded by (batch, head, query tile): each task owns its rows of out and lse, and its
+  // tiles live in thread-local scratch (no allocation per task).
   void attention(const AttentionParams& p) override {
     constexpr int64_t kTileQ = 32, kTileK = 128;
     const int64_t D = p.head_dim;
-    std::vector<float> q_tile(static_cast<size_t>(kTileQ * D)), k_tile(static_cast<size_t>(kTileK * D)),
-        v_tile(static_cast<size_t>(kTileK * D)), acc(static_cast<size_t>(kTileQ * D)), scores(kTileQ * kTileK);
-    std::vector<float> row_max(kTileQ), row_sum(kTileQ);
     const size_t elem = dtype_size(p.dtype);
     auto at = [&](const void* base, const int64_t* strides, int64_t b, int64_t n, int64_t h) {
       return static_cast<const char*>(base) + (b * strides[0] + n * strides[1] + h * strides[2]) * elem;
     };
     const int64_t group = p.kv_heads > 0 ? p.heads / p.kv_heads : 1;
     const int32_t* ranges = p.row_ranges;
-    for (int64_t b = 0; b < p.batch; ++b)
-      for (int64_t h = 0; h < p.heads; ++h) {
-        const int64_t hl = p.layout_heads == p.heads ? h : 0;  // this head's block layout
-        const int64_t hk = h / group;                           // its kv head
-        for (int64_t i0 = 0; i0 < p.nq; i0 += kTileQ) {
-          const int64_t rows = std::min(kTileQ, p.nq - i0);
-          for (int64_t r = 0; r < rows; ++r)
-            for (int64_t d = 0; d < D; ++d) q_tile[r * D + d] = static_cast<float>(load(at(p.q, p.q_strides, b, i0 + r, h), p.dtype, d));
-          std::fill(acc.begin(), acc.end(), 0.f);
-          std::fill(row_max.begin(), row_max.end(), -INFINITY);
-          std::fill(row_sum.begin(), row_sum.end(), 0.f);
-          int64_t key_begin = 0, key_end = p.causal ? std::min(p.nk, i0 + rows) : p.nk;
-          if (ranges != nullptr) {  // the keys some row of the block allows (checked: nondecreasing)
-            key_begin = ranges[2 * i0];
-            key_end = std::min<int64_t>(key_end, ranges[2 * (i0 + rows - 1) + 1]);
+    const int64_t q_tiles = (p.nq + kTileQ - 1) / kTileQ;
+    cpu::parallel_for(p.batch * p.heads * q_tiles, [&](int64_t task, int) {
+      thread_local std::vector<float> q_tile, k_tile, v_tile, acc, scores, row_max, row_sum;
+      q_tile.resize(static_cast<size_t>(kTileQ * D)), k_tile.resize(static_cast<size_t>(kTileK * D));
+      v_tile.resize(static_cast<size_t>(kTileK * D)), acc.resize(static_cast<size_t>(kTileQ * D)), scores.resize(kTileQ * kTileK);
+      row_max.resize(kTileQ), row_sum.resize(kTileQ);
+      const int64_t b = task / (p.heads * q_tiles), h = task / q_tiles % p.heads, i0 = task % q_tiles * kTileQ;
+      const int64_t hl = p.layout_heads == p.heads ? h : 0;  // this head's block layout
+      const int64_t hk = h / group;                           // its kv head
+      const int64_t rows = std::min(kTileQ, p.nq - i0);
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t d = 0; d < D; ++d) q_tile[r * D + d] = static_cast<float>(load(at(p.q, p.q_strides, b, i0 + r, h), p.dtype, d));
+      std::fill(acc.begin(), acc.end(), 0.f);
+      std::fill(row_max.begin(), row_max.end(), -INFINITY);
+      std::fill(row_sum.begin(), row_sum.end(), 0.f);
+      int64_t key_begin = 0, key_end = p.causal ? std::min(p.nk, i0 + rows) : p.nk;
+      if (ranges != nullptr) {  // the keys some row of the block allows (checked: nondecreasing)
+        key_begin = ranges[2 * i0];
+        key_end = std::min<int64_t>(key_end, ranges[2 * (i0 + rows - 1) + 1]);
+      }
+      for (int64_t j0 = key_begin; j0 < key_end; j0 += kTileK) {
+        const int64_t cols = std::min(kTileK, key_end - j0);
+        for (int64_t c = 0; c < cols; ++c)
+          for (int64_t d = 0; d < D; ++d) {
+            k_tile[c * D + d] = static_cast<float>(load(at(p.k, p.k_strides, b, j0 + c, hk), p.dtype, d));
+            v_tile[c * D + d] = static_cast<float>(load(at(p.v, p.v_strides, b, j0 + c, hk), p.dtype, d));
           }
-          for (int64_t j0 = key_begin; j0 < key_end; j0 += kTileK) {
-            const int64_t cols = std::min(kTileK, key_end - j0);
-            for (int64_t c = 0; c < cols; ++c)
-              for (int64_t d = 0; d < D; ++d) {
-                k_tile[c * D + d] = static_cast<float>(load(at(p.k, p.k_strides, b, j0 + c, hk), p.dtype, d));
-                v_tile[c * D + d] = static_cast<float>(load(at(p.v, p.v_strides, b, j0 + c, hk), p.dtype, d));
+        for (int64_t r = 0; r < rows; ++r) {
+          const int64_t i = i0 + r;
+          float tile_max = -INFINITY;
+          for (int64_t c = 0; c < cols; ++c) {
+            const int64_t j = j0 + c;
+            const int64_t mb = b * p.mask_strides[0] + h * p.mask_strides[1] + i * p.mask_strides[2] + j * p.mask_strides[3];
+            bool allowed = !(p.causal && j > i) && (p.mask == nullptr || p.mask[mb] != 0) &&
+                           (ranges == nullptr || (j >= ranges[2 * i] && j < ranges[2 * i + 1])) &&
+                           (p.layout == nullptr || p.layout[(hl * p.layout_rows + i / p.layout_block) * p.layout_cols + j / p.layout_block] != 0);
+            float s = -INFINITY;
+            if (allowed) {
+              float dot = 0.f;
+              for (int64_t d = 0; d < D; ++d) dot += q_tile[r * D + d] * k_tile[c * D + d];
+              s = dot * p.scale;
+              if (p.bias) {
+                const int64_t bb = b * p.bias_strides[0] + h * p.bias_strides[1] + i * p.bias_strides[2] + j * p.bias_strides[3];
+                s += static_cast<float>(load(p.bias, p.bias_dtype, bb));
               }
-            for (int64_t r = 0; r < rows; ++r) {
-              const int64_t i = i0 + r;
-              float tile_max = -INFINITY;
-              for (int64_t c = 0; c < cols; ++c) {
-                const int64_t j = j0 + c;
-                const int64_t mb = b * p.mask_strides[0] + h * p.mask_strides[1] + i * p.mask_strides[2] + j * p.mask_strides[3];
-                bool allowed = !(p.causal && j > i) && (p.mask == nullptr || p.mask[mb] != 0) &&
-                               (ranges == nullptr || (j >= ranges[2 * i] && j < ranges[2 * i + 1])) &&
-                               (p.layout == nullptr || p.layout[(hl * p.layout_rows + i / p.layout_block) * p.layout_cols + j / p.layout_block] != 0);
-                float s = -INFINITY;
-                if (allowed) {
-                  float dot = 0.f;
-                  for (int64_t d = 0; d < D; ++d) dot += q_tile[r * D + d] * k_tile[c * D + d];
-                  s = dot * p.scale;
-                  if (p.bias) {
-                    const int64_t bb = b * p.bias_strides[0] + h * p.bias_strides[1] + i * p.bias_strides[2] + j * p.bias_strides[3];
-                    s += static_cast<float>(load(p.bias, p.bias_dtype, bb));
-                  }
-                }
-                scores[r * kTileK + c] = s;
-                tile_max = std::max(tile_max, s);
-              }
-              const float new_max = std::max(row_max[r], tile_max);
-              if (new_max == -INFINITY) continue;  // nothing allowed yet in this row
-              const float correction = std::exp(row_max[r] - new_max);  // exp(-inf) = 0 on the first tile
-              row_sum[r] *= correction;
-              for (int64_t d = 0; d < D; ++d) acc[r * D + d] *= correction;
-              for (int64_t c = 0; c < cols; ++c) {
-                const float w = std::exp(scores[r * kTileK + c] - new_max);
-                row_sum[r] += w;
-                for (int64_t d = 0; d < D; ++d) acc[r * D + d] += w * v_tile[c * D + d];
-              }
-              row_max[r] = new_max;
             }
+            scores[r * kTileK + c] = s;
+            tile_max = std::max(tile_max, s);
           }
-          for (int64_t r = 0; r < rows; ++r) {
-            const float inv = row_sum[r] > 0.f ? 1.f / row_sum[r] : 0.f;
-            char* o = static_cast<char*>(p.out) + (b * p.out_strides[0] + (i0 + r) * p.out_strides[1] + h * p.out_strides[2]) * elem;
-            for (int64_t d = 0; d < D; ++d) store(o, p.dtype, d, acc[r * D + d] * inv);
-            if (p.lse) p.lse[(b * p.heads + h) * p.nq + i0 + r] = row_log_sum_exp(row_max[r], row_sum[r]);
+          const float new_max = std::max(row_max[r], tile_max);
+          if (new_max == -INFINITY) continue;  // nothing allowed yet in this row
+          const float correction = std::exp(row_max[r] - new_max);  // exp(-inf) = 0 on the first tile
+          row_sum[r] *= correction;
+          for (int64_t d = 0; d < D; ++d) acc[r * D + d] *= correction;
+          for (int64_t c = 0; c < cols; ++c) {
+            const float w = std::exp(scores[r * kTileK + c] - new_max);
+            row_sum[r] += w;
+            for (int64_t d = 0; d < D; ++d) acc[r * D + d] += w * v_tile[c * D + d];
           }
+          row_max[r] = new_max;
         }
       }
+      for (int64_t r = 0; r < rows; ++r) {
+        const float inv = row_sum[r] > 0.f ? 1.f / row_sum[r] : 0.f;
+        char* o = static_cast<char*>(p.out) + (b * p.out_strides[0] + (i0 + r) * p.out_strides[1] + h * p.out_strides[2]) * elem;
+        for (int64_t d = 0; d < D; ++d) store(o, p.dtype, d, acc[r * D + d] * inv);
+        if (p.lse) p.lse[(b * p.heads + h) * p.nq + i0 + r] = row_log_sum_exp(row_max[r], row_sum[r]);
+      }
+    });
   }
 
   // CSR attention, one query row at a time: walk the row's column indices with an online

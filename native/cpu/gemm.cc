@@ -1,0 +1,229 @@
+// The float32 GEMM driver (gemm.h), in the BLIS order: for each batch, NC-column block and
+// KC-deep slice, B's slice is packed once into NR-column panels (in parallel by panel); then
+// tasks of MC rows (times a share of the columns when rows are few) pack their A block into
+// MR-row panels in thread-local scratch and run the micro-kernel over every MR x NR tile,
+// B's panel outermost so it stays in L1 while A's block streams from L2. Each tile merges
+// into C with the epilogue: the first K slice adds bias and residual, the last applies the
+// activation. Small batched problems run one matrix per task instead.
+#include "gemm.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "../core/activation.h"
+#include "thread_pool.h"
+
+namespace nf::cpu {
+namespace {
+
+constexpr int64_t kKC = 256, kMC = 96, kNC = 2048;
+// Below this many multiply-adds a matrix is not worth waking the pool for.
+constexpr int64_t kThreadedWork = int64_t{1} << 18;
+
+// Grow-only 64-byte-aligned float scratch, one per thread: no allocation per task.
+struct Scratch {
+  float* data = nullptr;
+  size_t size = 0;
+  ~Scratch() { std::free(data); }
+  float* get(size_t floats) {
+    if (floats > size) {
+      std::free(data);
+      data = static_cast<float*>(std::aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64));
+      if (data == nullptr) throw std::bad_alloc();
+      size = floats;
+    }
+    return data;
+  }
+};
+thread_local Scratch t_a_pack, t_b_pack;
+
+struct Matrix {
+  const float* p;
+  int64_t rs, cs;  // element (r, c) at p[r * rs + c * cs]
+  float at(int64_t r, int64_t c) const { return p[r * rs + c * cs]; }
+};
+
+// A's rows [i0, i0 + mc) x k [k0, k0 + kc) into MR-row panels, k-major, zero-padded rows.
+void pack_a(const Matrix& a, int64_t i0, int64_t mc, int64_t k0, int64_t kc, int mr, float* out) {
+  for (int64_t p0 = 0; p0 < mc; p0 += mr, out += kc * mr) {
+    const int64_t rows = std::min<int64_t>(mr, mc - p0);
+    for (int64_t k = 0; k < kc; ++k) {
+      float* dst = out + k * mr;
+      int64_t r = 0;
+      for (; r < rows; ++r) dst[r] = a.at(i0 + p0 + r, k0 + k);
+      for (; r < mr; ++r) dst[r] = 0.f;
+    }
+  }
+}
+
+// B's panel `panel` (columns j0 + panel * nr ...) of k [k0, k0 + kc), k-major, zero-padded columns.
+void pack_b_panel(const Matrix& b, int64_t k0, int64_t kc, int64_t j0, int64_t nc, int64_t panel, int nr, float* out) {
+  const int64_t jp = j0 + panel * nr, cols = std::min<int64_t>(nr, j0 + nc - jp);
+  out += panel * kc * nr;
+  for (int64_t k = 0; k < kc; ++k) {
+    float* dst = out + k * nr;
+    if (b.cs == 1) {
+      std::memcpy(dst, b.p + (k0 + k) * b.rs + jp, static_cast<size_t>(cols) * sizeof(float));
+    } else {
+      for (int64_t c = 0; c < cols; ++c) dst[c] = b.at(k0 + k, jp + c);
+    }
+    for (int64_t c = cols; c < nr; ++c) dst[c] = 0.f;
+  }
+}
+
+struct Problem {
+  Matrix a, b;
+  float* c;
+  const float* residual;  // C's layout, or null
+  int64_t ldc, m, n, k;
+  const GemmParams* p;
+};
+
+// Merges an MR x NR tile (row stride nr) into C's [rows, cols] block at (i, j).
+void merge_tile(const Problem& q, const float* tile, int nr, int64_t i, int64_t j, int64_t rows, int64_t cols, bool first, bool last) {
+  const GemmParams& p = *q.p;
+  const float* bias = static_cast<const float*>(p.bias);
+  for (int64_t r = 0; r < rows; ++r) {
+    float* c = q.c + (i + r) * q.ldc + j;
+    const float* t = tile + r * nr;
+    if (first) {
+      const float* res = q.residual ? q.residual + (i + r) * q.ldc + j : nullptr;  // read before c is written
+      for (int64_t x = 0; x < cols; ++x) {
+        float v = p.alpha * t[x];
+        if (bias) v += bias[j + x];
+        if (res) v += res[x];
+        c[x] = v;
+      }
+    } else {
+      for (int64_t x = 0; x < cols; ++x) c[x] += p.alpha * t[x];
+    }
+    if (last && p.activation.kind != Activation::None)
+      for (int64_t x = 0; x < cols; ++x) c[x] = apply_activation(c[x], p.activation);
+  }
+}
+
+// Rows [i0, i0 + mc) x B panels [panel0, panel1) of the packed slice.
+void run_block(const Problem& q, const GemmKernel& kern, const float* b_pack, int64_t i0, int64_t mc, int64_t j0, int64_t nc,
+               int64_t panel0, int64_t panel1, int64_t k0, int64_t kc, bool first, bool last) {
+  const int mr = kern.mr, nr = kern.nr;
+  float* a_pack = t_a_pack.get(static_cast<size_t>((mc + mr - 1) / mr * mr * std::max<int64_t>(kc, 1)));
+  pack_a(q.a, i0, mc, k0, kc, mr, a_pack);
+  alignas(64) float tile[6 * 32];
+  for (int64_t panel = panel0; panel < panel1; ++panel) {
+    const int64_t j = j0 + panel * nr, cols = std::min<int64_t>(nr, j0 + nc - j);
+    const float* bp = b_pack + panel * kc * nr;
+    for (int64_t p0 = 0; p0 < mc; p0 += mr) {
+      kern.run(kc, a_pack + p0 * kc, bp, tile);
+      merge_tile(q, tile, nr, i0 + p0, j, std::min<int64_t>(mr, mc - p0), cols, first, last);
+    }
+  }
+}
+
+// One matrix of the batch, its tasks on the pool when `threaded`, else on this thread.
+void gemm_matrix(const Problem& q, const GemmKernel& kern, bool threaded) {
+  const int nr = kern.nr;
+  const int64_t threads = threaded ? num_threads() : 1;
+  for (int64_t j0 = 0; j0 < q.n; j0 += kNC) {
+    const int64_t nc = std::min(kNC, q.n - j0), panels = (nc + nr - 1) / nr;
+    // At least one slice, so k = 0 still writes bias + residual (and the activation).
+    for (int64_t k0 = 0; k0 == 0 || k0 < q.k; k0 += kKC) {
+      const int64_t kc = std::min(kKC, q.k - k0);
+      const bool first = k0 == 0, last = k0 + kc >= q.k;
+      float* b_pack = t_b_pack.get(static_cast<size_t>(panels * nr * std::max<int64_t>(kc, 1)));
+      const int64_t m_blocks = (q.m + kMC - 1) / kMC;
+      // Split the columns too when there are fewer row blocks than two per thread.
+      const int64_t n_split = std::min(panels, std::max<int64_t>(1, (2 * threads + m_blocks - 1) / m_blocks));
+      auto pack = [&](int64_t panel, int) { pack_b_panel(q.b, k0, kc, j0, nc, panel, nr, b_pack); };
+      auto block = [&](int64_t t, int) {
+        const int64_t ib = t / n_split, s = t % n_split, i0 = ib * kMC;
+        run_block(q, kern, b_pack, i0, std::min(kMC, q.m - i0), j0, nc, panels * s / n_split, panels * (s + 1) / n_split, k0, kc,
+                  first, last);
+      };
+      if (threads > 1) {
+        parallel_for(panels, pack);
+        parallel_for(m_blocks * n_split, block);
+      } else {
+        for (int64_t panel = 0; panel < panels; ++panel) pack(panel, 0);
+        for (int64_t t = 0; t < m_blocks * n_split; ++t) block(t, 0);
+      }
+    }
+  }
+}
+
+const GemmKernel* best_kernel() {
+  if (const GemmKernel* k = gemm_kernel_avx512()) return k;
+  if (const GemmKernel* k = gemm_kernel_avx2()) return k;
+  if (const GemmKernel* k = gemm_kernel_neon()) return k;
+  return &gemm_kernel_scalar();
+}
+
+// Resolves a name to a kernel: *found false when the name is unknown or the CPU lacks it.
+const GemmKernel* kernel_by_name(const char* name, bool* found) {
+  *found = true;
+  if (std::strcmp(name, "best") == 0) return best_kernel();
+  if (std::strcmp(name, "reference") == 0) return nullptr;
+  if (std::strcmp(name, "scalar") == 0) return &gemm_kernel_scalar();
+  for (const GemmKernel* k : {gemm_kernel_avx512(), gemm_kernel_avx2(), gemm_kernel_neon()})
+    if (k && std::strcmp(name, k->name) == 0) return k;
+  *found = false;
+  return best_kernel();
+}
+
+const GemmKernel* initial_kernel() {
+  bool found;
+  const char* env = std::getenv("NODEFORMERS_CPU_GEMM");
+  return kernel_by_name(env ? env : "best", &found);
+}
+
+// Set by the main thread's tests; read by every call (relaxed: any consistent kernel is correct).
+std::atomic<const GemmKernel*>& active() {
+  static std::atomic<const GemmKernel*> k{initial_kernel()};
+  return k;
+}
+
+}  // namespace
+
+const GemmKernel* active_gemm_kernel() { return active().load(std::memory_order_relaxed); }
+
+bool set_gemm_kernel(const char* name) {
+  bool found;
+  const GemmKernel* k = kernel_by_name(name, &found);
+  if (found) active().store(k, std::memory_order_relaxed);
+  return found;
+}
+
+const char* gemm_kernel_name() {
+  const GemmKernel* k = active_gemm_kernel();
+  return k ? k->name : "reference";
+}
+
+void gemm_f32(const GemmParams& p, const GemmKernel& kern) {
+  const float* a = static_cast<const float*>(p.a);
+  const float* b = static_cast<const float*>(p.b);
+  float* c = static_cast<float*>(p.c);
+  const float* res = static_cast<const float*>(p.residual);
+  auto problem = [&](int64_t i) {
+    Problem q;
+    q.a = p.trans_a ? Matrix{a + i * p.batch_stride_a, 1, p.lda} : Matrix{a + i * p.batch_stride_a, p.lda, 1};
+    q.b = p.trans_b ? Matrix{b + i * p.batch_stride_b, 1, p.ldb} : Matrix{b + i * p.batch_stride_b, p.ldb, 1};
+    q.c = c + i * p.batch_stride_c;
+    q.residual = res ? res + i * p.batch_stride_c : nullptr;
+    q.ldc = p.ldc;
+    q.m = p.m, q.n = p.n, q.k = p.k;
+    q.p = &p;
+    return q;
+  };
+  if (p.m == 0 || p.n == 0) return;
+  const int64_t work = p.m * p.n * std::max<int64_t>(p.k, 1);
+  const int64_t threads = num_threads();
+  if (threads > 1 && p.batch >= threads && work < 64 * kThreadedWork) {
+    parallel_for(p.batch, [&](int64_t i, int) { gemm_matrix(problem(i), kern, false); });
+    return;
+  }
+  for (int64_t i = 0; i < p.batch; ++i) gemm_matrix(problem(i), kern, work >= kThreadedWork);
+}
+
+}  // namespace nf::cpu
