@@ -40,6 +40,25 @@ export function requireFixtures(ctx: Mocha.Context, files: readonly string[]): s
   return ctx.skip() as never;
 }
 
+/**
+ * Whether the optional package sharp (image decoding) is installed. The device machine's pack
+ * leaves it out (tools/gpu-prep.sh: it would not fit the 64 MiB a call carries), so the
+ * CPU cases that decode images skip there with this reason; no CUDA case needs it.
+ */
+export const HAS_SHARP = (() => {
+  try {
+    require.resolve('sharp');
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+/** For a before() hook: skips the suite where sharp is not installed, saying so. */
+export function skipWithoutSharp(ctx: Mocha.Context): void {
+  if (!HAS_SHARP) ctx.skip();
+}
+
 /** Each test file's one pending line for its CUDA suites where they cannot run, by file. */
 const cudaNotRun = new Map<string, Mocha.Test>();
 

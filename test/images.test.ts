@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { evalGeometry, imagesToTensor, PreprocessConfig, readSafetensors, entryValues } from '../ts/index';
 import { checkerboard, encode, gradient, noise, RawImage } from './image_sources';
+import { skipWithoutSharp } from './helpers';
 
 const IMAGES = path.join(__dirname, 'fixtures', 'images');
 const cfg = (size: number | [number, number], crop_pct: number, interpolation: PreprocessConfig['interpolation'] = 'bicubic'): PreprocessConfig => ({
@@ -35,6 +36,8 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 describe('images in (imagesToTensor)', () => {
+  before(function () { skipWithoutSharp(this); });
+
   it("timm's eval geometry: shorter side to floor(size / crop_pct), the longer truncated, a center crop rounded half to even", () => {
     assert.deepEqual(evalGeometry(256, 300, cfg(224, 0.875)), { resizeWidth: 256, resizeHeight: 300, left: 16, top: 38, width: 224, height: 224 });
     assert.deepEqual(evalGeometry(500, 375, cfg(224, 0.9)), { resizeWidth: 330, resizeHeight: 248, left: 53, top: 12, width: 224, height: 224 });

@@ -1,9 +1,9 @@
 // Every ```ts and ```js block of README.md runs as written: each is written to a file of a
 // scratch app whose `nodeformers` is this checkout (ts/ through tsx) and run by node, in
 // README order, in that app's folder. A block's first comment lines may say
-// `// requires: cuda` (or `2 GPUs`): without them it is pending with that reason (and runs,
-// failing, under NODEFORMERS_REQUIRE_CUDA=1); `// file: name.ts` also keeps it under that
-// name for later blocks to import.
+// `// requires: cuda` (or `2 GPUs`, or `sharp`): without them it is pending with that reason
+// (a GPU block runs, failing, under NODEFORMERS_REQUIRE_CUDA=1); `// file: name.ts` also keeps
+// it under that name for later blocks to import.
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { backends, cuda } from '../ts/index';
-import { REQUIRE_CUDA } from './helpers';
+import { HAS_SHARP, REQUIRE_CUDA } from './helpers';
 import { readmeBlocks } from './readme_blocks';
 
 const ROOT = path.join(__dirname, '..');
@@ -23,7 +23,8 @@ function missing(requires: readonly string[]): string {
     if (r === 'cuda' && gpus < 1) return 'requires cuda: no GPU here';
     const n = /^(\d+) GPUs$/.exec(r);
     if (n && gpus < Number(n[1])) return `requires ${r}: ${gpus} here`;
-    if (r !== 'cuda' && !n) return `requires ${r}: unknown requirement`;
+    if (r === 'sharp' && !HAS_SHARP) return 'requires sharp: not installed here';
+    if (r !== 'cuda' && r !== 'sharp' && !n) return `requires ${r}: unknown requirement`;
   }
   return '';
 }
@@ -90,7 +91,8 @@ describe('README: every ts and js block runs as written', function () {
     const first = block.code.split('\n').find((l) => l.trim() !== '' && !l.startsWith('// requires') && !l.startsWith('// file')) ?? '';
     const title = `README.md:${block.line} (${block.lang}): ${first.slice(0, 60)}`;
     const why = missing(block.requires);
-    if (why !== '' && !REQUIRE_CUDA) {
+    // NODEFORMERS_REQUIRE_CUDA runs the GPU blocks (failing without one), never one that needs a package absent here.
+    if (why !== '' && (!REQUIRE_CUDA || why.startsWith('requires sharp'))) {
       it(`${title} [${why}]`);
       continue;
     }
