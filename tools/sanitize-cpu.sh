@@ -2,7 +2,7 @@
 # Builds the addon (CPU backend only) with sanitizers, proves the instrumentation, then runs
 # tests against it. Ends with one line: "N passed, N failed, N skipped" (.ci/run adds it up).
 #   tools/sanitize-cpu.sh [mocha args...]           ASan + UBSan into build-asan/; the whole suite
-#   tools/sanitize-cpu.sh --thread [mocha args...]  TSan into build-tsan/; the worker_threads tests
+#   tools/sanitize-cpu.sh --thread [mocha args...]  TSan into build-tsan/; worker_threads, thread pool, CPU queue
 # The proof, each a counted check: the .node calls the sanitizer's runtime (nm -D), and the
 # test-only __canary(kind) of native/addon/sanitizer_canary.cc, run in a child process, is
 # reported with its frame in native/ ('none', the control, stays silent). Node itself is not
@@ -45,7 +45,8 @@ else
   symbols=(__tsan_read __tsan_func_entry)
   canaries=("data-race:WARNING: ThreadSanitizer: data race")
   san_env=("TSAN_OPTIONS=suppressions=$PWD/tools/tsan-suppressions.txt:halt_on_error=0:exitcode=0:report_signal_unsafe=0:history_size=4")
-  (($# > 0)) || set -- --grep worker_threads  # test/worker.test.ts, test/reliability.test.ts
+  # The worker_threads tests (worker, reliability, cpu_gemm), the thread pool and the CPU queue.
+  (($# > 0)) || set -- --grep 'worker_threads|cpu thread pool|cpu queue'
 fi
 log=${SANITIZE_LOG:-$out/sanitize-cpu.log}
 

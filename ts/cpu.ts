@@ -1,4 +1,5 @@
-// The CPU backend's settings: the size of its thread pool and the GEMM kernel in use.
+// The CPU backend's settings (the size of its thread pool, the GEMM kernel in use) and its
+// queue: CPU ops run in order on a thread of their own, as CUDA ops run on a stream.
 import { invalidParameterError } from './errors';
 import { native } from './native';
 
@@ -18,6 +19,20 @@ export const cpu = {
   setNumThreads(n: number): void {
     if (typeof n !== 'number' || !Number.isInteger(n)) throw invalidParameterError('cpu.setNumThreads', 'n', 'an integer', n);
     native().cpuSetNumThreads(n);
+  },
+  /**
+   * Waits until the CPU ops called so far on this thread have run (blocks the thread). CPU
+   * ops return at once and run in order on a queue of their own; reading a tensor's data
+   * (`await t.data()` without blocking, `dataSync()` blocking) waits for the ops before it.
+   * An op that failed on the queue is reported here, or by the next read. With
+   * NODEFORMERS_CPU_QUEUE=0 every op runs on the calling thread instead.
+   */
+  synchronize(): void {
+    native().synchronize('cpu');
+  },
+  /** True when no CPU op of this thread is queued or running. */
+  idle(): boolean {
+    return native().cpuIdle();
   },
   /**
    * The float32 GEMM micro-kernel in use: 'avx512', 'avx2', 'neon' or 'scalar' (chosen from

@@ -279,6 +279,8 @@ export interface NativeAddon {
   cpuSetNumThreads(n: number): void;
   /** The CPU GEMM kernel in use; with a name, selects it first. */
   cpuGemmKernel(name?: string): string;
+  /** True when this thread's CPU queue has no work pending. */
+  cpuIdle(): boolean;
   cudaMemory(device?: string): NativeCudaMemory;
   cudaResetPeak(device?: string): void;
   cudaEmptyCache(device?: string): void;

@@ -91,6 +91,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
                            InstanceMethod("cpuNumThreads", &Addon::CpuNumThreads),
                            InstanceMethod("cpuSetNumThreads", &Addon::CpuSetNumThreads),
                            InstanceMethod("cpuGemmKernel", &Addon::CpuGemmKernel),
+                           InstanceMethod("cpuIdle", &Addon::CpuIdle),
                            InstanceMethod("cudaMemory", &Addon::CudaMemory),
                            InstanceMethod("cudaResetPeak", &Addon::CudaResetPeak),
                            InstanceMethod("cudaEmptyCache", &Addon::CudaEmptyCache),

@@ -42,6 +42,7 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value CpuNumThreads(const Napi::CallbackInfo& info);
   Napi::Value CpuSetNumThreads(const Napi::CallbackInfo& info);
   Napi::Value CpuGemmKernel(const Napi::CallbackInfo& info);
+  Napi::Value CpuIdle(const Napi::CallbackInfo& info);
   // ops.cc
   Napi::Value Copy(const Napi::CallbackInfo& info);
   Napi::Value CopyPeer(const Napi::CallbackInfo& info);

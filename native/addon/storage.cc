@@ -163,7 +163,8 @@ Napi::Value Storage::Read(const Napi::CallbackInfo& info) {
   Napi::Uint8Array dst = bytes_arg(info, 1, "read");
   check_range(env, "read", offset, dst.ByteLength());
   Backend& backend = buffer_->backend();
-  if (backend.kind() == DeviceKind::CPU || dst.ByteLength() == 0) {
+  // An idle CPU queue has the bytes ready: read them now, without a trip to a worker thread.
+  if ((backend.kind() == DeviceKind::CPU && backend.idle()) || dst.ByteLength() == 0) {
     ReadSync(info);
     auto deferred = Napi::Promise::Deferred::New(env);
     deferred.Resolve(env.Undefined());

@@ -36,6 +36,8 @@ class Backend : public Allocator, public std::enable_shared_from_this<Backend> {
   virtual void copy_to_host(void* dst, const void* src, size_t bytes) = 0;
   // Waits until all work queued so far has finished.
   virtual void synchronize() = 0;
+  // True when no queued work is pending, so a read would not wait (false where unknown).
+  virtual bool idle() { return false; }
   // True while the device's stream records a CUDA graph: nothing may wait on it then.
   virtual bool capturing() const { return false; }
   // CUDA graphs and the memory allocated while one records. capture_serial(): the number of

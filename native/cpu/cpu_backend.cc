@@ -1,5 +1,7 @@
-// The CPU backend: the reference every CUDA kernel is held against and the fallback where
-// no GPU is. Plain loops, float32 or float64 accumulation, written to be read.
+// The CPU backend's kernels: the reference every CUDA kernel is held against and the fallback
+// where no GPU is. Plain loops, float32 or float64 accumulation, written to be read; the
+// GEMM and the row loops fan out over the thread pool. queued_backend.cc runs them off the
+// JS thread.
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -12,6 +14,7 @@
 #include "../core/backend.h"
 #include "../core/error.h"
 #include "backward.h"
+#include "cpu_kernels.h"
 #include "elementwise.h"
 #include "gemm.h"
 #include "mixing.h"
@@ -406,6 +409,6 @@ class CpuBackend final : public Backend {
 
 }  // namespace
 
-std::shared_ptr<Backend> make_cpu_backend() { return std::make_shared<CpuBackend>(); }
+std::unique_ptr<Backend> cpu::make_cpu_kernels() { return std::make_unique<CpuBackend>(); }
 
 }  // namespace nf

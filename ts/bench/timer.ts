@@ -5,6 +5,7 @@
 import { checkDevice, DeviceLike, Device } from '../dtype';
 import { checkInteger, checkNumber, invalidParameterError } from '../errors';
 import { cuda } from '../cuda';
+import { cpu } from '../cpu';
 
 export interface BenchmarkOptions {
   /** Seconds of timed blocks to collect (default 1). */
@@ -139,8 +140,10 @@ export function timeUnit(seconds: number): { name: 's' | 'ms' | 'us'; scale: num
 /** Seconds taken by `number` runs of fn. */
 function timeBlock(fn: () => unknown, number: number, device: Device): number {
   if (device === 'cpu') {
+    cpu.synchronize();
     const start = process.hrtime.bigint();
     for (let i = 0; i < number; i++) fn();
+    cpu.synchronize(); // the ops fn queued, as cuda.time waits for the stream
     return Number(process.hrtime.bigint() - start) / 1e9;
   }
   return cuda.time(() => { for (let i = 0; i < number; i++) fn(); }, device) / 1e3;
