@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 'use strict';
-// `npx nodeformers info|bench`: loads the built CLI (dist/cli.js), or, in a checkout with
+// `npx nodeformers info|bench|classify`: loads the built CLI (dist/cli.js), or, in a checkout with
 // no TypeScript build, ts/cli.ts through tsx. NODEFORMERS_CLI=dist|ts picks one.
 const fs = require('node:fs');
 const path = require('node:path');

@@ -118,6 +118,10 @@ describe('install: the addon loader and the prebuilt CPU addon', () => {
       // `npm pack` runs prepare (the TypeScript build into dist/) with the repository's own PATH.
       const packed = execFileSync(process.execPath, [npmCli, 'pack', '--silent', '--pack-destination', work], { cwd: ROOT, encoding: 'utf8' });
       const tarball = path.join(work, packed.trim().split('\n').pop()!);
+      // Nothing a user does not need: no source maps (their ts/ sources are not shipped), sources, tests or tools.
+      const shipped = execFileSync('tar', ['tzf', tarball], { encoding: 'utf8' }).trim().split('\n');
+      assert.deepEqual(shipped.filter((f) => /\.map$|^package\/(ts|test|tools|scripts|build|docs|examples)\//.test(f)), []);
+      assert.ok(fs.statSync(tarball).size < 1.5 * 2 ** 20, `${fs.statSync(tarball).size} bytes packed`);
       const app = path.join(work, 'app');
       fs.mkdirSync(app);
       fs.writeFileSync(path.join(app, 'package.json'), '{ "name": "app", "version": "1.0.0", "private": true }\n');

@@ -1,13 +1,15 @@
-// `npx nodeformers <command>`: `info` (what runs here and why not) and `bench` (the
-// benchmark flow of ts/bench/suite/run.ts). bin/nodeformers.js loads this file. A command
-// line that cannot run gets one line saying why, the usage, and exit code 2.
+// `npx nodeformers <command>`: `info` (what runs here and why not), `bench` (the
+// benchmark flow of ts/bench/suite/run.ts) and `classify` (ts/cli/classify.ts).
+// bin/nodeformers.js loads this file. A command line that cannot run gets one line saying
+// why, the usage, and exit code 2; a command that fails, one message and exit code 1.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseArgs, ParseArgsConfig } from 'node:util';
 import { FLOAT_DTYPES, FloatDType } from './dtype';
 import { formatInfo, info } from './bench/info';
 import { runBench } from './bench/suite/run';
 import { TRAINING_PARTS, TrainingPart } from './bench/suite/training_kit';
+import { CommandError, HELP, parseCommand, UsageError } from './cli/args';
+import { CLASSIFY_USAGE, runClassify } from './cli/classify';
 
 /** Each command's usage and what it does (its --help). */
 const COMMANDS: Record<string, string> = {
@@ -26,30 +28,11 @@ const COMMANDS: Record<string, string> = {
        backward sweep; default all), a part left out keeping an earlier run's figures as --no-vit does;
        --no-mechanisms: without section 6, every attention mechanism as one layer, forward and
        forward + backward; results are written after each section)`,
+  classify: CLASSIFY_USAGE,
 };
 const GENERAL = `  nodeformers --help | --version | <command> --help`;
 const usage = (command?: string): string =>
   `Usage:\n${command ? `  ${COMMANDS[command]}` : `${Object.values(COMMANDS).map((u) => `  ${u}`).join('\n')}\n${GENERAL}`}`;
-
-/** A command line that cannot run: main prints its message and the usage, and exits with 2. */
-class UsageError extends Error {
-  constructor(message: string, readonly command?: string) {
-    super(message);
-  }
-}
-
-const HELP = { help: { type: 'boolean', short: 'h' } } as const;
-
-/** parseArgs of one command (strict), its errors (an unknown option, a missing value) as UsageErrors. */
-function parseCommand<T extends ParseArgsConfig>(command: string, config: T): ReturnType<typeof parseArgs<T>> {
-  try {
-    return parseArgs(config);
-  } catch (e) {
-    if (!/^ERR_PARSE_ARGS_/.test((e as NodeJS.ErrnoException).code ?? '')) throw e;
-    const first = (e as Error).message.split('. ')[0].replace(/\.$/, '');
-    throw new UsageError(first[0].toLowerCase() + first.slice(1), command);
-  }
-}
 
 /** The package's version, from the package.json one directory above this file (ts/ or dist/). */
 export function version(): string {
@@ -61,6 +44,10 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await run(argv);
   } catch (e) {
+    if (e instanceof CommandError) {
+      console.error(`nodeformers ${e.command}: ${e.message}`);
+      return 1;
+    }
     if (!(e instanceof UsageError)) throw e;
     console.error(`nodeformers${e.command ? ` ${e.command}` : ''}: ${e.message}`);
     console.error(usage(e.command));
@@ -120,5 +107,6 @@ async function run(argv: string[]): Promise<number> {
     });
     return 0;
   }
+  if (command === 'classify') return runClassify(rest);
   throw new Error(`nodeformers: the command '${command}' has usage but no handler`);
 }
