@@ -10,7 +10,7 @@ import { backends, buildViT, classify, loadPretrained, tensor, zeros } from '../
 import { closeNames, ImageClassification } from '../ts/cli/classify';
 import { cli, CliResult } from './cli_run';
 import { skipWithoutSharp } from './helpers';
-import { LABELS, SMALL, writePretrainedDir } from './models/pretrained_dir';
+import { PRETRAINED_LABELS as LABELS, SMALL_DEIT as SMALL, writePretrainedDir } from './models/pretrained_dir';
 
 /** A failure while running: exactly one line on stderr, nothing on stdout, exit code 1. */
 function assertFailure(r: CliResult, line: string | RegExp): void {

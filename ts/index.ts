@@ -53,6 +53,9 @@ export { loadPretrained } from './models/pretrained';
 export type { LoadPretrainedOptions, Pretrained } from './models/pretrained';
 export { imagesToTensor, decodeImage, evalGeometry, INTERPOLATIONS } from './image/preprocess';
 export type { PreprocessConfig, Interpolation, ImageInput, ImagesToTensorOptions, RgbImage, EvalGeometry, Resampler } from './image/preprocess';
+// A server's own batching: one image's row at a time (examples/server).
+export { preprocessImage } from './image/preprocess';
+export type { PreprocessImageOptions } from './image/preprocess';
 export { classify, defaultPreprocess } from './models/classify';
 export type { Classification, ClassifyOptions } from './models/classify';
 export { inspectTensor } from './tensor_inspect';

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildViT, createModel, loadPretrained, loadTimmViT, saveSafetensors, tensor, Tensor, ViTConfig } from '../../ts/index';
-import { LABELS, SMALL, writePretrainedDir as writeDir } from './pretrained_dir';
+import { PRETRAINED_LABELS as LABELS, SMALL_DEIT as SMALL, writePretrainedDir as writeDir } from './pretrained_dir';
 
 const image = () => tensor(Array.from({ length: 2 * 3 * 32 * 32 }, (_, i) => Math.cos(i * 0.37)), [2, 3, 32, 32]);
 

@@ -3,7 +3,7 @@
 // (transforms_imagenet_eval), batched into one float tensor [B, 3, H, W].
 import { requireOptional } from '../bench/optional';
 import type { DeviceLike, FloatDType } from '../dtype';
-import { checkOneOf, invalidParameterError, operationError, rangeError } from '../errors';
+import { checkInteger, checkOneOf, invalidParameterError, operationError, rangeError } from '../errors';
 import { tensorAs, Tensor } from '../tensor';
 import { resizeLikePillow } from './resample';
 
@@ -92,12 +92,16 @@ function sharp(): SharpModule {
   return sharpModule;
 }
 
-/** Decodes an image (path or bytes) into 8-bit RGB: alpha dropped, grey repeated, as PIL's convert('RGB'); EXIF orientation is not applied (PIL does not). */
-export async function decodeImage(input: ImageInput, fn = 'decodeImage', name = 'image'): Promise<RgbImage> {
+/**
+ * Decodes an image (path or bytes) into 8-bit RGB: alpha dropped, grey repeated, as PIL's
+ * convert('RGB'); EXIF orientation is not applied (PIL does not). An image of more than
+ * `maxPixels` pixels (sharp's limitInputPixels, default 0x3FFF squared) is refused before it is decoded.
+ */
+export async function decodeImage(input: ImageInput, fn = 'decodeImage', name = 'image', maxPixels?: number): Promise<RgbImage> {
   if (typeof input !== 'string' && !(input instanceof Uint8Array)) throw invalidParameterError(fn, name, 'a file path or a Buffer of encoded image bytes', input);
   const s = sharp();
   try {
-    const { data, info } = await s(input, { failOn: 'error' }).toColourspace('srgb').removeAlpha().raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    const { data, info } = await s(input, { failOn: 'error', ...(maxPixels === undefined ? {} : { limitInputPixels: maxPixels }) }).toColourspace('srgb').removeAlpha().raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
     return { data: toRgb(data, info.channels, info.width * info.height), width: info.width, height: info.height };
   } catch (e) {
     const what = typeof input === 'string' ? `'${input}'` : `a Buffer of ${input.length} bytes`;
@@ -165,13 +169,7 @@ export async function imagesToTensor(images: ImageInput | readonly ImageInput[],
   const resampler = checkOneOf(fn, 'options.resampler', opts.resampler ?? 'pillow', ['pillow', 'sharp'] as const);
   const [, H, W] = cfg.input_size;
   const out = new Float32Array(list.length * 3 * H * W);
-  await Promise.all(list.map(async (input, i) => {
-    const name = Array.isArray(images) ? `images[${i}]` : 'image';
-    const img = await decodeImage(input, fn, name);
-    const g = evalGeometry(img.width, img.height, cfg);
-    const resized = await resizeRgb(img, g.resizeWidth, g.resizeHeight, cfg.interpolation, resampler);
-    normalizeInto(resized, g, cfg, out, i * 3 * H * W);
-  }));
+  await Promise.all(list.map((input, i) => preprocessInto(fn, Array.isArray(images) ? `images[${i}]` : 'image', input, cfg, resampler, out, i * 3 * H * W)));
   const t = tensorAs(fn, out, [list.length, 3, H, W], { device: opts.device });
   if (!opts.dtype || opts.dtype === 'float32') return t;
   try {
@@ -179,4 +177,33 @@ export async function imagesToTensor(images: ImageInput | readonly ImageInput[],
   } finally {
     t.dispose();
   }
+}
+
+async function preprocessInto(fn: string, name: string, input: ImageInput, cfg: PreprocessConfig, resampler: Resampler, out: Float32Array, at: number, maxPixels?: number): Promise<void> {
+  const img = await decodeImage(input, fn, name, maxPixels);
+  const g = evalGeometry(img.width, img.height, cfg);
+  const resized = await resizeRgb(img, g.resizeWidth, g.resizeHeight, cfg.interpolation, resampler);
+  normalizeInto(resized, g, cfg, out, at);
+}
+
+export interface PreprocessImageOptions {
+  /** 'pillow' (default) or 'sharp': see Resampler. */
+  resampler?: Resampler;
+  /** Refuse an image of more pixels than this before decoding it (a decompression bomb); default sharp's 0x3FFF squared. */
+  maxPixels?: number;
+}
+
+/**
+ * timm's eval transform of one image, as host pixels: float32 planes [3, H, W], the row
+ * imagesToTensor would write for it. For callers that batch images themselves (a server
+ * decoding each request as it comes, then stacking rows into one tensor).
+ */
+export async function preprocessImage(image: ImageInput, preprocess: PreprocessConfig, opts: PreprocessImageOptions = {}): Promise<Float32Array> {
+  const fn = 'preprocessImage';
+  const cfg = checkPreprocess(fn, preprocess);
+  const resampler = checkOneOf(fn, 'options.resampler', opts.resampler ?? 'pillow', ['pillow', 'sharp'] as const);
+  if (opts.maxPixels !== undefined) checkInteger(fn, 'options.maxPixels', opts.maxPixels, 1);
+  const out = new Float32Array(3 * cfg.input_size[1] * cfg.input_size[2]);
+  await preprocessInto(fn, 'image', image, cfg, resampler, out, 0, opts.maxPixels);
+  return out;
 }
