@@ -24,7 +24,7 @@ export interface ServerOptions extends ModelSpec {
   maxPixels: number;
   /** 'sharp' resizes in libuv's pool, off the event loop; 'pillow' gives timm's exact pixels, in JS on the main thread. */
   resampler: Resampler;
-  /** Where the forward runs (classifier.ts): 'worker' keeps the event loop free during a CPU forward. */
+  /** Where the forward runs (classifier.ts): the main thread (default), or a worker thread that holds the model. */
   engine: Engine;
   /** close() stops waiting for connections after this long. */
   shutdownTimeoutMs: number;
@@ -35,10 +35,6 @@ export const DEFAULTS: Omit<ServerOptions, 'model' | 'engine'> = {
   maxBodyBytes: 10 * 2 ** 20, maxPixels: 40e6, resampler: 'sharp', shutdownTimeoutMs: 30000,
 };
 
-/** The engine a device gets by default: a worker on the CPU (its forward is synchronous), the main thread on CUDA (its forward only enqueues). */
-export function defaultEngine(device: string): Engine {
-  return device === 'cpu' ? 'worker' : 'main';
-}
 
 export interface RunningServer {
   url: string;
@@ -65,7 +61,7 @@ interface Job {
 }
 
 export async function startServer(options: Partial<ServerOptions> & Pick<ServerOptions, 'model'>): Promise<RunningServer> {
-  const opts: ServerOptions = { ...DEFAULTS, engine: defaultEngine(options.device ?? DEFAULTS.device), ...options };
+  const opts: ServerOptions = { ...DEFAULTS, engine: 'main', ...options };
   require.resolve('sharp'); // decoding needs the optional package sharp: fail now, not on the first request
   const classifier: Classifier = await openClassifier(opts, opts.engine);
   const { info } = classifier;

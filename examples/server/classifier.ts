@@ -1,6 +1,5 @@
-// Where the forward runs: on the main thread ('main'), or in a worker thread that holds the
-// model ('worker'), so that a synchronous CPU forward does not stop the event loop while it
-// runs (requests keep being read and decoded meanwhile). Both give the same answers.
+// Where the forward runs: on the main thread ('main'; its ops only enqueue, on a CUDA stream or
+// the CPU queue), or in a worker thread that holds the model ('worker'). Both give the same answers.
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Classification } from '../../ts/index';

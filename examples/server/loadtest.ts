@@ -43,7 +43,7 @@ export interface LoadTestResult {
 }
 
 const DEFAULTS: Omit<Required<LoadTestOptions>, 'model'> = {
-  device: 'cpu', connections: 8, duration: 20, maxBatch: 8, maxWaitMs: 10, maxQueue: 64, engine: 'worker', width: 640, height: 480,
+  device: 'cpu', connections: 8, duration: 20, maxBatch: 8, maxWaitMs: 10, maxQueue: 64, engine: 'main', width: 640, height: 480,
 };
 
 /** A width x height JPEG of gradients and a little noise, as a camera photo is sized. */

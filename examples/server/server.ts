@@ -3,7 +3,7 @@
 //   node --import tsx examples/server/server.ts --model <dir|name> [--device cpu] [--port 8080]
 import { parseArgs } from 'node:util';
 import { FLOAT_DTYPES, FloatDType, Resampler } from '../../ts/index';
-import { defaultEngine, DEFAULTS, ServerOptions, startServer } from './app';
+import { DEFAULTS, ServerOptions, startServer } from './app';
 import { ENGINES, Engine } from './classifier';
 
 const USAGE = `Usage:
@@ -19,7 +19,7 @@ const USAGE = `Usage:
     --max-body-mb <MiB>       the largest body (default 10)
     --max-pixels <n>          the largest image, in pixels (default 40000000)
     --resampler <sharp|pillow>  sharp: off the event loop (default); pillow: timm's exact pixels
-    --engine <worker|main>    where the forward runs (default: worker on the CPU, main on CUDA)
+    --engine <worker|main>    where the forward runs (default: main)
     --shutdown-timeout-ms <ms>  default 30000
 `;
 
@@ -64,7 +64,7 @@ export function parseCommandLine(argv: string[]): (Partial<ServerOptions> & Pick
     maxBodyBytes: v['max-body-mb'] === undefined ? DEFAULTS.maxBodyBytes : integer('max-body-mb', v['max-body-mb'], 1) * 2 ** 20,
     maxPixels: v['max-pixels'] === undefined ? DEFAULTS.maxPixels : integer('max-pixels', v['max-pixels'], 1),
     resampler: oneOf<Resampler>('resampler', v.resampler ?? DEFAULTS.resampler, ['sharp', 'pillow']),
-    engine: oneOf<Engine>('engine', v.engine ?? defaultEngine(device), ENGINES),
+    engine: oneOf<Engine>('engine', v.engine ?? 'main', ENGINES),
     shutdownTimeoutMs: v['shutdown-timeout-ms'] === undefined ? DEFAULTS.shutdownTimeoutMs : integer('shutdown-timeout-ms', v['shutdown-timeout-ms'], 0),
   };
 }

@@ -202,11 +202,11 @@ describe('server: its command line', () => {
   it('reads every option, with the defaults', () => {
     assert.deepEqual(parseCommandLine(['--model', 'deit_tiny_patch16_224']), {
       model: 'deit_tiny_patch16_224', device: 'cpu', dtype: 'float32', port: 8080, host: '127.0.0.1', maxBatch: 8, maxWaitMs: 10, maxQueue: 64,
-      maxBodyBytes: 10 * 2 ** 20, maxPixels: 40e6, resampler: 'sharp', engine: 'worker', shutdownTimeoutMs: 30000,
+      maxBodyBytes: 10 * 2 ** 20, maxPixels: 40e6, resampler: 'sharp', engine: 'main', shutdownTimeoutMs: 30000,
     });
-    const o = parseCommandLine(['--model', 'm', '--device', 'cuda:1', '--max-batch', '32', '--max-wait-ms', '0', '--max-queue', '5', '--max-body-mb', '2', '--port', '0']);
+    const o = parseCommandLine(['--model', 'm', '--device', 'cuda:1', '--max-batch', '32', '--max-wait-ms', '0', '--max-queue', '5', '--max-body-mb', '2', '--port', '0', '--engine', 'worker']);
     assert.ok(o !== 'help');
-    assert.deepEqual([o.device, o.engine, o.maxBatch, o.maxWaitMs, o.maxQueue, o.maxBodyBytes, o.port], ['cuda:1', 'main', 32, 0, 5, 2 * 2 ** 20, 0]);
+    assert.deepEqual([o.device, o.engine, o.maxBatch, o.maxWaitMs, o.maxQueue, o.maxBodyBytes, o.port], ['cuda:1', 'worker', 32, 0, 5, 2 * 2 ** 20, 0]);
     assert.equal(parseCommandLine(['--help']), 'help');
   });
 
