@@ -41,13 +41,13 @@ export function requireFixtures(ctx: Mocha.Context, files: readonly string[]): s
 }
 
 /**
- * Whether the optional package sharp (image decoding) is installed. The device machine's pack
- * leaves it out (tools/gpu-prep.sh: it would not fit the 64 MiB a call carries), so the
- * CPU cases that decode images skip there with this reason; no CUDA case needs it.
+ * Whether the optional package sharp (image decoding) loads. The device machine's pack leaves
+ * out its libvips binaries (tools/gpu-prep.sh: they would not fit the 64 MiB a call carries),
+ * so the CPU cases that decode images skip there with this reason; no CUDA case needs it.
  */
 export const HAS_SHARP = (() => {
   try {
-    require.resolve('sharp');
+    require('sharp');
     return true;
   } catch {
     return false;
