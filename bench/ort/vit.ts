@@ -49,7 +49,7 @@ async function main(): Promise<void> {
     const [a, b]: number[][] = [[], []];
     for (let r = 0; r < rounds; r++) {
       let t0 = process.hrtime.bigint();
-      noGrad(() => model.forward(x).dispose());
+      noGrad(() => model.forward(x).dispose()); cpu.synchronize();
       a.push(Number(process.hrtime.bigint() - t0) / 1e6);
       t0 = process.hrtime.bigint();
       await session.run(feeds);

@@ -13,6 +13,7 @@
 #include "../core/activation.h"
 #include "../core/backend.h"
 #include "../core/error.h"
+#include "attention_simd.h"
 #include "backward.h"
 #include "cpu_kernels.h"
 #include "elementwise.h"
@@ -245,13 +246,15 @@ class CpuBackend final : public Backend {
     cpu::for_each_patch_element(p.images, p.patch, [=](int64_t image, int64_t patch) { store(out, out_t, patch, load(in, in_t, image)); });
   }
 
-  // Memory-efficient attention in tiles: for each (batch, head) and block of query rows,
+  // float32 without a block layout goes to the vectorized kernel (attention_simd.h). Here:
+  // memory-efficient attention in tiles: for each (batch, head) and block of query rows,
   // walk the keys a tile at a time, keeping a running max, sum and output per row (the
   // online softmax). Only a [kTileQ, kTileK] block of scores ever exists. Key ranges bound
   // the keys a block walks and are tested per element; head h reads kv head h / group.
   // Threaded by (batch, head, query tile): each task owns its rows of out and lse, and its
   // tiles live in thread-local scratch (no allocation per task).
   void attention(const AttentionParams& p) override {
+    if (cpu::active_gemm_kernel() != nullptr && cpu::attention_simd_serves(p)) return cpu::attention_simd(p);
     constexpr int64_t kTileQ = 32, kTileK = 128;
     const int64_t D = p.head_dim;
     const size_t elem = dtype_size(p.dtype);
