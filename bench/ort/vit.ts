@@ -11,7 +11,7 @@ import { buildViT, cpu, noGrad, rand, saveCheckpoint, tidy } from '../../ts/inde
 import { NOTEBOOK_VIT } from '../../ts/bench/suite/vit';
 
 const DIR = path.join(__dirname, 'notebook_vit');
-const ONNX = path.join(DIR, 'notebook_vit.onnx');
+const ONNX = path.join(DIR, 'model.onnx');
 const rounds = Number(process.argv[2] ?? 9);
 const median = (xs: number[]) => xs.slice().sort((x, y) => x - y)[Math.floor(xs.length / 2)];
 
@@ -36,7 +36,8 @@ async function main(): Promise<void> {
   } catch {
     return console.log('skipped: onnxruntime-node is not installed (cd bench/ort && npm install --ignore-scripts)');
   }
-  const session = await ort.InferenceSession.create(ONNX, { executionProviders: ['cpu'], intraOpNumThreads: cpu.numThreads() });
+  const spin = process.env.ORT_SPIN === '1' ? '1' : '0';
+  const session = await ort.InferenceSession.create(ONNX, { executionProviders: ['cpu'], intraOpNumThreads: cpu.numThreads(), extra: { session: { intra_op: { allow_spinning: spin } } } });
   console.log(`| case (float32, ${cpu.numThreads()} threads, GEMM ${cpu.gemmKernel()}) | nodeformers ms | onnxruntime-node ms | ratio | max |Δ logit| |`);
   console.log('| --- | --- | --- | --- | --- |');
   for (const batch of [1, 8]) {

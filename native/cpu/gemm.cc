@@ -14,6 +14,7 @@
 #include <new>
 
 #include "../core/activation.h"
+#include "activation_simd.h"
 #include "thread_pool.h"
 
 namespace nf::cpu {
@@ -100,8 +101,7 @@ void merge_tile(const Problem& q, const float* tile, int nr, int64_t i, int64_t 
     } else {
       for (int64_t x = 0; x < cols; ++x) c[x] += p.alpha * t[x];
     }
-    if (last && p.activation.kind != Activation::None)
-      for (int64_t x = 0; x < cols; ++x) c[x] = apply_activation(c[x], p.activation);
+    if (last) activate_row(c, cols, p.activation);
   }
 }
 

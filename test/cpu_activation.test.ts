@@ -1,0 +1,54 @@
+// The CPU's vectorized GELU (erf) in the GEMM's epilogue (native/cpu/activation_simd.cc): per
+// element against float64 over the whole float32 range where GELU is not 0, the negative tail
+// included (where 1 + erf(x / sqrt 2) cancels: the vectorized form takes erfc directly).
+import * as assert from 'node:assert/strict';
+import { cpu, linear, tensor } from '../ts/index';
+import { host } from './helpers';
+import { erf } from './reference';
+
+// erfc(z) in float64 for z >= 0: 1 - erf below 3 (erf is good to 1e-15 absolute, erfc(3) = 2e-5),
+// the continued fraction e^(-z^2) / sqrt(pi) / (z + (1/2) / (z + 1 / (z + (3/2) / (z + ...)))) above.
+function erfc(z: number): number {
+  if (z < 3) return 1 - erf(z);
+  let f = z;
+  for (let n = 80; n >= 1; n--) f = z + n / 2 / f;
+  return Math.exp(-z * z) / Math.sqrt(Math.PI) / f;
+}
+const gelu64 = (x: number) => (x < 0 ? 0.5 * x * erfc(-x / Math.SQRT2) : 0.5 * x * (2 - erfc(x / Math.SQRT2)));
+
+// x through linear(x [n, 1], [[1]]) with the GELU epilogue: the product is x exactly.
+function geluByLinear(xs: Float32Array): Float32Array {
+  const x = tensor(xs, [xs.length, 1]);
+  const w = tensor([1], [1, 1]);
+  const y = linear(x, w, null, { activation: 'gelu' });
+  const out = host(y).slice();
+  for (const t of [x, w, y]) t.dispose();
+  return out;
+}
+
+describe('cpu GELU (erf), vectorized', () => {
+  it('matches float64 per element within 1e-6 relative from x = -13 to 13 (gelu(-13) ~ -1e-37)', function () {
+    if (cpu.gemmKernel() !== 'avx2' && cpu.gemmKernel() !== 'avx512') this.skip();
+    const xs = Float32Array.from({ length: 26001 }, (_, i) => -13 + i * 0.001);
+    const got = geluByLinear(xs);
+    let worst = 0, at = 0;
+    for (let i = 0; i < xs.length; i++) {
+      const ref = gelu64(xs[i]);
+      if (Math.abs(ref) < 1e-37) continue; // float32's normal range ends at 1.2e-38
+      const rel = Math.abs(got[i] - ref) / Math.abs(ref);
+      if (rel > worst) { worst = rel; at = xs[i]; }
+    }
+    console.log(`      worst relative error ${worst.toExponential(2)} at x = ${at}`);
+    assert.ok(worst <= 1e-6, `worst relative error ${worst} at x = ${at}`);
+  });
+  it('keeps 0, infinities and NaN as the formula does', () => {
+    const got = geluByLinear(Float32Array.from([0, -0, Infinity, -Infinity, NaN, 40, -40, 1e-30, -1e-30]));
+    assert.equal(got[0], 0);
+    assert.equal(got[2], Infinity);
+    assert.ok(Number.isNaN(got[3]), 'gelu(-inf) = -inf * 0');
+    assert.ok(Number.isNaN(got[4]));
+    assert.equal(got[5], 40);
+    assert.equal(got[6], -0);
+    assert.ok(Math.abs(got[7] - 5e-31) < 1e-36 && Math.abs(got[8] + 5e-31) < 1e-36);
+  });
+});
