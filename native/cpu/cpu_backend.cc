@@ -15,6 +15,7 @@
 #include "../core/error.h"
 #include "attention_simd.h"
 #include "backward.h"
+#include "norm_simd.h"
 #include "cpu_kernels.h"
 #include "elementwise.h"
 #include "gemm.h"
@@ -132,7 +133,11 @@ class CpuBackend final : public Backend {
 
   void norm(const NormParams& p) override {
     const int64_t rows = p.x.rows(), cols = p.x.cols();
-    cpu::parallel_range(rows, kRowWork / std::max<int64_t>(cols, 1) + 1, [&](int64_t r0, int64_t r1) { norm_rows(p, r0, r1); });
+    const bool simd = cpu::active_gemm_kernel() != nullptr && cpu::norm_simd_serves(p);
+    cpu::parallel_range(rows, kRowWork / std::max<int64_t>(cols, 1) + 1, [&](int64_t r0, int64_t r1) {
+      if (simd) cpu::norm_rows_simd(p, r0, r1);
+      else norm_rows(p, r0, r1);
+    });
   }
 
   static void norm_rows(const NormParams& p, int64_t r0, int64_t r1) {

@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { Device, empty, FLOAT_DTYPES, FloatDType, layerNorm, randn, rmsNorm, Tensor, tensor } from '../../ts/index';
+import { cpu, Device, empty, FLOAT_DTYPES, FloatDType, layerNorm, randn, rmsNorm, Tensor, tensor } from '../../ts/index';
 import { DEVICES, TOLERANCE, assertClose, describeDevice, freshSeed, poisoned, host, AWKWARD_SHAPES } from '../helpers';
 import { normRef } from '../reference';
 
@@ -109,4 +109,19 @@ describeDevice('cuda:0', 'norm device mismatch', () => {
     assert.throws(() => rmsNorm(x, null, 1e-6, { out: empty([4, 6]) }), { name: 'TypeError', message: /^rmsNorm: expected options.out to be on cuda:0/ });
     x.dispose();
   });
+});
+
+// float32 on a CPU with AVX2 runs the vectorized rows (native/cpu/norm_simd.cc) above; the
+// reference GEMM selects the plain float64-accumulating rows, held here to the same bound.
+describe('norms [cpu]: the plain kernel (reference GEMM)', () => {
+  let kernel = '';
+  before(() => { kernel = cpu.gemmKernel(); cpu.gemmKernel('reference'); });
+  after(() => { cpu.gemmKernel(kernel === 'reference' ? 'reference' : 'best'); });
+  for (const shape of [[197, 1], [197, 97], [3, 4099]]) {
+    it(`layerNorm and rmsNorm match float64 at [${shape}] float32`, () => {
+      check('cpu', 'float32', shape, { rms: false, weight: true, bias: true });
+      check('cpu', 'float32', shape, { rms: true, weight: true, bias: false });
+      check('cpu', 'float32', shape, { rms: false, weight: false, bias: false, offset: 100 });
+    });
+  }
 });
