@@ -62,7 +62,7 @@ interface Job {
 
 export async function startServer(options: Partial<ServerOptions> & Pick<ServerOptions, 'model'>): Promise<RunningServer> {
   const opts: ServerOptions = { ...DEFAULTS, engine: 'main', ...options };
-  require.resolve('sharp'); // decoding needs the optional package sharp: fail now, not on the first request
+  require('sharp'); // decoding needs the optional package sharp (and its libvips): fail now, not on the first request
   const classifier: Classifier = await openClassifier(opts, opts.engine);
   const { info } = classifier;
   const batcher = new Batcher<Job, Classification[]>({
