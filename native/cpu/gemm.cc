@@ -13,6 +13,10 @@
 #include <cstring>
 #include <new>
 
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#endif
+
 #include "../core/activation.h"
 #include "activation_simd.h"
 #include "thread_pool.h"
@@ -81,12 +85,44 @@ struct Problem {
   const float* residual;  // C's layout, or null
   int64_t ldc, m, n, k;
   const GemmParams* p;
+  bool vector_merge;  // the tile's merge in AVX (an x86 kernel of AVX2 or wider)
 };
+
+#if defined(__x86_64__) || defined(_M_X64)
+// One row of merge_tile with AVX: c = alpha t + bias + res (first slice of k), else c += alpha t.
+__attribute__((target("avx2,fma"))) void merge_row_avx2(float* c, const float* t, const float* bias, const float* res, float alpha, int64_t cols,
+                                                       bool first) {
+  const __m256 a = _mm256_set1_ps(alpha);
+  int64_t x = 0;
+  for (; x + 8 <= cols; x += 8) {
+    __m256 v = first ? _mm256_mul_ps(a, _mm256_loadu_ps(t + x)) : _mm256_fmadd_ps(a, _mm256_loadu_ps(t + x), _mm256_loadu_ps(c + x));
+    if (first && bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias + x));
+    if (first && res) v = _mm256_add_ps(v, _mm256_loadu_ps(res + x));
+    _mm256_storeu_ps(c + x, v);
+  }
+  for (; x < cols; ++x) {
+    float v = first ? alpha * t[x] : c[x] + alpha * t[x];
+    if (first && bias) v += bias[x];
+    if (first && res) v += res[x];
+    c[x] = v;
+  }
+}
+#endif
 
 // Merges an MR x NR tile (row stride nr) into C's [rows, cols] block at (i, j).
 void merge_tile(const Problem& q, const float* tile, int nr, int64_t i, int64_t j, int64_t rows, int64_t cols, bool first, bool last) {
   const GemmParams& p = *q.p;
   const float* bias = static_cast<const float*>(p.bias);
+#if defined(__x86_64__) || defined(_M_X64)
+  if (q.vector_merge) {
+    for (int64_t r = 0; r < rows; ++r) {
+      float* c = q.c + (i + r) * q.ldc + j;
+      merge_row_avx2(c, tile + r * nr, bias ? bias + j : nullptr, q.residual ? q.residual + (i + r) * q.ldc + j : nullptr, p.alpha, cols, first);
+      if (last) activate_row(c, cols, p.activation);
+    }
+    return;
+  }
+#endif
   for (int64_t r = 0; r < rows; ++r) {
     float* c = q.c + (i + r) * q.ldc + j;
     const float* t = tile + r * nr;
@@ -214,6 +250,7 @@ void gemm_f32(const GemmParams& p, const GemmKernel& kern) {
     q.ldc = p.ldc;
     q.m = p.m, q.n = p.n, q.k = p.k;
     q.p = &p;
+    q.vector_merge = std::strcmp(kern.name, "avx2") == 0 || std::strcmp(kern.name, "avx512") == 0;
     return q;
   };
   if (p.m == 0 || p.n == 0) return;
