@@ -1,7 +1,7 @@
 // The CPU against onnxruntime-node (issue 28): ts/bench/suite/ort.ts's cases, printed as the
 // table BENCHMARKS.md holds. Steps: cd bench/ort && npm install --ignore-scripts; then
 // node --import tsx bench/ort/vit.ts [rounds]. A model's model.onnx is exported when absent
-// (python3 with torch and safetensors, or NODEFORMERS_PYTHON); notebook_vit's is committed.
+// (python3 with torch and safetensors, or NODEFORMERS_PYTHON); the notebook ViT is the fixture's.
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { benchOnnxruntime, ortTable } from '../../ts/bench/suite/ort';

@@ -1,8 +1,9 @@
 // The CPU peer (issue 28): the notebook ViT and ViT-S/16 (float32) here and in onnxruntime-node
-// on their ONNX export, in one process, with the same weights and input. Each model's
-// directory under bench/ort holds config.json and model.onnx (tools/export_vit_onnx.py, by
-// PyTorch); the weights come from a fixed seed, so the safetensors the export read are made
-// again here when absent, and the logits of the two engines must agree. The timing alternates
+// on their ONNX export, in one process, with the same weights and input. The notebook ViT is
+// ../shared/fixtures' vit_notebook (timm's weights and timm's own torch.onnx export); a model
+// without a fixture gets a directory under bench/ort with weights from a fixed seed and
+// model.onnx by tools/export_vit_onnx.py (PyTorch), made when absent. The logits of the two
+// engines must agree. The timing alternates
 // blocks of runs (ours, then theirs) so that neither engine's threads run during the other's
 // block, and reports each one's median over the blocks. onnxruntime-node is installed for
 // benchmarks only (bench/ort/package.json, `npm install --ignore-scripts`), never a dependency.
@@ -12,7 +13,7 @@ import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { noGrad } from '../../autograd';
 import { cpu } from '../../cpu';
-import { buildViT, ViTConfig } from '../../models/vit';
+import { buildViT, loadTimmViT, ViTConfig, VisionTransformer } from '../../models/vit';
 import { saveCheckpoint } from '../../optim/checkpoint';
 import { rand } from '../../tensor';
 import { NOTEBOOK_VIT } from './vit';
@@ -20,10 +21,11 @@ import { NOTEBOOK_VIT } from './vit';
 /** timm's vit_small_patch16_224. */
 export const VIT_SMALL: ViTConfig = { img_size: 224, patch_size: 16, embed_dim: 384, depth: 12, num_heads: 6, mlp_ratio: 4, qkv_bias: true, num_classes: 1000 };
 
-export interface OrtCase { name: string; model: string; config: ViTConfig; batch: number }
+/** fixture: the name of a model in the fixtures directory (<fixture>.weights.safetensors, <fixture>.onnx). */
+export interface OrtCase { name: string; model: string; config: ViTConfig; batch: number; fixture?: string }
 export const ORT_CASES: readonly OrtCase[] = [
-  { name: 'notebook ViT, batch 1', model: 'notebook_vit', config: NOTEBOOK_VIT, batch: 1 },
-  { name: 'notebook ViT, batch 8', model: 'notebook_vit', config: NOTEBOOK_VIT, batch: 8 },
+  { name: 'notebook ViT, batch 1', model: 'notebook_vit', config: NOTEBOOK_VIT, batch: 1, fixture: 'vit_notebook' },
+  { name: 'notebook ViT, batch 8', model: 'notebook_vit', config: NOTEBOOK_VIT, batch: 8, fixture: 'vit_notebook' },
   { name: "ViT-S/16 (timm's vit_small_patch16_224), batch 1", model: 'vit_small_patch16_224', config: VIT_SMALL, batch: 1 },
 ];
 
@@ -50,8 +52,16 @@ function loadOrt(root: string): Ort | null {
   return null;
 }
 
-/** The model's directory with model.onnx, made (weights, then the export) where absent; or why not. */
-async function prepare(root: string, c: OrtCase, log: (line: string) => void): Promise<string | { skipped: string }> {
+interface Prepared { onnx: string; model: VisionTransformer }
+
+/** The model and its ONNX file: the fixture's, or a directory made (weights, then the export) where absent; or why not. */
+async function prepare(root: string, c: OrtCase, log: (line: string) => void): Promise<Prepared | { skipped: string }> {
+  if (c.fixture) {
+    const fixtures = process.env.NODEFORMERS_FIXTURES ?? path.join(root, '..', 'shared', 'fixtures');
+    const weights = path.join(fixtures, `${c.fixture}.weights.safetensors`), onnx = path.join(fixtures, `${c.fixture}.onnx`);
+    if (!fs.existsSync(weights) || !fs.existsSync(onnx)) return { skipped: `${c.name}: the fixture ${c.fixture} (.weights.safetensors, .onnx) is not in ${fixtures}` };
+    return { onnx, model: await loadTimmViT(weights, c.config) };
+  }
   const dir = path.join(root, 'bench', 'ort', c.model);
   const weights = path.join(dir, 'model.safetensors');
   if (!fs.existsSync(weights)) {
@@ -70,7 +80,7 @@ async function prepare(root: string, c: OrtCase, log: (line: string) => void): P
       return { skipped: `${c.model}: no ${path.relative(root, onnx)} and its export failed (${python} with torch and safetensors; NODEFORMERS_PYTHON picks one): ${String((e as Error).message).split('\n')[0]}` };
     }
   }
-  return dir;
+  return { onnx, model: buildViT(c.config, { seed: 1 }) };
 }
 
 const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -87,16 +97,16 @@ export async function benchOnnxruntime(opts: { root: string; rounds?: number; ru
   }
   result.ortVersion = ort.env?.versions?.common ?? null;
   for (const c of opts.cases ?? ORT_CASES) {
-    const dir = await prepare(root, c, log);
-    if (typeof dir !== 'string') {
-      result.skipped.push(dir.skipped);
+    const prepared = await prepare(root, c, log);
+    if ('skipped' in prepared) {
+      result.skipped.push(prepared.skipped);
       continue;
     }
     // ORT's intra-op threads spin after a run by default; off, so its block leaves our cores free.
-    const session = await ort.InferenceSession.create(path.join(dir, 'model.onnx'), {
+    const session = await ort.InferenceSession.create(prepared.onnx, {
       executionProviders: ['cpu'], intraOpNumThreads: cpu.numThreads(), extra: { session: { intra_op: { allow_spinning: '0' } } },
     });
-    const model = buildViT(c.config, { seed: 1 });
+    const { model } = prepared;
     model.eval();
     const size = c.config.img_size ?? 224;
     const x = rand([c.batch, 3, size, size], { seed: 2 });
