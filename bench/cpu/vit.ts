@@ -19,6 +19,7 @@ for (const batch of [1, 8]) {
     for (let r = 0; r < rounds; r++) {
       const t0 = process.hrtime.bigint();
       model.forward(x).dispose();
+      cpu.synchronize(); // the forward runs on the CPU queue
       times.push(Number(process.hrtime.bigint() - t0) / 1e6);
     }
     console.log(`notebook ViT batch ${batch}, ${cpu.gemmKernel()} GEMM, ${threads} threads: median ${median(times).toFixed(1)} ms (min ${Math.min(...times).toFixed(1)}, ${rounds} rounds)`);
