@@ -1,8 +1,10 @@
 // Dense float32 attention on AVX2/FMA: out = softmax(scale * q k^T + bias, masked) v, and the
 // rows' log-sum-exp, flash-style. A task takes kTileQ query rows of one (batch, head) and walks
-// their keys in blocks of kTileK: the block's K is packed transposed ([D][kTileK]) and its V
-// row-major with D padded to a multiple of 8, once per block for all the task's rows. A row's
-// kTileK scores are kTileK / 8 vector accumulators of FMAs over d; an online softmax with a
+// their keys in blocks of tile_k (256 keys where D <= 32, so a ViT's 197 keys are one block
+// and a row pays its fixed costs once; 128 to D 64, else 64, to stay in L1 and L2): the block's
+// K is packed transposed ([D][tile_k]) and its V row-major with D padded to a multiple of 8,
+// once per block for all the task's rows. A row's scores are up to 8 vector accumulators of
+// FMAs over d per 64 keys; an online softmax with a
 // vectorized exp rescales the row's float32 accumulator, and P.V adds each key's V row times
 // its weight. Key ranges (causal, row_ranges) bound the walk; mask, bias and the ranges'
 // edges are applied per element on the scores. Block layouts take the plain kernel.
@@ -32,7 +34,10 @@ bool attention_simd_serves(const AttentionParams& p) {
 #ifdef NF_ATTENTION_X86
 namespace {
 
-constexpr int64_t kTileQ = 32, kTileK = 64;
+constexpr int64_t kTileQ = 32;
+
+// Keys per block: see the file's first comment.
+int64_t key_tile(int64_t D) { return D <= 32 ? 256 : D <= 64 ? 128 : 64; }
 
 // One task's scratch, kept per thread so a task allocates nothing.
 struct Scratch {
@@ -42,26 +47,31 @@ struct Scratch {
 
 // A row's scores for NVEC * 8 keys of the packed block: NVEC accumulators of FMAs over d.
 template <int NVEC>
-__attribute__((target("avx2,fma"))) void row_scores(const float* q, const float* kt, int64_t D, float* scores) {
+__attribute__((target("avx2,fma"))) void row_scores(const float* q, const float* kt, int64_t ldk, int64_t D, float* scores) {
   __m256 acc[NVEC];
   for (int x = 0; x < NVEC; ++x) acc[x] = _mm256_setzero_ps();
   for (int64_t d = 0; d < D; ++d) {
     const __m256 qd = _mm256_broadcast_ss(q + d);
-    for (int x = 0; x < NVEC; ++x) acc[x] = _mm256_fmadd_ps(qd, _mm256_loadu_ps(kt + d * kTileK + 8 * x), acc[x]);
+    for (int x = 0; x < NVEC; ++x) acc[x] = _mm256_fmadd_ps(qd, _mm256_loadu_ps(kt + d * ldk + 8 * x), acc[x]);
   }
   for (int x = 0; x < NVEC; ++x) _mm256_storeu_ps(scores + 8 * x, acc[x]);
 }
 
-__attribute__((target("avx2,fma"))) void scores_for(int nvec, const float* q, const float* kt, int64_t D, float* scores) {
-  switch (nvec) {
-    case 1: return row_scores<1>(q, kt, D, scores);
-    case 2: return row_scores<2>(q, kt, D, scores);
-    case 3: return row_scores<3>(q, kt, D, scores);
-    case 4: return row_scores<4>(q, kt, D, scores);
-    case 5: return row_scores<5>(q, kt, D, scores);
-    case 6: return row_scores<6>(q, kt, D, scores);
-    case 7: return row_scores<7>(q, kt, D, scores);
-    default: return row_scores<8>(q, kt, D, scores);
+// A row's scores for the block's first nvec * 8 keys, 64 at a time.
+__attribute__((target("avx2,fma"))) void scores_for(int nvec, const float* q, const float* kt, int64_t ldk, int64_t D, float* scores) {
+  for (int v0 = 0; v0 < nvec; v0 += 8) {
+    const float* k = kt + 8 * v0;
+    float* s = scores + 8 * v0;
+    switch (std::min(8, nvec - v0)) {
+      case 1: row_scores<1>(q, k, ldk, D, s); break;
+      case 2: row_scores<2>(q, k, ldk, D, s); break;
+      case 3: row_scores<3>(q, k, ldk, D, s); break;
+      case 4: row_scores<4>(q, k, ldk, D, s); break;
+      case 5: row_scores<5>(q, k, ldk, D, s); break;
+      case 6: row_scores<6>(q, k, ldk, D, s); break;
+      case 7: row_scores<7>(q, k, ldk, D, s); break;
+      default: row_scores<8>(q, k, ldk, D, s); break;
+    }
   }
 }
 
@@ -117,10 +127,11 @@ __attribute__((target("avx2,fma"))) void run_tile(const AttentionParams& p, int6
   const float* v = static_cast<const float*>(p.v);
   const int32_t* ranges = p.row_ranges;
   s.q.assign(static_cast<size_t>(kTileQ * D), 0.f);
-  s.kt.resize(static_cast<size_t>(D * kTileK));
-  s.v.assign(static_cast<size_t>(kTileK * Dp), 0.f);  // padding columns stay zero
+  const int64_t tile_k = key_tile(D);
+  s.kt.resize(static_cast<size_t>(D * tile_k));
+  s.v.assign(static_cast<size_t>(tile_k * Dp), 0.f);  // padding columns stay zero
   s.acc.assign(static_cast<size_t>(kTileQ * Dp), 0.f);
-  s.scores.resize(static_cast<size_t>(kTileK));
+  s.scores.resize(static_cast<size_t>(tile_k));
   s.row_max.assign(kTileQ, -INFINITY);
   s.row_sum.assign(kTileQ, 0.f);
   for (int64_t r = 0; r < rows; ++r) {
@@ -134,16 +145,16 @@ __attribute__((target("avx2,fma"))) void run_tile(const AttentionParams& p, int6
     return ranges != nullptr ? std::min<int64_t>(e, ranges[2 * (i0 + r) + 1]) : e;
   };
   const int64_t key_begin = lo(0), key_end = hi(rows - 1);  // both nondecreasing in the row
-  for (int64_t j0 = key_begin; j0 < key_end; j0 += kTileK) {
-    const int64_t cols = std::min(kTileK, key_end - j0);
-    for (int64_t c = 0; c < kTileK; ++c) {
+  for (int64_t j0 = key_begin; j0 < key_end; j0 += tile_k) {
+    const int64_t cols = std::min(tile_k, key_end - j0);
+    for (int64_t c = 0; c < (cols + 7) / 8 * 8; ++c) {
       if (c < cols) {
         const float* kr = k + b * p.k_strides[0] + (j0 + c) * p.k_strides[1] + hk * p.k_strides[2];
         const float* vr = v + b * p.v_strides[0] + (j0 + c) * p.v_strides[1] + hk * p.v_strides[2];
-        for (int64_t d = 0; d < D; ++d) s.kt[d * kTileK + c] = kr[d];
+        for (int64_t d = 0; d < D; ++d) s.kt[d * tile_k + c] = kr[d];
         std::memcpy(&s.v[c * Dp], vr, static_cast<size_t>(D) * sizeof(float));
       } else {
-        for (int64_t d = 0; d < D; ++d) s.kt[d * kTileK + c] = 0.f;
+        for (int64_t d = 0; d < D; ++d) s.kt[d * tile_k + c] = 0.f;
         std::memset(&s.v[c * Dp], 0, static_cast<size_t>(D) * sizeof(float));
       }
     }
@@ -152,11 +163,14 @@ __attribute__((target("avx2,fma"))) void run_tile(const AttentionParams& p, int6
       if (row_hi <= j0 || row_lo >= j0 + cols) continue;  // none of this block's keys for this row
       const int nvec = static_cast<int>((cols + 7) / 8);  // the block's keys, in vectors
       float* sc = s.scores.data();
-      scores_for(nvec, &s.q[r * D], s.kt.data(), D, sc);
+      scores_for(nvec, &s.q[r * D], s.kt.data(), tile_k, D, sc);
       // Per element: keys outside the row's range or the block, the mask, the bias.
       const int64_t width = 8 * nvec;
-      const bool whole = row_lo <= j0 && row_hi >= j0 + width && cols == width;
-      if (!whole || p.mask != nullptr || p.bias != nullptr) {
+      if (p.mask == nullptr && p.bias == nullptr) {  // only the range's edges and the block's padding
+        const int64_t first = std::clamp<int64_t>(row_lo - j0, 0, width), end = std::clamp<int64_t>(std::min(row_hi - j0, cols), first, width);
+        for (int64_t c = 0; c < first; ++c) sc[c] = -INFINITY;
+        for (int64_t c = end; c < width; ++c) sc[c] = -INFINITY;
+      } else {
         for (int64_t c = 0; c < width; ++c) {
           const int64_t j = j0 + c;
           if (c >= cols || j < row_lo || j >= row_hi) {
