@@ -18,7 +18,7 @@ const COMMANDS: Record<string, string> = {
   bench: `nodeformers bench [--dtype float16|float32|bfloat16[,...]] [--batch N] [--attention a,b,...]
                     [--out dir] [--json file] [--baseline file | --no-baseline] [--benchmarks-md file]
                     [--no-peers] [--no-compile] [--no-sweeps] [--no-vit] [--training fb,step,attention | --no-training]
-                    [--no-mechanisms] [--quick] [--require-cuda]
+                    [--no-mechanisms] [--no-ort] [--quick] [--require-cuda]
       the notebook ViT in the seed's format, a summary beside PyTorch, kernel sweeps, plots
       (--out: where the results JSON and plots go, default ./bench-results; --baseline: the results
        file to compare with, default bench/baselines/<gpu kind>.json of a checkout; --benchmarks-md:
@@ -27,7 +27,8 @@ const COMMANDS: Record<string, string> = {
        --training: section 5's parts (the ViT's forward + backward, a training step, the attention
        backward sweep; default all), a part left out keeping an earlier run's figures as --no-vit does;
        --no-mechanisms: without section 6, every attention mechanism as one layer, forward and
-       forward + backward; results are written after each section)`,
+       forward + backward; --no-ort: without section 7 on the CPU, the ViTs beside
+       onnxruntime-node (where bench/ort has it installed); results are written after each section)`,
   classify: CLASSIFY_USAGE,
 };
 const GENERAL = `  nodeformers --help | --version | <command> --help`;
@@ -84,7 +85,7 @@ async function run(argv: string[]): Promise<number> {
         dtype: { type: 'string' }, batch: { type: 'string' }, attention: { type: 'string' }, json: { type: 'string' },
         out: { type: 'string' }, 'out-dir': { type: 'string' }, baseline: { type: 'string' }, 'no-baseline': { type: 'boolean' },
         'benchmarks-md': { type: 'string' }, 'no-peers': { type: 'boolean' }, 'no-compile': { type: 'boolean' }, quick: { type: 'boolean' },
-        'no-sweeps': { type: 'boolean' }, 'no-vit': { type: 'boolean' }, 'no-mechanisms': { type: 'boolean' }, 'require-cuda': { type: 'boolean' },
+        'no-sweeps': { type: 'boolean' }, 'no-vit': { type: 'boolean' }, 'no-mechanisms': { type: 'boolean' }, 'no-ort': { type: 'boolean' }, 'require-cuda': { type: 'boolean' },
         training: { type: 'string' }, 'no-training': { type: 'boolean' },
       },
     });
@@ -102,7 +103,7 @@ async function run(argv: string[]): Promise<number> {
       dtypes: dtypes as FloatDType[] | undefined, batch, attention: values.attention?.split(','), json: values.json,
       outDir: values.out ?? values['out-dir'], baseline: values['no-baseline'] ? null : values.baseline, benchmarksMd: values['benchmarks-md'],
       peers: !values['no-peers'], compile: values['no-compile'] ? false : undefined, quick: values.quick,
-      sweeps: !values['no-sweeps'], vit: !values['no-vit'], mechanisms: !values['no-mechanisms'], training: values['no-training'] ? false : (training as TrainingPart[] | undefined) ?? true,
+      sweeps: !values['no-sweeps'], vit: !values['no-vit'], mechanisms: !values['no-mechanisms'], ort: !values['no-ort'], training: values['no-training'] ? false : (training as TrainingPart[] | undefined) ?? true,
       requireCuda: values['require-cuda'] || process.env.NODEFORMERS_REQUIRE_CUDA === '1',
     });
     return 0;

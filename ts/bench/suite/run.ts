@@ -3,7 +3,8 @@
 // 3) kernel sweeps (attention over N, D, dtype; layerNorm and softmax bandwidth); 4) the
 // host-side cost of tiny CPU calls; 5) training: the ViT's forward + backward, a training
 // step, the attention backward sweep, and issue 25's targets; 6) the attention mechanisms
-// side by side (one layer each, forward and forward + backward); 7) results JSON and plots
+// side by side (one layer each, forward and forward + backward); on the CPU, 7) the ViTs beside
+// onnxruntime-node (ort.ts); 8) results JSON and plots
 // where --out says (default ./bench-results, never the package), the run against its GPU
 // kind's baseline, and on request the marked section of a BENCHMARKS.md. On the CPU: a
 // smaller batch, fewer cases.
@@ -27,6 +28,7 @@ import { SUITE_OF, TRAINING_PARTS, TrainingPart } from './training_kit';
 import { BACKWARD_BASELINE } from './attention_backward';
 import { benchViT, ViTBenchResult } from './vit';
 import { benchMechanisms, MECHANISMS_SUITE } from './mechanisms';
+import { benchOnnxruntime, OrtResult, ortTable } from './ort';
 
 export interface BenchRunOptions {
   /** Default: float16 on CUDA, float32 on the CPU; `--dtype float32` adds nothing else. */
@@ -58,6 +60,8 @@ export interface BenchRunOptions {
   training?: boolean | readonly TrainingPart[];
   /** Run section 6, every attention mechanism as one layer, forward and forward + backward (default true). */
   mechanisms?: boolean;
+  /** On the CPU with peers on, run section 7: the ViTs beside onnxruntime-node where it is installed (default true). */
+  ort?: boolean;
   /**
    * Run the ViT sections (1 and 2; default true). Without them the ViT figures come from
    * the results JSON this run writes to, when an earlier run of the same day and device
@@ -130,18 +134,21 @@ export async function runBench(o: BenchRunOptions = {}): Promise<{ json: string;
     kernels: null as KernelBenchResult | null, host: null as ReturnType<typeof benchHost> | null,
     training: { measurements: keptTraining, skipped: [] as string[], torch: null as string | null },
     mechanisms: { measurements: earlier.measurements.filter((m) => m.params.suite === MECHANISMS_SUITE && !(o.mechanisms ?? true)), skipped: [] as string[] },
+    ort: null as OrtResult | null,
   };
   const write = (complete: boolean) => {
     const k = sections.kernels;
     const t = sections.training;
     const mech = sections.mechanisms;
-    const tables = [...(k ? kernelTables(k) : []), ...trainingTables(t.measurements, device, batch), ...mechanismTables(mech.measurements)];
+    const tables = [...(k ? kernelTables(k) : []), ...trainingTables(t.measurements, device, batch), ...mechanismTables(mech.measurements),
+      ...(sections.ort ? [ortTable(sections.ort)] : [])];
     const all = [...vit.measurements, ...vit.summary, ...(k?.attention ?? []), ...(k?.sparse ?? []), ...(k?.ops ?? []), ...t.measurements, ...mech.measurements];
     const record = {
       date, commit: gitCommit(), complete, info: info(), options: { dtypes, batch, quick, peers, minRunTime, training: trainingParts },
       torch: vit.peers[0]?.torch ?? vit.torch ?? t.torch ?? earlier.torch, timm: vit.peers[0]?.timm ?? null,
       measurements: JSON.parse(toJSON(all)), skipped: [...vit.skipped, ...(k?.skipped ?? []), ...t.skipped, ...mech.skipped],
       host: (sections.host ?? []).map(({ toString: _, ...r }) => r),
+      ort: sections.ort,
     };
     fs.writeFileSync(json, JSON.stringify(record, null, 1));
     if (refreshMd && md) {
@@ -202,7 +209,16 @@ export async function runBench(o: BenchRunOptions = {}): Promise<{ json: string;
     took('section 6');
   }
 
-  log('\n== 7. Results\n');
+  if (!gpu && peers && (o.ort ?? true)) {
+    log('\n== 7. The CPU beside onnxruntime-node, float32\n');
+    sections.ort = await benchOnnxruntime({ root: path.join(__dirname, '..', '..', '..'), rounds: quick ? 3 : 7, log });
+    log(ortTable(sections.ort));
+    for (const s of sections.ort.skipped) log(`skipped: ${s}`);
+    write(false);
+    took('section 7');
+  }
+
+  log('\n== 8. Results\n');
   const plot = async (ms: Measurement[], name: string, opts: { x: string; series: string; title: string; y?: string }) => {
     if (ms.length === 0) return;
     const files = await plotMeasurements(ms, { ...opts, file: path.join(outDir, `${tag}-${name}`) });
