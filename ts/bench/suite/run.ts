@@ -252,7 +252,7 @@ export async function runBench(o: BenchRunOptions = {}): Promise<{ json: string;
     await plot(ms, `mechanisms-${kind === 'f+b' ? 'fb' : kind}`, { x: 'N', series: 'series', title: `Attention mechanisms, one layer, ${kind === 'f+b' ? 'forward + backward' : 'forward'}, ${deviceName}` });
   }
   write(true);
-  took('section 7');
+  took('section 8');
   log(`wrote ${json}`);
   for (const p of plots) log(`wrote ${p}`);
   if (refreshMd) log(`refreshed the ${MARK_BEGIN} section of ${md}`);
