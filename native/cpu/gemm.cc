@@ -64,10 +64,44 @@ void pack_a(const Matrix& a, int64_t i0, int64_t mc, int64_t k0, int64_t kc, int
   }
 }
 
+#if defined(__x86_64__) || defined(_M_X64)
+// A full panel of a B stored column-major (a linear layer's weight, [out, in], read as B =
+// W^T): 8 k by 8 columns at a time, loaded along k (contiguous) and transposed in registers.
+// The k beyond the last multiple of 8 are copied one by one.
+__attribute__((target("avx2,fma"))) void pack_b_columns_avx2(const Matrix& b, int64_t k0, int64_t kc, int64_t jp, int nr, float* out) {
+  int64_t k = 0;
+  for (; k + 8 <= kc; k += 8)
+    for (int g = 0; g < nr; g += 8) {
+      __m256 r[8];
+      for (int c = 0; c < 8; ++c) r[c] = _mm256_loadu_ps(b.p + (jp + g + c) * b.cs + k0 + k);
+      const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+      const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+      const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+      const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+      const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+      const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+      const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+      const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+      const __m256 rows[8] = {_mm256_permute2f128_ps(u0, u4, 0x20), _mm256_permute2f128_ps(u1, u5, 0x20),
+                              _mm256_permute2f128_ps(u2, u6, 0x20), _mm256_permute2f128_ps(u3, u7, 0x20),
+                              _mm256_permute2f128_ps(u0, u4, 0x31), _mm256_permute2f128_ps(u1, u5, 0x31),
+                              _mm256_permute2f128_ps(u2, u6, 0x31), _mm256_permute2f128_ps(u3, u7, 0x31)};
+      for (int i = 0; i < 8; ++i) _mm256_storeu_ps(out + (k + i) * nr + g, rows[i]);
+    }
+  for (; k < kc; ++k)
+    for (int c = 0; c < nr; ++c) out[k * nr + c] = b.at(k0 + k, jp + c);
+}
+#endif
+
 // B's panel `panel` (columns j0 + panel * nr ...) of k [k0, k0 + kc), k-major, zero-padded columns.
-void pack_b_panel(const Matrix& b, int64_t k0, int64_t kc, int64_t j0, int64_t nc, int64_t panel, int nr, float* out) {
+void pack_b_panel(const Matrix& b, int64_t k0, int64_t kc, int64_t j0, int64_t nc, int64_t panel, int nr, float* out, bool vector) {
   const int64_t jp = j0 + panel * nr, cols = std::min<int64_t>(nr, j0 + nc - jp);
   out += panel * kc * nr;
+#if defined(__x86_64__) || defined(_M_X64)
+  if (vector && b.rs == 1 && cols == nr && nr % 8 == 0) return pack_b_columns_avx2(b, k0, kc, jp, nr, out);
+#else
+  (void)vector;
+#endif
   for (int64_t k = 0; k < kc; ++k) {
     float* dst = out + k * nr;
     if (b.cs == 1) {
@@ -85,7 +119,7 @@ struct Problem {
   const float* residual;  // C's layout, or null
   int64_t ldc, m, n, k;
   const GemmParams* p;
-  bool vector_merge;  // the tile's merge in AVX (an x86 kernel of AVX2 or wider)
+  bool vector_merge;  // the tile's merge and B's packing in AVX (an x86 kernel of AVX2 or wider)
 };
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -172,7 +206,7 @@ void gemm_matrix(const Problem& q, const GemmKernel& kern, bool threaded) {
       const int64_t m_blocks = (q.m + kMC - 1) / kMC;
       // Split the columns too when there are fewer row blocks than two per thread.
       const int64_t n_split = std::min(panels, std::max<int64_t>(1, (2 * threads + m_blocks - 1) / m_blocks));
-      auto pack = [&](int64_t panel, int) { pack_b_panel(q.b, k0, kc, j0, nc, panel, nr, b_pack); };
+      auto pack = [&](int64_t panel, int) { pack_b_panel(q.b, k0, kc, j0, nc, panel, nr, b_pack, q.vector_merge); };
       auto block = [&](int64_t t, int) {
         const int64_t ib = t / n_split, s = t % n_split, i0 = ib * kMC;
         run_block(q, kern, b_pack, i0, std::min(kMC, q.m - i0), j0, nc, panels * s / n_split, panels * (s + 1) / n_split, k0, kc,
