@@ -5,6 +5,7 @@
 // queued before the free. Host transfers wait for the stream, as cudaMemcpy does.
 #include <cstring>
 #include <memory>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -90,25 +91,23 @@ class QueuedCpuBackend final : public Backend {
   NF_QUEUED_OP(philox, PhiloxParams)
 #undef NF_QUEUED_OP
 
-  // The parameter lists are host arrays the caller frees on return: the work item keeps copies.
-  void optimizer_step(const OptimizerStepParams& p) override {
-    std::vector<OptimizerTensor> tensors(p.tensors, p.tensors + p.count);
-    run([p, tensors = std::move(tensors)](Backend& k) {
-      OptimizerStepParams q = p;
-      q.tensors = tensors.data();
-      k.optimizer_step(q);
-    });
-  }
-  void unscale_grads(const UnscaleParams& p) override {
-    std::vector<UnscaleTensor> tensors(p.tensors, p.tensors + p.count);
-    run([p, tensors = std::move(tensors)](Backend& k) {
-      UnscaleParams q = p;
-      q.tensors = tensors.data();
-      k.unscale_grads(q);
+  void optimizer_step(const OptimizerStepParams& p) override { run_with_list(p, &Backend::optimizer_step); }
+  void unscale_grads(const UnscaleParams& p) override { run_with_list(p, &Backend::unscale_grads); }
+
+ private:
+  // An op whose params point at a host list (`tensors`, `count` entries) the caller frees on
+  // return: the work item keeps a copy of the list.
+  template <typename Params>
+  void run_with_list(const Params& p, void (Backend::*op)(const Params&)) {
+    using Entry = std::remove_const_t<std::remove_pointer_t<decltype(p.tensors)>>;
+    std::vector<Entry> list(p.tensors, p.tensors + p.count);
+    run([p, op, list = std::move(list)](Backend& k) {
+      Params q = p;
+      q.tensors = list.data();
+      (k.*op)(q);
     });
   }
 
- private:
   template <typename F>
   void run(F&& op) {
     Backend* kernels = kernels_.get();
