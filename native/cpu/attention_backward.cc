@@ -2,7 +2,8 @@
 // in native/core/ops.h). Per (batch, head), the head's rows of q, k, v and dO are copied into
 // float32 [N, D] buffers once, with delta_i = dO_i . O_i and the saved lse; P is recomputed from
 // lse one entry at a time, so nothing N x N is ever stored, and float32 accumulates for every
-// dtype.
+// dtype. Threaded by (batch, kv head) dense and by (batch, head) sparse: each task owns
+// the gradients of its heads.
 //   dense:  key tiles of kTileK keys outer (their K, V, dK, dV rows stay in cache), the query
 //           rows that may see the tile inner (by the causal rule and the key ranges); a row's
 //           scores and dP over the tile's keys from K and V transposed, then each allowed
@@ -14,10 +15,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
+#include <memory>
 #include <vector>
 
 #include "backward.h"
 #include "elementwise.h"
+#include "thread_pool.h"
 
 namespace nf::cpu {
 namespace {
@@ -184,71 +188,102 @@ void dense_head_backward(const AttentionBackwardParams& bp, Head& hd, const floa
 
 }  // namespace
 
+// Per worker of the pool, made by the first task it runs: a call allocates at most one per thread.
+template <typename T>
+class PerWorker {
+ public:
+  explicit PerWorker(std::function<T*()> make) : make_(std::move(make)), slots_(static_cast<size_t>(num_threads())) {}
+  T& operator[](int worker) {
+    auto& slot = slots_[static_cast<size_t>(worker)];
+    if (!slot) slot.reset(make_());
+    return *slot;
+  }
+
+ private:
+  std::function<T*()> make_;
+  std::vector<std::unique_ptr<T>> slots_;
+};
+
+// Each (batch, kv head) is a task of the pool: it owns its kv head's dK and dV and its query
+// heads' dQ (and their rows of d_bias), so tasks never write the same memory.
 void attention_backward(const AttentionBackwardParams& bp) {
   const AttentionParams& p = bp.fwd;
   const int64_t nq = p.nq, nk = p.nk, D = p.head_dim;
   const int64_t group = p.kv_heads > 0 ? p.heads / p.kv_heads : 1;  // query heads per kv head
-  Head hd(nq, nk, D);
+  const int64_t kv_heads = p.heads / group;
   // K and V transposed ([D, nk]): a row's scores and dP over a tile's keys are then sums in
   // d order, each vectorized across the keys, and equal to the forward's scores bit for bit.
-  std::vector<float> kt(static_cast<size_t>(D * nk)), vt(static_cast<size_t>(D * nk));
-  for (int64_t b = 0; b < p.batch; ++b)
-    for (int64_t hk = 0; hk < p.heads / group; ++hk) {
-      hd.begin_kv(bp, b, hk);
-      for (int64_t j = 0; j < nk; ++j)
-        for (int64_t d = 0; d < D; ++d) {
-          kt[d * nk + j] = hd.k[j * D + d];
-          vt[d * nk + j] = hd.v[j * D + d];
-        }
-      for (int64_t h = hk * group; h < (hk + 1) * group; ++h) {  // dK and dV sum over the group
-        hd.begin_q(bp, b, h);
-        dense_head_backward(bp, hd, kt.data(), vt.data(), b, h);
-        hd.end_q(bp, b, h);
+  struct Scratch {
+    Head hd;
+    std::vector<float> kt, vt;
+  };
+  PerWorker<Scratch> scratch([&] { return new Scratch{Head(nq, nk, D), std::vector<float>(D * nk), std::vector<float>(D * nk)}; });
+  parallel_for(p.batch * kv_heads, [&](int64_t task, int worker) {
+    Scratch& s = scratch[worker];
+    Head& hd = s.hd;
+    const int64_t b = task / kv_heads, hk = task % kv_heads;
+    hd.begin_kv(bp, b, hk);
+    for (int64_t j = 0; j < nk; ++j)
+      for (int64_t d = 0; d < D; ++d) {
+        s.kt[d * nk + j] = hd.k[j * D + d];
+        s.vt[d * nk + j] = hd.v[j * D + d];
       }
-      hd.end_kv(bp, b, hk);
+    for (int64_t h = hk * group; h < (hk + 1) * group; ++h) {  // dK and dV sum over the group
+      hd.begin_q(bp, b, h);
+      dense_head_backward(bp, hd, s.kt.data(), s.vt.data(), b, h);
+      hd.end_q(bp, b, h);
     }
+    hd.end_kv(bp, b, hk);
+  });
 }
 
 void sparse_attention_backward(const SparseAttentionBackwardParams& bp) {
   const SparseAttentionParams& p = bp.fwd;
   const int64_t nq = p.nq, nk = p.nk, D = p.head_dim;
-  Head hd(nq, nk, D);
   // P and dS at each mask entry of the head in hand (the plan was checked whole when made:
-  // offsets and indices are in range).
-  std::vector<float> probs(static_cast<size_t>(p.nnz)), dscores(static_cast<size_t>(p.nnz));
-  for (int64_t b = 0; b < p.batch; ++b)
-    for (int64_t h = 0; h < p.heads; ++h) {
-      hd.begin(bp, b, h);
-      const int64_t hm = p.mask_heads == p.heads ? h : 0;
-      for (int64_t i = 0; i < nq; ++i) {
-        const int64_t r = hm * nq + i;
-        const float lse = hd.lse[i];
-        const float* qi = &hd.q[i * D];
-        const float* doi = &hd.d_out[i * D];
-        float* dqi = &hd.dq[i * D];
-        for (int64_t e = p.row_offsets[r]; e < p.row_offsets[r + 1]; ++e) {
-          const int64_t j = p.col_indices[e];
-          float pij = 0.f, ds = 0.f;
-          if (lse != -INFINITY) {  // -inf: no key scored, P = 0
-            pij = std::exp(dot(qi, &hd.k[j * D], D) * p.scale - lse);
-            ds = pij * (dot(doi, &hd.v[j * D], D) - hd.delta[i]);
-            axpy(dqi, p.scale * ds, &hd.k[j * D], D);
-          }
-          probs[e] = pij;
-          dscores[e] = ds;
+  // offsets and indices are in range). A task per (batch, head): it owns that head's gradients.
+  struct Scratch {
+    Head hd;
+    std::vector<float> probs, dscores;
+  };
+  PerWorker<Scratch> scratch([&] { return new Scratch{Head(nq, nk, D), std::vector<float>(p.nnz), std::vector<float>(p.nnz)}; });
+  parallel_for(p.batch * p.heads, [&](int64_t task, int worker) {
+    Scratch& s = scratch[worker];
+    Head& hd = s.hd;
+    std::vector<float>& probs = s.probs;
+    std::vector<float>& dscores = s.dscores;
+    const int64_t b = task / p.heads, h = task % p.heads;
+    hd.begin(bp, b, h);
+    const int64_t hm = p.mask_heads == p.heads ? h : 0;
+    for (int64_t i = 0; i < nq; ++i) {
+      const int64_t r = hm * nq + i;
+      const float lse = hd.lse[i];
+      const float* qi = &hd.q[i * D];
+      const float* doi = &hd.d_out[i * D];
+      float* dqi = &hd.dq[i * D];
+      for (int64_t e = p.row_offsets[r]; e < p.row_offsets[r + 1]; ++e) {
+        const int64_t j = p.col_indices[e];
+        float pij = 0.f, ds = 0.f;
+        if (lse != -INFINITY) {  // -inf: no key scored, P = 0
+          pij = std::exp(dot(qi, &hd.k[j * D], D) * p.scale - lse);
+          ds = pij * (dot(doi, &hd.v[j * D], D) - hd.delta[i]);
+          axpy(dqi, p.scale * ds, &hd.k[j * D], D);
         }
+        probs[e] = pij;
+        dscores[e] = ds;
       }
-      for (int64_t c = 0; c < nk; ++c) {
-        float* dkc = &hd.dk[c * D];
-        float* dvc = &hd.dv[c * D];
-        for (int64_t t = bp.col_offsets[hm * nk + c]; t < bp.col_offsets[hm * nk + c + 1]; ++t) {
-          const int64_t i = bp.row_indices[t], e = bp.csr_index[t];
-          axpy(dvc, probs[e], &hd.d_out[i * D], D);
-          axpy(dkc, p.scale * dscores[e], &hd.q[i * D], D);
-        }
-      }
-      hd.end(bp, b, h);
     }
+    for (int64_t c = 0; c < nk; ++c) {
+      float* dkc = &hd.dk[c * D];
+      float* dvc = &hd.dv[c * D];
+      for (int64_t t = bp.col_offsets[hm * nk + c]; t < bp.col_offsets[hm * nk + c + 1]; ++t) {
+        const int64_t i = bp.row_indices[t], e = bp.csr_index[t];
+        axpy(dvc, probs[e], &hd.d_out[i * D], D);
+        axpy(dkc, p.scale * dscores[e], &hd.q[i * D], D);
+      }
+    }
+    hd.end(bp, b, h);
+  });
 }
 
 }  // namespace nf::cpu
