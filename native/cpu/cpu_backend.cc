@@ -19,6 +19,7 @@
 #include "cpu_kernels.h"
 #include "host_cache.h"
 #include "elementwise.h"
+#include "elementwise_fast.h"
 #include "gemm.h"
 #include "mixing.h"
 #include "thread_pool.h"
@@ -64,6 +65,7 @@ class CpuBackend final : public Backend {
   void synchronize() override {}
 
   void copy(const TensorView& dst, const TensorView& src) override {
+    if (cpu::copy_rows(dst, src)) return;
     const TensorView* views[2] = {&dst, &src};
     if (dst.dtype == src.dtype) {
       const size_t size = dtype_size(dst.dtype);
@@ -76,6 +78,7 @@ class CpuBackend final : public Backend {
   }
 
   void fill(const TensorView& dst, double value) override {
+    if (cpu::fill_contiguous(dst, value)) return;
     const TensorView* views[1] = {&dst};
     for_each_offset<1>(dst, views, [&](int64_t o) { store(dst.data, dst.dtype, o, value); });
   }
@@ -220,6 +223,7 @@ class CpuBackend final : public Backend {
   }
 
   void binary(const BinaryParams& p) override {
+    if (cpu::binary_rows(p)) return;
     const TensorView* views[3] = {&p.out, &p.a, &p.b};
     for_each_offset<3>(p.out, views, [&](int64_t oo, int64_t oa, int64_t ob) {
       const double a = load(p.a.data, p.a.dtype, oa);
