@@ -55,6 +55,15 @@ struct Matrix {
 void pack_a(const Matrix& a, int64_t i0, int64_t mc, int64_t k0, int64_t kc, int mr, float* out) {
   for (int64_t p0 = 0; p0 < mc; p0 += mr, out += kc * mr) {
     const int64_t rows = std::min<int64_t>(mr, mc - p0);
+    if (a.cs == 1) {  // row-major A: read each row along k, contiguous
+      for (int64_t r = 0; r < rows; ++r) {
+        const float* src = a.p + (i0 + p0 + r) * a.rs + k0;
+        for (int64_t k = 0; k < kc; ++k) out[k * mr + r] = src[k];
+      }
+      for (int64_t r = rows; r < mr; ++r)
+        for (int64_t k = 0; k < kc; ++k) out[k * mr + r] = 0.f;
+      continue;
+    }
     for (int64_t k = 0; k < kc; ++k) {
       float* dst = out + k * mr;
       int64_t r = 0;
