@@ -3,6 +3,7 @@
 // included (where 1 + erf(x / sqrt 2) cancels: the vectorized form takes erfc directly).
 import * as assert from 'node:assert/strict';
 import { cpu, linear, tensor } from '../ts/index';
+import { activationBackward } from '../ts/ops/activation_backward';
 import { host } from './helpers';
 import { erf } from './reference';
 
@@ -15,6 +16,9 @@ function erfc(z: number): number {
   return Math.exp(-z * z) / Math.sqrt(Math.PI) / f;
 }
 const gelu64 = (x: number) => (x < 0 ? 0.5 * x * erfc(-x / Math.SQRT2) : 0.5 * x * (2 - erfc(x / Math.SQRT2)));
+// GELU'(x) = Phi(x) + x phi(x), Phi from erfc as above.
+const geluGrad64 = (x: number) =>
+  (x < 0 ? 0.5 * erfc(-x / Math.SQRT2) : 1 - 0.5 * erfc(x / Math.SQRT2)) + x * Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI);
 
 // x through linear(x [n, 1], [[1]]) with the GELU epilogue: the product is x exactly.
 function geluByLinear(xs: Float32Array): Float32Array {
@@ -40,6 +44,26 @@ describe('cpu GELU (erf), vectorized', () => {
     }
     console.log(`      worst relative error ${worst.toExponential(2)} at x = ${at}`);
     assert.ok(worst <= 1e-6, `worst relative error ${worst} at x = ${at}`);
+  });
+  it('its derivative (the backward, dy = 1) matches float64 per element within 1e-6 relative plus one float32 ulp of 1', function () {
+    if (cpu.gemmKernel() !== 'avx2' && cpu.gemmKernel() !== 'avx512') this.skip();
+    const xs = Float32Array.from({ length: 26001 }, (_, i) => -13 + i * 0.001);
+    const x = tensor(xs, [xs.length]);
+    const dy = tensor(new Float32Array(xs.length).fill(1), [xs.length]);
+    const dx = activationBackward(dy, x, 'gelu');
+    const got = host(dx);
+    let worst = 0, at = 0;
+    for (let i = 0; i < xs.length; i++) {
+      const ref = geluGrad64(xs[i]);
+      if (Math.abs(ref) < 1e-37) continue;
+      // Phi(x) + x phi(x) adds terms up to 1 in size, and crosses 0 near x = -0.75 by cancelling
+      // them: the bound is 1e-6 of the result plus one float32 ulp of 1 (2^-23).
+      const excess = Math.abs(got[i] - ref) / (1e-6 * Math.abs(ref) + 2 ** -23);
+      if (excess > worst) { worst = excess; at = xs[i]; }
+    }
+    console.log(`      worst error ${worst.toFixed(3)} of the bound, at x = ${at}`);
+    assert.ok(worst <= 1, `error ${worst} times the bound at x = ${at}`);
+    for (const t of [x, dy, dx]) t.dispose();
   });
   it('keeps 0, infinities and NaN as the formula does', () => {
     const got = geluByLinear(Float32Array.from([0, -0, Infinity, -Infinity, NaN, 40, -40, 1e-30, -1e-30]));

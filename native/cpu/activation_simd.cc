@@ -19,8 +19,8 @@ namespace nf::cpu {
 namespace {
 
 #ifdef NF_ACTIVATION_X86
-// GELU of 8 values.
-__attribute__((target("avx2,fma"))) inline __m256 gelu8(__m256 v) {
+// erfc(|v| / sqrt 2) of 8 values, and exp(-v^2 / 2) in `gauss` (for GELU's derivative).
+__attribute__((target("avx2,fma"))) inline __m256 erfc_tail(__m256 v, __m256* gauss) {
   constexpr float kP[10] = {0.17087277f, -0.82215223f, 1.48851587f, -1.13520398f, 0.27886807f,
                             -0.18628806f, 0.09678418f, 0.37409196f, 1.00002368f, -1.26551223f};
   const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.f);
@@ -33,9 +33,40 @@ __attribute__((target("avx2,fma"))) inline __m256 gelu8(__m256 v) {
   const __m256 hi = _mm256_mul_ps(v, v), lo = _mm256_fmsub_ps(v, v, hi);
   const __m256 big = exp256(_mm256_mul_ps(_mm256_set1_ps(-0.5f), hi));
   const __m256 small = exp256(_mm256_fnmadd_ps(half, lo, poly));
-  const __m256 tail = _mm256_mul_ps(_mm256_mul_ps(t, big), small);  // erfc(z)
+  *gauss = _mm256_mul_ps(big, _mm256_fnmadd_ps(half, lo, one));  // exp(-lo / 2) ~ 1 - lo / 2: |lo| < 1e-5
+  return _mm256_mul_ps(_mm256_mul_ps(t, big), small);
+}
+
+// GELU of 8 values.
+__attribute__((target("avx2,fma"))) inline __m256 gelu8(__m256 v) {
+  __m256 gauss;
+  const __m256 tail = erfc_tail(v, &gauss);
   const __m256 negative = _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ);
-  return _mm256_mul_ps(_mm256_mul_ps(half, v), _mm256_blendv_ps(_mm256_sub_ps(_mm256_set1_ps(2.f), tail), tail, negative));
+  return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), v), _mm256_blendv_ps(_mm256_sub_ps(_mm256_set1_ps(2.f), tail), tail, negative));
+}
+
+// GELU's derivative Phi(v) + v phi(v) of 8 values, Phi from the tail as GELU takes it.
+__attribute__((target("avx2,fma"))) inline __m256 gelu_grad8(__m256 v) {
+  __m256 gauss;
+  const __m256 half_tail = _mm256_mul_ps(_mm256_set1_ps(0.5f), erfc_tail(v, &gauss));
+  const __m256 negative = _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ);
+  const __m256 cdf = _mm256_blendv_ps(_mm256_sub_ps(_mm256_set1_ps(1.f), half_tail), half_tail, negative);
+  return _mm256_fmadd_ps(v, _mm256_mul_ps(_mm256_set1_ps(0.39894228040143268f), gauss), cdf);
+}
+
+__attribute__((target("avx2,fma"))) void gelu_backward_avx2(const float* x, const float* bias, const float* dy, float* dx, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 v = _mm256_loadu_ps(x + i);
+    if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias + i));
+    _mm256_storeu_ps(dx + i, _mm256_mul_ps(_mm256_loadu_ps(dy + i), gelu_grad8(v)));
+  }
+  if (i < n) {
+    alignas(32) float v[8] = {}, g[8] = {};
+    for (int64_t r = i; r < n; ++r) v[r - i] = x[r] + (bias ? bias[r] : 0.f), g[r - i] = dy[r];
+    _mm256_store_ps(v, _mm256_mul_ps(_mm256_load_ps(g), gelu_grad8(_mm256_load_ps(v))));
+    for (int64_t r = i; r < n; ++r) dx[r] = v[r - i];
+  }
 }
 
 __attribute__((target("avx2,fma"))) void gelu_avx2(float* x, int64_t n) {
@@ -56,6 +87,17 @@ bool has_avx2_fma() {
 #endif
 
 }  // namespace
+
+bool gelu_backward_row(const float* x, const float* bias, const float* dy, float* dx, int64_t n) {
+#ifdef NF_ACTIVATION_X86
+  if (has_avx2_fma()) {
+    gelu_backward_avx2(x, bias, dy, dx, n);
+    return true;
+  }
+#endif
+  (void)x, (void)bias, (void)dy, (void)dx, (void)n;
+  return false;
+}
 
 void activate_row(float* x, int64_t n, const ActivationSpec& a) {
   if (a.kind == Activation::None) return;

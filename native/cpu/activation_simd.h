@@ -1,4 +1,4 @@
-// Activations over a row of float32 values in place (the GEMM's epilogue, bias_activation):
+// Activations over a row of float32 values in place (the GEMM's epilogue), and GELU's backward:
 // GELU (erf) vectorized with AVX2/FMA where the CPU has them, every other activation, and
 // every CPU without them, through apply_activation (core/activation.h).
 #pragma once
@@ -9,5 +9,9 @@
 namespace nf::cpu {
 
 void activate_row(float* x, int64_t n, const ActivationSpec& a);
+
+// dx = dy * GELU'(x + bias) over a float32 row (bias: [n] or null; dx may be dy), vectorized;
+// false (nothing written) where the CPU lacks AVX2 and FMA.
+bool gelu_backward_row(const float* x, const float* bias, const float* dy, float* dx, int64_t n);
 
 }  // namespace nf::cpu
