@@ -28,7 +28,7 @@ std::vector<double> chunked_rows(int64_t rows, int64_t cols, int count, Fn&& fn)
   std::vector<double> partial(static_cast<size_t>(chunks * count * cols), 0.0);
   parallel_for(chunks, [&](int64_t chunk, int) {
     const int64_t r0 = chunk * kChunkRows;
-    fn(r0, std::min(rows, r0 + kChunkRows), &partial[static_cast<size_t>(chunk * count * cols)]);
+    fn(r0, std::min(rows, r0 + kChunkRows), partial.data() + chunk * count * cols);  // data(): count may be 0
   });
   std::vector<double> total(static_cast<size_t>(count * cols), 0.0);
   for (int64_t chunk = 0; chunk < chunks; ++chunk)
