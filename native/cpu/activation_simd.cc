@@ -7,11 +7,10 @@
 #include "activation_simd.h"
 
 #include "../core/activation.h"
+#include "simd_math.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
-
-#include "simd_math.h"
 #define NF_ACTIVATION_X86 1
 #endif
 
@@ -80,29 +79,22 @@ __attribute__((target("avx2,fma"))) void gelu_avx2(float* x, int64_t n) {
   }
 }
 
-bool has_avx2_fma() {
-  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return yes;
-}
 #endif
 
 }  // namespace
 
-bool gelu_backward_row(const float* x, const float* bias, const float* dy, float* dx, int64_t n) {
+void gelu_backward_row(const float* x, const float* bias, const float* dy, float* dx, int64_t n) {
 #ifdef NF_ACTIVATION_X86
-  if (has_avx2_fma()) {
-    gelu_backward_avx2(x, bias, dy, dx, n);
-    return true;
-  }
-#endif
+  gelu_backward_avx2(x, bias, dy, dx, n);
+#else
   (void)x, (void)bias, (void)dy, (void)dx, (void)n;
-  return false;
+#endif
 }
 
 void activate_row(float* x, int64_t n, const ActivationSpec& a) {
   if (a.kind == Activation::None) return;
 #ifdef NF_ACTIVATION_X86
-  if (a.kind == Activation::GELU && has_avx2_fma()) return gelu_avx2(x, n);
+  if (a.kind == Activation::GELU && cpu_has_avx2_fma()) return gelu_avx2(x, n);
 #endif
   for (int64_t i = 0; i < n; ++i) x[i] = apply_activation(x[i], a);
 }

@@ -10,8 +10,8 @@ namespace nf::cpu {
 
 void activate_row(float* x, int64_t n, const ActivationSpec& a);
 
-// dx = dy * GELU'(x + bias) over a float32 row (bias: [n] or null; dx may be dy), vectorized;
-// false (nothing written) where the CPU lacks AVX2 and FMA.
-bool gelu_backward_row(const float* x, const float* bias, const float* dy, float* dx, int64_t n);
+// dx = dy * GELU'(x + bias) over a float32 row (bias: [n] or null; dx may be dy), vectorized:
+// only where cpu_has_avx2_fma() (simd_math.h).
+void gelu_backward_row(const float* x, const float* bias, const float* dy, float* dx, int64_t n);
 
 }  // namespace nf::cpu

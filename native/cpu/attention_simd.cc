@@ -16,19 +16,18 @@
 #include <vector>
 
 #include "elementwise.h"
+#include "simd_math.h"
 #include "thread_pool.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
-
-#include "simd_math.h"
 #define NF_ATTENTION_X86 1
 #endif
 
 namespace nf::cpu {
 
 bool attention_simd_serves(const AttentionParams& p) {
-  return p.dtype == DType::Float32 && p.layout == nullptr && simd_attention_available();
+  return p.dtype == DType::Float32 && p.layout == nullptr && cpu_has_avx2_fma();
 }
 
 #ifdef NF_ATTENTION_X86
@@ -212,8 +211,6 @@ __attribute__((target("avx2,fma"))) void run_tile(const AttentionParams& p, int6
 
 }  // namespace
 
-bool simd_attention_available() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
-
 void attention_simd(const AttentionParams& p) {
   const int64_t q_tiles = (p.nq + kTileQ - 1) / kTileQ;
   parallel_for(p.batch * p.heads * q_tiles, [&](int64_t task, int) {
@@ -223,7 +220,6 @@ void attention_simd(const AttentionParams& p) {
 }
 
 #else
-bool simd_attention_available() { return false; }
 void attention_simd(const AttentionParams&) {}
 #endif
 

@@ -6,8 +6,6 @@
 
 namespace nf::cpu {
 
-// True when this CPU has the ISA the vectorized kernel needs (AVX2 and FMA).
-bool simd_attention_available();
 // True when attention_simd computes `p`: float32, no block layout, and the ISA is there.
 bool attention_simd_serves(const AttentionParams& p);
 void attention_simd(const AttentionParams& p);

@@ -12,6 +12,7 @@
 #include "activation_simd.h"
 #include "elementwise.h"
 #include "gemm.h"
+#include "simd_math.h"
 #include "thread_pool.h"
 
 namespace nf::cpu {
@@ -124,19 +125,17 @@ void activation_backward(const ActivationBackwardParams& p) {
   const int64_t rows = p.x.rows(), cols = p.x.cols();
   const DType t = p.x.dtype;
   // float32 GELU with the reference GEMM not chosen: vectorized rows (activation_simd.h).
-  const bool gelu32 = t == DType::Float32 && p.activation.kind == Activation::GELU && active_gemm_kernel() != nullptr;
+  const bool gelu32 = t == DType::Float32 && p.activation.kind == Activation::GELU && active_gemm_kernel() != nullptr && cpu_has_avx2_fma();
   const std::vector<double> dbias = chunked_rows(rows, cols, 1, [&](int64_t r0, int64_t r1, double* partial) {
     if (gelu32) {
       const float* x = static_cast<const float*>(p.x.data);
       const float* dy = static_cast<const float*>(p.dy.data);
       float* dx = static_cast<float*>(p.dx.data);
-      bool done = true;
-      for (int64_t r = r0; r < r1 && done; ++r) {
-        done = gelu_backward_row(x + r * cols, static_cast<const float*>(p.bias), dy + r * cols, dx + r * cols, cols);
-        if (done)
-          for (int64_t c = 0; c < cols; ++c) partial[c] += dx[r * cols + c];
+      for (int64_t r = r0; r < r1; ++r) {
+        gelu_backward_row(x + r * cols, static_cast<const float*>(p.bias), dy + r * cols, dx + r * cols, cols);
+        for (int64_t c = 0; c < cols; ++c) partial[c] += dx[r * cols + c];
       }
-      if (done) return;
+      return;
     }
     for (int64_t r = r0; r < r1; ++r)
       for (int64_t c = 0; c < cols; ++c) {

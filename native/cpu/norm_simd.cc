@@ -5,10 +5,10 @@
 
 #include <cmath>
 
+#include "simd_math.h"
+
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
-
-#include "simd_math.h"
 #define NF_NORM_X86 1
 #endif
 
@@ -78,8 +78,7 @@ __attribute__((target("avx2,fma"))) void rows_avx2(const NormParams& p, int64_t 
 }  // namespace
 
 bool norm_simd_serves(const NormParams& p) {
-  static const bool isa = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return isa && p.x.dtype == DType::Float32 && p.out.dtype == DType::Float32;
+  return cpu_has_avx2_fma() && p.x.dtype == DType::Float32 && p.out.dtype == DType::Float32;
 }
 
 void norm_rows_simd(const NormParams& p, int64_t r0, int64_t r1) { rows_avx2(p, r0, r1); }

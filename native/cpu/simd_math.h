@@ -1,6 +1,21 @@
 // Vector math for the CPU kernels on x86-64 (AVX2 + FMA), compiled with target attributes so
-// one build serves every x86-64 CPU; callers check the CPU first. Header-only (inline).
+// one build serves every x86-64 CPU; callers check cpu_has_avx2_fma() first. Header-only (inline).
 #pragma once
+
+namespace nf::cpu {
+
+// True when this CPU has AVX2 and FMA (read once): what every vectorized kernel here needs.
+inline bool cpu_has_avx2_fma() {
+#if defined(__x86_64__) || defined(_M_X64)
+  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return yes;
+#else
+  return false;
+#endif
+}
+
+}  // namespace nf::cpu
+
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
 
