@@ -31,6 +31,12 @@ void read_pool_window(const Args& args, size_t i, Window2d& w, bool& count_inclu
 }
 
 // The kernel size from the weight [C, 1, kh, kw].
+// An optional tensor's view into `view` (after bind): true when it was given.
+bool view_if_present(const Args& args, Args::Ref t, TensorView& view) {
+  if (const TensorView* v = args.maybe(t)) view = *v;
+  return t.present();
+}
+
 void kernel_of(const Args& args, const TensorView& weight, Window2d& w) {
   if (weight.ndim != 4) args.fail("weight must be [C, 1, kh, kw]");
   w.kh = weight.shape[2];
@@ -67,10 +73,7 @@ Napi::Value Addon::DepthwiseConv2d(const Napi::CallbackInfo& info) {
   p.x = args.view(x);
   p.weight = args.view(weight);
   kernel_of(args, p.weight, p.window);
-  if (bias.present()) {
-    p.has_bias = true;
-    p.bias = args.view(bias);
-  }
+  p.has_bias = view_if_present(args, bias, p.bias);
   args.run([&] { dispatch::depthwise_conv2d(backend, p); });
   return info.Env().Undefined();
 }
@@ -88,14 +91,8 @@ Napi::Value Addon::DepthwiseConv2dBackward(const Napi::CallbackInfo& info) {
   p.x = args.view(x);
   p.weight = args.view(weight);
   kernel_of(args, p.weight, p.window);
-  if (dx.present()) {
-    p.has_dx = true;
-    p.dx = args.view(dx);
-  }
-  if (dweight.present()) {
-    p.has_dweight = true;
-    p.dweight = args.view(dweight);
-  }
+  p.has_dx = view_if_present(args, dx, p.dx);
+  p.has_dweight = view_if_present(args, dweight, p.dweight);
   args.run([&] { dispatch::depthwise_conv2d_backward(backend, p); });
   return info.Env().Undefined();
 }

@@ -49,18 +49,17 @@ void CpuStream::enqueue(std::function<void()> work) {
   work_ready_.notify_one();
 }
 
-bool CpuStream::run_now_or_enqueue(std::function<void()> work) {
+void CpuStream::run_now_or_enqueue(std::function<void()> work) {
   {
     std::lock_guard<std::mutex> lk(m_);
     if (enqueued_ != completed_) {
       queue_.push_back(std::move(work));
       ++enqueued_;
       work_ready_.notify_one();
-      return false;
+      return;
     }
   }
   work();
-  return true;
 }
 
 void CpuStream::synchronize() {

@@ -27,9 +27,9 @@ class CpuStream {
   // wait behind the work, so an unbounded queue would hold memory without bound.
   void enqueue(std::function<void()> work);
   static constexpr size_t kMaxQueued = 1024;
-  // Runs `work` now, on the caller, when nothing is queued or running (true); else enqueues
-  // it (false). For work that is cheap and must not wait behind the queue, such as a free.
-  bool run_now_or_enqueue(std::function<void()> work);
+  // Runs `work` now, on the caller, when nothing is queued or running; else enqueues it. For
+  // work that is cheap and need not wait for room in the queue, such as a free.
+  void run_now_or_enqueue(std::function<void()> work);
   // Waits until the work enqueued before this call has run; then rethrows the first error
   // an op raised since the last synchronize (as an nf::Error), if any.
   void synchronize();
