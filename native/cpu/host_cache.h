@@ -26,7 +26,7 @@ class HostCache {
   size_t cached_bytes();
 
   static constexpr size_t kMinCached = size_t{64} << 10;
-  static constexpr size_t kMaxCached = size_t{256} << 20;
+  static constexpr size_t kMaxCached = size_t{512} << 20;
 
  private:
   void release_all_locked();
