@@ -5,20 +5,11 @@ import * as assert from 'node:assert/strict';
 import { cpu, linear, tensor } from '../ts/index';
 import { activationBackward } from '../ts/ops/activation_backward';
 import { host } from './helpers';
-import { erf } from './reference';
+import { normalCdf } from './reference';
 
-// erfc(z) in float64 for z >= 0: 1 - erf below 3 (erf is good to 1e-15 absolute, erfc(3) = 2e-5),
-// the continued fraction e^(-z^2) / sqrt(pi) / (z + (1/2) / (z + 1 / (z + (3/2) / (z + ...)))) above.
-function erfc(z: number): number {
-  if (z < 3) return 1 - erf(z);
-  let f = z;
-  for (let n = 80; n >= 1; n--) f = z + n / 2 / f;
-  return Math.exp(-z * z) / Math.sqrt(Math.PI) / f;
-}
-const gelu64 = (x: number) => (x < 0 ? 0.5 * x * erfc(-x / Math.SQRT2) : 0.5 * x * (2 - erfc(x / Math.SQRT2)));
-// GELU'(x) = Phi(x) + x phi(x), Phi from erfc as above.
-const geluGrad64 = (x: number) =>
-  (x < 0 ? 0.5 * erfc(-x / Math.SQRT2) : 1 - 0.5 * erfc(x / Math.SQRT2)) + x * Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI);
+const gelu64 = (x: number) => x * normalCdf(x);
+// GELU'(x) = Phi(x) + x phi(x).
+const geluGrad64 = (x: number) => normalCdf(x) + x * Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI);
 
 // x through linear(x [n, 1], [[1]]) with the GELU epilogue: the product is x exactly.
 function geluByLinear(xs: Float32Array): Float32Array {

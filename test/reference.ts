@@ -63,6 +63,22 @@ export function erf(x: number): number {
   return Math.sign(x) * (2 / Math.sqrt(Math.PI)) * Math.exp(-ax * ax) * sum;
 }
 
+/**
+ * erfc(z) in float64 for z >= 0: 1 - erf below 1 (erf is good to 1e-15 absolute, erfc(1) = 0.16),
+ * the continued fraction e^(-z^2) / sqrt(pi) / (z + (1/2) / (z + 1 / (z + (3/2) / (z + ...)))) above
+ * (200 terms: full float64 from z = 1), relative to its own size where 1 + erf(-z) would keep
+ * only an absolute 1e-16.
+ */
+export function erfc(z: number): number {
+  if (z < 1) return 1 - erf(z);
+  let f = z;
+  for (let n = 200; n >= 1; n--) f = z + n / 2 / f;
+  return Math.exp(-z * z) / Math.sqrt(Math.PI) / f;
+}
+
+/** The standard normal CDF Phi(x), from erfc on either side so the tail x < 0 keeps its relative accuracy. */
+export const normalCdf = (x: number) => (x < 0 ? 0.5 * erfc(-x / Math.SQRT2) : 1 - 0.5 * erfc(x / Math.SQRT2));
+
 export interface ActivationParams { slope?: number; beta?: number; scale?: number; bias?: number }
 
 /** One activation in float64; the same names and defaults as ts/ops/activation.ts, the formulas written out. */
@@ -71,7 +87,7 @@ export function activationRef(name: string, x: number, p: ActivationParams = {})
   switch (name) {
     case 'none': return x;
     case 'relu': return relu;
-    case 'gelu': return 0.5 * x * (1 + erf(x / Math.SQRT2));
+    case 'gelu': return x * normalCdf(x);
     case 'gelu_tanh': return 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)));
     case 'leaky_relu': return x > 0 ? x : (p.slope ?? 0.01) * x;
     case 'squared_relu': return relu * relu;
@@ -342,7 +358,7 @@ export function activationGradRef(name: string, x: number, p: ActivationParams =
   switch (name) {
     case 'none': return 1;
     case 'relu': return x > 0 ? 1 : 0;
-    case 'gelu': return 0.5 * (1 + erf(x / Math.SQRT2)) + x * Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI);
+    case 'gelu': return normalCdf(x) + x * Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI);
     case 'gelu_tanh': {
       const k = Math.sqrt(2 / Math.PI);
       const t = Math.tanh(k * (x + 0.044715 * x ** 3));

@@ -4,7 +4,7 @@ import {
   smelu, squaredRelu, starRelu, Tensor, tensor,
 } from '../../ts/index';
 import { DEVICES, TOLERANCE, assertClose, describeDevice, freshSeed, poisoned, host, AWKWARD_SHAPES, ACTIVATION_VARIANTS, ActivationVariant } from '../helpers';
-import { ActivationParams, biasActivationRef, erf } from '../reference';
+import { ActivationParams, biasActivationRef, erf, erfc } from '../reference';
 
 // Awkward last dims (1, 12, 96, 97, 768, 4099), N = 197 rows, an empty leading dim, 1-D and 3-D.
 const SHAPES = AWKWARD_SHAPES;
@@ -120,6 +120,16 @@ describe('activation reference', () => {
       [-1.5, -0.9661051464753108], [2, 0.9953222650189527], [3, 0.9999779095030014], [4.5, 0.9999999998033839], [7, 1],
     ];
     for (const [x, v] of table) assert.ok(Math.abs(erf(x) - v) <= 1e-15, `erf(${x}) = ${erf(x)}, expected ${v}`);
+  });
+
+  it('erfc keeps its relative accuracy in the tail (1e-13 of itself, to erfc(20) ~ 5e-176)', () => {
+    // Python's math.erfc (the C library's, good to a few ulps).
+    const table: [number, number][] = [
+      [0, 1], [0.5, 0.4795001221869535], [0.999, 0.15771472979350307], [1, 0.15729920705028513], [2, 0.004677734981047265], [2.999, 2.2230168599834058e-5], [3, 2.2090496998585438e-5],
+      [3.5, 7.430983723414128e-7], [5, 1.5374597944280351e-12], [5.12, 4.4613313509432617e-13], [7, 4.183825607779414e-23],
+      [10, 2.088487583762545e-45], [20, 5.3958656116079005e-176],
+    ];
+    for (const [z, v] of table) assert.ok(Math.abs(erfc(z) - v) <= 1e-13 * v, `erfc(${z}) = ${erfc(z)}, expected ${v}`);
   });
 });
 
