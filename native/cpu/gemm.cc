@@ -3,8 +3,9 @@
 // tasks of MC rows (times a share of the columns when rows are few) pack their A block into
 // MR-row panels in thread-local scratch and run the micro-kernel over every MR x NR tile,
 // B's panel outermost so it stays in L1 while A's block streams from L2. Each tile merges
-// into C with the epilogue: the first K slice adds bias and residual, the last applies the
-// activation. Small batched problems run one matrix per task instead.
+// into C with the epilogue (from the kernel's registers where the kernel can and the tile is
+// full): the first K slice adds bias and residual; the last applies the activation to the
+// task's block. Small batched problems run one matrix per task instead.
 #include "gemm.h"
 
 #include <algorithm>
@@ -19,12 +20,15 @@
 
 #include "../core/activation.h"
 #include "activation_simd.h"
+#include "simd_math.h"
 #include "thread_pool.h"
 
 namespace nf::cpu {
 namespace {
 
 constexpr int64_t kKC = 256, kMC = 96, kNC = 2048;
+// At most this many B panels per task read A's rows in place rather than packed.
+constexpr int64_t kDirectPanels = 32;
 // Below this many multiply-adds a matrix is not worth waking the pool for.
 constexpr int64_t kThreadedWork = int64_t{1} << 18;
 
@@ -83,19 +87,8 @@ __attribute__((target("avx2,fma"))) void pack_b_columns_avx2(const Matrix& b, in
     for (int g = 0; g < nr; g += 8) {
       __m256 r[8];
       for (int c = 0; c < 8; ++c) r[c] = _mm256_loadu_ps(b.p + (jp + g + c) * b.cs + k0 + k);
-      const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-      const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-      const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-      const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-      const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-      const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-      const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-      const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-      const __m256 rows[8] = {_mm256_permute2f128_ps(u0, u4, 0x20), _mm256_permute2f128_ps(u1, u5, 0x20),
-                              _mm256_permute2f128_ps(u2, u6, 0x20), _mm256_permute2f128_ps(u3, u7, 0x20),
-                              _mm256_permute2f128_ps(u0, u4, 0x31), _mm256_permute2f128_ps(u1, u5, 0x31),
-                              _mm256_permute2f128_ps(u2, u6, 0x31), _mm256_permute2f128_ps(u3, u7, 0x31)};
-      for (int i = 0; i < 8; ++i) _mm256_storeu_ps(out + (k + i) * nr + g, rows[i]);
+      transpose8x8(r);
+      for (int i = 0; i < 8; ++i) _mm256_storeu_ps(out + (k + i) * nr + g, r[i]);
     }
   for (; k < kc; ++k)
     for (int c = 0; c < nr; ++c) out[k * nr + c] = b.at(k0 + k, jp + c);
@@ -152,17 +145,16 @@ __attribute__((target("avx2,fma"))) void merge_row_avx2(float* c, const float* t
 }
 #endif
 
-// Merges an MR x NR tile (row stride nr) into C's [rows, cols] block at (i, j).
-void merge_tile(const Problem& q, const float* tile, int nr, int64_t i, int64_t j, int64_t rows, int64_t cols, bool first, bool last) {
+// Merges an MR x NR tile (row stride nr) into C's [rows, cols] block at (i, j); the
+// activation is left to run_block.
+void merge_tile(const Problem& q, const float* tile, int nr, int64_t i, int64_t j, int64_t rows, int64_t cols, bool first) {
   const GemmParams& p = *q.p;
   const float* bias = static_cast<const float*>(p.bias);
 #if defined(__x86_64__) || defined(_M_X64)
   if (q.vector_merge) {
-    for (int64_t r = 0; r < rows; ++r) {
-      float* c = q.c + (i + r) * q.ldc + j;
-      merge_row_avx2(c, tile + r * nr, bias ? bias + j : nullptr, q.residual ? q.residual + (i + r) * q.ldc + j : nullptr, p.alpha, cols, first);
-      if (last) activate_row(c, cols, p.activation);
-    }
+    for (int64_t r = 0; r < rows; ++r)
+      merge_row_avx2(q.c + (i + r) * q.ldc + j, tile + r * nr, bias ? bias + j : nullptr, q.residual ? q.residual + (i + r) * q.ldc + j : nullptr,
+                     p.alpha, cols, first);
     return;
   }
 #endif
@@ -180,7 +172,6 @@ void merge_tile(const Problem& q, const float* tile, int nr, int64_t i, int64_t 
     } else {
       for (int64_t x = 0; x < cols; ++x) c[x] += p.alpha * t[x];
     }
-    if (last) activate_row(c, cols, p.activation);
   }
 }
 
@@ -189,16 +180,38 @@ void run_block(const Problem& q, const GemmKernel& kern, const float* b_pack, in
                int64_t panel0, int64_t panel1, int64_t k0, int64_t kc, bool first, bool last) {
   const int mr = kern.mr, nr = kern.nr;
   float* a_pack = t_a_pack.get(static_cast<size_t>((mc + mr - 1) / mr * mr * std::max<int64_t>(kc, 1)));
-  pack_a(q.a, i0, mc, k0, kc, mr, a_pack);
+  // Full MR-row panels of a row-major A are read in place where few B panels would share a
+  // packed copy (packing costs about two tiles' time per panel); the last partial one is packed.
+  const bool direct = kern.run_rows != nullptr && q.a.cs == 1 && panel1 - panel0 <= kDirectPanels;
+  const int64_t packed_from = direct ? mc / mr * mr : 0;
+  pack_a(q.a, i0 + packed_from, mc - packed_from, k0, kc, mr, a_pack + packed_from * kc);
   alignas(64) float tile[6 * 32];
+  const float* bias = static_cast<const float*>(q.p->bias);
   for (int64_t panel = panel0; panel < panel1; ++panel) {
     const int64_t j = j0 + panel * nr, cols = std::min<int64_t>(nr, j0 + nc - j);
     const float* bp = b_pack + panel * kc * nr;
     for (int64_t p0 = 0; p0 < mc; p0 += mr) {
-      kern.run(kc, a_pack + p0 * kc, bp, tile);
-      merge_tile(q, tile, nr, i0 + p0, j, std::min<int64_t>(mr, mc - p0), cols, first, last);
+      const int64_t i = i0 + p0, rows = std::min<int64_t>(mr, mc - p0);
+      const float* a_rows = q.a.p + i * q.a.rs + k0;
+      const bool in_place = p0 < packed_from;
+      if (rows == mr && cols == nr && (in_place ? kern.run_rows_c != nullptr : kern.run_c != nullptr)) {
+        const TileEpilogue e{q.p->alpha, bias ? bias + j : nullptr, q.residual ? q.residual + i * q.ldc + j : nullptr, q.ldc, first};
+        if (in_place)
+          kern.run_rows_c(kc, a_rows, q.a.rs, bp, q.c + i * q.ldc + j, e);
+        else
+          kern.run_c(kc, a_pack + p0 * kc, bp, q.c + i * q.ldc + j, e);
+      } else {
+        if (in_place)
+          kern.run_rows(kc, a_rows, q.a.rs, bp, tile);
+        else
+          kern.run(kc, a_pack + p0 * kc, bp, tile);
+        merge_tile(q, tile, nr, i, j, rows, cols, first);
+      }
     }
   }
+  if (!last || q.p->activation.kind == Activation::None) return;
+  const int64_t j_begin = j0 + panel0 * nr, j_end = std::min(j0 + nc, j0 + panel1 * nr);
+  for (int64_t r = 0; r < mc; ++r) activate_row(q.c + (i0 + r) * q.ldc + j_begin, j_end - j_begin, q.p->activation);
 }
 
 // One matrix of the batch, its tasks on the pool when `threaded`, else on this thread.
