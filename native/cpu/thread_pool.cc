@@ -1,8 +1,11 @@
-// The process's CPU thread pool (thread_pool.h): persistent workers, a generation counter per
-// call, tasks claimed from one atomic counter. Between calls a worker spins for a while
-// (kSpins pauses, tens of microseconds) before it parks on a condition variable, and the
-// caller spins likewise for the last task: a forward's calls come back to back, and a futex
-// wake costs more than most of its ops (BENCHMARKS.md, the CPU backend).
+// The process's CPU thread pool (thread_pool.h): persistent workers and one atomic word per
+// call, (generation << 32 | next task), from which the caller and the workers claim tasks by
+// compare-and-swap. A call ends when its tasks are done, counted as they finish: the caller
+// never waits for a worker that claimed nothing (one the OS has not run yet, as when the
+// JavaScript thread takes a core of two), only for tasks in flight. Between calls a worker
+// spins for a while (kSpins pauses, tens of microseconds) before it parks on a condition
+// variable, and the caller spins likewise for the last task: a forward's calls come back to
+// back, and a futex wake costs more than most of its ops (BENCHMARKS.md, the CPU backend).
 #include "thread_pool.h"
 
 #include <atomic>
@@ -75,75 +78,91 @@ class Pool {
 
   void run(int64_t n_tasks, TaskRef fn) {
     std::unique_lock<std::mutex> run(run_mutex_, std::try_to_lock);
-    if (t_in_pool || !run.owns_lock() || workers_.empty() || n_tasks == 1) return run_inline(n_tasks, fn);
+    if (t_in_pool || !run.owns_lock() || workers_.empty() || n_tasks == 1 || static_cast<uint64_t>(n_tasks) >= kClosed) return run_inline(n_tasks, fn);
+    uint64_t generation;
     {
       std::lock_guard<std::mutex> lk(m_);
       fn_ = &fn;
-      n_tasks_ = n_tasks;
-      next_.store(0, std::memory_order_relaxed);
-      active_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+      n_tasks_.store(n_tasks, std::memory_order_release);  // after the previous call's close (see claim_tasks)
+      done_.store(0, std::memory_order_relaxed);
+      failed_.store(false, std::memory_order_relaxed);
       error_ = nullptr;
-      generation_.fetch_add(1, std::memory_order_release);
+      generation = (work_.load(std::memory_order_relaxed) >> 32) + 1;
+      work_.store(generation << 32, std::memory_order_release);  // publishes the fields above
     }
     wake_.notify_all();
     t_in_pool = true;
-    claim_tasks(0);
+    claim_tasks(generation, 0);
     t_in_pool = false;
-    const auto finished = [&] { return active_.load(std::memory_order_acquire) == 0; };
+    const auto finished = [&] { return done_.load(std::memory_order_acquire) == n_tasks; };
     std::unique_lock<std::mutex> lk(m_, std::defer_lock);
     if (!spin_until(finished)) {
       lk.lock();
-      done_.wait(lk, finished);
+      caller_waiting_ = true;
+      all_done_.wait(lk, finished);
+      caller_waiting_ = false;
     } else {
       lk.lock();  // error_ is read under the lock
     }
+    // Closed before the fields change for the next call: a worker still holding this
+    // generation's word can no longer claim from it.
+    work_.store(generation << 32 | kClosed, std::memory_order_release);
     fn_ = nullptr;
     if (error_) std::rethrow_exception(error_);
   }
 
  private:
+  static constexpr uint64_t kClosed = 0xffffffffu;  // a task index no call reaches
+
   static void run_inline(int64_t n_tasks, TaskRef fn) {
     for (int64_t t = 0; t < n_tasks; ++t) fn(t, 0);
   }
 
-  void claim_tasks(int worker) {
-    for (int64_t t; (t = next_.fetch_add(1, std::memory_order_relaxed)) < n_tasks_;) {
-      try {
-        (*fn_)(t, worker);
-      } catch (...) {
-        std::lock_guard<std::mutex> lk(m_);
-        if (!error_) error_ = std::current_exception();
-        next_.store(n_tasks_, std::memory_order_relaxed);  // the others stop claiming
+  // Claims and runs `generation`'s tasks until none is left; a task claimed after an error
+  // is counted without running, so the call still ends.
+  void claim_tasks(uint64_t generation, int worker) {
+    for (;;) {
+      uint64_t w = work_.load(std::memory_order_acquire);
+      if (w >> 32 != generation) return;
+      const uint64_t task = w & kClosed;
+      // A count read from a later call follows this call's close, so the exchange below fails.
+      if (task >= static_cast<uint64_t>(n_tasks_.load(std::memory_order_acquire))) return;
+      if (!work_.compare_exchange_weak(w, w + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
+      if (!failed_.load(std::memory_order_relaxed)) {
+        try {
+          (*fn_)(static_cast<int64_t>(task), worker);
+        } catch (...) {
+          std::lock_guard<std::mutex> lk(m_);
+          if (!error_) error_ = std::current_exception();
+          failed_.store(true, std::memory_order_relaxed);
+        }
+      }
+      if (done_.fetch_add(1, std::memory_order_acq_rel) + 1 == n_tasks_.load(std::memory_order_relaxed)) {
+        std::lock_guard<std::mutex> lk(m_);  // so the caller cannot miss the wake between its check and its wait
+        if (caller_waiting_) all_done_.notify_one();
       }
     }
   }
 
-  // `seen`: the generation when the worker was made, so a call launched before it first runs is not missed.
-  void worker_loop(int worker, uint64_t seen) {
+  void worker_loop(int worker) {
     t_in_pool = true;
-    const auto woken = [&] { return stopping_.load(std::memory_order_acquire) || generation_.load(std::memory_order_acquire) != seen; };
+    uint64_t seen = work_.load(std::memory_order_acquire) >> 32;
+    const auto woken = [&] { return stopping_.load(std::memory_order_acquire) || work_.load(std::memory_order_acquire) >> 32 != seen; };
     for (;;) {
       if (!spin_until(woken)) {
         std::unique_lock<std::mutex> lk(m_);
         wake_.wait(lk, woken);
       }
-      {
-        std::lock_guard<std::mutex> lk(m_);  // the call's fields were written under it
-        if (stopping_.load(std::memory_order_relaxed)) return;
-        seen = generation_.load(std::memory_order_relaxed);
-      }
-      claim_tasks(worker);
-      if (active_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-        std::lock_guard<std::mutex> lk(m_);  // so the caller cannot miss the wake between its check and its wait
-        done_.notify_one();
-      }
+      if (stopping_.load(std::memory_order_acquire)) return;
+      seen = work_.load(std::memory_order_acquire) >> 32;
+      claim_tasks(seen, worker);
     }
   }
 
   void start() {
     std::lock_guard<std::mutex> lk(m_);
     stopping_.store(false, std::memory_order_relaxed);
-    for (int w = 1; w < threads_; ++w) workers_.emplace_back([this, w, g = generation_.load()] { worker_loop(w, g); });
+    for (int w = 1; w < threads_; ++w) workers_.emplace_back([this, w] { worker_loop(w); });
   }
 
   void stop() {
@@ -157,17 +176,18 @@ class Pool {
   }
 
   std::mutex run_mutex_;  // held by the one call the workers serve
-  std::mutex m_;          // guards everything below but next_ (the atomics are also read without it)
-  std::condition_variable wake_, done_;
+  std::mutex m_;          // guards the waits and error_; the call's fields are published by work_
+  std::condition_variable wake_, all_done_;
   std::vector<std::thread> workers_;
   int threads_;
   std::atomic<bool> stopping_{false};
-  std::atomic<uint64_t> generation_{0};  // written under m_; read by spinning workers without it
   const TaskRef* fn_ = nullptr;
-  int64_t n_tasks_ = 0;
-  std::atomic<int> active_{0};  // workers still in the call
+  std::atomic<int64_t> n_tasks_{0};
   std::exception_ptr error_;
-  alignas(64) std::atomic<int64_t> next_{0};  // last, on its own line: every thread writes it
+  std::atomic<bool> failed_{false};
+  bool caller_waiting_ = false;  // under m_
+  alignas(64) std::atomic<uint64_t> work_{kClosed};  // generation << 32 | next task; every thread writes it
+  alignas(64) std::atomic<int64_t> done_{0};         // tasks finished (or skipped after an error)
 };
 
 // Never destroyed: workers parked at exit are harmless, and joining them from a static
