@@ -8,7 +8,7 @@
         "native/addon/storage.cc", "native/addon/tensor_lists.cc",
         "native/core/attention_plans.cc", "native/core/attention_ranges.cc", "native/core/contracts.cc", "native/core/dispatch.cc", "native/core/sparse_plan.cc",
         "native/core/optimizer_contracts.cc", "native/cpu/optimizer.cc", "native/cpu/attention_backward.cc", "native/cpu/attention_simd.cc", "native/cpu/activation_simd.cc", "native/cpu/norm_simd.cc", "native/cpu/elementwise_fast.cc",
-        "native/cpu/backward.cc", "native/cpu/cpu_backend.cc", "native/cpu/queued_backend.cc", "native/cpu/cpu_stream.cc", "native/cpu/random_ops.cc",
+        "native/cpu/backward.cc", "native/cpu/cpu_backend.cc", "native/cpu/queued_backend.cc", "native/cpu/cpu_stream.cc", "native/cpu/host_cache.cc", "native/cpu/random_ops.cc",
         "native/addon/training.cc", "native/core/training_contracts.cc", "native/cpu/training.cc",
         "native/addon/user_kernels.cc", "native/core/nvrtc.cc",
         "native/addon/mixing.cc", "native/core/mixing_contracts.cc", "native/core/mixing_dispatch.cc", "native/cpu/mixing.cc", "native/cpu/fft.cc",

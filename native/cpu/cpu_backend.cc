@@ -17,6 +17,7 @@
 #include "backward.h"
 #include "norm_simd.h"
 #include "cpu_kernels.h"
+#include "host_cache.h"
 #include "elementwise.h"
 #include "elementwise_fast.h"
 #include "gemm.h"
@@ -53,12 +54,12 @@ class CpuBackend final : public Backend {
 
   void* allocate(size_t bytes) override {
     if (bytes == 0) return nullptr;
-    // 64-byte alignment for vector loads; round the size up as aligned_alloc requires.
-    void* p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+    // 64-byte alignment for vector loads; large blocks are reused (host_cache.h).
+    void* p = cache_.allocate(bytes);
     if (p == nullptr) throw Error(ErrorCode::OutOfMemory, "cpu: out of host memory allocating " + std::to_string(bytes) + " bytes");
     return p;
   }
-  void deallocate(void* ptr) override { std::free(ptr); }
+  void deallocate(void* ptr) override { cache_.deallocate(ptr); }
   void copy_from_host(void* dst, const void* src, size_t bytes) override { if (bytes) std::memcpy(dst, src, bytes); }
   void copy_to_host(void* dst, const void* src, size_t bytes) override { if (bytes) std::memcpy(dst, src, bytes); }
   void synchronize() override {}
@@ -417,6 +418,9 @@ class CpuBackend final : public Backend {
     *tile_m = 0;  // the CPU kernels test the layout per element and ignore tile lists
     *tile_n = 0;
   }
+
+ private:
+  cpu::HostCache cache_;
 };
 
 }  // namespace
