@@ -5,7 +5,7 @@ import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { cpu, linear, matmul, randn, slice, Tensor, tensor } from '../ts/index';
-import { ACTIVATION_VARIANTS, TOLERANCE, assertClose, host } from './helpers';
+import { ACTIVATION_VARIANTS, TOLERANCE, assertClose, host, poisoned } from './helpers';
 import { linearRef, matmulRef } from './reference';
 
 const KERNELS = ['reference', 'scalar', 'best'];
@@ -69,30 +69,36 @@ describe('cpu GEMM: every kernel against float64', () => {
           for (const t of [a, b, one, wide, view, bWide, bView]) t.dispose();
         });
       });
+      // Few outputs, and more outputs than rows; K over one slice (256); partial tiles.
       it(`${kernel}, ${threads} threads: linear with every epilogue (bias, activations, residual in place)`, () => {
         withSettings(kernel, threads, () => {
-          const [M, K, N] = [197, 300, 37];
-          const x = randn([M, K], { seed: 21 });
-          const w = tensor(randn([N, K], { seed: 22 }).dataSync().map((v) => v / Math.sqrt(K)), [N, K]);
-          const bias = randn([N], { seed: 23 });
-          for (const act of ACTIVATION_VARIANTS)
-            for (const withBias of [true, false]) {
-              const out = linear(x, w, withBias ? bias : null, { activation: act.spec });
-              assertClose(host(out), linearRef(host(x), M, K, host(w), N, withBias ? host(bias) : null, act.name, act.params), TOLERANCE.float32,
-                `linear ${act.label} bias ${withBias}`);
-              out.dispose();
-            }
-          const residual = randn([M, N], { seed: 24 });
-          const before = host(residual);
-          const ref = linearRef(host(x), M, K, host(w), N, host(bias)).map((v, i) => v + before[i]);
-          assert.equal(linear(x, w, bias, { residual, out: residual }), residual);
-          assertClose(host(residual), ref, TOLERANCE.float32, 'linear + residual in place');
-          for (const t of [x, w, bias, residual]) t.dispose();
+          for (const [M, K, N] of [[197, 300, 37], [7, 300, 197], [197, 96, 289]]) linearEpilogues(M, K, N);
         });
       });
     }
   }
 });
+
+/** linear [M, K] x [N, K]^T against float64: each activation, with and without bias, into a
+ * poisoned out; then with a residual in place. */
+function linearEpilogues(M: number, K: number, N: number): void {
+  const x = randn([M, K], { seed: 21 });
+  const w = tensor(randn([N, K], { seed: 22 }).dataSync().map((v) => v / Math.sqrt(K)), [N, K]);
+  const bias = randn([N], { seed: 23 });
+  for (const act of ACTIVATION_VARIANTS)
+    for (const withBias of [true, false]) {
+      const out = linear(x, w, withBias ? bias : null, { activation: act.spec, out: poisoned([M, N], 'float32', 'cpu') });
+      assertClose(host(out), linearRef(host(x), M, K, host(w), N, withBias ? host(bias) : null, act.name, act.params), TOLERANCE.float32,
+        `linear [${M}, ${K}, ${N}] ${act.label} bias ${withBias}`);
+      out.dispose();
+    }
+  const residual = randn([M, N], { seed: 24 });
+  const before = host(residual);
+  const ref = linearRef(host(x), M, K, host(w), N, host(bias)).map((v, i) => v + before[i]);
+  assert.equal(linear(x, w, bias, { residual, out: residual }), residual);
+  assertClose(host(residual), ref, TOLERANCE.float32, `linear [${M}, ${K}, ${N}] + residual in place`);
+  for (const t of [x, w, bias, residual]) t.dispose();
+}
 
 describe('cpu thread pool', () => {
   it('gives bit-identical GEMM results for 1, 2, 3 and 16 threads', () => {
