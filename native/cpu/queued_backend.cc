@@ -19,9 +19,6 @@ namespace {
 class QueuedCpuBackend final : public Backend {
  public:
   QueuedCpuBackend() : kernels_(cpu::make_cpu_kernels()) {}
-  // The stream goes first (members die in reverse order): its thread finishes the queued
-  // work, which may use the kernels, before they go.
-  ~QueuedCpuBackend() override { stream_.reset(); }
 
   DeviceKind kind() const override { return DeviceKind::CPU; }
   std::string name() const override { return "cpu"; }
@@ -115,6 +112,8 @@ class QueuedCpuBackend final : public Backend {
   }
 
   std::unique_ptr<Backend> kernels_;
+  // Declared after the kernels, so destroyed before them: the stream's thread finishes the
+  // queued work, which uses the kernels, before they go.
   std::unique_ptr<cpu::CpuStream> stream_ = std::make_unique<cpu::CpuStream>();
 };
 
