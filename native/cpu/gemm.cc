@@ -1,7 +1,8 @@
 // The float32 GEMM driver (gemm.h), in the BLIS order: for each batch, NC-column block and
 // KC-deep slice, B's slice is packed once into NR-column panels (in parallel by panel); then
 // tasks of MC rows (times a share of the columns when rows are few) pack their A block into
-// MR-row panels in thread-local scratch and run the micro-kernel over every MR x NR tile,
+// MR-row panels in thread-local scratch (or, for a row-major A and few B panels, read its
+// rows in place) and run the micro-kernel over every MR x NR tile,
 // B's panel outermost so it stays in L1 while A's block streams from L2. Each tile merges
 // into C with the epilogue (from the kernel's registers where the kernel can and the tile is
 // full): the first K slice adds bias and residual; the last applies the activation to the
