@@ -120,9 +120,9 @@ __attribute__((target("avx2,fma"))) void kernel_avx2_rows_c(int64_t kc, const fl
   store_c_avx2(acc, c, e);
 }
 
-// 6 x 32 in zmm: the AVX2 kernel's shape at twice the width (used only where the CPU has it).
-__attribute__((target("avx512f"))) void kernel_avx512(int64_t kc, const float* a, const float* b, float* tile) {
-  __m512 c[kMR][2];
+// 6 x 32 in zmm: the AVX2 kernel's shape at twice the width (used only where the CPU has it),
+// over a packed A panel.
+__attribute__((target("avx512f"), always_inline)) inline void product_avx512(int64_t kc, const float* a, const float* b, __m512 (&c)[kMR][2]) {
   for (int r = 0; r < kMR; ++r) c[r][0] = c[r][1] = _mm512_setzero_ps();
   for (int64_t k = 0; k < kc; ++k, a += kMR, b += 32) {
     const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
@@ -133,25 +133,21 @@ __attribute__((target("avx512f"))) void kernel_avx512(int64_t kc, const float* a
       c[r][1] = _mm512_fmadd_ps(x, b1, c[r][1]);
     }
   }
+}
+
+__attribute__((target("avx512f"))) void kernel_avx512(int64_t kc, const float* a, const float* b, float* tile) {
+  __m512 c[kMR][2];
+  product_avx512(kc, a, b, c);
   for (int r = 0; r < kMR; ++r) {
     _mm512_store_ps(tile + r * 32, c[r][0]);
     _mm512_store_ps(tile + r * 32 + 16, c[r][1]);
   }
 }
 
-// kernel_avx512's loop with the epilogue applied to the accumulators and stored into C.
+// The product with the epilogue applied to the accumulators and stored into C.
 __attribute__((target("avx512f"))) void kernel_avx512_c(int64_t kc, const float* a, const float* b, float* c, const TileEpilogue& e) {
   __m512 acc[kMR][2];
-  for (int r = 0; r < kMR; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-  for (int64_t k = 0; k < kc; ++k, a += kMR, b += 32) {
-    const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
-#pragma GCC unroll 6
-    for (int r = 0; r < kMR; ++r) {
-      const __m512 x = _mm512_set1_ps(a[r]);
-      acc[r][0] = _mm512_fmadd_ps(x, b0, acc[r][0]);
-      acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);
-    }
-  }
+  product_avx512(kc, a, b, acc);
   const __m512 alpha = _mm512_set1_ps(e.alpha);
   const __m512 zero = _mm512_setzero_ps();
   const __m512 bias0 = e.bias ? _mm512_loadu_ps(e.bias) : zero, bias1 = e.bias ? _mm512_loadu_ps(e.bias + 16) : zero;
